@@ -1,0 +1,5 @@
+import sys
+
+from sofs.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,42 @@
+"""`sofs` command line entry point.
+
+Sub-commands live in their own modules and are imported lazily so that `sofs --help` stays fast:
+
+- ``sofs serve ...``              standalone SMB server            (sofs.cli.serve_cmd)
+- ``sofs cluster up N ...``       embedded cluster on loopback     (sofs.cli.cluster_cmd)
+- ``sofs node ...``               one cluster node process         (sofs.cli.node_cmd)
+- ``sofs Verb-Noun -Param v ...`` a cmdlet, PowerShell style       (sofs.cli.cmdlet_cmd)
+"""
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+
+SUBCOMMANDS = {
+    "serve": "sofs.cli.serve_cmd",
+    "cluster": "sofs.cli.cluster_cmd",
+    "node": "sofs.cli.node_cmd",
+    "handles": "sofs.cli.handles_cmd",
+}
+CMDLET_RE = re.compile(r"^[A-Za-z]+-[A-Za-z]+$")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(__doc__.strip())
+        return 0
+    head = args[0]
+    if head in SUBCOMMANDS:
+        mod = importlib.import_module(SUBCOMMANDS[head])
+        return int(mod.main(args[1:]) or 0)
+    if CMDLET_RE.match(head):
+        mod = importlib.import_module("sofs.cli.cmdlet_cmd")
+        return int(mod.main(args) or 0)
+    print(f"sofs: unknown command {head!r}; try `sofs --help`", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
