@@ -13,7 +13,8 @@ Conventions (all of ``sofs.wire.messages`` follow them):
   stray ``struct.error``/``IndexError``/``ValueError`` into WireError(INVALID_PARAMETER), so a bug in a
   decoder is still a protocol error, never a crash.
 * Numeric fields stay plain ``int`` (unknown flag bits survive a round trip); GUIDs and other opaque
-  fixed blobs are ``bytes``.
+  fixed blobs are ``bytes``. An SMB2_FILEID ([MS-SMB2] 2.2.14.1) is 16 ``bytes`` (Persistent then
+  Volatile, little-endian): hashable, compared without conversion; see :func:`make_file_id`.
 
 A message class is a ``@dataclass(frozen=True, slots=True)`` subclass of :class:`Message` with a
 ``LAYOUT = Layout(structure_size, (("name", "fmt"), ...))``. Fields whose name starts with ``_`` are
@@ -143,18 +144,36 @@ def align4(n: int) -> int:
 
 
 def decode_utf16(data: Buffer, status: int = NtStatus.OBJECT_NAME_INVALID) -> str:
-    """UTF-16LE → str; WireError(``status``) for an odd length or unpaired surrogate."""
+    """UTF-16LE → str; WireError(``status``) for an odd length.
+
+    Unpaired surrogates are kept (``surrogatepass``): Windows names are UCS-2 and may hold them, and
+    ``sofs.wire.fscc_base`` does the same. Layers that need valid Unicode (the VFS) must check.
+    """
     if len(data) & 1:
         raise WireError(status, "odd-length UTF-16 string")
-    try:
-        return bytes(data).decode("utf-16-le")
-    except UnicodeDecodeError:
-        raise WireError(status, "invalid UTF-16 string") from None
+    return bytes(data).decode("utf-16-le", "surrogatepass")
 
 
 def encode_utf16(text: str) -> bytes:
-    """str → UTF-16LE (no terminator). Lone surrogates are kept (surrogatepass)."""
+    """str → UTF-16LE (no terminator); lone surrogates pass through, as in :func:`decode_utf16`."""
     return text.encode("utf-16-le", "surrogatepass")
+
+
+FILE_ID_SIZE = 16
+RELATED_FILE_ID = b"\xff" * 16
+"""[MS-SMB2] 3.2.4.1.4 the FileId of a related compound request meaning "the previous one's"."""
+_FILE_ID = struct.Struct("<QQ")
+
+
+def make_file_id(persistent: int, volatile: int) -> bytes:
+    """[MS-SMB2] 2.2.14.1 SMB2_FILEID as the 16 bytes our messages carry."""
+    return _FILE_ID.pack(persistent, volatile)
+
+
+def split_file_id(file_id: Buffer) -> tuple[int, int]:
+    """(Persistent, Volatile) of a 16-byte SMB2_FILEID."""
+    persistent, volatile = _FILE_ID.unpack(file_id)
+    return persistent, volatile
 
 
 def body_offset(position: int) -> int:

@@ -7,12 +7,15 @@ import pytest
 
 from sofs.wire.codec import (
     HEADER_SIZE,
+    RELATED_FILE_ID,
     Layout,
     Message,
     align8,
     decode_utf16,
     encode_utf16,
+    make_file_id,
     pad8,
+    split_file_id,
     take_buffer,
 )
 from sofs.wire.errors import WireError
@@ -58,8 +61,14 @@ def test_utf16() -> None:
     with pytest.raises(WireError) as info:
         decode_utf16(b"a\x00b")
     assert info.value.status == NtStatus.OBJECT_NAME_INVALID
-    with pytest.raises(WireError):
-        decode_utf16(b"\x00\xd8")  # lone high surrogate
+    assert decode_utf16(b"\x00\xd8") == "\ud800"  # lone surrogates kept (UCS-2 names)
+
+
+def test_file_id() -> None:
+    fid = make_file_id(1, 0x1122334455667788)
+    assert fid == bytes.fromhex("0100000000000000" "8877665544332211")
+    assert split_file_id(fid) == (1, 0x1122334455667788)
+    assert RELATED_FILE_ID == b"\xff" * 16
 
 
 def test_status_names() -> None:
