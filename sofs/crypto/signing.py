@@ -17,6 +17,7 @@ messages); small GMAC messages are joined, which is cheaper than a streaming con
 from __future__ import annotations
 
 import hmac
+import struct
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -34,6 +35,7 @@ _SIG_END = SIGNATURE_OFFSET + SIGNATURE_SIZE
 _ZERO_SIG = b"\x00" * SIGNATURE_SIZE
 # Above this size GMAC feeds the message to a streaming GCM context instead of joining a copy.
 _GMAC_JOIN_LIMIT = 64 * 1024
+_SMALL = 2048
 
 
 class Signer(Protocol):
@@ -56,7 +58,9 @@ class Signer(Protocol):
 
 def _zeroed_pieces(parts: Sequence[BytesLike]) -> list[BytesLike]:
     """The message as pieces with the signature replaced by zeros, without copying payloads."""
-    head = memoryview(parts[0])
+    first = parts[0]
+    # Small bytes are sliced (cheaper than memoryviews); large or mutable buffers are viewed.
+    head = first if type(first) is bytes and len(first) <= _SMALL else memoryview(first)
     if len(head) < _SIG_END:
         raise ValueError("first part must hold the whole 64-byte SMB2 header")
     pieces: list[BytesLike] = [head[:SIGNATURE_OFFSET], _ZERO_SIG]
@@ -120,12 +124,17 @@ class AesCmacSigner(_StreamSigner):
         return c.finalize()
 
 
+_CMD_FLAGS = struct.Struct("<H2xI4xQ")  # Command @12, Flags @16, MessageId @24
+_NONCE = struct.Struct("<QI")
+_CANCEL = int(Command.CANCEL)
+_SERVER_TO_REDIR = int(HeaderFlags.SERVER_TO_REDIR)
+
+
 def gmac_nonce(header: BytesLike) -> bytes:
     """[MS-SMB2] 3.1.4.1: 12-byte AES-GMAC nonce from the message's own header fields."""
-    flags = int.from_bytes(header[16:20], "little")
-    command = int.from_bytes(header[12:14], "little")
-    info = (1 if flags & HeaderFlags.SERVER_TO_REDIR else 0) | (2 if command == Command.CANCEL else 0)
-    return bytes(header[24:32]) + info.to_bytes(4, "little")
+    command, flags, message_id = _CMD_FLAGS.unpack_from(header, 12)
+    info = (flags & _SERVER_TO_REDIR) | (2 if command == _CANCEL else 0)
+    return _NONCE.pack(message_id, info)
 
 
 class AesGmacSigner:
