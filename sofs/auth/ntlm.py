@@ -1,0 +1,238 @@
+"""NTLMv2-in-SPNEGO acceptor for SESSION_SETUP, on top of pyspnego ([MS-SMB2] 3.3.5.5, [MS-NLMP], [MS-SPNG]).
+
+pyspnego's acceptor reads users only from the file named by ``NTLM_USER_FILE``. We keep users in
+memory instead by replacing its private credential lookup (``spnego._ntlm._get_credential`` and
+``_get_credential_file``) with functions that consult the :class:`UserDb` of the context that is
+currently stepping (a ``ContextVar`` set around each ``step``; outside our steps the originals run, so
+other pyspnego users in the process are unaffected). This pins us to pyspnego 0.12.*;
+``tests/auth/test_auth_ntlm.py::test_pyspnego_internals_unchanged`` fails loudly if they move.
+
+Decisions:
+- **Any domain is accepted.** A client may send ``WORKGROUP``, the server name, an empty domain or a
+  realm; the user is looked up by name alone. The NTLMv2 proof still binds the domain string the
+  client sent (NTOWFv2 hashes user+domain), so nothing is weakened: the password is what is checked.
+- **NTLMv2 only** ([MS-NLMP] LMCompatibilityLevel 5): LM and NTLMv1 responses are refused,
+  whatever ``LM_COMPAT_LEVEL`` says in the environment.
+- **Anonymous** (empty user name, no NT response: ``smbclient -N``) completes as anonymous only when
+  ``allow_anonymous``; otherwise STATUS_LOGON_FAILURE. **Unknown users** become Guest only when
+  ``map_unknown_to_guest`` (Samba's ``map to guest = bad user``). Guest and anonymous sessions have no
+  session key (``session_key == b""``): they cannot sign or encrypt.
+- Failures: wrong password / unknown user → STATUS_LOGON_FAILURE; undecodable tokens or an out-of-order
+  message → STATUS_INVALID_PARAMETER.
+"""
+from __future__ import annotations
+
+import contextvars
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import spnego._ntlm as _spnego_ntlm
+from spnego._context import GSSMech
+from spnego._negotiate import NegotiateProxy
+from spnego._ntlm import NTLMProxy
+from spnego._ntlm_raw.messages import Authenticate
+from spnego._spnego import NegState, NegTokenInit, NegTokenResp, unpack_token
+from spnego.exceptions import ErrorCode, SpnegoError
+
+from sofs.auth.users import User, UserDb
+from sofs.wire.status import NtStatus
+
+_NTLMSSP = b"NTLMSSP\x00"
+_STORE = "<sofs-userdb>"
+
+
+class AuthError(Exception):
+    """Authentication failed; ``status`` is the NTSTATUS for the SESSION_SETUP response."""
+
+    def __init__(self, status: int, message: str = "") -> None:
+        super().__init__(message or f"authentication failed ({status:#010x})")
+        self.status = status
+
+
+@dataclass(slots=True)
+class _Lookup:
+    """What the patched credential lookup sees during one step."""
+
+    userdb: UserDb
+    found: User | None = None
+    missing: str | None = None
+
+
+_ACTIVE: contextvars.ContextVar[_Lookup | None] = contextvars.ContextVar("sofs_ntlm_lookup", default=None)
+_orig_get_credential: Callable[..., Any] = _spnego_ntlm._get_credential
+_orig_get_credential_file: Callable[[], str | None] = _spnego_ntlm._get_credential_file
+
+
+def _get_credential_file() -> str | None:
+    return _STORE if _ACTIVE.get() is not None else _orig_get_credential_file()
+
+
+def _get_credential(
+    store: str | None, domain: str | None = None, username: str | None = None
+) -> tuple[str | None, str | None, bytes, bytes]:
+    lookup = _ACTIVE.get()
+    if store != _STORE or lookup is None:
+        return _orig_get_credential(store, domain, username)  # type: ignore[no-any-return]
+    user = lookup.userdb.lookup(username or "")
+    if user is None or not user.nt_hash:
+        lookup.missing = username or ""
+        raise SpnegoError(ErrorCode.failure, context_msg="unknown user")
+    lookup.found = user
+    # LM hash unused (NTLMv2 only); the domain echoes the client's so NTOWFv2 uses what it sent.
+    return domain or None, username, b"\x00" * 16, user.nt_hash
+
+
+def _install() -> None:
+    _spnego_ntlm._get_credential = _get_credential  # type: ignore[assignment]
+    _spnego_ntlm._get_credential_file = _get_credential_file
+
+
+_install()
+
+
+def _new_spnego_acceptor() -> NegotiateProxy:
+    """A pyspnego SPNEGO acceptor offering only our NTLM context, NTLMv2 only. Call with _ACTIVE set."""
+    ntlm = NTLMProxy(usage="accept", protocol="ntlm")
+    ntlm._lm = False  # LMCompatibilityLevel 5 regardless of the LM_COMPAT_LEVEL env var
+    ntlm._nt_v1 = False
+    ntlm._is_wrapped = True  # no per-step base64 debug logging
+    return NegotiateProxy(usage="accept", protocol="negotiate", _negotiate_contexts={GSSMech.ntlm: ntlm})
+
+
+def _negotiate_init_token() -> bytes:
+    """[MS-SPNG] 2.2.1 negTokenInit2 advertising NTLM, for the NEGOTIATE response security buffer."""
+    return NegTokenInit([GSSMech.ntlm.value], hint_name=b"not_defined_in_RFC4178@please_ignore").pack()
+
+
+_ACCEPT_COMPLETED = NegTokenResp(neg_state=NegState.accept_complete).pack()
+
+
+def _ntlm_authenticate_of(token: bytes) -> tuple[Authenticate | None, bool]:
+    """The NTLM AUTHENTICATE message inside ``token`` (SPNEGO or raw), and whether it was SPNEGO."""
+    if token.startswith(_NTLMSSP):
+        inner: bytes | None = token
+        is_spnego = False
+    else:
+        try:
+            parsed = unpack_token(token)
+        except Exception as e:  # noqa: BLE001 - pyspnego raises anything on hostile bytes
+            raise AuthError(NtStatus.INVALID_PARAMETER, f"undecodable SPNEGO token: {e}") from None
+        if not isinstance(parsed, NegTokenResp):
+            return None, True
+        inner, is_spnego = parsed.response_token, True
+    if not inner or not inner.startswith(_NTLMSSP) or len(inner) < 12:
+        return None, is_spnego
+    if struct.unpack_from("<I", inner, 8)[0] != 3:
+        return None, is_spnego
+    try:
+        return Authenticate.unpack(inner), is_spnego
+    except Exception as e:  # noqa: BLE001 - pyspnego raises anything on hostile bytes
+        raise AuthError(NtStatus.INVALID_PARAMETER, f"undecodable NTLM AUTHENTICATE: {e}") from None
+
+
+def _is_anonymous(auth: Authenticate) -> bool:
+    """[MS-NLMP] 3.2.5.1.2: empty user name and no NT response (LM empty or a single zero byte)."""
+    lm = auth.lm_challenge_response
+    return not auth.user_name and not auth.nt_challenge_response and (not lm or lm == b"\x00")
+
+
+@dataclass(slots=True, eq=False)
+class AuthContext:
+    """One SESSION_SETUP exchange. ``step`` until ``complete``; then read user/session_key."""
+
+    _acceptor: NtlmAcceptor
+    _ctx: NegotiateProxy | None = None
+    complete: bool = False
+    user: User | None = None
+    session_key: bytes = b""
+    is_guest: bool = False
+    is_anonymous: bool = False
+    _failed: bool = field(default=False, repr=False)
+
+    def step(self, token: bytes) -> bytes | None:
+        """Consume the client's security buffer; return ours (None = send an empty buffer).
+
+        Raises :class:`AuthError` with the NTSTATUS to answer; the context is then unusable.
+        """
+        if self.complete or self._failed:
+            raise AuthError(NtStatus.INVALID_PARAMETER, "authentication context already finished")
+        if not token:
+            self._failed = True
+            raise AuthError(NtStatus.INVALID_PARAMETER, "empty security buffer")
+        token = bytes(token)
+        lookup = _Lookup(self._acceptor.userdb)
+        reset = _ACTIVE.set(lookup)
+        try:
+            return self._step(token, lookup)
+        except AuthError:
+            self._failed = True
+            raise
+        finally:
+            _ACTIVE.reset(reset)
+
+    def _step(self, token: bytes, lookup: _Lookup) -> bytes | None:
+        acceptor = self._acceptor
+        if self._ctx is None:
+            self._ctx = _new_spnego_acceptor()
+            try:
+                return self._ctx.step(token)
+            except Exception as e:  # noqa: BLE001 - pyspnego raises anything on hostile bytes
+                raise AuthError(NtStatus.INVALID_PARAMETER, f"bad NTLM NEGOTIATE: {e}") from None
+
+        auth, is_spnego = _ntlm_authenticate_of(token)
+        if auth is None:
+            raise AuthError(NtStatus.INVALID_PARAMETER, "expected an NTLM AUTHENTICATE message")
+        if _is_anonymous(auth):
+            if not acceptor.allow_anonymous:
+                raise AuthError(NtStatus.LOGON_FAILURE, "anonymous logon refused")
+            return self._finish_without_key(acceptor.userdb.anonymous, anonymous=True, is_spnego=is_spnego)
+        if acceptor.map_unknown_to_guest and acceptor.userdb.lookup(auth.user_name or "") is None:
+            return self._finish_without_key(acceptor.userdb.guest, anonymous=False, is_spnego=is_spnego)
+        try:
+            out = self._ctx.step(token)
+        except Exception as e:  # noqa: BLE001 - pyspnego raises anything on hostile bytes
+            raise AuthError(NtStatus.LOGON_FAILURE, f"logon failure: {e}") from None
+        if not self._ctx.complete:
+            # pyspnego wants one more leg only for a mechListMIC dance that NTLM over SMB never needs.
+            raise AuthError(NtStatus.LOGON_FAILURE, "SPNEGO exchange did not complete")
+        if lookup.found is None:
+            raise AuthError(NtStatus.LOGON_FAILURE, "no user resolved")
+        self.user = lookup.found
+        self.session_key = self._ctx.session_key
+        self.complete = True
+        return out
+
+    def _finish_without_key(self, user: User, *, anonymous: bool, is_spnego: bool) -> bytes | None:
+        self.user = user
+        self.is_anonymous = anonymous
+        self.is_guest = not anonymous
+        self.session_key = b""
+        self.complete = True
+        return _ACCEPT_COMPLETED if is_spnego else None
+
+
+@dataclass(slots=True, eq=False)
+class NtlmAcceptor:
+    """Server-wide NTLM/SPNEGO acceptor: makes one :class:`AuthContext` per SESSION_SETUP exchange.
+
+    ``domain_name`` / ``server_name`` are kept for the NEGOTIATE response and logging; pyspnego fills
+    the CHALLENGE target names from the host name.
+    """
+
+    userdb: UserDb
+    domain_name: str = "WORKGROUP"
+    server_name: str = "SOFS"
+    allow_anonymous: bool = False
+    map_unknown_to_guest: bool = False
+    _init_token: bytes = field(default=b"", repr=False)
+
+    def initial_token(self) -> bytes:
+        """negTokenInit2 for the NEGOTIATE response's security buffer (computed once)."""
+        if not self._init_token:
+            self._init_token = _negotiate_init_token()
+        return self._init_token
+
+    def new_context(self) -> AuthContext:
+        return AuthContext(self)
