@@ -71,7 +71,7 @@ def ofd_try_lock(fd: int, start: int, l_type: int = fcntl.F_WRLCK) -> bool:
 def ofd_locked_by_other(fd: int, start: int) -> bool:
     """Does another open file description hold a lock conflicting with a write lock on ``start``?"""
     res = fcntl.fcntl(fd, F_OFD_GETLK, _flock(fcntl.F_WRLCK, start))
-    return _FLOCK.unpack(res)[0] != fcntl.F_UNLCK
+    return bool(_FLOCK.unpack(res)[0] != fcntl.F_UNLCK)
 
 
 class DiskWitness(Witness):
