@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sofs.wire.codec import (
     HEADER_SIZE,
@@ -181,7 +181,7 @@ NegotiateContext = (PreauthIntegrityCapabilities | EncryptionCapabilities | Comp
                     | NetnameNegotiateContextId | TransportCapabilities | RdmaTransformCapabilities
                     | SigningCapabilities | RawNegotiateContext)
 
-_CONTEXT_TYPES: dict[int, type] = {c.CONTEXT_TYPE: c for c in (
+_CONTEXT_TYPES: dict[int, Any] = {c.CONTEXT_TYPE: c for c in (
     PreauthIntegrityCapabilities, EncryptionCapabilities, CompressionCapabilities,
     NetnameNegotiateContextId, TransportCapabilities, RdmaTransformCapabilities, SigningCapabilities)}
 
