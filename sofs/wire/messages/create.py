@@ -1,0 +1,103 @@
+"""[MS-SMB2] 2.2.13 CREATE Request and 2.2.14 CREATE Response.
+
+The name is a ``str`` (UTF-16LE on the wire, relative to the share, no leading backslash); contexts
+are a list of raw :class:`~sofs.wire.messages.create_contexts.CreateContext` (decode their payloads
+with ``decode_request_context``). Buffers must start after the fixed part (Samba's rule).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sofs.wire.codec import HEADER_SIZE, Layout, Message, align8, decode_utf16, encode_utf16, take_buffer
+from sofs.wire.messages.create_contexts import CreateContext, encode_create_contexts, parse_create_contexts
+from sofs.wire.status import NtStatus
+
+__all__ = ["CreateRequest", "CreateResponse"]
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest(Message):
+    """[MS-SMB2] 2.2.13 SMB2 CREATE Request."""
+
+    LAYOUT = Layout(57, (
+        ("security_flags", "B"), ("requested_oplock_level", "B"), ("impersonation_level", "I"),
+        ("smb_create_flags", "Q"), ("_reserved", "Q"), ("desired_access", "I"), ("file_attributes", "I"),
+        ("share_access", "I"), ("create_disposition", "I"), ("create_options", "I"),
+        ("_name_offset", "H"), ("_name_length", "H"), ("_contexts_offset", "I"), ("_contexts_length", "I"),
+    ))
+    security_flags: int = 0
+    requested_oplock_level: int = 0
+    impersonation_level: int = 2
+    smb_create_flags: int = 0
+    desired_access: int = 0
+    file_attributes: int = 0
+    share_access: int = 0
+    create_disposition: int = 1
+    create_options: int = 0
+    name: str = ""
+    contexts: list[CreateContext] = field(default_factory=list)
+
+    @classmethod
+    def _decode(cls, msg: memoryview) -> CreateRequest:
+        (sec, oplock, imp, cflags, _, access, attrs, share, disp, opts,
+         name_off, name_len, ctx_off, ctx_len) = cls.LAYOUT.unpack(msg)
+        body_end = HEADER_SIZE + cls.LAYOUT.size
+        name = decode_utf16(take_buffer(msg, name_off, name_len, body_end), NtStatus.INVALID_PARAMETER)
+        contexts = parse_create_contexts(take_buffer(msg, ctx_off, ctx_len, body_end)) if ctx_len else []
+        return cls(sec, oplock, imp, cflags, access, attrs, share, disp, opts, name, contexts)
+
+    def encode(self) -> bytes:
+        name = encode_utf16(self.name)
+        ctx = encode_create_contexts(self.contexts)
+        name_off = HEADER_SIZE + self.LAYOUT.size
+        var = name
+        ctx_off = 0
+        if ctx:
+            pad = align8(len(name)) - len(name)
+            ctx_off = name_off + len(name) + pad
+            var = name + b"\0" * pad + ctx
+        fixed = self.LAYOUT.pack(
+            self.security_flags, self.requested_oplock_level, self.impersonation_level,
+            self.smb_create_flags, 0, self.desired_access, self.file_attributes, self.share_access,
+            self.create_disposition, self.create_options, name_off, len(name), ctx_off, len(ctx))
+        return fixed + (var or b"\0")
+
+
+@dataclass(frozen=True, slots=True)
+class CreateResponse(Message):
+    """[MS-SMB2] 2.2.14 SMB2 CREATE Response; ``file_id`` is the 16-byte SMB2_FILEID."""
+
+    LAYOUT = Layout(89, (
+        ("oplock_level", "B"), ("flags", "B"), ("create_action", "I"), ("creation_time", "q"),
+        ("last_access_time", "q"), ("last_write_time", "q"), ("change_time", "q"),
+        ("allocation_size", "q"), ("end_of_file", "q"), ("file_attributes", "I"), ("_reserved2", "I"),
+        ("file_id", "16s"), ("_contexts_offset", "I"), ("_contexts_length", "I"),
+    ))
+    oplock_level: int = 0
+    flags: int = 0
+    create_action: int = 0
+    creation_time: int = 0
+    last_access_time: int = 0
+    last_write_time: int = 0
+    change_time: int = 0
+    allocation_size: int = 0
+    end_of_file: int = 0
+    file_attributes: int = 0
+    file_id: bytes = bytes(16)
+    contexts: list[CreateContext] = field(default_factory=list)
+
+    @classmethod
+    def _decode(cls, msg: memoryview) -> CreateResponse:
+        v = cls.LAYOUT.unpack(msg)
+        ctx_off, ctx_len = v[12], v[13]
+        buf = take_buffer(msg, ctx_off, ctx_len, HEADER_SIZE + cls.LAYOUT.size)
+        return cls(*v[:10], v[11], parse_create_contexts(buf) if ctx_len else [])
+
+    def encode(self) -> bytes:
+        ctx = encode_create_contexts(self.contexts)
+        fixed = self.LAYOUT.pack(
+            self.oplock_level, self.flags, self.create_action, self.creation_time, self.last_access_time,
+            self.last_write_time, self.change_time, self.allocation_size, self.end_of_file,
+            self.file_attributes, 0, self.file_id,
+            HEADER_SIZE + self.LAYOUT.size if ctx else 0, len(ctx))
+        return fixed + (ctx or b"\0")
