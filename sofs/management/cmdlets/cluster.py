@@ -1,0 +1,35 @@
+"""New-Cluster, Get-Cluster (FailoverClusters module equivalents)."""
+from __future__ import annotations
+
+from typing import Any
+
+from sofs.management.cmdlets.base import Context, cmdlet
+from sofs.management.psbind import ParamSpec
+from sofs.management.psbind import ParamType as T
+
+
+@cmdlet("New-Cluster",
+        ParamSpec("Name", T.STRING, mandatory=True, position=0),
+        ParamSpec("Node", T.STRING_LIST),
+        ParamSpec("StaticAddress", T.STRING_LIST),
+        ParamSpec("NoStorage", T.SWITCH),
+        ParamSpec("IgnoreNetwork", T.STRING_LIST),
+        ParamSpec("AdministrativeAccessPoint", T.STRING, choices=("None", "ActiveDirectoryAndDns", "Dns")),
+        ParamSpec("Force", T.SWITCH))
+async def new_cluster(ctx: Context, p: dict[str, Any]) -> list[Any]:
+    """Create a cluster from the named nodes."""
+    svc = await ctx.service("cluster")
+    return [await svc.new_cluster(p["Name"], p.get("Node") or [], p.get("StaticAddress") or [],
+                                  bool(p.get("NoStorage")))]
+
+
+@cmdlet("Get-Cluster", ParamSpec("Name", T.STRING, position=0))
+async def get_cluster(ctx: Context, p: dict[str, Any]) -> list[Any]:
+    """Show the cluster this node belongs to."""
+    svc = await ctx.service("cluster")
+    info = await svc.get_cluster()
+    if p.get("Name") and p["Name"].lower() != info.name.lower():
+        from sofs.management.errors import ManagementError
+        raise ManagementError(f"The cluster '{p['Name']}' was not found (this is cluster '{info.name}').",
+                              "ObjectNotFound", p["Name"])
+    return [info]

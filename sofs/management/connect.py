@@ -1,0 +1,46 @@
+"""Find the running cluster and build the management services for it (used by the CLI).
+
+Adapter over the cluster core: ``sofs.cluster.config.load_cluster_config()`` says where the running
+cluster's store is; ``sofs.cluster.client.ClusterClient`` talks to it. Anything missing or unreachable
+becomes a ManagementError (category ConnectionError) naming what to do.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from sofs.management.errors import ManagementError
+
+
+async def open_cluster_client() -> Any:
+    try:
+        from sofs.cluster.client import ClusterClient  # type: ignore[import-not-found,unused-ignore]
+        from sofs.cluster.config import load_cluster_config  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as e:
+        raise ManagementError(f"The cluster client is not available ({e}).", "NotImplemented") from e
+    cfg = load_cluster_config()
+    if inspect.isawaitable(cfg):
+        cfg = await cfg
+    if cfg is None:
+        raise ManagementError("No running cluster was found. Start one with `sofs cluster up 3`, or point "
+                              "SOFS_CLUSTER_CONFIG at a cluster configuration.", "ConnectionError")
+    opener = getattr(ClusterClient, "connect", None) or getattr(ClusterClient, "open", None)
+    try:
+        client = opener(cfg) if opener is not None else ClusterClient(cfg)
+        if inspect.isawaitable(client):
+            client = await client
+    except OSError as e:
+        raise ManagementError(f"Cannot reach the cluster store: {e}", "ConnectionError") from e
+    return client
+
+
+async def default_service_factory(kind: str) -> Any:
+    """``"cluster"`` -> ClusterService over the running cluster; ``"shares"`` -> ShareService."""
+    if kind == "cluster":
+        from sofs.management.services.cluster import ClusterService
+        return ClusterService(await open_cluster_client())
+    if kind == "shares":
+        from sofs.management.services.shares import ShareService
+        client = await open_cluster_client()
+        return ShareService(getattr(client, "store", client))
+    raise ManagementError(f"Unknown service '{kind}'.", "NotImplemented")
