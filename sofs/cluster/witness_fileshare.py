@@ -33,8 +33,8 @@ blocked thread: smbprotocol waits for a reply without a deadline once a session 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-
 from collections.abc import Callable
 from typing import Any
 
@@ -160,10 +160,8 @@ class FileShareWitness(Witness):
         """Close our SMB sockets without a logoff (the server may be hung)."""
         conns, self._cache = list(self._cache.values()), {}
         for conn in conns:
-            try:
+            with contextlib.suppress(Exception):  # best effort teardown of a broken connection
                 conn.disconnect(close=False)
-            except Exception:  # noqa: BLE001 - best effort teardown of a broken connection
-                pass
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         async with self._lock:
@@ -184,10 +182,8 @@ class FileShareWitness(Witness):
         return res if isinstance(res, WitnessClaim) else None
 
     async def release(self, claim: WitnessClaim) -> None:
-        try:
+        with contextlib.suppress(Exception):  # best effort: the TTL frees it anyway
             await self._run(self._release_sync, claim)
-        except Exception:  # noqa: BLE001 - release is best effort; the TTL frees it anyway
-            pass
 
     async def probe(self) -> WitnessStatus:
         try:

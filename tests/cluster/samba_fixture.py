@@ -45,7 +45,7 @@ class PrivateSamba:
 
     def start(self) -> None:
         env = {**os.environ, "SHARE_ROOT": str(self.base / "shares")}
-        out = subprocess.run(["bash", str(UP), str(self.state), str(self.port), "127.0.0.1"], env=env,
+        out = subprocess.run(["bash", str(UP), str(self.state), str(self.port), "127.0.0.1"], env=env, check=False,
                              capture_output=True, text=True, timeout=60)
         if out.returncode != 0:
             raise RuntimeError(f"samba-up.sh failed: {out.stderr}")
@@ -53,7 +53,7 @@ class PrivateSamba:
 
     def stop(self) -> None:
         if self.state.exists():
-            subprocess.run(["bash", str(DOWN), str(self.state)], capture_output=True, timeout=60)
+            subprocess.run(["bash", str(DOWN), str(self.state)], check=False, capture_output=True, timeout=60)
         self.pid = None
 
     def cleanup(self) -> None:
