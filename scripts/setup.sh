@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# setup.sh — install everything sofs and its tests need on a fresh Debian 12 machine (run as root).
+# Idempotent. Creates .venv in the repo root with the `sofs` command in it.
+#   - Debian packages: Samba 4.22 (smbd, smbclient, smbtorture) from bookworm-backports, etcd,
+#     attr (xattr tools), iproute2 (ip netns), nodejs/npm (for the Azurite emulator in tests)
+#   - Python venv with sofs installed editable plus the test extras
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+need_apt=0
+command -v smbtorture >/dev/null && smbtorture --version 2>/dev/null | grep -q '4\.2[2-9]' || need_apt=1
+for b in smbclient etcd getfattr ip; do command -v "$b" >/dev/null || need_apt=1; done
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt=1
+if [ "$need_apt" = 1 ]; then
+  if [ "$(id -u)" != 0 ]; then echo "setup.sh: run as root (apt-get needed)" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q python3 python3-venv attr iproute2 etcd-server etcd-client ca-certificates >/dev/null
+  bash "$ROOT/scripts/install-samba.sh"
+fi
+# npm is optional (cloud-witness tests); install node only if missing and apt is usable
+if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null 2>&1 || true
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/pip install -q -e ".[test,cluster]"
+echo "setup.sh: ready ($(.venv/bin/python --version), $(smbtorture --version 2>/dev/null | head -1))"

@@ -1,0 +1,98 @@
+"""Protocol state the engine and handlers share: connection, session and tree connect.
+
+[MS-SMB2] 3.3.1.7 (Connection), 3.3.1.8 (Session), 3.3.1.10 (TreeConnect). Pure data: no I/O.
+Sessions live in a server-wide table (a session can be reached from a reconnecting client on a
+new connection); each connection points at the sessions it established or bound.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from sofs.engine.credits import SequenceWindow
+
+
+class SessionState(enum.Enum):
+    IN_PROGRESS = "InProgress"
+    VALID = "Valid"
+    EXPIRED = "Expired"
+
+
+@dataclass(eq=False)
+class TreeConnect:
+    """[MS-SMB2] 3.3.1.10. ``share`` is the runtime share object (``sofs.server.shares.Share``)."""
+
+    tree_id: int
+    session: Session
+    share: Any
+    maximal_access: int
+    is_ipc: bool = False
+    encrypt: bool = False
+    is_ca: bool = False
+    open_count: int = 0
+
+
+@dataclass(eq=False)
+class Session:
+    """[MS-SMB2] 3.3.1.8."""
+
+    session_id: int
+    connection: ConnectionState
+    state: SessionState = SessionState.IN_PROGRESS
+    dialect: int = 0
+    user: Any = None  # sofs.auth.users.User once authenticated
+    is_guest: bool = False
+    is_anonymous: bool = False
+    auth: Any = None  # the in-progress authentication context
+    session_key: bytes = b""
+    signing_key: bytes = b""
+    application_key: bytes = b""
+    signer: Any = None
+    encryptor: Any = None  # server → client cipher
+    decryptor: Any = None  # client → server cipher
+    nonces: Any = None  # sofs.crypto.transform.NonceCounter for the encryptor
+    signing_required: bool = False
+    encrypt_data: bool = False
+    preauth_hash: bytes = b""
+    trees: dict[int, TreeConnect] = field(default_factory=dict)
+    next_tree_id: int = 1
+    created_at: float = 0.0
+    channels: list[ConnectionState] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return self.state is SessionState.VALID
+
+
+@dataclass(eq=False)
+class ConnectionState:
+    """[MS-SMB2] 3.3.1.7: what one TCP connection negotiated."""
+
+    conn_id: int
+    client_address: str = ""
+    server_address: str = ""
+    dialect: int = 0  # 0 = not negotiated yet
+    negotiated: bool = False
+    client_guid: bytes = b"\0" * 16
+    client_capabilities: int = 0
+    client_security_mode: int = 0
+    client_dialects: tuple[int, ...] = ()
+    server_capabilities: int = 0
+    server_security_mode: int = 0
+    cipher_id: int = 0
+    signing_algorithm: int | None = None
+    preauth_hash: bytes = b""
+    supports_multi_credit: bool = False
+    max_read_size: int = 65536
+    max_write_size: int = 65536
+    max_transact_size: int = 65536
+    window: SequenceWindow = field(default_factory=SequenceWindow)
+    sessions: dict[int, Session] = field(default_factory=dict)
+    smb1_upgraded: bool = False
+    next_async_id: int = 1
+
+    def new_async_id(self) -> int:
+        aid = self.next_async_id
+        self.next_async_id += 1
+        return aid

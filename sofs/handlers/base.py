@@ -1,0 +1,115 @@
+"""What every handler sees: the request context, the reply type and the error type.
+
+A handler is ``async def handle_x(ctx: Ctx, req: XRequest) -> Reply`` (one module per command group,
+like Samba's ``smb2_*.c``). The central dispatcher (:mod:`sofs.handlers.dispatch`) has already checked
+what the command table declares (session, tree connect, signing, encryption), decoded the request, and
+resolved the compound-related ids; the handler parses nothing else and trusts ``req``.
+
+Errors are raised as :class:`SmbError` (a peer fault, answered with that NTSTATUS and an ERROR
+response body); any other exception is our bug: it is logged with the request and answered with
+STATUS_INTERNAL_ERROR, the connection stays up.
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sofs.engine.state import ConnectionState, Session, TreeConnect
+from sofs.wire.codec import Buffer
+from sofs.wire.header import Header
+from sofs.wire.status import NtStatus
+
+if TYPE_CHECKING:
+    from sofs.server.state import ServerState
+
+FILE_ID_RELATED = (0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+ERROR_BODY = b"\x09\x00\x00\x00\x00\x00\x00\x00\x00"
+"""[MS-SMB2] 2.2.2 ERROR response with no error data (StructureSize 9, one zero byte)."""
+
+
+class SmbError(Exception):
+    """A request fails with ``status``; ``body`` replaces the plain ERROR response body if given."""
+
+    def __init__(self, status: int, message: str = "", body: bytes | None = None) -> None:
+        super().__init__(message or NtStatus(status).name if status in NtStatus._value2member_map_
+                         else message)
+        self.status = int(status)
+        self.body = body
+
+
+@dataclass(slots=True)
+class Reply:
+    """A handler's answer: status (SUCCESS or a warning/info status with a body) and body pieces."""
+
+    body: Sequence[Buffer]
+    status: int = 0
+    credits_extra: int = 0
+
+
+def reply(body: Buffer, status: int = 0) -> Reply:
+    return Reply((body,), status)
+
+
+@dataclass(slots=True)
+class ChainState:
+    """What a related compound request inherits from the previous one ([MS-SMB2] 3.3.5.2.7.2)."""
+
+    session_id: int = 0
+    tree_id: int = 0
+    file_id: tuple[int, int] | None = None
+    status: int = 0
+
+
+class Ctx:
+    """Per-request context handed to handlers."""
+
+    __slots__ = (
+        "_go_async",
+        "async_id",
+        "chain",
+        "conn",
+        "driver",
+        "encrypted",
+        "header",
+        "msg",
+        "server",
+        "session",
+        "tree",
+    )
+
+    def __init__(self, server: ServerState, conn: ConnectionState, header: Header, msg: memoryview,
+                 chain: ChainState, encrypted: bool, driver: Any,
+                 go_async: Callable[[Ctx], Awaitable[None]] | None = None) -> None:
+        self.server = server
+        self.conn = conn
+        self.header = header
+        self.msg = msg
+        self.session: Session | None = None
+        self.tree: TreeConnect | None = None
+        self.chain = chain
+        self.encrypted = encrypted
+        self.driver = driver  # the connection driver (sofs.server.connection.SmbConnection)
+        self.async_id = 0
+        self._go_async = go_async
+
+    def file_id(self, fid: tuple[int, int]) -> tuple[int, int]:
+        """Resolve a FileId, substituting the compound's previous FileId for the 'related' marker."""
+        if fid == FILE_ID_RELATED and self.header.is_related:
+            if self.chain.file_id is None:
+                raise SmbError(NtStatus.INVALID_PARAMETER, "related FileId without a previous one")
+            return self.chain.file_id
+        return fid
+
+    def set_file_id(self, fid: tuple[int, int]) -> None:
+        """Record the FileId this request used/created, for the following related requests."""
+        self.chain.file_id = fid
+
+    async def go_async(self) -> None:
+        """Send the interim STATUS_PENDING response now; the final one follows later ([MS-SMB2] 3.3.4.2)."""
+        if self.async_id == 0 and self._go_async is not None:
+            await self._go_async(self)
+
+    @property
+    def dialect(self) -> int:
+        return self.conn.dialect

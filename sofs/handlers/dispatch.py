@@ -1,0 +1,162 @@
+"""Central request validation and dispatch ([MS-SMB2] 3.3.5.2).
+
+The command table declares, per command, which handler serves it and what must be true before it
+runs (an authenticated session, a tree connect); this module enforces it once, like Samba's
+``smbd_smb2_request_dispatch`` table, so handlers never repeat the checks:
+
+- session lookup (USER_SESSION_DELETED / NETWORK_SESSION_EXPIRED), 3.3.5.2.9;
+- signature verification and required signing (ACCESS_DENIED), 3.3.5.2.4;
+- encryption required by the session or share (ACCESS_DENIED), 3.3.5.2.9 / 3.3.5.2.11;
+- tree connect lookup (NETWORK_NAME_DELETED), 3.3.5.2.11;
+- compound-related session/tree/file ids, 3.3.5.2.7.2;
+- decoding the request body (INVALID_PARAMETER and friends from the wire layer).
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sofs.engine.state import SessionState
+from sofs.handlers.base import Ctx, Reply, SmbError
+from sofs.wire.constants import Command
+from sofs.wire.errors import WireError
+from sofs.wire.status import NtStatus
+
+log = logging.getLogger("sofs.dispatch")
+
+Handler = Callable[[Ctx, Any], Awaitable[Reply]]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """Protocol facts of one command."""
+
+    module: str
+    function: str
+    needs_session: bool = True
+    needs_tree: bool = False
+    modifies_state: bool = False  # replay-relevant ([MS-SMB2] 3.3.5.2.10)
+
+
+COMMANDS: dict[int, CommandSpec] = {
+    Command.NEGOTIATE: CommandSpec("sofs.handlers.negotiate", "handle_negotiate", needs_session=False),
+    Command.SESSION_SETUP: CommandSpec("sofs.handlers.session", "handle_session_setup", needs_session=False),
+    Command.LOGOFF: CommandSpec("sofs.handlers.session", "handle_logoff"),
+    Command.TREE_CONNECT: CommandSpec("sofs.handlers.tree", "handle_tree_connect"),
+    Command.TREE_DISCONNECT: CommandSpec("sofs.handlers.tree", "handle_tree_disconnect", needs_tree=True),
+    Command.CREATE: CommandSpec("sofs.handlers.create", "handle_create", needs_tree=True, modifies_state=True),
+    Command.CLOSE: CommandSpec("sofs.handlers.close", "handle_close", needs_tree=True),
+    Command.FLUSH: CommandSpec("sofs.handlers.readwrite", "handle_flush", needs_tree=True),
+    Command.READ: CommandSpec("sofs.handlers.readwrite", "handle_read", needs_tree=True),
+    Command.WRITE: CommandSpec("sofs.handlers.readwrite", "handle_write", needs_tree=True, modifies_state=True),
+    Command.LOCK: CommandSpec("sofs.handlers.lock", "handle_lock", needs_tree=True, modifies_state=True),
+    Command.IOCTL: CommandSpec("sofs.handlers.ioctl", "handle_ioctl", needs_tree=True, modifies_state=True),
+    Command.ECHO: CommandSpec("sofs.handlers.echo", "handle_echo", needs_session=False),
+    Command.QUERY_DIRECTORY: CommandSpec("sofs.handlers.querydir", "handle_query_directory", needs_tree=True),
+    Command.CHANGE_NOTIFY: CommandSpec("sofs.handlers.notify", "handle_change_notify", needs_tree=True),
+    Command.QUERY_INFO: CommandSpec("sofs.handlers.queryinfo", "handle_query_info", needs_tree=True),
+    Command.SET_INFO: CommandSpec("sofs.handlers.setinfo", "handle_set_info", needs_tree=True,
+                                  modifies_state=True),
+    Command.OPLOCK_BREAK: CommandSpec("sofs.handlers.oplock", "handle_oplock_break", needs_tree=True),
+}
+
+_resolved: dict[int, Handler | None] = {}
+
+
+def handler_for(command: int) -> Handler | None:
+    """The handler function of ``command``, or None if that command group is not implemented yet."""
+    if command in _resolved:
+        return _resolved[command]
+    spec = COMMANDS.get(command)
+    fn: Handler | None = None
+    if spec is not None:
+        try:
+            fn = getattr(importlib.import_module(spec.module), spec.function, None)
+        except ImportError as e:
+            if e.name != spec.module:
+                raise
+            fn = None
+    _resolved[command] = fn
+    return fn
+
+
+def _request_type(command: int) -> type | None:
+    try:
+        from sofs.wire.messages import REQUEST_TYPES
+    except ImportError:
+        return _fallback_types().get(command)
+    return REQUEST_TYPES.get(command)
+
+
+def _fallback_types() -> dict[int, type]:
+    from sofs.wire.messages import misc, negotiate, session, tree
+
+    return {Command.NEGOTIATE: negotiate.NegotiateRequest, Command.SESSION_SETUP: session.SessionSetupRequest,
+            Command.LOGOFF: session.LogoffRequest, Command.TREE_CONNECT: tree.TreeConnectRequest,
+            Command.TREE_DISCONNECT: tree.TreeDisconnectRequest, Command.ECHO: misc.EchoRequest}
+
+
+_NO_SIGN_CHECK = frozenset({Command.NEGOTIATE, Command.SESSION_SETUP, Command.CANCEL, Command.ECHO})
+
+
+def check_session(ctx: Ctx, spec: CommandSpec) -> None:
+    """Resolve ctx.session (and tree) and enforce signing/encryption rules."""
+    hdr = ctx.header
+    sid = hdr.session_id
+    if hdr.is_related and sid == 0xFFFFFFFFFFFFFFFF:
+        sid = ctx.chain.session_id
+    session = ctx.server.sessions.get(sid) if sid else None
+    if spec.needs_session:
+        if session is None:
+            raise SmbError(NtStatus.USER_SESSION_DELETED)
+        if session.connection is not ctx.conn and ctx.conn not in session.channels:
+            raise SmbError(NtStatus.USER_SESSION_DELETED)
+        if session.state is SessionState.EXPIRED:
+            raise SmbError(NtStatus.NETWORK_SESSION_EXPIRED)
+        if session.state is not SessionState.VALID:
+            raise SmbError(NtStatus.USER_SESSION_DELETED)
+    ctx.session = session
+    ctx.chain.session_id = sid
+    if session is not None and session.valid and hdr.command not in _NO_SIGN_CHECK:
+        if hdr.is_signed and not ctx.encrypted:
+            if session.signer is None or not session.signer.verify(ctx.msg):
+                raise SmbError(NtStatus.ACCESS_DENIED, "bad signature")
+        elif not ctx.encrypted and session.signing_required:
+            raise SmbError(NtStatus.ACCESS_DENIED, "unsigned request on a session that requires signing")
+        if session.encrypt_data and not ctx.encrypted and ctx.server.config.reject_unencrypted:
+            raise SmbError(NtStatus.ACCESS_DENIED, "unencrypted request on an encrypted session")
+    if spec.needs_tree:
+        assert session is not None
+        tid = hdr.tree_id
+        if hdr.is_related and tid == 0xFFFFFFFF:
+            tid = ctx.chain.tree_id
+        tree = session.trees.get(tid)
+        if tree is None:
+            raise SmbError(NtStatus.NETWORK_NAME_DELETED)
+        if tree.encrypt and not ctx.encrypted and ctx.server.config.reject_unencrypted:
+            raise SmbError(NtStatus.ACCESS_DENIED, "unencrypted request to an encrypted share")
+        ctx.tree = tree
+        ctx.chain.tree_id = tid
+
+
+async def dispatch(ctx: Ctx) -> Reply:
+    """Validate and run one request; raises SmbError for protocol errors."""
+    command = ctx.header.command
+    spec = COMMANDS.get(command)
+    if spec is None:
+        raise SmbError(NtStatus.INVALID_PARAMETER, f"unknown command 0x{command:x}")
+    if command != Command.NEGOTIATE and not ctx.conn.negotiated:
+        raise SmbError(NtStatus.INVALID_PARAMETER, "request before NEGOTIATE")
+    check_session(ctx, spec)
+    handler = handler_for(command)
+    rtype = _request_type(command)
+    if handler is None or rtype is None:
+        raise SmbError(NtStatus.NOT_SUPPORTED, f"{Command(command).name} not implemented")
+    try:
+        req = rtype.decode(ctx.msg)
+    except WireError as e:
+        raise SmbError(e.status, str(e)) from None
+    return await handler(ctx, req)

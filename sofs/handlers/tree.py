@@ -1,0 +1,125 @@
+"""TREE_CONNECT and TREE_DISCONNECT ([MS-SMB2] 3.3.5.7, 3.3.5.8).
+
+Share-level access (the -FullAccess/-ChangeAccess/-ReadAccess/-NoAccess lists of New-SmbShare) is
+decided by :func:`share_access`, a pure function of the share configuration and the user's SIDs/names.
+"""
+from __future__ import annotations
+
+import logging
+
+from sofs.config import ShareConfig
+from sofs.engine.state import TreeConnect
+from sofs.handlers.base import Ctx, Reply, SmbError, reply
+from sofs.wire.constants import Dialect, ShareCaps, ShareFlags, ShareType
+from sofs.wire.messages.tree import (
+    TreeConnectRequest,
+    TreeConnectResponse,
+    TreeDisconnectRequest,
+    TreeDisconnectResponse,
+)
+from sofs.wire.status import NtStatus
+
+log = logging.getLogger("sofs.tree")
+
+FULL_ACCESS = 0x001F01FF
+CHANGE_ACCESS = 0x001301BF
+READ_ACCESS = 0x001200A9
+NO_ACCESS = 0
+
+
+def share_access(share: ShareConfig, user_names: set[str]) -> int:
+    """Maximal access the share ACL gives a user ([MS-SRVS] share permissions; most restrictive 'no' wins).
+
+    ``user_names`` holds the lower-cased user name and the names of the user's groups, plus
+    "everyone". Empty lists mean everyone has full access (the share is not restricted).
+    """
+    def hit(lst: list[str]) -> bool:
+        return any(n.lower() in user_names for n in lst)
+
+    if hit(share.no_access):
+        return NO_ACCESS
+    if not (share.full_access or share.change_access or share.read_access) or hit(share.full_access):
+        access = FULL_ACCESS
+    elif hit(share.change_access):
+        access = CHANGE_ACCESS
+    elif hit(share.read_access):
+        access = READ_ACCESS
+    else:
+        access = NO_ACCESS
+    if share.read_only and access:
+        access &= READ_ACCESS
+    return access
+
+
+def user_names_of(session: object) -> set[str]:
+    user = getattr(session, "user", None)
+    names = {"everyone"}
+    if user is not None:
+        names.add(user.name.lower())
+        for g in getattr(user, "groups", ()):
+            names.add(g.name.lower())
+    return names
+
+
+async def handle_tree_connect(ctx: Ctx, req: TreeConnectRequest) -> Reply:
+    session = ctx.session
+    assert session is not None
+    name = req.share_name
+    server = ctx.server
+    dialect = ctx.conn.dialect
+    if name.upper() == "IPC$":
+        tree = TreeConnect(session.next_tree_id, session, None, FULL_ACCESS, is_ipc=True)
+        resp = TreeConnectResponse(ShareType.PIPE, 0, 0, FULL_ACCESS)
+    else:
+        share = server.share(name)
+        if share is None:
+            raise SmbError(NtStatus.BAD_NETWORK_NAME, f"no share {name!r}")
+        cfg = share.config
+        if (session.is_guest or session.is_anonymous) and not cfg.guest_ok:
+            raise SmbError(NtStatus.ACCESS_DENIED, "guest access not allowed on this share")
+        access = share_access(cfg, user_names_of(session))
+        if access == NO_ACCESS:
+            raise SmbError(NtStatus.ACCESS_DENIED, f"share {name!r} denies {user_names_of(session)}")
+        encrypt = cfg.encrypt_data or server.config.encrypt_data
+        if encrypt and (dialect < Dialect.SMB3_0 or session.encryptor is None):
+            if server.config.reject_unencrypted:
+                raise SmbError(NtStatus.ACCESS_DENIED, "share requires encryption the client cannot do")
+            encrypt = False
+        flags = ShareFlags.MANUAL_CACHING
+        if cfg.access_based_enumeration:
+            flags |= ShareFlags.ACCESS_BASED_DIRECTORY_ENUM
+        if encrypt:
+            flags |= ShareFlags.ENCRYPT_DATA
+        caps = 0
+        is_ca = bool(cfg.continuously_available and dialect >= Dialect.SMB3_0)
+        if is_ca:
+            caps |= ShareCaps.CONTINUOUS_AVAILABILITY
+        if server.extensions.get("scaleout"):
+            caps |= ShareCaps.SCALEOUT | ShareCaps.CLUSTER
+        tree = TreeConnect(session.next_tree_id, session, share, access, encrypt=encrypt, is_ca=is_ca)
+        resp = TreeConnectResponse(ShareType.DISK, int(flags), int(caps), access)
+    session.next_tree_id += 1
+    session.trees[tree.tree_id] = tree
+    ctx.tree = tree
+    ctx.chain.tree_id = tree.tree_id
+    log.debug("session 0x%x tree %d -> %s", session.session_id, tree.tree_id, name)
+    return reply(resp.encode())
+
+
+async def handle_tree_disconnect(ctx: Ctx, req: TreeDisconnectRequest) -> Reply:
+    tree = ctx.tree
+    session = ctx.session
+    assert tree is not None and session is not None
+    await end_tree(ctx.server, tree)
+    session.trees.pop(tree.tree_id, None)
+    return reply(TreeDisconnectResponse().encode())
+
+
+async def end_tree(server, tree: TreeConnect) -> None:  # type: ignore[no-untyped-def]
+    for hook in server.extensions.get("on_tree_end", []):
+        try:
+            res = hook(server, tree)
+            if hasattr(res, "__await__"):
+                await res
+        except Exception:
+            log.exception("tree-end hook failed")

@@ -1,0 +1,138 @@
+"""Start an SMB server: build the server state from the configuration and open the listeners.
+
+``build_state(cfg)`` is pure set-up (users, acceptor, shares with their VFS and open tables);
+``run(cfg)`` is the asyncio part: listeners, signal handling and a clean shutdown in which
+in-flight requests are answered before the connections close.
+"""
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import importlib
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from sofs.auth.ntlm import NtlmAcceptor
+from sofs.auth.users import UserDb, UserEntry
+from sofs.config import ServerConfig
+from sofs.server.connection import SmbConnection
+from sofs.server.state import ServerState, Share
+
+log = logging.getLogger("sofs.server")
+
+# Modules that register hooks/extensions on a ServerState (open handling, durable handles, ...).
+# Each exposes ``install(server: ServerState) -> None``; missing ones are skipped.
+EXTENSION_MODULES = (
+    "sofs.handlers.opens",
+    "sofs.handlestate.install",
+)
+
+
+def tune_malloc() -> None:
+    """Avoid glibc heap trimming/mmap churn for MiB-sized buffers (see MEASURED.md, 'malloc trap')."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 256 * 1024 * 1024)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+def make_share(server: ServerState, cfg: Any) -> Share:
+    share = Share(cfg)
+    try:
+        from sofs.vfs.posix import PosixVfs
+    except ImportError:
+        PosixVfs = None
+    if PosixVfs is not None:
+        share.vfs = PosixVfs(cfg.path)
+    factory = server.extensions.get("open_table_factory")
+    if factory is not None:
+        share.opens = factory(share)
+    return share
+
+
+def build_state(cfg: ServerConfig) -> ServerState:
+    users = UserDb(
+        cfg.domain_sid,
+        [UserEntry(u.name, u.password, u.nt_hash, u.rid, tuple(u.groups)) for u in cfg.users],
+        groups=[g for u in cfg.users for g in u.groups],
+    )
+    server = ServerState(cfg, users=users)
+    server.acceptor = NtlmAcceptor(users, cfg.domain, cfg.server_name, allow_anonymous=cfg.guest_ok)
+    from sofs.handlers.session import preauth_on_wire
+
+    server.extensions["preauth_hook"] = preauth_on_wire
+    for name in EXTENSION_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ImportError as e:
+            if e.name != name:
+                raise
+            continue
+        install = getattr(mod, "install", None)
+        if install is not None:
+            install(server)
+    for s in cfg.shares:
+        server.add_share(make_share(server, s))
+    return server
+
+
+async def start_listeners(server: ServerState) -> list[asyncio.base_events.Server]:
+    loop = asyncio.get_running_loop()
+    listeners = []
+    for host, port in server.config.listen:
+        srv = await loop.create_server(lambda: SmbConnection(server), host, port, reuse_address=True,
+                                       backlog=512)
+        listeners.append(srv)
+        log.info("listening on %s:%d", host, port)
+    return listeners
+
+
+async def serve(cfg: ServerConfig, ready: Callable[[ServerState], None] | None = None,
+                stop: asyncio.Event | None = None) -> None:
+    tune_malloc()
+    server = build_state(cfg)
+    listeners = await start_listeners(server)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    if ready is not None:
+        ready(server)
+    await stop.wait()
+    log.info("shutting down")
+    for srv in listeners:
+        srv.close()
+    await shutdown_connections(server)
+    for srv in listeners:
+        await srv.wait_closed()
+
+
+async def shutdown_connections(server: ServerState, grace: float = 5.0) -> None:
+    """Let in-flight requests finish (up to ``grace`` seconds), then close every connection."""
+    conns = list(server.connections.values())
+    tasks = [t for c in conns for t in c.tasks]
+    if tasks:
+        await asyncio.wait(tasks, timeout=grace)
+    for c in conns:
+        if c.transport is not None:
+            c.transport.close()
+    await asyncio.sleep(0)
+
+
+def run(cfg: ServerConfig, use_uvloop: bool = True) -> None:
+    if use_uvloop:
+        try:
+            import uvloop
+
+            uvloop.run(serve(cfg))
+            return
+        except ImportError:
+            pass
+    asyncio.run(serve(cfg))

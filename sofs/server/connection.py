@@ -1,0 +1,293 @@
+"""The asyncio side of one SMB connection: socket in, engine, dispatcher tasks, socket out.
+
+Everything protocol-shaped is in :mod:`sofs.engine` (bytes ⇄ chains) and :mod:`sofs.handlers`
+(requests ⇄ replies); this module only moves bytes, starts one task per request chain, sends
+interim responses for requests that go async, and implements CANCEL by cancelling the task of a
+pending request ([MS-SMB2] 3.3.5.16).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sofs.engine.connection import Chain, Engine, Outgoing, ProtocolViolation, Request
+from sofs.engine.framing import FramingError
+from sofs.engine.state import Session
+from sofs.handlers.base import ERROR_BODY, ChainState, Ctx, Reply, SmbError
+from sofs.handlers.dispatch import dispatch
+from sofs.server.state import ServerState
+from sofs.wire.constants import Command, HeaderFlags
+from sofs.wire.header import Header
+from sofs.wire.status import NtStatus
+
+log = logging.getLogger("sofs.conn")
+trace = logging.getLogger("sofs.trace")
+
+_ASYNC = int(HeaderFlags.ASYNC_COMMAND)
+_RELATED = int(HeaderFlags.RELATED_OPERATIONS)
+_PRIORITY = int(HeaderFlags.PRIORITY_MASK)
+_HIGH_WATER = 4 * 1024 * 1024
+
+
+class ConnectionAbort(Exception):
+    """Raised by a handler when [MS-SMB2] says the connection must be dropped."""
+
+
+class _ChainRun:
+    """Responses of a chain not yet sent (they go out together, or before an interim response)."""
+
+    __slots__ = ("encrypt_with", "outs")
+
+    def __init__(self) -> None:
+        self.outs: list[Outgoing] = []
+        self.encrypt_with: Session | None = None
+
+
+class SmbConnection(asyncio.BufferedProtocol):
+    def __init__(self, server: ServerState) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.engine: Engine | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.pending_by_async: dict[int, tuple[asyncio.Task[None], Ctx]] = {}
+        self.pending_by_mid: dict[int, tuple[asyncio.Task[None], Ctx]] = {}
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self.closed = False
+        self.peer = ""
+
+    # -- transport callbacks --------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        sock = transport.get_extra_info("sockname") or ("?", 0)
+        self.peer = f"{peer[0]}:{peer[1]}"
+        conn = self.server.new_connection_state(self.peer, f"{sock[0]}:{sock[1]}")
+        self.engine = Engine(conn, self.server.lookup_session)
+        self.server.connections[conn.conn_id] = self
+        transport.set_write_buffer_limits(high=_HIGH_WATER)
+        log.info("connection %d from %s", conn.conn_id, self.peer)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        assert self.engine is not None
+        return self.engine.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        assert self.engine is not None
+        try:
+            chains = self.engine.buffer_updated(nbytes)
+        except (ProtocolViolation, FramingError) as e:
+            log.info("connection %d from %s dropped: %s", self.engine.conn.conn_id, self.peer, e)
+            self.abort()
+            return
+        for chain in chains:
+            task = asyncio.get_running_loop().create_task(self._run_chain(chain))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    def eof_received(self) -> bool | None:
+        return False
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._writable.set()
+        assert self.engine is not None
+        conn = self.engine.conn
+        self.server.connections.pop(conn.conn_id, None)
+        for task in list(self.tasks):
+            task.cancel()
+        for hook in self.server.extensions.get("on_connection_lost", []):
+            try:
+                hook(self.server, conn)
+            except Exception:
+                log.exception("connection-lost hook failed")
+        log.info("connection %d from %s closed", conn.conn_id, self.peer)
+
+    def abort(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.abort()
+
+    # -- request processing ---------------------------------------------------------------------
+    async def _run_chain(self, chain: Chain) -> None:
+        assert self.engine is not None
+        run = _ChainRun()
+        try:
+            if chain.smb1_dialects is not None:
+                from sofs.handlers.negotiate import handle_smb1_negotiate
+
+                out = handle_smb1_negotiate(self.server, self.engine.conn, chain.smb1_dialects)
+                await self._send([out], None)
+                return
+            if chain.encrypted:
+                run.encrypt_with = self.server.sessions.get(chain.encrypted_session_id)
+            state = ChainState()
+            for req in chain.requests:
+                if req.header.command == Command.CANCEL:
+                    self._cancel(req.header)
+                    continue
+                out = await self._run_one(req, state, run)
+                if out is not None:
+                    run.outs.append(out)
+            if run.outs:
+                await self._send(run.outs, run.encrypt_with)
+        except ConnectionAbort as e:
+            log.info("connection %d: abort: %s", self.engine.conn.conn_id, e)
+            self.abort()
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("connection %d: internal error in chain", self.engine.conn.conn_id)
+            self.abort()
+
+    async def _run_one(self, req: Request, state: ChainState, run: _ChainRun) -> Outgoing | None:
+        assert self.engine is not None
+        hdr = req.header
+        conn = self.engine.conn
+        ctx = Ctx(self.server, conn, hdr, req.msg, state, req.encrypted, self, self._make_go_async(run))
+        if trace.isEnabledFor(logging.DEBUG):
+            trace.debug("conn %d mid %d %s sid 0x%x tid %d", conn.conn_id, hdr.message_id,
+                        _cmd_name(hdr.command), hdr.session_id, hdr.tree_id)
+        if (hdr.is_related and (state.status & 0xC0000000) == 0xC0000000 and _inherits_failure(hdr.command)
+                and state.file_id is None):
+            status, body = state.status, (ERROR_BODY,)
+        else:
+            task = asyncio.current_task()
+            assert task is not None
+            self.pending_by_mid[hdr.message_id] = (task, ctx)
+            try:
+                reply = await dispatch(ctx)
+                status, body = reply.status, reply.body
+            except SmbError as e:
+                status, body = e.status, ((e.body if e.body is not None else ERROR_BODY),)
+            except asyncio.CancelledError:
+                if self.closed or ctx.async_id == 0:
+                    raise
+                status, body = NtStatus.CANCELLED, (ERROR_BODY,)
+            finally:
+                self.pending_by_mid.pop(hdr.message_id, None)
+                if ctx.async_id:
+                    self.pending_by_async.pop(ctx.async_id, None)
+        state.status = status
+        if trace.isEnabledFor(logging.DEBUG):
+            trace.debug("conn %d mid %d -> 0x%08x", conn.conn_id, hdr.message_id, status)
+        out = self._response(ctx, status, body)
+        if ctx.async_id:
+            # the final response of an async request travels alone ([MS-SMB2] 3.3.4.2)
+            await self._send([out], run.encrypt_with or self._encrypt_session(ctx))
+            return None
+        return out
+
+    def _response(self, ctx: Ctx, status: int, body: Any, interim: bool = False) -> Outgoing:
+        assert self.engine is not None
+        hdr = ctx.header
+        session = ctx.session
+        rh = Header(
+            command=hdr.command,
+            credit_charge=hdr.credit_charge,
+            status=status,
+            flags=(hdr.flags & (_RELATED | _PRIORITY)),
+            message_id=hdr.message_id,
+            process_id=hdr.process_id,
+            tree_id=ctx.tree.tree_id if ctx.tree is not None else hdr.tree_id,
+            session_id=session.session_id if session is not None else hdr.session_id,
+        )
+        if ctx.async_id:
+            rh.flags |= _ASYNC
+            rh.async_id = ctx.async_id
+        if ctx.async_id and not interim:
+            rh.credits = 0
+        else:
+            rh.credits = self.engine.conn.window.grant(hdr.credits, hdr.credit_charge)
+        sign_with = None
+        if (session is not None and session.signer is not None and not ctx.encrypted and not interim
+                and (hdr.is_signed or session.signing_required or getattr(ctx, "_force_sign", False))):
+            sign_with = session
+        if hdr.command == Command.SESSION_SETUP and session is not None:
+            sign_with = self._session_setup_signing(session, status, hdr, ctx)
+        out = Outgoing(rh, body, sign_with)
+        hook = ctx.server.extensions.get("preauth_hook")
+        if hdr.command in (Command.NEGOTIATE, Command.SESSION_SETUP) and hook is not None:
+            out.on_wire = hook(ctx, status)
+        return out
+
+    @staticmethod
+    def _session_setup_signing(session: Session, status: int, hdr: Header, ctx: Ctx) -> Session | None:
+        """[MS-SMB2] 3.3.5.5.3: the final SESSION_SETUP response is signed (3.1.1 always, else if asked)."""
+        if status != 0 or session.signer is None or session.is_anonymous or session.is_guest:
+            return None
+        if ctx.encrypted:
+            return None
+        if session.dialect >= 0x0311 or hdr.is_signed or session.signing_required:
+            return session
+        return None
+
+    def _encrypt_session(self, ctx: Ctx) -> Session | None:
+        s = ctx.session
+        if s is not None and s.encryptor is not None and (ctx.encrypted or s.encrypt_data or
+                                                          (ctx.tree is not None and ctx.tree.encrypt)):
+            return s
+        return None
+
+    def _make_go_async(self, run: _ChainRun):  # type: ignore[no-untyped-def]
+        async def go_async(ctx: Ctx) -> None:
+            assert self.engine is not None
+            ctx.async_id = self.engine.conn.new_async_id()
+            task = asyncio.current_task()
+            assert task is not None
+            self.pending_by_async[ctx.async_id] = (task, ctx)
+            interim = self._response(ctx, NtStatus.PENDING, (ERROR_BODY,), interim=True)
+            outs, run.outs = run.outs + [interim], []
+            await self._send(outs, run.encrypt_with or self._encrypt_session(ctx))
+
+        return go_async
+
+    def _cancel(self, hdr: Header) -> None:
+        """[MS-SMB2] 3.3.5.16: cancel a pending request, by AsyncId or by MessageId."""
+        entry = self.pending_by_async.get(hdr.async_id) if hdr.is_async else self.pending_by_mid.get(hdr.message_id)
+        if entry is None:
+            return
+        task, ctx = entry
+        if ctx.async_id:
+            task.cancel()
+        else:
+            # not yet async: the handler decides when it goes async; remember the cancel
+            ctx.chain.status = ctx.chain.status  # no-op; sync requests complete on their own
+
+    async def _send(self, outs: list[Outgoing], encrypt_with: Session | None) -> None:
+        if self.closed or self.transport is None:
+            return
+        assert self.engine is not None
+        if not self._writable.is_set():
+            await self._writable.wait()
+            if self.closed:
+                return
+        parts = self.engine.build_frame(outs, encrypt_with)
+        self.transport.writelines(parts)
+
+    # -- server-initiated messages (oplock/lease breaks) ------------------------------------------
+    async def send_notification(self, header: Header, body: bytes, session: Session | None = None) -> None:
+        """Send an unsolicited message (MessageId 0xFFFFFFFFFFFFFFFF), e.g. a break notification."""
+        out = Outgoing(header, (body,), None)
+        enc = session if session is not None and session.encryptor is not None and session.encrypt_data else None
+        await self._send([out], enc)
+
+
+def _inherits_failure(command: int) -> bool:
+    return command not in (Command.CREATE, Command.NEGOTIATE, Command.SESSION_SETUP, Command.TREE_CONNECT)
+
+
+def _cmd_name(c: int) -> str:
+    try:
+        return Command(c).name
+    except ValueError:
+        return f"0x{c:x}"
+
+
+__all__ = ["ConnectionAbort", "Reply", "SmbConnection"]

@@ -1,0 +1,71 @@
+"""Server-wide state: configuration, users, shares, the global session table and connections.
+
+[MS-SMB2] 3.3.1.5 (Server), 3.3.1.6 (Share). One instance per ``sofs serve`` process (or per cluster
+node). Handlers reach it through ``ctx.server``.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sofs.config import ServerConfig, ShareConfig
+from sofs.engine.state import ConnectionState, Session
+
+log = logging.getLogger("sofs.server")
+
+
+@dataclass(eq=False)
+class Share:
+    """A share at run time: its configuration plus the file-system backend and open table."""
+
+    config: ShareConfig
+    vfs: Any = None
+    opens: Any = None  # sofs.handlestate open table for this share's volume
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+@dataclass(eq=False)
+class ServerState:
+    config: ServerConfig
+    users: Any = None  # sofs.auth.users.UserDb
+    acceptor: Any = None  # sofs.auth.ntlm.NtlmAcceptor
+    shares: dict[str, Share] = field(default_factory=dict)
+    sessions: dict[int, Session] = field(default_factory=dict)
+    connections: dict[int, Any] = field(default_factory=dict)
+    start_filetime: int = 0
+    extensions: dict[str, Any] = field(default_factory=dict)
+    _session_ids: Any = None
+    _conn_ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        # Session ids: random high bits so ids are not guessable across restarts, low bits counted.
+        base = int.from_bytes(os.urandom(4), "little") << 32
+        self._session_ids = itertools.count(base | 1)
+        self.start_filetime = int(time.time() * 10_000_000) + 116444736000000000
+
+    def new_session_id(self) -> int:
+        return next(self._session_ids)
+
+    def new_conn_id(self) -> int:
+        return int(next(self._conn_ids))
+
+    def lookup_session(self, session_id: int) -> Session | None:
+        return self.sessions.get(session_id)
+
+    def share(self, name: str) -> Share | None:
+        return self.shares.get(name.lower())
+
+    def add_share(self, share: Share) -> None:
+        self.shares[share.name.lower()] = share
+
+    def new_connection_state(self, client: str, server: str) -> ConnectionState:
+        c = ConnectionState(conn_id=self.new_conn_id(), client_address=client, server_address=server)
+        c.window.max_credits = self.config.max_credits
+        return c
