@@ -43,7 +43,8 @@ def render_output(objects: Sequence[Any], as_json: bool = False) -> str:
     if not objects:
         return "[]\n" if as_json else ""
     if as_json:
-        return fmt.to_json(objects)
+        data = [o for o in objects if not isinstance(o, Rendered)]
+        return fmt.to_json(data) if data else "[]\n"
     out: list[str] = []
     plain: list[Any] = []
     for o in list(objects) + [None]:
