@@ -113,3 +113,24 @@ class BreakAcknowledgment:
         if size == b"\x24\x00":
             return LeaseBreakAcknowledgment.decode(msg)
         raise invalid("OPLOCK_BREAK acknowledgment with unknown StructureSize")
+
+
+class BreakServerMessage:
+    """Client-side decoder for command OPLOCK_BREAK from the server.
+
+    24 bytes → :class:`OplockBreakResponse` (a notification has the same layout; the header's
+    MessageId 0xFFFFFFFFFFFFFFFF tells them apart), 36 → lease response, 44 → lease notification.
+    """
+
+    __slots__ = ()
+
+    @staticmethod
+    def decode(msg: Buffer) -> OplockBreakResponse | LeaseBreakResponse | LeaseBreakNotification:
+        size = bytes(msg[HEADER_SIZE : HEADER_SIZE + 2])
+        if size == b"\x18\x00":
+            return OplockBreakResponse.decode(msg)
+        if size == b"\x24\x00":
+            return LeaseBreakResponse.decode(msg)
+        if size == b"\x2c\x00":
+            return LeaseBreakNotification.decode(msg)
+        raise invalid("OPLOCK_BREAK message with unknown StructureSize")
