@@ -1,0 +1,220 @@
+"""Cluster records as kept in the ClusterStore, their key layout, and the snapshot the agent decides on.
+
+Key layout under the cluster prefix ``P`` (default ``/sofs/``), all values JSON:
+
+- ``P cluster``            :class:`ClusterRecord` (name, properties, quorum configuration)
+- ``P votes``              :class:`VoteTable` (dynamic weights; changed only by a node with quorum)
+- ``P nodes/<name>``       :class:`NodeRecord` (membership: address, NodeWeight, admin state)
+- ``P hb/<name>``          :class:`Heartbeat`, attached to the node's lease (TTL = delay x threshold):
+                            present = the node is alive
+- ``P groups/<name>``      :class:`GroupRecord` (owner node + epoch, written with CAS)
+
+Pure: parsing a :class:`~sofs.cluster.store.Listing` into a :class:`Snapshot` does no I/O.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sofs.cluster.store import Listing
+
+T = TypeVar("T")
+R = TypeVar("R")
+DEFAULT_PREFIX = "/sofs/"
+DEFAULT_DELAY_MS = 1000
+DEFAULT_THRESHOLD = 10
+
+
+class NodeState(enum.Enum):
+    """``Get-ClusterNode`` State."""
+
+    UP = "Up"
+    DOWN = "Down"
+    PAUSED = "Paused"
+    JOINING = "Joining"
+
+
+class GroupType(enum.Enum):
+    CLUSTER = "Cluster"
+    SOFS = "ScaleOutFileServer"
+    VOLUME = "VolumeCoordinator"
+
+
+class DrainStatus(enum.Enum):
+    NOT_INITIATED = "NotInitiated"
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+
+
+CLUSTER_GROUP = "Cluster Group"
+
+
+def encode(rec: Any) -> bytes:
+    return json.dumps(dataclasses.asdict(rec), sort_keys=True).encode()
+
+
+def decode(cls: type[T], data: bytes) -> T:
+    """Decode a record, ignoring unknown fields (newer writers) and converting lists to tuples."""
+    raw = json.loads(data.decode())
+    names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kw: dict[str, Any] = {}
+    for k, v in raw.items():
+        if k in names:
+            kw[k] = tuple(v) if isinstance(v, list) else v
+    if cls is GroupRecord and "resources" in kw:
+        kw["resources"] = tuple(ResourceRecord(**r) for r in kw["resources"])
+    return cls(**kw)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRecord:
+    name: str
+    id: str
+    description: str = ""
+    static_address: tuple[str, ...] = ()
+    same_subnet_delay: int = DEFAULT_DELAY_MS
+    """Heartbeat interval in milliseconds (WSFC ``SameSubnetDelay``)."""
+    same_subnet_threshold: int = DEFAULT_THRESHOLD
+    """Missed heartbeats before a node is Down (WSFC ``SameSubnetThreshold``)."""
+    dynamic_quorum: int = 1
+    witness: dict[str, Any] | None = None
+    """``sofs.cluster.witness.from_config`` dict, or None for node majority."""
+    no_storage: bool = False
+
+    @property
+    def delay_s(self) -> float:
+        return self.same_subnet_delay / 1000.0
+
+    @property
+    def ttl_s(self) -> float:
+        """Heartbeat lease TTL: delay x threshold."""
+        return self.delay_s * self.same_subnet_threshold
+
+    @property
+    def witness_kind(self) -> str | None:
+        return str(self.witness["type"]).lower() if self.witness else None
+
+
+@dataclass(frozen=True, slots=True)
+class VoteTable:
+    weights: dict[str, int] = field(default_factory=dict)
+    active: tuple[str, ...] = ()
+    """Nodes that have not left cleanly."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    name: str
+    id: int
+    address: str
+    node_weight: int = 1
+    paused: bool = False
+    drain_status: str = DrainStatus.NOT_INITIATED.value
+    smb_port: int = 445
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    node: str
+    pid: int
+    address: str
+    joining: bool = True
+    holds_witness: bool = False
+    time: float = 0.0
+    """Wall-clock time of the last heartbeat write (informational: LastHeartbeat)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRecord:
+    name: str
+    resource_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    name: str
+    group_type: str = GroupType.VOLUME.value
+    owner: str | None = None
+    epoch: int = 0
+    """Incremented by every change of owner (fencing token); written with CAS."""
+    preferred_owners: tuple[str, ...] = ()
+    resources: tuple[ResourceRecord, ...] = ()
+
+
+class Keys:
+    """Key layout of one cluster under ``prefix``."""
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        self.prefix = prefix if prefix.endswith("/") else prefix + "/"
+        self.cluster = self.prefix + "cluster"
+        self.votes = self.prefix + "votes"
+        self.nodes = self.prefix + "nodes/"
+        self.hb = self.prefix + "hb/"
+        self.groups = self.prefix + "groups/"
+
+    def node(self, name: str) -> str:
+        return self.nodes + name
+
+    def heartbeat(self, name: str) -> str:
+        return self.hb + name
+
+    def group(self, name: str) -> str:
+        return self.groups + name
+
+
+@dataclass(frozen=True, slots=True)
+class Versioned(Generic[R]):
+    record: R
+    mod_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything under the cluster prefix at one store revision."""
+
+    revision: int
+    cluster: Versioned[ClusterRecord] | None
+    votes: Versioned[VoteTable] | None
+    nodes: dict[str, Versioned[NodeRecord]]
+    heartbeats: dict[str, Heartbeat]
+    groups: dict[str, Versioned[GroupRecord]]
+
+    def node_state(self, name: str) -> NodeState:
+        hb = self.heartbeats.get(name)
+        node = self.nodes.get(name)
+        if hb is None or node is None:
+            return NodeState.DOWN
+        if node.record.paused:
+            return NodeState.PAUSED
+        return NodeState.JOINING if hb.joining else NodeState.UP
+
+    def weights(self) -> dict[str, int]:
+        """Dynamic weights of every member (a member missing from the table votes its NodeWeight)."""
+        table = self.votes.record.weights if self.votes else {}
+        return {n: int(table.get(n, v.record.node_weight)) for n, v in self.nodes.items()}
+
+
+def parse_snapshot(listing: Listing, keys: Keys) -> Snapshot:
+    cluster = votes = None
+    nodes: dict[str, Versioned[NodeRecord]] = {}
+    hbs: dict[str, Heartbeat] = {}
+    groups: dict[str, Versioned[GroupRecord]] = {}
+    for kv in listing.kvs:
+        try:
+            if kv.key == keys.cluster:
+                cluster = Versioned(decode(ClusterRecord, kv.value), kv.mod_revision)
+            elif kv.key == keys.votes:
+                votes = Versioned(decode(VoteTable, kv.value), kv.mod_revision)
+            elif kv.key.startswith(keys.nodes):
+                nodes[kv.key[len(keys.nodes):]] = Versioned(decode(NodeRecord, kv.value), kv.mod_revision)
+            elif kv.key.startswith(keys.hb):
+                hbs[kv.key[len(keys.hb):]] = decode(Heartbeat, kv.value)
+            elif kv.key.startswith(keys.groups):
+                groups[kv.key[len(keys.groups):]] = Versioned(decode(GroupRecord, kv.value), kv.mod_revision)
+        except (ValueError, TypeError, KeyError):
+            continue  # a corrupt record is ignored rather than stopping the cluster
+    return Snapshot(listing.revision, cluster, votes, nodes, hbs, groups)
