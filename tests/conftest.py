@@ -1,9 +1,140 @@
-"""Shared pytest setup: make the repo importable without installing, and common fixtures."""
+"""Shared pytest setup: make the repo importable without installing, and real-server fixtures.
+
+``sofs_server`` starts a real ``sofs serve`` process on 127.0.0.1 (a free port) with a share on tmpfs
+and two users (alice in HyperVHosts, bob), and stops it after the test module. Use
+``start_sofs(tmp, **options)`` for a server with other options.
+"""
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+USERS = {"alice": "Secret1!", "bob": "Secret2!"}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def tmpfs_dir(prefix: str) -> Path:
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    d.chmod(0o755)
+    return d
+
+
+@dataclass
+class SofsServer:
+    host: str
+    port: int
+    root: Path
+    config: Path
+    proc: subprocess.Popen[bytes]
+    log: Path
+    shares: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def share(self) -> Path:
+        return self.shares["data"]
+
+    def unc(self, share: str = "data", path: str = "") -> str:
+        p = f"\\\\{self.host}\\{share}"
+        return p + ("\\" + path if path else "")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def write_config(root: Path, port: int, host: str = "127.0.0.1", server_extra: str = "",
+                 shares: dict[str, str] | None = None) -> tuple[Path, dict[str, Path]]:
+    """A TOML config with shares ``data`` (plain), ``ca`` (continuously available), ``enc``
+    (encrypted), ``ro`` (read-only) unless ``shares`` gives {name: extra toml lines}."""
+    shares = shares if shares is not None else {
+        "data": "", "ca": "continuously_available = true", "enc": "encrypt_data = true",
+        "ro": "read_only = true",
+    }
+    paths: dict[str, Path] = {}
+    lines = ["[server]", f'listen = ["{host}:{port}"]', 'server_name = "SOFSTEST"', server_extra, ""]
+    for name, extra in shares.items():
+        p = root / "shares" / name
+        p.mkdir(parents=True, exist_ok=True)
+        p.chmod(0o777)
+        paths[name] = p
+        lines += ["[[share]]", f'name = "{name}"', f'path = "{p}"', extra, ""]
+    for i, (u, pw) in enumerate(USERS.items()):
+        groups = '["HyperVHosts"]' if u == "alice" else "[]"
+        lines += ["[[user]]", f'name = "{u}"', f'password = "{pw}"', f"groups = {groups}", ""]
+    cfg = root / "sofs.toml"
+    cfg.write_text("\n".join(lines))
+    return cfg, paths
+
+
+def wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"sofs serve exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"sofs serve did not listen on {host}:{port}:\n{log.read_text()}")
+
+
+def start_sofs(root: Path | None = None, port: int | None = None, host: str = "127.0.0.1",
+               server_extra: str = "", shares: dict[str, str] | None = None,
+               args: tuple[str, ...] = ()) -> SofsServer:
+    root = root or tmpfs_dir("sofs-test-")
+    port = port or free_port(host)
+    cfg, paths = write_config(root, port, host, server_extra, shares)
+    log = root / "server.log"
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "sofs", "serve", "--config", str(cfg), *args],
+                                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    wait_listening(host, port, proc, log)
+    return SofsServer(host, port, root, cfg, proc, log, paths)
+
+
+@pytest.fixture(scope="module")
+def sofs_server():
+    srv = start_sofs()
+    yield srv
+    srv.stop()
+    shutil.rmtree(srv.root, ignore_errors=True)
+
+
+@pytest.fixture
+def smb_session(sofs_server):
+    """An smbprotocol high-level session registered for alice; yields the server."""
+    smbclient = pytest.importorskip("smbclient")
+    smbclient.register_session(sofs_server.host, username="alice", password=USERS["alice"],
+                               port=sofs_server.port)
+    yield sofs_server
+    smbclient.reset_connection_cache()

@@ -23,7 +23,8 @@ from sofs.wire.status import NtStatus
 if TYPE_CHECKING:
     from sofs.server.state import ServerState
 
-FILE_ID_RELATED = (0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+FILE_ID_RELATED = b"\xff" * 16
+"""[MS-SMB2] 3.2.4.1.4: in a related compound request, "the FileId of the previous request"."""
 ERROR_BODY = b"\x09\x00\x00\x00\x00\x00\x00\x00\x00"
 """[MS-SMB2] 2.2.2 ERROR response with no error data (StructureSize 9, one zero byte)."""
 
@@ -57,7 +58,7 @@ class ChainState:
 
     session_id: int = 0
     tree_id: int = 0
-    file_id: tuple[int, int] | None = None
+    file_id: bytes | None = None
     status: int = 0
 
 
@@ -93,15 +94,15 @@ class Ctx:
         self.async_id = 0
         self._go_async = go_async
 
-    def file_id(self, fid: tuple[int, int]) -> tuple[int, int]:
-        """Resolve a FileId, substituting the compound's previous FileId for the 'related' marker."""
+    def file_id(self, fid: bytes) -> bytes:
+        """Resolve a FileId (16 bytes), substituting the compound's previous FileId for the marker."""
         if fid == FILE_ID_RELATED and self.header.is_related:
             if self.chain.file_id is None:
                 raise SmbError(NtStatus.INVALID_PARAMETER, "related FileId without a previous one")
             return self.chain.file_id
-        return fid
+        return bytes(fid)
 
-    def set_file_id(self, fid: tuple[int, int]) -> None:
+    def set_file_id(self, fid: bytes) -> None:
         """Record the FileId this request used/created, for the following related requests."""
         self.chain.file_id = fid
 

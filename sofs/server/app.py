@@ -14,6 +14,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
+import sofs.auth.ntlm_rawblob  # noqa: F401  (NTLMv2 over the raw client blob; see module doc)
 from sofs.auth.ntlm import NtlmAcceptor
 from sofs.auth.users import UserDb, UserEntry
 from sofs.config import ServerConfig
