@@ -79,3 +79,23 @@ def test_status_names() -> None:
     assert not is_error(NtStatus.PENDING)
     err = WireError(NtStatus.INVALID_PARAMETER, "bad")
     assert isinstance(err, ValueError) and err.status == NtStatus.INVALID_PARAMETER
+
+
+def test_request_types_table() -> None:
+    from sofs.wire.constants import Command
+    from sofs.wire.messages import REQUEST_TYPES, RESPONSE_TYPES
+
+    mine = {Command.NEGOTIATE, Command.SESSION_SETUP, Command.LOGOFF, Command.TREE_CONNECT,
+            Command.TREE_DISCONNECT, Command.LOCK, Command.IOCTL, Command.CANCEL, Command.ECHO,
+            Command.CHANGE_NOTIFY, Command.OPLOCK_BREAK}
+    assert mine <= set(REQUEST_TYPES)
+    assert all(hasattr(cls, "decode") for cls in (*REQUEST_TYPES.values(), *RESPONSE_TYPES.values()))
+    assert Command.CANCEL not in RESPONSE_TYPES  # CANCEL is never answered
+
+
+def test_ctl_codes_unique() -> None:
+    from sofs.wire.constants import CtlCode
+
+    assert len(CtlCode.__members__) == len(CtlCode)  # no accidental aliases (duplicate values)
+    assert CtlCode.VALIDATE_NEGOTIATE_INFO == 0x00140204
+    assert CtlCode.QUERY_NETWORK_INTERFACE_INFO == 0x001401FC

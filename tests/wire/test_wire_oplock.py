@@ -55,3 +55,16 @@ def test_break_ack_bad_size() -> None:
         BreakAcknowledgment.decode(HDR + b"\x24\x00" + bytes(10))
     with pytest.raises(WireError):
         BreakAcknowledgment.decode(b"")
+
+
+def test_break_server_message_dispatch() -> None:
+    from sofs.wire.messages.oplock import BreakServerMessage
+
+    note = LeaseBreakNotification(KEY, 7, 1)
+    assert BreakServerMessage.decode(HDR + note.encode()) == note
+    rsp = LeaseBreakResponse(KEY, 1)
+    assert BreakServerMessage.decode(HDR + rsp.encode()) == rsp
+    orsp = OplockBreakResponse(0, FID)
+    assert BreakServerMessage.decode(HDR + orsp.encode()) == orsp
+    with pytest.raises(WireError):
+        BreakServerMessage.decode(HDR + b"\x04\x00\x00\x00")
