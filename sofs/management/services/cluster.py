@@ -181,6 +181,14 @@ class ClusterService:
     def __init__(self, client: Any) -> None:
         self.client = client
 
+    async def close(self) -> None:
+        """Close the underlying client (the CLI opens one per command)."""
+        closer = getattr(self.client, "close", None)
+        if closer is not None:
+            res = closer()
+            if hasattr(res, "__await__"):
+                await res
+
     # --- cluster -----------------------------------------------------------------------------
     async def new_cluster(self, name: str, nodes: Sequence[str], static_address: Sequence[str] = (),
                           no_storage: bool = False) -> ClusterInfo:

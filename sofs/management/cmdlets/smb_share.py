@@ -1,0 +1,86 @@
+"""SmbShare cmdlets: New-/Get-/Remove-SmbShare, Grant-/Revoke-/Block-/Unblock-/Get-SmbShareAccess."""
+from __future__ import annotations
+
+from typing import Any
+
+from sofs.management.cmdlets.base import Context, cmdlet
+from sofs.management.psbind import ParamSpec
+from sofs.management.psbind import ParamType as T
+
+NAME = ParamSpec("Name", T.STRING, mandatory=True, position=0, from_pipeline_by_name=True)
+ACCOUNTS = ParamSpec("AccountName", T.STRING_LIST, mandatory=True, position=1)
+SCOPE = ParamSpec("ScopeName", T.STRING)
+
+
+@cmdlet("New-SmbShare",
+        ParamSpec("Name", T.STRING, mandatory=True, position=0), ParamSpec("Path", T.STRING, mandatory=True,
+                                                                           position=1),
+        ParamSpec("FullAccess", T.STRING_LIST), ParamSpec("ChangeAccess", T.STRING_LIST),
+        ParamSpec("ReadAccess", T.STRING_LIST), ParamSpec("NoAccess", T.STRING_LIST),
+        ParamSpec("ContinuouslyAvailable", T.BOOL), ParamSpec("EncryptData", T.BOOL),
+        ParamSpec("FolderEnumerationMode", T.STRING, choices=("AccessBased", "Unrestricted")),
+        ParamSpec("CATimeout", T.INT), ParamSpec("Description", T.STRING), SCOPE,
+        ParamSpec("ReadOnly", T.SWITCH, help="sofs extension: the share is read-only for everyone"),
+        ParamSpec("Temporary", T.SWITCH), ParamSpec("ConcurrentUserLimit", T.INT))
+async def new_smb_share(ctx: Context, p: dict[str, Any]) -> list[Any]:
+    """Create a share (stored in the cluster store; every node serves it)."""
+    svc = await ctx.service("shares")
+    return [await svc.new_share(
+        p["Name"], p["Path"], full_access=p.get("FullAccess") or (), change_access=p.get("ChangeAccess") or (),
+        read_access=p.get("ReadAccess") or (), no_access=p.get("NoAccess") or (),
+        continuously_available=bool(p.get("ContinuouslyAvailable")), encrypt_data=bool(p.get("EncryptData")),
+        folder_enumeration_mode=p.get("FolderEnumerationMode") or "Unrestricted",
+        ca_timeout=int(p.get("CATimeout", 60)), description=p.get("Description") or "",
+        scope_name=p.get("ScopeName") or "*", read_only=bool(p.get("ReadOnly")))]
+
+
+@cmdlet("Get-SmbShare", ParamSpec("Name", T.STRING_LIST, position=0), SCOPE)
+async def get_smb_share(ctx: Context, p: dict[str, Any]) -> list[Any]:
+    """List shares (Name, ScopeName, Path, Description)."""
+    svc = await ctx.service("shares")
+    return list(await svc.get_shares(p.get("Name")))
+
+
+@cmdlet("Remove-SmbShare", NAME, SCOPE, ParamSpec("Force", T.SWITCH))
+async def remove_smb_share(ctx: Context, p: dict[str, Any]) -> list[Any]:
+    """Delete a share definition (sofs never prompts; -Force is accepted)."""
+    svc = await ctx.service("shares")
+    await svc.remove_share(p["Name"])
+    return []
+
+
+@cmdlet("Grant-SmbShareAccess", NAME, ACCOUNTS, SCOPE,
+        ParamSpec("AccessRight", T.STRING, mandatory=True, choices=("Full", "Change", "Read")),
+        ParamSpec("Force", T.SWITCH))
+async def grant_smb_share_access(ctx: Context, p: dict[str, Any]) -> list[Any]:
+    """Allow accounts Full, Change or Read access to a share."""
+    svc = await ctx.service("shares")
+    return list(await svc.grant_access(p["Name"], p["AccountName"], p["AccessRight"]))
+
+
+@cmdlet("Revoke-SmbShareAccess", NAME, ACCOUNTS, SCOPE, ParamSpec("Force", T.SWITCH))
+async def revoke_smb_share_access(ctx: Context, p: dict[str, Any]) -> list[Any]:
+    """Remove the allow entries of accounts."""
+    svc = await ctx.service("shares")
+    return list(await svc.revoke_access(p["Name"], p["AccountName"]))
+
+
+@cmdlet("Block-SmbShareAccess", NAME, ACCOUNTS, SCOPE, ParamSpec("Force", T.SWITCH))
+async def block_smb_share_access(ctx: Context, p: dict[str, Any]) -> list[Any]:
+    """Deny accounts any access to a share."""
+    svc = await ctx.service("shares")
+    return list(await svc.block_access(p["Name"], p["AccountName"], True))
+
+
+@cmdlet("Unblock-SmbShareAccess", NAME, ACCOUNTS, SCOPE, ParamSpec("Force", T.SWITCH))
+async def unblock_smb_share_access(ctx: Context, p: dict[str, Any]) -> list[Any]:
+    """Remove accounts from the deny list."""
+    svc = await ctx.service("shares")
+    return list(await svc.block_access(p["Name"], p["AccountName"], False))
+
+
+@cmdlet("Get-SmbShareAccess", NAME, SCOPE)
+async def get_smb_share_access(ctx: Context, p: dict[str, Any]) -> list[Any]:
+    """Show a share's access entries."""
+    svc = await ctx.service("shares")
+    return list(await svc.get_access(p["Name"]))
