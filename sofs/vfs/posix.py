@@ -1,0 +1,491 @@
+"""``PosixVfs``: the share-root-confined POSIX backend of :class:`sofs.vfs.base.Vfs`.
+
+- Confinement: every open goes through ``confine.Confined`` (openat2 RESOLVE_BENEATH, or an
+  O_NOFOLLOW walk), relative to a directory fd of the root; namespace operations (mkdir, unlink,
+  rename, link) use the confined fd of the parent and a single validated name component.
+- Names: ``names.parse_smb_path`` refuses ``..``, absolute paths, NUL, drive prefixes; lookup is
+  case-insensitive (exact name first, then a scan of the parent directory) unless
+  ``case_sensitive=True``. ``.sofs`` at the share root is reserved (streams, later the journal):
+  refused in lookups and hidden from listings.
+- Metadata in xattrs (``meta``), named streams in ``.sofs/streams`` (``streams``), listings and
+  FileInfo building in ``posix_info``.
+- Opens use O_PATH first, check the type, then reopen through ``/proc/self/fd`` so FIFOs and device
+  nodes are never opened (they are refused with ACCESS_DENIED and not listed). Regular files are
+  opened O_RDWR when the server may write them (else O_RDONLY); access control is the handle
+  layer's job, not the descriptor mode's.
+- No global lock; each call is independent. Per-file read-modify-write of the dosattrib xattr by two
+  concurrent SET_INFO calls on the same file can lose one update (Windows serialises per file; the
+  handle layer can too).
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat as stat_mod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sofs.vfs import posix_info as pinfo
+from sofs.vfs import posix_ns
+from sofs.vfs.base import DirEntry, EaEntry, FileInfo, FsStats, StreamInfo, VfsError
+from sofs.vfs.confine import Confined, status_from_errno
+from sofs.vfs.meta import (
+    XATTR_DOSATTRIB,
+    XATTR_EA,
+    XATTR_SD,
+    decode_eas,
+    encode_dosattrib,
+    encode_eas,
+    merge_eas,
+)
+from sofs.vfs.names import NameError_, SmbPath, fold_name, parse_smb_path
+from sofs.vfs.streams import META_DIR, StreamStore
+from sofs.vfs.sysio import fallocate_keep_size
+from sofs.wire.fscc_constants import CreateAction, CreateDisposition, CreateOptions
+from sofs.wire.fscc_constants import FileAttributes as FA
+from sofs.wire.status import NtStatus
+
+D = CreateDisposition
+_META_FOLD = fold_name(META_DIR)
+_TRUNCATING = (D.SUPERSEDE, D.OVERWRITE, D.OVERWRITE_IF)
+
+
+@dataclass(slots=True, eq=False)
+class PosixHandle:
+    """An open object. ``fd`` is the data descriptor (the stream's file for a stream), ``base_fd`` the
+    file or directory itself (== ``fd`` unless ``stream``)."""
+
+    fd: int
+    base_fd: int
+    path: str
+    stream: str | None
+    is_directory: bool
+    file_id: int
+    closed: bool = False
+
+
+def _err(e: OSError, message: str = "") -> VfsError:
+    return VfsError(status_from_errno(e.errno), message or str(e))
+
+
+def _split(path: str) -> tuple[str, ...]:
+    return tuple(path.split("\\")) if path else ()
+
+
+def _rel(comps: Sequence[str]) -> str:
+    return "/".join(comps)
+
+
+class PosixVfs:
+    """A :class:`~sofs.vfs.base.Vfs` over the directory ``root``."""
+
+    def __init__(self, root: str, *, case_sensitive: bool = False, use_openat2: bool | None = None) -> None:
+        self.root = os.path.realpath(root)
+        self.root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY)
+        self.root_dev = os.fstat(self.root_fd).st_dev
+        self.case_sensitive = case_sensitive
+        self.confined = Confined(self.root_fd, use_openat2)
+        self.streams = StreamStore(self.confined)
+        self.meta_dir = os.path.join(self.root, META_DIR)
+
+    def shutdown(self) -> None:
+        os.close(self.root_fd)
+
+    # --- names ----------------------------------------------------------------------------
+    def _parse(self, path: str) -> SmbPath:
+        try:
+            p = parse_smb_path(path)
+        except NameError_ as e:
+            raise VfsError(e.status, str(e)) from None
+        if p.components and fold_name(p.components[0]) == _META_FOLD:
+            raise VfsError(NtStatus.ACCESS_DENIED, "reserved name")
+        return p
+
+    def _match_entry(self, dfd: int, comp: str) -> str | None:
+        try:
+            os.stat(comp, dir_fd=dfd, follow_symlinks=False)
+            return comp
+        except FileNotFoundError:
+            pass
+        if self.case_sensitive:
+            return None
+        key = fold_name(comp)
+        with os.scandir(dfd) as it:
+            for ent in it:
+                if fold_name(ent.name) == key:
+                    return ent.name
+        return None
+
+    def _lookup(self, comps: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+        """Case-correct ``comps``; returns (actual components, whether the last one exists)."""
+        actual: list[str] = []
+        for i, comp in enumerate(comps):
+            try:
+                dfd = self.confined.open(_rel(actual), os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                raise VfsError(NtStatus.OBJECT_PATH_NOT_FOUND) from None
+            except OSError as e:
+                raise _err(e) from None
+            try:
+                name = self._match_entry(dfd, comp)
+            finally:
+                os.close(dfd)
+            if name is None:
+                if i == len(comps) - 1:
+                    return (*actual, comp), False
+                raise VfsError(NtStatus.OBJECT_PATH_NOT_FOUND, _rel(comps[: i + 1]))
+            actual.append(name)
+        return tuple(actual), True
+
+    def _open_existing(self, comps: tuple[str, ...], flags: int) -> tuple[int | None, tuple[str, ...]]:
+        """Open an existing object case-insensitively (exact path first). Returns (None, actual
+        components) when only the last component is missing; OBJECT_PATH_NOT_FOUND for a parent."""
+        try:
+            return self.confined.open(_rel(comps), flags), comps
+        except FileNotFoundError:
+            pass
+        except NotADirectoryError:
+            raise VfsError(NtStatus.OBJECT_PATH_NOT_FOUND, _rel(comps)) from None
+        except OSError as e:
+            raise _err(e) from None
+        actual, exists = self._lookup(comps)
+        if not exists:
+            return None, actual
+        try:
+            return self.confined.open(_rel(actual), flags), actual
+        except FileNotFoundError:  # dangling symlink, or deleted meanwhile
+            return None, actual
+        except OSError as e:
+            raise _err(e) from None
+
+    def _parent_fd(self, comps: Sequence[str]) -> int:
+        try:
+            return self.confined.open(_rel(comps[:-1]), os.O_PATH | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError):
+            raise VfsError(NtStatus.OBJECT_PATH_NOT_FOUND) from None
+        except OSError as e:
+            raise _err(e) from None
+
+    def _reopen(self, pfd: int, flags: int) -> int:
+        return os.open(f"/proc/self/fd/{pfd}", flags)
+
+    # --- open / close ---------------------------------------------------------------------
+    def open(self, path: str, disposition: CreateDisposition, options: int = 0,
+             attributes: int = 0) -> tuple[PosixHandle, CreateAction]:
+        """[MS-SMB2] 3.3.5.9 / [MS-FSA] 2.1.5.1 open or create; returns (handle, CreateAction)."""
+        p = self._parse(path)
+        want_dir = bool(options & CreateOptions.DIRECTORY_FILE)
+        want_file = bool(options & CreateOptions.NON_DIRECTORY_FILE)
+        if want_dir and want_file:
+            raise VfsError(NtStatus.INVALID_PARAMETER, "DIRECTORY_FILE with NON_DIRECTORY_FILE")
+        disposition = D(disposition)
+        if p.stream is not None:
+            if want_dir:
+                raise VfsError(NtStatus.NOT_A_DIRECTORY, "stream opened as directory")
+            return self._open_stream(p, disposition, attributes)
+        if want_dir and disposition not in (D.OPEN, D.CREATE, D.OPEN_IF):
+            raise VfsError(NtStatus.INVALID_PARAMETER, "directory with overwrite/supersede")
+        for _attempt in range(3):
+            result = self._try_open(p, disposition, want_dir, want_file, attributes)
+            if result is not None:
+                return result
+        raise VfsError(NtStatus.SHARING_VIOLATION, "create raced with a concurrent delete/create")
+
+    def _try_open(self, p: SmbPath, disposition: D, want_dir: bool, want_file: bool,
+                  attributes: int) -> tuple[PosixHandle, CreateAction] | None:
+        pfd: int | None = None
+        actual = p.components
+        if disposition == D.CREATE:
+            actual, exists = self._lookup(p.components) if p.components else ((), True)
+            if exists:
+                raise VfsError(NtStatus.OBJECT_NAME_COLLISION, p.smb)
+        else:
+            pfd, actual = self._open_existing(p.components, os.O_PATH)
+            if pfd is None and disposition in (D.OPEN, D.OVERWRITE):
+                raise VfsError(NtStatus.OBJECT_NAME_NOT_FOUND, p.smb)
+        if pfd is None:
+            return self._create(actual, want_dir, attributes)
+        try:
+            return self._open_found(pfd, actual, disposition, want_dir, want_file, attributes)
+        finally:
+            os.close(pfd)
+
+    def _open_found(self, pfd: int, actual: tuple[str, ...], disposition: D, want_dir: bool,
+                    want_file: bool, attributes: int) -> tuple[PosixHandle, CreateAction]:
+        st = os.fstat(pfd)
+        path = "\\".join(actual)
+        if stat_mod.S_ISDIR(st.st_mode):
+            if want_file:
+                raise VfsError(NtStatus.FILE_IS_A_DIRECTORY, path)
+            if disposition in _TRUNCATING:
+                raise VfsError(NtStatus.FILE_IS_A_DIRECTORY, path)
+            fd = self._reopen(pfd, os.O_RDONLY | os.O_DIRECTORY)
+            return self._handle(fd, fd, path, None, st, True), CreateAction.OPENED
+        if not stat_mod.S_ISREG(st.st_mode):
+            raise VfsError(NtStatus.ACCESS_DENIED, f"{path}: not a regular file or directory")
+        if want_dir:
+            raise VfsError(NtStatus.NOT_A_DIRECTORY, path)
+        try:
+            fd = self._reopen(pfd, os.O_RDWR)
+        except (PermissionError, OSError) as e:
+            if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ETXTBSY):
+                raise _err(e) from None
+            fd = self._reopen(pfd, os.O_RDONLY)
+        h = self._handle(fd, fd, path, None, st, False)
+        if disposition not in _TRUNCATING:
+            return h, CreateAction.OPENED
+        try:
+            os.ftruncate(fd, 0)
+            btime = pinfo.creation_time(st, pinfo.read_xattr(fd, XATTR_DOSATTRIB))
+            os.setxattr(fd, XATTR_DOSATTRIB, encode_dosattrib(attributes | FA.ARCHIVE, btime))
+            pinfo.remove_xattr(fd, XATTR_EA)
+        except OSError as e:
+            self.close(h)
+            raise _err(e) from None
+        return h, CreateAction.SUPERSEDED if disposition == D.SUPERSEDE else CreateAction.OVERWRITTEN
+
+    def _create(self, actual: tuple[str, ...], want_dir: bool,
+                attributes: int) -> tuple[PosixHandle, CreateAction] | None:
+        if not actual:
+            raise VfsError(NtStatus.OBJECT_NAME_COLLISION, "share root")
+        parent = self._parent_fd(actual)
+        name = actual[-1]
+        try:
+            if want_dir:
+                os.mkdir(name, 0o777, dir_fd=parent)
+                fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+                stored = attributes & ~FA.ARCHIVE & ~FA.NORMAL
+            else:
+                fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=parent)
+                stored = attributes | FA.ARCHIVE
+        except FileExistsError:
+            return None  # raced with another create: retry as an open
+        except OSError as e:
+            raise _err(e) from None
+        finally:
+            os.close(parent)
+        st = os.fstat(fd)
+        try:
+            os.setxattr(fd, XATTR_DOSATTRIB, encode_dosattrib(stored, pinfo.creation_time(st, None)))
+        except OSError:
+            pass  # file systems without user xattrs still work, with default attributes
+        return self._handle(fd, fd, "\\".join(actual), None, st, want_dir), CreateAction.CREATED
+
+    def _handle(self, fd: int, base_fd: int, path: str, stream: str | None, st: os.stat_result,
+                is_dir: bool) -> PosixHandle:
+        fid = pinfo.file_id(st, self.root_dev)
+        return PosixHandle(fd, base_fd, path, stream, is_dir, fid)
+
+    def _open_stream(self, p: SmbPath, disposition: D,
+                     attributes: int) -> tuple[PosixHandle, CreateAction]:
+        assert p.stream is not None
+        base_disp = D.OPEN if disposition in (D.OPEN, D.OVERWRITE) else D.OPEN_IF
+        base, _ = self.open(p.smb, base_disp, 0, attributes)
+        flags = os.O_RDWR | (os.O_EXCL if disposition == D.CREATE else 0)
+        try:
+            sfd, created = self.streams.open(base.base_fd, p.stream, flags,
+                                             create=disposition not in (D.OPEN, D.OVERWRITE))
+        except FileNotFoundError:
+            self.close(base)
+            raise VfsError(NtStatus.OBJECT_NAME_NOT_FOUND, f"{p.smb}:{p.stream}") from None
+        except FileExistsError:
+            self.close(base)
+            raise VfsError(NtStatus.OBJECT_NAME_COLLISION, f"{p.smb}:{p.stream}") from None
+        except OSError as e:
+            self.close(base)
+            raise _err(e) from None
+        h = PosixHandle(sfd, base.base_fd, base.path, p.stream, False, base.file_id)
+        if created:
+            return h, CreateAction.CREATED
+        if disposition in _TRUNCATING:
+            os.ftruncate(sfd, 0)
+            return h, CreateAction.SUPERSEDED if disposition == D.SUPERSEDE else CreateAction.OVERWRITTEN
+        return h, CreateAction.OPENED
+
+    def _open_dir_again(self, path: str) -> int:
+        try:
+            return self.confined.open(_rel(_split(path)), os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as e:
+            raise _err(e) from None
+
+    def close(self, h: PosixHandle) -> None:
+        if h.closed:
+            return
+        h.closed = True
+        os.close(h.fd)
+        if h.base_fd != h.fd:
+            os.close(h.base_fd)
+
+    # --- info -----------------------------------------------------------------------------
+    def stat(self, h: PosixHandle) -> FileInfo:
+        try:
+            st = os.fstat(h.base_fd)
+            blob = pinfo.read_xattr(h.base_fd, XATTR_DOSATTRIB)
+            sst = os.fstat(h.fd) if h.stream is not None else None
+        except OSError as e:
+            raise _err(e) from None
+        return pinfo.build_info(st, blob, self.root_dev, sst)
+
+    def stat_path(self, path: str) -> FileInfo:
+        h, _ = self.open(path, D.OPEN)
+        try:
+            return self.stat(h)
+        finally:
+            self.close(h)
+
+    def list_directory(self, h: PosixHandle, pattern: str = "*") -> list[DirEntry]:
+        """Entries matching ``pattern`` ([MS-FSA] 2.1.4.4), ``.`` and ``..`` first."""
+        if not h.is_directory or h.stream is not None:
+            raise VfsError(NtStatus.INVALID_PARAMETER, "not a directory handle")
+        parent_fd = None
+        if h.path:
+            parent_fd = self._open_dir_again("\\".join(_split(h.path)[:-1]))
+        try:
+            return pinfo.list_dir(self, h, pattern, parent_fd)
+        except OSError as e:
+            raise _err(e) from None
+        finally:
+            if parent_fd is not None:
+                os.close(parent_fd)
+
+    def is_directory_empty(self, h: PosixHandle) -> bool:
+        with os.scandir(h.fd) as it:
+            for ent in it:
+                if h.path or fold_name(ent.name) != _META_FOLD:
+                    return False
+        return True
+
+    def list_streams(self, h: PosixHandle) -> list[StreamInfo]:
+        """FileStreamInformation: ``::$DATA`` (files only) then named streams."""
+        try:
+            out = []
+            if not h.is_directory:
+                st = os.fstat(h.base_fd)
+                out.append(StreamInfo("::$DATA", st.st_size, st.st_blocks * 512))
+            return out + self.streams.list(h.base_fd)
+        except OSError as e:
+            raise _err(e) from None
+
+    def fs_stats(self) -> FsStats:
+        try:
+            sv = os.statvfs(self.root_fd)
+            st = os.fstat(self.root_fd)
+            blob = pinfo.read_xattr(f"/proc/self/fd/{self.root_fd}", XATTR_DOSATTRIB)
+        except OSError as e:
+            raise _err(e) from None
+        unit = sv.f_frsize or sv.f_bsize
+        return FsStats(total_units=sv.f_blocks, caller_available_units=sv.f_bavail,
+                       actual_available_units=sv.f_bfree, sectors_per_unit=max(1, unit // 512),
+                       bytes_per_sector=512, volume_serial=sv.f_fsid & 0xFFFFFFFF,
+                       volume_creation_time=pinfo.creation_time(st, blob),
+                       max_name_length=min(255, sv.f_namemax))
+
+    # --- data -----------------------------------------------------------------------------
+    def read(self, h: PosixHandle, offset: int, length: int) -> bytes:
+        try:
+            return os.pread(h.fd, length, offset)
+        except OSError as e:
+            raise _err(e) from None
+
+    def readinto(self, h: PosixHandle, offset: int, buf: memoryview | bytearray) -> int:
+        """Read into ``buf`` (no intermediate copy); returns bytes read (short only at EOF)."""
+        mv = memoryview(buf).cast("B")
+        total = 0
+        try:
+            while total < len(mv):
+                n = os.preadv(h.fd, [mv[total:]], offset + total)
+                if n == 0:
+                    break
+                total += n
+        except OSError as e:
+            raise _err(e) from None
+        return total
+
+    def write(self, h: PosixHandle, offset: int, data: bytes | bytearray | memoryview) -> int:
+        mv = memoryview(data).cast("B")
+        total = 0
+        try:
+            while total < len(mv):
+                total += os.pwritev(h.fd, [mv[total:]], offset + total)
+        except OSError as e:
+            raise _err(e) from None
+        return total
+
+    def flush(self, h: PosixHandle) -> None:
+        try:
+            os.fsync(h.fd)
+        except OSError as e:
+            raise _err(e) from None
+
+    def set_end_of_file(self, h: PosixHandle, size: int) -> None:
+        if h.is_directory:
+            raise VfsError(NtStatus.INVALID_PARAMETER, "directory")
+        try:
+            os.ftruncate(h.fd, size)
+        except OSError as e:
+            raise _err(e) from None
+
+    def set_allocation_size(self, h: PosixHandle, size: int) -> None:
+        """FileAllocationInformation: below EOF truncates; above reserves blocks (KEEP_SIZE)."""
+        if h.is_directory:
+            raise VfsError(NtStatus.INVALID_PARAMETER, "directory")
+        try:
+            st = os.fstat(h.fd)
+            if size < st.st_size:
+                os.ftruncate(h.fd, size)
+            elif size > st.st_blocks * 512:
+                fallocate_keep_size(h.fd, size)
+        except OSError as e:
+            raise _err(e) from None
+
+    # --- metadata -------------------------------------------------------------------------
+    def set_basic_info(self, h: PosixHandle, creation_time: int = 0, last_access_time: int = 0,
+                       last_write_time: int = 0, change_time: int = 0, attributes: int = 0) -> None:
+        """FileBasicInformation ([MS-FSCC] 2.4.7). ChangeTime cannot be set on Linux: ignored."""
+        del change_time
+        try:
+            pinfo.set_basic(h.base_fd, h.is_directory, creation_time, last_access_time,
+                            last_write_time, attributes)
+        except OSError as e:
+            raise _err(e) from None
+
+    def get_security_descriptor(self, h: PosixHandle) -> bytes | None:
+        try:
+            return pinfo.read_xattr(h.base_fd, XATTR_SD)
+        except OSError as e:
+            raise _err(e) from None
+
+    def set_security_descriptor(self, h: PosixHandle, sd: bytes) -> None:
+        try:
+            os.setxattr(h.base_fd, XATTR_SD, bytes(sd))
+        except OSError as e:
+            raise _err(e) from None
+
+    def get_eas(self, h: PosixHandle) -> list[EaEntry]:
+        try:
+            return decode_eas(pinfo.read_xattr(h.base_fd, XATTR_EA))
+        except OSError as e:
+            raise _err(e) from None
+
+    def set_eas(self, h: PosixHandle, eas: Iterable[EaEntry]) -> None:
+        """Merge ``eas`` into the file's EAs (an empty value deletes that EA)."""
+        merged = merge_eas(self.get_eas(h), eas)
+        try:
+            if merged:
+                os.setxattr(h.base_fd, XATTR_EA, encode_eas(merged))
+            else:
+                pinfo.remove_xattr(h.base_fd, XATTR_EA)
+        except OSError as e:
+            raise _err(e) from None
+
+    # --- namespace ------------------------------------------------------------------------
+    def delete(self, h: PosixHandle) -> None:
+        """Remove what ``h`` names: a stream, a file (its streams go with its last link), or an
+        empty directory (DIRECTORY_NOT_EMPTY otherwise). Refuses if the name now names another inode."""
+        posix_ns.delete(self, h)
+
+    def rename(self, h: PosixHandle, new_path: str, replace_if_exists: bool) -> str:
+        return posix_ns.rename(self, h, new_path, replace_if_exists)
+
+    def link(self, h: PosixHandle, new_path: str, replace_if_exists: bool) -> None:
+        posix_ns.link(self, h, new_path, replace_if_exists)

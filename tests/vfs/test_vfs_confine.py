@@ -1,0 +1,87 @@
+"""Path-escape attempts against PosixVfs are refused, in both confinement modes (openat2 / walk)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from sofs.vfs.base import VfsError
+from sofs.vfs.posix import PosixVfs
+from sofs.wire.fscc_constants import CreateDisposition as D
+from sofs.wire.fscc_constants import CreateOptions as O
+from sofs.wire.status import NtStatus as S
+
+
+def _refused(vfs: PosixVfs, path: str, disposition: D = D.OPEN, options: int = 0) -> S:
+    with pytest.raises(VfsError) as ei:
+        h, _ = vfs.open(path, disposition, options)
+        vfs.close(h)
+    return ei.value.status
+
+
+@pytest.mark.parametrize("path", [
+    "..\\..\\etc\\passwd", "..", "a\\..\\..\\etc", "\\etc\\passwd", "C:\\Windows\\win.ini",
+    "C:", "/etc/passwd", "etc\x00passwd",
+])
+def test_syntax_escapes_refused(vfs: PosixVfs, path: str) -> None:
+    assert _refused(vfs, path) in (S.OBJECT_PATH_SYNTAX_BAD, S.OBJECT_NAME_INVALID)
+    assert _refused(vfs, path, D.OPEN_IF) in (S.OBJECT_PATH_SYNTAX_BAD, S.OBJECT_NAME_INVALID)
+
+
+def test_symlink_to_etc_refused(vfs: PosixVfs) -> None:
+    os.symlink("/etc", os.path.join(vfs.root, "etc"))
+    os.symlink("/etc/passwd", os.path.join(vfs.root, "pw"))
+    os.symlink("../../../../../../etc/passwd", os.path.join(vfs.root, "rel"))
+    assert _refused(vfs, "etc\\passwd") == S.ACCESS_DENIED
+    assert _refused(vfs, "ETC\\passwd") == S.ACCESS_DENIED  # case-insensitive slow path too
+    assert _refused(vfs, "pw") == S.ACCESS_DENIED
+    assert _refused(vfs, "rel") == S.ACCESS_DENIED
+    assert _refused(vfs, "etc\\evil", D.CREATE) in (S.ACCESS_DENIED, S.OBJECT_PATH_NOT_FOUND)
+    assert not os.path.exists("/etc/evil")
+    assert _refused(vfs, "etc", D.OPEN, O.DIRECTORY_FILE) == S.ACCESS_DENIED
+
+
+def test_symlink_loop_refused(vfs: PosixVfs) -> None:
+    os.symlink("loop2", os.path.join(vfs.root, "loop1"))
+    os.symlink("loop1", os.path.join(vfs.root, "loop2"))
+    assert _refused(vfs, "loop1") == S.ACCESS_DENIED
+    assert _refused(vfs, "loop1\\x", D.OPEN_IF) in (S.ACCESS_DENIED, S.OBJECT_PATH_NOT_FOUND)
+
+
+def test_listing_hides_escaping_symlinks(vfs: PosixVfs) -> None:
+    os.symlink("/etc", os.path.join(vfs.root, "etc"))
+    os.symlink("nowhere", os.path.join(vfs.root, "dangling"))
+    with open(os.path.join(vfs.root, "real"), "w") as f:
+        f.write("x")
+    h, _ = vfs.open("", D.OPEN, O.DIRECTORY_FILE)
+    names = {e.name for e in vfs.list_directory(h)}
+    vfs.close(h)
+    assert names == {".", "..", "real"}
+
+
+def test_inner_symlink_followed_with_openat2(root: str) -> None:
+    os.mkdir(os.path.join(root, "d"))
+    with open(os.path.join(root, "d", "f"), "w") as f:
+        f.write("inside")
+    os.symlink("d/f", os.path.join(root, "link"))
+    v = PosixVfs(root, use_openat2=True)
+    h, _ = v.open("link", D.OPEN)
+    assert v.read(h, 0, 100) == b"inside"
+    v.close(h)
+    v.shutdown()
+    w = PosixVfs(root, use_openat2=False)  # the fallback follows no symlink at all
+    with pytest.raises(VfsError) as ei:
+        w.open("link", D.OPEN)
+    assert ei.value.status == S.ACCESS_DENIED
+    w.shutdown()
+
+
+def test_reserved_meta_dir_refused(vfs: PosixVfs) -> None:
+    for path in (".sofs", ".SOFS\\streams", ".sofs\\streams\\x"):
+        assert _refused(vfs, path) == S.ACCESS_DENIED
+        assert _refused(vfs, path, D.OPEN_IF) == S.ACCESS_DENIED
+
+
+def test_fifo_and_devices_not_opened(vfs: PosixVfs) -> None:
+    os.mkfifo(os.path.join(vfs.root, "fifo"))
+    assert _refused(vfs, "fifo") == S.ACCESS_DENIED  # and did not block
