@@ -42,5 +42,6 @@ async def default_service_factory(kind: str) -> Any:
     if kind == "shares":
         from sofs.management.services.shares import ShareService
         client = await open_cluster_client()
-        return ShareService(getattr(client, "store", client))
+        keys = getattr(client, "keys", None)
+        return ShareService(getattr(client, "store", client), prefix=getattr(keys, "prefix", "/sofs/"))
     raise ManagementError(f"Unknown service '{kind}'.", "NotImplemented")

@@ -2,7 +2,7 @@
 
 Storage layout (the contract the SMB server reads):
 
-- key ``/sofs/shares/<name lowercased>``, value UTF-8 JSON of one share whose field names are those of
+- key ``<cluster prefix>shares/<name lowercased>`` (default ``/sofs/shares/<name>``), value UTF-8 JSON of one share whose field names are those of
   :class:`sofs.config.ShareConfig` (``name, path, continuously_available, encrypt_data, read_only,
   ca_timeout, folder_enumeration_mode, full_access, change_access, read_access, no_access, comment,
   guest_ok``) plus ``scope_name`` (``"*"`` or the Scale-Out File Server name). So a server builds its
@@ -93,8 +93,9 @@ def _same(a: str, b: str) -> bool:
 class ShareService:
     """Share definitions in a ``sofs.cluster.store.ClusterStore`` (see the module docstring)."""
 
-    def __init__(self, store: Any, *, check_local_paths: bool = True) -> None:
+    def __init__(self, store: Any, *, prefix: str = "/sofs/", check_local_paths: bool = True) -> None:
         self.store = store
+        self.prefix = (prefix if prefix.endswith("/") else prefix + "/") + "shares/"
         self.check_local_paths = check_local_paths
 
     async def close(self) -> None:
@@ -105,9 +106,8 @@ class ShareService:
             if hasattr(res, "__await__"):
                 await res
 
-    @staticmethod
-    def key(name: str) -> str:
-        return PREFIX + name.lower()
+    def key(self, name: str) -> str:
+        return self.prefix + name.lower()
 
     async def _load(self, name: str) -> tuple[dict[str, Any], int]:
         kv = await self.store.get(self.key(name))
@@ -139,7 +139,7 @@ class ShareService:
 
     async def get_shares(self, names: Sequence[str] | None = None) -> list[ShareInfo]:
         import fnmatch
-        listing = await self.store.list(PREFIX)
+        listing = await self.store.list(self.prefix)
         docs = [json.loads(kv.value) for kv in listing.kvs]
         shares = sorted((_doc_to_info(d) for d in docs), key=lambda s: s.name.lower())
         if not names:
