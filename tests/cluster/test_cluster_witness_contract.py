@@ -98,7 +98,7 @@ class WitnessContract:
         try:
             claim = await a.acquire(cid, "n1", 1)
             assert claim is not None
-            end = time.monotonic() + wh.ttl * 1.6
+            end = time.monotonic() + wh.ttl * 1.25
             while time.monotonic() < end:
                 assert await b.acquire(cid, "n2", 1) is None
                 await asyncio.sleep(wh.ttl / 4)
