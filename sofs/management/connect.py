@@ -24,14 +24,25 @@ async def open_cluster_client() -> Any:
     if cfg is None:
         raise ManagementError("No running cluster was found. Start one with `sofs cluster up 3`, or point "
                               "SOFS_CLUSTER_CONFIG at a cluster configuration.", "ConnectionError")
-    opener = getattr(ClusterClient, "connect", None) or getattr(ClusterClient, "open", None)
     try:
-        client = opener(cfg) if opener is not None else ClusterClient(cfg)
-        if inspect.isawaitable(client):
-            client = await client
+        client = await _construct(ClusterClient, cfg)
     except OSError as e:
         raise ManagementError(f"Cannot reach the cluster store: {e}", "ConnectionError") from e
     return client
+
+
+async def _construct(cls: Any, cfg: Any) -> Any:
+    """Build a client from a ClusterConfig, whichever constructor the core offers."""
+    for name in ("from_config", "connect", "open"):
+        factory = getattr(cls, name, None)
+        if factory is not None:
+            client = factory(cfg)
+            return await client if inspect.isawaitable(client) else client
+    store = await cfg.open_store()
+    try:
+        return cls(store, prefix=cfg.prefix)
+    except TypeError:
+        return cls(store)
 
 
 async def default_service_factory(kind: str) -> Any:
