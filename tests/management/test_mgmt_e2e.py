@@ -18,7 +18,7 @@ NEEDED = ("sofs.cluster.client", "sofs.cli.cluster_cmd")
 
 def sofs(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "sofs", *args], env=env, cwd=env["SOFS_CLUSTER_DIR"],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture
