@@ -1,0 +1,92 @@
+"""SMB2 CLOSE ([MS-SMB2] 3.3.5.10) and the one function every teardown path uses to close an open.
+
+Delete semantics ([MS-FSA] 2.1.5.4 Cleanup): an open created with FILE_DELETE_ON_CLOSE marks its file
+delete-pending when it closes; the object is removed when the last open of it closes while
+delete-pending. A directory that is not empty by then simply stays (as on Windows).
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from sofs.handlers.base import Ctx, Reply, reply
+from sofs.handlers.fsio import run_fs
+from sofs.handlers.opens import Open, get_open, registry
+from sofs.vfs.base import FileInfo
+from sofs.wire.constants import CloseFlags
+from sofs.wire.messages.close import CloseRequest, CloseResponse
+
+if TYPE_CHECKING:
+    from sofs.server.state import ServerState
+
+log = logging.getLogger("sofs.close")
+_EMPTY_CLOSE = CloseResponse().encode()
+
+
+async def handle_close(ctx: Ctx, req: CloseRequest) -> Reply:
+    """[MS-SMB2] 3.3.5.10 Receiving an SMB2 CLOSE Request."""
+    op = get_open(ctx, req.file_id)
+    want_attrs = bool(req.flags & CloseFlags.POSTQUERY_ATTRIB) and not op.is_pipe
+    info = await close_open(ctx.server, op, query=want_attrs)
+    if info is None:
+        return reply(_EMPTY_CLOSE)
+    rsp = CloseResponse(
+        flags=int(CloseFlags.POSTQUERY_ATTRIB), creation_time=info.creation_time,
+        last_access_time=info.last_access_time, last_write_time=info.last_write_time,
+        change_time=info.change_time, allocation_size=info.allocation_size,
+        end_of_file=info.end_of_file, file_attributes=info.attributes)
+    return reply(rsp.encode())
+
+
+async def close_open(server: ServerState, op: Open, query: bool = False) -> FileInfo | None:
+    """Close ``op`` (idempotent): unregister, apply delete-on-close, release the VFS handle.
+
+    Returns the post-close attributes when ``query`` and the object still exists.
+    """
+    if op.closed:
+        return None
+    op.closed = True
+    reg = registry(server)
+    node = op.node
+    reg.remove(op)
+    if op.tree.open_count:
+        op.tree.open_count -= 1
+    for hook in server.extensions.get("on_open_closed", []):
+        try:
+            hook(server, op)  # issue 4/5: release leases, locks, durable state
+        except Exception:
+            log.exception("on_open_closed hook failed")
+    if op.pipe is not None:
+        try:
+            op.pipe.close()
+        except Exception:
+            log.exception("closing pipe %s failed", op.path)
+        return None
+    if op.handle is None:
+        return None
+    delete = False
+    if node is not None:
+        if op.delete_on_close:
+            node.delete_pending = True
+        delete = node.delete_pending and not node.opens
+    return await run_fs(_finish, op.share.vfs, op.handle, op.frozen_times, delete, query)
+
+
+def _finish(vfs: Any, h: Any, frozen: dict[str, int], delete: bool, query: bool) -> FileInfo | None:
+    info: FileInfo | None = None
+    try:
+        if frozen:
+            # sticky times set through SET_INFO survive the writes made through this handle
+            vfs.set_basic_info(h, last_write_time=frozen.get("last_write_time", 0),
+                               last_access_time=frozen.get("last_access_time", 0))
+        if delete:
+            try:
+                vfs.delete(h)
+            except Exception as e:  # noqa: BLE001 - e.g. DIRECTORY_NOT_EMPTY: the object stays
+                log.debug("delete-on-close of %s failed: %s", h.path, e)
+                delete = False
+        if query and not delete:
+            info = vfs.stat(h)
+    finally:
+        vfs.close(h)
+    return info

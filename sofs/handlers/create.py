@@ -1,0 +1,241 @@
+"""SMB2 CREATE ([MS-SMB2] 3.3.5.9): parse and validate, open through the VFS, answer.
+
+The three parts, as in Samba's ``smb2_create.c``:
+
+1. validate (:mod:`open_logic`) and parse the contexts (:mod:`create_contexts`);
+2. open: non-destructive dispositions (OPEN, OPEN_IF, CREATE) are one VFS call in the thread pool;
+   OVERWRITE / OVERWRITE_IF / SUPERSEDE first open the existing file without touching it, check
+   access and share modes, and only then truncate (so a SHARING_VIOLATION never loses data);
+3. record the :class:`~sofs.handlers.opens.Open`, set the compound FileId, build the response with
+   the MxAc / QFid answers.
+
+IPC$ opens go to :mod:`sofs.handlers.pipes`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sofs.handlers import open_logic as logic
+from sofs.handlers.base import Ctx, Reply, SmbError, reply
+from sofs.handlers.create_contexts import (
+    CreateContexts,
+    maximal_access_response,
+    on_disk_id_response,
+    parse_contexts,
+)
+from sofs.handlers.fsio import run_fs
+from sofs.handlers.opens import Open, registry
+from sofs.vfs.base import EaEntry as VfsEa
+from sofs.vfs.base import FileInfo, VfsError
+from sofs.wire.codec import make_file_id
+from sofs.wire.fscc_constants import AccessMask as A
+from sofs.wire.fscc_constants import CreateAction
+from sofs.wire.fscc_constants import CreateDisposition as D
+from sofs.wire.fscc_constants import CreateOptions as O
+from sofs.wire.fscc_constants import FileAttributes as FA
+from sofs.wire.messages.create import CreateRequest, CreateResponse
+from sofs.wire.messages.create_contexts import CreateContext
+from sofs.wire.status import NtStatus
+
+_TRUNCATING = (D.SUPERSEDE, D.OVERWRITE, D.OVERWRITE_IF)
+
+
+async def handle_create(ctx: Ctx, req: CreateRequest) -> Reply:
+    """[MS-SMB2] 3.3.5.9 Receiving an SMB2 CREATE Request."""
+    assert ctx.tree is not None and ctx.session is not None
+    contexts = parse_contexts(req.contexts, ctx.dialect)
+    if ctx.tree.is_ipc:
+        from sofs.handlers.pipes import create_pipe
+
+        return await create_pipe(ctx, req)
+    logic.validate_request(req.desired_access, req.file_attributes, req.share_access,
+                           req.create_disposition, req.create_options, req.impersonation_level)
+    if contexts.timewarp is not None:
+        raise SmbError(NtStatus.OBJECT_NAME_NOT_FOUND, "no snapshots")
+    for hook in ctx.server.extensions.get("create_reconnect", []):
+        # issue 5: durable reconnect (DHnC/DH2C) and replays answer here before any open
+        out = await hook(ctx, req, contexts)
+        if out is not None:
+            return out  # type: ignore[no-any-return]
+    op, info, action, maximal = await _open(ctx, req, contexts)
+    return await _respond(ctx, req, contexts, op, info, action, maximal)
+
+
+async def _open(ctx: Ctx, req: CreateRequest,
+                contexts: CreateContexts) -> tuple[Open, FileInfo, CreateAction, int]:
+    tree = ctx.tree
+    assert tree is not None
+    share = tree.share
+    vfs = share.vfs
+    read_only = bool(share.config.read_only)
+    disp = req.create_disposition
+    opts = req.create_options
+    name = req.name
+    if opts & O.DELETE_ON_CLOSE and req.file_attributes & FA.READONLY and disp != D.OPEN:
+        raise SmbError(NtStatus.CANNOT_DELETE, "delete-on-close of a read-only file")
+    share_max = logic.maximal_access(tree.maximal_access, read_only)
+    # explicit rights beyond the share's cap fail before anything is touched
+    logic.granted_access(req.desired_access, share_max)
+    for _attempt in range(4):
+        if disp in _TRUNCATING or (read_only and disp in (D.OPEN_IF, D.CREATE)):
+            first = D.OPEN
+        else:
+            first = disp
+        try:
+            h, action, info = await run_fs(_open_stat, vfs, name, first, opts, req.file_attributes)
+        except SmbError as e:
+            if e.status != NtStatus.OBJECT_NAME_NOT_FOUND or first == disp:
+                raise
+            # the object does not exist: create it (OVERWRITE_IF/SUPERSEDE, or a read-only share)
+            if read_only:
+                raise SmbError(NtStatus.ACCESS_DENIED, "create on a read-only share") from None
+            if disp == D.OVERWRITE:
+                raise
+            try:
+                h, action, info = await run_fs(_open_stat, vfs, name, D.CREATE, opts, req.file_attributes)
+            except SmbError as e2:
+                if e2.status == NtStatus.OBJECT_NAME_COLLISION:
+                    continue  # raced with another creator: start over
+                raise
+        try:
+            op, maximal = _admit(ctx, req, h, info, action)
+        except BaseException:
+            await run_fs(vfs.close, h)
+            raise
+        if disp in _TRUNCATING and action == CreateAction.OPENED:
+            try:
+                info = await run_fs(_truncate, vfs, h, req.file_attributes, info.is_directory)
+            except BaseException:
+                _forget(ctx, op)
+                await run_fs(vfs.close, h)
+                raise
+            action = CreateAction.SUPERSEDED if disp == D.SUPERSEDE else CreateAction.OVERWRITTEN
+        if action != CreateAction.OPENED:
+            try:
+                info = await run_fs(_apply_new_file_contexts, vfs, h, contexts, info)
+            except BaseException:
+                _forget(ctx, op)
+                await run_fs(vfs.close, h)
+                raise
+        return op, info, action, maximal
+    raise SmbError(NtStatus.SHARING_VIOLATION, "create kept racing with other creates")
+
+
+def _open_stat(vfs: Any, name: str, disp: int, opts: int, attrs: int) -> tuple[Any, CreateAction, FileInfo]:
+    stored = logic.stored_create_attributes(attrs, bool(opts & O.DIRECTORY_FILE))
+    h, action = vfs.open(name, D(disp), opts, stored)
+    try:
+        info = vfs.stat(h)
+    except BaseException:
+        vfs.close(h)
+        raise
+    return h, action, info
+
+
+def _truncate(vfs: Any, h: Any, attrs: int, is_dir: bool) -> FileInfo:
+    """Overwrite/supersede of an existing file ([MS-FSA] 2.1.5.1.2.2): data gone, attributes
+    replaced by the requested ones (+ARCHIVE)."""
+    vfs.set_end_of_file(h, 0)
+    if h.stream is None:
+        vfs.set_basic_info(h, attributes=logic.stored_create_attributes(attrs, is_dir) or int(FA.ARCHIVE))
+    return vfs.stat(h)  # type: ignore[no-any-return]
+
+
+def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: FileInfo) -> FileInfo:
+    """AlSi, ExtA and SecD apply to a created/overwritten object ([MS-SMB2] 3.3.5.9.2/.3/.6)."""
+    changed = False
+    if contexts.allocation_size and not info.is_directory:
+        vfs.set_allocation_size(h, contexts.allocation_size)
+        changed = True
+    if contexts.eas is not None and contexts.eas.eas:
+        vfs.set_eas(h, [VfsEa(e.name.encode("latin-1"), bytes(e.value), e.flags) for e in contexts.eas.eas])
+        changed = True
+    if contexts.sd is not None:
+        vfs.set_security_descriptor(h, contexts.sd.sd.encode())
+    return vfs.stat(h) if changed else info  # type: ignore[no-any-return]
+
+
+def _admit(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo,
+           action: CreateAction) -> tuple[Open, int]:
+    """Access and share-mode checks on the opened object, then record the Open."""
+    tree = ctx.tree
+    session = ctx.session
+    assert tree is not None and session is not None
+    share = tree.share
+    existed = action == CreateAction.OPENED
+    readonly_file = bool(info.attributes & FA.READONLY) and existed
+    if readonly_file and req.create_disposition in _TRUNCATING and not info.is_directory:
+        raise SmbError(NtStatus.ACCESS_DENIED, "overwrite of a read-only file")
+    maximal = logic.maximal_access(tree.maximal_access, bool(share.config.read_only), readonly_file,
+                                   info.is_directory)
+    granted = logic.granted_access(req.desired_access, maximal, info.is_directory)
+    doc = bool(req.create_options & O.DELETE_ON_CLOSE)
+    if doc:
+        if not granted & A.DELETE:
+            raise SmbError(NtStatus.ACCESS_DENIED, "delete-on-close without DELETE")
+        if info.attributes & FA.READONLY and not info.is_directory:
+            raise SmbError(NtStatus.CANNOT_DELETE, "delete-on-close of a read-only file")
+    reg = registry(ctx.server)
+    node = reg.node(share.name, info.file_id, h.stream)
+    if node.delete_pending:
+        raise SmbError(NtStatus.DELETE_PENDING)
+    logic.check_share_access(node.opens, granted, req.share_access)
+    if h.stream is None and granted & A.DELETE:
+        # deleting/renaming the file conflicts with opens of its named streams too ([MS-FSA] 2.1.5.1.2)
+        for other in reg.nodes_of_file(share.name, info.file_id):
+            if other is not node:
+                logic.check_share_access(other.opens, granted & A.DELETE, req.share_access)
+    op = Open(
+        file_id=reg.new_file_id(), session=session, tree=tree, share=share, path=h.path,
+        stream=h.stream, is_directory=info.is_directory, handle=h, granted_access=granted,
+        share_access=req.share_access, create_options=req.create_options,
+        create_disposition=req.create_disposition, node=node, delete_on_close=doc,
+        mode=req.create_options & 0x103E,
+    )
+    node.opens.append(op)
+    node.path = h.path
+    reg.add(op)
+    tree.open_count += 1
+    return op, maximal
+
+
+def _forget(ctx: Ctx, op: Open) -> None:
+    registry(ctx.server).remove(op)
+    op.closed = True
+    if op.tree.open_count:
+        op.tree.open_count -= 1
+
+
+async def _respond(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, op: Open, info: FileInfo,
+                   action: CreateAction, maximal: int) -> Reply:
+    out_ctx: list[CreateContext] = []
+    if contexts.maximal_access is not None:
+        out_ctx.append(maximal_access_response(maximal))
+    if contexts.query_on_disk_id:
+        out_ctx.append(on_disk_id_response(info.file_id, await _volume_id(op)))
+    for hook in ctx.server.extensions.get("create_context_handlers", []):
+        out_ctx.extend(await hook(ctx, req, contexts, op))
+    ctx.set_file_id(op.file_id)
+    rsp = CreateResponse(
+        oplock_level=op.oplock_level, flags=0, create_action=int(action),
+        creation_time=info.creation_time, last_access_time=info.last_access_time,
+        last_write_time=info.last_write_time, change_time=info.change_time,
+        allocation_size=info.allocation_size, end_of_file=info.end_of_file,
+        file_attributes=info.attributes, file_id=make_file_id(*op.file_id), contexts=out_ctx,
+    )
+    return reply(rsp.encode())
+
+
+async def _volume_id(op: Open) -> int:
+    share = op.share
+    vid = getattr(share, "_sofs_volume_id", None)
+    if vid is None:
+        try:
+            vid = (await run_fs(share.vfs.fs_stats)).volume_serial
+        except (SmbError, VfsError):
+            vid = 0
+        try:
+            share._sofs_volume_id = vid
+        except AttributeError:
+            pass
+    return int(vid)
