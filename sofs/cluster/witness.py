@@ -180,10 +180,11 @@ def from_config(cfg: dict[str, Any]) -> Witness:
     """Build a witness from its stored configuration.
 
     ``{"type": "disk", "path": "/vol/witness.lock"}``;
-    ``{"type": "fileshare", "share": "\\\\server\\share", "username": ..., "password": ...,
-    "port": 445}``;
+    ``{"type": "fileshare", "share": "\\\\server[:port]\\share", "username": ..., "password": ...,
+    "port": 445}`` (port optional);
     ``{"type": "cloud", "account_name": ..., "access_key": ..., "endpoint": ...,
-    "container": "sofs-witness"}``. Every type also takes ``ttl``, ``timeout`` and ``cluster_id``.
+    "container": "sofs-witness"}`` (endpoint: a blob service URL, or a WSFC-style endpoint suffix
+    such as ``core.windows.net``; optional). Every type also takes ``ttl``, ``timeout`` and ``cluster_id``.
     """
     kind = str(cfg.get("type", "")).lower()
     common: dict[str, Any] = {
@@ -191,17 +192,21 @@ def from_config(cfg: dict[str, Any]) -> Witness:
     }
     if kind == "disk":
         from sofs.cluster.witness_disk import DiskWitness
-        return DiskWitness(path=str(cfg["path"]), **common)
+        w: Witness = DiskWitness(path=str(cfg["path"]), **common)
+        return w
     if kind in ("fileshare", "file_share", "share"):
         from sofs.cluster.witness_fileshare import FileShareWitness
-        return FileShareWitness(
+        port = cfg.get("port")
+        w = FileShareWitness(
             share=str(cfg["share"]), username=cfg.get("username"), password=cfg.get("password"),
-            port=int(cfg.get("port", 445)), **common,
+            port=int(port) if port else None, **common,
         )
+        return w
     if kind == "cloud":
         from sofs.cluster.witness_cloud import CloudWitness
-        return CloudWitness(
+        w = CloudWitness(
             account_name=str(cfg["account_name"]), access_key=str(cfg["access_key"]),
             endpoint=cfg.get("endpoint"), container=str(cfg.get("container", "sofs-witness")), **common,
         )
+        return w
     raise WitnessError(f"unknown witness type {kind!r}")

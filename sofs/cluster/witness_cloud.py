@@ -47,6 +47,14 @@ def lease_id_for(cluster_id: str, node: str) -> str:
     return str(uuid.uuid5(_NS, f"{cluster_id}/{node}"))
 
 
+def blob_endpoint(account_name: str, endpoint: str | None) -> str:
+    """Blob service URL: a full ``http(s)://`` URL as given, else WSFC's ``-Endpoint`` meaning (the
+    service suffix, default ``core.windows.net``) → ``https://<account>.blob.<suffix>``."""
+    if endpoint and endpoint.startswith(("http://", "https://")):
+        return endpoint.rstrip("/")
+    return f"https://{account_name}.blob.{(endpoint or 'core.windows.net').strip('.')}"
+
+
 class CloudWitness(Witness):
     """Blob-lease witness. ``endpoint`` is the blob service URL (Azurite:
     ``http://127.0.0.1:<port>/devstoreaccount1``); default ``https://<account>.blob.core.windows.net``."""
@@ -60,7 +68,7 @@ class CloudWitness(Witness):
         super().__init__(ttl=min(max(round(ttl), MIN_LEASE), MAX_LEASE), timeout=timeout,
                          cluster_id=cluster_id)
         self.account_name, self.access_key = account_name, access_key
-        self.endpoint = (endpoint or f"https://{account_name}.blob.core.windows.net").rstrip("/")
+        self.endpoint = blob_endpoint(account_name, endpoint)
         self.container = container
         self._clock = clock
         self._service: BlobServiceClient | None = None

@@ -60,27 +60,38 @@ _RETRY = 0.01
 
 
 def parse_unc(share: str) -> tuple[str, str]:
-    """``\\\\server\\share[\\dir]`` or ``//server/share`` → (server, normalised UNC path)."""
+    """``\\\\server\\share[\\dir]`` or ``//server/share`` → (server, normalised UNC path).
+
+    sofs extension: ``\\\\server:port\\share`` names a non-default SMB port (see
+    :func:`unc_port`); the port is dropped from the returned server and path."""
     s = share.replace("/", "\\").rstrip("\\")
     parts = [p for p in s.split("\\") if p]
     if not s.startswith("\\\\") or len(parts) < 2:
         raise ValueError(f"not a UNC share path: {share!r}")
-    return parts[0], "\\\\" + "\\".join(parts)
+    host = parts[0].rsplit(":", 1)[0] if ":" in parts[0] else parts[0]
+    return host, "\\\\" + "\\".join([host, *parts[1:]])
+
+
+def unc_port(share: str) -> int | None:
+    """The port of ``\\\\server:port\\share``, or None."""
+    host = next((p for p in share.replace("/", "\\").split("\\") if p), "")
+    return int(host.rsplit(":", 1)[1]) if ":" in host else None
 
 
 class FileShareWitness(Witness):
     """Witness file on an SMB share. ``username``/``password`` log on with NTLM (SPNEGO);
-    ``port`` is the server's SMB port (445; tests use a private Samba on another port)."""
+    ``port`` is the server's SMB port (default: the one in ``\\\\server:port\\share``, else 445)."""
 
     kind = "fileshare"
 
     def __init__(self, share: str, *, username: str | None = None, password: str | None = None,
-                 port: int = 445, ttl: float = DEFAULT_TTL, timeout: float = DEFAULT_TIMEOUT,
+                 port: int | None = None, ttl: float = DEFAULT_TTL, timeout: float = DEFAULT_TIMEOUT,
                  cluster_id: str = "", clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(ttl=ttl, timeout=timeout, cluster_id=cluster_id)
         self.share = share
         self.server, self.unc = parse_unc(share)
-        self.username, self.password, self.port = username, password, port
+        self.username, self.password = username, password
+        self.port: int = port or unc_port(share) or 445
         self._clock = clock
         self._cache: dict[str, Any] = {}  # private smbclient connection cache: our own SMB client
         self._seen: dict[str, Observation] = {}

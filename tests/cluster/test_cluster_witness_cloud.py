@@ -9,7 +9,7 @@ from azurite_fixture import ACCOUNT, KEY, Azurite, azurite_skip_reason
 from etcd_fixture import free_ports
 from test_cluster_witness_contract import WitnessContract, WitnessHarness
 
-from sofs.cluster.witness_cloud import CloudWitness, lease_id_for
+from sofs.cluster.witness_cloud import CloudWitness, blob_endpoint, lease_id_for
 
 pytestmark = pytest.mark.azurite
 TTL = 15  # the shortest lease Azure (and Azurite) grant
@@ -20,6 +20,12 @@ def test_lease_ttl_clamped_and_ids_stable() -> None:
     assert CloudWitness(ACCOUNT, KEY, ttl=1).ttl == 15
     assert CloudWitness(ACCOUNT, KEY, ttl=600).ttl == 60
     assert lease_id_for("c", "n1") == lease_id_for("c", "n1") != lease_id_for("c", "n2")
+
+
+def test_blob_endpoint() -> None:
+    assert blob_endpoint("acct", None) == "https://acct.blob.core.windows.net"
+    assert blob_endpoint("acct", "core.usgovcloudapi.net") == "https://acct.blob.core.usgovcloudapi.net"
+    assert blob_endpoint("a", "http://127.0.0.1:10000/a/") == "http://127.0.0.1:10000/a"
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from etcd_fixture import free_ports
 from samba_fixture import PASSWORD, USER, PrivateSamba, samba_skip_reason
 from test_cluster_witness_contract import WitnessContract, WitnessHarness
 
-from sofs.cluster.witness_fileshare import FileShareWitness, parse_unc
+from sofs.cluster.witness import from_config
+from sofs.cluster.witness_fileshare import FileShareWitness, parse_unc, unc_port
 
 TTL = 1.0
 _skip = samba_skip_reason()
@@ -22,6 +23,11 @@ def test_parse_unc() -> None:
         parse_unc(r"\\srv")
     with pytest.raises(ValueError):
         parse_unc("srv/share")
+    assert parse_unc(r"\\127.0.0.1:4450\w") == ("127.0.0.1", r"\\127.0.0.1\w")
+    assert unc_port(r"\\127.0.0.1:4450\w") == 4450 and unc_port(r"\\srv\w") is None
+    w = from_config({"type": "fileshare", "share": r"\\127.0.0.1:4450\w", "username": "u", "password": "p"})
+    assert isinstance(w, FileShareWitness) and w.port == 4450 and w.unc == r"\\127.0.0.1\w"
+    assert from_config(w.config()).config() == w.config()
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +44,8 @@ class TestFileShareWitness(WitnessContract):
     def wh(self, samba: PrivateSamba) -> WitnessHarness:
         dead_port = free_ports(1)[0]
         return WitnessHarness(
-            make=lambda: FileShareWitness(samba.share, username=USER, password=PASSWORD,
-                                          port=samba.port, ttl=TTL, timeout=3.0),
+            make=lambda: FileShareWitness(samba.share.replace("127.0.0.1", f"127.0.0.1:{samba.port}"),
+                                          username=USER, password=PASSWORD, ttl=TTL, timeout=3.0),
             unreachable=lambda: FileShareWitness(samba.share, username=USER, password=PASSWORD,
                                                  port=dead_port, ttl=TTL, timeout=1.0),
             ttl=TTL,
