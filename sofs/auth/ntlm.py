@@ -36,6 +36,7 @@ from spnego._ntlm_raw.messages import Authenticate
 from spnego._spnego import NegState, NegTokenInit, NegTokenResp, unpack_token
 from spnego.exceptions import ErrorCode, SpnegoError
 
+from sofs.auth import ntlm_rawblob as _ntlm_rawblob  # noqa: F401  (NTLMv2 over the raw client blob)
 from sofs.auth.users import User, UserDb
 from sofs.wire.status import NtStatus
 
