@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sofs.wire.errors import WireError
 from sofs.wire.fscc_constants import FileInfoClass as FIC
 from sofs.wire.fscc_constants import FsInfoClass as FSC
 from sofs.wire.fscc_dir import (
@@ -31,7 +32,7 @@ from sofs.wire.status import NtStatus
 __all__ = [  # noqa: PLE0604
     *_file_all, *_fs_all, "DIR_INFO_CLASSES", "DirEntry", "decode_dir_entries", "encode_dir_entries",
     "encode_dir_entry", "InfoSize", "FILE_INFO_SIZES", "FS_INFO_SIZES", "buffer_for", "fit_output",
-    "FILE_INFO_TYPES", "FS_INFO_TYPES",
+    "FILE_INFO_TYPES", "FS_INFO_TYPES", "SET_FILE_INFO_MIN_SIZES", "SET_FS_INFO_MIN_SIZES", "decode_set_info",
 ]
 
 
@@ -104,3 +105,45 @@ def fit_output(size: InfoSize, data: bytes, output_buffer_length: int) -> tuple[
     if not size.variable:
         return NtStatus.INFO_LENGTH_MISMATCH, b""
     return NtStatus.BUFFER_OVERFLOW, data[:output_buffer_length]
+
+
+# SET_INFO: fixed-part sizes below which [MS-FSA] 2.1.5.14 answers STATUS_INFO_LENGTH_MISMATCH.
+# FileBasicInformation accepts 36 (the Reserved field is optional, as Windows accepts).
+SET_FILE_INFO_MIN_SIZES: dict[int, int] = {
+    FIC.FileBasicInformation: 36,
+    FIC.FileRenameInformation: 20,
+    FIC.FileRenameInformationEx: 20,
+    FIC.FileLinkInformation: 20,
+    FIC.FileDispositionInformation: 1,
+    FIC.FileDispositionInformationEx: 4,
+    FIC.FilePositionInformation: 8,
+    FIC.FileModeInformation: 4,
+    FIC.FileAllocationInformation: 8,
+    FIC.FileEndOfFileInformation: 8,
+    FIC.FileValidDataLengthInformation: 8,
+    FIC.FileFullEaInformation: 0,
+    FIC.FileShortNameInformation: 4,
+    FIC.FileCaseSensitiveInformation: 4,
+}
+
+SET_FS_INFO_MIN_SIZES: dict[int, int] = {
+    FSC.FileFsLabelInformation: 4,
+    FSC.FileFsControlInformation: 48,
+    FSC.FileFsObjectIdInformation: 64,
+}
+
+
+def decode_set_info(info_type: int, info_class: int, buf: bytes | bytearray | memoryview) -> object:
+    """Decode a SET_INFO buffer (InfoType 1 FILE or 2 FILESYSTEM) to its fscc class.
+
+    WireError(INVALID_INFO_CLASS) for a class that cannot be set, (INFO_LENGTH_MISMATCH) for a buffer
+    shorter than the fixed part, (INVALID_PARAMETER) for inconsistent contents.
+    """
+    sizes, types = ((SET_FILE_INFO_MIN_SIZES, FILE_INFO_TYPES) if info_type == 1
+                    else (SET_FS_INFO_MIN_SIZES, FS_INFO_TYPES) if info_type == 2 else ({}, {}))
+    if info_class not in sizes:
+        raise WireError(NtStatus.INVALID_INFO_CLASS, f"SET_INFO class {info_class}")
+    if len(buf) < sizes[info_class]:
+        raise WireError(NtStatus.INFO_LENGTH_MISMATCH, f"SET_INFO class {info_class}: {len(buf)} bytes")
+    result: object = types[info_class].decode(buf)  # type: ignore[attr-defined]
+    return result

@@ -77,3 +77,23 @@ def test_fit_output() -> None:
     basic = fscc.FileBasicInformation().encode()
     assert fit_output(fixed, basic, 39)[0] == NtStatus.INFO_LENGTH_MISMATCH
     assert fit_output(fixed, basic, 4096) == (NtStatus.SUCCESS, basic)
+
+
+def test_decode_set_info() -> None:
+    from sofs.wire.fscc import decode_set_info
+
+    basic = fscc.FileBasicInformation(1, 2, 3, 4, 0x20)
+    assert decode_set_info(1, FIC.FileBasicInformation, basic.encode()) == basic
+    assert decode_set_info(1, FIC.FileRenameInformation, fscc.FileRenameInformation(True, "x").encode()) == \
+        fscc.FileRenameInformation(True, "x")
+    assert decode_set_info(2, FSC.FileFsLabelInformation, fscc.FileFsLabelInformation("l").encode()) == \
+        fscc.FileFsLabelInformation("l")
+    cases = [((1, FIC.FileBasicInformation, bytes(35)), NtStatus.INFO_LENGTH_MISMATCH),
+             ((1, FIC.FileEndOfFileInformation, bytes(7)), NtStatus.INFO_LENGTH_MISMATCH),
+             ((1, FIC.FileStandardInformation, bytes(24)), NtStatus.INVALID_INFO_CLASS),
+             ((3, 0, bytes(24)), NtStatus.INVALID_INFO_CLASS),
+             ((1, FIC.FileRenameInformation, bytes(16) + b"\x10\0\0\0" + b"ab"), NtStatus.INVALID_PARAMETER)]
+    for args, status in cases:
+        with pytest.raises(WireError) as ei:
+            decode_set_info(*args)
+        assert ei.value.status == status, args

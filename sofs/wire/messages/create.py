@@ -88,10 +88,11 @@ class CreateResponse(Message):
 
     @classmethod
     def _decode(cls, msg: memoryview) -> CreateResponse:
-        v = cls.LAYOUT.unpack(msg)
-        ctx_off, ctx_len = v[12], v[13]
+        (oplock, flags, action, ct, at, wt, cht, alloc, eof, attrs, _, fid,
+         ctx_off, ctx_len) = cls.LAYOUT.unpack(msg)
         buf = take_buffer(msg, ctx_off, ctx_len, HEADER_SIZE + cls.LAYOUT.size)
-        return cls(*v[:10], v[11], parse_create_contexts(buf) if ctx_len else [])
+        return cls(oplock, flags, action, ct, at, wt, cht, alloc, eof, attrs, fid,
+                   parse_create_contexts(buf) if ctx_len else [])
 
     def encode(self) -> bytes:
         ctx = encode_create_contexts(self.contexts)

@@ -35,8 +35,9 @@ class ReadRequest(Message):
 
     @classmethod
     def _decode(cls, msg: memoryview) -> ReadRequest:
-        *v, ci_off, ci_len = cls.LAYOUT.unpack(msg)
-        return cls(*v, take_buffer(msg, ci_off, ci_len, HEADER_SIZE + cls.LAYOUT.size))
+        pad, flags, length, offset, fid, min_count, channel, remaining, ci_off, ci_len = cls.LAYOUT.unpack(msg)
+        return cls(pad, flags, length, offset, fid, min_count, channel, remaining,
+                   take_buffer(msg, ci_off, ci_len, HEADER_SIZE + cls.LAYOUT.size))
 
     def encode(self) -> bytes:
         ci = bytes(self.read_channel_info)
