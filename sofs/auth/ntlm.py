@@ -86,7 +86,7 @@ def _get_credential(
 
 
 def _install() -> None:
-    _spnego_ntlm._get_credential = _get_credential  # type: ignore[assignment]
+    _spnego_ntlm._get_credential = _get_credential
     _spnego_ntlm._get_credential_file = _get_credential_file
 
 

@@ -58,8 +58,8 @@ def compute_response_v2(nt_hash: bytes, server_challenge: bytes, client_challeng
 
 
 def install() -> None:
-    _ntlm.NTClientChallengeV2 = _RememberingChallenge()  # type: ignore[misc,assignment]
-    _ntlm.compute_response_v2 = compute_response_v2  # type: ignore[assignment]
+    _ntlm.NTClientChallengeV2 = _RememberingChallenge()  # type: ignore[attr-defined,assignment]
+    _ntlm.compute_response_v2 = compute_response_v2  # type: ignore[attr-defined]
 
 
 install()

@@ -41,7 +41,10 @@ _SMALL = 2048
 class Signer(Protocol):
     """A keyed signing algorithm for one session/channel."""
 
-    algorithm: int
+    @property
+    def algorithm(self) -> int:
+        """[MS-SMB2] 2.2.3.1.7 SigningAlgorithm id."""
+        ...
 
     def sign(self, msg: BytesLike) -> bytes:
         """16-byte signature of one SMB2 message (its signature field is treated as zero)."""
@@ -120,7 +123,7 @@ class AesCmacSigner(_StreamSigner):
     def _mac(self, pieces: Sequence[BytesLike]) -> bytes:
         c = self._base.copy()
         for piece in pieces:
-            c.update(piece)
+            c.update(piece)  # type: ignore[arg-type]  # any buffer works; the stub says bytes
         return c.finalize()
 
 
