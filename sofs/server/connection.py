@@ -170,6 +170,13 @@ class SmbConnection(asyncio.BufferedProtocol):
                 if self.closed or ctx.async_id == 0:
                     raise
                 status, body = NtStatus.CANCELLED, (ERROR_BODY,)
+            except ConnectionAbort:
+                raise
+            except Exception:
+                # our bug, not the peer's: log it with the request, answer, keep the connection
+                log.exception("connection %d: internal error in %s (mid %d)", conn.conn_id,
+                              _cmd_name(hdr.command), hdr.message_id)
+                status, body = NtStatus.INTERNAL_ERROR, (ERROR_BODY,)
             finally:
                 self.pending_by_mid.pop(hdr.message_id, None)
                 if ctx.async_id:
