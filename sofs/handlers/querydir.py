@@ -1,0 +1,88 @@
+"""SMB2 QUERY_DIRECTORY ([MS-SMB2] 3.3.5.18).
+
+Each directory open keeps a cursor (:class:`~sofs.handlers.opens.DirCursor`): the first query (or
+one with RESTART_SCANS / REOPEN) lists the directory once with the pattern it carries, sorted the
+way NTFS returns names (``.`` and ``..`` first, then by upper-cased name), and later queries
+continue from the cursor; a new pattern without RESTART/REOPEN is ignored, as Windows does.
+No match on the first query → NO_SUCH_FILE; nothing left → NO_MORE_FILES. INDEX_SPECIFIED's
+FileIndex is ignored (NTFS gives no stable indexes either; Samba does the same).
+
+Access-based enumeration (issue 3): ``server.extensions["abe_filter"]`` — a callable
+``(ctx, open, entries) -> entries`` — is applied when the share has FolderEnumerationMode
+AccessBased.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sofs.handlers.base import Ctx, Reply, SmbError, reply
+from sofs.handlers.fsio import run_fs
+from sofs.handlers.opens import DirCursor, get_open
+from sofs.vfs.names import fold_name
+from sofs.wire.constants import QueryDirectoryFlags as QF
+from sofs.wire.fscc import DIR_INFO_CLASSES, DirEntry, encode_dir_entries
+from sofs.wire.fscc_constants import AccessMask as A
+from sofs.wire.messages.query import QueryDirectoryRequest, QueryDirectoryResponse
+from sofs.wire.status import NtStatus
+
+
+def _sort_key(e: Any) -> tuple[int, str]:
+    if e.name == ".":
+        return (0, "")
+    if e.name == "..":
+        return (1, "")
+    return (2, fold_name(e.name))
+
+
+def _list(vfs: Any, h: Any, pattern: str) -> list[DirEntry]:
+    entries = sorted(vfs.list_directory(h, pattern), key=_sort_key)
+    out = []
+    for e in entries:
+        i = e.info
+        out.append(DirEntry(
+            name=e.name, file_id=i.file_id, creation_time=i.creation_time,
+            last_access_time=i.last_access_time, last_write_time=i.last_write_time,
+            change_time=i.change_time, end_of_file=i.end_of_file, allocation_size=i.allocation_size,
+            attributes=i.attributes))
+    return out
+
+
+async def handle_query_directory(ctx: Ctx, req: QueryDirectoryRequest) -> Reply:
+    """[MS-SMB2] 3.3.5.18 Receiving an SMB2 QUERY_DIRECTORY Request."""
+    op = get_open(ctx, req.file_id)
+    info_class = req.file_information_class
+    if info_class not in DIR_INFO_CLASSES:
+        raise SmbError(NtStatus.INVALID_INFO_CLASS, f"directory class {info_class}")
+    if op.is_pipe or not op.is_directory:
+        raise SmbError(NtStatus.INVALID_PARAMETER, "QUERY_DIRECTORY on a non-directory")
+    if not op.granted_access & A.FILE_LIST_DIRECTORY:
+        raise SmbError(NtStatus.ACCESS_DENIED, "no FILE_LIST_DIRECTORY access")
+    max_out = req.output_buffer_length
+    if max_out > ctx.conn.max_transact_size:
+        raise SmbError(NtStatus.INVALID_PARAMETER, "OutputBufferLength > MaxTransactSize")
+    if max_out == 0:
+        raise SmbError(NtStatus.INVALID_PARAMETER, "zero OutputBufferLength")
+    cur = op.cursor
+    restart = bool(req.flags & (QF.RESTART_SCANS | QF.REOPEN))
+    if cur is None or restart or not cur.started:
+        pattern = req.file_name or "*"
+        if cur is not None and cur.started and not req.file_name and not req.flags & QF.REOPEN:
+            pattern = cur.pattern  # RESTART_SCANS without a pattern keeps the old one
+        entries = await run_fs(_list, op.share.vfs, op.handle, pattern)
+        abe = ctx.server.extensions.get("abe_filter")
+        if abe is not None and op.share.config.access_based_enumeration:
+            entries = list(abe(ctx, op, entries))
+        cur = op.cursor = DirCursor(pattern=pattern, entries=entries, index=0, started=True)
+        if not entries:
+            raise SmbError(NtStatus.NO_SUCH_FILE)
+    if cur.index >= len(cur.entries):
+        raise SmbError(NtStatus.NO_MORE_FILES)
+    if req.flags & QF.RETURN_SINGLE_ENTRY:
+        todo = cur.entries[cur.index:cur.index + 1]
+    else:
+        todo = cur.entries[cur.index:]
+    data, count = encode_dir_entries(info_class, todo, max_out)
+    if count == 0:
+        raise SmbError(NtStatus.INFO_LENGTH_MISMATCH, "output buffer too small for one entry")
+    cur.index += count
+    return reply(QueryDirectoryResponse(data).encode())

@@ -1,0 +1,90 @@
+"""Security descriptors of files: the stored one, or the default Windows gives a new file.
+
+[MS-DTYP] 2.4.6. Files without a stored descriptor (created outside sofs, or before a SecD/SET_INFO)
+report a default: owner = the opening user (or BUILTIN\\Administrators when unknown), group =
+the user's primary group, DACL granting full control to the owner, SYSTEM and Administrators and
+read/execute to Everyone... except that sofs grants Everyone full control by default so that the
+share-level permissions stay the only restriction until per-file ACLs are enforced (issue 3).
+SET_INFO merges the selected parts into the stored descriptor ([MS-SMB2] 3.3.5.21.3).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from sofs.handlers.base import Ctx, SmbError
+from sofs.handlers.fsio import run_fs
+from sofs.handlers.opens import Open
+from sofs.wire.dtyp import (
+    SID_BUILTIN_ADMINISTRATORS,
+    SID_EVERYONE,
+    SID_SYSTEM,
+    Ace,
+    AceType,
+    Acl,
+    SdControl,
+    SecurityDescriptor,
+    Sid,
+)
+from sofs.wire.errors import WireError
+from sofs.wire.fscc_constants import FILE_ALL_ACCESS
+from sofs.wire.fscc_constants import SecurityInformation as SI
+from sofs.wire.status import NtStatus
+
+_INHERIT = 0x03  # OBJECT_INHERIT | CONTAINER_INHERIT
+
+
+def _user_sids(ctx: Ctx) -> tuple[Sid, Sid]:
+    user = ctx.session.user if ctx.session is not None else None
+    try:
+        owner = Sid.parse(user.sid) if user is not None else SID_BUILTIN_ADMINISTRATORS
+        group = Sid.parse(user.group_sids[0]) if user is not None and user.group_sids else owner
+    except (AttributeError, ValueError, WireError):
+        owner = group = SID_BUILTIN_ADMINISTRATORS
+    return owner, group
+
+
+def default_sd(ctx: Ctx, is_directory: bool) -> SecurityDescriptor:
+    owner, group = _user_sids(ctx)
+    flags = _INHERIT if is_directory else 0
+    aces = tuple(Ace(AceType.ACCESS_ALLOWED, flags, FILE_ALL_ACCESS, sid)
+                 for sid in (owner, SID_SYSTEM, SID_BUILTIN_ADMINISTRATORS, SID_EVERYONE))
+    return SecurityDescriptor.build(owner, group, Acl(aces), control=SdControl.DACL_AUTO_INHERITED)
+
+
+async def effective_sd(ctx: Ctx, op: Open) -> SecurityDescriptor:
+    raw = await run_fs(op.share.vfs.get_security_descriptor, op.handle)
+    if raw:
+        try:
+            return SecurityDescriptor.decode(raw)
+        except WireError:
+            pass  # a corrupt stored descriptor reads as the default
+    return default_sd(ctx, op.is_directory)
+
+
+def merge_sd(current: SecurityDescriptor, new: SecurityDescriptor, info: int) -> SecurityDescriptor:
+    """The stored descriptor after SET_INFO(SECURITY) with AdditionalInformation ``info``."""
+    sd = current
+    control = sd.control
+    if info & SI.OWNER:
+        if new.owner is None:
+            raise SmbError(NtStatus.INVALID_OWNER)
+        sd = replace(sd, owner=new.owner)
+    if info & SI.GROUP:
+        sd = replace(sd, group=new.group)
+    if info & SI.DACL:
+        control = (control & ~(SdControl.DACL_PRESENT | SdControl.DACL_PROTECTED | SdControl.DACL_AUTO_INHERITED)) \
+            | (new.control & (SdControl.DACL_PRESENT | SdControl.DACL_PROTECTED | SdControl.DACL_AUTO_INHERITED))
+        sd = replace(sd, dacl=new.dacl)
+    if info & SI.SACL:
+        control = (control & ~(SdControl.SACL_PRESENT | SdControl.SACL_PROTECTED)) \
+            | (new.control & (SdControl.SACL_PRESENT | SdControl.SACL_PROTECTED))
+        sd = replace(sd, sacl=new.sacl)
+    return replace(sd, control=control | SdControl.SELF_RELATIVE)
+
+
+def decode_sd(buf: Any) -> SecurityDescriptor:
+    try:
+        return SecurityDescriptor.decode(buf)
+    except WireError as e:
+        raise SmbError(e.status, str(e)) from None

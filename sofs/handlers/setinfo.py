@@ -1,0 +1,214 @@
+"""SMB2 SET_INFO ([MS-SMB2] 3.3.5.21): file classes, security; file-system classes and quotas are
+refused as Windows does on a share (ACCESS_DENIED / NOT_SUPPORTED).
+
+Per class, [MS-FSA] 2.1.5.14: the access the open needs, the buffer size it must have
+(INFO_LENGTH_MISMATCH below it), then the change through the VFS in the thread pool.
+Timestamps: 0 = no change; -1 = stop updating this time automatically for this handle (the value
+is re-applied at close); -2 = resume ([MS-FSCC] 2.4.7). Rename is in :mod:`sofs.handlers.rename`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sofs.handlers.base import Ctx, Reply, SmbError, reply
+from sofs.handlers.fsio import run_fs
+from sofs.handlers.opens import Open, get_open
+from sofs.handlers.security import decode_sd, effective_sd, merge_sd
+from sofs.vfs.base import EaEntry as VfsEa
+from sofs.wire import fscc
+from sofs.wire.constants import InfoType
+from sofs.wire.errors import WireError
+from sofs.wire.fscc_constants import AccessMask as A
+from sofs.wire.fscc_constants import DispositionExFlags as DX
+from sofs.wire.fscc_constants import FileAttributes as FA
+from sofs.wire.fscc_constants import FileInfoClass as FIC
+from sofs.wire.fscc_constants import SecurityInformation as SI
+from sofs.wire.messages.query import SetInfoRequest, SetInfoResponse
+from sofs.wire.status import NtStatus
+
+_BODY = SetInfoResponse().encode()
+_MIN_SIZE = {
+    FIC.FileBasicInformation: 36, FIC.FileDispositionInformation: 1,
+    FIC.FileDispositionInformationEx: 4, FIC.FileRenameInformation: 20,
+    FIC.FileRenameInformationEx: 20, FIC.FileLinkInformation: 20, FIC.FileEndOfFileInformation: 8,
+    FIC.FileAllocationInformation: 8, FIC.FilePositionInformation: 8, FIC.FileModeInformation: 4,
+    FIC.FileFullEaInformation: 9, FIC.FileValidDataLengthInformation: 8,
+}
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+_VALID_MODE = 0x103E
+_ATTR_SETTABLE = int(FA.READONLY | FA.HIDDEN | FA.SYSTEM | FA.DIRECTORY | FA.ARCHIVE | FA.NORMAL
+                     | FA.TEMPORARY | FA.OFFLINE | FA.NOT_CONTENT_INDEXED | FA.SPARSE_FILE
+                     | FA.ENCRYPTED | FA.COMPRESSED | FA.REPARSE_POINT | FA.INTEGRITY_STREAM
+                     | FA.NO_SCRUB_DATA)
+
+
+def _need(op: Open, mask: int) -> None:
+    if not op.granted_access & mask:
+        raise SmbError(NtStatus.ACCESS_DENIED, f"needs access {mask:#x}")
+
+
+async def handle_set_info(ctx: Ctx, req: SetInfoRequest) -> Reply:
+    """[MS-SMB2] 3.3.5.21 Receiving an SMB2 SET_INFO Request."""
+    op = get_open(ctx, req.file_id)
+    if op.is_pipe:
+        raise SmbError(NtStatus.NOT_SUPPORTED, "SET_INFO on a pipe")
+    it = req.info_type
+    if it == InfoType.FILE:
+        await _set_file(ctx, op, req.file_info_class, req.buffer)
+        return reply(_BODY)
+    if it == InfoType.SECURITY:
+        await _set_security(ctx, op, req.additional_information, req.buffer)
+        return reply(_BODY)
+    if it == InfoType.FILESYSTEM:
+        if op.share.config.read_only:
+            raise SmbError(NtStatus.ACCESS_DENIED)
+        raise SmbError(NtStatus.NOT_SUPPORTED, "setting file-system information")
+    if it == InfoType.QUOTA:
+        raise SmbError(NtStatus.NOT_SUPPORTED, "quotas")
+    raise SmbError(NtStatus.INVALID_PARAMETER, f"InfoType {it}")
+
+
+async def _set_file(ctx: Ctx, op: Open, cls: int, buf: Any) -> None:
+    minimum = _MIN_SIZE.get(cls)
+    if minimum is None:
+        raise SmbError(NtStatus.INVALID_INFO_CLASS, f"file class {cls} cannot be set")
+    if len(buf) < minimum:
+        raise SmbError(NtStatus.INFO_LENGTH_MISMATCH)
+    codec = fscc.FILE_INFO_TYPES[cls]
+    try:
+        info = codec.decode(buf)
+    except WireError as e:
+        raise SmbError(e.status, str(e)) from None
+    if cls in (FIC.FileRenameInformation, FIC.FileRenameInformationEx, FIC.FileLinkInformation):
+        from sofs.handlers.rename import set_link, set_rename
+
+        if cls == FIC.FileLinkInformation:
+            await set_link(ctx, op, info)
+        else:
+            await set_rename(ctx, op, info)
+        return
+    if cls == FIC.FilePositionInformation:
+        op.position = info.current_byte_offset
+        return
+    if cls == FIC.FileModeInformation:
+        if info.mode & ~_VALID_MODE or (info.mode & 0x30) == 0x30:
+            raise SmbError(NtStatus.INVALID_PARAMETER, "mode")
+        op.mode = (op.mode & 0x1000) | (info.mode & ~0x1000)
+        return
+    if op.share.config.read_only:
+        raise SmbError(NtStatus.ACCESS_DENIED, "read-only share")
+    vfs = op.share.vfs
+    if cls == FIC.FileBasicInformation:
+        await _set_basic(op, info)
+    elif cls == FIC.FileDispositionInformation:
+        await set_delete_pending(op, info.delete_pending, False)
+    elif cls == FIC.FileDispositionInformationEx:
+        await _set_disposition_ex(op, info.flags)
+    elif cls == FIC.FileEndOfFileInformation:
+        _need(op, A.FILE_WRITE_DATA)
+        if op.is_directory:
+            raise SmbError(NtStatus.INVALID_PARAMETER, "directory")
+        if info.end_of_file < 0:
+            raise SmbError(NtStatus.INVALID_PARAMETER, "negative size")
+        await run_fs(vfs.set_end_of_file, op.handle, info.end_of_file)
+    elif cls == FIC.FileAllocationInformation:
+        _need(op, A.FILE_WRITE_DATA)
+        if op.is_directory:
+            raise SmbError(NtStatus.INVALID_PARAMETER, "directory")
+        if info.allocation_size < 0:
+            raise SmbError(NtStatus.INVALID_PARAMETER, "negative size")
+        await run_fs(vfs.set_allocation_size, op.handle, info.allocation_size)
+    elif cls == FIC.FileFullEaInformation:
+        _need(op, A.FILE_WRITE_EA)
+        eas = [VfsEa(e.name.encode("latin-1"), bytes(e.value), e.flags) for e in info.eas]
+        await run_fs(vfs.set_eas, op.handle, eas)
+    elif cls == FIC.FileValidDataLengthInformation:
+        _need(op, A.FILE_WRITE_DATA)
+        raise SmbError(NtStatus.PRIVILEGE_NOT_HELD, "SeManageVolumePrivilege")
+
+
+async def _set_basic(op: Open, info: Any) -> None:
+    """FileBasicInformation ([MS-FSA] 2.1.5.14.2)."""
+    _need(op, A.FILE_WRITE_ATTRIBUTES)
+    attrs = info.file_attributes
+    if attrs:
+        if attrs & ~_ATTR_SETTABLE:
+            raise SmbError(NtStatus.INVALID_PARAMETER, "attributes")
+        if attrs & FA.DIRECTORY and not op.is_directory:
+            raise SmbError(NtStatus.INVALID_PARAMETER, "DIRECTORY on a file")
+        if attrs & FA.TEMPORARY and op.is_directory:
+            raise SmbError(NtStatus.INVALID_PARAMETER, "TEMPORARY on a directory")
+        attrs &= ~int(FA.DIRECTORY | FA.SPARSE_FILE | FA.COMPRESSED | FA.REPARSE_POINT
+                      | FA.ENCRYPTED | FA.INTEGRITY_STREAM | FA.NO_SCRUB_DATA)
+        attrs = attrs or int(FA.NORMAL)
+    times = {"creation_time": info.creation_time, "last_access_time": info.last_access_time,
+             "last_write_time": info.last_write_time, "change_time": info.change_time}
+    apply: dict[str, int] = {}
+    freeze: list[str] = []
+    for key, value in times.items():
+        v = value & _MASK64
+        if v == _MASK64:
+            freeze.append(key)
+        elif v == _MASK64 - 1:
+            op.frozen_times.pop(key, None)
+        elif value < 0:
+            raise SmbError(NtStatus.INVALID_PARAMETER, "negative time")
+        elif v:
+            apply[key] = v
+            if key in op.frozen_times:
+                op.frozen_times[key] = v
+    vfs = op.share.vfs
+    if freeze:
+        current = await run_fs(vfs.stat, op.handle)
+        for key in freeze:
+            op.frozen_times[key] = apply.get(key, getattr(current, key))
+    await run_fs(_basic, vfs, op.handle, apply, attrs)
+
+
+def _basic(vfs: Any, h: Any, times: dict[str, int], attrs: int) -> None:
+    vfs.set_basic_info(h, creation_time=times.get("creation_time", 0),
+                       last_access_time=times.get("last_access_time", 0),
+                       last_write_time=times.get("last_write_time", 0),
+                       change_time=times.get("change_time", 0), attributes=attrs)
+
+
+async def set_delete_pending(op: Open, pending: bool, ignore_readonly: bool) -> None:
+    """FileDispositionInformation ([MS-FSA] 2.1.5.14.3)."""
+    _need(op, A.DELETE)
+    node = op.node
+    if node is None:
+        raise SmbError(NtStatus.INVALID_PARAMETER)
+    if pending:
+        vfs = op.share.vfs
+        info = await run_fs(vfs.stat, op.handle)
+        if info.attributes & FA.READONLY and not ignore_readonly:
+            raise SmbError(NtStatus.CANNOT_DELETE, "read-only")
+        if op.is_directory and not op.stream and not await run_fs(vfs.is_directory_empty, op.handle):
+            raise SmbError(NtStatus.DIRECTORY_NOT_EMPTY)
+    node.delete_pending = pending
+
+
+async def _set_disposition_ex(op: Open, flags: int) -> None:
+    """FileDispositionInformationEx ([MS-FSCC] 2.4.12): ON_CLOSE sets the per-open flag;
+    POSIX_SEMANTICS is treated as plain delete-pending (the name goes with the last close)."""
+    if flags & DX.ON_CLOSE:
+        _need(op, A.DELETE)
+        op.delete_on_close = bool(flags & DX.DELETE)
+        return
+    await set_delete_pending(op, bool(flags & DX.DELETE), bool(flags & DX.IGNORE_READONLY_ATTRIBUTE))
+
+
+async def _set_security(ctx: Ctx, op: Open, info: int, buf: Any) -> None:
+    """[MS-SMB2] 3.3.5.21.3: merge the selected parts of the new descriptor into the stored one."""
+    if info & (SI.OWNER | SI.GROUP | SI.LABEL):
+        _need(op, A.WRITE_OWNER)
+    if info & SI.DACL:
+        _need(op, A.WRITE_DAC)
+    if info & SI.SACL:
+        _need(op, A.ACCESS_SYSTEM_SECURITY)
+    if op.share.config.read_only:
+        raise SmbError(NtStatus.ACCESS_DENIED, "read-only share")
+    new = decode_sd(buf)
+    current = await effective_sd(ctx, op)
+    merged = merge_sd(current, new, info)
+    await run_fs(op.share.vfs.set_security_descriptor, op.handle, merged.encode())
