@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import abc
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -176,8 +177,11 @@ class Witness(abc.ABC):
         return {"type": self.kind, "ttl": self.ttl, "timeout": self.timeout}
 
 
-def from_config(cfg: dict[str, Any]) -> Witness:
+def from_config(cfg: dict[str, Any], clock: Callable[[], float] | None = None) -> Witness:
     """Build a witness from its stored configuration.
+
+    ``clock`` (default ``time.monotonic``) is the clock of ``WitnessClaim.valid_until`` and of TTL
+    observation; inject the same clock the caller compares ``valid_until`` with.
 
     ``{"type": "disk", "path": "/vol/witness.lock"}``;
     ``{"type": "fileshare", "share": "\\\\server[:port]\\share", "username": ..., "password": ...,
@@ -190,6 +194,8 @@ def from_config(cfg: dict[str, Any]) -> Witness:
     common: dict[str, Any] = {
         k: cfg[k] for k in ("ttl", "timeout", "cluster_id") if k in cfg and cfg[k] is not None
     }
+    if clock is not None:
+        common["clock"] = clock
     if kind == "disk":
         from sofs.cluster.witness_disk import DiskWitness
         w: Witness = DiskWitness(path=str(cfg["path"]), **common)

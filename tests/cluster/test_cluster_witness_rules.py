@@ -62,3 +62,15 @@ def test_from_config() -> None:
     assert w.config()["path"] == "/nonexistent/w"
     with pytest.raises(WitnessError):
         from_config({"type": "floppy"})
+
+
+def test_from_config_passes_clock(tmp_path: object) -> None:
+    import asyncio
+
+    w = from_config({"type": "disk", "path": f"{tmp_path}/w", "ttl": 4}, clock=lambda: 50.0)
+
+    async def main() -> None:
+        claim = await w.acquire("c", "n", 1)
+        assert claim is not None and claim.valid_until == 54.0
+        await w.close()
+    asyncio.run(main())
