@@ -27,7 +27,6 @@ from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import Open, registry
 from sofs.vfs.base import EaEntry as VfsEa
 from sofs.vfs.base import FileInfo, VfsError
-from sofs.wire.codec import make_file_id
 from sofs.wire.fscc_constants import AccessMask as A
 from sofs.wire.fscc_constants import CreateAction
 from sofs.wire.fscc_constants import CreateDisposition as D
@@ -221,7 +220,7 @@ async def _respond(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, op: O
         creation_time=info.creation_time, last_access_time=info.last_access_time,
         last_write_time=info.last_write_time, change_time=info.change_time,
         allocation_size=info.allocation_size, end_of_file=info.end_of_file,
-        file_attributes=info.attributes, file_id=make_file_id(*op.file_id), contexts=out_ctx,
+        file_attributes=info.attributes, file_id=op.file_id, contexts=out_ctx,
     )
     return reply(rsp.encode())
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sofs.handlers.base import Ctx, SmbError
-from sofs.wire.codec import split_file_id
+from sofs.wire.codec import make_file_id
 from sofs.wire.status import NtStatus
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("sofs.opens")
 
 EXT_KEY = "sofs.opens"
-FileIdT = tuple[int, int]
+FileIdT = bytes
+"""An SMB2_FILEID as the 16 bytes on the wire (Persistent, Volatile little-endian)."""
 
 
 @dataclass(eq=False)
@@ -114,7 +115,8 @@ class OpenRegistry:
         self.nodes: dict[tuple[str, int, str], FileNode] = {}
 
     def new_file_id(self) -> FileIdT:
-        return next(self._persistent) & 0xFFFFFFFFFFFFFFFF, next(self._volatile) & 0xFFFFFFFFFFFFFFFF
+        return make_file_id(next(self._persistent) & 0xFFFFFFFFFFFFFFFF,
+                            next(self._volatile) & 0xFFFFFFFFFFFFFFFF)
 
     def add(self, op: Open) -> None:
         self.by_id[op.file_id] = op
@@ -154,18 +156,18 @@ def registry(server: ServerState) -> OpenRegistry:
     return reg  # type: ignore[no-any-return]
 
 
-def _as_tuple(file_id: bytes | tuple[int, int]) -> FileIdT:
+def _as_bytes(file_id: bytes | memoryview | tuple[int, int]) -> FileIdT:
     if isinstance(file_id, tuple):
-        return file_id
-    return split_file_id(file_id)
+        return make_file_id(*file_id)
+    return bytes(file_id)
 
 
-def resolve_file_id(ctx: Ctx, file_id: bytes | tuple[int, int]) -> FileIdT:
+def resolve_file_id(ctx: Ctx, file_id: bytes | memoryview | tuple[int, int]) -> FileIdT:
     """The request's FileId with the compound 'related' marker resolved ([MS-SMB2] 3.3.5.2.7.2)."""
-    return ctx.file_id(_as_tuple(file_id))
+    return ctx.file_id(_as_bytes(file_id))
 
 
-def get_open(ctx: Ctx, file_id: bytes | tuple[int, int]) -> Open:
+def get_open(ctx: Ctx, file_id: bytes | memoryview | tuple[int, int]) -> Open:
     """The open named by ``file_id`` for this session and tree; FILE_CLOSED otherwise.
 
     Records the FileId for following related requests of a compound.
@@ -173,7 +175,7 @@ def get_open(ctx: Ctx, file_id: bytes | tuple[int, int]) -> Open:
     fid = resolve_file_id(ctx, file_id)
     op = registry(ctx.server).by_id.get(fid)
     if op is None or op.closed or op.session is not ctx.session or op.tree is not ctx.tree:
-        raise SmbError(NtStatus.FILE_CLOSED, f"no open {fid[0]:#x}/{fid[1]:#x}")
+        raise SmbError(NtStatus.FILE_CLOSED, f"no open {fid.hex()}")
     ctx.set_file_id(fid)
     return op
 

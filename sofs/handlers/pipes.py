@@ -11,7 +11,7 @@ from typing import Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.opens import Open, get_open, registry
-from sofs.wire.codec import Buffer, make_file_id
+from sofs.wire.codec import Buffer
 from sofs.wire.fscc_constants import FILE_GENERIC_READ, FILE_GENERIC_WRITE, map_generic
 from sofs.wire.fscc_constants import FileAttributes as FA
 from sofs.wire.messages.create import CreateRequest, CreateResponse
@@ -66,7 +66,7 @@ async def create_pipe(ctx: Ctx, req: CreateRequest) -> Reply:
     tree.open_count += 1
     ctx.set_file_id(op.file_id)
     rsp = CreateResponse(create_action=1, file_attributes=int(FA.NORMAL),
-                         file_id=make_file_id(*op.file_id), allocation_size=4096)
+                         file_id=op.file_id, allocation_size=4096)
     return reply(rsp.encode())
 
 
