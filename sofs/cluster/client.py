@@ -222,7 +222,8 @@ class ClusterClient:
             members[n] = NodeRecord(n, i + 1, addr)
         cluster = ClusterRecord(name, str(uuid.uuid4()), static_address=statics, no_storage=no_storage)
         for prop, value in (properties or {}).items():
-            cluster = replace(cluster, **{field_name(prop): check_property(prop, value)})
+            changes: dict[str, Any] = {field_name(prop): check_property(prop, value)}
+            cluster = replace(cluster, **changes)
         empty = Snapshot(0, None, None, {}, {}, {})
         votes = vote_table(empty, cluster, active=names, members=members)
         core = GroupRecord(CLUSTER_GROUP, GroupType.CLUSTER.value, None, 0, (), cluster_resources(cluster))
