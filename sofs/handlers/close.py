@@ -57,10 +57,12 @@ async def close_open(server: ServerState, op: Open, query: bool = False) -> File
         except Exception:
             log.exception("on_open_closed hook failed")
     if op.pipe is not None:
-        try:
-            op.pipe.close()
-        except Exception:
-            log.exception("closing pipe %s failed", op.path)
+        closer = getattr(op.pipe, "close", None)
+        if closer is not None:
+            try:
+                closer()
+            except Exception:
+                log.exception("closing pipe %s failed", op.path)
         return None
     if op.handle is None:
         return None

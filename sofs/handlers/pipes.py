@@ -95,3 +95,17 @@ async def pipe_transceive(ctx: Ctx, file_id: bytes | tuple[int, int], data: Buff
         raise SmbError(NtStatus.INVALID_DEVICE_REQUEST, "not a pipe")
     out, status = op.pipe.transceive(data, max_out)
     return int(status), bytes(out)
+
+
+def _register_fsctls() -> None:
+    from sofs.handlers.ioctl import ioctl_reply, register_fsctl
+    from sofs.wire.constants import CtlCode
+    from sofs.wire.messages.ioctl import IoctlRequest
+
+    @register_fsctl(CtlCode.PIPE_TRANSCEIVE)
+    async def _transceive(ctx: Ctx, req: IoctlRequest) -> Reply:
+        status, out = await pipe_transceive(ctx, req.file_id, req.input, req.max_output_response)
+        return ioctl_reply(req, out, status, file_id=ctx.file_id(bytes(req.file_id)))
+
+
+_register_fsctls()
