@@ -112,10 +112,13 @@ class Vfs(Protocol):
     """The file-system operations handlers call. Paths are SMB paths relative to the share root."""
 
     def open(self, path: str, disposition: CreateDisposition, options: int = 0,
-             attributes: int = 0) -> tuple[VfsHandle, CreateAction]:
+             attributes: int = 0, *, truncate: bool = True) -> tuple[VfsHandle, CreateAction]:
         """Open or create per [MS-SMB2] 2.2.13 CreateDisposition; options FILE_DIRECTORY_FILE /
-        FILE_NON_DIRECTORY_FILE honoured; ``attributes`` are applied to created/overwritten files."""
+        FILE_NON_DIRECTORY_FILE honoured; ``attributes`` are applied to created/overwritten files.
+        ``truncate=False``: report OVERWRITTEN/SUPERSEDED but let the caller ``overwrite`` later."""
         ...
+
+    def overwrite(self, h: VfsHandle, attributes: int = 0) -> None: ...
 
     def close(self, h: VfsHandle) -> None: ...
     def stat(self, h: VfsHandle) -> FileInfo: ...

@@ -171,8 +171,12 @@ class PosixVfs:
 
     # --- open / close ---------------------------------------------------------------------
     def open(self, path: str, disposition: CreateDisposition, options: int = 0,
-             attributes: int = 0) -> tuple[PosixHandle, CreateAction]:
-        """[MS-SMB2] 3.3.5.9 / [MS-FSA] 2.1.5.1 open or create; returns (handle, CreateAction)."""
+             attributes: int = 0, *, truncate: bool = True) -> tuple[PosixHandle, CreateAction]:
+        """[MS-SMB2] 3.3.5.9 / [MS-FSA] 2.1.5.1 open or create; returns (handle, CreateAction).
+
+        With ``truncate=False`` an existing file opened with SUPERSEDE/OVERWRITE(_IF) is reported as
+        SUPERSEDED/OVERWRITTEN but left intact: the caller runs the share-mode check first and then
+        calls ``overwrite`` (Windows checks sharing before it truncates)."""
         p = self._parse(path)
         want_dir = bool(options & CreateOptions.DIRECTORY_FILE)
         want_file = bool(options & CreateOptions.NON_DIRECTORY_FILE)
@@ -182,17 +186,17 @@ class PosixVfs:
         if p.stream is not None:
             if want_dir:
                 raise VfsError(NtStatus.NOT_A_DIRECTORY, "stream opened as directory")
-            return self._open_stream(p, disposition, attributes)
+            return self._open_stream(p, disposition, attributes, truncate)
         if want_dir and disposition not in (D.OPEN, D.CREATE, D.OPEN_IF):
             raise VfsError(NtStatus.INVALID_PARAMETER, "directory with overwrite/supersede")
         for _attempt in range(3):
-            result = self._try_open(p, disposition, want_dir, want_file, attributes)
+            result = self._try_open(p, disposition, want_dir, want_file, attributes, truncate)
             if result is not None:
                 return result
         raise VfsError(NtStatus.SHARING_VIOLATION, "create raced with a concurrent delete/create")
 
     def _try_open(self, p: SmbPath, disposition: D, want_dir: bool, want_file: bool,
-                  attributes: int) -> tuple[PosixHandle, CreateAction] | None:
+                  attributes: int, truncate: bool) -> tuple[PosixHandle, CreateAction] | None:
         pfd: int | None = None
         actual = p.components
         if disposition == D.CREATE:
@@ -206,12 +210,12 @@ class PosixVfs:
         if pfd is None:
             return self._create(actual, want_dir, attributes)
         try:
-            return self._open_found(pfd, actual, disposition, want_dir, want_file, attributes)
+            return self._open_found(pfd, actual, disposition, want_dir, want_file, attributes, truncate)
         finally:
             os.close(pfd)
 
     def _open_found(self, pfd: int, actual: tuple[str, ...], disposition: D, want_dir: bool,
-                    want_file: bool, attributes: int) -> tuple[PosixHandle, CreateAction]:
+                    want_file: bool, attributes: int, truncate: bool) -> tuple[PosixHandle, CreateAction]:
         st = os.fstat(pfd)
         path = "\\".join(actual)
         if stat_mod.S_ISDIR(st.st_mode):
@@ -234,15 +238,26 @@ class PosixVfs:
         h = self._handle(fd, fd, path, None, st, False)
         if disposition not in _TRUNCATING:
             return h, CreateAction.OPENED
-        try:
-            os.ftruncate(fd, 0)
-            btime = pinfo.creation_time(st, pinfo.read_xattr(fd, XATTR_DOSATTRIB))
-            os.setxattr(fd, XATTR_DOSATTRIB, encode_dosattrib(attributes | FA.ARCHIVE, btime))
-            pinfo.remove_xattr(fd, XATTR_EA)
-        except OSError as e:
-            self.close(h)
-            raise _err(e) from None
+        if truncate:
+            try:
+                self.overwrite(h, attributes)
+            except VfsError:
+                self.close(h)
+                raise
         return h, CreateAction.SUPERSEDED if disposition == D.SUPERSEDE else CreateAction.OVERWRITTEN
+
+    def overwrite(self, h: PosixHandle, attributes: int = 0) -> None:
+        """The destructive half of SUPERSEDE/OVERWRITE: truncate to 0; for a file also set
+        ``attributes`` (+ARCHIVE, creation time kept) and drop its EAs ([MS-FSA] 2.1.5.1.2)."""
+        try:
+            os.ftruncate(h.fd, 0)
+            if h.stream is None:
+                st = os.fstat(h.fd)
+                btime = pinfo.creation_time(st, pinfo.read_xattr(h.fd, XATTR_DOSATTRIB))
+                os.setxattr(h.fd, XATTR_DOSATTRIB, encode_dosattrib(attributes | FA.ARCHIVE, btime))
+                pinfo.remove_xattr(h.fd, XATTR_EA)
+        except OSError as e:
+            raise _err(e) from None
 
     def _create(self, actual: tuple[str, ...], want_dir: bool,
                 attributes: int) -> tuple[PosixHandle, CreateAction] | None:
@@ -276,8 +291,8 @@ class PosixVfs:
         fid = pinfo.file_id(st, self.root_dev)
         return PosixHandle(fd, base_fd, path, stream, is_dir, fid)
 
-    def _open_stream(self, p: SmbPath, disposition: D,
-                     attributes: int) -> tuple[PosixHandle, CreateAction]:
+    def _open_stream(self, p: SmbPath, disposition: D, attributes: int,
+                     truncate: bool) -> tuple[PosixHandle, CreateAction]:
         assert p.stream is not None
         base_disp = D.OPEN if disposition in (D.OPEN, D.OVERWRITE) else D.OPEN_IF
         base, _ = self.open(p.smb, base_disp, 0, attributes)
@@ -298,7 +313,8 @@ class PosixVfs:
         if created:
             return h, CreateAction.CREATED
         if disposition in _TRUNCATING:
-            os.ftruncate(sfd, 0)
+            if truncate:
+                self.overwrite(h)
             return h, CreateAction.SUPERSEDED if disposition == D.SUPERSEDE else CreateAction.OVERWRITTEN
         return h, CreateAction.OPENED
 

@@ -207,3 +207,22 @@ def test_fs_stats(vfs: PosixVfs) -> None:
     assert s.sectors_per_unit * 512 == sv.f_frsize
     assert 0 <= s.caller_available_units <= s.actual_available_units <= s.total_units
     assert s.volume_creation_time > 0
+
+
+def test_deferred_overwrite(vfs: PosixVfs) -> None:
+    with open(os.path.join(vfs.root, "f"), "wb") as f:
+        f.write(b"keep until the share check passed")
+    h, action = vfs.open("f", D.OVERWRITE_IF, truncate=False)
+    assert action == A.OVERWRITTEN and vfs.stat(h).end_of_file > 0
+    vfs.overwrite(h, FA.HIDDEN)
+    info = vfs.stat(h)
+    assert info.end_of_file == 0 and info.attributes == FA.HIDDEN | FA.ARCHIVE
+    vfs.close(h)
+    s, _ = vfs.open("f:s", D.CREATE)
+    vfs.write(s, 0, b"abc")
+    vfs.close(s)
+    s, action = vfs.open("f:s", D.SUPERSEDE, truncate=False)
+    assert action == A.SUPERSEDED and vfs.stat(s).end_of_file == 3
+    vfs.overwrite(s)
+    assert vfs.stat(s).end_of_file == 0
+    vfs.close(s)
