@@ -12,7 +12,7 @@ from sofs.wire.errors import invalid
 
 Buffer = bytes | bytearray | memoryview
 
-__all__ = ["Buffer", "align", "pad_to", "take", "unpack", "utf16_decode", "utf16_encode"]
+__all__ = ["Buffer", "align", "chain_entries", "pad_to", "take", "unpack", "utf16_decode", "utf16_encode", "walk_entries"]
 
 
 def unpack(st: struct.Struct, buf: Buffer, offset: int = 0) -> tuple[Any, ...]:
@@ -50,3 +50,36 @@ def align(n: int, to: int = 8) -> int:
 
 def pad_to(data: bytes, to: int = 8) -> bytes:
     return data + b"\0" * (align(len(data), to) - len(data))
+
+
+_U32 = struct.Struct("<I")
+
+
+def chain_entries(entries: list[bytes], to: int) -> bytes:
+    """Join entries, each but the last padded to ``to`` bytes, with NextEntryOffset (first u32) set."""
+    out = bytearray()
+    for i, e in enumerate(entries):
+        if i + 1 < len(entries):
+            padded = align(len(e), to)
+            out += _U32.pack(padded) + e[4:] + b"\0" * (padded - len(e))
+        else:
+            out += e
+    return bytes(out)
+
+
+def walk_entries(buf: Buffer, min_entry: int) -> list[int]:
+    """Offsets of the entries of a NextEntryOffset chain, with bounds and loop checks."""
+    offs: list[int] = []
+    off = 0
+    if len(buf) == 0:
+        return offs
+    while True:
+        if off + min_entry > len(buf):
+            raise invalid("entry overruns buffer")
+        offs.append(off)
+        (nxt,) = unpack(_U32, buf, off)
+        if nxt == 0:
+            return offs
+        if nxt < min_entry:
+            raise invalid("NextEntryOffset smaller than an entry")
+        off += nxt

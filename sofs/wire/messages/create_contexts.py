@@ -19,7 +19,7 @@ from typing import ClassVar, Protocol
 from sofs.wire.codec import Buffer, align8
 from sofs.wire.dtyp import SecurityDescriptor
 from sofs.wire.errors import WireError, invalid
-from sofs.wire.fscc_file import EaEntry, FileFullEaInformation
+from sofs.wire.fscc_file_set import EaEntry, FileFullEaInformation
 from sofs.wire.status import NtStatus
 
 __all__ = [
