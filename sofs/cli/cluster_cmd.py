@@ -1,0 +1,216 @@
+"""``sofs cluster up N | down | status``: an N-node embedded cluster on loopback in one command.
+
+- ``sofs cluster up 3 [--name sofs] [--state-dir DIR] [--foreground]``: creates the embedded store in the
+  state dir (default ``$SOFS_CLUSTER_DIR`` or ``./.sofs-cluster``), forms the cluster (= ``New-Cluster``
+  with nodes n1..nN on 127.0.0.11..), starts one ``sofs node`` process per node (logs in
+  ``DIR/<node>.log``), waits until every node is Up and prints a summary. An existing state dir is
+  reused: its cluster's nodes are (re)started. ``--foreground`` stays attached; Ctrl-C stops the nodes.
+- ``sofs cluster down [--state-dir DIR] [--purge]``: SIGTERM every node (clean leave), SIGKILL after a
+  timeout; ``--purge`` also deletes the state dir.
+- ``sofs cluster status [--state-dir DIR]``: cluster, nodes and groups.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+import sofs
+from sofs.cluster.client import ClusterClient, ClusterError
+from sofs.cluster.config import (
+    ClusterConfig,
+    NodeProcess,
+    load_cluster_config,
+    resolve_state_dir,
+    write_cluster_config,
+)
+from sofs.cluster.store_embedded import EmbeddedStore
+
+REPO_ROOT = str(Path(sofs.__file__).resolve().parent.parent)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="sofs cluster", description="embedded cluster on loopback")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="form and start an N-node embedded cluster")
+    up.add_argument("n", type=int)
+    up.add_argument("--name", default="sofs")
+    up.add_argument("--foreground", action="store_true")
+    up.add_argument("--delay-ms", type=int, default=None, help="SameSubnetDelay (default 1000)")
+    up.add_argument("--threshold", type=int, default=None, help="SameSubnetThreshold (default 10)")
+    up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for every node to be Up")
+    up.add_argument("--no-smb", action="store_true", help="start the cluster agents only")
+    down = sub.add_parser("down", help="stop the node processes")
+    down.add_argument("--purge", action="store_true", help="also delete the state dir")
+    down.add_argument("--timeout", type=float, default=15.0)
+    sub.add_parser("status", help="show cluster, nodes and groups")
+    for sp in sub.choices.values():
+        sp.add_argument("--state-dir", default=None)
+    return p.parse_args(argv)
+
+
+def node_alive(pid: int) -> bool:
+    """Is ``pid`` a running (not zombie) ``sofs node`` process?"""
+    if pid <= 0:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[1].split()[0]
+    return state != "Z" and b"node" in cmdline and any(b"sofs" in a for a in cmdline)
+
+
+def start_node(state_dir: Path, name: str, no_smb: bool, detach: bool) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, SOFS_CLUSTER_DIR=str(state_dir))
+    env.pop("SOFS_CLUSTER_CONFIG", None)
+    env["PYTHONPATH"] = REPO_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    cmd = [sys.executable, "-m", "sofs", "node", "--name", name, "--state-dir", str(state_dir)]
+    if no_smb:
+        cmd.append("--no-smb")
+    log = open(state_dir / f"{name}.log", "ab")  # noqa: SIM115  # handed to the child
+    try:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                start_new_session=detach)
+    finally:
+        log.close()
+
+
+async def wait_up(client: ClusterClient, names: list[str], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        nodes = {n.name: n.state for n in await client.get_nodes()}
+        if all(nodes.get(n) == "Up" for n in names):
+            return True
+        await asyncio.sleep(0.2)
+    return False
+
+
+async def up(args: argparse.Namespace) -> int:
+    state_dir = resolve_state_dir(args.state_dir)
+    cfg = load_cluster_config(state_dir)
+    if cfg is not None and any(node_alive(p.pid) for p in cfg.nodes.values()):
+        print(f"sofs cluster: a cluster is already running from {state_dir} (`sofs cluster down` first)",
+              file=sys.stderr)
+        return 1
+    if args.n < 1:
+        print("sofs cluster up: N must be at least 1", file=sys.stderr)
+        return 2
+    state_dir.mkdir(parents=True, exist_ok=True)
+    store = await EmbeddedStore.open(state_dir)
+    client = ClusterClient(store, cfg.prefix if cfg else None, store_description=f"embedded:{state_dir}")
+    try:
+        if (await store.get(client.keys.cluster)) is None:
+            props = {k: v for k, v in (("SameSubnetDelay", args.delay_ms), ("SameSubnetThreshold", args.threshold))
+                     if v is not None}
+            await client.create_cluster(args.name, [f"n{i}" for i in range(1, args.n + 1)], properties=props)
+        else:
+            for k, v in (("SameSubnetDelay", args.delay_ms), ("SameSubnetThreshold", args.threshold)):
+                if v is not None:
+                    await client.set_cluster_property(k, v)
+        info = await client.get_cluster()
+        nodes = await client.get_nodes()
+        cfg = ClusterConfig(state_dir, name=info.name, prefix=client.keys.prefix,
+                            nodes={n.name: NodeProcess(n.address) for n in nodes})
+        write_cluster_config(cfg)
+        procs = {n.name: start_node(state_dir, n.name, args.no_smb, detach=not args.foreground) for n in nodes}
+        cfg = replace(cfg, nodes={n: NodeProcess(cfg.nodes[n].address, p.pid) for n, p in procs.items()})
+        write_cluster_config(cfg)
+        ok = await wait_up(client, list(procs), args.timeout)
+        await print_status(client, sys.stdout)
+        if not ok:
+            print(f"\nsofs cluster: not every node came Up within {args.timeout:.0f} s; see {state_dir}/*.log",
+                  file=sys.stderr)
+            return 1
+        print(USAGE.format(state_dir=state_dir, first=nodes[0].name))
+    finally:
+        await store.close()
+    if args.foreground:
+        with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+            while any(p.poll() is None for p in procs.values()):
+                await asyncio.sleep(0.5)
+        return await down(argparse.Namespace(state_dir=str(state_dir), purge=False, timeout=15.0))
+    return 0
+
+
+USAGE = """
+The cluster runs in the background (state and logs: {state_dir}).
+Cmdlets find it through ./.sofs-cluster, or export SOFS_CLUSTER_DIR={state_dir}, e.g.:
+  sofs Get-ClusterNode
+  sofs Get-ClusterGroup
+  sofs Move-ClusterGroup -Name 'Cluster Group' -Node {first}
+  sofs Invoke-Expression '(Get-Cluster).SameSubnetThreshold = 5'
+  sofs cluster status
+  sofs cluster down"""
+
+
+async def down(args: argparse.Namespace) -> int:
+    state_dir = resolve_state_dir(args.state_dir)
+    cfg = load_cluster_config(state_dir)
+    if cfg is None:
+        print(f"sofs cluster: no cluster in {state_dir}", file=sys.stderr)
+        return 1
+    live = {n: p.pid for n, p in cfg.nodes.items() if node_alive(p.pid)}
+    for pid in live.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + args.timeout
+    while any(node_alive(p) for p in live.values()) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    for n, pid in live.items():
+        if node_alive(pid):
+            print(f"sofs cluster: {n} (pid {pid}) did not stop; killing it", file=sys.stderr)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    write_cluster_config(replace(cfg, nodes={n: NodeProcess(p.address) for n, p in cfg.nodes.items()}))
+    print(f"stopped {len(live)} node process(es) of cluster {cfg.name}")
+    if args.purge:
+        shutil.rmtree(state_dir)
+        print(f"removed {state_dir}")
+    return 0
+
+
+async def print_status(client: ClusterClient, w: TextIO) -> None:
+    c = await client.get_cluster()
+    q = await client.get_quorum()
+    print(f"Cluster {c.name}  quorum {q.quorum_type}  SameSubnetDelay {c.same_subnet_delay} ms  "
+          f"SameSubnetThreshold {c.same_subnet_threshold}  store {c.store}", file=w)
+    print(f"\n{'Name':<8} {'State':<8} {'Address':<12} {'Vote':>4}  DynamicWeight", file=w)
+    for n in await client.get_nodes():
+        print(f"{n.name:<8} {n.state:<8} {n.address:<12} {n.node_weight:>4}  {n.dynamic_weight}",
+              file=w)
+    print(f"\n{'Group':<24} {'Owner':<8} {'State':<8} Epoch", file=w)
+    for g in await client.get_groups():
+        print(f"{g.name:<24} {g.owner_node:<8} {g.state:<8} {g.epoch}", file=w)
+
+
+async def status(args: argparse.Namespace) -> int:
+    cfg = load_cluster_config(args.state_dir)
+    if cfg is None:
+        print(f"sofs cluster: no cluster in {resolve_state_dir(args.state_dir)}", file=sys.stderr)
+        return 1
+    client = await ClusterClient.connect(cfg)
+    try:
+        await print_status(client, sys.stdout)
+    except ClusterError as e:
+        print(f"sofs cluster: {e}", file=sys.stderr)
+        return 1
+    finally:
+        await client.close()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    fn = {"up": up, "down": down, "status": status}[args.cmd]
+    return asyncio.run(fn(args))

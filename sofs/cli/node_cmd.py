@@ -1,0 +1,98 @@
+"""``sofs node --name n1 [--address 127.0.0.11] [--state-dir DIR]``: run one cluster node process.
+
+Runs the :class:`~sofs.cluster.agent.NodeAgent` (heartbeat, quorum, group ownership) against the
+cluster found through :func:`sofs.cluster.config.load_cluster_config`. If ``sofs.server.node_smb``
+exists and has ``async def run_node_smb(node_ctx)``, it is started too with a :class:`NodeContext`.
+SIGTERM/SIGINT = clean leave (groups handed back, dynamic vote given up); SIGKILL = a node failure.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from sofs.cluster.agent import NodeAgent
+from sofs.cluster.config import ClusterConfig, load_cluster_config
+from sofs.cluster.model import Keys, NodeRecord, decode
+from sofs.cluster.store import ClusterStore
+
+log = logging.getLogger("sofs.node")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeContext:
+    """What a node's SMB server gets: who it is, the agent to ask about ownership, the store."""
+
+    name: str
+    address: str
+    agent: NodeAgent
+    store: ClusterStore
+    config: ClusterConfig
+    state_dir: Path
+    smb_port: int = 445
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="sofs node", description=__doc__.splitlines()[0])
+    p.add_argument("--name", required=True)
+    p.add_argument("--address", default=None, help="default: the address in the node's cluster record")
+    p.add_argument("--state-dir", default=None, help="cluster state dir (default $SOFS_CLUSTER_DIR or ./.sofs-cluster)")
+    p.add_argument("--no-smb", action="store_true", help="run the cluster agent only")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+async def node_main(args: argparse.Namespace) -> int:
+    cfg = load_cluster_config(args.state_dir)
+    if cfg is None:
+        print("sofs node: no cluster configuration found (run `sofs cluster up` or set SOFS_CLUSTER_DIR)",
+              file=sys.stderr)
+        return 2
+    store = await cfg.open_store()
+    keys = Keys(cfg.prefix)
+    kv = await store.get(keys.node(args.name))
+    if kv is None:
+        print(f"sofs node: {args.name!r} is not a member of cluster {cfg.name!r} (Add-ClusterNode first)",
+              file=sys.stderr)
+        await store.close()
+        return 2
+    rec = decode(NodeRecord, kv.value)
+    address = args.address or rec.address
+    agent = NodeAgent(store, args.name, address, prefix=cfg.prefix,
+                      on_fence=lambda why: log.warning("%s fenced: %s", args.name, why))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await agent.start()
+    tasks: list[asyncio.Task[None]] = []
+    if not args.no_smb:
+        try:
+            from sofs.server.node_smb import run_node_smb  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            log.info("%s: no SMB node server available (sofs.server.node_smb); cluster agent only", args.name)
+        else:
+            ctx = NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port)
+            tasks.append(asyncio.create_task(run_node_smb(ctx), name=f"smb-{args.name}"))
+    log.info("%s: node agent running at %s (cluster %s, store %s)", args.name, address, cfg.name, cfg.backend)
+    await stop.wait()
+    log.info("%s: leaving the cluster cleanly", args.name)
+    for t in tasks:
+        t.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await t
+    await agent.stop(leave=True)
+    await store.close()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    return asyncio.run(node_main(args))
