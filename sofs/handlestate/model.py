@@ -1,0 +1,148 @@
+"""The per-volume open table's objects: ``Open``, ``Lease``, ``ByteRangeLock``, ``OpenFile``.
+
+Invariants (checked by ``OpenTable.check_invariants`` in tests):
+
+I1  Every Open is in exactly one OpenFile (``files[open.file_id].opens[open.persistent_id]``) and in
+    ``opens_by_persistent``; a *connected* Open is also in ``opens_by_volatile``; a disconnected one
+    (``disconnected_at`` set, durable/persistent only) is not.
+I2  ``persistent_id`` is unique in the volume for the table's life and across restarts (it carries the
+    epoch in its top bits); ``volatile_id`` is unique among connected opens.
+I3  An OpenFile exists iff it has at least one Open (disconnected ones included) or a byte-range lock;
+    it is dropped together with its last Open.
+I4  Share modes: for any two Opens A, B of the same stream (``stream_key``) whose granted access
+    includes data access (READ_DATA/EXECUTE/WRITE_DATA/APPEND_DATA/DELETE), each one's access is
+    allowed by the other's share mode ([MS-FSA] 2.1.5.1.2.2). Disconnected durable/persistent Opens
+    keep their share modes (they still block others until they expire).
+I5  ``create_guid`` and ``app_instance_id`` indexes point only at live Opens that carry them; a
+    create GUID names at most one Open.
+I6  Paths: ``by_path[fold(open.path)]`` contains ``open.file_id`` for every Open; a rename moves the
+    keys of the file and, for a directory, of every Open below it, in one mutation.
+I7  Delete pending: once set on a file (or stream), no new Open of it succeeds (DELETE_PENDING) until
+    it is cleared; the object is deleted when its last Open goes away while the flag is set.
+I8  Every mutation goes through ``OpenTable.apply(record)``, which hands the record to the journal
+    hook *before* changing memory; replaying the same records into an empty table (``replay``)
+    rebuilds the same state (minus runtime-only fields such as the VFS handle).
+
+Times (``disconnected_at``, lease break deadlines) are monotonic nanoseconds passed in by callers;
+nothing here reads a clock.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntFlag
+from typing import Any
+
+from sofs.vfs.names import fold_name
+
+LOCK_SEQUENCE_ENTRIES = 64  # [MS-SMB2] 3.3.1.10 Open.LockSequenceArray
+
+
+class LeaseState(IntFlag):
+    """[MS-SMB2] 2.2.13.2.8 LeaseState bits."""
+
+    NONE = 0
+    READ = 0x01
+    HANDLE = 0x02
+    WRITE = 0x04
+
+
+def stream_key(stream: str | None) -> str:
+    """The share-mode scope of an Open: '' for the default stream / directory, else the folded name."""
+    return fold_name(stream) if stream else ""
+
+
+def path_key(path: str) -> str:
+    return fold_name(path)
+
+
+@dataclass(slots=True)
+class Lease:
+    """[MS-SMB2] 3.3.1.4 Lease, kept on the file it names (one per (client_guid, lease_key))."""
+
+    client_guid: bytes
+    lease_key: bytes
+    state: LeaseState = LeaseState.NONE
+    epoch: int = 0
+    version: int = 1
+    parent_lease_key: bytes | None = None
+    breaking: bool = False
+    breaking_to: LeaseState = LeaseState.NONE
+    break_deadline: int | None = None  # monotonic ns
+
+
+@dataclass(frozen=True, slots=True)
+class ByteRangeLock:
+    """One granted byte-range lock ([MS-SMB2] 2.2.26.1), owned by an Open (by persistent id)."""
+
+    owner: int
+    stream: str
+    offset: int
+    length: int
+    exclusive: bool
+
+
+@dataclass(slots=True)
+class Open:
+    """[MS-SMB2] 3.3.1.10 Open, with the fields durable/persistent reconnect and replay need.
+
+    ``vfs_handle`` is runtime-only (never journaled); after a restart it is re-created on reconnect.
+    ``frozen_times`` holds the FileBasicInformation fields this handle set to -1 (sticky) or set
+    explicitly: keys 'last_write_time' etc., values the FILETIME to re-apply after writes.
+    """
+
+    persistent_id: int
+    volatile_id: int
+    file_id: int
+    path: str
+    stream: str | None
+    is_directory: bool
+    granted_access: int
+    share_access: int
+    create_options: int
+    session_id: int = 0
+    tree_id: int = 0
+    client_guid: bytes = b""
+    owner_sid: str = ""
+    durable: bool = False
+    persistent: bool = False
+    durable_timeout_ms: int = 0
+    resilient: bool = False
+    create_guid: bytes | None = None
+    app_instance_id: bytes | None = None
+    app_instance_version: tuple[int, int] | None = None
+    oplock_level: int = 0
+    lease_key: bytes | None = None
+    channel_sequence: int = 0
+    lock_sequences: dict[int, int] = field(default_factory=dict)  # index 1..64 -> sequence
+    delete_on_close: bool = False
+    disconnected_at: int | None = None
+    frozen_times: dict[str, int] = field(default_factory=dict)
+    vfs_handle: Any = None
+
+    @property
+    def stream_key(self) -> str:
+        return stream_key(self.stream)
+
+    @property
+    def connected(self) -> bool:
+        return self.disconnected_at is None
+
+
+@dataclass(slots=True)
+class OpenFile:
+    """Everything the server knows about one file (by FileId) while it has opens or locks."""
+
+    file_id: int
+    path: str
+    is_directory: bool
+    opens: dict[int, Open] = field(default_factory=dict)  # persistent_id -> Open
+    delete_pending: bool = False  # the file (default stream / directory) itself
+    stream_delete_pending: set[str] = field(default_factory=set)  # stream keys
+    locks: list[ByteRangeLock] = field(default_factory=list)
+    leases: dict[tuple[bytes, bytes], Lease] = field(default_factory=dict)  # (client_guid, key)
+
+    def opens_of(self, skey: str) -> list[Open]:
+        return [o for o in self.opens.values() if o.stream_key == skey]
+
+    def is_delete_pending(self, skey: str) -> bool:
+        return self.delete_pending or (bool(skey) and skey in self.stream_delete_pending)

@@ -1,0 +1,208 @@
+"""OpenTable behaviour: indexes, share modes across opens, delete pending, renames, durable
+disconnect/reconnect, and journal hooks + replay rebuilding the same state."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sofs.handlestate import records as R
+from sofs.handlestate.model import ByteRangeLock, Lease, LeaseState, Open
+from sofs.handlestate.table import HandleStateError, OpenTable
+from sofs.wire.fscc_constants import AccessMask as AM
+from sofs.wire.fscc_constants import CreateOptions as CO
+from sofs.wire.status import NtStatus as S
+
+RD, WR, DEL = int(AM.FILE_READ_DATA), int(AM.FILE_WRITE_DATA), int(AM.DELETE)
+ALL_SHARE = 7
+
+
+class ListJournal:
+    def __init__(self) -> None:
+        self.entries: list[R.JournalEntry] = []
+
+    def append(self, entry: R.JournalEntry) -> None:
+        self.entries.append(entry)
+
+
+def mk(fid: int = 10, path: str = "dir\\f.txt", access: int = RD, share: int = ALL_SHARE,
+       **kw: Any) -> Open:
+    kw.setdefault("stream", None)
+    kw.setdefault("is_directory", False)
+    kw.setdefault("create_options", 0)
+    return Open(0, 0, fid, path, granted_access=access, share_access=share, **kw)
+
+
+def snapshot(t: OpenTable) -> object:
+    """Comparable image of the state (runtime-only fields excluded)."""
+    files = {}
+    for fid, f in t.files.items():
+        opens = {pid: (o.volatile_id if o.connected else None, o.path, o.granted_access, o.share_access,
+                       o.delete_on_close, o.disconnected_at, o.channel_sequence, dict(o.lock_sequences),
+                       o.oplock_level) for pid, o in f.opens.items()}
+        files[fid] = (f.path, f.delete_pending, sorted(f.stream_delete_pending), opens, list(f.locks),
+                      {k: (v.state, v.epoch) for k, v in f.leases.items()})
+    return (files, sorted(t.by_path.items()), sorted(t.by_create_guid.items()),
+            sorted((k, sorted(v)) for k, v in t.by_app_instance.items()))
+
+
+def test_add_lookup_close() -> None:
+    t = OpenTable(epoch=3)
+    o = t.add_open(mk(create_guid=b"g" * 16, app_instance_id=b"a" * 16, vfs_handle="H"))
+    assert o.persistent_id >> 40 == 3 and o.volatile_id == 1
+    assert o.vfs_handle == "H"
+    assert t.get_by_volatile(o.volatile_id) is o and t.get_by_persistent(o.persistent_id) is o
+    assert t.get_by_create_guid(b"g" * 16) is o
+    assert t.get_by_app_instance(b"a" * 16) == [o]
+    assert [f.file_id for f in t.files_at_path("DIR\\F.TXT")] == [10]
+    t.check_invariants()
+    res = t.close_open(o.persistent_id)
+    assert not res.delete and res.last_open
+    assert t.files == {} and t.by_path == {} and t.by_create_guid == {} and t.by_app_instance == {}
+    t.check_invariants()
+
+
+def test_share_violation_across_opens() -> None:
+    t = OpenTable()
+    a = t.add_open(mk(access=RD, share=1))
+    assert t.check_new_open(10, None, WR, ALL_SHARE) == S.SHARING_VIOLATION
+    with pytest.raises(HandleStateError) as ei:
+        t.add_open(mk(access=WR))
+    assert ei.value.status == S.SHARING_VIOLATION
+    t.add_open(mk(access=RD, share=1))  # another reader is fine
+    t.add_open(mk(fid=11, path="other", access=WR, share=0))  # another file is independent
+    # streams have their own share modes ...
+    t.add_open(mk(access=WR, share=0, stream="ads"))
+    # ... but deleting the file needs FILE_SHARE_DELETE from open streams
+    assert t.check_new_open(10, None, DEL, ALL_SHARE) == S.SHARING_VIOLATION
+    t.check_invariants()
+    t.close_open(a.persistent_id)
+    t.check_invariants()
+
+
+def test_delete_on_close_protocol() -> None:
+    t = OpenTable()
+    a = t.add_open(mk(access=RD | DEL, create_options=CO.DELETE_ON_CLOSE))
+    b = t.add_open(mk(access=RD))
+    assert a.delete_on_close
+    res = t.close_open(a.persistent_id)
+    assert not res.delete  # b still open; the file is now delete pending
+    assert t.check_new_open(10, None, RD, ALL_SHARE) == S.DELETE_PENDING
+    res = t.close_open(b.persistent_id)
+    assert res.delete and res.last_open and res.stream is None
+    assert t.check_new_open(10, None, RD, ALL_SHARE) == S.DELETE_PENDING  # until the delete is done
+    t.finish_delete(res.file_id)
+    assert t.files == {}
+    t.check_invariants()
+
+
+def test_disposition_set_and_cleared() -> None:
+    t = OpenTable()
+    a = t.add_open(mk(access=DEL))
+    t.set_delete_pending(10, None, True)
+    t.set_delete_pending(10, None, False)
+    assert not t.close_open(a.persistent_id).delete
+
+
+def test_stream_delete_pending() -> None:
+    t = OpenTable()
+    s = t.add_open(mk(access=DEL, stream="ADS"))
+    base = t.add_open(mk(access=RD))
+    t.set_delete_pending(10, "ads", True)
+    assert t.check_new_open(10, "Ads", RD, ALL_SHARE) == S.DELETE_PENDING
+    assert t.check_new_open(10, None, RD, ALL_SHARE) == S.SUCCESS
+    res = t.close_open(s.persistent_id)
+    assert res.delete and res.stream == "ADS" and not res.last_open
+    t.finish_delete(10, "ADS")
+    t.close_open(base.persistent_id)
+    assert t.files == {}
+
+
+def test_rename_moves_paths_including_children() -> None:
+    t = OpenTable()
+    d = t.add_open(mk(fid=1, path="Dir", is_directory=True))
+    f = t.add_open(mk(fid=2, path="Dir\\Sub\\f"))
+    other = t.add_open(mk(fid=3, path="Dirt\\g"))  # same prefix, not below
+    assert {o.persistent_id for o in t.opens_below("dir")} == {f.persistent_id}
+    assert len(t.opens_below("")) == 3
+    t.move_path(1, "Dir", "New", True)
+    assert d.path == "New" and f.path == "New\\Sub\\f" and other.path == "Dirt\\g"
+    assert t.files[2].path == "New\\Sub\\f"
+    assert t.files_at_path("new\\sub\\F")[0].file_id == 2 and t.files_at_path("Dir\\Sub\\f") == []
+    t.check_invariants()
+
+
+def test_durable_disconnect_reconnect_and_expiry() -> None:
+    t = OpenTable()
+    o = t.add_open(mk(access=WR, share=0, durable=True, durable_timeout_ms=60_000, session_id=5))
+    assert t.opens_of_session(5) == [o]
+    old_vid = o.volatile_id
+    t.disconnect(o.persistent_id, now=1_000)
+    assert t.get_by_volatile(old_vid) is None and not o.connected
+    assert t.check_new_open(10, None, WR, ALL_SHARE) == S.SHARING_VIOLATION  # still blocks
+    assert t.expired(now=1_000 + 59_999_999_999) == []
+    assert t.expired(now=1_000 + 60_000_000_000) == [o]
+    t.check_invariants()
+    o2 = t.reconnect(o.persistent_id, session_id=6, tree_id=7)
+    assert o2 is o and o.connected and o.volatile_id != old_vid and o.session_id == 6
+    assert t.get_by_volatile(o.volatile_id) is o
+    t.check_invariants()
+
+
+def test_duplicate_create_guid_refused() -> None:
+    t = OpenTable()
+    t.add_open(mk(create_guid=b"x" * 16))
+    with pytest.raises(HandleStateError):
+        t.add_open(mk(fid=11, path="b", create_guid=b"x" * 16))
+
+
+def test_journal_sees_every_mutation_first_and_replay_rebuilds() -> None:
+    j = ListJournal()
+    t = OpenTable(epoch=2, journal=j)
+    p = t.add_open(mk(access=RD | WR, share=ALL_SHARE, persistent=True, durable=True,
+                      durable_timeout_ms=60_000, create_guid=b"c" * 16, app_instance_id=b"a" * 16,
+                      lease_key=b"k" * 16, client_guid=b"g" * 16))
+    n = t.add_open(mk(fid=20, path="plain"))
+    d = t.add_open(mk(fid=30, path="d", is_directory=True, access=DEL))
+    t.set_channel_sequence(p.persistent_id, 4)
+    t.set_lock_sequence(p.persistent_id, 3, 9)
+    t.add_lock(ByteRangeLock(p.persistent_id, "", 0, 100, True), 10)
+    t.set_lease(10, Lease(b"g" * 16, b"k" * 16, LeaseState.READ | LeaseState.HANDLE, epoch=2))
+    t.set_oplock(n.persistent_id, 8)
+    t.set_delete_on_close(d.persistent_id, True)
+    t.move_path(20, "plain", "renamed", False)
+    t.disconnect(p.persistent_id, now=500)
+    t.close_open(n.persistent_id)
+    assert [e.seq for e in j.entries] == list(range(1, len(j.entries) + 1))
+    assert all(e.epoch == 2 for e in j.entries)
+    persistent = [type(e.record).__name__ for e in j.entries if e.persistent]
+    assert persistent == ["OpenAdded", "ChannelSequenceSet", "LockSequenceSet", "LockAdded", "LeaseSet",
+                          "OpenDisconnected"]
+    replayed = OpenTable(epoch=2)
+    replayed.replay(j.entries)
+    assert snapshot(replayed) == snapshot(t)
+    replayed.check_invariants()
+    fresh = replayed.add_open(mk(fid=40, path="new"))  # id counters moved past the journal
+    assert fresh.persistent_id not in {p.persistent_id, n.persistent_id, d.persistent_id}
+    assert fresh.volatile_id != d.volatile_id
+
+
+def test_close_drops_the_owners_locks() -> None:
+    t = OpenTable()
+    a = t.add_open(mk())
+    b = t.add_open(mk())
+    t.add_lock(ByteRangeLock(a.persistent_id, "", 0, 10, True), 10)
+    t.add_lock(ByteRangeLock(b.persistent_id, "", 10, 10, False), 10)
+    t.close_open(a.persistent_id)
+    assert [lk.owner for lk in t.files[10].locks] == [b.persistent_id]
+    t.remove_lock(10, b.persistent_id, "", 10, 10)
+    assert t.files[10].locks == []
+    t.close_open(b.persistent_id)
+    assert t.files == {}
+
+
+def test_injected_volatile_ids() -> None:
+    ids = iter([5, 5, 0, 7])
+    t = OpenTable(volatile_ids=lambda: next(ids))
+    assert t.add_open(mk()).volatile_id == 5
+    assert t.add_open(mk()).volatile_id == 7  # collision and 0 skipped
