@@ -28,7 +28,7 @@ from sofs.wire.messages.io import ReadRequest, ReadResponse, WriteRequest, Write
 from sofs.wire.status import NtStatus
 
 _MAX_OFFSET = 0x7FFFFFFFFFFFFFFF
-_WRITE_TO_EOF = 0xFFFFFFFFFFFFFFFF  # [MS-FSA] 2.1.5.3: append when the open has only APPEND_DATA
+_MAX_FILE_SIZE = 0xFFFFFFF0000  # NTFS's largest file size: writes may not end beyond it
 _FLUSH_BODY = FlushResponse().encode()
 
 
@@ -71,7 +71,7 @@ async def handle_read(ctx: Ctx, req: ReadRequest) -> Reply:
         raise SmbError(NtStatus.INVALID_DEVICE_REQUEST, "read on a directory")
     if not op.granted_access & (A.FILE_READ_DATA | A.FILE_EXECUTE):
         raise SmbError(NtStatus.ACCESS_DENIED, "no read access")
-    if req.offset > _MAX_OFFSET or req.offset + req.length > _MAX_OFFSET + 1:
+    if req.offset > _MAX_OFFSET or req.offset + req.length > _MAX_OFFSET:
         raise SmbError(NtStatus.INVALID_PARAMETER, "offset out of range")
     length, offset = req.length, req.offset
     fd = op.handle.fd
@@ -130,14 +130,9 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
         raise SmbError(NtStatus.ACCESS_DENIED, "no write access")
     if op.share.config.read_only:
         raise SmbError(NtStatus.ACCESS_DENIED, "read-only share")
-    # APPEND_DATA without WRITE_DATA: writes land at the end whatever offset was asked
-    # ([MS-FSA] 2.1.5.3); so does the offset 0xFFFFFFFFFFFFFFFF
-    if offset == _WRITE_TO_EOF or not access & A.FILE_WRITE_DATA:
-        try:
-            offset = os.fstat(op.handle.fd).st_size
-        except OSError as e:
-            raise _os_error(e) from None
-    elif offset > _MAX_OFFSET or offset + length > _MAX_OFFSET + 1:
+    # SMB2 has no "write at end of file" offset and APPEND_DATA-only handles write where asked
+    # (smbtorture smb2.rw.append / smb2.rw.invalid, as Windows and Samba)
+    if offset > _MAX_OFFSET or (length and offset + length > _MAX_FILE_SIZE):
         raise SmbError(NtStatus.INVALID_PARAMETER, "offset out of range")
     for hook in ctx.server.extensions.get("check_write", []):
         hook(ctx, op, offset, length)  # issue 4: byte-range lock conflicts
