@@ -71,15 +71,28 @@ class TransformCipher:
         """
         if len(nonce) != self.nonce_size:
             raise ValueError(f"nonce must be {self.nonce_size} bytes")
-        data: BytesLike = parts[0] if len(parts) == 1 else b"".join(parts)
-        size = len(data)
+        size = sum(len(p) for p in parts)
         aad = pack_aad(nonce.ljust(16, b"\x00"), size, session_id, TRANSFORM_FLAG_ENCRYPTED)
-        out = self._aead.encrypt(nonce, data, aad)
-        header = TRANSFORM_MAGIC + out[size:] + aad
-        return [header, memoryview(out)[:size]]
+        if self._is_gcm and size > _STREAM_LIMIT:
+            # Streaming GCM straight into one buffer: no join of the parts, one allocation.
+            enc = _Cipher(algorithms.AES(self._key), modes.GCM(nonce)).encryptor()
+            enc.authenticate_additional_data(aad)
+            out = bytearray(size + 15)  # update_into wants block-size headroom
+            view = memoryview(out)
+            pos = 0
+            for part in parts:
+                pos += enc.update_into(part, view[pos:])
+            enc.finalize()
+            return [TRANSFORM_MAGIC + enc.tag + aad, view[:size]]
+        data: BytesLike = parts[0] if len(parts) == 1 else b"".join(parts)
+        sealed = self._aead.encrypt(nonce, data, aad)
+        return [TRANSFORM_MAGIC + sealed[size:] + aad, memoryview(sealed)[:size]]
 
-    def decrypt(self, msg: BytesLike) -> bytes:
-        """Decrypt a whole transform message (header + ciphertext); raises :class:`DecryptError`."""
+    def decrypt(self, msg: BytesLike) -> bytes | bytearray:
+        """Decrypt a whole transform message (header + ciphertext); raises :class:`DecryptError`.
+
+        Large GCM messages come back as a ``bytearray`` (decrypted in place of a copy).
+        """
         mv = memoryview(msg)
         if len(mv) < TRANSFORM_HEADER_SIZE or mv[:4] != TRANSFORM_MAGIC:
             raise DecryptError("not a TRANSFORM_HEADER")
@@ -100,7 +113,7 @@ class TransformCipher:
                 n = dec.update_into(ciphertext, out)
                 dec.finalize()
                 del out[n:]
-                return bytes(out)
+                return out
             return self._aead.decrypt(nonce, b"".join((ciphertext, tag)), aad)
         except InvalidTag:
             raise DecryptError("transform message failed authentication") from None
