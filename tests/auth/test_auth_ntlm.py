@@ -7,6 +7,8 @@ import os
 import pytest
 import spnego
 import spnego._ntlm
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from spnego._ntlm_raw.messages import Authenticate, NegotiateFlags
 from spnego._spnego import NegState, NegTokenResp, unpack_token
 
@@ -166,3 +168,18 @@ def test_contexts_are_independent() -> None:
     x1.step(t1)
     assert x1.user is not None and x1.user.name == "alice" and x1.session_key == c1.session_key
     assert x2.user is not None and x2.user.name == "Bob" and x2.session_key == c2.session_key
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=400), st.booleans())
+def test_fuzz_tokens_only_raise_auth_error(junk: bytes, after_negotiate: bool) -> None:
+    acceptor = NtlmAcceptor(_db())
+    ctx = acceptor.new_context()
+    if after_negotiate:
+        ctx.step(spnego.client("alice", "secret", protocol="negotiate").step(acceptor.initial_token()))
+    for token in (junk, b"NTLMSSP\x00" + junk, b"NTLMSSP\x00\x03\x00\x00\x00" + junk):
+        try:
+            ctx.step(token)
+        except AuthError as e:
+            assert e.status in (NtStatus.INVALID_PARAMETER, NtStatus.LOGON_FAILURE)
+        ctx = acceptor.new_context()

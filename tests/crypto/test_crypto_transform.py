@@ -5,6 +5,8 @@ import os
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from smbprotocol.connection import Ciphers, Connection, Dialects, SMB2TransformHeader
 
 from sofs.crypto.transform import DecryptError, NonceCounter, make_cipher
@@ -112,18 +114,28 @@ def test_bad_parameters() -> None:
         (Cipher.AES_256_GCM, Ciphers.AES_256_GCM, Dialects.SMB_3_1_1),
     ],
 )
-def test_smbprotocol_oracle_both_ways(cipher_id: int, o_cipher: int, dialect: int) -> None:
+@pytest.mark.parametrize("size", [3000, 200_000])
+def test_smbprotocol_oracle_both_ways(cipher_id: int, o_cipher: int, dialect: int, size: int) -> None:
     """What smbprotocol's client encrypts we decrypt, and what we encrypt it decrypts."""
     c2s, s2c = os.urandom(KEYLEN[cipher_id]), os.urandom(KEYLEN[cipher_id])
     session = SimpleNamespace(session_id=0xABCDEF, encryption_key=c2s, decryption_key=s2c)
     conn = SimpleNamespace(dialect=dialect, cipher_id=o_cipher, session_table={0xABCDEF: session})
-    msg = _msg(3000)
+    msg = _msg(size)
     wire = Connection._encrypt(conn, msg, session).pack()  # type: ignore[arg-type]
     assert make_cipher(cipher_id, c2s).decrypt(wire) == msg
 
 
     enc = make_cipher(cipher_id, s2c)
-    ours = b"".join(enc.encrypt(0xABCDEF, [msg], os.urandom(enc.nonce_size)))
+    ours = b"".join(enc.encrypt(0xABCDEF, [msg[:64], msg[64:1000], msg[1000:]], os.urandom(enc.nonce_size)))
     parsed = SMB2TransformHeader()
     parsed.unpack(ours)
     assert Connection._decrypt(conn, parsed) == msg  # type: ignore[arg-type]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=200), st.sampled_from(ALL))
+def test_fuzz_decrypt_only_raises_decrypt_error(junk: bytes, cipher_id: int) -> None:
+    c = make_cipher(cipher_id, bytes(KEYLEN[cipher_id]))
+    for candidate in (junk, TRANSFORM_MAGIC + junk):
+        with pytest.raises(DecryptError):
+            c.decrypt(candidate)

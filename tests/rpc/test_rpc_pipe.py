@@ -199,7 +199,7 @@ def test_open_pipe_names() -> None:
     assert open_pipe("lsarpc", **kw) is None  # type: ignore[arg-type]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.binary(max_size=300), max_size=6), st.booleans())
 def test_fuzz_never_raises(chunks: list[bytes], bind_first: bool) -> None:
     pipe = _pipe()
@@ -213,7 +213,7 @@ def test_fuzz_never_raises(chunks: list[bytes], bind_first: bool) -> None:
             assert PduHeader.decode(data).frag_length >= 16
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.sampled_from([15, 16, 21]), st.binary(max_size=200))
 def test_fuzz_stubs_fault_or_answer(opnum: int, stub: bytes) -> None:
     pipe = _bound()
