@@ -5,6 +5,7 @@ Sub-commands live in their own modules and are imported lazily so that `sofs --h
 - ``sofs serve ...``              standalone SMB server            (sofs.cli.serve_cmd)
 - ``sofs cluster up N ...``       embedded cluster on loopback     (sofs.cli.cluster_cmd)
 - ``sofs node ...``               one cluster node process         (sofs.cli.node_cmd)
+- ``sofs demo``                    3-node demo cluster with a CA share (sofs.cli.demo_cmd)
 - ``sofs Verb-Noun -Param v ...`` a cmdlet, PowerShell style       (sofs.cli.cmdlet_cmd)
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ SUBCOMMANDS = {
     "cluster": "sofs.cli.cluster_cmd",
     "node": "sofs.cli.node_cmd",
     "handles": "sofs.cli.handles_cmd",
+    "demo": "sofs.cli.demo_cmd",
 }
 CMDLET_RE = re.compile(r"^[A-Za-z]+-[A-Za-z]+$")
 

@@ -1,0 +1,156 @@
+"""The SMB server of a cluster node (``sofs node`` starts it through ``run_node_smb``).
+
+- Listens on the node's address (``NodeRecord.smb_port``, 445 by default) — in embedded mode each node
+  has its own loopback address (127.0.0.11, .12, …), so every node serves the same shares.
+- Shares come from the cluster store (``<prefix>shares/<name>``, written by ``New-SmbShare``) and are
+  followed live through a watch: a share created, changed or removed on any node appears/changes/
+  disappears on every node without a restart.
+- Windows paths are mapped to the node's mount of the cluster volumes: ``C:\\ClusterStorage\\Volume1\\X``
+  → ``<state dir>/ClusterStorage/Volume1/X`` (:func:`map_cluster_path`).
+- Users and server options come from ``<state dir>/smb.toml`` (the ``[server]`` and ``[[user]]``
+  sections of a ``sofs serve`` config; listen addresses and shares in it are ignored).
+- Fencing: when the node agent loses quorum, the node stops serving SMB (listeners closed, connections
+  dropped) and starts again when quorum is back, so a partitioned node never serves stale state.
+
+Not yet: a volume's handle state is per node (no coordinator forwarding between nodes), so share modes
+and locks are enforced per node, not cluster-wide; persistent handles survive a node restart on the same
+node, and failover to another node is the next step.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from sofs.config import ConfigError, ServerConfig, ShareConfig, load_config
+from sofs.server.app import build_state, make_share, start_listeners, tune_malloc
+from sofs.server.state import ServerState
+
+log = logging.getLogger("sofs.node.smb")
+
+_SHARE_FIELDS = {f.name for f in dataclasses.fields(ShareConfig)}
+_CSV = re.compile(r"^[A-Za-z]:\\ClusterStorage\\(?P<rest>.+)$", re.IGNORECASE)
+
+
+def map_cluster_path(path: str, state_dir: Path) -> str:
+    """Map a Windows cluster path onto this node's volume mounts; POSIX paths stay as they are."""
+    m = _CSV.match(path)
+    if m is None:
+        return path
+    parts = [p for p in m.group("rest").split("\\") if p]
+    if any(p in (".", "..") for p in parts):
+        raise ConfigError(f"path {path!r} contains '.' or '..'")
+    return str(state_dir.joinpath("ClusterStorage", *parts))
+
+
+def share_from_doc(doc: dict[str, Any], state_dir: Path) -> ShareConfig:
+    cfg = ShareConfig(**{k: v for k, v in doc.items() if k in _SHARE_FIELDS})
+    cfg.path = map_cluster_path(cfg.path, state_dir)
+    return cfg
+
+
+def node_server_config(ctx: Any) -> ServerConfig:
+    path = Path(ctx.state_dir) / "smb.toml"
+    cfg = load_config(path) if path.exists() else ServerConfig()
+    cfg.shares = []
+    cfg.listen = [(ctx.address, int(ctx.smb_port))]
+    if ctx.config.name:
+        cfg.server_name = ctx.config.name.upper()[:15]
+    return cfg
+
+
+class NodeSmb:
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.cfg = node_server_config(ctx)
+        self.server: ServerState = build_state(self.cfg)
+        self.server.extensions["scaleout"] = True
+        self.listeners: list[Any] = []
+        self.prefix = f"{ctx.config.prefix}shares/"
+        self._serving = False
+        self._changed = asyncio.Event()
+
+    def apply_share(self, doc: dict[str, Any]) -> None:
+        try:
+            cfg = share_from_doc(doc, Path(self.ctx.state_dir))
+        except (TypeError, ConfigError) as e:
+            log.warning("share %r ignored: %s", doc.get("name"), e)
+            return
+        if not Path(cfg.path).is_dir():
+            log.warning("share %s: path %s is not a directory on this node; not served", cfg.name, cfg.path)
+            return
+        old = self.server.share(cfg.name)
+        if old is not None and old.config == cfg:
+            return
+        self.server.add_share(make_share(self.server, cfg))
+        log.info("%s: serving share %s -> %s%s", self.ctx.name, cfg.name, cfg.path,
+                 " (continuously available)" if cfg.continuously_available else "")
+
+    def remove_share(self, key: str) -> None:
+        name = key[len(self.prefix):]
+        if self.server.shares.pop(name.lower(), None) is not None:
+            log.info("%s: share %s removed", self.ctx.name, name)
+
+    async def load_shares(self) -> int:
+        listing = await self.ctx.store.list(self.prefix)
+        for kv in listing.kvs:
+            with contextlib.suppress(ValueError):
+                self.apply_share(json.loads(kv.value))
+        return int(listing.revision)
+
+    async def follow_shares(self, revision: int) -> None:
+        while True:
+            try:
+                async for ev in self.ctx.store.watch(self.prefix, start_revision=revision + 1):
+                    revision = ev.revision
+                    if ev.type.value == "delete":
+                        self.remove_share(ev.key)
+                    else:
+                        with contextlib.suppress(ValueError):
+                            self.apply_share(json.loads(ev.kv.value))
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # store hiccup: reload and watch again
+                log.warning("%s: share watch interrupted (%s); reloading", self.ctx.name, e)
+                await asyncio.sleep(1.0)
+                revision = await self.load_shares()
+
+    async def set_serving(self, on: bool) -> None:
+        if on == self._serving:
+            return
+        self._serving = on
+        if on:
+            self.listeners = await start_listeners(self.server)
+            log.info("%s: SMB serving on %s:%d", self.ctx.name, self.ctx.address, self.ctx.smb_port)
+        else:
+            for srv in self.listeners:
+                srv.close()
+            for conn in list(self.server.connections.values()):
+                conn.abort()
+            self.listeners = []
+            log.warning("%s: SMB stopped (no quorum)", self.ctx.name)
+
+    async def run(self) -> None:
+        tune_malloc()
+        revision = await self.load_shares()
+        agent = self.ctx.agent
+        agent.on_change(lambda _a: self._changed.set())
+        watcher = asyncio.create_task(self.follow_shares(revision))
+        try:
+            while True:
+                await self.set_serving(bool(agent.has_quorum))
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), timeout=1.0)
+        finally:
+            watcher.cancel()
+            await self.set_serving(False)
+
+
+async def run_node_smb(ctx: Any) -> None:
+    await NodeSmb(ctx).run()
