@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import stat
+from typing import Any
 
 from sofs.wire.status import NtStatus
 
@@ -40,6 +42,10 @@ except (OSError, AttributeError):  # pragma: no cover - non-glibc platforms
     _libc = None
 
 
+_NR_OPENAT2 = ctypes.c_long(_SYS_OPENAT2)
+_HOW_SIZE = ctypes.c_size_t(ctypes.sizeof(_OpenHow))
+
+
 def _probe_openat2() -> bool:
     if _libc is None:
         return False
@@ -54,13 +60,18 @@ def _probe_openat2() -> bool:
 HAVE_OPENAT2 = _probe_openat2()
 
 
+@functools.lru_cache(maxsize=64)
+def _how(flags: int, mode: int) -> tuple[_OpenHow, Any]:
+    """Cached open_how structs (read-only for the kernel, so shared across threads)."""
+    creating = bool(flags & os.O_CREAT) or (flags & os.O_TMPFILE) == os.O_TMPFILE
+    how = _OpenHow(flags | os.O_CLOEXEC, mode if creating else 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
+    return how, ctypes.byref(how)
+
+
 def openat2_beneath(dir_fd: int, rel: str, flags: int, mode: int = 0o666) -> int:
     """openat2(dir_fd, rel, flags, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS); raises OSError."""
-    creating = bool(flags & os.O_CREAT) or (flags & os.O_TMPFILE) == os.O_TMPFILE
-    how = _OpenHow(flags | os.O_CLOEXEC, mode if creating else 0,
-                   RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
-    fd = _syscall(_SYS_OPENAT2, ctypes.c_int(dir_fd), os.fsencode(rel), ctypes.byref(how),
-                  ctypes.c_size_t(24))
+    ref = _how(flags, mode)[1]
+    fd = _syscall(_NR_OPENAT2, ctypes.c_long(dir_fd), os.fsencode(rel), ref, _HOW_SIZE)
     if fd < 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err), rel)

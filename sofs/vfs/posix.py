@@ -47,7 +47,11 @@ from sofs.wire.status import NtStatus
 
 D = CreateDisposition
 _META_FOLD = fold_name(META_DIR)
-_TRUNCATING = (D.SUPERSEDE, D.OVERWRITE, D.OVERWRITE_IF)
+_TRUNCATING = frozenset({int(D.SUPERSEDE), int(D.OVERWRITE), int(D.OVERWRITE_IF)})
+_DIRECTORY_FILE = int(CreateOptions.DIRECTORY_FILE)
+_NON_DIRECTORY_FILE = int(CreateOptions.NON_DIRECTORY_FILE)
+# O_NONBLOCK: a FIFO planted in the share must not block a worker thread; refused after fstat.
+_DATA_FLAGS = os.O_RDWR | os.O_NONBLOCK | os.O_NOCTTY
 
 
 @dataclass(slots=True, eq=False)
@@ -137,11 +141,23 @@ class PosixVfs:
             actual.append(name)
         return tuple(actual), True
 
-    def _open_existing(self, comps: tuple[str, ...], flags: int) -> tuple[int | None, tuple[str, ...]]:
+    def _open_data(self, rel: str) -> int:
+        """Open a file read-write (read-only if refused) or a directory, without blocking on FIFOs.
+        Callers fstat and refuse anything but regular files and directories."""
+        try:
+            return self.confined.open(rel, _DATA_FLAGS)
+        except IsADirectoryError:
+            return self.confined.open(rel, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ETXTBSY):
+                raise
+            return self.confined.open(rel, _DATA_FLAGS & ~os.O_RDWR | os.O_RDONLY)
+
+    def _open_existing(self, comps: tuple[str, ...]) -> tuple[int | None, tuple[str, ...]]:
         """Open an existing object case-insensitively (exact path first). Returns (None, actual
         components) when only the last component is missing; OBJECT_PATH_NOT_FOUND for a parent."""
         try:
-            return self.confined.open(_rel(comps), flags), comps
+            return self._open_data(_rel(comps)), comps
         except FileNotFoundError:
             pass
         except NotADirectoryError:
@@ -152,7 +168,7 @@ class PosixVfs:
         if not exists:
             return None, actual
         try:
-            return self.confined.open(_rel(actual), flags), actual
+            return self._open_data(_rel(actual)), actual
         except FileNotFoundError:  # dangling symlink, or deleted meanwhile
             return None, actual
         except OSError as e:
@@ -166,9 +182,6 @@ class PosixVfs:
         except OSError as e:
             raise _err(e) from None
 
-    def _reopen(self, pfd: int, flags: int) -> int:
-        return os.open(f"/proc/self/fd/{pfd}", flags)
-
     # --- open / close ---------------------------------------------------------------------
     def open(self, path: str, disposition: CreateDisposition, options: int = 0,
              attributes: int = 0, *, truncate: bool = True) -> tuple[PosixHandle, CreateAction]:
@@ -178,11 +191,10 @@ class PosixVfs:
         SUPERSEDED/OVERWRITTEN but left intact: the caller runs the share-mode check first and then
         calls ``overwrite`` (Windows checks sharing before it truncates)."""
         p = self._parse(path)
-        want_dir = bool(options & CreateOptions.DIRECTORY_FILE)
-        want_file = bool(options & CreateOptions.NON_DIRECTORY_FILE)
+        want_dir = bool(options & _DIRECTORY_FILE)
+        want_file = bool(options & _NON_DIRECTORY_FILE)
         if want_dir and want_file:
             raise VfsError(NtStatus.INVALID_PARAMETER, "DIRECTORY_FILE with NON_DIRECTORY_FILE")
-        disposition = D(disposition)
         if p.stream is not None:
             if want_dir:
                 raise VfsError(NtStatus.NOT_A_DIRECTORY, "stream opened as directory")
@@ -197,53 +209,44 @@ class PosixVfs:
 
     def _try_open(self, p: SmbPath, disposition: D, want_dir: bool, want_file: bool,
                   attributes: int, truncate: bool) -> tuple[PosixHandle, CreateAction] | None:
-        pfd: int | None = None
+        fd: int | None = None
         actual = p.components
         if disposition == D.CREATE:
             actual, exists = self._lookup(p.components) if p.components else ((), True)
             if exists:
                 raise VfsError(NtStatus.OBJECT_NAME_COLLISION, p.smb)
         else:
-            pfd, actual = self._open_existing(p.components, os.O_PATH)
-            if pfd is None and disposition in (D.OPEN, D.OVERWRITE):
+            fd, actual = self._open_existing(p.components)
+            if fd is None and disposition in (D.OPEN, D.OVERWRITE):
                 raise VfsError(NtStatus.OBJECT_NAME_NOT_FOUND, p.smb)
-        if pfd is None:
+        if fd is None:
             return self._create(actual, want_dir, attributes)
         try:
-            return self._open_found(pfd, actual, disposition, want_dir, want_file, attributes, truncate)
-        finally:
-            os.close(pfd)
+            return self._open_found(fd, actual, disposition, want_dir, want_file, attributes, truncate)
+        except BaseException:
+            os.close(fd)
+            raise
 
-    def _open_found(self, pfd: int, actual: tuple[str, ...], disposition: D, want_dir: bool,
+    def _open_found(self, fd: int, actual: tuple[str, ...], disposition: int, want_dir: bool,
                     want_file: bool, attributes: int, truncate: bool) -> tuple[PosixHandle, CreateAction]:
-        st = os.fstat(pfd)
+        """``fd`` is already open (closed by the caller on error)."""
+        st = os.fstat(fd)
         path = "\\".join(actual)
         if stat_mod.S_ISDIR(st.st_mode):
             if want_file:
                 raise VfsError(NtStatus.FILE_IS_A_DIRECTORY, path)
             if disposition in _TRUNCATING:
                 raise VfsError(NtStatus.FILE_IS_A_DIRECTORY, path)
-            fd = self._reopen(pfd, os.O_RDONLY | os.O_DIRECTORY)
             return self._handle(fd, fd, path, None, st, True), CreateAction.OPENED
         if not stat_mod.S_ISREG(st.st_mode):
             raise VfsError(NtStatus.ACCESS_DENIED, f"{path}: not a regular file or directory")
         if want_dir:
             raise VfsError(NtStatus.NOT_A_DIRECTORY, path)
-        try:
-            fd = self._reopen(pfd, os.O_RDWR)
-        except (PermissionError, OSError) as e:
-            if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ETXTBSY):
-                raise _err(e) from None
-            fd = self._reopen(pfd, os.O_RDONLY)
         h = self._handle(fd, fd, path, None, st, False)
         if disposition not in _TRUNCATING:
             return h, CreateAction.OPENED
         if truncate:
-            try:
-                self.overwrite(h, attributes)
-            except VfsError:
-                self.close(h)
-                raise
+            self.overwrite(h, attributes)
         return h, CreateAction.SUPERSEDED if disposition == D.SUPERSEDE else CreateAction.OVERWRITTEN
 
     def overwrite(self, h: PosixHandle, attributes: int = 0) -> None:
@@ -274,6 +277,11 @@ class PosixVfs:
                 fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=parent)
                 stored = attributes | FA.ARCHIVE
         except FileExistsError:
+            try:
+                if stat_mod.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
+                    raise VfsError(NtStatus.ACCESS_DENIED, "dangling or escaping symlink") from None
+            except FileNotFoundError:
+                pass
             return None  # raced with another create: retry as an open
         except OSError as e:
             raise _err(e) from None

@@ -75,6 +75,8 @@ class StreamStore:
                 os.mkdir(rel, 0o700, dir_fd=self.confined.root_fd)
             except FileExistsError:
                 pass
+            except OSError:
+                return  # read-only share: no streams; creating one fails later with a status
 
     @staticmethod
     def dir_rel(key: bytes) -> str:

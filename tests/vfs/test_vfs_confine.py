@@ -85,3 +85,17 @@ def test_reserved_meta_dir_refused(vfs: PosixVfs) -> None:
 def test_fifo_and_devices_not_opened(vfs: PosixVfs) -> None:
     os.mkfifo(os.path.join(vfs.root, "fifo"))
     assert _refused(vfs, "fifo") == S.ACCESS_DENIED  # and did not block
+
+
+def test_create_over_dangling_symlink_refused(vfs: PosixVfs) -> None:
+    os.symlink("/nonexistent-target-sofs", os.path.join(vfs.root, "dangle"))
+    for disp in (D.OPEN_IF, D.OVERWRITE_IF, D.CREATE, D.SUPERSEDE):
+        assert _refused(vfs, "dangle", disp) in (S.ACCESS_DENIED, S.OBJECT_NAME_COLLISION)
+    assert not os.path.exists("/nonexistent-target-sofs")
+
+
+def test_handle_satisfies_protocol(vfs: PosixVfs) -> None:
+    from sofs.vfs.base import VfsHandle
+    h, _ = vfs.open("", D.OPEN)
+    assert isinstance(h, VfsHandle)
+    vfs.close(h)
