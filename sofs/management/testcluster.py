@@ -9,10 +9,11 @@ a :class:`CheckResult` (name, category, status, detail, duration). Statuses: ``P
 Checks (categories as in the Windows validation wizard):
 
 - Inventory / "List cluster nodes": the requested nodes are known (cluster member or resolvable).
-- Network / "Validate node reachability": heartbeat fresh in the store (age <= delay x threshold) and
-  the node's address answers a TCP SYN (a refusal also proves the host is reachable).
+- Network / "Validate node reachability": the node's heartbeat lease is alive in the store (state not
+  Down) and its address answers a TCP SYN (a refusal also proves the host is reachable).
 - Network / "Validate SMB port": the SMB port accepts connections on every node.
-- System Configuration / "Validate clock skew": node-reported time vs the local clock.
+- System Configuration / "Validate clock skew": node-reported time (heartbeat record) vs the local
+  clock; detects clocks running ahead (see :func:`check_clock_skew` for why not behind).
 - Cluster Configuration / "Validate cluster store": put, get, failing CAS, CAS, delete round-trip.
 - Quorum / "Validate witness": the configured witness answers ``probe()``; a warning when none is
   configured with an even number of voters.
@@ -114,19 +115,16 @@ async def check_inventory(env: CheckEnv) -> tuple[str, str]:
 async def check_reachability(env: CheckEnv) -> tuple[str, str]:
     if not env.nodes:
         return SKIP, "No nodes."
-    limit = env.heartbeat_delay_s * env.heartbeat_threshold
-    now = env.now()
     lines, bad, partial = [], 0, 0
     answers = await asyncio.gather(*(env.connect(n.address, n.smb_port, env.timeout) for n in env.nodes))
     for n, ans in zip(env.nodes, answers, strict=True):
         net_ok = not ans.startswith("unreachable")
-        if n.last_heartbeat is None:
-            hb = "no heartbeat in the store" if n.member else "not a member (no heartbeat expected)"
-            hb_ok = not n.member
+        if n.member:
+            # the heartbeat key lives on a lease of TTL delay x threshold: present <=> not Down
+            hb_ok = n.state in ("Up", "Paused", "Joining")
+            hb = f"heartbeat lease {'alive' if hb_ok else 'expired'} (state {n.state or 'unknown'})"
         else:
-            age = now - n.last_heartbeat
-            hb_ok = age <= limit
-            hb = f"last heartbeat {age:.1f}s ago (limit {limit:g}s)"
+            hb_ok, hb = True, "not a member (no heartbeat expected)"
         lines.append(f"{n.name} ({n.address}): network {'answers' if net_ok else ans}; {hb}")
         if not net_ok and not hb_ok:
             bad += 1
@@ -145,6 +143,9 @@ async def check_smb_port(env: CheckEnv) -> tuple[str, str]:
 
 
 async def check_clock_skew(env: CheckEnv) -> tuple[str, str]:
+    """A heartbeat record carries the node's wall clock when it was last *written*; it is rewritten
+    only when its content changes, so an old time is not proof of a slow clock. A time in the future
+    is: that node's clock is ahead of ours by at least the difference."""
     reported = [n for n in env.nodes if n.last_heartbeat is not None]
     if not reported:
         return SKIP, "No node has reported its time to the cluster store."
@@ -152,14 +153,15 @@ async def check_clock_skew(env: CheckEnv) -> tuple[str, str]:
     worst, lines = 0.0, []
     for n in reported:
         assert n.last_heartbeat is not None
-        raw = n.last_heartbeat - now
-        # a heartbeat is up to one delay old: only the part beyond that can be skew
-        skew = raw if raw > 0 else min(0.0, raw + env.heartbeat_delay_s)
-        lines.append(f"{n.name}: {skew:+.3f}s relative to this machine")
-        worst = max(worst, abs(skew))
+        ahead = n.last_heartbeat - now
+        if ahead > 0:
+            lines.append(f"{n.name}: clock at least {ahead:.3f}s ahead of this machine")
+            worst = max(worst, ahead)
+        else:
+            lines.append(f"{n.name}: heartbeat record written {-ahead:.1f}s ago by its clock (not ahead)")
     status = FAIL if worst > SKEW_FAIL_S else WARN if worst > SKEW_WARN_S else PASS
-    return status, "\n".join(lines + [(f"largest skew {worst:.3f}s (warn > {SKEW_WARN_S:g}s, "
-                                      f"fail > {SKEW_FAIL_S:g}s)")])
+    lines.append(f"largest measured skew {worst:.3f}s (warn > {SKEW_WARN_S:g}s, fail > {SKEW_FAIL_S:g}s)")
+    return status, "\n".join(lines)
 
 
 async def check_store(env: CheckEnv) -> tuple[str, str]:

@@ -29,10 +29,25 @@ from sofs.management.services.models import ClusterInfo, GroupInfo, NodeInfo, Qu
 
 
 async def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call a client method that may be sync or async."""
-    result = fn(*args, **kwargs)
-    if inspect.isawaitable(result):
-        result = await result
+    """Call a client method that may be sync or async; client and store errors become ManagementError."""
+    from sofs.cluster.store import StoreError, StoreUnavailable
+    try:
+        result = fn(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+    except ManagementError:
+        raise
+    except StoreUnavailable as e:
+        raise ManagementError(f"The cluster store is unavailable: {e}", "ConnectionError") from e
+    except StoreError as e:
+        raise ManagementError(f"Cluster store error: {e}", "InvalidOperation") from e
+    except Exception as e:
+        if type(e).__name__ != "ClusterError":  # sofs.cluster.client.ClusterError: bad input / impossible
+            raise
+        msg = str(e)
+        category = "ObjectNotFound" if "not found" in msg.lower() or "unknown" in msg.lower() else \
+            "ResourceExists" if "already" in msg.lower() else "InvalidOperation"
+        raise ManagementError(msg, category) from e
     return result
 
 
