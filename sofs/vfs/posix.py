@@ -9,10 +9,10 @@
   refused in lookups and hidden from listings.
 - Metadata in xattrs (``meta``), named streams in ``.sofs/streams`` (``streams``), listings and
   FileInfo building in ``posix_info``.
-- Opens use O_PATH first, check the type, then reopen through ``/proc/self/fd`` so FIFOs and device
-  nodes are never opened (they are refused with ACCESS_DENIED and not listed). Regular files are
-  opened O_RDWR when the server may write them (else O_RDONLY); access control is the handle
-  layer's job, not the descriptor mode's.
+- Existing objects are opened directly: O_RDWR|O_NONBLOCK (O_RDONLY if the OS refuses write), or
+  O_RDONLY|O_DIRECTORY on EISDIR; then fstat, and anything but a regular file or directory (FIFO,
+  socket, device) is closed and refused with ACCESS_DENIED (and never listed). O_NONBLOCK keeps a
+  planted FIFO from blocking a worker. Access control is the handle layer's job, not the fd mode's.
 - No global lock; each call is independent. Per-file read-modify-write of the dosattrib xattr by two
   concurrent SET_INFO calls on the same file can lose one update (Windows serialises per file; the
   handle layer can too).
