@@ -110,27 +110,49 @@ def _negotiate_init_token() -> bytes:
 _ACCEPT_COMPLETED = NegTokenResp(neg_state=NegState.accept_complete).pack()
 
 
-def _ntlm_authenticate_of(token: bytes) -> tuple[Authenticate | None, bool]:
-    """The NTLM AUTHENTICATE message inside ``token`` (SPNEGO or raw), and whether it was SPNEGO."""
+def _ntlm_inner(token: bytes) -> tuple[bytes | None, bool]:
+    """The NTLM message inside ``token`` (a SPNEGO negTokenResp, or raw NTLMSSP) and whether it was SPNEGO."""
     if token.startswith(_NTLMSSP):
-        inner: bytes | None = token
-        is_spnego = False
-    else:
-        try:
-            parsed = unpack_token(token)
-        except Exception as e:  # noqa: BLE001 - pyspnego raises anything on hostile bytes
-            raise AuthError(NtStatus.INVALID_PARAMETER, f"undecodable SPNEGO token: {e}") from None
-        if not isinstance(parsed, NegTokenResp):
-            return None, True
-        inner, is_spnego = parsed.response_token, True
-    if not inner or not inner.startswith(_NTLMSSP) or len(inner) < 12:
-        return None, is_spnego
-    if struct.unpack_from("<I", inner, 8)[0] != 3:
-        return None, is_spnego
+        return token, False
     try:
-        return Authenticate.unpack(inner), is_spnego
+        parsed = unpack_token(token)
+    except Exception as e:  # noqa: BLE001 - pyspnego raises anything on hostile bytes
+        raise AuthError(NtStatus.INVALID_PARAMETER, f"undecodable SPNEGO token: {e}") from None
+    if not isinstance(parsed, NegTokenResp):
+        return None, True
+    return parsed.response_token, True
+
+
+def _ntlm_type(inner: bytes | None) -> int:
+    """[MS-NLMP] 2.2.1 MessageType (1 NEGOTIATE, 2 CHALLENGE, 3 AUTHENTICATE), 0 if not NTLM."""
+    if not inner or len(inner) < 12 or not inner.startswith(_NTLMSSP):
+        return 0
+    return int(struct.unpack_from("<I", inner, 8)[0])
+
+
+def _parse_authenticate(inner: bytes) -> Authenticate:
+    try:
+        return Authenticate.unpack(inner)
     except Exception as e:  # noqa: BLE001 - pyspnego raises anything on hostile bytes
         raise AuthError(NtStatus.INVALID_PARAMETER, f"undecodable NTLM AUTHENTICATE: {e}") from None
+
+
+def _without_optimistic_token(token: bytes) -> bytes:
+    """Drop an optimistic non-NTLM mechToken (e.g. Kerberos) from the client's negTokenInit.
+
+    [RFC 4178] 3.2: the acceptor ignores an optimistic token for a mechanism it does not pick; pyspnego
+    would hand it to the NTLM context. Without it, pyspnego answers accept-incomplete with
+    supportedMech NTLM (and request-mic), and the client continues with an NTLM NEGOTIATE.
+    """
+    if token.startswith(_NTLMSSP):
+        return token
+    try:
+        parsed = unpack_token(token)
+    except Exception:  # noqa: BLE001 - left for pyspnego to reject
+        return token
+    if isinstance(parsed, NegTokenInit) and parsed.mech_token and not parsed.mech_token.startswith(_NTLMSSP):
+        return NegTokenInit(parsed.mech_types, mech_list_mic=parsed.mech_list_mic).pack()
+    return token
 
 
 def _is_anonymous(auth: Authenticate) -> bool:
@@ -151,6 +173,7 @@ class AuthContext:
     is_guest: bool = False
     is_anonymous: bool = False
     _failed: bool = field(default=False, repr=False)
+    _negotiated: bool = field(default=False, repr=False)
 
     def step(self, token: bytes) -> bytes | None:
         """Consume the client's security buffer; return ours (None = send an empty buffer).
@@ -177,14 +200,14 @@ class AuthContext:
         acceptor = self._acceptor
         if self._ctx is None:
             self._ctx = _new_spnego_acceptor()
-            try:
-                return self._ctx.step(token)
-            except Exception as e:  # noqa: BLE001 - pyspnego raises anything on hostile bytes
-                raise AuthError(NtStatus.INVALID_PARAMETER, f"bad NTLM NEGOTIATE: {e}") from None
-
-        auth, is_spnego = _ntlm_authenticate_of(token)
-        if auth is None:
+            return self._step_negotiate(_without_optimistic_token(token))
+        inner, is_spnego = _ntlm_inner(token)
+        kind = _ntlm_type(inner)
+        if kind == 1 and not self._negotiated:
+            return self._step_negotiate(token)  # NTLM after a mechanism switch
+        if kind != 3 or inner is None:
             raise AuthError(NtStatus.INVALID_PARAMETER, "expected an NTLM AUTHENTICATE message")
+        auth = _parse_authenticate(inner)
         if _is_anonymous(auth):
             if not acceptor.allow_anonymous:
                 raise AuthError(NtStatus.LOGON_FAILURE, "anonymous logon refused")
@@ -203,6 +226,16 @@ class AuthContext:
         self.user = lookup.found
         self.session_key = self._ctx.session_key
         self.complete = True
+        return out
+
+    def _step_negotiate(self, token: bytes) -> bytes | None:
+        assert self._ctx is not None
+        try:
+            out = self._ctx.step(token)
+        except Exception as e:  # noqa: BLE001 - pyspnego raises anything on hostile bytes
+            raise AuthError(NtStatus.INVALID_PARAMETER, f"bad NTLM NEGOTIATE: {e}") from None
+        inner, _ = _ntlm_inner(out) if out else (None, False)
+        self._negotiated = _ntlm_type(inner) == 2  # a CHALLENGE went out
         return out
 
     def _finish_without_key(self, user: User, *, anonymous: bool, is_spnego: bool) -> bytes | None:

@@ -183,3 +183,27 @@ def test_fuzz_tokens_only_raise_auth_error(junk: bytes, after_negotiate: bool) -
         except AuthError as e:
             assert e.status in (NtStatus.INVALID_PARAMETER, NtStatus.LOGON_FAILURE)
         ctx = acceptor.new_context()
+
+
+def test_optimistic_kerberos_token_is_ignored_then_ntlm_with_mech_list_mic() -> None:
+    """A Windows-style client offers Kerberos first with an optimistic token; we steer it to NTLM."""
+    from spnego._context import GSSMech
+    from spnego._spnego import NegTokenInit, pack_mech_type_list
+
+    mechs = [GSSMech._ms_kerberos.value, GSSMech.kerberos.value, GSSMech.ntlm.value]
+    acceptor = NtlmAcceptor(_db())
+    ctx = acceptor.new_context()
+    first = ctx.step(NegTokenInit(mechs, mech_token=b"\x60\x82\x01\x00not-really-kerberos").pack())
+    resp = unpack_token(first or b"")
+    assert isinstance(resp, NegTokenResp) and resp.supported_mech == GSSMech.ntlm.value
+    assert resp.neg_state in (NegState.request_mic, NegState.accept_incomplete) and not resp.response_token
+
+    ntlm = spnego.client("alice", "secret", protocol="ntlm")
+    challenge = unpack_token(ctx.step(NegTokenResp(response_token=ntlm.step()).pack()) or b"")
+    assert isinstance(challenge, NegTokenResp) and challenge.response_token
+    authenticate = ntlm.step(challenge.response_token)
+    mic = ntlm.sign(pack_mech_type_list(mechs))
+    final = ctx.step(NegTokenResp(response_token=authenticate, mech_list_mic=mic).pack())
+    assert ctx.complete and ctx.session_key == ntlm.session_key
+    done = unpack_token(final or b"")
+    assert isinstance(done, NegTokenResp) and done.neg_state == NegState.accept_complete and done.mech_list_mic
