@@ -112,9 +112,11 @@ class NodeAgent:
         before = (self._quorum, dict(self._local))
         try:
             await self._load()  # first: the TTL may have changed (SameSubnetDelay/Threshold)
-            await self.heartbeat.beat(self.ttl_s, joining=self._joining, holds_witness=self.holds_witness)
-            if self.heartbeat.value.joining and not self._joining:
-                self._joining = True  # lease was lost and re-created: we are rejoining
+            lost = await self.heartbeat.beat(self.ttl_s, joining=self._joining, holds_witness=self.holds_witness)
+            if lost and not self._joining:  # the lease expired while we were not running (hung, SIGSTOP)
+                self._joining = True
+                if self._local:
+                    await self._apply(Fence("heartbeat lease expired while this node was not running"))
         except StoreUnavailable as e:
             log.warning("%s: store unavailable: %s", self.name, e)
         view = self._view()

@@ -48,7 +48,7 @@ class HeartbeatKeeper:
     async def beat(self, ttl_s: float, *, joining: bool | None = None, holds_witness: bool | None = None) -> bool:
         """One heartbeat: renew (or re-create) the lease, rewrite the key if its content changed.
 
-        Returns True when the lease was lost and had to be re-created (the node rejoins).
+        Returns True when an existing lease had expired and was re-created (the node rejoins).
         Raises :class:`StoreUnavailable` when the store cannot be reached.
         """
         if joining is not None:
@@ -56,15 +56,15 @@ class HeartbeatKeeper:
         if holds_witness is not None:
             self.value = replace(self.value, holds_witness=holds_witness)
         started = self._clock()
-        rejoined = False
         if self.lease is not None and abs(ttl_s - self.ttl_s) > 1e-9:
             old, self.lease = self.lease, None  # TTL changed (SameSubnetDelay/Threshold): new lease
-            new = await self._grant(ttl_s, started)
+            await self._grant(ttl_s, started)
             with contextlib.suppress(StoreUnavailable):
                 await self.store.revoke(old)
-            return new
+            return False
         if self.lease is None:
-            return await self._grant(ttl_s, started)
+            await self._grant(ttl_s, started)
+            return False
         try:
             await self.store.keepalive(self.lease)
         except LeaseNotFound:
@@ -76,14 +76,13 @@ class HeartbeatKeeper:
         self.deadline = started + self.ttl_s
         if self.value != self._written:
             await self._write()
-        return rejoined
+        return False
 
-    async def _grant(self, ttl_s: float, started: float) -> bool:
+    async def _grant(self, ttl_s: float, started: float) -> None:
         lease = await self.store.grant(ttl_s)
         self.lease, self.ttl_s = lease, ttl_s
         await self._write()
         self.deadline = started + ttl_s
-        return True
 
     async def _write(self) -> None:
         assert self.lease is not None
