@@ -19,6 +19,13 @@ Decisions:
   session key (``session_key == b""``): they cannot sign or encrypt.
 - Failures: wrong password / unknown user → STATUS_LOGON_FAILURE; undecodable tokens or an out-of-order
   message → STATUS_INVALID_PARAMETER.
+- NTLMv2 proofs are checked over the blob bytes the client sent (:mod:`sofs.auth.ntlm_rawblob`,
+  installed on import): pyspnego re-encodes the blob, which breaks Samba's smbclient.
+- A client offering Kerberos first with an optimistic token (domain-joined Windows) gets
+  accept-incomplete + supportedMech NTLM and continues with NTLM ([RFC 4178] 3.2).
+- The CHALLENGE's target names (NetBIOS/DNS computer name) come from pyspnego: the host name, and
+  "WORKSTATION" as NetBIOS domain. Clients do not depend on them; ``domain_name``/``server_name`` are
+  not injected there.
 """
 from __future__ import annotations
 
