@@ -90,7 +90,7 @@ async def wait_up(client: ClusterClient, names: list[str], timeout: float) -> bo
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         nodes = {n.name: n.state for n in await client.get_nodes()}
-        if all(nodes.get(n) == "Up" for n in names):
+        if all(nodes.get(n) == "Up" for n in names) and all(g.owner_node for g in await client.get_groups()):
             return True
         await asyncio.sleep(0.2)
     return False

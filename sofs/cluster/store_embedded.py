@@ -19,6 +19,12 @@ Design (decided for issue 6; the contract is in `sofs.cluster.store`):
   :class:`WatchCompacted`.
 - Each client owns one sqlite3 connection used from one worker thread, so the event loop never blocks
   on the database lock.
+
+Known limitation: the write lock lives in the node processes. A process frozen (SIGSTOP, a hung
+page fault) *inside* a write transaction (they last well under a millisecond) blocks every other
+writer for ``busy_timeout_s`` and then makes them see :class:`StoreUnavailable`; the cluster recovers
+when the process resumes or dies (SQLite rolls its transaction back). The multi-machine deployment
+uses etcd, which has no such shared lock.
 """
 from __future__ import annotations
 
