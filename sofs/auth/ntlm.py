@@ -151,8 +151,8 @@ def _without_optimistic_token(token: bytes) -> bytes:
     would hand it to the NTLM context. Without it, pyspnego answers accept-incomplete with
     supportedMech NTLM (and request-mic), and the client continues with an NTLM NEGOTIATE.
     """
-    if token.startswith(_NTLMSSP):
-        return token
+    if _NTLMSSP in token:
+        return token  # the usual case: an NTLM NEGOTIATE is the mechToken; no need to parse twice
     try:
         parsed = unpack_token(token)
     except Exception:  # noqa: BLE001 - left for pyspnego to reject
