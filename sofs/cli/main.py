@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "node": "sofs.cli.node_cmd",
     "handles": "sofs.cli.handles_cmd",
     "demo": "sofs.cli.demo_cmd",
+    "ps": "sofs.cli.cmdlet_cmd",
 }
 CMDLET_RE = re.compile(r"^[A-Za-z]+-[A-Za-z]+$")
 
