@@ -25,6 +25,7 @@ from sofs.handlers.create_contexts import (
 )
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import Open, registry
+from sofs.handlers.security import sd_for_new_file
 from sofs.vfs.base import EaEntry as VfsEa
 from sofs.vfs.base import FileInfo, VfsError
 from sofs.wire.fscc_constants import AccessMask as A
@@ -49,6 +50,8 @@ async def handle_create(ctx: Ctx, req: CreateRequest) -> Reply:
         return await create_pipe(ctx, req)
     logic.validate_request(req.desired_access, req.file_attributes, req.share_access,
                            req.create_disposition, req.create_options, req.impersonation_level)
+    if req.name.startswith(("\\", "/")):
+        raise SmbError(NtStatus.INVALID_PARAMETER, "leading backslash in a CREATE name")
     if contexts.timewarp is not None:
         raise SmbError(NtStatus.OBJECT_NAME_NOT_FOUND, "no snapshots")
     for hook in ctx.server.extensions.get("create_reconnect", []):
@@ -111,7 +114,10 @@ async def _open(ctx: Ctx, req: CreateRequest,
             action = CreateAction.SUPERSEDED if disp == D.SUPERSEDE else CreateAction.OVERWRITTEN
         if action != CreateAction.OPENED:
             try:
-                info = await run_fs(_apply_new_file_contexts, vfs, h, contexts, info)
+                sd = None
+                if contexts.sd is not None:
+                    sd = sd_for_new_file(ctx, info.is_directory, contexts.sd.sd).encode()
+                info = await run_fs(_apply_new_file_contexts, vfs, h, contexts, info, sd)
             except BaseException:
                 _forget(ctx, op)
                 await run_fs(vfs.close, h)
@@ -125,10 +131,21 @@ def _open_stat(vfs: Any, name: str, disp: int, opts: int, attrs: int) -> tuple[A
     h, action = vfs.open(name, D(disp), opts, stored)
     try:
         info = vfs.stat(h)
+        if h.stream is not None and action == CreateAction.OPENED:
+            _stream_case(vfs, h)
     except BaseException:
         vfs.close(h)
         raise
     return h, action, info
+
+
+def _stream_case(vfs: Any, h: Any) -> None:
+    """Report a stream under the name it was created with (names are case-insensitive)."""
+    want = ":" + h.stream.upper() + ":$DATA"
+    for s in vfs.list_streams(h):
+        if s.name.upper() == want:
+            h.stream = s.name[1:-6]
+            return
 
 
 def _truncate(vfs: Any, h: Any, attrs: int, is_dir: bool) -> FileInfo:
@@ -140,7 +157,8 @@ def _truncate(vfs: Any, h: Any, attrs: int, is_dir: bool) -> FileInfo:
     return vfs.stat(h)  # type: ignore[no-any-return]
 
 
-def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: FileInfo) -> FileInfo:
+def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: FileInfo,
+                             sd: bytes | None) -> FileInfo:
     """AlSi, ExtA and SecD apply to a created/overwritten object ([MS-SMB2] 3.3.5.9.2/.3/.6)."""
     changed = False
     if contexts.allocation_size and not info.is_directory:
@@ -149,8 +167,8 @@ def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: F
     if contexts.eas is not None and contexts.eas.eas:
         vfs.set_eas(h, [VfsEa(e.name.encode("latin-1"), bytes(e.value), e.flags) for e in contexts.eas.eas])
         changed = True
-    if contexts.sd is not None:
-        vfs.set_security_descriptor(h, contexts.sd.sd.encode())
+    if sd is not None:
+        vfs.set_security_descriptor(h, sd)
     return vfs.stat(h) if changed else info  # type: ignore[no-any-return]
 
 

@@ -52,8 +52,6 @@ def validate_request(desired_access: int, file_attributes: int, share_access: in
         raise SmbError(NtStatus.INVALID_PARAMETER, "share access")
     if disposition > D.OVERWRITE_IF:
         raise SmbError(NtStatus.INVALID_PARAMETER, "create disposition")
-    if file_attributes & ATTRIBUTES_INVALID:
-        raise SmbError(NtStatus.INVALID_PARAMETER, "file attributes")
     if options & O.DIRECTORY_FILE and options & O.NON_DIRECTORY_FILE:
         raise SmbError(NtStatus.INVALID_PARAMETER, "DIRECTORY_FILE with NON_DIRECTORY_FILE")
     if options & O.DIRECTORY_FILE and disposition not in (D.CREATE, D.OPEN, D.OPEN_IF):
@@ -62,8 +60,10 @@ def validate_request(desired_access: int, file_attributes: int, share_access: in
         raise SmbError(NtStatus.ACCESS_DENIED, "reserved access bits")
     if desired_access & A.ACCESS_SYSTEM_SECURITY:
         raise SmbError(NtStatus.PRIVILEGE_NOT_HELD, "ACCESS_SYSTEM_SECURITY")
-    if desired_access == 0 or desired_access == A.SYNCHRONIZE:
+    if desired_access == 0:
         raise SmbError(NtStatus.ACCESS_DENIED, "no access requested")
+    if file_attributes & ATTRIBUTES_INVALID:
+        raise SmbError(NtStatus.INVALID_PARAMETER, "file attributes")
     if options & O.DELETE_ON_CLOSE and not desired_access & (A.DELETE | A.GENERIC_ALL | A.MAXIMUM_ALLOWED):
         raise SmbError(NtStatus.INVALID_PARAMETER, "DELETE_ON_CLOSE without DELETE access")
 

@@ -13,6 +13,7 @@ AccessBased.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
@@ -47,6 +48,22 @@ def _list(vfs: Any, h: Any, pattern: str) -> list[DirEntry]:
     return out
 
 
+def _alive(dir_fd: int, entries: list[DirEntry]) -> list[DirEntry]:
+    out = []
+    for e in entries:
+        if e.name in (".", ".."):
+            out.append(e)
+            continue
+        try:
+            os.stat(e.name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            pass
+        out.append(e)
+    return out
+
+
 async def handle_query_directory(ctx: Ctx, req: QueryDirectoryRequest) -> Reply:
     """[MS-SMB2] 3.3.5.18 Receiving an SMB2 QUERY_DIRECTORY Request."""
     op = get_open(ctx, req.file_id)
@@ -63,6 +80,7 @@ async def handle_query_directory(ctx: Ctx, req: QueryDirectoryRequest) -> Reply:
     if max_out == 0:
         raise SmbError(NtStatus.INVALID_PARAMETER, "zero OutputBufferLength")
     cur = op.cursor
+    end: int | None = None
     restart = bool(req.flags & (QF.RESTART_SCANS | QF.REOPEN))
     if cur is None or restart or not cur.started:
         pattern = req.file_name or "*"
@@ -75,12 +93,20 @@ async def handle_query_directory(ctx: Ctx, req: QueryDirectoryRequest) -> Reply:
         cur = op.cursor = DirCursor(pattern=pattern, entries=entries, index=0, started=True)
         if not entries:
             raise SmbError(NtStatus.NO_SUCH_FILE)
+    elif cur.index < len(cur.entries):
+        # entries deleted since the listing started are not returned (smb2.dir.fixed); only the
+        # window this reply can hold is checked: one stat per entry, not a relisting
+        end = cur.index + (1 if req.flags & QF.RETURN_SINGLE_ENTRY else max(1, max_out // 16))
+        window = cur.entries[cur.index:end]
+        alive = await run_fs(_alive, op.handle.fd, window)
+        cur.entries[cur.index:end] = alive
+        end = cur.index + len(alive)
     if cur.index >= len(cur.entries):
         raise SmbError(NtStatus.NO_MORE_FILES)
     if req.flags & QF.RETURN_SINGLE_ENTRY:
         todo = cur.entries[cur.index:cur.index + 1]
     else:
-        todo = cur.entries[cur.index:]
+        todo = cur.entries[cur.index:end]
     data, count = encode_dir_entries(info_class, todo, max_out)
     if count == 0:
         raise SmbError(NtStatus.INFO_LENGTH_MISMATCH, "output buffer too small for one entry")

@@ -43,6 +43,20 @@ def _ea_size(eas: list[Any]) -> int:
     return total
 
 
+_83_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'()-@^_`{}~")
+
+
+def short_name(op: Open) -> str:
+    """The 8.3 name: the name itself, upper-cased, when it already is a valid 8.3 name; else
+    none (short-name generation is off, as on a Windows volume with 8dot3name disabled)."""
+    last = op.path.rsplit("\\", 1)[-1].upper()
+    base, dot, ext = last.partition(".")
+    if (0 < len(base) <= 8 and len(ext) <= 3 and "." not in ext and not (dot and not ext)
+            and set(base + ext) <= _83_CHARS):
+        return last
+    return ""
+
+
 def smb_name(op: Open) -> str:
     name = "\\" + op.path if op.path else "\\"
     if op.stream:
@@ -177,7 +191,8 @@ async def _query_file(ctx: Ctx, op: Open, req: QueryInfoRequest) -> Reply:
             fscc.StreamEntry(s.name, s.size, s.allocation_size) for s in streams)).encode()
         return _answer(fscc.buffer_for(1, cls), data, req.output_buffer_length)
     if cls in (FIC.FileAlternateNameInformation, FIC.FileShortNameInformation):
-        raise SmbError(NtStatus.OBJECT_NAME_NOT_FOUND, "no short names")
+        data = fscc.FileNameInformation(short_name(op)).encode()
+        return _answer(fscc.buffer_for(1, FIC.FileAlternateNameInformation), data, req.output_buffer_length)
     size = fscc.buffer_for(1, cls)
     if size is None:
         raise SmbError(NtStatus.INVALID_INFO_CLASS, f"file class {cls}")

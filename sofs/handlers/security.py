@@ -88,3 +88,21 @@ def decode_sd(buf: Any) -> SecurityDescriptor:
         return SecurityDescriptor.decode(buf)
     except WireError as e:
         raise SmbError(e.status, str(e)) from None
+
+
+def sd_for_new_file(ctx: Ctx, is_directory: bool, given: SecurityDescriptor) -> SecurityDescriptor:
+    """The descriptor a CREATE with a SecD context stores ([MS-SMB2] 3.3.5.9.3): the parts the client
+    gave (a present-but-NULL DACL stays a NULL DACL), the defaults for the rest."""
+    base = default_sd(ctx, is_directory)
+    control = SdControl.SELF_RELATIVE | (given.control & (SdControl.DACL_PROTECTED | SdControl.SACL_PROTECTED
+                                                          | SdControl.DACL_AUTO_INHERITED))
+    if given.control & SdControl.DACL_PRESENT:
+        dacl = given.dacl
+    else:
+        dacl = base.dacl
+        control |= base.control & SdControl.DACL_AUTO_INHERITED
+    control |= SdControl.DACL_PRESENT
+    sacl = given.sacl if given.control & SdControl.SACL_PRESENT else None
+    if sacl is not None or given.control & SdControl.SACL_PRESENT:
+        control |= SdControl.SACL_PRESENT
+    return SecurityDescriptor(given.owner or base.owner, given.group or base.group, dacl, sacl, control)
