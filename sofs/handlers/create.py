@@ -25,9 +25,11 @@ from sofs.handlers.create_contexts import (
 )
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import Open, registry
-from sofs.handlers.security import sd_for_new_file
+from sofs.handlers.security import dacl_access, sd_for_new_file, token_sids
 from sofs.vfs.base import EaEntry as VfsEa
 from sofs.vfs.base import FileInfo, VfsError
+from sofs.wire.dtyp import SecurityDescriptor
+from sofs.wire.errors import WireError
 from sofs.wire.fscc_constants import AccessMask as A
 from sofs.wire.fscc_constants import CreateAction
 from sofs.wire.fscc_constants import CreateDisposition as D
@@ -84,7 +86,7 @@ async def _open(ctx: Ctx, req: CreateRequest,
         else:
             first = disp
         try:
-            h, action, info = await run_fs(_open_stat, vfs, name, first, opts, req.file_attributes)
+            h, action, info, sd_raw = await run_fs(_open_stat, vfs, name, first, opts, req.file_attributes)
         except SmbError as e:
             if e.status != NtStatus.OBJECT_NAME_NOT_FOUND or first == disp:
                 raise
@@ -94,13 +96,14 @@ async def _open(ctx: Ctx, req: CreateRequest,
             if disp == D.OVERWRITE:
                 raise
             try:
-                h, action, info = await run_fs(_open_stat, vfs, name, D.CREATE, opts, req.file_attributes)
+                h, action, info, sd_raw = await run_fs(_open_stat, vfs, name, D.CREATE, opts,
+                                                      req.file_attributes)
             except SmbError as e2:
                 if e2.status == NtStatus.OBJECT_NAME_COLLISION:
                     continue  # raced with another creator: start over
                 raise
         try:
-            op, maximal = _admit(ctx, req, h, info, action)
+            op, maximal = _admit(ctx, req, h, info, action, sd_raw)
         except BaseException:
             await run_fs(vfs.close, h)
             raise
@@ -126,17 +129,21 @@ async def _open(ctx: Ctx, req: CreateRequest,
     raise SmbError(NtStatus.SHARING_VIOLATION, "create kept racing with other creates")
 
 
-def _open_stat(vfs: Any, name: str, disp: int, opts: int, attrs: int) -> tuple[Any, CreateAction, FileInfo]:
+def _open_stat(vfs: Any, name: str, disp: int, opts: int,
+               attrs: int) -> tuple[Any, CreateAction, FileInfo, bytes | None]:
     stored = logic.stored_create_attributes(attrs, bool(opts & O.DIRECTORY_FILE))
     h, action = vfs.open(name, D(disp), opts, stored)
+    sd: bytes | None = None
     try:
         info = vfs.stat(h)
+        if action == CreateAction.OPENED:
+            sd = vfs.get_security_descriptor(h)
         if h.stream is not None and action == CreateAction.OPENED:
             _stream_case(vfs, h)
     except BaseException:
         vfs.close(h)
         raise
-    return h, action, info
+    return h, action, info, sd
 
 
 def _stream_case(vfs: Any, h: Any) -> None:
@@ -172,8 +179,8 @@ def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: F
     return vfs.stat(h) if changed else info  # type: ignore[no-any-return]
 
 
-def _admit(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo,
-           action: CreateAction) -> tuple[Open, int]:
+def _admit(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo, action: CreateAction,
+           sd_raw: bytes | None) -> tuple[Open, int]:
     """Access and share-mode checks on the opened object, then record the Open."""
     tree = ctx.tree
     session = ctx.session
@@ -185,6 +192,11 @@ def _admit(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo,
         raise SmbError(NtStatus.ACCESS_DENIED, "overwrite of a read-only file")
     maximal = logic.maximal_access(tree.maximal_access, bool(share.config.read_only), readonly_file,
                                    info.is_directory)
+    if sd_raw:
+        try:
+            maximal &= dacl_access(SecurityDescriptor.decode(sd_raw), token_sids(ctx))
+        except WireError:
+            pass  # a corrupt stored descriptor does not lock everybody out
     granted = logic.granted_access(req.desired_access, maximal, info.is_directory)
     doc = bool(req.create_options & O.DELETE_ON_CLOSE)
     if doc:

@@ -27,7 +27,7 @@ from sofs.wire.dtyp import (
     Sid,
 )
 from sofs.wire.errors import WireError
-from sofs.wire.fscc_constants import FILE_ALL_ACCESS
+from sofs.wire.fscc_constants import FILE_ALL_ACCESS, map_generic
 from sofs.wire.fscc_constants import SecurityInformation as SI
 from sofs.wire.status import NtStatus
 
@@ -73,9 +73,10 @@ def merge_sd(current: SecurityDescriptor, new: SecurityDescriptor, info: int) ->
     if info & SI.GROUP:
         sd = replace(sd, group=new.group)
     if info & SI.DACL:
-        control = (control & ~(SdControl.DACL_PRESENT | SdControl.DACL_PROTECTED | SdControl.DACL_AUTO_INHERITED)) \
-            | (new.control & (SdControl.DACL_PRESENT | SdControl.DACL_PROTECTED | SdControl.DACL_AUTO_INHERITED))
-        sd = replace(sd, dacl=new.dacl)
+        # a descriptor without DACL_PRESENT sets a NULL DACL (everyone), reported as present
+        control = (control & ~(SdControl.DACL_PROTECTED | SdControl.DACL_AUTO_INHERITED)) \
+            | (new.control & (SdControl.DACL_PROTECTED | SdControl.DACL_AUTO_INHERITED)) | SdControl.DACL_PRESENT
+        sd = replace(sd, dacl=new.dacl if new.control & SdControl.DACL_PRESENT else None)
     if info & SI.SACL:
         control = (control & ~(SdControl.SACL_PRESENT | SdControl.SACL_PROTECTED)) \
             | (new.control & (SdControl.SACL_PRESENT | SdControl.SACL_PROTECTED))
@@ -106,3 +107,42 @@ def sd_for_new_file(ctx: Ctx, is_directory: bool, given: SecurityDescriptor) -> 
     if sacl is not None or given.control & SdControl.SACL_PRESENT:
         control |= SdControl.SACL_PRESENT
     return SecurityDescriptor(given.owner or base.owner, given.group or base.group, dacl, sacl, control)
+
+
+_ACE_ALLOWED = 0x00
+_ACE_DENIED = 0x01
+_INHERIT_ONLY = 0x08
+_OWNER_IMPLICIT = 0x00020000 | 0x00040000  # READ_CONTROL | WRITE_DAC
+
+
+def token_sids(ctx: Ctx) -> frozenset[str]:
+    """The SIDs (string form, upper-case) the session's user acts with ([MS-DTYP] 2.5.2 Token)."""
+    user = ctx.session.user if ctx.session is not None else None
+    if user is None:
+        return frozenset({"S-1-1-0", "S-1-5-7"})
+    try:
+        return frozenset(s.upper() for s in user.token_sids())
+    except AttributeError:
+        return frozenset({str(user.sid).upper(), "S-1-1-0", "S-1-5-11"})
+
+
+def dacl_access(sd: SecurityDescriptor, token: frozenset[str]) -> int:
+    """Maximal access the DACL grants ``token`` ([MS-DTYP] 2.5.3.2 AccessCheck, MAXIMUM_ALLOWED).
+
+    No DACL_PRESENT or a NULL DACL grants everything; an empty DACL grants nothing but the owner's
+    implicit READ_CONTROL | WRITE_DAC. Generic bits in ACE masks are mapped.
+    """
+    if not sd.control & SdControl.DACL_PRESENT or sd.dacl is None:
+        return FILE_ALL_ACCESS
+    allowed = denied = 0
+    for ace in sd.dacl.aces:
+        if ace.flags & _INHERIT_ONLY or ace.sid is None or str(ace.sid).upper() not in token:
+            continue
+        mask = map_generic(ace.mask)
+        if ace.ace_type == _ACE_ALLOWED:
+            allowed |= mask & ~denied
+        elif ace.ace_type == _ACE_DENIED:
+            denied |= mask & ~allowed
+    if sd.owner is not None and str(sd.owner).upper() in token:
+        allowed |= _OWNER_IMPLICIT & ~denied
+    return allowed & FILE_ALL_ACCESS
