@@ -1,0 +1,198 @@
+"""Oplocks and leases on the CREATE path, and the OPLOCK_BREAK command ([MS-SMB2] 3.3.5.9, 3.3.5.22).
+
+CREATE integration (see :mod:`sofs.handlestate.caching_install` for the hook names):
+
+- :func:`before_admit` runs after the VFS open and before the share-mode check: it breaks what the
+  new open contends with ([MS-FSA] 2.1.5.17.2) and, when a break must be acknowledged first, sends
+  the interim STATUS_PENDING and waits (up to the 35 s break timeout) before the CREATE goes on;
+- :func:`create_context_handler` (``server.extensions["create_context_handlers"]``) runs once the open
+  is admitted: it does the breaking itself if ``before_admit`` was not wired in, then grants the
+  oplock or lease and returns the lease response context.
+
+OPLOCK_BREAK: :func:`handle_oplock_break` takes oplock and lease acknowledgments.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sofs.handlers.base import Ctx, Reply, SmbError, reply
+from sofs.handlers.breaks import manager
+from sofs.handlers.opens import Open, get_open, registry
+from sofs.handlestate.leases import LeaseError, LeaseTable
+from sofs.handlestate.oplocks import (
+    LEASE,
+    NONE,
+    RWH,
+    Caching,
+    grant_oplock,
+    is_stat_open,
+    oplock_caching,
+    plan_breaks,
+)
+from sofs.wire.codec import make_file_id
+from sofs.wire.constants import LeaseFlags
+from sofs.wire.fscc_constants import AccessMask as A
+from sofs.wire.fscc_constants import CreateDisposition as D
+from sofs.wire.fscc_constants import map_generic
+from sofs.wire.messages.create_contexts import CreateContext, LeaseV1, LeaseV2, to_context
+from sofs.wire.messages.oplock import (
+    LeaseBreakAcknowledgment,
+    LeaseBreakResponse,
+    OplockBreakAcknowledgment,
+    OplockBreakResponse,
+)
+from sofs.wire.status import NtStatus
+
+_OVERWRITE = (D.SUPERSEDE, D.OVERWRITE, D.OVERWRITE_IF)
+_DONE_FLAG = "_sofs_caching_breaks_done"
+MAX_BREAK_ROUNDS = 8
+
+
+def _wants_lease(ctx: Ctx, req: Any, contexts: Any) -> bool:
+    return bool(req.requested_oplock_level == LEASE and contexts.lease is not None and ctx.dialect >= 0x0210)
+
+
+def _effective_access(req: Any, is_directory: bool) -> int:
+    access = map_generic(req.desired_access, is_directory)
+    if access & A.MAXIMUM_ALLOWED:
+        access |= A.FILE_READ_DATA | A.FILE_WRITE_DATA
+    return int(access)
+
+
+def _sharing_violation(ctx: Ctx, key: Any, access: int, share_access: int) -> bool:
+    from sofs.handlers.open_logic import check_share_access
+
+    node = registry(ctx.server).nodes.get(key)
+    if node is None:
+        return False
+    try:
+        check_share_access(node.opens, access, share_access)
+    except SmbError:
+        return True
+    return False
+
+
+async def resolve_breaks(ctx: Ctx, req: Any, contexts: Any, key: Any, is_directory: bool,
+                         existed: bool, check_sharing: bool) -> None:
+    """Break what a new open of ``key`` contends with; wait (async CREATE) for the breaks that must be
+    acknowledged first, then look again (the holder may have closed its handle meanwhile)."""
+    mgr = manager(ctx.server)
+    if not mgr.has_holders(key):
+        return
+    access = _effective_access(req, is_directory)
+    if is_stat_open(access):
+        return
+    own = None
+    if _wants_lease(ctx, req, contexts):
+        own = mgr.leases.get(ctx.conn.client_guid, contexts.lease.lease_key)
+    overwrite = existed and req.create_disposition in _OVERWRITE
+    for _round in range(MAX_BREAK_ROUNDS):
+        sv = check_sharing and _sharing_violation(ctx, key, access, req.share_access)
+        orders = plan_breaks(mgr.holders(key, exclude_lease=own), sv, overwrite)
+        futs = [f for o in orders if (f := mgr.break_holder(o.ident, o.to, o.wait)) is not None]
+        if not futs:
+            return
+        await ctx.go_async()
+        await asyncio.wait(futs)
+
+
+async def before_admit(ctx: Ctx, req: Any, contexts: Any, handle: Any, info: Any) -> None:
+    """CREATE hook between the VFS open and the share-mode check (``create_before_admit``)."""
+    assert ctx.tree is not None
+    key = (ctx.tree.share.name.lower(), info.file_id, (handle.stream or "").upper())
+    await resolve_breaks(ctx, req, contexts, key, info.is_directory, True, True)
+    try:
+        setattr(contexts, _DONE_FLAG, True)
+    except AttributeError:
+        pass
+
+
+def _others(op: Open, lease: Any) -> list[Open]:
+    node = op.node
+    if node is None:
+        return []
+    return [o for o in node.opens if o is not op and (lease is None or o.ext.get("lease") is not lease)]
+
+
+def _caching_of(o: Open) -> Caching:
+    lease = o.ext.get("lease")
+    if lease is not None:
+        return lease.state  # type: ignore[no-any-return]
+    return oplock_caching(o.oplock_level)
+
+
+async def create_context_handler(ctx: Ctx, req: Any, contexts: Any, op: Open, *_: Any) -> list[CreateContext]:
+    """``create_context_handlers`` hook: breaks (if not done before admission), then the grant."""
+    if op.node is None or op.is_pipe:
+        return []
+    if not getattr(contexts, _DONE_FLAG, False):
+        await resolve_breaks(ctx, req, contexts, op.node.key, op.is_directory, True, False)
+    mgr = manager(ctx.server)
+    stat = is_stat_open(op.granted_access)
+    if _wants_lease(ctx, req, contexts):
+        return [await _grant_lease(ctx, req, contexts, op, stat)]
+    others = [_caching_of(o) for o in _others(op, None)]
+    handle_lease = any(o.ext.get("lease") is not None and o.ext["lease"].state & Caching.H
+                       for o in _others(op, None))
+    level = grant_oplock(req.requested_oplock_level, others, handle_lease, stat, op.is_directory)
+    if level != NONE:
+        mgr._set_oplock(op, level, None)
+    return []
+
+
+async def _grant_lease(ctx: Ctx, req: Any, contexts: Any, op: Open, stat: bool) -> CreateContext:
+    mgr = manager(ctx.server)
+    rq = contexts.lease
+    v2 = isinstance(rq, LeaseV2) and ctx.dialect >= 0x0300
+    parent = rq.parent_lease_key if v2 and rq.flags & LeaseFlags.PARENT_LEASE_KEY_SET else None
+    assert op.node is not None
+    try:
+        lease = mgr.leases.lookup_for_open(ctx.conn.client_guid, rq.lease_key, op.node.key, op.is_directory,
+                                           2 if v2 else 1, parent, rq.epoch if v2 else 0)
+    except LeaseError as e:
+        from sofs.handlers.close import close_open
+
+        await close_open(ctx.server, op)
+        raise SmbError(NtStatus[e.status], "lease key already used on another file") from None
+    mgr.leases.attach(lease, op)
+    op.ext["lease"] = lease
+    op.oplock_level = LEASE
+    allowed = RWH
+    if _others(op, lease):
+        allowed &= ~Caching.W
+    if op.is_directory:
+        allowed = Caching.R | Caching.H if ctx.dialect >= 0x0300 else Caching.NONE
+        if allowed:
+            mgr.dir_leases[(ctx.tree.share.name.lower(), op.path.strip("\\").upper())] = op.node.key  # type: ignore[union-attr]
+    g = LeaseTable.grant(lease, rq.lease_state, allowed)
+    flags = int(LeaseFlags.BREAK_IN_PROGRESS) if g.break_in_progress else 0
+    if v2:
+        if parent is not None:
+            flags |= int(LeaseFlags.PARENT_LEASE_KEY_SET)
+        return to_context(LeaseV2(rq.lease_key, int(g.state), flags, 0, parent or bytes(16), g.epoch))
+    return to_context(LeaseV1(rq.lease_key, int(g.state), flags, 0))
+
+
+async def handle_oplock_break(ctx: Ctx, req: Any) -> Reply:
+    """[MS-SMB2] 3.3.5.22 Receiving an SMB2 OPLOCK_BREAK Acknowledgment (oplock or lease)."""
+    mgr = manager(ctx.server)
+    if isinstance(req, OplockBreakAcknowledgment):
+        op = get_open(ctx, req.file_id)
+        if op.ext.get("lease") is not None:
+            raise SmbError(NtStatus.INVALID_OPLOCK_PROTOCOL, "oplock ack on a leased open")
+        level, err = mgr.oplock_ack(op, req.oplock_level)
+        if err is not None:
+            raise SmbError(NtStatus[err])
+        return reply(OplockBreakResponse(oplock_level=level, file_id=make_file_id(*op.file_id)).encode())
+    if isinstance(req, LeaseBreakAcknowledgment):
+        if ctx.dialect < 0x0210:
+            raise SmbError(NtStatus.INVALID_PARAMETER, "lease ack before SMB 2.1")
+        lease = mgr.leases.get(ctx.conn.client_guid, req.lease_key)
+        if lease is None:
+            raise SmbError(NtStatus.OBJECT_NAME_NOT_FOUND, "unknown lease key")
+        err = mgr.lease_ack(lease, req.lease_state)
+        if err is not None:
+            raise SmbError(NtStatus[err])
+        return reply(LeaseBreakResponse(req.lease_key, int(lease.state)).encode())
+    raise SmbError(NtStatus.INVALID_PARAMETER, "unknown OPLOCK_BREAK")

@@ -1,0 +1,76 @@
+"""Register oplocks, leases, byte-range locks and change notify on a server (``install(server)``).
+
+Listed in ``sofs.server.app.EXTENSION_MODULES``. The state lives in ``sofs.handlestate.{oplocks,
+leases,locks,notify}`` (pure); the run-time glue is in ``sofs.handlers.{breaks,oplock,lock,notify}``,
+imported here lazily (this module only wires; handlestate itself never imports handlers).
+
+Hooks registered in ``server.extensions``:
+
+- ``create_before_admit``: ``async f(ctx, req, contexts, handle, info)`` — the CREATE path calls it
+  after the VFS open and before the share-mode check (breaks + wait for acks, async CREATE);
+- ``create_context_handlers``: grant the oplock / lease, return the RqLs response context; when
+  called with a 5th argument (the CreateAction) a created file is reported to CHANGE_NOTIFY;
+- ``check_read`` / ``check_write``: byte-range lock conflicts (FILE_LOCK_CONFLICT);
+- ``on_write``: a write breaks other opens' level II oplocks / read leases to none;
+- ``on_open_closed``: locks released (waiters woken), oplock/lease share dropped (break waiters
+  released), notify watch cleaned up (NOTIFY_CLEANUP), delete-on-close reported to watchers;
+- ``notify_change``: ``f(server, share, path, action, completion_filter, origin_open=None)`` for
+  rename / set-info / delete paths;
+- ``caching``: the :class:`~sofs.handlers.breaks.CachingManager`;
+- ``directory_leasing``: True (NEGOTIATE may advertise SMB2_GLOBAL_CAP_DIRECTORY_LEASING on 3.x).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sofs.server.state import ServerState
+
+
+def _add(server: ServerState, name: str, fn: Any) -> None:
+    hooks = server.extensions.setdefault(name, [])
+    if fn not in hooks:
+        hooks.append(fn)
+
+
+def install(server: ServerState) -> None:
+    from sofs.handlers import breaks, lock, notify, oplock
+
+    mgr = breaks.manager(server)
+    server.extensions["caching"] = mgr
+    server.extensions["directory_leasing"] = True
+    server.extensions["notify_change"] = notify.notify_change
+    _add(server, "create_before_admit", oplock.before_admit)
+    _add(server, "create_context_handlers", _create_context_handler)
+    _add(server, "check_read", lock.check_read_hook)
+    _add(server, "check_write", lock.check_write_hook)
+    _add(server, "on_write", _on_write)
+    _add(server, "on_open_closed", _on_open_closed)
+
+
+async def _create_context_handler(ctx: Any, req: Any, contexts: Any, op: Any, action: Any = None,
+                                  *_: Any) -> list[Any]:
+    from sofs.handlers import notify, oplock
+
+    out = await oplock.create_context_handler(ctx, req, contexts, op)
+    if action is not None and int(action) == 2:  # FILE_CREATED
+        notify.report_open_created(ctx.server, op)
+    return out
+
+
+def _on_write(ctx: Any, op: Any, offset: int, length: int) -> None:
+    from sofs.handlers.breaks import manager
+
+    manager(ctx.server).contend_write(op)
+
+
+def _on_open_closed(server: ServerState, op: Any) -> None:
+    from sofs.handlers import breaks, lock, notify
+
+    mgr = breaks.manager(server)
+    lock.release_open_locks(mgr, op)
+    mgr.forget_open(op)
+    notify.cleanup_watch(mgr, op)
+    node = op.node
+    if node is not None and (op.delete_on_close or node.delete_pending) and not node.opens and not op.stream:
+        notify.report_open_deleted(server, op)
