@@ -139,7 +139,13 @@ async def _lock_blocking(ctx: Ctx, mgr: CachingManager, op: Open, key: Any, want
                 op.ext.get("lock_waits", []).remove(fut)
             except ValueError:
                 pass
-        if result == _RANGE_NOT_LOCKED or op.closed:  # type: ignore[comparison-overlap]
+        if result == _RANGE_NOT_LOCKED:  # type: ignore[comparison-overlap]
+            raise SmbError(NtStatus.RANGE_NOT_LOCKED, "handle closed while waiting for the lock")
+        if op.closed:
+            # woken by the holder's close and closed itself since (tree disconnect / logoff close
+            # both): the lock was grantable when the holder went away, which Windows reports as success
+            if mgr.locks.conflict(key, want) is None:
+                return
             raise SmbError(NtStatus.RANGE_NOT_LOCKED, "handle closed while waiting for the lock")
 
 

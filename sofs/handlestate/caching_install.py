@@ -46,6 +46,10 @@ def install(server: ServerState) -> None:
     _add(server, "check_write", lock.check_write_hook)
     _add(server, "on_write", _on_write)
     _add(server, "on_open_closed", _on_open_closed)
+    # adapter: TREE_DISCONNECT / LOGOFF close the tree's / session's opens (pending LOCKs and
+    # CHANGE_NOTIFYs complete); harmless if the open registry registers the same (close is idempotent)
+    _add(server, "on_tree_end", _close_tree_opens)
+    _add(server, "on_session_end", _close_session_opens)
 
 
 async def _create_context_handler(ctx: Any, req: Any, contexts: Any, op: Any, action: Any = None,
@@ -74,3 +78,15 @@ def _on_open_closed(server: ServerState, op: Any) -> None:
     node = op.node
     if node is not None and (op.delete_on_close or node.delete_pending) and not node.opens and not op.stream:
         notify.report_open_deleted(server, op)
+
+
+async def _close_tree_opens(server: ServerState, tree: Any) -> None:
+    from sofs.handlers.opens import close_tree_opens
+
+    await close_tree_opens(server, tree)
+
+
+async def _close_session_opens(server: ServerState, session: Any, disconnected: bool = False) -> None:
+    from sofs.handlers.opens import close_session_opens
+
+    await close_session_opens(server, session)

@@ -114,19 +114,19 @@ class ByteRangeLocks:
     def unlock(self, key: Hashable, owner: Hashable, offset: int, length: int) -> bool:
         """Remove one lock of ``owner`` with exactly this range; False (RANGE_NOT_LOCKED) if none.
 
-        Windows removes the most recently granted matching lock (an exclusive one before the shared
-        lock stacked on it is the same range: it removes the newest first)."""
+        With an exclusive and a shared lock stacked on the same range, the exclusive one goes first
+        (Windows; smbtorture smb2.lock.unlock)."""
         locks = self.files.get(key)
         if not locks:
             return False
-        for i in range(len(locks) - 1, -1, -1):
-            lk = locks[i]
-            if lk.owner == owner and lk.offset == offset and lk.length == length:
-                del locks[i]
-                if not locks:
-                    del self.files[key]
-                return True
-        return False
+        match = [i for i, lk in enumerate(locks) if lk.owner == owner and lk.offset == offset and lk.length == length]
+        if not match:
+            return False
+        excl = [i for i in match if locks[i].exclusive]
+        del locks[excl[0] if excl else match[0]]
+        if not locks:
+            del self.files[key]
+        return True
 
     def release_owner(self, key: Hashable, owner: Hashable) -> bool:
         """Drop every lock of ``owner`` on ``key`` (close, [MS-FSA] 2.1.5.4); True if any was held."""
@@ -145,7 +145,7 @@ class ByteRangeLocks:
     def check_io(self, key: Hashable, owner: Hashable, offset: int, length: int, write: bool) -> RangeLock | None:
         """The lock that refuses this READ/WRITE, or None ([MS-SMB2] 3.3.5.12/3.3.5.13)."""
         locks = self.files.get(key)
-        if not locks:
+        if not locks or length == 0:  # zero-byte I/O never conflicts (smb2.lock.zerobyteread)
             return None
         for held in locks:
             if io_conflicts(held, owner, offset, length, write):
