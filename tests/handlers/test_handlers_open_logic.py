@@ -1,0 +1,119 @@
+"""Pure CREATE decisions: validation order, granted access, share modes, DACL access, buffers."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from sofs.handlers import open_logic as logic
+from sofs.handlers.base import SmbError
+from sofs.handlers.iobuf import BufferPool
+from sofs.handlers.security import dacl_access
+from sofs.wire.dtyp import SID_EVERYONE, Ace, Acl, SdControl, SecurityDescriptor, Sid
+from sofs.wire.fscc_constants import FILE_ALL_ACCESS, FILE_GENERIC_READ
+from sofs.wire.fscc_constants import AccessMask as A
+from sofs.wire.fscc_constants import ShareAccess as S
+from sofs.wire.status import NtStatus
+
+MAX = int(A.MAXIMUM_ALLOWED)
+
+
+def _status(fn, *args) -> int:  # type: ignore[no-untyped-def]
+    try:
+        fn(*args)
+    except SmbError as e:
+        return e.status
+    return 0
+
+
+@pytest.mark.parametrize(("access", "attrs", "share", "disp", "opts", "imp", "status"), [
+    (MAX, 0x80, 7, 5, 0, 2, 0),
+    (MAX, 0x80, 7, 5, 0xF0000000, 2, NtStatus.INVALID_PARAMETER),
+    (MAX, 0x80, 7, 5, 0x00002000, 2, NtStatus.NOT_SUPPORTED),  # OPEN_BY_FILE_ID
+    (MAX, 0x80, 7, 5, 0x00100000, 2, NtStatus.NOT_SUPPORTED),  # RESERVE_OPFILTER
+    (MAX, 0x40, 7, 5, 0, 2, NtStatus.INVALID_PARAMETER),  # FILE_ATTRIBUTE_DEVICE
+    (0x08000000, 0x08, 7, 2, 0, 2, NtStatus.ACCESS_DENIED),  # access checked before attributes
+    (0x01000000, 0, 7, 3, 0, 2, NtStatus.PRIVILEGE_NOT_HELD),
+    (0, 0, 0, 3, 0, 2, NtStatus.ACCESS_DENIED),
+    (MAX, 0, 7, 6, 0, 2, NtStatus.INVALID_PARAMETER),
+    (MAX, 0, 7, 3, 0, 4, NtStatus.BAD_IMPERSONATION_LEVEL),
+    (MAX, 0, 8, 3, 0, 2, NtStatus.INVALID_PARAMETER),
+    (MAX, 0, 7, 5, 0x1, 2, NtStatus.INVALID_PARAMETER),  # directory + overwrite_if
+    (MAX, 0, 7, 3, 0x41, 2, NtStatus.INVALID_PARAMETER),  # DIRECTORY_FILE + NON_DIRECTORY_FILE
+    (int(A.FILE_READ_DATA), 0, 7, 3, 0x1000, 2, NtStatus.INVALID_PARAMETER),  # DOC without DELETE
+    (int(A.SYNCHRONIZE), 0, 7, 1, 0, 2, 0),
+])
+def test_validate_request(access: int, attrs: int, share: int, disp: int, opts: int, imp: int,
+                          status: int) -> None:
+    assert _status(logic.validate_request, access, attrs, share, disp, opts, imp) == status
+
+
+def test_granted_access_maximum_allowed_and_generic() -> None:
+    assert logic.granted_access(MAX, FILE_ALL_ACCESS) == FILE_ALL_ACCESS
+    assert logic.granted_access(int(A.GENERIC_READ), FILE_ALL_ACCESS) == FILE_GENERIC_READ
+    ro = logic.maximal_access(FILE_ALL_ACCESS, read_only_share=True)
+    assert logic.granted_access(MAX, ro) == ro
+    assert not ro & A.FILE_WRITE_DATA
+    assert _status(logic.granted_access, int(A.FILE_WRITE_DATA), ro) == NtStatus.ACCESS_DENIED
+    # a READONLY file refuses data writes but keeps attribute writes
+    rof = logic.maximal_access(FILE_ALL_ACCESS, False, readonly_file=True)
+    assert not rof & A.FILE_WRITE_DATA and rof & A.FILE_WRITE_ATTRIBUTES
+    assert logic.maximal_access(FILE_ALL_ACCESS, False, readonly_file=True, is_directory=True) == FILE_ALL_ACCESS
+
+
+@dataclass
+class _Op:
+    granted_access: int
+    share_access: int
+
+
+@pytest.mark.parametrize(("existing", "access", "share", "ok"), [
+    ([], int(A.FILE_READ_DATA), 0, True),
+    ([_Op(int(A.FILE_READ_DATA), S.READ)], int(A.FILE_READ_DATA), S.READ, True),
+    ([_Op(int(A.FILE_READ_DATA), S.READ)], int(A.FILE_WRITE_DATA), S.READ, False),
+    ([_Op(int(A.FILE_READ_DATA), S.READ | S.WRITE)], int(A.FILE_WRITE_DATA), S.READ, True),
+    ([_Op(int(A.FILE_WRITE_DATA), 7)], int(A.FILE_READ_DATA), S.READ, False),  # I deny their write
+    ([_Op(int(A.DELETE), S.READ)], int(A.FILE_READ_DATA), S.READ, False),
+    ([_Op(int(A.FILE_READ_ATTRIBUTES), 0)], int(A.FILE_WRITE_DATA), 0, True),  # attribute-only open
+    ([_Op(int(A.FILE_READ_DATA), 0)], int(A.FILE_READ_ATTRIBUTES), 0, True),
+])
+def test_share_access(existing: list[_Op], access: int, share: int, ok: bool) -> None:
+    status = _status(logic.check_share_access, existing, access, share)
+    assert status == (0 if ok else NtStatus.SHARING_VIOLATION)
+
+
+def test_stored_create_attributes() -> None:
+    assert logic.stored_create_attributes(0x80, False) == 0x20  # NORMAL -> ARCHIVE
+    assert logic.stored_create_attributes(0x07, False) == 0x27
+    assert logic.stored_create_attributes(0x10 | 0x02, True) == 0x02  # DIRECTORY not stored
+
+
+def test_dacl_access() -> None:
+    me = Sid.parse("S-1-5-21-1-2-3-1000")
+    token = frozenset({str(me).upper(), "S-1-1-0"})
+    null_dacl = SecurityDescriptor(me, me, None, None, SdControl.DACL_PRESENT | SdControl.SELF_RELATIVE)
+    assert dacl_access(null_dacl, token) == FILE_ALL_ACCESS
+    empty = SecurityDescriptor.build(me, me, Acl(()))
+    assert dacl_access(empty, token) == 0x00060000  # owner: READ_CONTROL | WRITE_DAC only
+    other = SecurityDescriptor.build(Sid.parse("S-1-5-32-544"), None, Acl(()))
+    assert dacl_access(other, token) == 0
+    read_only = SecurityDescriptor.build(None, None, Acl((Ace(0, 0, 0x80000000, SID_EVERYONE),)))
+    assert dacl_access(read_only, token) == FILE_GENERIC_READ
+    deny_first = SecurityDescriptor.build(None, None, Acl((Ace(1, 0, int(A.FILE_WRITE_DATA), me),
+                                                           Ace(0, 0, FILE_ALL_ACCESS, SID_EVERYONE))))
+    assert dacl_access(deny_first, token) == FILE_ALL_ACCESS & ~A.FILE_WRITE_DATA
+
+
+def test_buffer_pool_reuses_only_free_buffers() -> None:
+    pool = BufferPool()
+    a = pool.get(100_000)
+    assert len(a) == 128 * 1024
+    view = memoryview(a)[:10]
+    b = pool.get(100_000)
+    assert b is not a  # a is still referenced by the caller and the view
+    del view
+    ida = id(a)
+    del a, b
+    c = pool.get(70_000)
+    assert id(c) == ida and sys.getrefcount(c) > 1
