@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from sofs.handlers.base import Ctx, Reply, reply
 from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import Open, get_open, registry
+from sofs.handlers.opens import Open, get_open, notify, registry
 from sofs.vfs.base import FileInfo
-from sofs.wire.constants import CloseFlags
+from sofs.wire.constants import CloseFlags, NotifyAction
 from sofs.wire.messages.close import CloseRequest, CloseResponse
 
 if TYPE_CHECKING:
@@ -71,10 +71,14 @@ async def close_open(server: ServerState, op: Open, query: bool = False) -> File
         if op.delete_on_close:
             node.delete_pending = True
         delete = node.delete_pending and not node.opens
-    return await run_fs(_finish, op.share.vfs, op.handle, op.frozen_times, delete, query)
+    info, deleted = await run_fs(_finish, op.share.vfs, op.handle, op.frozen_times, delete, query)
+    if deleted:
+        notify(server, op, NotifyAction.REMOVED)
+    return info
 
 
-def _finish(vfs: Any, h: Any, frozen: dict[str, int], delete: bool, query: bool) -> FileInfo | None:
+def _finish(vfs: Any, h: Any, frozen: dict[str, int], delete: bool,
+            query: bool) -> tuple[FileInfo | None, bool]:
     info: FileInfo | None = None
     try:
         if frozen:
@@ -91,4 +95,4 @@ def _finish(vfs: Any, h: Any, frozen: dict[str, int], delete: bool, query: bool)
             info = vfs.stat(h)
     finally:
         vfs.close(h)
-    return info
+    return info, delete

@@ -24,10 +24,11 @@ from sofs.handlers.create_contexts import (
     parse_contexts,
 )
 from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import Open, registry
+from sofs.handlers.opens import Open, notify, registry
 from sofs.handlers.security import dacl_access, sd_for_new_file, token_sids
 from sofs.vfs.base import EaEntry as VfsEa
 from sofs.vfs.base import FileInfo, VfsError
+from sofs.wire.constants import NotifyAction
 from sofs.wire.dtyp import SecurityDescriptor
 from sofs.wire.errors import WireError
 from sofs.wire.fscc_constants import AccessMask as A
@@ -103,6 +104,8 @@ async def _open(ctx: Ctx, req: CreateRequest,
                     continue  # raced with another creator: start over
                 raise
         try:
+            for hook in ctx.server.extensions.get("create_before_admit", []):
+                await hook(ctx, req, contexts, h, info)  # issue 4: oplock/lease breaks first
             op, maximal = _admit(ctx, req, h, info, action, sd_raw)
         except BaseException:
             await run_fs(vfs.close, h)
@@ -243,7 +246,9 @@ async def _respond(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, op: O
     if contexts.query_on_disk_id:
         out_ctx.append(on_disk_id_response(info.file_id, await _volume_id(op)))
     for hook in ctx.server.extensions.get("create_context_handlers", []):
-        out_ctx.extend(await hook(ctx, req, contexts, op))
+        out_ctx.extend(await hook(ctx, req, contexts, op, action))
+    if action == CreateAction.CREATED:
+        notify(ctx.server, op, NotifyAction.ADDED)
     ctx.set_file_id(op.file_id)
     rsp = CreateResponse(
         oplock_level=op.oplock_level, flags=0, create_action=int(action),

@@ -180,6 +180,31 @@ def get_open(ctx: Ctx, file_id: bytes | memoryview | tuple[int, int]) -> Open:
     return op
 
 
+# --- change notification ---------------------------------------------------------------------
+
+_FILE_NAME = 0x001
+_DIR_NAME = 0x002
+
+
+def notify(server: ServerState, op: Open, action: int, completion_filter: int = 0,
+           path: str | None = None) -> None:
+    """Report a change made through ``op`` to CHANGE_NOTIFY watches / directory leases (issue 4's
+    ``server.extensions["notify_change"]``); a no-op without it. ``completion_filter`` 0 = the
+    name filter matching the object (FILE_NAME or DIR_NAME)."""
+    fn = server.extensions.get("notify_change")
+    if fn is None or op.is_pipe:
+        return
+    if not completion_filter:
+        completion_filter = _DIR_NAME if op.is_directory else _FILE_NAME
+    p = op.path if path is None else path
+    if op.stream:
+        p = f"{p}:{op.stream}"
+    try:
+        fn(server, op.share, p, action, completion_filter, op)
+    except Exception:
+        log.exception("notify_change failed")
+
+
 # --- teardown ------------------------------------------------------------------------------------
 
 async def _close_all(server: ServerState, ops: list[Open]) -> None:
@@ -239,6 +264,10 @@ def _on_session_logoff(server: ServerState, session: Session) -> None:
     _spawn(close_session_opens(server, session))
 
 
+async def _on_session_end(server: ServerState, session: Session, disconnected: bool = False) -> None:
+    await close_session_opens(server, session)
+
+
 def install_hooks(server: ServerState) -> None:
     """Register the teardown hooks once per server (idempotent)."""
     hooks = server.extensions.setdefault("on_connection_lost", [])
@@ -247,6 +276,11 @@ def install_hooks(server: ServerState) -> None:
     hooks = server.extensions.setdefault("on_session_logoff", [])
     if _on_session_logoff not in hooks:
         hooks.append(_on_session_logoff)
+    # the lead's TREE_DISCONNECT / LOGOFF hook names (close is idempotent if others register too)
+    for name, fn in (("on_tree_end", close_tree_opens), ("on_session_end", _on_session_end)):
+        hooks = server.extensions.setdefault(name, [])
+        if fn not in hooks:
+            hooks.append(fn)
     server.extensions.setdefault(EXT_KEY, OpenRegistry())
 
 

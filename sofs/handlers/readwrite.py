@@ -147,6 +147,9 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
         raise _os_error(e) from None
     op.position = offset + n
     op.written = True
+    frozen = op.frozen_times.get("last_write_time")
+    if frozen:  # a write time made sticky with SET_INFO -1 survives this write ([MS-FSA] 2.1.4.17)
+        await run_fs(op.share.vfs.set_basic_info, op.handle, 0, 0, frozen)
     if op.node is not None:
         for hook in ctx.server.extensions.get("on_write", []):
             hook(ctx, op, offset, n)  # e.g. lease breaks of other opens (issue 4)

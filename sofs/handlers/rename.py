@@ -15,9 +15,10 @@ from typing import Any
 
 from sofs.handlers.base import Ctx, SmbError
 from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import Open, registry
+from sofs.handlers.opens import Open, notify, registry
 from sofs.vfs.base import VfsError
 from sofs.vfs.names import fold_name
+from sofs.wire.constants import NotifyAction
 from sofs.wire.fscc_constants import AccessMask as A
 from sofs.wire.fscc_constants import RenameExFlags as RX
 from sofs.wire.status import NtStatus
@@ -112,8 +113,10 @@ async def set_rename(ctx: Ctx, op: Open, info: Any) -> None:
     await _check_target(ctx, op, target, replace)
     old = op.path
     new = await run_fs(vfs.rename, op.handle, target, replace)
+    notify(ctx.server, op, NotifyAction.RENAMED_OLD_NAME, path=old)
     _update_paths(ctx, op, old, new)
     op.path = new
+    notify(ctx.server, op, NotifyAction.RENAMED_NEW_NAME)
 
 
 async def set_link(ctx: Ctx, op: Open, info: Any) -> None:
@@ -128,4 +131,5 @@ async def set_link(ctx: Ctx, op: Open, info: Any) -> None:
     if op.is_directory:
         raise SmbError(NtStatus.FILE_IS_A_DIRECTORY, "hard link to a directory")
     await _check_target(ctx, op, target, bool(info.replace_if_exists))
-    await run_fs(op.share.vfs.link, op.handle, target, bool(info.replace_if_exists))
+    new = await run_fs(op.share.vfs.link, op.handle, target, bool(info.replace_if_exists))
+    notify(ctx.server, op, NotifyAction.ADDED, path=new if isinstance(new, str) else target)

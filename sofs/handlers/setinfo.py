@@ -12,11 +12,11 @@ from typing import Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import Open, get_open
+from sofs.handlers.opens import Open, get_open, notify
 from sofs.handlers.security import decode_sd, effective_sd, merge_sd
 from sofs.vfs.base import EaEntry as VfsEa
 from sofs.wire import fscc
-from sofs.wire.constants import InfoType
+from sofs.wire.constants import InfoType, NotifyAction
 from sofs.wire.errors import WireError
 from sofs.wire.fscc_constants import AccessMask as A
 from sofs.wire.fscc_constants import DispositionExFlags as DX
@@ -35,6 +35,12 @@ _MIN_SIZE = {
     FIC.FileFullEaInformation: 9, FIC.FileValidDataLengthInformation: 8,
 }
 _MASK64 = 0xFFFFFFFFFFFFFFFF
+# CompletionFilter bits a change of each class matches ([MS-FSCC] 2.7.1 via [MS-SMB2] 2.2.35)
+_CHANGE_FILTER = {
+    FIC.FileBasicInformation: 0x004 | 0x010 | 0x020 | 0x040,  # ATTRIBUTES LAST_WRITE LAST_ACCESS CREATION
+    FIC.FileEndOfFileInformation: 0x008, FIC.FileAllocationInformation: 0x008,  # SIZE
+    FIC.FileFullEaInformation: 0x080,  # EA
+}
 _VALID_MODE = 0x103E
 _ATTR_SETTABLE = int(FA.READONLY | FA.HIDDEN | FA.SYSTEM | FA.DIRECTORY | FA.ARCHIVE | FA.NORMAL
                      | FA.TEMPORARY | FA.OFFLINE | FA.NOT_CONTENT_INDEXED | FA.SPARSE_FILE
@@ -98,6 +104,13 @@ async def _set_file(ctx: Ctx, op: Open, cls: int, buf: Any) -> None:
     if op.share.config.read_only:
         raise SmbError(NtStatus.ACCESS_DENIED, "read-only share")
     vfs = op.share.vfs
+    await _apply(op, cls, info, vfs)
+    change = _CHANGE_FILTER.get(cls)
+    if change:
+        notify(ctx.server, op, NotifyAction.MODIFIED, change)
+
+
+async def _apply(op: Open, cls: int, info: Any, vfs: Any) -> None:
     if cls == FIC.FileBasicInformation:
         await _set_basic(op, info)
     elif cls == FIC.FileDispositionInformation:
@@ -212,3 +225,4 @@ async def _set_security(ctx: Ctx, op: Open, info: int, buf: Any) -> None:
     current = await effective_sd(ctx, op)
     merged = merge_sd(current, new, info)
     await run_fs(op.share.vfs.set_security_descriptor, op.handle, merged.encode())
+    notify(ctx.server, op, NotifyAction.MODIFIED, 0x100)  # SECURITY
