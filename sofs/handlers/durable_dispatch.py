@@ -1,0 +1,85 @@
+"""Replay rules on the state-changing commands of durable opens ([MS-SMB2] 3.3.5.2.10, 3.3.5.14).
+
+- :func:`check_channel_sequence` (before WRITE / SET_INFO / IOCTL / LOCK on a durable open): a
+  request with an older ChannelSequence than the open's fails with STATUS_FILE_NOT_AVAILABLE; a newer
+  one moves the open forward (journaled for a persistent open).
+- :func:`after_lock` (after a successful LOCK): the open's byte-range locks and lock sequence
+  numbers are journaled and made durable before the LOCK response.
+
+``install(server)`` wraps the dispatcher's resolved handlers so these run without edits to the
+command modules. The explicit alternative for the lead: call ``check_channel_sequence(ctx, req)`` in
+``dispatch.dispatch`` for ``spec.modifies_state`` commands with a FileId, and ``await after_lock(ctx)``
+at the end of ``handle_lock``.
+"""
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from sofs.handlers.base import Ctx, Reply, SmbError
+from sofs.handlers.durable_state import sync_locks, volume
+from sofs.handlers.opens import Open, registry
+from sofs.handlestate.replay import check_channel_sequence as channel_rule
+from sofs.wire.constants import Command
+from sofs.wire.status import NtStatus
+
+if TYPE_CHECKING:
+    from sofs.server.state import ServerState
+
+_CHECKED = (Command.WRITE, Command.SET_INFO, Command.IOCTL, Command.LOCK)
+
+
+def _durable_open(ctx: Ctx, req: Any) -> Open | None:
+    fid = getattr(req, "file_id", None)
+    if fid is None:
+        return None
+    try:
+        resolved = ctx.file_id(bytes(fid))
+    except SmbError:
+        return None
+    op = registry(ctx.server).by_id.get(resolved)
+    if op is None or op.session is not ctx.session or "durable" not in op.ext:
+        return None
+    return op
+
+
+def check_channel_sequence(ctx: Ctx, req: Any) -> None:
+    op = _durable_open(ctx, req)
+    if op is None:
+        return
+    hop = op.ext["durable"]
+    d = channel_rule(hop.channel_sequence, ctx.header.channel_sequence, dialect=ctx.dialect,
+                     is_replay=ctx.header.is_replay)
+    if d.status != NtStatus.SUCCESS:
+        raise SmbError(d.status, "stale ChannelSequence")
+    if d.new_sequence != hop.channel_sequence:
+        volume(ctx.server, op.share).table.set_channel_sequence(hop.persistent_id, d.new_sequence)
+
+
+async def after_lock(ctx: Ctx, req: Any) -> None:
+    op = _durable_open(ctx, req)
+    if op is not None and sync_locks(ctx.server, op):
+        await volume(ctx.server, op.share).commit()
+
+
+def _wrap(command: int, fn: Any) -> Any:
+    @functools.wraps(fn)
+    async def wrapped(ctx: Ctx, req: Any) -> Reply:
+        check_channel_sequence(ctx, req)
+        out: Reply = await fn(ctx, req)
+        if command == Command.LOCK and out.status == 0:
+            await after_lock(ctx, req)
+        return out
+
+    wrapped.__sofs_durable__ = True  # type: ignore[attr-defined]
+    return wrapped
+
+
+def install(server: ServerState) -> None:
+    from sofs.handlers import dispatch
+
+    for command in _CHECKED:
+        fn = dispatch.handler_for(command)
+        if fn is None or getattr(fn, "__sofs_durable__", False):
+            continue
+        dispatch._resolved[command] = _wrap(command, fn)

@@ -1,0 +1,99 @@
+"""Durable and persistent handles: the pure grant and reconnect rules ([MS-SMB2] 3.3.5.9.6-3.3.5.9.12).
+
+No I/O, no clock: the CREATE glue (:mod:`sofs.handlers.durable_contexts`) gathers the facts and
+calls these; tests are tables.
+
+Decisions recorded here:
+- v1 (DHnQ) and non-persistent v2 (DH2Q) need a batch oplock or a lease with Handle caching
+  (3.3.5.9.6 / 3.3.5.9.10); directories and named pipes never get a durable handle (Windows/Samba).
+- PERSISTENT is granted only on a CA share (tree ``is_ca``), dialect 3.x, when the server advertises
+  SMB2_GLOBAL_CAP_PERSISTENT_HANDLES; it does not need an oplock or lease.
+- Timeouts: DH2Q Timeout 0 → 60 s for durable, the share's CA timeout for persistent; capped at
+  300 s (Windows' maximum). v1 handles use 60 s (Samba's default).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sofs.wire.status import NtStatus
+
+OPLOCK_BATCH = 0x09
+OPLOCK_LEASE = 0xFF
+LEASE_HANDLE = 0x02
+DH_FLAG_PERSISTENT = 0x00000002
+DEFAULT_DURABLE_TIMEOUT_MS = 60_000
+MAX_DURABLE_TIMEOUT_MS = 300_000
+SMB3_0 = 0x0300
+
+
+@dataclass(frozen=True, slots=True)
+class DurableRequest:
+    """What a CREATE asked for: version 1 (DHnQ) or 2 (DH2Q)."""
+
+    version: int
+    timeout_ms: int = 0
+    persistent: bool = False
+    create_guid: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DurableGrant:
+    version: int
+    persistent: bool
+    timeout_ms: int
+
+
+def decide_grant(req: DurableRequest | None, *, dialect: int, is_ca: bool, server_persistent: bool,
+                 oplock_level: int, lease_state: int, is_directory: bool, ca_timeout_s: int) -> DurableGrant | None:
+    """Whether the new open becomes durable/persistent, and with which timeout (None = not durable)."""
+    if req is None or is_directory:
+        return None
+    batch_or_handle = oplock_level == OPLOCK_BATCH or (
+        oplock_level == OPLOCK_LEASE and bool(lease_state & LEASE_HANDLE))
+    if req.version == 1:
+        return DurableGrant(1, False, DEFAULT_DURABLE_TIMEOUT_MS) if batch_or_handle else None
+    if req.persistent and is_ca and server_persistent and dialect >= SMB3_0:
+        timeout = req.timeout_ms or ca_timeout_s * 1000
+        return DurableGrant(2, True, min(timeout, MAX_DURABLE_TIMEOUT_MS))
+    if not batch_or_handle:
+        return None
+    return DurableGrant(2, False, min(req.timeout_ms or DEFAULT_DURABLE_TIMEOUT_MS, MAX_DURABLE_TIMEOUT_MS))
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectFacts:
+    """The stored open, as the reconnect rules see it."""
+
+    version: int  # 1 or 2 (a persistent open is version 2)
+    create_guid: bytes | None
+    client_guid: bytes
+    owner: str  # the user (SID) that opened it
+    lease_key: bytes | None
+    connected: bool  # still attached to a live connection
+
+
+def check_reconnect(stored: ReconnectFacts | None, *, version: int, create_guid: bytes | None,
+                    client_guid: bytes, user: str, lease_key: bytes | None) -> NtStatus:
+    """[MS-SMB2] 3.3.5.9.7 (DHnC) / 3.3.5.9.12 (DH2C): may this CREATE reclaim the open?
+
+    OBJECT_NAME_NOT_FOUND when there is nothing (or nothing this client may see) to reclaim,
+    ACCESS_DENIED for another user, FILE_NOT_AVAILABLE while the open is still in use.
+    """
+    if stored is None or stored.version != version:
+        return NtStatus.OBJECT_NAME_NOT_FOUND
+    if version == 2 and (stored.create_guid != create_guid or stored.client_guid != client_guid):
+        return NtStatus.OBJECT_NAME_NOT_FOUND
+    if stored.lease_key != lease_key and (stored.lease_key is not None or lease_key is not None):
+        return NtStatus.OBJECT_NAME_NOT_FOUND
+    if stored.owner != user:
+        return NtStatus.ACCESS_DENIED
+    if stored.connected:
+        return NtStatus.FILE_NOT_AVAILABLE
+    return NtStatus.SUCCESS
+
+
+def should_purge(*, persistent: bool, disconnected: bool) -> bool:
+    """A disconnected non-persistent durable open is closed when another open of its file arrives
+    (its oplock/lease cannot be broken: [MS-SMB2] 3.3.4.6/3.3.4.7 with no connection). Persistent
+    opens stay and keep their share modes and locks until they expire."""
+    return disconnected and not persistent

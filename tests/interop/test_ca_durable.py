@@ -1,0 +1,322 @@
+"""CA shares survive a SIGKILL of ``sofs serve`` (issue 5 acceptance 2) and CREATE/WRITE replays
+apply once (acceptance 3). The client is smbprotocol's message layer (its reconnect recipe from
+MEASURED.md: new Connection with the same ClientGuid, new session/tree, CREATE with DH2C).
+
+The server is started with the caching and persistent-handle extensions enabled explicitly (the
+same modules ``sofs.server.app.EXTENSION_MODULES`` lists once wired in).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, USERS, free_port, tmpfs_dir, wait_listening, write_config
+
+smbprotocol = pytest.importorskip("smbprotocol")
+from smbprotocol.connection import Connection, Dialects
+from smbprotocol.create_contexts import (
+    CreateContextName,
+    SMB2CreateContextRequest,
+    SMB2CreateDurableHandleReconnectV2,
+    SMB2CreateDurableHandleRequestV2,
+    SMB2CreateDurableHandleResponseV2,
+    SMB2CreateRequestLeaseV2,
+)
+from smbprotocol.exceptions import SMBException, SMBResponseException
+from smbprotocol.open import (
+    CreateDisposition,
+    FilePipePrinterAccessMask,
+    ImpersonationLevel,
+    Open,
+    RequestedOplockLevel,
+    ShareAccess,
+    SMB2LockElement,
+)
+from smbprotocol.session import Session
+from smbprotocol.tree import TreeConnect
+
+LAUNCH = ("import sys, sofs.server.app as a\n"
+          "mods = [m for m in ('sofs.handlestate.caching_install', 'sofs.handlestate.persist_install')"
+          " if m not in a.EXTENSION_MODULES]\n"
+          "a.EXTENSION_MODULES = tuple(a.EXTENSION_MODULES) + tuple(mods)\n"
+          "from sofs.cli.main import main\n"
+          "raise SystemExit(main(['serve', '--config', sys.argv[1]]))\n")
+CHUNK = 4096
+LOCK_OFFSET, LOCK_LEN = 1 << 30, 4096
+RWH = 0x7
+RW = int(FilePipePrinterAccessMask.FILE_READ_DATA | FilePipePrinterAccessMask.FILE_WRITE_DATA)
+
+
+class CaServer:
+    def __init__(self) -> None:
+        self.root = tmpfs_dir("sofs-ca-")
+        self.port = free_port()
+        self.cfg, self.paths = write_config(self.root, self.port, shares={"ca": "continuously_available = true"})
+        self.log = self.root / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-c", LAUNCH, str(self.cfg)], stdout=out,
+                                         stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=ROOT), cwd=ROOT)
+        wait_listening("127.0.0.1", self.port, self.proc, self.log)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def cleanup(self) -> None:
+        self.kill()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def ca_server():
+    srv = CaServer()
+    srv.start()
+    yield srv
+    srv.cleanup()
+
+
+def _ctx(name: bytes, data: Any) -> SMB2CreateContextRequest:
+    c = SMB2CreateContextRequest()
+    c["buffer_name"] = name
+    c["buffer_data"] = data
+    return c
+
+
+def _lease(key: bytes) -> SMB2CreateContextRequest:
+    lease = SMB2CreateRequestLeaseV2()
+    lease["lease_key"] = key
+    lease["lease_state"] = RWH
+    lease["parent_lease_key"] = bytes(16)
+    lease["epoch"] = bytes(2)
+    return _ctx(CreateContextName.SMB2_CREATE_REQUEST_LEASE_V2, lease)
+
+
+class Client:
+    """One SMB client (fixed ClientGuid) on the CA share."""
+
+    def __init__(self, port: int, user: str = "alice", guid: uuid.UUID | None = None) -> None:
+        self.port, self.user, self.guid = port, user, guid or uuid.uuid4()
+        self.conn: Connection | None = None
+        self.tree: TreeConnect | None = None
+
+    def connect(self) -> None:
+        self.conn = Connection(self.guid, "127.0.0.1", self.port, require_signing=False)
+        self.conn.connect(Dialects.SMB_3_1_1, timeout=5)
+        s = Session(self.conn, self.user, USERS[self.user], require_encryption=False)
+        s.connect()
+        self.tree = TreeConnect(s, r"\\127.0.0.1\ca")
+        self.tree.connect()
+        assert self.tree.is_ca_share
+
+    def drop(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(SMBException, OSError, ValueError):
+                self.conn.disconnect(close=False)
+            self.conn = None
+
+    def open_persistent(self, name: str, create_guid: uuid.UUID, lease_key: bytes,
+                        disposition: int = CreateDisposition.FILE_OVERWRITE_IF) -> tuple[Open, list[Any]]:
+        dh = SMB2CreateDurableHandleRequestV2()
+        dh["timeout"] = 0
+        dh["flags"] = 0x2
+        dh["create_guid"] = create_guid
+        op = Open(self.tree, name)
+        rsp = op.create(ImpersonationLevel.Impersonation, RW, 0x80, ShareAccess.FILE_SHARE_READ, disposition, 0x40,
+                        [_ctx(CreateContextName.SMB2_CREATE_DURABLE_HANDLE_REQUEST_V2, dh), _lease(lease_key)],
+                        oplock_level=RequestedOplockLevel.SMB2_OPLOCK_LEVEL_LEASE)
+        return op, rsp or []
+
+    def reconnect(self, name: str, file_id: bytes, create_guid: uuid.UUID, lease_key: bytes) -> Open:
+        rc = SMB2CreateDurableHandleReconnectV2()
+        rc["file_id"] = file_id
+        rc["create_guid"] = create_guid
+        rc["flags"] = 0x2
+        op = Open(self.tree, name)
+        op.create(ImpersonationLevel.Impersonation, RW, 0x80, ShareAccess.FILE_SHARE_READ,
+                  CreateDisposition.FILE_OPEN, 0x40,
+                  [_ctx(CreateContextName.SMB2_CREATE_DURABLE_HANDLE_RECONNECT_V2, rc), _lease(lease_key)],
+                  oplock_level=RequestedOplockLevel.SMB2_OPLOCK_LEVEL_LEASE)
+        return op
+
+
+def _lock(op: Open, exclusive: bool = True) -> None:
+    e = SMB2LockElement()
+    e["offset"] = LOCK_OFFSET
+    e["length"] = LOCK_LEN
+    e["flags"] = (0x2 if exclusive else 0x1) | 0x10  # FAIL_IMMEDIATELY
+    op.lock([e])
+
+
+def _status(e: BaseException) -> int:
+    return int(getattr(e, "status", 0) or 0)
+
+
+def _second_client_refused(port: int) -> None:
+    """While the owner is disconnected: writing access is a sharing violation; the locked range
+    cannot be locked or read by a compatible open."""
+    b = Client(port, "alice")
+    b.connect()
+    try:
+        op = Open(b.tree, "kill.bin")
+        with pytest.raises(SMBResponseException) as ei:
+            op.create(ImpersonationLevel.Impersonation, RW, 0x80, 0x7, CreateDisposition.FILE_OPEN, 0x40)
+        assert _status(ei.value) == 0xC0000043  # SHARING_VIOLATION
+        ro = Open(b.tree, "kill.bin")
+        ro.create(ImpersonationLevel.Impersonation, int(FilePipePrinterAccessMask.FILE_READ_DATA), 0x80,
+                  ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE, CreateDisposition.FILE_OPEN, 0x40)
+        with pytest.raises(SMBResponseException) as ei:
+            _lock(ro, exclusive=False)
+        assert _status(ei.value) == 0xC0000055  # LOCK_NOT_GRANTED
+        with pytest.raises(SMBResponseException) as ei:
+            ro.read(LOCK_OFFSET, 10)
+        assert _status(ei.value) == 0xC0000054  # FILE_LOCK_CONFLICT
+        ro.close()
+    finally:
+        b.drop()
+
+
+def _kill_run(srv: CaServer, seed: int, chunks: int = 120) -> None:
+    rng = random.Random(seed)
+    data = [hashlib.sha256(f"{seed}-{i}".encode()).digest() * (CHUNK // 32) for i in range(chunks)]
+    cg, lk = uuid.uuid4(), os.urandom(16)
+    a = Client(srv.port)
+    a.connect()
+    op, rsp = a.open_persistent("kill.bin", cg, lk)
+    dh = [c for c in rsp if isinstance(c, SMB2CreateDurableHandleResponseV2)]
+    assert dh and dh[0]["flags"].get_value() & 0x2, "persistent handle not granted"
+    _lock(op)
+    kill_after = rng.randrange(5, chunks - 5)
+    acked: set[int] = set()
+    killed = False
+    i = 0
+    while i < chunks:
+        if i == kill_after and not killed:
+            # kill while a write is in flight on the wire, at a random moment
+            t = threading.Timer(rng.random() * 0.01, srv.kill)
+            t.start()
+        try:
+            op.write(data[i], i * CHUNK)
+            acked.add(i)
+            i += 1
+        except (SMBException, OSError, ConnectionError) as e:
+            assert i >= kill_after, f"unexpected error before the kill: {e!r}"
+            killed = True
+            srv.kill()
+            a.drop()
+            srv.start()
+            _second_client_refused(srv.port)
+            a.connect()
+            op = a.reconnect("kill.bin", op.file_id, cg, lk)
+            continue  # the unacknowledged write is sent again (same data, same offset)
+        if i == kill_after + 1 and not killed:
+            # the kill landed after the write returned: reconnect on the next write's failure
+            srv.kill()
+            killed = True
+    assert killed
+    op.close()
+    a.drop()
+    content = (srv.paths["ca"] / "kill.bin").read_bytes()
+    assert hashlib.sha256(content).hexdigest() == hashlib.sha256(b"".join(data)).hexdigest()
+    assert acked == set(range(chunks))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_ca_kill_reconnect(ca_server: CaServer, seed: int) -> None:
+    _kill_run(ca_server, seed)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_ca_kill_reconnect_20(ca_server: CaServer) -> None:
+    for seed in range(100, 120):
+        _kill_run(ca_server, seed)
+        (ca_server.paths["ca"] / "kill.bin").unlink()
+
+
+@pytest.mark.timeout(60)
+def test_ca_replay_create_and_write(ca_server: CaServer) -> None:
+    """CREATE sent, connection dropped before its response is read, CREATE resent with the replay
+    flag on a new connection: the same open (one open), the write applied once."""
+    cg, lk = uuid.uuid4(), os.urandom(16)
+    guid = uuid.uuid4()
+    a = Client(ca_server.port, guid=guid)
+    a.connect()
+    op, _ = a.open_persistent("replay.bin", cg, lk)
+    first_id = op.file_id
+    op.write(b"x" * 100, 0)
+    a.drop()  # connection lost "before the response" of what follows
+    a.connect()
+    dh = SMB2CreateDurableHandleRequestV2()
+    dh["timeout"] = 0
+    dh["flags"] = 0x2
+    dh["create_guid"] = cg
+    op2 = Open(a.tree, "replay.bin")
+    req, _unpack = op2.create(ImpersonationLevel.Impersonation, RW, 0x80, ShareAccess.FILE_SHARE_READ,
+                              CreateDisposition.FILE_OPEN_IF, 0x40,
+                              [_ctx(CreateContextName.SMB2_CREATE_DURABLE_HANDLE_REQUEST_V2, dh), _lease(lk)],
+                              oplock_level=RequestedOplockLevel.SMB2_OPLOCK_LEVEL_LEASE, send=False)
+    with _replay_headers():
+        request = a.tree.session.connection.send(req, sid=a.tree.session.session_id, tid=a.tree.tree_connect_id)
+    op2._create_response(request)
+    assert op2.file_id[:8] == first_id[:8]  # the same open, not a second one
+    op2.write(b"y" * 50, 100)
+    op2.write(b"y" * 50, 100)  # a replayed write: same bytes, same place
+    op2.close()
+    a.drop()
+    assert (ca_server.paths["ca"] / "replay.bin").read_bytes() == b"x" * 100 + b"y" * 50
+    log = ca_server.log.read_text()
+    assert "CREATE replay of replay.bin" in log
+
+
+@contextlib.contextmanager
+def _replay_headers() -> Any:
+    """smbprotocol has no replay-flag parameter: swap in a header class that sets
+    SMB2_FLAGS_REPLAY_OPERATION (MEASURED.md) while one request is built and signed."""
+    import smbprotocol.connection as sc
+
+    orig = sc.SMB2HeaderRequest
+
+    class ReplayHeader(orig):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__()
+            self["flags"].set_flag(0x20000000)
+
+    sc.SMB2HeaderRequest = ReplayHeader
+    try:
+        yield
+    finally:
+        sc.SMB2HeaderRequest = orig
+
+
+def test_handles_listing(ca_server: CaServer) -> None:
+    a = Client(ca_server.port)
+    a.connect()
+    op, _ = a.open_persistent("listed.bin", uuid.uuid4(), os.urandom(16))
+    deadline = time.monotonic() + 10
+    out = ""
+    while time.monotonic() < deadline:
+        out = subprocess.run([sys.executable, "-m", "sofs", "handles", "--config", str(ca_server.cfg)],
+                             check=False, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT)).stdout
+        if "listed.bin" in out:
+            break
+        time.sleep(0.3)
+    assert "listed.bin" in out and "persistent" in out
+    op.close()
+    a.drop()
