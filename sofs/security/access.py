@@ -93,11 +93,10 @@ def _privilege_rights(token: Token, backup_intent: bool) -> int:
 
 
 def maximal_access(sd: SecurityDescriptor, token: Token, backup_intent: bool = False) -> int:
-    """What MAXIMUM_ALLOWED grants: DACL allowances plus privilege rights (ACCESS_SYSTEM_SECURITY
-    only through SeSecurityPrivilege)."""
+    """What MAXIMUM_ALLOWED grants: DACL allowances plus privilege rights, never
+    ACCESS_SYSTEM_SECURITY (it must be asked for explicitly and needs SeSecurityPrivilege)."""
     allowed, _ = dacl_decisions(sd, token)
-    allowed &= ~int(A.ACCESS_SYSTEM_SECURITY)
-    return (allowed | _privilege_rights(token, backup_intent)) & 0xFFFFFFFF
+    return (allowed | _privilege_rights(token, backup_intent)) & ~int(A.ACCESS_SYSTEM_SECURITY) & 0xFFFFFFFF
 
 
 def check_access(sd: SecurityDescriptor, token: Token, desired: int, backup_intent: bool = False) -> int:
@@ -105,8 +104,10 @@ def check_access(sd: SecurityDescriptor, token: Token, desired: int, backup_inte
     want = map_generic(desired)
     explicit = want & ~int(A.MAXIMUM_ALLOWED) & 0xFFFFFFFF
     granted_max = maximal_access(sd, token, backup_intent)
-    if explicit & A.ACCESS_SYSTEM_SECURITY and not granted_max & A.ACCESS_SYSTEM_SECURITY:
-        raise AccessDenied(NtStatus.PRIVILEGE_NOT_HELD, int(A.ACCESS_SYSTEM_SECURITY))
+    if explicit & A.ACCESS_SYSTEM_SECURITY:
+        if not _privilege_rights(token, backup_intent) & A.ACCESS_SYSTEM_SECURITY:
+            raise AccessDenied(NtStatus.PRIVILEGE_NOT_HELD, int(A.ACCESS_SYSTEM_SECURITY))
+        granted_max |= int(A.ACCESS_SYSTEM_SECURITY)
     missing = explicit & ~granted_max
     if missing:
         raise AccessDenied(NtStatus.ACCESS_DENIED, missing)

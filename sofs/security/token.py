@@ -134,14 +134,16 @@ def sid_for_name(name: str, userdb: Any = None) -> Sid | None:
             return Sid.parse(text)
         except ValueError:
             return None
+    builtin = False
     if "\\" in text:
-        text = text.rsplit("\\", 1)[1]
+        prefix, text = text.rsplit("\\", 1)
+        builtin = prefix.strip().upper() in ("BUILTIN", "NT AUTHORITY")
     if "@" in text:
         text = text.split("@", 1)[0]
     low = text.lower()
     candidates = [low, low.rstrip("$")] if low.endswith("$") else [low]
     for cand in candidates:
-        if userdb is not None:
+        if userdb is not None and not builtin:
             user = userdb.lookup(cand)
             if user is not None:
                 return _sid(user.sid)
