@@ -5,7 +5,7 @@
 # runs bench/bench.sh (smbclient 1 GiB get/put: plain, signed, encrypted) and bench/torture-bench.sh
 # (smb2.bench.echo, path-contention open/close, oplock1) against each, and prints sofs/Samba ratios.
 #
-# Knobs: RUNS (default 3), BENCH_SIZE_MB (default 1024), BENCH_TIME (default 10),
+# Knobs: SAMBA_PORT (4450), SOFS_PORT (4455), RUNS (default 3), BENCH_SIZE_MB (default 1024), BENCH_TIME (default 10),
 #        BENCH_CONFIGS (default "1:1 4:1 4:8"), ONLY=bulk|torture, BENCH_OUT (default ./bench-out/<date>)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -16,22 +16,23 @@ STATE=/dev/shm/sofs-bench-state
 rm -rf "$STATE"; mkdir -p "$STATE"; chmod 755 "$STATE"
 export SHARE_ROOT=$STATE/samba-shares
 USER_NAME=sofs PASS='Passw0rd!'
+SAMBA_PORT=${SAMBA_PORT:-4450} SOFS_PORT=${SOFS_PORT:-4455}
 
-bash scripts/samba-up.sh "$STATE/samba" 4450 127.0.0.1 >/dev/null || { echo "samba-up failed" >&2; exit 1; }
+bash scripts/samba-up.sh "$STATE/samba" "$SAMBA_PORT" 127.0.0.1 >/dev/null || { echo "samba-up failed" >&2; exit 1; }
 mkdir -p "$STATE/sofs-share"; chmod 777 "$STATE/sofs-share"
-.venv/bin/sofs serve --listen 127.0.0.1:4455 --share "share=$STATE/sofs-share" --user "$USER_NAME:$PASS" \
+.venv/bin/sofs serve --listen "127.0.0.1:$SOFS_PORT" --share "share=$STATE/sofs-share" --user "$USER_NAME:$PASS" \
   -q >"$OUT/sofs.log" 2>&1 &
 SOFS_PID=$!
 trap 'kill $SOFS_PID 2>/dev/null; bash scripts/samba-down.sh "$STATE/samba" >/dev/null 2>&1' EXIT
-for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/4455) 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/$SOFS_PORT) 2>/dev/null && break; sleep 0.1; done
 
 if [ "${ONLY:-}" != torture ]; then
-  BENCH_SHARE_DIR=$SHARE_ROOT/share BENCH_OUTDIR=$OUT/bulk-samba bash bench/bench.sh 127.0.0.1 4450 share "$USER_NAME" "$PASS" >"$OUT/bulk-samba.txt" 2>&1
-  BENCH_SHARE_DIR=$STATE/sofs-share BENCH_OUTDIR=$OUT/bulk-sofs bash bench/bench.sh 127.0.0.1 4455 share "$USER_NAME" "$PASS" >"$OUT/bulk-sofs.txt" 2>&1
+  BENCH_SHARE_DIR=$SHARE_ROOT/share BENCH_OUTDIR=$OUT/bulk-samba bash bench/bench.sh 127.0.0.1 "$SAMBA_PORT" share "$USER_NAME" "$PASS" >"$OUT/bulk-samba.txt" 2>&1
+  BENCH_SHARE_DIR=$STATE/sofs-share BENCH_OUTDIR=$OUT/bulk-sofs bash bench/bench.sh 127.0.0.1 "$SOFS_PORT" share "$USER_NAME" "$PASS" >"$OUT/bulk-sofs.txt" 2>&1
 fi
 if [ "${ONLY:-}" != bulk ]; then
-  BENCH_OUTDIR=$OUT/torture-samba bash bench/torture-bench.sh 127.0.0.1 4450 share "$USER_NAME" "$PASS" >"$OUT/torture-samba.txt" 2>&1
-  BENCH_OUTDIR=$OUT/torture-sofs bash bench/torture-bench.sh 127.0.0.1 4455 share "$USER_NAME" "$PASS" >"$OUT/torture-sofs.txt" 2>&1
+  BENCH_OUTDIR=$OUT/torture-samba bash bench/torture-bench.sh 127.0.0.1 "$SAMBA_PORT" share "$USER_NAME" "$PASS" >"$OUT/torture-samba.txt" 2>&1
+  BENCH_OUTDIR=$OUT/torture-sofs bash bench/torture-bench.sh 127.0.0.1 "$SOFS_PORT" share "$USER_NAME" "$PASS" >"$OUT/torture-sofs.txt" 2>&1
 fi
 
 python3 - "$OUT" <<'EOF'
