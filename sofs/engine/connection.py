@@ -172,7 +172,9 @@ class Engine:
             h.flags |= _RESPONSE
             blen = item.length()
             mlen = HEADER_SIZE + blen
-            pad = (-mlen & 7) if i + 1 < n else 0
+            # every response of a compound is padded to 8 bytes, the last one too (Windows;
+            # smb2.compound.compound-padding); a lone response is not
+            pad = (-mlen & 7) if n > 1 else 0
             h.next_command = mlen + pad if i + 1 < n else 0
             msg_parts: list[Buffer] = list(item.body)
             if pad:

@@ -54,12 +54,23 @@ def reply(body: Buffer, status: int = 0) -> Reply:
 
 @dataclass(slots=True)
 class ChainState:
-    """What a related compound request inherits from the previous one ([MS-SMB2] 3.3.5.2.7.2)."""
+    """What a related compound request inherits from the previous one ([MS-SMB2] 3.3.5.2.7.2).
+
+    The rules are those of Windows as smbtorture's smb2.compound tests pin them (and Samba's
+    ``smbd_smb2_request_dispatch``): a related request uses the *previous request's* session and tree
+    (0 = the previous lookup failed, or there was no previous request: STATUS_INVALID_PARAMETER); once
+    a CREATE in the compound failed, every later related request fails with the CREATE's status
+    (``create_error``); the related FileId is the one the previous request used or created (reset by
+    each unrelated request), STATUS_FILE_CLOSED when there is none.
+    """
 
     session_id: int = 0
     tree_id: int = 0
     file_id: bytes | None = None
     status: int = 0
+    create_error: int = 0
+    index: int = 0
+    last: bool = True  # the current request is the last of its compound
 
 
 class Ctx:
@@ -68,6 +79,7 @@ class Ctx:
     __slots__ = (
         "_go_async",
         "async_id",
+        "cancel_requested",
         "chain",
         "conn",
         "driver",
@@ -92,13 +104,14 @@ class Ctx:
         self.encrypted = encrypted
         self.driver = driver  # the connection driver (sofs.server.connection.SmbConnection)
         self.async_id = 0
+        self.cancel_requested = False  # a CANCEL arrived before the request went async
         self._go_async = go_async
 
     def file_id(self, fid: bytes) -> bytes:
         """Resolve a FileId (16 bytes), substituting the compound's previous FileId for the marker."""
         if fid == FILE_ID_RELATED and self.header.is_related:
             if self.chain.file_id is None:
-                raise SmbError(NtStatus.INVALID_PARAMETER, "related FileId without a previous one")
+                raise SmbError(NtStatus.FILE_CLOSED, "related FileId without a previous one")
             return self.chain.file_id
         return bytes(fid)
 
@@ -107,7 +120,12 @@ class Ctx:
         self.chain.file_id = fid
 
     async def go_async(self) -> None:
-        """Send the interim STATUS_PENDING response now; the final one follows later ([MS-SMB2] 3.3.4.2)."""
+        """Send the interim STATUS_PENDING response now; the final one follows later ([MS-SMB2] 3.3.4.2).
+
+        Raises SmbError(INTERNAL_ERROR) for a request that is not the last of a compound (only a
+        CREATE may go async there, [MS-SMB2] 3.3.5.2.7 note; smb2.compound.interim2) and
+        SmbError(CANCELLED) if a CANCEL for it arrived while it still ran synchronously.
+        """
         if self.async_id == 0 and self._go_async is not None:
             await self._go_async(self)
 

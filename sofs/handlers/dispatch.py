@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sofs.engine.state import SessionState
+from sofs.engine.state import Session, SessionState
 from sofs.handlers.base import Ctx, Reply, SmbError
 from sofs.wire.constants import Command
 from sofs.wire.errors import WireError
@@ -100,27 +100,46 @@ def _fallback_types() -> dict[int, type]:
 
 
 _NO_SIGN_CHECK = frozenset({Command.NEGOTIATE, Command.SESSION_SETUP, Command.CANCEL, Command.ECHO})
+# [MS-SMB2] 3.3.5.2.9: processed even on an expired session (smb2.session.expire2 adds ECHO/CANCEL)
+_EXPIRED_OK = frozenset({Command.LOGOFF, Command.CLOSE, Command.LOCK, Command.CANCEL, Command.ECHO})
+
+
+def _lookup_session(ctx: Ctx, sid: int) -> tuple[Session | None, int]:
+    """The session ``sid`` as this connection may use it, and the status of the lookup (3.3.5.2.9)."""
+    session = ctx.server.sessions.get(sid) if sid else None
+    if session is None:
+        return None, NtStatus.USER_SESSION_DELETED
+    if ctx.header.command == Command.SESSION_SETUP:
+        return session, 0  # the handler decides (binding, reauthentication)
+    if session.connection is not ctx.conn and ctx.conn not in session.channels:
+        return None, NtStatus.USER_SESSION_DELETED
+    if session.state is SessionState.EXPIRED:
+        return session, NtStatus.NETWORK_SESSION_EXPIRED
+    if session.state is not SessionState.VALID:
+        return session, NtStatus.USER_SESSION_DELETED
+    return session, 0
 
 
 def check_session(ctx: Ctx, spec: CommandSpec) -> None:
-    """Resolve ctx.session (and tree) and enforce signing/encryption rules."""
+    """Resolve ctx.session (and tree) and enforce signing/encryption and compound rules."""
     hdr = ctx.header
-    sid = hdr.session_id
-    if hdr.is_related and sid == 0xFFFFFFFFFFFFFFFF:
-        sid = ctx.chain.session_id
-    session = ctx.server.sessions.get(sid) if sid else None
-    if spec.needs_session:
-        if session is None:
-            raise SmbError(NtStatus.USER_SESSION_DELETED)
-        if session.connection is not ctx.conn and ctx.conn not in session.channels:
-            raise SmbError(NtStatus.USER_SESSION_DELETED)
-        if session.state is SessionState.EXPIRED:
-            raise SmbError(NtStatus.NETWORK_SESSION_EXPIRED)
-        if session.state is not SessionState.VALID:
-            raise SmbError(NtStatus.USER_SESSION_DELETED)
-    ctx.session = session
-    ctx.chain.session_id = sid
-    if session is not None and session.valid and hdr.command not in _NO_SIGN_CHECK:
+    chain = ctx.chain
+    related = hdr.is_related
+    # a related request uses the previous request's session (Samba: last_session_id), whatever it says
+    sid = chain.session_id if related else hdr.session_id
+    chain.session_id = 0
+    if not related:
+        chain.file_id = None
+    session, status = _lookup_session(ctx, sid)
+    expired = status == NtStatus.NETWORK_SESSION_EXPIRED
+    if not status or expired:
+        chain.session_id = sid
+    else:
+        session = None
+    if related and status and not expired:
+        raise SmbError(NtStatus.INVALID_PARAMETER, "related request without a valid previous session")
+    ctx.session = None if status else session
+    if session is not None and (session.valid or expired) and hdr.command not in _NO_SIGN_CHECK:
         if hdr.is_signed and not ctx.encrypted:
             if session.signer is None or not session.signer.verify(ctx.msg):
                 raise SmbError(NtStatus.ACCESS_DENIED, "bad signature")
@@ -128,18 +147,25 @@ def check_session(ctx: Ctx, spec: CommandSpec) -> None:
             raise SmbError(NtStatus.ACCESS_DENIED, "unsigned request on a session that requires signing")
         if session.encrypt_data and not ctx.encrypted and ctx.server.config.reject_unencrypted:
             raise SmbError(NtStatus.ACCESS_DENIED, "unencrypted request on an encrypted session")
+    if related and chain.create_error:
+        raise SmbError(chain.create_error, "an earlier CREATE of this compound failed")
+    if spec.needs_session:
+        if status == NtStatus.NETWORK_SESSION_EXPIRED and hdr.command in _EXPIRED_OK:
+            ctx.session = session
+        elif status:
+            raise SmbError(status)
     if spec.needs_tree:
+        session = ctx.session
         assert session is not None
-        tid = hdr.tree_id
-        if hdr.is_related and tid == 0xFFFFFFFF:
-            tid = ctx.chain.tree_id
+        tid = chain.tree_id if related else hdr.tree_id
+        chain.tree_id = 0
         tree = session.trees.get(tid)
         if tree is None:
             raise SmbError(NtStatus.NETWORK_NAME_DELETED)
         if tree.encrypt and not ctx.encrypted and ctx.server.config.reject_unencrypted:
             raise SmbError(NtStatus.ACCESS_DENIED, "unencrypted request to an encrypted share")
         ctx.tree = tree
-        ctx.chain.tree_id = tid
+        chain.tree_id = tid
 
 
 async def dispatch(ctx: Ctx) -> Reply:

@@ -128,11 +128,16 @@ class SmbConnection(asyncio.BufferedProtocol):
             if chain.encrypted:
                 run.encrypt_with = self.server.sessions.get(chain.encrypted_session_id)
             state = ChainState()
-            for req in chain.requests:
+            n = len(chain.requests)
+            for i, req in enumerate(chain.requests):
                 if req.header.command == Command.CANCEL:
                     self._cancel(req.header)
                     continue
+                state.index, state.last = i, i + 1 == n
                 out = await self._run_one(req, state, run)
+                if (n > 1 and req.header.command == Command.CREATE and _is_error(state.status)
+                        and not state.create_error):
+                    state.create_error = state.status  # Samba: compound_create_err
                 if out is not None:
                     run.outs.append(out)
             if run.outs:
@@ -154,33 +159,29 @@ class SmbConnection(asyncio.BufferedProtocol):
         if trace.isEnabledFor(logging.DEBUG):
             trace.debug("conn %d mid %d %s sid 0x%x tid %d", conn.conn_id, hdr.message_id,
                         _cmd_name(hdr.command), hdr.session_id, hdr.tree_id)
-        if (hdr.is_related and (state.status & 0xC0000000) == 0xC0000000 and _inherits_failure(hdr.command)
-                and state.file_id is None):
-            status, body = state.status, (ERROR_BODY,)
-        else:
-            task = asyncio.current_task()
-            assert task is not None
-            self.pending_by_mid[hdr.message_id] = (task, ctx)
-            try:
-                reply = await dispatch(ctx)
-                status, body = reply.status, reply.body
-            except SmbError as e:
-                status, body = e.status, ((e.body if e.body is not None else ERROR_BODY),)
-            except asyncio.CancelledError:
-                if self.closed or ctx.async_id == 0:
-                    raise
-                status, body = NtStatus.CANCELLED, (ERROR_BODY,)
-            except ConnectionAbort:
+        task = asyncio.current_task()
+        assert task is not None
+        self.pending_by_mid[hdr.message_id] = (task, ctx)
+        try:
+            reply = await dispatch(ctx)
+            status, body = reply.status, reply.body
+        except SmbError as e:
+            status, body = e.status, ((e.body if e.body is not None else ERROR_BODY),)
+        except asyncio.CancelledError:
+            if self.closed or ctx.async_id == 0:
                 raise
-            except Exception:
-                # our bug, not the peer's: log it with the request, answer, keep the connection
-                log.exception("connection %d: internal error in %s (mid %d)", conn.conn_id,
-                              _cmd_name(hdr.command), hdr.message_id)
-                status, body = NtStatus.INTERNAL_ERROR, (ERROR_BODY,)
-            finally:
-                self.pending_by_mid.pop(hdr.message_id, None)
-                if ctx.async_id:
-                    self.pending_by_async.pop(ctx.async_id, None)
+            status, body = NtStatus.CANCELLED, (ERROR_BODY,)
+        except ConnectionAbort:
+            raise
+        except Exception:
+            # our bug, not the peer's: log it with the request, answer, keep the connection
+            log.exception("connection %d: internal error in %s (mid %d)", conn.conn_id,
+                          _cmd_name(hdr.command), hdr.message_id)
+            status, body = NtStatus.INTERNAL_ERROR, (ERROR_BODY,)
+        finally:
+            self.pending_by_mid.pop(hdr.message_id, None)
+            if ctx.async_id:
+                self.pending_by_async.pop(ctx.async_id, None)
         state.status = status
         if trace.isEnabledFor(logging.DEBUG):
             trace.debug("conn %d mid %d -> 0x%08x", conn.conn_id, hdr.message_id, status)
@@ -245,6 +246,12 @@ class SmbConnection(asyncio.BufferedProtocol):
     def _make_go_async(self, run: _ChainRun):  # type: ignore[no-untyped-def]
         async def go_async(ctx: Ctx) -> None:
             assert self.engine is not None
+            if not ctx.chain.last and ctx.header.command != Command.CREATE:
+                # [MS-SMB2] 3.3.5.2.7 (Windows note): only the last request of a compound, or a
+                # CREATE waiting for an oplock break, may go async (smb2.compound.interim2)
+                raise SmbError(NtStatus.INTERNAL_ERROR, "async request inside a compound")
+            if ctx.cancel_requested:
+                raise SmbError(NtStatus.CANCELLED, "cancelled before going async")
             ctx.async_id = self.engine.conn.new_async_id()
             task = asyncio.current_task()
             assert task is not None
@@ -264,8 +271,8 @@ class SmbConnection(asyncio.BufferedProtocol):
         if ctx.async_id:
             task.cancel()
         else:
-            # not yet async: the handler decides when it goes async; remember the cancel
-            ctx.chain.status = ctx.chain.status  # no-op; sync requests complete on their own
+            # still synchronous: it completes on its own, or is cancelled when it would go async
+            ctx.cancel_requested = True
 
     async def _send(self, outs: list[Outgoing], encrypt_with: Session | None) -> None:
         if self.closed or self.transport is None:
@@ -286,8 +293,8 @@ class SmbConnection(asyncio.BufferedProtocol):
         await self._send([out], enc)
 
 
-def _inherits_failure(command: int) -> bool:
-    return command not in (Command.CREATE, Command.NEGOTIATE, Command.SESSION_SETUP, Command.TREE_CONNECT)
+def _is_error(status: int) -> bool:
+    return (status & 0xC0000000) == 0xC0000000
 
 
 def _cmd_name(c: int) -> str:
