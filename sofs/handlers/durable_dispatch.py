@@ -75,9 +75,36 @@ def _wrap(command: int, fn: Any) -> Any:
     return wrapped
 
 
+def _wrap_create(fn: Any) -> Any:
+    """DHnC/DH2C reconnects are answered before the CREATE's own validation: a reconnect carries
+    arbitrary values in every other field ([MS-SMB2] 3.3.5.9.7: only the FileId and CreateGuid
+    count; smbtorture durable-v2-open.reopen2 sends 0x12345678 everywhere)."""
+    from sofs.handlers.create_contexts import parse_contexts
+    from sofs.handlers.durable_contexts import before_open
+
+    @functools.wraps(fn)
+    async def wrapped(ctx: Ctx, req: Any) -> Reply:
+        if req.contexts and ctx.tree is not None and not ctx.tree.is_ipc:
+            contexts = parse_contexts(req.contexts, ctx.dialect)
+            if contexts.reconnect_v1 is not None or contexts.reconnect_v2 is not None:
+                if contexts.reconnect_v2 is not None and contexts.durable_v2 is not None:
+                    raise SmbError(NtStatus.INVALID_PARAMETER, "DH2C together with DH2Q")
+                out = await before_open(ctx, req, contexts)
+                if out is not None:
+                    return out
+        out2: Reply = await fn(ctx, req)
+        return out2
+
+    wrapped.__sofs_durable__ = True  # type: ignore[attr-defined]
+    return wrapped
+
+
 def install(server: ServerState) -> None:
     from sofs.handlers import dispatch
 
+    create = dispatch.handler_for(Command.CREATE)
+    if create is not None and not getattr(create, "__sofs_durable__", False):
+        dispatch._resolved[Command.CREATE] = _wrap_create(create)
     for command in _CHECKED:
         fn = dispatch.handler_for(command)
         if fn is None or getattr(fn, "__sofs_durable__", False):

@@ -77,7 +77,8 @@ def check_reconnect(stored: ReconnectFacts | None, *, version: int, create_guid:
     """[MS-SMB2] 3.3.5.9.7 (DHnC) / 3.3.5.9.12 (DH2C): may this CREATE reclaim the open?
 
     OBJECT_NAME_NOT_FOUND when there is nothing (or nothing this client may see) to reclaim,
-    ACCESS_DENIED for another user, FILE_NOT_AVAILABLE while the open is still in use.
+    ACCESS_DENIED for another user. An open still attached to a live connection is not found
+    (Samba/Windows answer OBJECT_NAME_NOT_FOUND, smbtorture durable-v2-open.reopen1).
     """
     if stored is None or stored.version != version:
         return NtStatus.OBJECT_NAME_NOT_FOUND
@@ -88,7 +89,7 @@ def check_reconnect(stored: ReconnectFacts | None, *, version: int, create_guid:
     if stored.owner != user:
         return NtStatus.ACCESS_DENIED
     if stored.connected:
-        return NtStatus.FILE_NOT_AVAILABLE
+        return NtStatus.OBJECT_NAME_NOT_FOUND
     return NtStatus.SUCCESS
 
 

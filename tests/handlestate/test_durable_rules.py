@@ -61,7 +61,7 @@ FACTS = ReconnectFacts(2, b"c" * 16, b"g" * 16, "S-1-5-21-1", b"k" * 16, False)
     (FACTS, {"lease_key": b"j" * 16}, S.OBJECT_NAME_NOT_FOUND),
     (FACTS, {"user": "S-1-5-21-2"}, S.ACCESS_DENIED),
     (FACTS, {"version": 1}, S.OBJECT_NAME_NOT_FOUND),
-    (ReconnectFacts(2, b"c" * 16, b"g" * 16, "S-1-5-21-1", b"k" * 16, True), {}, S.FILE_NOT_AVAILABLE),
+    (ReconnectFacts(2, b"c" * 16, b"g" * 16, "S-1-5-21-1", b"k" * 16, True), {}, S.OBJECT_NAME_NOT_FOUND),
     (ReconnectFacts(1, None, b"other", "S-1-5-21-1", None, False),
      {"version": 1, "create_guid": None, "lease_key": None}, S.SUCCESS),  # v1 ignores the client guid
 ])
