@@ -33,7 +33,6 @@ from sofs.handlestate.oplocks import (
     oplock_step,
     plan_write_breaks,
 )
-from sofs.wire.codec import make_file_id
 from sofs.wire.constants import Command, LeaseBreakFlags
 from sofs.wire.header import Header
 from sofs.wire.messages.oplock import LeaseBreakNotification, OplockBreakNotification
@@ -222,7 +221,7 @@ class CachingManager:
         driver = self._driver_of(op)
         if driver is None or op.closed:
             return False
-        body = OplockBreakNotification(oplock_level=level, file_id=make_file_id(*op.file_id)).encode()
+        body = OplockBreakNotification(oplock_level=level, file_id=wire_file_id(op)).encode()
         self._send(driver, body, op.session)
         return True
 
@@ -241,12 +240,15 @@ class CachingManager:
 
     # -- writes, closes ---------------------------------------------------------------------------
     def contend_write(self, op: Open) -> None:
-        """A write/lock/truncate by ``op``: other holders' read caching breaks to none, no wait."""
+        """A write/lock/truncate by ``op``: read-only caching (level II, R/RH leases but the writer's
+        own lease) breaks to none, without waiting."""
         node = op.node
         if node is None or not self.has_holders(node.key):
             return
         own = op.ext.get("lease")
-        for order in plan_write_breaks(self.holders(node.key, exclude_lease=own, exclude_open=op)):
+        # the writer's own level II oplock breaks too (smb2.oplock.batch1 "self break to none");
+        # its own lease does not
+        for order in plan_write_breaks(self.holders(node.key, exclude_lease=own)):
             self.break_holder(order.ident, order.to, False)
 
     def forget_open(self, op: Open) -> None:
@@ -264,6 +266,16 @@ class CachingManager:
 
 
 _pending: set[asyncio.Task[None]] = set()
+
+
+def wire_file_id(op: Open) -> bytes:
+    """The 16-byte FileId of an open (the registry keeps it as bytes or as (persistent, volatile))."""
+    fid = op.file_id
+    if isinstance(fid, (bytes, bytearray)):
+        return bytes(fid)
+    from sofs.wire.codec import make_file_id
+
+    return make_file_id(*fid)
 
 
 def manager(server: ServerState) -> CachingManager:

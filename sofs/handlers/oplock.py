@@ -17,7 +17,7 @@ import asyncio
 from typing import Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
-from sofs.handlers.breaks import manager
+from sofs.handlers.breaks import manager, wire_file_id
 from sofs.handlers.opens import Open, get_open, registry
 from sofs.handlestate.leases import LeaseError, LeaseTable
 from sofs.handlestate.oplocks import (
@@ -30,7 +30,6 @@ from sofs.handlestate.oplocks import (
     oplock_caching,
     plan_breaks,
 )
-from sofs.wire.codec import make_file_id
 from sofs.wire.constants import LeaseFlags
 from sofs.wire.fscc_constants import AccessMask as A
 from sofs.wire.fscc_constants import CreateDisposition as D
@@ -81,12 +80,12 @@ async def resolve_breaks(ctx: Ctx, req: Any, contexts: Any, key: Any, is_directo
     if not mgr.has_holders(key):
         return
     access = _effective_access(req, is_directory)
-    if is_stat_open(access):
-        return
+    overwrite = existed and req.create_disposition in _OVERWRITE
+    if is_stat_open(access) and not overwrite:
+        return  # stat opens break nothing unless they overwrite
     own = None
     if _wants_lease(ctx, req, contexts):
         own = mgr.leases.get(ctx.conn.client_guid, contexts.lease.lease_key)
-    overwrite = existed and req.create_disposition in _OVERWRITE
     for _round in range(MAX_BREAK_ROUNDS):
         sv = check_sharing and _sharing_violation(ctx, key, access, req.share_access)
         orders = plan_breaks(mgr.holders(key, exclude_lease=own), sv, overwrite)
@@ -184,7 +183,7 @@ async def handle_oplock_break(ctx: Ctx, req: Any) -> Reply:
         level, err = mgr.oplock_ack(op, req.oplock_level)
         if err is not None:
             raise SmbError(NtStatus[err])
-        return reply(OplockBreakResponse(oplock_level=level, file_id=make_file_id(*op.file_id)).encode())
+        return reply(OplockBreakResponse(oplock_level=level, file_id=wire_file_id(op)).encode())
     if isinstance(req, LeaseBreakAcknowledgment):
         if ctx.dialect < 0x0210:
             raise SmbError(NtStatus.INVALID_PARAMETER, "lease ack before SMB 2.1")

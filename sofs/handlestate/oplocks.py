@@ -111,9 +111,10 @@ def grant_oplock(requested: int, others: Sequence[Caching], others_have_handle_l
 
     ``others``: caching states of the other opens of the stream *after* the breaks this open
     caused (one entry per open, NONE included). Batch/exclusive need to be alone; otherwise level II,
-    unless someone still caches writes or holds a handle lease. Directories and stat opens get none.
+    unless someone still caches writes or holds a handle lease. Directories get none; stat opens are
+    granted like others (smb2.oplock.exclusive5 expects level II for an attribute-only open).
     """
-    if requested in (NONE, LEASE) or is_directory or stat_open:
+    if requested in (NONE, LEASE) or is_directory:
         return NONE
     if requested in (EXCLUSIVE, BATCH) and not others:
         return requested
