@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sofs.handlers.base import Ctx, Reply, reply
 from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import Open, get_open, notify, registry
+from sofs.handlers.opens import Open, change_time, get_open, notify, registry
 from sofs.vfs.base import FileInfo
 from sofs.wire.constants import CloseFlags, NotifyAction
 from sofs.wire.messages.close import CloseRequest, CloseResponse
@@ -33,7 +33,7 @@ async def handle_close(ctx: Ctx, req: CloseRequest) -> Reply:
     rsp = CloseResponse(
         flags=int(CloseFlags.POSTQUERY_ATTRIB), creation_time=info.creation_time,
         last_access_time=info.last_access_time, last_write_time=info.last_write_time,
-        change_time=info.change_time, allocation_size=info.allocation_size,
+        change_time=change_time(info), allocation_size=info.allocation_size,
         end_of_file=info.end_of_file, file_attributes=info.attributes)
     return reply(rsp.encode())
 

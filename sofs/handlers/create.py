@@ -13,6 +13,7 @@ IPC$ opens go to :mod:`sofs.handlers.pipes`.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sofs.handlers import open_logic as logic
@@ -24,7 +25,7 @@ from sofs.handlers.create_contexts import (
     parse_contexts,
 )
 from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import Open, notify, registry
+from sofs.handlers.opens import Open, change_time, notify, registry
 from sofs.handlers.security import dacl_access, sd_for_new_file, token_sids
 from sofs.vfs.base import EaEntry as VfsEa
 from sofs.vfs.base import FileInfo, VfsError
@@ -55,6 +56,9 @@ async def handle_create(ctx: Ctx, req: CreateRequest) -> Reply:
                            req.create_disposition, req.create_options, req.impersonation_level)
     if req.name.startswith(("\\", "/")):
         raise SmbError(NtStatus.INVALID_PARAMETER, "leading backslash in a CREATE name")
+    if "/" in req.name:
+        # like Samba, a forward slash separates components (Windows clients never send one)
+        req = dataclasses.replace(req, name=req.name.replace("/", "\\"))
     if contexts.timewarp is not None:
         raise SmbError(NtStatus.OBJECT_NAME_NOT_FOUND, "no snapshots")
     for hook in ctx.server.extensions.get("create_reconnect", []):
@@ -211,6 +215,10 @@ def _admit(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo, action: CreateA
     node = reg.node(share.name, info.file_id, h.stream)
     if node.delete_pending:
         raise SmbError(NtStatus.DELETE_PENDING)
+    if h.stream is not None:
+        base = reg.peek_node(share.name, info.file_id, None)
+        if base is not None and base.delete_pending:
+            raise SmbError(NtStatus.DELETE_PENDING, "base file is delete-pending")
     logic.check_share_access(node.opens, granted, req.share_access)
     if h.stream is None and granted & A.DELETE:
         # deleting/renaming the file conflicts with opens of its named streams too ([MS-FSA] 2.1.5.1.2)
@@ -253,7 +261,7 @@ async def _respond(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, op: O
     rsp = CreateResponse(
         oplock_level=op.oplock_level, flags=0, create_action=int(action),
         creation_time=info.creation_time, last_access_time=info.last_access_time,
-        last_write_time=info.last_write_time, change_time=info.change_time,
+        last_write_time=info.last_write_time, change_time=change_time(info),
         allocation_size=info.allocation_size, end_of_file=info.end_of_file,
         file_attributes=info.attributes, file_id=op.file_id, contexts=out_ctx,
     )

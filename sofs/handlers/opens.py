@@ -180,6 +180,13 @@ def get_open(ctx: Ctx, file_id: bytes | memoryview | tuple[int, int]) -> Open:
     return op
 
 
+def change_time(info: Any) -> int:
+    """ChangeTime as reported to clients: the last write time, as Samba reports it. Linux cannot set
+    a file's ctime, so a ChangeTime set through SET_INFO would never read back (smbtorture
+    smb2.timestamps); metadata-only changes therefore do not move ChangeTime."""
+    return int(info.last_write_time)
+
+
 # --- change notification ---------------------------------------------------------------------
 
 _FILE_NAME = 0x001

@@ -18,7 +18,7 @@ from typing import Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import DirCursor, get_open
+from sofs.handlers.opens import DirCursor, change_time, get_open
 from sofs.vfs.names import fold_name
 from sofs.wire.constants import QueryDirectoryFlags as QF
 from sofs.wire.fscc import DIR_INFO_CLASSES, DirEntry, encode_dir_entries
@@ -43,7 +43,7 @@ def _list(vfs: Any, h: Any, pattern: str) -> list[DirEntry]:
         out.append(DirEntry(
             name=e.name, file_id=i.file_id, creation_time=i.creation_time,
             last_access_time=i.last_access_time, last_write_time=i.last_write_time,
-            change_time=i.change_time, end_of_file=i.end_of_file, allocation_size=i.allocation_size,
+            change_time=change_time(i), end_of_file=i.end_of_file, allocation_size=i.allocation_size,
             attributes=i.attributes))
     return out
 

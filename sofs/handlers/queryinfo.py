@@ -12,7 +12,7 @@ from typing import Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import Open, get_open
+from sofs.handlers.opens import Open, change_time, get_open
 from sofs.handlers.security import effective_sd
 from sofs.vfs.base import FileInfo
 from sofs.wire import fscc
@@ -66,7 +66,7 @@ def smb_name(op: Open) -> str:
 
 def _file_class(op: Open, cls: int, info: FileInfo, ea_size: int, dialect: int) -> bytes | None:
     basic = fscc.FileBasicInformation(info.creation_time, info.last_access_time, info.last_write_time,
-                                      info.change_time, info.attributes)
+                                      change_time(info), info.attributes)
     delete_pending = bool(op.node is not None and op.node.delete_pending)
     standard = fscc.FileStandardInformation(info.allocation_size, info.end_of_file, info.nlink,
                                             delete_pending, info.is_directory)
@@ -100,7 +100,7 @@ def _file_class(op: Open, cls: int, info: FileInfo, ea_size: int, dialect: int) 
             fscc.FileNameInformation(smb_name(op))).encode()
     if cls == FIC.FileNetworkOpenInformation:
         return fscc.FileNetworkOpenInformation(info.creation_time, info.last_access_time,
-                                               info.last_write_time, info.change_time,
+                                               info.last_write_time, change_time(info),
                                                info.allocation_size, info.end_of_file,
                                                info.attributes).encode()
     if cls == FIC.FileAttributeTagInformation:

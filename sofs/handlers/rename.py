@@ -21,6 +21,7 @@ from sofs.vfs.names import fold_name
 from sofs.wire.constants import NotifyAction
 from sofs.wire.fscc_constants import AccessMask as A
 from sofs.wire.fscc_constants import RenameExFlags as RX
+from sofs.wire.fscc_constants import ShareAccess as S
 from sofs.wire.status import NtStatus
 
 
@@ -54,6 +55,20 @@ async def _check_target(ctx: Ctx, op: Open, target: str, replace: bool) -> None:
     reg = registry(ctx.server)
     if reg.nodes_of_file(op.share.name, info.file_id):
         raise SmbError(NtStatus.ACCESS_DENIED, "target is open")
+
+
+def _check_parent_share_mode(ctx: Ctx, op: Open, target: str) -> None:
+    """A rename changes the destination directory: another open of it that holds DELETE access
+    or does not share write conflicts (SHARING_VIOLATION, [MS-FSA] 2.1.5.14.10; Samba's
+    rename_dst_parent_check; smbtorture smb2.rename.*delete_access)."""
+    parent = fold_name(target.rsplit("\\", 1)[0]) if "\\" in target else ""
+    share = op.share
+    for o in registry(ctx.server).by_id.values():
+        if (o is op or o.closed or o.share is not share or not o.is_directory or o.stream
+                or fold_name(o.path) != parent):
+            continue
+        if o.granted_access & A.DELETE or not o.share_access & S.WRITE:
+            raise SmbError(NtStatus.SHARING_VIOLATION, "destination directory is open")
 
 
 def _open_children(ctx: Ctx, op: Open) -> bool:
@@ -111,6 +126,7 @@ async def set_rename(ctx: Ctx, op: Open, info: Any) -> None:
     if op.is_directory and _open_children(ctx, op):
         raise SmbError(NtStatus.ACCESS_DENIED, "directory has open files below it")
     await _check_target(ctx, op, target, replace)
+    _check_parent_share_mode(ctx, op, target)
     old = op.path
     new = await run_fs(vfs.rename, op.handle, target, replace)
     notify(ctx.server, op, NotifyAction.RENAMED_OLD_NAME, path=old)
