@@ -16,7 +16,7 @@ class FakeDriver:
     def __init__(self) -> None:
         self.sent: list[tuple[object, bytes]] = []
 
-    async def send_notification(self, header, body, session=None) -> None:  # noqa: ANN001
+    async def send_notification(self, header, body, session=None) -> None:
         self.sent.append((header, body))
 
 
@@ -29,13 +29,13 @@ def make(clock_ns: list[int]) -> tuple[CachingManager, FakeDriver, SimpleNamespa
     return mgr, drv, session
 
 
-def new_open(session, node: FileNode, n: int) -> Open:  # noqa: ANN001
+def new_open(session, node: FileNode, n: int) -> Open:
     op = Open(file_id=bytes([n]) * 16, session=session, tree=None, share=None, path="f", node=node)
     node.opens.append(op)
     return op
 
 
-def run(coro):  # noqa: ANN001, ANN201
+def run(coro):
     return asyncio.run(coro)
 
 
