@@ -60,7 +60,7 @@ def test_batch_break_waits_for_ack_then_releases() -> None:
 
 def test_unanswered_break_completes_at_timeout() -> None:
     async def body() -> None:
-        mgr, drv, session = make([0])
+        mgr, _drv, session = make([0])
         node = FileNode(("s", 1, ""))
         op = new_open(session, node, 1)
         mgr._set_oplock(op, BATCH, None)
@@ -74,7 +74,7 @@ def test_unanswered_break_completes_at_timeout() -> None:
 
 def test_unreachable_holder_counts_as_acknowledged() -> None:
     async def body() -> None:
-        mgr, drv, session = make([0])
+        mgr, _drv, session = make([0])
         mgr.server.connections.clear()
         node = FileNode(("s", 1, ""))
         op = new_open(session, node, 1)
@@ -107,7 +107,7 @@ def test_lease_break_ack_and_close() -> None:
 
 def test_write_breaks_level2_including_own_but_not_own_lease() -> None:
     async def body() -> None:
-        mgr, drv, session = make([0])
+        mgr, _drv, session = make([0])
         node = FileNode(("s", 1, ""))
         a, b = new_open(session, node, 1), new_open(session, node, 2)
         mgr._set_oplock(a, LEVEL_II, None)
