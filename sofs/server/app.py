@@ -27,7 +27,9 @@ log = logging.getLogger("sofs.server")
 # Each exposes ``install(server: ServerState) -> None``; missing ones are skipped.
 EXTENSION_MODULES = (
     "sofs.handlers.opens",
-    "sofs.handlestate.install",
+    "sofs.handlestate.caching_install",  # oplocks, leases, byte-range locks, change notify
+    "sofs.handlestate.persist_install",  # durable/persistent handles (after caching: reads its grant)
+    "sofs.security.abe",  # access-based enumeration filter
 )
 
 
