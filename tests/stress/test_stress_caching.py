@@ -27,10 +27,10 @@ from typing import Any
 import pytest
 
 smbprotocol = pytest.importorskip("smbprotocol")
-from smbprotocol.connection import Connection  # noqa: E402
-from smbprotocol.exceptions import SMBResponseException  # noqa: E402
-from smbprotocol.header import Commands  # noqa: E402
-from smbprotocol.open import (  # noqa: E402
+from smbprotocol.connection import Connection
+from smbprotocol.exceptions import SMBResponseException
+from smbprotocol.header import Commands
+from smbprotocol.open import (
     CreateDisposition,
     CreateOptions,
     FileAttributes,
@@ -39,10 +39,10 @@ from smbprotocol.open import (  # noqa: E402
     ShareAccess,
     SMB2LockElement,
 )
-from smbprotocol.session import Session  # noqa: E402
-from smbprotocol.tree import TreeConnect  # noqa: E402
+from smbprotocol.session import Session
+from smbprotocol.tree import TreeConnect
 
-from sofs.config import ServerConfig, ShareConfig, UserConfig  # noqa: E402
+from sofs.config import ServerConfig, ShareConfig, UserConfig
 
 pytestmark = pytest.mark.slow
 
@@ -158,7 +158,7 @@ class Client:
         self.conn.connect()
         self.session = Session(self.conn, "alice", "Secret1!")
         self.session.connect()
-        self.tree = TreeConnect(self.session, rf"\\127.0.0.1\share")
+        self.tree = TreeConnect(self.session, r"\\127.0.0.1\share")
         self.tree.connect()
         self.acker = threading.Thread(target=self._ack_loop, daemon=True)
         self.acker.start()
