@@ -26,7 +26,7 @@ from sofs.handlers.create_contexts import (
 )
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import Open, change_time, notify, registry
-from sofs.handlers.security import dacl_access, sd_for_new_file, token_sids
+from sofs.handlers.security import creator_sids, dacl_access, inherit_sd, sd_for_new_file, token_sids
 from sofs.vfs.base import EaEntry as VfsEa
 from sofs.vfs.base import FileInfo, VfsError
 from sofs.wire.constants import NotifyAction
@@ -108,9 +108,14 @@ async def _open(ctx: Ctx, req: CreateRequest,
                     continue  # raced with another creator: start over
                 raise
         try:
+            if info.is_directory and name.upper().endswith("::$DATA"):
+                # a directory has no unnamed data stream ([MS-FSA] 2.1.5.1; smb2.streams.dir)
+                raise SmbError(NtStatus.NOT_A_DIRECTORY if opts & O.DIRECTORY_FILE
+                               else NtStatus.FILE_IS_A_DIRECTORY, "directory ::$DATA")
             for hook in ctx.server.extensions.get("create_before_admit", []):
                 await hook(ctx, req, contexts, h, info)  # issue 4: oplock/lease breaks first
-            op, maximal = _admit(ctx, req, h, info, action, sd_raw)
+            dacl_max = await _dacl_maximal(ctx, vfs, h, sd_raw, req.desired_access)
+            op, maximal = _admit(ctx, req, h, info, action, dacl_max)
         except BaseException:
             await run_fs(vfs.close, h)
             raise
@@ -125,9 +130,12 @@ async def _open(ctx: Ctx, req: CreateRequest,
         if action != CreateAction.OPENED:
             try:
                 sd = None
+                inherit = None
                 if contexts.sd is not None:
                     sd = sd_for_new_file(ctx, info.is_directory, contexts.sd.sd).encode()
-                info = await run_fs(_apply_new_file_contexts, vfs, h, contexts, info, sd)
+                elif action == CreateAction.CREATED and h.stream is None:
+                    inherit = creator_sids(ctx)
+                info = await run_fs(_apply_new_file_contexts, vfs, h, contexts, info, sd, inherit)
             except BaseException:
                 _forget(ctx, op)
                 await run_fs(vfs.close, h)
@@ -171,8 +179,20 @@ def _truncate(vfs: Any, h: Any, attrs: int, is_dir: bool) -> FileInfo:
     return vfs.stat(h)  # type: ignore[no-any-return]
 
 
+def _parent_sd(vfs: Any, path: str) -> bytes | None:
+    parent = path.rsplit("\\", 1)[0] if "\\" in path else ""
+    try:
+        ph, _ = vfs.open(parent, D.OPEN, int(O.DIRECTORY_FILE), 0)
+    except VfsError:
+        return None
+    try:
+        return vfs.get_security_descriptor(ph)  # type: ignore[no-any-return]
+    finally:
+        vfs.close(ph)
+
+
 def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: FileInfo,
-                             sd: bytes | None) -> FileInfo:
+                             sd: bytes | None, inherit: tuple[Any, Any] | None = None) -> FileInfo:
     """AlSi, ExtA and SecD apply to a created/overwritten object ([MS-SMB2] 3.3.5.9.2/.3/.6)."""
     changed = False
     if contexts.allocation_size and not info.is_directory:
@@ -181,13 +201,44 @@ def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: F
     if contexts.eas is not None and contexts.eas.eas:
         vfs.set_eas(h, [VfsEa(e.name.encode("latin-1"), bytes(e.value), e.flags) for e in contexts.eas.eas])
         changed = True
+    if sd is None and inherit is not None:
+        raw = _parent_sd(vfs, h.path)
+        if raw:
+            try:
+                child = inherit_sd(SecurityDescriptor.decode(raw), inherit[0], inherit[1], info.is_directory)
+            except WireError:
+                child = None
+            if child is not None:
+                sd = child.encode()
     if sd is not None:
         vfs.set_security_descriptor(h, sd)
     return vfs.stat(h) if changed else info  # type: ignore[no-any-return]
 
 
+async def _dacl_maximal(ctx: Ctx, vfs: Any, h: Any, sd_raw: bytes | None, desired: int) -> int | None:
+    """What the file's stored DACL grants this user (None: no stored descriptor). DELETE also
+    comes from FILE_DELETE_CHILD on the parent directory ([MS-FSA] 2.1.5.1.2.1)."""
+    if not sd_raw:
+        return None
+    try:
+        granted = dacl_access(SecurityDescriptor.decode(sd_raw), token_sids(ctx))
+    except WireError:
+        return None  # a corrupt stored descriptor does not lock everybody out
+    if not granted & A.DELETE and desired & (A.DELETE | A.MAXIMUM_ALLOWED | A.GENERIC_ALL):
+        raw = await run_fs(_parent_sd, vfs, h.path)
+        if raw:
+            try:
+                if dacl_access(SecurityDescriptor.decode(raw), token_sids(ctx)) & A.FILE_DELETE_CHILD:
+                    granted |= A.DELETE
+            except WireError:
+                pass
+        else:
+            granted |= A.DELETE  # parent without a stored descriptor: full control
+    return granted
+
+
 def _admit(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo, action: CreateAction,
-           sd_raw: bytes | None) -> tuple[Open, int]:
+           dacl_max: int | None) -> tuple[Open, int]:
     """Access and share-mode checks on the opened object, then record the Open."""
     tree = ctx.tree
     session = ctx.session
@@ -199,11 +250,8 @@ def _admit(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo, action: CreateA
         raise SmbError(NtStatus.ACCESS_DENIED, "overwrite of a read-only file")
     maximal = logic.maximal_access(tree.maximal_access, bool(share.config.read_only), readonly_file,
                                    info.is_directory)
-    if sd_raw:
-        try:
-            maximal &= dacl_access(SecurityDescriptor.decode(sd_raw), token_sids(ctx))
-        except WireError:
-            pass  # a corrupt stored descriptor does not lock everybody out
+    if dacl_max is not None:
+        maximal &= dacl_max
     granted = logic.granted_access(req.desired_access, maximal, info.is_directory)
     doc = bool(req.create_options & O.DELETE_ON_CLOSE)
     if doc:

@@ -146,3 +146,45 @@ def dacl_access(sd: SecurityDescriptor, token: frozenset[str]) -> int:
     if sd.owner is not None and str(sd.owner).upper() in token:
         allowed |= _OWNER_IMPLICIT & ~denied
     return allowed & FILE_ALL_ACCESS
+
+
+_OI, _CI, _NP, _IO, _INHERITED = 0x01, 0x02, 0x04, 0x08, 0x10
+_CREATOR_OWNER = "S-1-3-0"
+_CREATOR_GROUP = "S-1-3-1"
+
+
+def creator_sids(ctx: Ctx) -> tuple[Sid, Sid]:
+    """(owner, group) a new object gets: the creating user and its primary group."""
+    return _user_sids(ctx)
+
+
+def inherit_sd(parent: SecurityDescriptor, owner: Sid, group: Sid, is_directory: bool) -> SecurityDescriptor | None:
+    """The descriptor a new child gets from its parent's inheritable ACEs ([MS-DTYP] 2.5.3.4
+    ComputeACL, simplified: CREATOR OWNER/GROUP become the creator's SIDs in effective ACEs).
+    None when the parent has no DACL or nothing inheritable (the default descriptor applies)."""
+    if not parent.control & SdControl.DACL_PRESENT or parent.dacl is None:
+        return None
+    aces = []
+    for ace in parent.dacl.aces:
+        f = ace.flags
+        if is_directory:
+            if not f & (_OI | _CI) or (f & _NP and not f & _CI):
+                continue
+            if f & _CI:
+                nf = 0 if f & _NP else f & (_OI | _CI)
+            else:
+                nf = (f & _OI) | _IO  # files-only ACE: inherit-only on the directory, passed on
+        else:
+            if not f & _OI:
+                continue
+            nf = 0
+        sid = ace.sid
+        if sid is not None and not nf & _IO:
+            if str(sid) == _CREATOR_OWNER:
+                sid = owner
+            elif str(sid) == _CREATOR_GROUP:
+                sid = group
+        aces.append(replace(ace, flags=nf | _INHERITED, sid=sid))
+    if not aces:
+        return None
+    return SecurityDescriptor.build(owner, group, Acl(tuple(aces)), control=SdControl.DACL_AUTO_INHERITED)
