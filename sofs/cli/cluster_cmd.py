@@ -1,10 +1,13 @@
 """``sofs cluster up N | down | status``: an N-node embedded cluster on loopback in one command.
 
-- ``sofs cluster up 3 [--name sofs] [--state-dir DIR] [--foreground]``: creates the embedded store in the
+- ``sofs cluster up 3 [--name sofs] [--state-dir DIR] [--foreground] [--smb-port P]``: creates the embedded store in the
   state dir (default ``$SOFS_CLUSTER_DIR`` or ``./.sofs-cluster``), forms the cluster (= ``New-Cluster``
   with nodes n1..nN on 127.0.0.11..), starts one ``sofs node`` process per node (logs in
   ``DIR/<node>.log``), waits until every node is Up and prints a summary. An existing state dir is
   reused: its cluster's nodes are (re)started. ``--foreground`` stays attached; Ctrl-C stops the nodes.
+  ``--smb-port P`` (default ``$SOFS_SMB_PORT``, else 445): the SMB port of every node, written into the
+  node records (each node has its own loopback address, so one port serves all). Tests use it (or the
+  environment variable, which also reaches ``sofs demo``) to run beside a cluster already on 445.
 - ``sofs cluster down [--state-dir DIR] [--purge]``: SIGTERM every node (clean leave), SIGKILL after a
   timeout; ``--purge`` also deletes the state dir.
 - ``sofs cluster status [--state-dir DIR]``: cluster, nodes and groups.
@@ -36,6 +39,7 @@ from sofs.cluster.config import (
 from sofs.cluster.store_embedded import EmbeddedStore
 
 REPO_ROOT = str(Path(sofs.__file__).resolve().parent.parent)
+ENV_SMB_PORT = "SOFS_SMB_PORT"
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -49,6 +53,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     up.add_argument("--threshold", type=int, default=None, help="SameSubnetThreshold (default 10)")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for every node to be Up")
     up.add_argument("--no-smb", action="store_true", help="start the cluster agents only")
+    env_port = os.environ.get(ENV_SMB_PORT)
+    up.add_argument("--smb-port", type=int, default=int(env_port) if env_port else None,
+                    help=f"SMB port of every node (default ${ENV_SMB_PORT}, else 445)")
     down = sub.add_parser("down", help="stop the node processes")
     down.add_argument("--purge", action="store_true", help="also delete the state dir")
     down.add_argument("--timeout", type=float, default=15.0)
@@ -113,11 +120,15 @@ async def up(args: argparse.Namespace) -> int:
         if (await store.get(client.keys.cluster)) is None:
             props = {k: v for k, v in (("SameSubnetDelay", args.delay_ms), ("SameSubnetThreshold", args.threshold))
                      if v is not None}
-            await client.create_cluster(args.name, [f"n{i}" for i in range(1, args.n + 1)], properties=props)
+            await client.create_cluster(args.name, [f"n{i}" for i in range(1, args.n + 1)], properties=props,
+                                        smb_port=args.smb_port or 445)
         else:
             for k, v in (("SameSubnetDelay", args.delay_ms), ("SameSubnetThreshold", args.threshold)):
                 if v is not None:
                     await client.set_cluster_property(k, v)
+            if args.smb_port is not None:
+                for n in await client.get_nodes():
+                    await client.set_smb_port(n.name, args.smb_port)
         info = await client.get_cluster()
         nodes = await client.get_nodes()
         cfg = ClusterConfig(state_dir, name=info.name, prefix=client.keys.prefix,
@@ -185,9 +196,9 @@ async def print_status(client: ClusterClient, w: TextIO) -> None:
     q = await client.get_quorum()
     print(f"Cluster {c.name}  quorum {q.quorum_type}  SameSubnetDelay {c.same_subnet_delay} ms  "
           f"SameSubnetThreshold {c.same_subnet_threshold}  store {c.store}", file=w)
-    print(f"\n{'Name':<8} {'State':<8} {'Address':<12} {'Vote':>4}  DynamicWeight", file=w)
+    print(f"\n{'Name':<8} {'State':<8} {'Address':<12} {'SMB':>5} {'Vote':>4}  DynamicWeight", file=w)
     for n in await client.get_nodes():
-        print(f"{n.name:<8} {n.state:<8} {n.address:<12} {n.node_weight:>4}  {n.dynamic_weight}",
+        print(f"{n.name:<8} {n.state:<8} {n.address:<12} {n.smb_port:>5} {n.node_weight:>4}  {n.dynamic_weight}",
               file=w)
     print(f"\n{'Group':<24} {'Owner':<8} {'State':<8} Epoch", file=w)
     for g in await client.get_groups():

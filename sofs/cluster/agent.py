@@ -11,8 +11,22 @@ a node resumed after SIGSTOP never serves an old epoch), :meth:`NodeAgent.on_cha
 
 The witness (if configured) is kept by a separate task: every node tries to acquire/renew it each
 cycle, at most one holds it; its heartbeat says so, and "this partition holds the witness" means a
-visible node's heartbeat says so. The witness TTL defaults to half the heartbeat TTL so a dead
-holder's witness is free again before the holder is declared Down.
+visible node's heartbeat says so. The agent *asks* for a witness TTL of half the heartbeat TTL, so a
+dead holder's witness is free again before the holder is declared Down and a survivor takes it over
+without a gap. A backend may not honour that: the cloud witness clamps to Azure's 15-60 s lease
+range. The agent reads the effective ``witness.ttl`` after building the witness and renews at least
+three times per TTL; when the TTL exceeds the heartbeat TTL it logs the consequence once: **after the
+witness holder dies, the surviving nodes count no witness vote until the holder's lease runs out**
+(up to ``witness.ttl`` after its last renewal). In a 2-node cluster with a cloud witness the survivor
+of a holder's death is therefore without quorum (fenced, not serving) from the moment the holder is
+Down until it acquires the lease, i.e. for up to ``witness.ttl - heartbeat TTL`` seconds; the death
+of the node that does *not* hold the witness costs nothing. We do not count a dead holder's vote on
+the survivors' behalf: the vote belongs to whoever holds the lease.
+
+The witness ``epoch`` (written into the witness record, shown by ``probe()``) is the **quorum
+configuration revision**: the store revision of the last change of the cluster record or the vote
+table (``Snapshot.quorum_epoch``) when this node took the witness. It tells an operator which vote
+table the holder acted on; fencing between holders uses the witness's own ``generation``.
 """
 from __future__ import annotations
 
@@ -44,6 +58,7 @@ from sofs.cluster.quorum import QuorumView, has_quorum
 from sofs.cluster.store import ClusterStore, StoreError, StoreUnavailable
 
 log = logging.getLogger("sofs.cluster.agent")
+VOTE_RETRIES = 20
 WitnessFactory = Callable[[dict[str, Any]], Any]
 
 
@@ -79,6 +94,8 @@ class NodeAgent:
         self._witness_cfg: dict[str, Any] | None = None
         self._witness_src: dict[str, Any] | None = None
         self._claim: Any = None
+        self.witness_ttl_s: float | None = None
+        """Effective TTL of the configured witness (after the backend's clamping), or None."""
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self.cycles = 0
@@ -223,24 +240,36 @@ class NodeAgent:
         if await self.store.cas(self.keys.node(self.name), encode(new), v.mod_revision):
             log.info("%s: drain completed (%s)", self.name, a.reason)
 
-    async def _update_votes(self, add: bool) -> None:
-        """Dynamic quorum: a rejoining node gets its vote back; a cleanly leaving node gives it up."""
+    async def _update_votes(self, add: bool) -> bool:
+        """Dynamic quorum: a rejoining node gets its vote back; a cleanly leaving node gives it up.
+
+        A transaction guarded by the vote table's revision; on a lost race (another node joined or
+        left at the same moment) re-read the snapshot and try again, so two nodes leaving together
+        both give up their votes. Returns True when the table says what we want."""
         from sofs.cluster.client import vote_table
         from sofs.cluster.store import Compare, Put
 
         snap = self.snapshot
-        if snap is None or snap.cluster is None:
-            return
-        active = set(snap.votes.record.active) if snap.votes else set(snap.nodes)
-        if (self.name in active) == add:
-            return
-        active = active | {self.name} if add else active - {self.name}
-        votes = vote_table(snap, snap.cluster.record, active=sorted(active))
-        res = await self.store.txn(
-            [Compare(self.keys.votes, mod_revision=snap.votes.mod_revision if snap.votes else 0)],
-            [Put(self.keys.votes, encode(votes))])
-        log.info("%s: dynamic quorum: vote %s (%s)", self.name, "restored" if add else "given up",
-                 "done" if res.succeeded else "lost a race")
+        for attempt in range(VOTE_RETRIES):
+            if attempt:  # lost a race: decide again on what the winner wrote
+                snap = parse_snapshot(await self.store.list(self.keys.prefix), self.keys)
+            if snap is None or snap.cluster is None or self.name not in snap.nodes:
+                return False
+            active = set(snap.votes.record.active) if snap.votes else set(snap.nodes)
+            if (self.name in active) == add:
+                return True
+            active = active | {self.name} if add else active - {self.name}
+            votes = vote_table(snap, snap.cluster.record, active=sorted(active))
+            res = await self.store.txn(
+                [Compare(self.keys.votes, mod_revision=snap.votes.mod_revision if snap.votes else 0)],
+                [Put(self.keys.votes, encode(votes))])
+            if res.succeeded:
+                log.info("%s: dynamic quorum: vote %s%s", self.name, "restored" if add else "given up",
+                         f" (after {attempt} lost race(s))" if attempt else "")
+                return True
+        log.warning("%s: dynamic quorum: vote %s failed: the vote table kept changing", self.name,
+                    "restore" if add else "give-up")
+        return False
 
     # ---- witness ----
 
@@ -256,18 +285,37 @@ class NodeAgent:
                     self._witness = self._witness_factory(full)
                 except Exception as e:  # noqa: BLE001  # a bad witness config must not stop the node
                     log.warning("%s: cannot build witness %s: %s", self.name, cfg.get("type"), e)
+                else:
+                    self._adopt_witness_ttl(float(full["ttl"]))
         if self._witness is None:  # every node keeps trying: a standby claim makes failover instant
             return
         try:
             snap = self.snapshot
             cluster_id = snap.cluster.record.id if snap and snap.cluster else ""
+            epoch = snap.quorum_epoch if snap is not None else 0
             if self._claim is not None:
                 self._claim = await self._witness.renew(self._claim)
             else:
-                self._claim = await self._witness.acquire(cluster_id, self.name, self.cycles)
+                self._claim = await self._witness.acquire(cluster_id, self.name, epoch)
         except Exception as e:  # noqa: BLE001  # witness contract: no raise, but be defensive
             log.warning("%s: witness error: %s", self.name, e)
             self._claim = None
+
+    def _adopt_witness_ttl(self, asked: float) -> None:
+        """Read the TTL the backend really uses (it may clamp what we asked for) and say what it costs."""
+        ttl = float(getattr(self._witness, "ttl", asked) or asked)
+        self.witness_ttl_s = ttl
+        if ttl > self.ttl_s:
+            log.warning("%s: %s witness TTL is %.0f s (asked %.1f s), longer than the heartbeat TTL %.1f s: "
+                        "after the witness holder dies the other nodes have no witness vote for up to "
+                        "%.1f s more", self.name, getattr(self._witness, "kind", "the"), ttl, asked,
+                        self.ttl_s, ttl - self.ttl_s)
+
+    def witness_interval(self) -> float:
+        """Seconds between witness acquire/renew calls: every heartbeat, and at least 3 per witness TTL."""
+        if self.witness_ttl_s:
+            return max(0.01, min(self.delay_s, self.witness_ttl_s / 3))
+        return self.delay_s
 
     async def _close_witness(self) -> None:
         if self._witness is not None:
@@ -275,7 +323,7 @@ class NodeAgent:
                 if self._claim is not None:
                     await self._witness.release(self._claim)
                 await self._witness.close()
-        self._witness, self._claim = None, None
+        self._witness, self._claim, self.witness_ttl_s = None, None, None
 
     # ---- lifecycle ----
 
@@ -307,7 +355,7 @@ class NodeAgent:
     async def _witness_loop(self) -> None:
         while True:
             await self.witness_step()
-            await asyncio.sleep(self.delay_s)
+            await asyncio.sleep(self.witness_interval())
 
     async def stop(self, leave: bool = True) -> None:
         """Stop the loop. ``leave``: clean shutdown (hand groups back, give up the dynamic vote)."""

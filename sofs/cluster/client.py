@@ -80,6 +80,8 @@ class NodeInfo:
     drain_status: str
     last_heartbeat: float | None
     smb_port: int
+    heartbeat_refresh_s: float = 0.0
+    """The node rewrites ``last_heartbeat`` at least this often (0: only on change, an older node)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +177,8 @@ class ClusterClient:
         for name, v in sorted(snap.nodes.items(), key=lambda kv: kv[1].record.id):
             r, hb = v.record, snap.heartbeats.get(name)
             out.append(NodeInfo(name, str(r.id), snap.node_state(name).value, r.address, r.node_weight,
-                                weights.get(name, 0), r.drain_status, hb.time if hb else None, r.smb_port))
+                                weights.get(name, 0), r.drain_status, hb.time if hb else None, r.smb_port,
+                                hb.time_refresh_s if hb else 0.0))
         return out
 
     async def get_groups(self) -> list[GroupInfo]:
@@ -200,7 +203,8 @@ class ClusterClient:
 
     async def create_cluster(self, name: str, nodes: Sequence[str], static_address: Sequence[str] | str = (),
                              no_storage: bool = False, addresses: Mapping[str, str] | None = None,
-                             properties: Mapping[str, int] | None = None) -> ClusterInfo:
+                             properties: Mapping[str, int] | None = None, smb_port: int = 445) -> ClusterInfo:
+        """``New-Cluster``. ``smb_port``: the SMB port every node listens on (445; tests pick free ones)."""
         check_name(name, "cluster")
         if not nodes:
             raise ClusterError("A cluster needs at least one node.")
@@ -219,7 +223,7 @@ class ClusterClient:
         for i, n in enumerate(names):
             addr = addrs.get(n) or next(a for a in free if a not in used)
             check_address(addr)
-            members[n] = NodeRecord(n, i + 1, addr)
+            members[n] = NodeRecord(n, i + 1, addr, smb_port=check_port(smb_port))
         cluster = ClusterRecord(name, str(uuid.uuid4()), static_address=statics, no_storage=no_storage)
         for prop, value in (properties or {}).items():
             changes: dict[str, Any] = {field_name(prop): check_property(prop, value)}
@@ -354,6 +358,11 @@ class ClusterClient:
         return await self._update_node(
             name, lambda r: replace(r, paused=False, drain_status=DrainStatus.NOT_INITIATED.value))
 
+    async def set_smb_port(self, name: str, port: int) -> NodeInfo:
+        """The SMB port the node listens on (read by the node at start; restart it to apply)."""
+        checked = check_port(port)
+        return await self._update_node(name, lambda r: replace(r, smb_port=checked))
+
     async def add_node(self, name: str, address: str | None = None) -> NodeInfo:
         """``Add-ClusterNode``: a new member (address: next free 127.0.0.x when omitted); start its process
         with ``sofs node --name <name>``."""
@@ -425,6 +434,16 @@ def check_address(addr: str) -> None:
         ipaddress.ip_address(addr)
     except ValueError:
         raise ClusterError(f"Invalid IP address {addr!r}.") from None
+
+
+def check_port(port: Any) -> int:
+    try:
+        p = int(port)
+    except (TypeError, ValueError):
+        raise ClusterError(f"Invalid port {port!r}.") from None
+    if not 1 <= p <= 65535:
+        raise ClusterError(f"Invalid port {p}: use 1-65535.")
+    return p
 
 
 def field_name(prop: str) -> str:

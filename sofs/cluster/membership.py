@@ -9,6 +9,12 @@ The node itself keeps a **local deadline**: the moment a renewal *started* (on i
 clock) + TTL. The store renewed the lease no earlier than that start, so the lease cannot expire
 before the deadline; the agent stops serving ``margin`` before it (see ``lease_valid``), hence always
 before anybody else may consider it Down and take its groups.
+
+The heartbeat record is rewritten when its content changes and at least every
+:data:`TIME_REFRESH_S` seconds (of the node's monotonic clock) even when it does not, so its ``time``
+field (the node's wall clock) is a fresh clock sample: ``Test-Cluster`` compares it with its own
+clock and can bound the skew in both directions (a record is never older than ``time_refresh_s`` +
+one ``SameSubnetDelay``). The keepalive itself stays a lease renewal, not a write.
 """
 from __future__ import annotations
 
@@ -23,13 +29,15 @@ from sofs.cluster.model import Heartbeat, Keys, encode
 from sofs.cluster.store import ClusterStore, LeaseId, LeaseNotFound, StoreUnavailable
 
 log = logging.getLogger("sofs.cluster.membership")
+TIME_REFRESH_S = 2.0
 
 
 class HeartbeatKeeper:
     """Grants, renews and re-creates this node's heartbeat lease and key."""
 
     def __init__(self, store: ClusterStore, keys: Keys, node: str, address: str, *,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+                 time_refresh_s: float = TIME_REFRESH_S) -> None:
         self.store = store
         self.keys = keys
         self.node = node
@@ -39,8 +47,9 @@ class HeartbeatKeeper:
         self.ttl_s = 0.0
         self.deadline = float("-inf")
         """Local monotonic time before which the lease surely exists."""
-        self.value = Heartbeat(node, os.getpid(), address, joining=True)
+        self.value = Heartbeat(node, os.getpid(), address, joining=True, time_refresh_s=time_refresh_s)
         self._written: Heartbeat | None = None
+        self._written_at = float("-inf")  # monotonic time of the last write
 
     def lease_valid(self, margin: float) -> bool:
         return self._clock() < self.deadline - margin
@@ -74,7 +83,7 @@ class HeartbeatKeeper:
             await self._grant(ttl_s, started)
             return True
         self.deadline = started + self.ttl_s
-        if self.value != self._written:
+        if self.value != self._written or started - self._written_at >= self.value.time_refresh_s:
             await self._write()
         return False
 
@@ -86,6 +95,7 @@ class HeartbeatKeeper:
 
     async def _write(self) -> None:
         assert self.lease is not None
+        self._written_at = self._clock()
         self.value = replace(self.value, time=self._wall())
         await self.store.put(self.keys.heartbeat(self.node), encode(self.value), lease=self.lease)
         self._written = self.value

@@ -125,7 +125,10 @@ class Heartbeat:
     joining: bool = True
     holds_witness: bool = False
     time: float = 0.0
-    """Wall-clock time of the last heartbeat write (informational: LastHeartbeat)."""
+    """The node's wall-clock time at the last write of this record (LastHeartbeat, clock-skew check)."""
+    time_refresh_s: float = 0.0
+    """The node rewrites the record at least this often (so ``time`` is never older than that plus
+    one SameSubnetDelay); 0 = an older node that rewrote it only on change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +194,11 @@ class Snapshot:
         if node.record.paused:
             return NodeState.PAUSED
         return NodeState.JOINING if hb.joining else NodeState.UP
+
+    @property
+    def quorum_epoch(self) -> int:
+        """Store revision of the last change of the quorum configuration (cluster record or vote table)."""
+        return max(self.cluster.mod_revision if self.cluster else 0, self.votes.mod_revision if self.votes else 0)
 
     def weights(self) -> dict[str, int]:
         """Dynamic weights of every member (a member missing from the table votes its NodeWeight)."""

@@ -16,6 +16,12 @@ once), or when the record has not changed for ``ttl`` (the holder hangs, e.g. SI
 after the TTL, see :func:`~sofs.cluster.witness.decide_takeover`). A resumed stale holder finds
 someone else in the record on its next renew, loses, and drops its holder-range lock.
 
+A witness file that is removed or replaced (its directory deleted, the volume unmounted and another
+file in its place) is **unreachable**, not held: every call first checks that ``path`` still names the
+open file (``stat`` vs ``fstat``: device and inode); if not, the descriptor is closed (dropping its
+locks) and ``path`` reopened, which fails while the file is gone. Without that check a holder would
+keep renewing an unlinked inode that nobody else can open.
+
 Python 3.11's ``fcntl`` exports ``F_OFD_GETLK``/``F_OFD_SETLK``/``F_OFD_SETLKW`` on Linux; where it
 does not, the Linux values 36/37/38 (``<asm-generic/fcntl.h>``) are used. ``struct flock`` is packed
 as ``short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid`` (``l_pid`` must be 0
@@ -96,9 +102,20 @@ class DiskWitness(Witness):
     # -- blocking helpers (run in a thread) --------------------------------------------------
 
     def _open(self) -> int:
+        if self._fd is not None and not self._same_file(self._fd):
+            os.close(self._fd)  # the witness file was removed or replaced: its locks mean nothing now
+            self._fd, self._held = None, None
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         return self._fd
+
+    def _same_file(self, fd: int) -> bool:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        fst = os.fstat(fd)
+        return (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino)
 
     def _mutex(self, fd: int, deadline: float) -> None:
         while not ofd_try_lock(fd, MUTEX_BYTE):

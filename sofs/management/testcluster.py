@@ -12,8 +12,8 @@ Checks (categories as in the Windows validation wizard):
 - Network / "Validate node reachability": the node's heartbeat lease is alive in the store (state not
   Down) and its address answers a TCP SYN (a refusal also proves the host is reachable).
 - Network / "Validate SMB port": the SMB port accepts connections on every node.
-- System Configuration / "Validate clock skew": node-reported time (heartbeat record) vs the local
-  clock; detects clocks running ahead (see :func:`check_clock_skew` for why not behind).
+- System Configuration / "Validate clock skew": node-reported time (heartbeat record, refreshed at least
+  every ``heartbeat_refresh_s``) vs the local clock; detects clocks ahead and behind.
 - Cluster Configuration / "Validate cluster store": put, get, failing CAS, CAS, delete round-trip.
 - Quorum / "Validate witness": the configured witness answers ``probe()``; a warning when none is
   configured with an even number of voters.
@@ -36,6 +36,7 @@ PASS, WARN, FAIL, SKIP = "Pass", "Warn", "Fail", "Skip"
 MIN_FREE_BYTES = 1 << 30  # below this a volume gets a warning
 SKEW_WARN_S = 5.0
 SKEW_FAIL_S = 300.0  # Kerberos' default tolerance
+SKEW_SLACK_S = 1.0  # scheduling + store latency between a node's write and our read
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class NodeTarget:
     member: bool = False
     state: str = ""
     last_heartbeat: float | None = None  # node's wall clock at its last heartbeat (unix seconds)
+    heartbeat_refresh_s: float = 0.0  # the node rewrites last_heartbeat at least this often (0: unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +145,13 @@ async def check_smb_port(env: CheckEnv) -> tuple[str, str]:
 
 
 async def check_clock_skew(env: CheckEnv) -> tuple[str, str]:
-    """A heartbeat record carries the node's wall clock when it was last *written*; it is rewritten
-    only when its content changes, so an old time is not proof of a slow clock. A time in the future
-    is: that node's clock is ahead of ours by at least the difference."""
+    """Each node writes its wall clock into its heartbeat record (``last_heartbeat``) at least every
+    ``heartbeat_refresh_s`` seconds, and we read it at most one SameSubnetDelay (+ slack) after that.
+
+    A time in the future means that node's clock is ahead of ours by at least the difference. A time
+    older than ``refresh + delay + slack`` means its clock is behind by at least the excess (or the
+    node is hung and not yet Down). A node that does not publish ``heartbeat_refresh_s`` (older
+    version: record rewritten only on change) can only be checked for being ahead."""
     reported = [n for n in env.nodes if n.last_heartbeat is not None]
     if not reported:
         return SKIP, "No node has reported its time to the cluster store."
@@ -153,12 +159,20 @@ async def check_clock_skew(env: CheckEnv) -> tuple[str, str]:
     worst, lines = 0.0, []
     for n in reported:
         assert n.last_heartbeat is not None
-        ahead = n.last_heartbeat - now
-        if ahead > 0:
-            lines.append(f"{n.name}: clock at least {ahead:.3f}s ahead of this machine")
-            worst = max(worst, ahead)
+        age = now - n.last_heartbeat
+        bound = n.heartbeat_refresh_s + env.heartbeat_delay_s + SKEW_SLACK_S
+        if age < 0:
+            lines.append(f"{n.name}: clock at least {-age:.3f}s ahead of this machine")
+            worst = max(worst, -age)
+        elif n.heartbeat_refresh_s <= 0:
+            lines.append(f"{n.name}: time sample {age:.1f}s old; the node does not refresh it, so only "
+                         "a clock ahead can be detected")
+        elif age > bound:
+            lines.append(f"{n.name}: clock at least {age - bound:.3f}s behind this machine (time sample "
+                         f"{age:.1f}s old, refreshed every {n.heartbeat_refresh_s:g}s), or the node is hung")
+            worst = max(worst, age - bound)
         else:
-            lines.append(f"{n.name}: heartbeat record written {-ahead:.1f}s ago by its clock (not ahead)")
+            lines.append(f"{n.name}: within {bound:.1f}s (time sample {age:.3f}s old)")
     status = FAIL if worst > SKEW_FAIL_S else WARN if worst > SKEW_WARN_S else PASS
     lines.append(f"largest measured skew {worst:.3f}s (warn > {SKEW_WARN_S:g}s, fail > {SKEW_FAIL_S:g}s)")
     return status, "\n".join(lines)

@@ -38,9 +38,15 @@ class FakeWitness:
     class Client:
         def __init__(self, w: FakeWitness) -> None:
             self.w = w
+            self.epochs: list[int] = []
+
+        @property
+        def ttl(self) -> float:
+            return self.w.ttl
 
         async def acquire(self, cluster_id: str, node: str, epoch: int) -> WitnessClaim | None:
             w = self.w
+            self.epochs.append(epoch)
             if not w.reachable:
                 return None
             if w.holder in (None, node) or w.clock() >= w.until:
@@ -263,3 +269,73 @@ def test_two_nodes_without_witness_loses_half(tmp_path: Path) -> None:
         assert claims == [] and {n for n, _ in rig.owners().values()} == {voter}
         assert other not in {n for n, _ in rig.owners().values()}
     run(tmp_path, ["n1", "n2"], body)
+
+
+def test_witness_ttl_read_back_and_epoch_is_quorum_revision(tmp_path: Path) -> None:
+    """A backend that clamps the TTL (the cloud witness: 15-60 s) is read back; the epoch passed to the
+    witness is the quorum configuration revision, not a cycle count."""
+    async def body(rig: Rig) -> None:
+        fw: FakeWitness = rig.witness  # type: ignore[attr-defined]
+        orig = fw.factory
+
+        def clamping(cfg: dict[str, Any]) -> FakeWitness.Client:
+            c = orig(cfg)
+            fw.ttl = max(15.0, fw.ttl)  # what CloudWitness does with the 5 s it is asked for
+            return c
+        for a in rig.agents.values():
+            a._witness_factory = clamping
+        await form(rig)
+        a = rig.agents["n1"]
+        assert a.witness_ttl_s == 15.0 and a.witness_interval() == 1.0
+        snap = await rig.client.snapshot()
+        client = a._witness
+        assert client.epochs and set(client.epochs) == {snap.quorum_epoch}
+        assert snap.quorum_epoch == max(snap.cluster.mod_revision, snap.votes.mod_revision)  # type: ignore[union-attr]
+        a.delay_s = 10.0
+        assert a.witness_interval() == 5.0  # at least three renewals per witness TTL
+    run(tmp_path, ["n1", "n2"], body, witness={"type": "cloud", "account_name": "a", "access_key": "k"})
+
+
+def test_two_nodes_leaving_together_both_give_up_votes(tmp_path: Path) -> None:
+    """Both leavers decided on the same vote table: the second one loses the CAS race and retries."""
+    async def body(rig: Rig) -> None:
+        await form(rig)
+        a, b = rig.agents["n2"], rig.agents["n3"]
+        await a._load()
+        await b._load()  # same snapshot as a
+        assert await a._update_votes(add=False)
+        assert await b._update_votes(add=False)  # stale snapshot: first txn fails, retry succeeds
+        q = await rig.client.get_quorum()
+        assert q.votes == {"n1": 1, "n2": 0, "n3": 0}
+        snap = await rig.client.snapshot()
+        assert snap.votes is not None and snap.votes.record.active == ("n1",)
+    run(tmp_path, ["n1", "n2", "n3"], body)
+
+
+def test_heartbeat_time_refreshed_without_changes(tmp_path: Path) -> None:
+    from sofs.cluster.membership import HeartbeatKeeper
+    from sofs.cluster.model import Heartbeat, Keys, decode
+
+    async def main() -> None:
+        clock = Clock()
+        store = await EmbeddedStore.open(tmp_path, clock=clock)
+        wall = [1_700_000_000.0]
+        hb = HeartbeatKeeper(store, Keys(), "n1", "127.0.0.11", clock=clock, wall=lambda: wall[0],
+                             time_refresh_s=2.0)
+        try:
+            times = []
+            for _ in range(6):
+                await hb.beat(10.0, joining=False)
+                kv = await store.get(Keys().heartbeat("n1"))
+                assert kv is not None
+                rec = decode(Heartbeat, kv.value)
+                times.append(rec.time)
+                assert rec.time_refresh_s == 2.0
+                clock.now += 1.0
+                wall[0] += 1.0
+            # written at t=0 (grant), then every 2 s of unchanged content: never older than refresh
+            assert times == [1_700_000_000.0, 1_700_000_000.0, 1_700_000_002.0, 1_700_000_002.0,
+                             1_700_000_004.0, 1_700_000_004.0]
+        finally:
+            await store.close()
+    asyncio.run(main())

@@ -172,3 +172,22 @@ def test_sigstopped_holder_loses_after_ttl(tmp_path: Path) -> None:
     finally:
         p.kill()
         p.wait()
+
+
+def test_removed_witness_is_unreachable_not_held(tmp_path: Path) -> None:
+    """The holder keeps an fd on the file; deleting the directory must not let it renew the orphan inode."""
+    async def main() -> None:
+        import shutil
+        d = tmp_path / "wd"
+        d.mkdir()
+        a = DiskWitness(str(d / "w"), ttl=5, clock=Clock())
+        claim = await a.acquire("c", "a", 1)
+        assert claim is not None
+        shutil.rmtree(d)
+        assert await a.renew(claim) is None
+        assert not (await a.probe()).reachable
+        d.mkdir()  # a new (empty) witness file: free again, taken with a new record
+        again = await a.acquire("c", "a", 2)
+        assert again is not None and again.epoch == 2
+        await a.close()
+    asyncio.run(main())

@@ -92,8 +92,19 @@ def test_smb_port_real_sockets() -> None:
 
 @pytest.mark.parametrize("offset,status", [(0.0, PASS), (-0.9, PASS), (3.0, PASS), (-7.0, PASS), (10.0, WARN),
                                            (400.0, FAIL), (-400.0, PASS)])
-def test_clock_skew(offset: float, status: str) -> None:
+def test_clock_skew_without_refresh_detects_ahead_only(offset: float, status: str) -> None:
     assert go(check_clock_skew(env(nodes=[n("a", "x", NOW + offset)])))[0] == status
+
+
+# refresh 2 s + delay 1 s + slack 1 s = a sample up to 4 s old is fresh
+@pytest.mark.parametrize("offset,status", [(0.0, PASS), (-3.9, PASS), (3.0, PASS), (-9.0, PASS), (-9.5, WARN),
+                                           (10.0, WARN), (-305.0, FAIL), (400.0, FAIL)])
+def test_clock_skew_with_refresh_detects_both_directions(offset: float, status: str) -> None:
+    node = NodeTarget("a", "x", 445, True, "Up", NOW + offset, heartbeat_refresh_s=2.0)
+    got, detail = go(check_clock_skew(env(nodes=[node], heartbeat_delay_s=1.0)))
+    assert got == status, detail
+    if offset < -4.0:
+        assert "behind" in detail
 
 
 def test_clock_skew_skip_without_reports() -> None:

@@ -64,7 +64,7 @@ async def build_env(ctx: Context, p: dict[str, Any]) -> tuple[CheckEnv, str]:
         m = by_name.get(want.lower())
         if m is not None:
             targets.append(NodeTarget(m.name, m.address or m.name, m.smb_port if not p.get("SmbPort") else port,
-                                      True, m.state, m.last_heartbeat))
+                                      True, m.state, m.last_heartbeat, m.heartbeat_refresh_s))
         elif (t := await resolve(want, port)) is not None:
             targets.append(t)
         else:

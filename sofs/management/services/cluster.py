@@ -91,6 +91,7 @@ def to_node(obj: Any) -> NodeInfo:
         drain_status=state_text(field_of(obj, "drain_status"), "NotInitiated"),
         last_heartbeat=field_of(obj, "last_heartbeat", field_of(obj, "heartbeat_time")),
         smb_port=int(field_of(obj, "smb_port", field_of(obj, "port", 445)) or 445),
+        heartbeat_refresh_s=float(field_of(obj, "heartbeat_refresh_s", 0.0) or 0.0),
     )
 
 

@@ -42,6 +42,7 @@ class NodeInfo:
     drain_status: str = "NotInitiated"  # NotInitiated, InProgress, Completed, Failed
     last_heartbeat: float | None = None  # unix time the node last reported (its own clock)
     smb_port: int = 445
+    heartbeat_refresh_s: float = 0.0  # last_heartbeat is rewritten at least this often (0: unknown)
 
 
 @dataclass(frozen=True, slots=True)
