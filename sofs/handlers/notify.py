@@ -98,6 +98,8 @@ def notify_change(server: ServerState, share: Any, path: str, action: int, compl
     if mgr is None:
         return
     share_name = (share if isinstance(share, str) else share.name).lower()
+    if origin is not None and action == NotifyAction.MODIFIED and completion_filter & CompletionFilter.SIZE:
+        mgr.contend_write(origin)  # SET_INFO end-of-file/allocation breaks read caching ([MS-FSA] 2.1.4.12)
     if mgr.notify.watches:
         for w in mgr.notify.report(path, action, completion_filter, share_name):
             _deliver(mgr, w)

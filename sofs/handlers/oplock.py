@@ -19,7 +19,7 @@ from typing import Any
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.breaks import manager, wire_file_id
 from sofs.handlers.opens import Open, get_open, registry
-from sofs.handlestate.leases import LeaseError, LeaseTable
+from sofs.handlestate.leases import LeaseError, LeaseTable, normalize_request
 from sofs.handlestate.oplocks import (
     LEASE,
     NONE,
@@ -100,6 +100,9 @@ async def before_admit(ctx: Ctx, req: Any, contexts: Any, handle: Any, info: Any
     """CREATE hook between the VFS open and the share-mode check (``create_before_admit``)."""
     assert ctx.tree is not None
     key = (ctx.tree.share.name.lower(), info.file_id, (handle.stream or "").upper())
+    node = registry(ctx.server).nodes.get(key)
+    if node is not None and node.delete_pending:
+        return  # the open fails with DELETE_PENDING and breaks nothing (smb2.oplock.doc)
     await resolve_breaks(ctx, req, contexts, key, info.is_directory, True, True)
     try:
         setattr(contexts, _DONE_FLAG, True)
@@ -130,7 +133,7 @@ async def create_context_handler(ctx: Ctx, req: Any, contexts: Any, op: Open, *_
     mgr = manager(ctx.server)
     stat = is_stat_open(op.granted_access)
     if _wants_lease(ctx, req, contexts):
-        return [await _grant_lease(ctx, req, contexts, op, stat)]
+        return await _grant_lease(ctx, req, contexts, op, stat)
     others = [_caching_of(o) for o in _others(op, None)]
     handle_lease = any(o.ext.get("lease") is not None and o.ext["lease"].state & Caching.H
                        for o in _others(op, None))
@@ -140,15 +143,26 @@ async def create_context_handler(ctx: Ctx, req: Any, contexts: Any, op: Open, *_
     return []
 
 
-async def _grant_lease(ctx: Ctx, req: Any, contexts: Any, op: Open, stat: bool) -> CreateContext:
+async def _grant_lease(ctx: Ctx, req: Any, contexts: Any, op: Open, stat: bool) -> list[CreateContext]:
+    """Grant/upgrade the lease a CREATE names ([MS-SMB2] 3.3.5.9.8, .11).
+
+    The lease keeps the version it was created with: later requests in the other format get
+    answers in the lease's own format (smb2.lease.v2_epoch2/3). A request for a state without R
+    (H, W, HW) and no existing lease gets no lease at all (oplock level NONE, smb2.lease.request).
+    W needs every other (non-stat) open to share the lease; H is withheld while another open holds
+    an oplock (Samba ``grant_fsp_oplock_type``)."""
     mgr = manager(ctx.server)
     rq = contexts.lease
-    v2 = isinstance(rq, LeaseV2) and ctx.dialect >= 0x0300
-    parent = rq.parent_lease_key if v2 and rq.flags & LeaseFlags.PARENT_LEASE_KEY_SET else None
-    assert op.node is not None
+    v2_req = isinstance(rq, LeaseV2) and ctx.dialect >= 0x0300
+    parent = rq.parent_lease_key if v2_req and rq.flags & LeaseFlags.PARENT_LEASE_KEY_SET else None
+    assert op.node is not None and ctx.tree is not None
+    existing = mgr.leases.get(ctx.conn.client_guid, rq.lease_key)
+    if existing is None and not normalize_request(rq.lease_state, op.is_directory):
+        op.oplock_level = NONE
+        return []
     try:
         lease = mgr.leases.lookup_for_open(ctx.conn.client_guid, rq.lease_key, op.node.key, op.is_directory,
-                                           2 if v2 else 1, parent, rq.epoch if v2 else 0)
+                                           2 if v2_req else 1, parent, rq.epoch if v2_req else 0)
     except LeaseError as e:
         from sofs.handlers.close import close_open
 
@@ -158,19 +172,22 @@ async def _grant_lease(ctx: Ctx, req: Any, contexts: Any, op: Open, stat: bool) 
     op.ext["lease"] = lease
     op.oplock_level = LEASE
     allowed = RWH
-    if _others(op, lease):
+    others = [o for o in _others(op, lease) if not is_stat_open(o.granted_access)]
+    if others:
         allowed &= ~Caching.W
+    if any(o.ext.get("lease") is None and o.oplock_level not in (NONE, LEASE) for o in others):
+        allowed &= ~Caching.H
     if op.is_directory:
-        allowed = Caching.R | Caching.H if ctx.dialect >= 0x0300 else Caching.NONE
+        allowed = (Caching.R | Caching.H) if ctx.dialect >= 0x0300 else Caching.NONE
         if allowed:
-            mgr.dir_leases[(ctx.tree.share.name.lower(), op.path.strip("\\").upper())] = op.node.key  # type: ignore[union-attr]
+            mgr.dir_leases[(ctx.tree.share.name.lower(), op.path.strip("\\").upper())] = op.node.key
     g = LeaseTable.grant(lease, rq.lease_state, allowed)
     flags = int(LeaseFlags.BREAK_IN_PROGRESS) if g.break_in_progress else 0
-    if v2:
-        if parent is not None:
+    if lease.version >= 2:
+        if lease.parent_key is not None:
             flags |= int(LeaseFlags.PARENT_LEASE_KEY_SET)
-        return to_context(LeaseV2(rq.lease_key, int(g.state), flags, 0, parent or bytes(16), g.epoch))
-    return to_context(LeaseV1(rq.lease_key, int(g.state), flags, 0))
+        return [to_context(LeaseV2(rq.lease_key, int(g.state), flags, 0, lease.parent_key or bytes(16), g.epoch))]
+    return [to_context(LeaseV1(rq.lease_key, int(g.state), flags, 0))]
 
 
 async def handle_oplock_break(ctx: Ctx, req: Any) -> Reply:

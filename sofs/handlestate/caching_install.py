@@ -8,14 +8,14 @@ Hooks registered in ``server.extensions``:
 
 - ``create_before_admit``: ``async f(ctx, req, contexts, handle, info)`` — the CREATE path calls it
   after the VFS open and before the share-mode check (breaks + wait for acks, async CREATE);
-- ``create_context_handlers``: grant the oplock / lease, return the RqLs response context; when
-  called with a 5th argument (the CreateAction) a created file is reported to CHANGE_NOTIFY;
+- ``create_context_handlers``: grant the oplock / lease, return the RqLs response context;
 - ``check_read`` / ``check_write``: byte-range lock conflicts (FILE_LOCK_CONFLICT);
 - ``on_write``: a write breaks other opens' level II oplocks / read leases to none;
 - ``on_open_closed``: locks released (waiters woken), oplock/lease share dropped (break waiters
-  released), notify watch cleaned up (NOTIFY_CLEANUP), delete-on-close reported to watchers;
-- ``notify_change``: ``f(server, share, path, action, completion_filter, origin_open=None)`` for
-  rename / set-info / delete paths;
+  released), notify watch cleaned up (NOTIFY_CLEANUP);
+- ``notify_change``: ``f(server, share, path, action, completion_filter, origin_open=None)``, called by
+  the handlers for every change (CREATE added, CLOSE removed, SET_INFO modified, rename); a size
+  change (SET_INFO end-of-file / allocation) also breaks level II oplocks and read leases;
 - ``caching``: the :class:`~sofs.handlers.breaks.CachingManager`;
 - ``directory_leasing``: True (NEGOTIATE may advertise SMB2_GLOBAL_CAP_DIRECTORY_LEASING on 3.x).
 """
@@ -52,14 +52,10 @@ def install(server: ServerState) -> None:
     _add(server, "on_session_end", _close_session_opens)
 
 
-async def _create_context_handler(ctx: Any, req: Any, contexts: Any, op: Any, action: Any = None,
-                                  *_: Any) -> list[Any]:
-    from sofs.handlers import notify, oplock
+async def _create_context_handler(ctx: Any, req: Any, contexts: Any, op: Any, *_: Any) -> list[Any]:
+    from sofs.handlers import oplock
 
-    out = await oplock.create_context_handler(ctx, req, contexts, op)
-    if action is not None and int(action) == 2:  # FILE_CREATED
-        notify.report_open_created(ctx.server, op)
-    return out
+    return await oplock.create_context_handler(ctx, req, contexts, op)
 
 
 def _on_write(ctx: Any, op: Any, offset: int, length: int) -> None:
@@ -75,9 +71,6 @@ def _on_open_closed(server: ServerState, op: Any) -> None:
     lock.release_open_locks(mgr, op)
     mgr.forget_open(op)
     notify.cleanup_watch(mgr, op)
-    node = op.node
-    if node is not None and (op.delete_on_close or node.delete_pending) and not node.opens and not op.stream:
-        notify.report_open_deleted(server, op)
 
 
 async def _close_tree_opens(server: ServerState, tree: Any) -> None:

@@ -183,6 +183,6 @@ def plan_write_breaks(holders: Sequence[Holder]) -> list[BreakOrder]:
 
 
 def is_stat_open(access: int) -> bool:
-    """Opens with no data access and no DELETE neither break nor get oplocks (Samba
-    ``is_oplock_stat_open``): FILE_READ_ATTRIBUTES, FILE_WRITE_ATTRIBUTES, SYNCHRONIZE, READ_CONTROL."""
-    return not access & ~(0x80 | 0x100 | 0x100000 | 0x20000)
+    """Opens asking only for FILE_READ_ATTRIBUTES, FILE_WRITE_ATTRIBUTES and SYNCHRONIZE break nothing
+    (Samba ``is_oplock_stat_open``; READ_CONTROL is *not* one: smb2.oplock.statopen1)."""
+    return not access & ~(0x80 | 0x100 | 0x100000)
