@@ -32,8 +32,8 @@ from sofs.vfs.base import FileInfo, VfsError
 from sofs.wire.constants import NotifyAction
 from sofs.wire.dtyp import SecurityDescriptor
 from sofs.wire.errors import WireError
+from sofs.wire.fscc_constants import FILE_ALL_ACCESS, CreateAction
 from sofs.wire.fscc_constants import AccessMask as A
-from sofs.wire.fscc_constants import CreateAction
 from sofs.wire.fscc_constants import CreateDisposition as D
 from sofs.wire.fscc_constants import CreateOptions as O
 from sofs.wire.fscc_constants import FileAttributes as FA
@@ -224,16 +224,18 @@ async def _dacl_maximal(ctx: Ctx, vfs: Any, h: Any, sd_raw: bytes | None, desire
         granted = dacl_access(SecurityDescriptor.decode(sd_raw), token_sids(ctx))
     except WireError:
         return None  # a corrupt stored descriptor does not lock everybody out
-    if not granted & A.DELETE and desired & (A.DELETE | A.MAXIMUM_ALLOWED | A.GENERIC_ALL):
+    if (granted & (A.DELETE | A.FILE_READ_ATTRIBUTES)) != (A.DELETE | A.FILE_READ_ATTRIBUTES):
         raw = await run_fs(_parent_sd, vfs, h.path)
+        parent = FILE_ALL_ACCESS  # parent without a stored descriptor: full control
         if raw:
             try:
-                if dacl_access(SecurityDescriptor.decode(raw), token_sids(ctx)) & A.FILE_DELETE_CHILD:
-                    granted |= A.DELETE
+                parent = dacl_access(SecurityDescriptor.decode(raw), token_sids(ctx))
             except WireError:
                 pass
-        else:
-            granted |= A.DELETE  # parent without a stored descriptor: full control
+        if parent & A.FILE_DELETE_CHILD:
+            granted |= A.DELETE
+        if parent & A.FILE_LIST_DIRECTORY:
+            granted |= A.FILE_READ_ATTRIBUTES
     return granted
 
 
@@ -248,6 +250,11 @@ def _admit(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo, action: CreateA
     readonly_file = bool(info.attributes & FA.READONLY) and existed
     if readonly_file and req.create_disposition in _TRUNCATING and not info.is_directory:
         raise SmbError(NtStatus.ACCESS_DENIED, "overwrite of a read-only file")
+    if existed and req.create_disposition in _TRUNCATING and dacl_max is not None:
+        # overwriting needs write access, superseding needs DELETE ([MS-FSA] 2.1.5.1.2.2)
+        need = A.DELETE if req.create_disposition == D.SUPERSEDE else A.FILE_WRITE_DATA
+        if not dacl_max & need:
+            raise SmbError(NtStatus.ACCESS_DENIED, "overwrite without the access it needs")
     maximal = logic.maximal_access(tree.maximal_access, bool(share.config.read_only), readonly_file,
                                    info.is_directory)
     if dacl_max is not None:

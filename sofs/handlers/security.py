@@ -113,6 +113,7 @@ _ACE_ALLOWED = 0x00
 _ACE_DENIED = 0x01
 _INHERIT_ONLY = 0x08
 _OWNER_IMPLICIT = 0x00020000 | 0x00040000  # READ_CONTROL | WRITE_DAC
+_OWNER_RIGHTS = "S-1-3-4"
 
 
 def token_sids(ctx: Ctx) -> frozenset[str]:
@@ -135,15 +136,24 @@ def dacl_access(sd: SecurityDescriptor, token: frozenset[str]) -> int:
     if not sd.control & SdControl.DACL_PRESENT or sd.dacl is None:
         return FILE_ALL_ACCESS
     allowed = denied = 0
+    is_owner = sd.owner is not None and str(sd.owner).upper() in token
+    owner_rights = False
     for ace in sd.dacl.aces:
-        if ace.flags & _INHERIT_ONLY or ace.sid is None or str(ace.sid).upper() not in token:
+        if ace.flags & _INHERIT_ONLY or ace.sid is None:
+            continue
+        sid = str(ace.sid).upper()
+        if sid == _OWNER_RIGHTS:
+            owner_rights = True  # replaces the owner's implicit rights ([MS-DTYP] 2.5.3.2)
+            if not is_owner:
+                continue
+        elif sid not in token:
             continue
         mask = map_generic(ace.mask)
         if ace.ace_type == _ACE_ALLOWED:
             allowed |= mask & ~denied
         elif ace.ace_type == _ACE_DENIED:
             denied |= mask & ~allowed
-    if sd.owner is not None and str(sd.owner).upper() in token:
+    if is_owner and not owner_rights:
         allowed |= _OWNER_IMPLICIT & ~denied
     return allowed & FILE_ALL_ACCESS
 
