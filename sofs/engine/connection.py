@@ -114,6 +114,10 @@ class Engine:
     def _parse_encrypted(self, frame: memoryview) -> Chain:
         if len(frame) < TRANSFORM_HEADER_SIZE + HEADER_SIZE:
             raise ProtocolViolation("transform message too short")
+        if not self.conn.authenticated_session:
+            # [MS-SMB2] 3.3.5.2.1.1 / Samba: no decryption before an authenticated session (a null
+            # session's well-known key must not open an encrypted channel; smb2.session.anon-encryption1)
+            raise ProtocolViolation("encrypted message before an authenticated session")
         sid = transform_session_id(frame)
         session = self.lookup_session(sid)
         if session is None or session.decryptor is None:

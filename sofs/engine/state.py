@@ -59,6 +59,7 @@ class Session:
     next_tree_id: int = 1
     created_at: float = 0.0
     channels: list[ConnectionState] = field(default_factory=list)
+    sign_setup_responses: bool = False  # this SESSION_SETUP came signed with the session's key
 
     @property
     def valid(self) -> bool:
@@ -90,6 +91,7 @@ class ConnectionState:
     window: SequenceWindow = field(default_factory=SequenceWindow)
     sessions: dict[int, Session] = field(default_factory=dict)
     smb1_upgraded: bool = False
+    authenticated_session: bool = False  # a non-anonymous, non-guest session was set up here
     next_async_id: int = 1
 
     def new_async_id(self) -> int:

@@ -15,7 +15,8 @@ import socket
 from collections.abc import Awaitable, Callable
 
 from sofs.handlers.base import Ctx, Reply, SmbError
-from sofs.wire.constants import CtlCode, Dialect, IoctlFlags
+from sofs.wire.constants import CtlCode, Dialect, GlobalCaps, IoctlFlags
+from sofs.wire.errors import WireError
 from sofs.wire.fsctl import (
     NetworkInterfaceInfo,
     ValidateNegotiateInfoRequest,
@@ -98,7 +99,7 @@ def _validate_negotiate(ctx: Ctx, req: IoctlRequest) -> Reply:
         raise ConnectionAbort("VALIDATE_NEGOTIATE_INFO on a 3.1.1 connection")
     try:
         v = ValidateNegotiateInfoRequest.decode(req.input)
-    except Exception:
+    except (WireError, ValueError, IndexError):
         raise ConnectionAbort("malformed VALIDATE_NEGOTIATE_INFO") from None
     if (v.capabilities != conn.client_capabilities or bytes(v.guid) != conn.client_guid
             or v.security_mode != conn.client_security_mode or tuple(v.dialects) != conn.client_dialects):
@@ -114,6 +115,9 @@ def _network_interfaces(ctx: Ctx, req: IoctlRequest) -> Reply:
     """[MS-SMB2] 3.3.5.15.11: the addresses this server listens on (one interface each)."""
     if ctx.conn.dialect < Dialect.SMB3_0:
         raise SmbError(NtStatus.INVALID_DEVICE_REQUEST)
+    if not ctx.conn.server_capabilities & GlobalCaps.MULTI_CHANNEL:
+        # Windows and Samba without multichannel (smb2.session.anon-encryption2)
+        raise SmbError(NtStatus.FS_DRIVER_REQUIRED, "multichannel not offered")
     entries = []
     for i, (host, _port) in enumerate(ctx.server.config.listen, start=1):
         addr = _concrete_address(host, ctx.conn.server_address)

@@ -15,7 +15,7 @@ from sofs.crypto.kdf import derive_keys
 from sofs.crypto.preauth import PREAUTH_ZERO, preauth_hash
 from sofs.crypto.signing import make_signer
 from sofs.crypto.transform import NonceCounter, make_cipher
-from sofs.engine.state import Session, SessionState
+from sofs.engine.state import ConnectionState, Session, SessionState
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.wire.constants import (
     Cipher,
@@ -25,6 +25,7 @@ from sofs.wire.constants import (
     SecurityMode,
     SessionFlags,
     SessionSetupFlags,
+    SigningAlgorithm,
 )
 from sofs.wire.messages.session import (
     LogoffRequest,
@@ -37,13 +38,19 @@ from sofs.wire.status import NtStatus
 log = logging.getLogger("sofs.session")
 
 _MORE = int(NtStatus.MORE_PROCESSING_REQUIRED)
+REQUEST_OUT_OF_SEQUENCE = 0xC000042A  # STATUS_REQUEST_OUT_OF_SEQUENCE (not in sofs.wire.status yet)
+
+
+ANONYMOUS_SESSION_KEY = bytes(16)
+"""Key material of anonymous (null) sessions: [MS-SMB2] 3.3.5.5.3 derives keys from the (empty) NTLM
+session key padded to 16 bytes, so a null session can sign and, once the connection has seen an
+authenticated session, encrypt (smb2.session.anon-signing*/anon-encryption*, Samba 4.22)."""
 
 
 async def handle_session_setup(ctx: Ctx, req: SessionSetupRequest) -> Reply:
     server, conn, hdr = ctx.server, ctx.conn, ctx.header
     if req.flags & SessionSetupFlags.BINDING:
-        # multichannel session binding is not offered (no MULTI_CHANNEL capability)
-        raise SmbError(NtStatus.REQUEST_NOT_ACCEPTED, "session binding not supported")
+        _refuse_binding(ctx, req)
     if hdr.session_id == 0:
         session = Session(server.new_session_id(), conn, dialect=conn.dialect, created_at=time.time())
         session.preauth_hash = conn.preauth_hash
@@ -52,12 +59,15 @@ async def handle_session_setup(ctx: Ctx, req: SessionSetupRequest) -> Reply:
     else:
         found = server.sessions.get(hdr.session_id)
         if found is None or (found.connection is not conn):
+            _sign_setup_errors(ctx, found)
             raise SmbError(NtStatus.USER_SESSION_DELETED)
         session = found
         if session.state is SessionState.VALID and session.auth is None:
             # re-authentication ([MS-SMB2] 3.3.5.5.2): start a fresh exchange on the same session
             session.preauth_hash = conn.preauth_hash
     ctx.session = session
+    _sign_setup_errors(ctx, session)
+    reauth = session.state is SessionState.VALID
     if session.auth is None:
         session.auth = server.acceptor.new_context()
     if conn.dialect == Dialect.SMB3_1_1:
@@ -65,21 +75,111 @@ async def handle_session_setup(ctx: Ctx, req: SessionSetupRequest) -> Reply:
     try:
         out_token = session.auth.step(bytes(req.security_buffer))
     except AuthError as e:
-        _fail(ctx, session, e.status, str(e))
+        log.info("connection %d: session setup failed: %s", conn.conn_id, e)
+        session.auth = None
+        if reauth:
+            # a failed re-authentication deletes the session (smb2.session.reauth6)
+            await end_session(server, session, disconnected=False)
+        else:
+            _drop(ctx, session)
+        raise SmbError(e.status or NtStatus.LOGON_FAILURE, str(e)) from None
     if not session.auth.complete:
         return Reply((SessionSetupResponse(0, out_token or b"").encode(),), _MORE)
-    flags = _complete(ctx, session, req)
+    flags = _reauthenticated(session) if reauth else _complete(ctx, session, req)
+    if req.previous_session_id and req.previous_session_id != session.session_id and not reauth:
+        await _close_previous(ctx, session, req.previous_session_id)
     return reply(SessionSetupResponse(flags, out_token or b"").encode())
 
 
-def _fail(ctx: Ctx, session: Session, status: int, why: str) -> None:
-    log.info("connection %d: session setup failed: %s", ctx.conn.conn_id, why)
-    session.auth = None
+def _sign_setup_errors(ctx: Ctx, session: Session | None) -> None:
+    """A SESSION_SETUP signed with an established session's key gets signed answers, errors included
+    (Samba ``do_signing``; the smb2.session.bind_negative_* and reauth tests check the signatures)."""
+    if session is None:
+        return
+    session.sign_setup_responses = session.signer is not None and not ctx.encrypted and (
+        ctx.header.is_signed or session.signing_required)
+
+
+def _drop(ctx: Ctx, session: Session) -> None:
     if session.state is not SessionState.VALID:
         ctx.server.sessions.pop(session.session_id, None)
         ctx.conn.sessions.pop(session.session_id, None)
         ctx.session = None
-    raise SmbError(status or NtStatus.LOGON_FAILURE, why)
+
+
+def _refuse_binding(ctx: Ctx, req: SessionSetupRequest) -> None:
+    """Multichannel session binding is not offered; answer as Windows/Samba order their checks
+    ([MS-SMB2] 3.3.5.5; Samba ``smbd_smb2_session_setup_send``) so each mismatch gets its own status
+    and only a bind that would otherwise be valid gets STATUS_REQUEST_NOT_ACCEPTED."""
+    conn, hdr = ctx.conn, ctx.header
+    if hdr.session_id == 0:
+        raise SmbError(NtStatus.INVALID_PARAMETER, "binding without a SessionId")
+    session = ctx.server.sessions.get(hdr.session_id)
+    if session is None or session.state is not SessionState.VALID:
+        raise SmbError(NtStatus.USER_SESSION_DELETED, "binding to an unknown session")
+    ctx.session = session
+    _sign_setup_errors(ctx, session)
+    first = session.connection
+    s_alg, c_alg = signing_algorithm_of(first), signing_algorithm_of(conn)
+    gmac = SigningAlgorithm.AES_GMAC
+    if s_alg >= gmac and c_alg != s_alg:
+        raise SmbError(REQUEST_OUT_OF_SEQUENCE, "binding with another signing algorithm")
+    if c_alg >= gmac and s_alg != c_alg:
+        raise SmbError(NtStatus.NOT_SUPPORTED, "binding with another signing algorithm")
+    if conn.dialect < Dialect.SMB3_0:
+        raise SmbError(NtStatus.REQUEST_NOT_ACCEPTED, "binding on an SMB 2 connection")
+    if not hdr.is_signed:
+        raise SmbError(NtStatus.INVALID_PARAMETER, "unsigned binding request")
+    if first.dialect != conn.dialect or first.cipher_id != conn.cipher_id:
+        raise SmbError(NtStatus.INVALID_PARAMETER, "binding with another dialect or cipher")
+    if conn is first or conn in session.channels:
+        raise SmbError(NtStatus.REQUEST_NOT_ACCEPTED, "connection already bound to the session")
+    if session.is_anonymous or session.is_guest:
+        raise SmbError(NtStatus.NOT_SUPPORTED, "binding to a guest/anonymous session")
+    raise SmbError(NtStatus.REQUEST_NOT_ACCEPTED, "session binding (multichannel) not supported")
+
+
+def signing_algorithm_of(conn: ConnectionState) -> int:
+    """The signing algorithm a connection's sessions use ([MS-SMB2] 3.1.4.1)."""
+    if conn.dialect >= Dialect.SMB3_1_1 and conn.signing_algorithm is not None:
+        return int(conn.signing_algorithm)
+    if conn.dialect >= Dialect.SMB3_0:
+        return int(SigningAlgorithm.AES_CMAC)
+    return int(SigningAlgorithm.HMAC_SHA256)
+
+
+async def _close_previous(ctx: Ctx, session: Session, previous_id: int) -> None:
+    """[MS-SMB2] 3.3.5.5.3: a PreviousSessionId of the same user is logged off (durable opens kept)."""
+    old = ctx.server.sessions.get(previous_id)
+    if old is None or old is session or not old.valid or old.is_anonymous or old.is_guest:
+        return
+    if _user_name(old) != _user_name(session):
+        return
+    log.info("connection %d: session 0x%x replaces previous session 0x%x", ctx.conn.conn_id,
+             session.session_id, old.session_id)
+    await end_session(ctx.server, old, disconnected=True)
+
+
+def _user_name(session: Session) -> str:
+    return str(getattr(session.user, "name", "")).lower()
+
+
+def _reauthenticated(session: Session) -> int:
+    """Re-authentication done: the session keys stay those of the first authentication (Windows,
+    Samba); only the user may change."""
+    auth = session.auth
+    session.auth = None
+    session.user = auth.user
+    session.is_guest = bool(getattr(auth, "is_guest", False))
+    session.is_anonymous = bool(getattr(auth, "is_anonymous", False))
+    flags = 0
+    if session.is_anonymous:
+        flags |= SessionFlags.IS_NULL
+    elif session.is_guest:
+        flags |= SessionFlags.IS_GUEST
+    if session.encrypt_data:
+        flags |= SessionFlags.ENCRYPT_DATA
+    return int(flags)
 
 
 def _complete(ctx: Ctx, session: Session, req: SessionSetupRequest) -> int:
@@ -93,9 +193,14 @@ def _complete(ctx: Ctx, session: Session, req: SessionSetupRequest) -> int:
     flags = 0
     if session.is_anonymous:
         flags |= SessionFlags.IS_NULL
+        # null sessions never require signing; they encrypt only once the connection has seen an
+        # authenticated session (Samba ``got_authenticated_session``)
+        _derive(session, conn.dialect, conn.cipher_id, conn.signing_algorithm, ANONYMOUS_SESSION_KEY,
+                server_supports_encryption=_encryption_possible(ctx))
     elif session.is_guest:
         flags |= SessionFlags.IS_GUEST
     else:
+        conn.authenticated_session = True
         _derive(session, conn.dialect, conn.cipher_id, conn.signing_algorithm, bytes(auth.session_key),
                 server_supports_encryption=_encryption_possible(ctx))
         session.signing_required = bool(
@@ -106,7 +211,7 @@ def _complete(ctx: Ctx, session: Session, req: SessionSetupRequest) -> int:
     session.state = SessionState.VALID
     user = getattr(session.user, "name", "anonymous")
     log.info("connection %d: session 0x%x user %s (%s%s%s)", conn.conn_id, session.session_id, user,
-             "guest" if session.is_guest else "authenticated",
+             "guest" if session.is_guest else "anonymous" if session.is_anonymous else "authenticated",
              ", signing" if session.signing_required else "", ", encrypted" if session.encrypt_data else "")
     return int(flags)
 

@@ -64,7 +64,10 @@ def build_state(cfg: ServerConfig) -> ServerState:
         groups=[g for u in cfg.users for g in u.groups],
     )
     server = ServerState(cfg, users=users)
-    server.acceptor = NtlmAcceptor(users, cfg.domain, cfg.server_name, allow_anonymous=cfg.guest_ok)
+    # Null sessions are accepted as Windows and Samba do by default: they reach IPC$ (and shares with
+    # guest_ok) only, tree.py decides; guest mapping of unknown users stays behind guest_ok.
+    server.acceptor = NtlmAcceptor(users, cfg.domain, cfg.server_name, allow_anonymous=True,
+                                   map_unknown_to_guest=False)
     from sofs.handlers.session import preauth_on_wire
 
     server.extensions["preauth_hook"] = preauth_on_wire

@@ -227,10 +227,14 @@ class SmbConnection(asyncio.BufferedProtocol):
 
     @staticmethod
     def _session_setup_signing(session: Session, status: int, hdr: Header, ctx: Ctx) -> Session | None:
-        """[MS-SMB2] 3.3.5.5.3: the final SESSION_SETUP response is signed (3.1.1 always, else if asked)."""
-        if status != 0 or session.signer is None or session.is_anonymous or session.is_guest:
+        """[MS-SMB2] 3.3.5.5.3: the final SESSION_SETUP response is signed (3.1.1 always, else if asked);
+        a request signed with an established session's key (re-authentication, binding) gets signed
+        answers whatever their status."""
+        if ctx.encrypted or session.signer is None:
             return None
-        if ctx.encrypted:
+        if session.sign_setup_responses:
+            return session
+        if status != 0 or session.is_anonymous or session.is_guest:
             return None
         if session.dialect >= 0x0311 or hdr.is_signed or session.signing_required:
             return session

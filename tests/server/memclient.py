@@ -88,6 +88,14 @@ class MemClient:
         proto.connection_made(t)  # type: ignore[arg-type]
         return cls(proto, t)
 
+    @classmethod
+    def attach(cls, other: MemClient) -> MemClient:
+        """A second connection to the same server as ``other``."""
+        proto = SmbConnection(other.proto.server)
+        t = FakeTransport()
+        proto.connection_made(t)  # type: ignore[arg-type]
+        return cls(proto, t)
+
     def send_raw(self, frame_payload: bytes) -> None:
         data = frame_header(len(frame_payload)) + frame_payload
         pos = 0
@@ -145,12 +153,15 @@ class MemClient:
         self.preauth = preauth_hash(PREAUTH_ZERO, req, resp.msg)
         return resp
 
-    async def login(self, user: str = "alice", password: str = "secret") -> Resp:
+    async def login(self, user: str = "alice", password: str = "secret", previous_session_id: int = 0,
+                    flags: int = 0, sign: bool = False) -> Resp:
         c = spnego.client(user, password, protocol="ntlm")
         token = c.step()
         pre = self.preauth
         while True:
-            req = self.request(Command.SESSION_SETUP, SessionSetupRequest(0, 1, 0, 0, 0, token).encode())
+            req = self.request(Command.SESSION_SETUP,
+                               SessionSetupRequest(flags, 1, 0, 0, previous_session_id, token).encode(),
+                               sign=sign)
             pre = preauth_hash(pre, req)
             self.send_raw(req)
             (resp,) = await self.settle()
