@@ -76,7 +76,7 @@ def merge_sd(current: SecurityDescriptor, new: SecurityDescriptor, info: int) ->
         # a descriptor without DACL_PRESENT sets a NULL DACL (everyone), reported as present
         control = (control & ~(SdControl.DACL_PROTECTED | SdControl.DACL_AUTO_INHERITED)) \
             | (new.control & (SdControl.DACL_PROTECTED | SdControl.DACL_AUTO_INHERITED)) | SdControl.DACL_PRESENT
-        sd = replace(sd, dacl=new.dacl if new.control & SdControl.DACL_PRESENT else None)
+        sd = replace(sd, dacl=map_acl_generic(new.dacl) if new.control & SdControl.DACL_PRESENT else None)
     if info & SI.SACL:
         control = (control & ~(SdControl.SACL_PRESENT | SdControl.SACL_PROTECTED)) \
             | (new.control & (SdControl.SACL_PRESENT | SdControl.SACL_PROTECTED))
@@ -98,7 +98,7 @@ def sd_for_new_file(ctx: Ctx, is_directory: bool, given: SecurityDescriptor) -> 
     control = SdControl.SELF_RELATIVE | (given.control & (SdControl.DACL_PROTECTED | SdControl.SACL_PROTECTED
                                                           | SdControl.DACL_AUTO_INHERITED))
     if given.control & SdControl.DACL_PRESENT:
-        dacl = given.dacl
+        dacl = map_acl_generic(given.dacl)
     else:
         dacl = base.dacl
         control |= base.control & SdControl.DACL_AUTO_INHERITED
@@ -168,33 +168,52 @@ def creator_sids(ctx: Ctx) -> tuple[Sid, Sid]:
     return _user_sids(ctx)
 
 
+def _effective(ace: Ace, owner: Sid, group: Sid, inherited: int) -> Ace:
+    """An inherited ACE that applies to the new object itself: creator SIDs and generic bits resolved."""
+    sid = ace.sid
+    if sid is not None and str(sid) == _CREATOR_OWNER:
+        sid = owner
+    elif sid is not None and str(sid) == _CREATOR_GROUP:
+        sid = group
+    return replace(ace, flags=inherited, sid=sid, mask=map_generic(ace.mask))
+
+
+def map_acl_generic(acl: Acl | None) -> Acl | None:
+    """Generic bits of effective ACEs are stored mapped; inherit-only ACEs keep them (as Windows)."""
+    if acl is None:
+        return None
+    return replace(acl, aces=tuple(a if a.flags & _INHERIT_ONLY else replace(a, mask=map_generic(a.mask))
+                                   for a in acl.aces))
+
+
 def inherit_sd(parent: SecurityDescriptor, owner: Sid, group: Sid, is_directory: bool) -> SecurityDescriptor | None:
     """The descriptor a new child gets from its parent's inheritable ACEs ([MS-DTYP] 2.5.3.4
     ComputeACL, simplified: CREATOR OWNER/GROUP become the creator's SIDs in effective ACEs).
     None when the parent has no DACL or nothing inheritable (the default descriptor applies)."""
     if not parent.control & SdControl.DACL_PRESENT or parent.dacl is None:
         return None
-    aces = []
+    # INHERITED_ACE / DACL_AUTO_INHERITED only when the parent is auto-inherited (NtCreateFile's
+    # SEF_DACL_AUTO_INHERIT; smbtorture smb2.acls.INHERITFLAGS)
+    auto = bool(parent.control & SdControl.DACL_AUTO_INHERITED)
+    inh = _INHERITED if auto else 0
+    aces: list[Ace] = []
     for ace in parent.dacl.aces:
         f = ace.flags
         if is_directory:
-            if not f & (_OI | _CI) or (f & _NP and not f & _CI):
-                continue
             if f & _CI:
-                nf = 0 if f & _NP else f & (_OI | _CI)
-            else:
-                nf = (f & _OI) | _IO  # files-only ACE: inherit-only on the directory, passed on
-        else:
-            if not f & _OI:
-                continue
-            nf = 0
-        sid = ace.sid
-        if sid is not None and not nf & _IO:
-            if str(sid) == _CREATOR_OWNER:
-                sid = owner
-            elif str(sid) == _CREATOR_GROUP:
-                sid = group
-        aces.append(replace(ace, flags=nf | _INHERITED, sid=sid))
+                creator = ace.sid is not None and str(ace.sid) in (_CREATOR_OWNER, _CREATOR_GROUP)
+                generic = bool(ace.mask & 0xF0000000)
+                if f & _NP or creator or generic:
+                    aces.append(_effective(ace, owner, group, inh))
+                    if not f & _NP:  # the original keeps propagating, inherit-only here
+                        aces.append(replace(ace, flags=(f & (_OI | _CI)) | _IO | inh))
+                else:
+                    aces.append(replace(ace, flags=(f & (_OI | _CI)) | inh))
+            elif f & _OI and not f & _NP:
+                aces.append(replace(ace, flags=_OI | _IO | inh))  # passed on to files only
+        elif f & _OI:
+            aces.append(_effective(ace, owner, group, inh))
     if not aces:
         return None
-    return SecurityDescriptor.build(owner, group, Acl(tuple(aces)), control=SdControl.DACL_AUTO_INHERITED)
+    return SecurityDescriptor.build(owner, group, Acl(tuple(aces)),
+                                    control=SdControl.DACL_AUTO_INHERITED if auto else 0)
