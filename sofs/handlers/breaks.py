@@ -64,6 +64,7 @@ class CachingManager:
         self.lock_waiters: dict[NodeKey, list[asyncio.Future[None]]] = {}
         self.notify_waiters: dict[Open, list[tuple[asyncio.Future[tuple[int, bytes]], int]]] = {}
         self.dir_leases: dict[tuple[str, str], NodeKey] = {}  # (share, folded dir path) → node key
+        self.pending_renames: dict[int, tuple[str, int]] = {}  # id(origin open) → (old path, filter)
         self.sent_breaks = 0
 
     # -- who holds what ---------------------------------------------------------------------------

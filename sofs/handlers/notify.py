@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sofs.server.state import ServerState
 
 _CLEANUP = -1
+_DELETE_PENDING = -2
 
 
 async def handle_change_notify(ctx: Ctx, req: ChangeNotifyRequest) -> Reply:
@@ -66,6 +67,8 @@ async def handle_change_notify(ctx: Ctx, req: ChangeNotifyRequest) -> Reply:
                 mgr.notify_waiters.pop(op, None)
     if status == _CLEANUP:
         raise SmbError(NtStatus.NOTIFY_CLEANUP)
+    if status == _DELETE_PENDING:
+        raise SmbError(NtStatus.DELETE_PENDING)
     return _answer(bool(status), data)
 
 
@@ -100,6 +103,25 @@ def notify_change(server: ServerState, share: Any, path: str, action: int, compl
     share_name = (share if isinstance(share, str) else share.name).lower()
     if origin is not None and action == NotifyAction.MODIFIED and completion_filter & CompletionFilter.SIZE:
         mgr.contend_write(origin)  # SET_INFO end-of-file/allocation breaks read caching ([MS-FSA] 2.1.4.12)
+    if action == NotifyAction.RENAMED_OLD_NAME:
+        # held back until the new name arrives: a move to another directory is reported as
+        # REMOVED + ADDED, a rename in place as RENAMED_OLD_NAME + RENAMED_NEW_NAME (Windows)
+        mgr.pending_renames[id(origin)] = (path, completion_filter)
+        return
+    if action == NotifyAction.RENAMED_NEW_NAME:
+        old = mgr.pending_renames.pop(id(origin), None)
+        if old is not None:
+            old_path, old_filter = old
+            if fold(split_parent(old_path)[0]) == fold(split_parent(path)[0]):
+                _report(mgr, share_name, old_path, NotifyAction.RENAMED_OLD_NAME, old_filter, origin)
+            else:
+                _report(mgr, share_name, old_path, NotifyAction.REMOVED, old_filter, origin)
+                action = NotifyAction.ADDED
+    _report(mgr, share_name, path, action, completion_filter, origin)
+
+
+def _report(mgr: CachingManager, share_name: str, path: str, action: int, completion_filter: int,
+            origin: Open | None) -> None:
     if mgr.notify.watches:
         for w in mgr.notify.report(path, action, completion_filter, share_name):
             _deliver(mgr, w)
@@ -125,6 +147,18 @@ def _break_dir_leases(mgr: CachingManager, key: Any, origin: Open | None) -> Non
             continue
         if lease.state & Caching.R:
             mgr.break_holder(lease, Caching.NONE, False)
+
+
+def delete_pending_watches(mgr: CachingManager, closing: Open) -> None:
+    """A directory became delete-pending: CHANGE_NOTIFYs pending on its other opens end with
+    STATUS_DELETE_PENDING (smb2.notify.rmdir1-4)."""
+    node = closing.node
+    if node is None or not closing.is_directory or not (closing.delete_on_close or node.delete_pending):
+        return
+    for other in node.opens:
+        for fut, _len in mgr.notify_waiters.pop(other, ()):
+            if not fut.done():
+                fut.set_result((_DELETE_PENDING, b""))
 
 
 def cleanup_watch(mgr: CachingManager, op: Open) -> None:

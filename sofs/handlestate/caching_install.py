@@ -71,6 +71,8 @@ def _on_open_closed(server: ServerState, op: Any) -> None:
     lock.release_open_locks(mgr, op)
     mgr.forget_open(op)
     notify.cleanup_watch(mgr, op)
+    notify.delete_pending_watches(mgr, op)
+    mgr.pending_renames.pop(id(op), None)
 
 
 async def _close_tree_opens(server: ServerState, tree: Any) -> None:
