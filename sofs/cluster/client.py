@@ -12,6 +12,7 @@ Results are frozen dataclasses whose field names are those the management servic
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import time
 import uuid
@@ -104,6 +105,15 @@ class ResourceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class VolumeInfo:
+    """A cluster volume as mounted on this machine (embedded mode: ``<state dir>/ClusterStorage/<name>``,
+    what nodes map ``C:\\ClusterStorage\\<name>`` to)."""
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
 class QuorumInfo:
     quorum_type: str
     quorum_resource: str
@@ -134,8 +144,11 @@ class ClusterClient:
     """See module docstring. ``store`` is public (Test-Cluster checks its health)."""
 
     def __init__(self, store: ClusterStore, prefix: str | None = None, *, owns_store: bool = False,
-                 clock: Callable[[], float] = time.time, store_description: str = "") -> None:
+                 clock: Callable[[], float] = time.time, store_description: str = "",
+                 volume_root: str | None = None) -> None:
         self.store = store
+        self.volume_root = volume_root
+        """Directory holding this machine's cluster volume mounts (embedded: ``<state dir>/ClusterStorage``)."""
         self.keys = Keys(prefix) if prefix else Keys()
         self._owns_store = owns_store
         self._clock = clock
@@ -145,7 +158,8 @@ class ClusterClient:
     async def connect(cls, cfg: ClusterConfig) -> ClusterClient:
         store = await cfg.open_store()
         desc = f"embedded:{cfg.state_dir}" if cfg.backend == "embedded" else "etcd:" + ",".join(cfg.etcd_endpoints)
-        return cls(store, cfg.prefix, owns_store=True, store_description=desc)
+        vroot = str(cfg.state_dir / "ClusterStorage") if cfg.backend == "embedded" else None
+        return cls(store, cfg.prefix, owns_store=True, store_description=desc, volume_root=vroot)
 
     async def close(self) -> None:
         if self._owns_store:
@@ -198,6 +212,14 @@ class ClusterClient:
         return QuorumInfo(quorum_type(c.witness_kind), WITNESS_RESOURCE.get(c.witness_kind or "", ""),
                           dict(c.witness) if c.witness else None, votes,
                           int(witness_counts(sum(votes.values()), c.witness is not None)))
+
+    async def get_volumes(self) -> list[VolumeInfo]:
+        """Volumes mounted on this machine (Test-Cluster validates their paths); [] when unknown."""
+        root = self.volume_root
+        if not root or not os.path.isdir(root):
+            return []
+        return [VolumeInfo(e.name, e.path) for e in sorted(os.scandir(root), key=lambda e: e.name)
+                if e.is_dir(follow_symlinks=False)]
 
     # ---- New-Cluster ----
 

@@ -26,7 +26,12 @@ def cluster(tmp_path: Path):  # type: ignore[no-untyped-def]
     for mod in NEEDED:
         if importlib.util.find_spec(mod) is None:
             pytest.skip(f"{mod} not available yet")
-    env = {**os.environ, "SOFS_CLUSTER_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    sys.path.insert(0, str(ROOT / "tests" / "cluster"))
+    from cluster_proc import free_port_on
+
+    # SMB on a port free on 127.0.0.11-13, so a cluster already on 445 (sofs demo) does not collide
+    port = free_port_on(["127.0.0.11", "127.0.0.12", "127.0.0.13"])
+    env = {**os.environ, "SOFS_CLUSTER_DIR": str(tmp_path), "PYTHONPATH": str(ROOT), "SOFS_SMB_PORT": str(port)}
     env.pop("SOFS_CLUSTER_CONFIG", None)
     up = subprocess.Popen([sys.executable, "-m", "sofs", "cluster", "up", "3"], env=env, cwd=tmp_path,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
