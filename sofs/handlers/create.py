@@ -250,11 +250,10 @@ def _admit(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo, action: CreateA
     readonly_file = bool(info.attributes & FA.READONLY) and existed
     if readonly_file and req.create_disposition in _TRUNCATING and not info.is_directory:
         raise SmbError(NtStatus.ACCESS_DENIED, "overwrite of a read-only file")
-    if existed and req.create_disposition in _TRUNCATING and dacl_max is not None:
-        # overwriting needs write access, superseding needs DELETE ([MS-FSA] 2.1.5.1.2.2)
-        need = A.DELETE if req.create_disposition == D.SUPERSEDE else A.FILE_WRITE_DATA
-        if not dacl_max & need:
-            raise SmbError(NtStatus.ACCESS_DENIED, "overwrite without the access it needs")
+    # truncating needs FILE_WRITE_DATA whatever was asked (as Samba's O_TRUNC rule)
+    if (existed and req.create_disposition in _TRUNCATING and dacl_max is not None
+            and not dacl_max & A.FILE_WRITE_DATA):
+        raise SmbError(NtStatus.ACCESS_DENIED, "overwrite without the access it needs")
     maximal = logic.maximal_access(tree.maximal_access, bool(share.config.read_only), readonly_file,
                                    info.is_directory)
     if dacl_max is not None:
