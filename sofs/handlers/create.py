@@ -273,7 +273,10 @@ def _admit(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo, action: CreateA
         base = reg.peek_node(share.name, info.file_id, None)
         if base is not None and base.delete_pending:
             raise SmbError(NtStatus.DELETE_PENDING, "base file is delete-pending")
-    logic.check_share_access(node.opens, granted, req.share_access)
+    share_check = granted
+    if existed and req.create_disposition in _TRUNCATING:
+        share_check |= A.FILE_WRITE_DATA  # truncation writes, whatever access was asked
+    logic.check_share_access(node.opens, share_check, req.share_access)
     if h.stream is None and granted & A.DELETE:
         # deleting/renaming the file conflicts with opens of its named streams too ([MS-FSA] 2.1.5.1.2)
         for other in reg.nodes_of_file(share.name, info.file_id):
