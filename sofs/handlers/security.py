@@ -62,6 +62,9 @@ async def effective_sd(ctx: Ctx, op: Open) -> SecurityDescriptor:
     return default_sd(ctx, op.is_directory)
 
 
+_AUTO_BOTH = SdControl.DACL_AUTO_INHERITED | SdControl.DACL_AUTO_INHERIT_REQ
+
+
 def merge_sd(current: SecurityDescriptor, new: SecurityDescriptor, info: int) -> SecurityDescriptor:
     """The stored descriptor after SET_INFO(SECURITY) with AdditionalInformation ``info``."""
     sd = current
@@ -75,7 +78,10 @@ def merge_sd(current: SecurityDescriptor, new: SecurityDescriptor, info: int) ->
     if info & SI.DACL:
         # a descriptor without DACL_PRESENT sets a NULL DACL (everyone), reported as present
         control = (control & ~(SdControl.DACL_PROTECTED | SdControl.DACL_AUTO_INHERITED)) \
-            | (new.control & (SdControl.DACL_PROTECTED | SdControl.DACL_AUTO_INHERITED)) | SdControl.DACL_PRESENT
+            | (new.control & SdControl.DACL_PROTECTED) | SdControl.DACL_PRESENT
+        if new.control & _AUTO_BOTH == _AUTO_BOTH:
+            # AUTO_INHERITED sticks only with AUTO_INHERIT_REQ (SetSecurityInfo; smb2.acls.INHERITFLAGS)
+            control |= SdControl.DACL_AUTO_INHERITED
         sd = replace(sd, dacl=map_acl_generic(new.dacl) if new.control & SdControl.DACL_PRESENT else None)
     if info & SI.SACL:
         control = (control & ~(SdControl.SACL_PRESENT | SdControl.SACL_PROTECTED)) \
@@ -95,8 +101,9 @@ def sd_for_new_file(ctx: Ctx, is_directory: bool, given: SecurityDescriptor) -> 
     """The descriptor a CREATE with a SecD context stores ([MS-SMB2] 3.3.5.9.3): the parts the client
     gave (a present-but-NULL DACL stays a NULL DACL), the defaults for the rest."""
     base = default_sd(ctx, is_directory)
-    control = SdControl.SELF_RELATIVE | (given.control & (SdControl.DACL_PROTECTED | SdControl.SACL_PROTECTED
-                                                          | SdControl.DACL_AUTO_INHERITED))
+    control = SdControl.SELF_RELATIVE | (given.control & (SdControl.DACL_PROTECTED | SdControl.SACL_PROTECTED))
+    if given.control & _AUTO_BOTH == _AUTO_BOTH:
+        control |= SdControl.DACL_AUTO_INHERITED
     if given.control & SdControl.DACL_PRESENT:
         dacl = map_acl_generic(given.dacl)
     else:
