@@ -19,7 +19,7 @@ from typing import Any
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.breaks import manager, wire_file_id
 from sofs.handlers.opens import Open, get_open, registry
-from sofs.handlestate.leases import LeaseError, LeaseTable, normalize_request
+from sofs.handlestate.leases import LeaseError, LeaseTable
 from sofs.handlestate.oplocks import (
     LEASE,
     NONE,
@@ -46,6 +46,7 @@ from sofs.wire.status import NtStatus
 _OVERWRITE = (D.SUPERSEDE, D.OVERWRITE, D.OVERWRITE_IF)
 _DONE_FLAG = "_sofs_caching_breaks_done"
 MAX_BREAK_ROUNDS = 8
+_CAP_DIRECTORY_LEASING = 0x20  # [MS-SMB2] 2.2.4 SMB2_GLOBAL_CAP_DIRECTORY_LEASING
 
 
 def _wants_lease(ctx: Ctx, req: Any, contexts: Any) -> bool:
@@ -81,14 +82,18 @@ async def resolve_breaks(ctx: Ctx, req: Any, contexts: Any, key: Any, is_directo
         return
     access = _effective_access(req, is_directory)
     overwrite = existed and req.create_disposition in _OVERWRITE
-    if is_stat_open(access) and not overwrite:
+    oplock_stat = is_stat_open(access) and not overwrite
+    lease_stat = is_stat_open(access, lease=True) and not overwrite
+    if oplock_stat and lease_stat:
         return  # stat opens break nothing unless they overwrite
     own = None
     if _wants_lease(ctx, req, contexts):
         own = mgr.leases.get(ctx.conn.client_guid, contexts.lease.lease_key)
     for _round in range(MAX_BREAK_ROUNDS):
         sv = check_sharing and _sharing_violation(ctx, key, access, req.share_access)
-        orders = plan_breaks(mgr.holders(key, exclude_lease=own), sv, overwrite)
+        holders = [h for h in mgr.holders(key, exclude_lease=own)
+                   if not (lease_stat if h.is_lease else oplock_stat)]
+        orders = plan_breaks(holders, sv, overwrite)
         futs = [f for o in orders if (f := mgr.break_holder(o.ident, o.to, o.wait)) is not None]
         if not futs:
             return
@@ -148,7 +153,8 @@ async def _grant_lease(ctx: Ctx, req: Any, contexts: Any, op: Open, stat: bool) 
 
     The lease keeps the version it was created with: later requests in the other format get
     answers in the lease's own format (smb2.lease.v2_epoch2/3). A request for a state without R
-    (H, W, HW) and no existing lease gets no lease at all (oplock level NONE, smb2.lease.request).
+    (H, W, HW) is answered with a lease of state none (smb2.lease.request); a directory gets a lease
+    only when the connection negotiated SMB2_GLOBAL_CAP_DIRECTORY_LEASING.
     W needs every other (non-stat) open to share the lease; H is withheld while another open holds
     an oplock (Samba ``grant_fsp_oplock_type``)."""
     mgr = manager(ctx.server)
@@ -156,9 +162,8 @@ async def _grant_lease(ctx: Ctx, req: Any, contexts: Any, op: Open, stat: bool) 
     v2_req = isinstance(rq, LeaseV2) and ctx.dialect >= 0x0300
     parent = rq.parent_lease_key if v2_req and rq.flags & LeaseFlags.PARENT_LEASE_KEY_SET else None
     assert op.node is not None and ctx.tree is not None
-    existing = mgr.leases.get(ctx.conn.client_guid, rq.lease_key)
-    if existing is None and not normalize_request(rq.lease_state, op.is_directory):
-        op.oplock_level = NONE
+    if op.is_directory and not (ctx.dialect >= 0x0300 and ctx.conn.server_capabilities & _CAP_DIRECTORY_LEASING):
+        op.oplock_level = NONE  # no directory leases unless NEGOTIATE advertised them
         return []
     try:
         lease = mgr.leases.lookup_for_open(ctx.conn.client_guid, rq.lease_key, op.node.key, op.is_directory,
@@ -172,15 +177,14 @@ async def _grant_lease(ctx: Ctx, req: Any, contexts: Any, op: Open, stat: bool) 
     op.ext["lease"] = lease
     op.oplock_level = LEASE
     allowed = RWH
-    others = [o for o in _others(op, lease) if not is_stat_open(o.granted_access)]
+    others = [o for o in _others(op, lease) if not is_stat_open(o.granted_access, lease=True)]
     if others:
         allowed &= ~Caching.W
     if any(o.ext.get("lease") is None and o.oplock_level not in (NONE, LEASE) for o in others):
         allowed &= ~Caching.H
     if op.is_directory:
-        allowed = (Caching.R | Caching.H) if ctx.dialect >= 0x0300 else Caching.NONE
-        if allowed:
-            mgr.dir_leases[(ctx.tree.share.name.lower(), op.path.strip("\\").upper())] = op.node.key
+        allowed = Caching.R | Caching.H
+        mgr.dir_leases[(ctx.tree.share.name.lower(), op.path.strip("\\").upper())] = op.node.key
     g = LeaseTable.grant(lease, rq.lease_state, allowed)
     flags = int(LeaseFlags.BREAK_IN_PROGRESS) if g.break_in_progress else 0
     if lease.version >= 2:

@@ -182,7 +182,9 @@ def plan_write_breaks(holders: Sequence[Holder]) -> list[BreakOrder]:
     return out
 
 
-def is_stat_open(access: int) -> bool:
-    """Opens asking only for FILE_READ_ATTRIBUTES, FILE_WRITE_ATTRIBUTES and SYNCHRONIZE break nothing
-    (Samba ``is_oplock_stat_open``; READ_CONTROL is *not* one: smb2.oplock.statopen1)."""
-    return not access & ~(0x80 | 0x100 | 0x100000)
+def is_stat_open(access: int, lease: bool = False) -> bool:
+    """Opens asking only for FILE_READ_ATTRIBUTES, FILE_WRITE_ATTRIBUTES and SYNCHRONIZE break no
+    oplock (Samba ``is_oplock_stat_open``; READ_CONTROL is *not* one: smb2.oplock.statopen1); for
+    leases READ_CONTROL is one too (``is_lease_stat_open``, smb2.lease.statopen4)."""
+    allowed = 0x80 | 0x100 | 0x100000 | (0x20000 if lease else 0)
+    return not access & ~allowed

@@ -119,3 +119,7 @@ def test_plan_write_breaks() -> None:
                                               (0x10000, False), (0x2, False)])
 def test_stat_open(access, stat) -> None:
     assert is_stat_open(access) is stat
+
+
+def test_lease_stat_open_includes_read_control() -> None:
+    assert is_stat_open(0x20000 | 0x80, lease=True) and not is_stat_open(0x20000 | 0x80)
