@@ -19,10 +19,16 @@ from typing import Any
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import DirCursor, change_time, get_open
+from sofs.handlers.security import dacl_access, token_sids
+from sofs.vfs.base import VfsError
 from sofs.vfs.names import fold_name
 from sofs.wire.constants import QueryDirectoryFlags as QF
+from sofs.wire.dtyp import SecurityDescriptor
+from sofs.wire.errors import WireError
 from sofs.wire.fscc import DIR_INFO_CLASSES, DirEntry, encode_dir_entries
 from sofs.wire.fscc_constants import AccessMask as A
+from sofs.wire.fscc_constants import CreateDisposition as D
+from sofs.wire.fscc_constants import FileAttributes as FA
 from sofs.wire.messages.query import QueryDirectoryRequest, QueryDirectoryResponse
 from sofs.wire.status import NtStatus
 
@@ -46,6 +52,31 @@ def _list(vfs: Any, h: Any, pattern: str) -> list[DirEntry]:
             change_time=change_time(i), end_of_file=i.end_of_file, allocation_size=i.allocation_size,
             attributes=i.attributes))
     return out
+
+
+def _readable(vfs: Any, path: str, is_dir: bool, token: frozenset[str]) -> bool:
+    try:
+        h, _ = vfs.open(path, D.OPEN, 0, 0)
+    except VfsError:
+        return False
+    try:
+        raw = vfs.get_security_descriptor(h)
+    finally:
+        vfs.close(h)
+    if not raw:
+        return True
+    try:
+        granted = dacl_access(SecurityDescriptor.decode(raw), token)
+    except WireError:
+        return True
+    return bool(granted & (A.FILE_LIST_DIRECTORY if is_dir else A.FILE_READ_DATA))
+
+
+def _abe_filter(vfs: Any, dir_path: str, entries: list[DirEntry], token: frozenset[str]) -> list[DirEntry]:
+    """Access-based enumeration: drop the entries this user may not read (``.``/``..`` stay)."""
+    prefix = dir_path + "\\" if dir_path else ""
+    return [e for e in entries if e.name in (".", "..")
+            or _readable(vfs, prefix + e.name, bool(e.attributes & FA.DIRECTORY), token)]
 
 
 def _alive(dir_fd: int, entries: list[DirEntry]) -> list[DirEntry]:
@@ -87,9 +118,12 @@ async def handle_query_directory(ctx: Ctx, req: QueryDirectoryRequest) -> Reply:
         if cur is not None and cur.started and not req.file_name and not req.flags & QF.REOPEN:
             pattern = cur.pattern  # RESTART_SCANS without a pattern keeps the old one
         entries = await run_fs(_list, op.share.vfs, op.handle, pattern)
-        abe = ctx.server.extensions.get("abe_filter")
-        if abe is not None and op.share.config.access_based_enumeration:
-            entries = list(abe(ctx, op, entries))
+        if op.share.config.access_based_enumeration:
+            abe = ctx.server.extensions.get("abe_filter")
+            if abe is not None:
+                entries = list(abe(ctx, op, entries))
+            else:
+                entries = await run_fs(_abe_filter, op.share.vfs, op.path, entries, token_sids(ctx))
         cur = op.cursor = DirCursor(pattern=pattern, entries=entries, index=0, started=True)
         if not entries:
             raise SmbError(NtStatus.NO_SUCH_FILE)
