@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sofs.crypto.transform import DecryptError
 from sofs.engine.framing import FrameReader, frame_header
@@ -68,6 +69,7 @@ class Outgoing:
     sign_with: Session | None = None
     body_len: int = field(default=-1)
     on_wire: Callable[[bytes], None] | None = None  # sees the final message bytes (pre-auth hash)
+    signer: Any = None  # overrides ``sign_with.signer`` (a multichannel channel's key)
 
     def length(self) -> int:
         if self.body_len < 0:
@@ -183,11 +185,14 @@ class Engine:
             msg_parts: list[Buffer] = list(item.body)
             if pad:
                 msg_parts.append(_PAD[:pad])
-            if item.sign_with is not None and item.sign_with.signer is not None:
+            signer = item.signer
+            if signer is None and item.sign_with is not None:
+                signer = item.sign_with.signer
+            if signer is not None:
                 h.flags |= _SIGNED
                 h.signature = _ZERO16
                 hb = bytearray(h.encode())
-                sig = item.sign_with.signer.sign_parts([hb, *msg_parts])
+                sig = signer.sign_parts([hb, *msg_parts])
                 hb[SIGNATURE_OFFSET:SIGNATURE_OFFSET + 16] = sig
                 parts.append(hb)
             else:

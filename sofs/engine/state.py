@@ -34,6 +34,19 @@ class TreeConnect:
 
 
 @dataclass(eq=False)
+class Channel:
+    """[MS-SMB2] 3.3.1.14: a connection bound to a session (multichannel), with its own signing key.
+
+    ``signer`` is None while the binding exchange (``auth``, ``preauth_hash``) is under way.
+    """
+
+    connection: ConnectionState
+    signer: Any = None
+    auth: Any = None
+    preauth_hash: bytes = b""
+
+
+@dataclass(eq=False)
 class Session:
     """[MS-SMB2] 3.3.1.8."""
 
@@ -58,12 +71,21 @@ class Session:
     trees: dict[int, TreeConnect] = field(default_factory=dict)
     next_tree_id: int = 1
     created_at: float = 0.0
-    channels: list[ConnectionState] = field(default_factory=list)
+    channels: list[ConnectionState] = field(default_factory=list)  # bound connections besides ``connection``
+    bound: dict[int, Channel] = field(default_factory=dict)  # conn_id -> channel (binding or bound)
     sign_setup_responses: bool = False  # this SESSION_SETUP came signed with the session's key
 
     @property
     def valid(self) -> bool:
         return self.state is SessionState.VALID
+
+    def signer_for(self, conn: ConnectionState) -> Any:
+        """The signer of this session on ``conn``: the channel's key once bound ([MS-SMB2] 3.3.4.1.1),
+        else the session's (first channel, and the responses of a binding exchange)."""
+        ch = self.bound.get(conn.conn_id)
+        if ch is not None and ch.signer is not None:
+            return ch.signer
+        return self.signer
 
 
 @dataclass(eq=False)
@@ -92,6 +114,7 @@ class ConnectionState:
     sessions: dict[int, Session] = field(default_factory=dict)
     smb1_upgraded: bool = False
     authenticated_session: bool = False  # a non-anonymous, non-guest session was set up here
+    bound_sessions: dict[int, Session] = field(default_factory=dict)  # sessions of other connections bound here
     next_async_id: int = 1
 
     def new_async_id(self) -> int:

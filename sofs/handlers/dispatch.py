@@ -141,7 +141,8 @@ def check_session(ctx: Ctx, spec: CommandSpec) -> None:
     ctx.session = None if status else session
     if session is not None and (session.valid or expired) and hdr.command not in _NO_SIGN_CHECK:
         if hdr.is_signed and not ctx.encrypted:
-            if session.signer is None or not session.signer.verify(ctx.msg):
+            signer = session.signer_for(ctx.conn)
+            if signer is None or not signer.verify(ctx.msg):
                 raise SmbError(NtStatus.ACCESS_DENIED, "bad signature")
         elif not ctx.encrypted and session.signing_required:
             raise SmbError(NtStatus.ACCESS_DENIED, "unsigned request on a session that requires signing")

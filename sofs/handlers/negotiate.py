@@ -71,6 +71,8 @@ def server_capabilities(server: ServerState, dialect: int, client_caps: int) -> 
         caps |= GlobalCaps.ENCRYPTION
     if dialect >= Dialect.SMB3_0 and server.extensions.get("persistent_handles"):
         caps |= GlobalCaps.PERSISTENT_HANDLES
+    if dialect >= Dialect.SMB3_0 and server.extensions.get("multichannel", True):
+        caps |= GlobalCaps.MULTI_CHANNEL  # session binding: sofs.handlers.session._bind
     if dialect >= Dialect.SMB3_0 and server.extensions.get("directory_leasing"):
         caps |= GlobalCaps.DIRECTORY_LEASING
     return int(caps)

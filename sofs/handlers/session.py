@@ -15,7 +15,7 @@ from sofs.crypto.kdf import derive_keys
 from sofs.crypto.preauth import PREAUTH_ZERO, preauth_hash
 from sofs.crypto.signing import make_signer
 from sofs.crypto.transform import NonceCounter, make_cipher
-from sofs.engine.state import ConnectionState, Session, SessionState
+from sofs.engine.state import Channel, ConnectionState, Session, SessionState
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.wire.constants import (
     Cipher,
@@ -50,7 +50,7 @@ authenticated session, encrypt (smb2.session.anon-signing*/anon-encryption*, Sam
 async def handle_session_setup(ctx: Ctx, req: SessionSetupRequest) -> Reply:
     server, conn, hdr = ctx.server, ctx.conn, ctx.header
     if req.flags & SessionSetupFlags.BINDING:
-        _refuse_binding(ctx, req)
+        return await _bind(ctx, req, _check_binding(ctx, req))
     if hdr.session_id == 0:
         session = Session(server.new_session_id(), conn, dialect=conn.dialect, created_at=time.time())
         session.preauth_hash = conn.preauth_hash
@@ -58,10 +58,11 @@ async def handle_session_setup(ctx: Ctx, req: SessionSetupRequest) -> Reply:
         conn.sessions[session.session_id] = session
     else:
         found = server.sessions.get(hdr.session_id)
-        if found is None or (found.connection is not conn):
+        if found is None or (found.connection is not conn and conn not in found.channels):
             _sign_setup_errors(ctx, found)
             raise SmbError(NtStatus.USER_SESSION_DELETED)
         session = found
+        _verify_setup_signature(ctx, session)
         if session.state is SessionState.VALID and session.auth is None:
             # re-authentication ([MS-SMB2] 3.3.5.5.2): start a fresh exchange on the same session
             session.preauth_hash = conn.preauth_hash
@@ -100,6 +101,20 @@ def _sign_setup_errors(ctx: Ctx, session: Session | None) -> None:
         ctx.header.is_signed or session.signing_required)
 
 
+def _verify_setup_signature(ctx: Ctx, session: Session) -> None:
+    """SESSION_SETUP on an established session (re-authentication, binding) is verified like any
+    request, with this connection's key (the channel's once bound): [MS-SMB2] 3.3.5.2.4; Samba checks
+    it in ``smbd_smb2_request_dispatch`` (smb2.session.bind_negative_*: a second bind is ACCESS_DENIED)."""
+    if session.signer is None or ctx.encrypted:
+        return
+    if not (ctx.header.is_signed or session.signing_required):
+        return
+    signer = session.signer_for(ctx.conn)
+    if not ctx.header.is_signed or not signer.verify(ctx.msg):
+        session.sign_setup_responses = False
+        raise SmbError(NtStatus.ACCESS_DENIED, "SESSION_SETUP not signed with the session's key")
+
+
 def _drop(ctx: Ctx, session: Session) -> None:
     if session.state is not SessionState.VALID:
         ctx.server.sessions.pop(session.session_id, None)
@@ -107,10 +122,10 @@ def _drop(ctx: Ctx, session: Session) -> None:
         ctx.session = None
 
 
-def _refuse_binding(ctx: Ctx, req: SessionSetupRequest) -> None:
-    """Multichannel session binding is not offered; answer as Windows/Samba order their checks
-    ([MS-SMB2] 3.3.5.5; Samba ``smbd_smb2_session_setup_send``) so each mismatch gets its own status
-    and only a bind that would otherwise be valid gets STATUS_REQUEST_NOT_ACCEPTED."""
+def _check_binding(ctx: Ctx, req: SessionSetupRequest) -> Session:
+    """The session a binding request may join ([MS-SMB2] 3.3.5.5), checked in the order of Windows /
+    Samba (``smbd_smb2_session_setup_send``) so each mismatch gets its own status
+    (smb2.session.bind_negative_*)."""
     conn, hdr = ctx.conn, ctx.header
     if hdr.session_id == 0:
         raise SmbError(NtStatus.INVALID_PARAMETER, "binding without a SessionId")
@@ -118,6 +133,7 @@ def _refuse_binding(ctx: Ctx, req: SessionSetupRequest) -> None:
     if session is None or session.state is not SessionState.VALID:
         raise SmbError(NtStatus.USER_SESSION_DELETED, "binding to an unknown session")
     ctx.session = session
+    _verify_setup_signature(ctx, session)
     _sign_setup_errors(ctx, session)
     first = session.connection
     s_alg, c_alg = signing_algorithm_of(first), signing_algorithm_of(conn)
@@ -128,7 +144,9 @@ def _refuse_binding(ctx: Ctx, req: SessionSetupRequest) -> None:
         raise SmbError(NtStatus.NOT_SUPPORTED, "binding with another signing algorithm")
     if conn.dialect < Dialect.SMB3_0:
         raise SmbError(NtStatus.REQUEST_NOT_ACCEPTED, "binding on an SMB 2 connection")
-    if not hdr.is_signed:
+    if not conn.server_capabilities & GlobalCaps.MULTI_CHANNEL:
+        raise SmbError(NtStatus.REQUEST_NOT_ACCEPTED, "multichannel not offered")
+    if not hdr.is_signed or ctx.encrypted:
         raise SmbError(NtStatus.INVALID_PARAMETER, "unsigned binding request")
     if first.dialect != conn.dialect or first.cipher_id != conn.cipher_id:
         raise SmbError(NtStatus.INVALID_PARAMETER, "binding with another dialect or cipher")
@@ -136,7 +154,43 @@ def _refuse_binding(ctx: Ctx, req: SessionSetupRequest) -> None:
         raise SmbError(NtStatus.REQUEST_NOT_ACCEPTED, "connection already bound to the session")
     if session.is_anonymous or session.is_guest:
         raise SmbError(NtStatus.NOT_SUPPORTED, "binding to a guest/anonymous session")
-    raise SmbError(NtStatus.REQUEST_NOT_ACCEPTED, "session binding (multichannel) not supported")
+    return session
+
+
+async def _bind(ctx: Ctx, req: SessionSetupRequest, session: Session) -> Reply:
+    """Bind this connection to ``session`` ([MS-SMB2] 3.3.5.5.2, 3.3.5.5.3): a new authentication of
+    the same user; the channel signs with a key derived from it (3.1.1: and this connection's pre-auth
+    hash); encryption keys stay the session's."""
+    conn = ctx.conn
+    ch = session.bound.get(conn.conn_id)
+    if ch is None:
+        ch = session.bound[conn.conn_id] = Channel(conn, preauth_hash=conn.preauth_hash)
+    if ch.auth is None:
+        ch.auth = ctx.server.acceptor.new_context()
+    if conn.dialect == Dialect.SMB3_1_1:
+        ch.preauth_hash = preauth_hash(ch.preauth_hash, ctx.msg)
+    try:
+        out_token = ch.auth.step(bytes(req.security_buffer))
+    except AuthError as e:
+        session.bound.pop(conn.conn_id, None)
+        raise SmbError(e.status or NtStatus.LOGON_FAILURE, f"binding: {e}") from None
+    if not ch.auth.complete:
+        return Reply((SessionSetupResponse(0, out_token or b"").encode(),), _MORE)
+    auth, ch.auth = ch.auth, None
+    if (getattr(auth, "is_anonymous", False) or getattr(auth, "is_guest", False)
+            or str(getattr(auth.user, "name", "")).lower() != _user_name(session)):
+        session.bound.pop(conn.conn_id, None)
+        raise SmbError(NtStatus.ACCESS_DENIED, "binding as another user")
+    keys = derive_keys(conn.dialect, bytes(auth.session_key),
+                       ch.preauth_hash if conn.dialect == Dialect.SMB3_1_1 else None, None)
+    ch.signer = make_signer(conn.dialect, conn.signing_algorithm, keys.signing_key)
+    session.channels.append(conn)
+    conn.bound_sessions[session.session_id] = session
+    conn.authenticated_session = True
+    log.info("connection %d: bound to session 0x%x (channel %d)", conn.conn_id, session.session_id,
+             len(session.channels) + 1)
+    flags = SessionFlags.ENCRYPT_DATA if session.encrypt_data else 0
+    return reply(SessionSetupResponse(int(flags), out_token or b"").encode())
 
 
 def signing_algorithm_of(conn: ConnectionState) -> int:
@@ -275,6 +329,14 @@ def preauth_on_wire(ctx: Ctx, status: int) -> Callable[[bytes], None] | None:
     session = ctx.session
     if session is None or status != _MORE:
         return None
+    ch = session.bound.get(ctx.conn.conn_id)
+    if ch is not None and ch.signer is None:
+        binding = ch
+
+        def on_bind(resp: bytes) -> None:
+            binding.preauth_hash = preauth_hash(binding.preauth_hash, resp)
+
+        return on_bind
 
     def on_setup(resp: bytes) -> None:
         session.preauth_hash = preauth_hash(session.preauth_hash, resp)

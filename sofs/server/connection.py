@@ -13,7 +13,7 @@ from typing import Any
 
 from sofs.engine.connection import Chain, Engine, Outgoing, ProtocolViolation, Request
 from sofs.engine.framing import FramingError
-from sofs.engine.state import Session
+from sofs.engine.state import Session, SessionState
 from sofs.handlers.base import ERROR_BODY, ChainState, Ctx, Reply, SmbError
 from sofs.handlers.dispatch import dispatch
 from sofs.server.state import ServerState
@@ -27,6 +27,7 @@ trace = logging.getLogger("sofs.trace")
 _ASYNC = int(HeaderFlags.ASYNC_COMMAND)
 _RELATED = int(HeaderFlags.RELATED_OPERATIONS)
 _PRIORITY = int(HeaderFlags.PRIORITY_MASK)
+_SIGNED = int(HeaderFlags.SIGNED)
 _HIGH_WATER = 4 * 1024 * 1024
 
 
@@ -108,6 +109,7 @@ class SmbConnection(asyncio.BufferedProtocol):
                 hook(self.server, conn)
             except Exception:
                 log.exception("connection-lost hook failed")
+        drop_connection_sessions(self.server, conn)
         log.info("connection %d from %s closed", conn.conn_id, self.peer)
 
     def abort(self) -> None:
@@ -219,7 +221,14 @@ class SmbConnection(asyncio.BufferedProtocol):
             sign_with = session
         if hdr.command == Command.SESSION_SETUP and session is not None:
             sign_with = self._session_setup_signing(session, status, hdr, ctx)
+        if sign_with is None and hdr.is_signed and not interim and not ctx.encrypted:
+            # an answer we cannot sign (no valid session for it) keeps the SIGNED flag and echoes the
+            # request's signature, as Samba does; clients then accept USER_SESSION_DELETED & co.
+            rh.flags |= _SIGNED
+            rh.signature = hdr.signature
         out = Outgoing(rh, body, sign_with)
+        if sign_with is not None:
+            out.signer = sign_with.signer_for(self.engine.conn)
         hook = ctx.server.extensions.get("preauth_hook")
         if hdr.command in (Command.NEGOTIATE, Command.SESSION_SETUP) and hook is not None:
             out.on_wire = hook(ctx, status)
@@ -295,6 +304,29 @@ class SmbConnection(asyncio.BufferedProtocol):
         out = Outgoing(header, (body,), None)
         enc = session if session is not None and session.encryptor is not None and session.encrypt_data else None
         await self._send([out], enc)
+
+
+def drop_connection_sessions(server: ServerState, conn: Any) -> None:
+    """[MS-SMB2] 3.3.7.1: the sessions of a lost connection go away, unless another channel carries
+    them (it becomes the session's connection); channels bound here are unbound. Opens were dealt
+    with by the ``on_connection_lost`` hooks (durable ones preserved)."""
+    for session in list(conn.sessions.values()):
+        if session.connection is not conn:
+            continue
+        if session.channels:
+            nxt = session.channels.pop(0)
+            session.connection = nxt
+            nxt.bound_sessions.pop(session.session_id, None)
+            nxt.sessions[session.session_id] = session
+            continue
+        server.sessions.pop(session.session_id, None)
+        session.state = SessionState.EXPIRED
+    conn.sessions.clear()
+    for session in list(conn.bound_sessions.values()):
+        session.bound.pop(conn.conn_id, None)
+        if conn in session.channels:
+            session.channels.remove(conn)
+    conn.bound_sessions.clear()
 
 
 def _is_error(status: int) -> bool:
