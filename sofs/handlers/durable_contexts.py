@@ -19,6 +19,7 @@ from typing import Any
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.durable_state import (
     VolumeHandles,
+    caching,
     mark,
     pid_of,
     sync_lease,
@@ -30,6 +31,7 @@ from sofs.handlestate import records as R
 from sofs.handlestate.appinstance import is_stale, version_allows_close
 from sofs.handlestate.durable import (
     DH_FLAG_PERSISTENT,
+    OPLOCK_LEASE,
     DurableRequest,
     ReconnectFacts,
     check_reconnect,
@@ -38,10 +40,12 @@ from sofs.handlestate.durable import (
 )
 from sofs.handlestate.model import Lease, LeaseState
 from sofs.handlestate.model import Open as HOpen
+from sofs.handlestate.oplocks import is_stat_open, plan_breaks
 from sofs.handlestate.replay import create_replay_status
 from sofs.handlestate.table import HandleStateError
 from sofs.vfs.names import fold_name
-from sofs.wire.fscc_constants import CreateAction
+from sofs.wire.fscc_constants import AccessMask as A
+from sofs.wire.fscc_constants import CreateAction, map_generic
 from sofs.wire.fscc_constants import CreateDisposition as D
 from sofs.wire.fscc_constants import CreateOptions as O
 from sofs.wire.messages.create import CreateResponse
@@ -56,6 +60,7 @@ from sofs.wire.messages.create_contexts import (
 from sofs.wire.status import NtStatus
 
 log = logging.getLogger("sofs.durable")
+_OVERWRITE = (D.SUPERSEDE, D.OVERWRITE, D.OVERWRITE_IF)
 
 
 def _user(ctx: Ctx) -> str:
@@ -65,6 +70,10 @@ def _user(ctx: Ctx) -> str:
 
 def _norm(path: str) -> str:
     return fold_name(path.strip("\\"))
+
+
+def _full_name(op: Open) -> str:
+    return op.path + (":" + op.stream if op.stream else "")
 
 
 def _request(contexts: Any) -> DurableRequest | None:
@@ -96,8 +105,8 @@ async def before_open(ctx: Ctx, req: Any, contexts: Any) -> Reply | None:
                 raise SmbError(status, "CreateGuid already in use")
     if contexts.app_instance_id is not None and contexts.durable_v2 is not None:
         await _close_stale_instance(ctx, req, contexts, v)
-    if v.table.by_path:
-        await _purge_abandoned(ctx, req, v)
+    if v.live:
+        await _purge_conflicting(ctx, req, contexts, v)
     return None
 
 
@@ -127,18 +136,49 @@ async def _close_stale_instance(ctx: Ctx, req: Any, contexts: Any, v: VolumeHand
     await v.commit()
 
 
-async def _purge_abandoned(ctx: Ctx, req: Any, v: VolumeHandles) -> None:
+async def _purge_conflicting(ctx: Ctx, req: Any, contexts: Any, v: VolumeHandles) -> None:
+    """Close the disconnected non-persistent durable opens of the file that the new open conflicts
+    with: a sharing violation, or an oplock/lease break that could not be delivered (Samba
+    ``delay_for_oplock``/``share_mode_... durable disconnected``; smbtorture durable-v2-open
+    purge-disconnected-* vs keep-disconnected-*). Persistent opens stay; the new open then meets
+    their share modes and locks."""
     from sofs.handlers.close import close_open
+    from sofs.handlers.open_logic import check_share_access
 
-    doomed = [hop for f in v.table.files_at_path(req.name.strip("\\")) for hop in f.opens.values()
-              if should_purge(persistent=hop.persistent, disconnected=not hop.connected)]
-    for hop in doomed:
-        op = v.live.get(hop.persistent_id)
-        log.info("purging disconnected durable open of %s for a new open", hop.path)
-        if op is not None:
+    want = _norm(req.name)
+    doomed = [op for op in list(v.live.values())
+              if _is_abandoned(v, op) and _norm(_full_name(op)) == want]
+    if not doomed:
+        return
+    access = map_generic(req.desired_access, False)
+    if access & A.MAXIMUM_ALLOWED:
+        access |= A.FILE_READ_DATA | A.FILE_WRITE_DATA
+    overwrite = req.create_disposition in _OVERWRITE
+    own_lease = (ctx.conn.client_guid, bytes(contexts.lease.lease_key)) if (
+        contexts.lease is not None and req.requested_oplock_level == OPLOCK_LEASE) else None
+    mgr = caching(ctx.server)
+    for op in doomed:
+        try:
+            check_share_access([op], int(access), req.share_access)
+            conflict = False
+        except SmbError:
+            conflict = True
+        if not conflict and mgr is not None and op.node is not None and (
+                overwrite or not is_stat_open(int(access))):
+            lease = op.ext.get("lease")
+            if lease is not None and own_lease == (lease.client_guid, lease.key):
+                continue
+            mine = [h for h in mgr.holders(op.node.key) if h.ident is op or h.ident is lease]
+            conflict = bool(plan_breaks(mine, False, overwrite))
+        if conflict:
+            log.info("purging disconnected durable open of %s for a conflicting open", op.path)
             await close_open(ctx.server, op)
-        elif v.table.get_by_persistent(hop.persistent_id) is hop:
-            v.table.close_open(hop.persistent_id)
+
+
+def _is_abandoned(v: VolumeHandles, op: Open) -> bool:
+    hop = op.ext.get("durable")
+    return (hop is not None and not op.closed and v.table.get_by_persistent(hop.persistent_id) is hop
+            and should_purge(persistent=hop.persistent, disconnected=not hop.connected))
 
 
 # --- reconnect --------------------------------------------------------------------------------------
@@ -166,7 +206,8 @@ async def _reconnect(ctx: Ctx, req: Any, contexts: Any, v: VolumeHandles) -> Rep
         2 if hop.create_guid is not None else 1, hop.create_guid, hop.client_guid, hop.owner_sid,
         hop.lease_key, hop.connected)
     status = check_reconnect(facts, version=version, create_guid=guid, client_guid=ctx.conn.client_guid,
-                             user=_user(ctx), lease_key=lease_key)
+                             user=_user(ctx), lease_key=lease_key,
+                             name_matches=op is not None and _norm(req.name) == _norm(_full_name(op)))
     if status != NtStatus.SUCCESS:
         raise SmbError(status, "durable reconnect refused")
     assert hop is not None and op is not None

@@ -20,6 +20,7 @@ from sofs.wire.status import NtStatus
 OPLOCK_BATCH = 0x09
 OPLOCK_LEASE = 0xFF
 LEASE_HANDLE = 0x02
+LEASE_WRITE = 0x04
 DH_FLAG_PERSISTENT = 0x00000002
 DEFAULT_DURABLE_TIMEOUT_MS = 60_000
 MAX_DURABLE_TIMEOUT_MS = 300_000
@@ -73,19 +74,25 @@ class ReconnectFacts:
 
 
 def check_reconnect(stored: ReconnectFacts | None, *, version: int, create_guid: bytes | None,
-                    client_guid: bytes, user: str, lease_key: bytes | None) -> NtStatus:
+                    client_guid: bytes, user: str, lease_key: bytes | None,
+                    name_matches: bool = True) -> NtStatus:
     """[MS-SMB2] 3.3.5.9.7 (DHnC) / 3.3.5.9.12 (DH2C): may this CREATE reclaim the open?
 
     OBJECT_NAME_NOT_FOUND when there is nothing (or nothing this client may see) to reclaim,
-    ACCESS_DENIED for another user. An open still attached to a live connection is not found
+    ACCESS_DENIED for another user, INVALID_PARAMETER for a leased open reclaimed under another
+    name (smbtorture durable-v2-open.reopen2-lease: the name only counts with a lease). An open still attached to a live connection is not found
     (Samba/Windows answer OBJECT_NAME_NOT_FOUND, smbtorture durable-v2-open.reopen1).
     """
-    if stored is None or stored.version != version:
+    if stored is None or (version == 2 and stored.version != 2):
+        return NtStatus.OBJECT_NAME_NOT_FOUND  # a DHnC may reclaim a v2 open (reopen2b), not the reverse
+    if version == 2 and stored.create_guid != create_guid:
         return NtStatus.OBJECT_NAME_NOT_FOUND
-    if version == 2 and (stored.create_guid != create_guid or stored.client_guid != client_guid):
-        return NtStatus.OBJECT_NAME_NOT_FOUND
+    if stored.lease_key is not None and stored.client_guid != client_guid:
+        return NtStatus.OBJECT_NAME_NOT_FOUND  # a lease belongs to its client; an oplock does not
     if stored.lease_key != lease_key and (stored.lease_key is not None or lease_key is not None):
         return NtStatus.OBJECT_NAME_NOT_FOUND
+    if stored.lease_key is not None and not name_matches:
+        return NtStatus.INVALID_PARAMETER  # a lease is per file name; an oplock reconnect ignores the name
     if stored.owner != user:
         return NtStatus.ACCESS_DENIED
     if stored.connected:
@@ -98,3 +105,13 @@ def should_purge(*, persistent: bool, disconnected: bool) -> bool:
     (its oplock/lease cannot be broken: [MS-SMB2] 3.3.4.6/3.3.4.7 with no connection). Persistent
     opens stay and keep their share modes and locks until they expire."""
     return disconnected and not persistent
+
+
+def survives_disconnect(*, persistent: bool, has_locks: bool, lease_state: int | None) -> bool:
+    """Whether a durable open is kept when its connection goes. A non-persistent open holding
+    byte-range locks under a lease without Write caching is closed instead (Samba
+    ``vfs_default_durable_disconnect``; smbtorture durable-v2-open.lock-noW-lease): without W the
+    locks are not protected by the lease. Persistent opens keep everything."""
+    if persistent or not has_locks or lease_state is None:
+        return True
+    return bool(lease_state & LEASE_WRITE)

@@ -14,6 +14,7 @@ Registered in ``server.extensions``:
 - ``create_context_handlers``: the durable grant (after the open);
 - ``preserve_open``: a lost connection keeps durable opens, disconnected;
 - ``on_open_closed``: a closed durable open leaves the table (journaled);
+- ``on_session_end`` (first): a session replaced through PreviousSessionId keeps its durable opens;
 - ``lock_sequence_applies`` is left to the lock module (it reads ``op.ext["durable"]``).
 
 Adapter (no hook existed): the dispatcher's resolved handlers for WRITE, SET_INFO, IOCTL and LOCK
@@ -47,6 +48,9 @@ def install(server: ServerState) -> None:
     _add(server, "create_reconnect", durable_contexts.before_open)
     _add(server, "create_context_handlers", durable_contexts.grant)
     _add(server, "on_open_closed", lambda srv, op: durable_state.forget(srv, op))
+    ends = server.extensions.setdefault("on_session_end", [])
+    if durable_state.detach_session not in ends:
+        ends.insert(0, durable_state.detach_session)  # before the hooks that close the opens
     prev_preserve = server.extensions.get("preserve_open")
 
     def preserve(srv: Any, op: Any) -> bool:
@@ -65,6 +69,7 @@ def install(server: ServerState) -> None:
 
     server.extensions["open_table_factory"] = factory
     durable_dispatch.install(server)
+    durable_state.install_break_purge(server)
 
 
 def start_scavenger(server: ServerState) -> None:

@@ -13,6 +13,7 @@ from sofs.handlestate.durable import (
     check_reconnect,
     decide_grant,
     should_purge,
+    survives_disconnect,
 )
 from sofs.handlestate.replay import check_channel_sequence, create_replay_status, lock_sequence_is_replay
 from sofs.handlestate.scavenger import run_scavenger
@@ -60,10 +61,17 @@ FACTS = ReconnectFacts(2, b"c" * 16, b"g" * 16, "S-1-5-21-1", b"k" * 16, False)
     (FACTS, {"lease_key": None}, S.OBJECT_NAME_NOT_FOUND),
     (FACTS, {"lease_key": b"j" * 16}, S.OBJECT_NAME_NOT_FOUND),
     (FACTS, {"user": "S-1-5-21-2"}, S.ACCESS_DENIED),
-    (FACTS, {"version": 1}, S.OBJECT_NAME_NOT_FOUND),
+    (FACTS, {"name_matches": False}, S.INVALID_PARAMETER),
+    (ReconnectFacts(2, b"c" * 16, b"g" * 16, "S-1-5-21-1", None, False),
+     {"lease_key": None, "name_matches": False}, S.SUCCESS),  # the name counts only with a lease
+    (FACTS, {"version": 1}, S.SUCCESS),  # smbtorture durable-v2-open.reopen2b
+    (ReconnectFacts(1, None, b"g" * 16, "S-1-5-21-1", None, False), {"lease_key": None},
+     S.OBJECT_NAME_NOT_FOUND),  # DH2C of a v1 open
     (ReconnectFacts(2, b"c" * 16, b"g" * 16, "S-1-5-21-1", b"k" * 16, True), {}, S.OBJECT_NAME_NOT_FOUND),
     (ReconnectFacts(1, None, b"other", "S-1-5-21-1", None, False),
      {"version": 1, "create_guid": None, "lease_key": None}, S.SUCCESS),  # v1 ignores the client guid
+    (ReconnectFacts(2, b"c" * 16, b"other", "S-1-5-21-1", None, False),
+     {"lease_key": None}, S.SUCCESS),  # an oplock open may come back from another client guid
 ])
 def test_check_reconnect(facts: ReconnectFacts | None, kw: dict[str, object], want: S) -> None:
     args: dict[str, object] = {"version": 2, "create_guid": b"c" * 16, "client_guid": b"g" * 16,
@@ -152,3 +160,14 @@ def test_scavenger_ticks_until_stopped() -> None:
         return seen
 
     assert asyncio.run(main()) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("kw", "want"), [
+    ({"persistent": False, "has_locks": True, "lease_state": 0x3}, False),  # RH + lock
+    ({"persistent": False, "has_locks": True, "lease_state": 0x7}, True),
+    ({"persistent": False, "has_locks": True, "lease_state": None}, True),  # batch oplock
+    ({"persistent": False, "has_locks": False, "lease_state": 0x3}, True),
+    ({"persistent": True, "has_locks": True, "lease_state": 0x1}, True),
+])
+def test_survives_disconnect(kw: dict[str, object], want: bool) -> None:
+    assert survives_disconnect(**kw) is want  # type: ignore[arg-type]
