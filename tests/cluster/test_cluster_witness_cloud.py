@@ -46,6 +46,15 @@ class TestCloudWitness(WitnessContract):
             ttl=TTL,
         )
 
+    # these two wait out the 15 s minimum lease (15-20 s each): slow, to keep the default run short
+    @pytest.mark.slow
+    def test_holder_stops_renewing_other_wins_after_ttl(self, wh: WitnessHarness) -> None:
+        WitnessContract.test_holder_stops_renewing_other_wins_after_ttl(self, wh)
+
+    @pytest.mark.slow
+    def test_renewing_holder_keeps_it(self, wh: WitnessHarness) -> None:
+        WitnessContract.test_renewing_holder_keeps_it(self, wh)
+
 
 def test_restarted_node_retakes_its_own_lease(azurite: Azurite) -> None:
     """Same (cluster, node) → same lease id: a restarted node renews instead of waiting 15 s."""
