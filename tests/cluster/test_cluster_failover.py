@@ -96,6 +96,8 @@ def test_sigkill_owner_fails_over_within_threshold(cluster: Path) -> None:
             h = await wait_for(moved, TTL * 4 + 2, "another owner")
             elapsed = time.monotonic() - killed
             assert h.epoch == g.epoch + 1
+            print(f"\nFAILOVER SIGKILL: Volume1 {g.owner_node} -> {h.owner_node} epoch {h.epoch} after "
+                  f"{elapsed:.2f} s (heartbeat TTL {TTL} s)")
             assert elapsed < TTL + 1.0, f"failover took {elapsed:.2f} s (TTL {TTL} s)"
             nodes = {n.name: n.state for n in await client.get_nodes()}
             assert nodes[g.owner_node] == "Down"
@@ -112,6 +114,7 @@ def test_sigstop_owner_is_down_and_resumes_without_old_epoch(cluster: Path) -> N
         try:
             g = await owned_volume(client)
             victim, pid = g.owner_node, pids(cluster)[g.owner_node]
+            stopped = time.monotonic()
             os.kill(pid, signal.SIGSTOP)
 
             async def down_and_moved() -> bool:
@@ -119,18 +122,25 @@ def test_sigstop_owner_is_down_and_resumes_without_old_epoch(cluster: Path) -> N
                 h = await group(client, "Volume1")
                 return nodes[victim] == "Down" and h.owner_node not in ("", victim)
             await wait_for(down_and_moved, TTL * 4 + 2, "the stopped node to be Down and lose Volume1")
+            takeover = time.monotonic() - stopped
             new = await group(client, "Volume1")
             assert new.epoch == g.epoch + 1
             log = cluster / f"{victim}.log"
             mark = log.stat().st_size
+            resumed = time.monotonic()
             os.kill(pid, signal.SIGCONT)
 
             async def back_up() -> bool:
                 return {n.name: n.state for n in await client.get_nodes()}[victim] == "Up"
             await wait_for(back_up, 10, "the resumed node to rejoin")
+            rejoined = time.monotonic() - resumed
             await asyncio.sleep(TTL)  # a few more cycles of the resumed node
             after = log.read_bytes()[mark:].decode()
             assert "fence" in after, after
+            print(f"\nFAILOVER SIGSTOP: {victim} Down and Volume1 taken over (epoch {new.epoch}) {takeover:.2f} s "
+                  f"after SIGSTOP (TTL {TTL} s; the stopped node stops serving by its own clock "
+                  f"{DELAY_MS / 1000:.1f} s before its lease deadline); after SIGCONT it fenced at once and was "
+                  f"Up again in {rejoined:.2f} s")
             assert f"activate Volume1 epoch {g.epoch} " not in after and "claimed Volume1" not in after, after
             final = await group(client, "Volume1")
             assert (final.owner_node, final.epoch) == (new.owner_node, new.epoch)
