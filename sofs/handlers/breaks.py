@@ -227,7 +227,9 @@ class CachingManager:
         return True
 
     def _send_lease_break(self, lease: LeaseRecord, cur: int, new: int, ack_required: bool) -> bool:
-        for op in sorted(lease.opens, key=id):
+        # the channel the client last used the lease on first, then any other
+        order = [lease.last_open] if lease.last_open in lease.opens else []
+        for op in order + [o for o in lease.opens if o is not lease.last_open]:
             driver = self._driver_of(op)  # type: ignore[arg-type]
             if driver is not None:
                 break

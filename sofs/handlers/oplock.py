@@ -194,6 +194,36 @@ async def _grant_lease(ctx: Ctx, req: Any, contexts: Any, op: Open, stat: bool) 
     return [to_context(LeaseV1(rq.lease_key, int(g.state), flags, 0))]
 
 
+async def break_handle_caching(ctx: Ctx, op: Open) -> None:
+    """Before a rename or delete through ``op``: other holders lose H (cached handles would keep the
+    old name alive) and the operation waits for their acknowledgments ([MS-FSA] 2.1.5.14.2,
+    Samba ``delay_rename_for_lease_break``). ``server.extensions["before_rename"]`` /
+    ``["before_delete"]``: ``await f(ctx, op)``."""
+    node = op.node
+    if node is None:
+        return
+    mgr = manager(ctx.server)
+    if not mgr.has_holders(node.key):
+        return
+    own = op.ext.get("lease")
+    for _round in range(MAX_BREAK_ROUNDS):
+        futs = []
+        for h in mgr.holders(node.key, exclude_lease=own, exclude_open=op):
+            cur = h.breaking_to if h.breaking_to is not None else h.caching
+            if h.is_lease and cur & Caching.H:
+                f = mgr.break_holder(h.ident, cur & ~Caching.H, True)
+            elif h.is_lease and h.breaking_to is not None and h.caching & Caching.H:
+                f = mgr.break_holder(h.ident, cur, True)
+            else:
+                continue
+            if f is not None:
+                futs.append(f)
+        if not futs:
+            return
+        await ctx.go_async()
+        await asyncio.wait(futs)
+
+
 async def handle_oplock_break(ctx: Ctx, req: Any) -> Reply:
     """[MS-SMB2] 3.3.5.22 Receiving an SMB2 OPLOCK_BREAK Acknowledgment (oplock or lease)."""
     mgr = manager(ctx.server)

@@ -117,6 +117,7 @@ class LeaseRecord:
     required: Caching | None = None  # while breaking: what must be reached (may be lower)
     deadline: int | None = None  # monotonic ns, while breaking
     opens: set[Hashable] = field(default_factory=set)
+    last_open: Hashable = None  # the open that named the lease most recently (breaks go to its channel)
 
     @property
     def breaking(self) -> bool:
@@ -203,6 +204,7 @@ class LeaseTable:
 
     def attach(self, lease: LeaseRecord, open_ident: Hashable) -> None:
         lease.opens.add(open_ident)
+        lease.last_open = open_ident
 
     def detach(self, lease: LeaseRecord, open_ident: Hashable) -> bool:
         """Remove an open from its lease; True when that dropped the lease (E3)."""
