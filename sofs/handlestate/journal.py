@@ -61,8 +61,11 @@ class LoadResult:
     error: str = ""
 
 
-def journal_dir(share_root: str | os.PathLike[str]) -> Path:
-    return Path(share_root) / JOURNAL_REL
+def journal_dir(share_root: str | os.PathLike[str], owner: str | None = None) -> Path:
+    """The share's journal directory; ``owner`` (a cluster node name) gives each node its own until a
+    volume has one coordinator that owns the journal for the whole cluster."""
+    base = Path(share_root) / JOURNAL_REL
+    return base / owner if owner else base
 
 
 def _fsync_dir(path: Path) -> None:

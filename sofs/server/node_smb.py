@@ -70,6 +70,8 @@ class NodeSmb:
         self.cfg = node_server_config(ctx)
         self.server: ServerState = build_state(self.cfg)
         self.server.extensions["scaleout"] = True
+        # one persistent-handle journal per node until volumes have a coordinator (see module doc)
+        self.server.extensions["node_name"] = ctx.name
         self.listeners: list[Any] = []
         self.prefix = f"{ctx.config.prefix}shares/"
         self._serving = False
@@ -87,7 +89,12 @@ class NodeSmb:
         old = self.server.share(cfg.name)
         if old is not None and old.config == cfg:
             return
-        self.server.add_share(make_share(self.server, cfg))
+        try:
+            share = make_share(self.server, cfg)
+        except Exception:
+            log.exception("%s: share %s could not be loaded; not served", self.ctx.name, cfg.name)
+            return
+        self.server.add_share(share)
         log.info("%s: serving share %s -> %s%s", self.ctx.name, cfg.name, cfg.path,
                  " (continuously available)" if cfg.continuously_available else "")
 
@@ -118,7 +125,8 @@ class NodeSmb:
             except Exception as e:  # store hiccup: reload and watch again
                 log.warning("%s: share watch interrupted (%s); reloading", self.ctx.name, e)
                 await asyncio.sleep(1.0)
-                revision = await self.load_shares()
+                with contextlib.suppress(Exception):
+                    revision = await self.load_shares()
 
     async def set_serving(self, on: bool) -> None:
         if on == self._serving:
