@@ -79,7 +79,7 @@ def _abe_filter(vfs: Any, dir_path: str, entries: list[DirEntry], token: frozens
             or _readable(vfs, prefix + e.name, bool(e.attributes & FA.DIRECTORY), token)]
 
 
-def _alive(dir_fd: int, entries: list[DirEntry]) -> list[DirEntry]:
+def _alive(vfs: Any, dir_fd: int, entries: list[DirEntry]) -> list[DirEntry]:
     out = []
     for e in entries:
         if e.name in (".", ".."):
@@ -132,7 +132,7 @@ async def handle_query_directory(ctx: Ctx, req: QueryDirectoryRequest) -> Reply:
         # window this reply can hold is checked: one stat per entry, not a relisting
         end = cur.index + (1 if req.flags & QF.RETURN_SINGLE_ENTRY else max(1, max_out // 16))
         window = cur.entries[cur.index:end]
-        alive = await run_fs(_alive, op.handle.fd, window)
+        alive = await run_fs(_alive, op.share.vfs, op.handle.fd, window)
         cur.entries[cur.index:end] = alive
         end = cur.index + len(alive)
     if cur.index >= len(cur.entries):

@@ -17,7 +17,7 @@ import os
 from typing import Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
-from sofs.handlers.fsio import INLINE_IO_MAX, run_fs
+from sofs.handlers.fsio import INLINE_IO_MAX, run_fs, run_pool
 from sofs.handlers.iobuf import POOL
 from sofs.handlers.opens import Open, get_open
 from sofs.vfs.confine import status_from_errno
@@ -89,7 +89,7 @@ async def handle_read(ctx: Ctx, req: ReadRequest) -> Reply:
             n = len(data)
         else:
             buf = POOL.get(length)
-            n = await run_fs(_pread_into, fd, buf, length, offset)
+            n = await run_pool(_pread_into, fd, buf, length, offset)
             data = memoryview(buf)[:n]
     except OSError as e:
         raise _os_error(e) from None
@@ -142,7 +142,7 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
         if length <= INLINE_IO_MAX and not sync:
             n = _pwrite_all(fd, req.data, offset, False)
         else:
-            n = await run_fs(_pwrite_all, fd, req.data, offset, sync)
+            n = await run_pool(_pwrite_all, fd, req.data, offset, sync)
     except OSError as e:
         raise _os_error(e) from None
     op.position = offset + n
@@ -169,7 +169,7 @@ async def handle_flush(ctx: Ctx, req: FlushRequest) -> Reply:
     if op.is_directory:
         return reply(_FLUSH_BODY)
     try:
-        await run_fs(os.fsync, op.handle.fd)
+        await run_pool(os.fsync, op.handle.fd)
     except OSError as e:
         raise _os_error(e) from None
     return reply(_FLUSH_BODY)
