@@ -156,11 +156,6 @@ def test_readme_cmdlets_against_the_demo(demo: Demo) -> None:
     assert all(n in report.read_text() for n in ("n1", "n2", "n3"))
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug outside sofs/cluster: every node opens the CA share's persistent-handle journal "
-    "(<share>/.sofs/journal, epoch 1) at once; load_dir() of one node unlinks another's journal.N.tmp, "
-    "the share load fails, and node_smb.follow_shares' reload can raise again and end the share watcher, "
-    "so that node never serves VMS (NT_STATUS_BAD_NETWORK_NAME)"))
 def test_demo_share_serves_smb(demo: Demo) -> None:
     """The demo's share answers a real client on every node (the demo user from the demo's smb.toml)."""
     if shutil.which("smbclient") is None:
