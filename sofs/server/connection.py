@@ -29,6 +29,7 @@ _RELATED = int(HeaderFlags.RELATED_OPERATIONS)
 _PRIORITY = int(HeaderFlags.PRIORITY_MASK)
 _SIGNED = int(HeaderFlags.SIGNED)
 _HIGH_WATER = 4 * 1024 * 1024
+MAX_ASYNC_CREDITS = 512  # Windows' (and smbtorture's) max async credits per connection
 
 
 class ConnectionAbort(Exception):
@@ -265,6 +266,10 @@ class SmbConnection(asyncio.BufferedProtocol):
                 raise SmbError(NtStatus.INTERNAL_ERROR, "async request inside a compound")
             if ctx.cancel_requested:
                 raise SmbError(NtStatus.CANCELLED, "cancelled before going async")
+            if len(self.pending_by_async) >= MAX_ASYNC_CREDITS - 1:
+                # Windows keeps at most 511 requests async per connection; the next one fails
+                # (smb2.credits.*_max_async_credits)
+                raise SmbError(NtStatus.INSUFFICIENT_RESOURCES, "too many async requests")
             ctx.async_id = self.engine.conn.new_async_id()
             task = asyncio.current_task()
             assert task is not None
