@@ -25,7 +25,7 @@ from sofs.handlers.create_contexts import (
     parse_contexts,
 )
 from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import Open, change_time, notify, registry
+from sofs.handlers.opens import Open, change_time, notify, registry, run_hooks
 from sofs.handlers.security import creator_sids, dacl_access, inherit_sd, sd_for_new_file, token_sids
 from sofs.vfs.base import EaEntry as VfsEa
 from sofs.vfs.base import FileInfo, VfsError
@@ -119,6 +119,13 @@ async def _open(ctx: Ctx, req: CreateRequest,
         except BaseException:
             await run_fs(vfs.close, h)
             raise
+        if op.delete_on_close:
+            try:
+                await run_hooks(ctx, "before_delete", op)
+            except BaseException:
+                _forget(ctx, op)
+                await run_fs(vfs.close, h)
+                raise
         if disp in _TRUNCATING and action == CreateAction.OPENED:
             try:
                 info = await run_fs(_truncate, vfs, h, req.file_attributes, info.is_directory)

@@ -187,6 +187,13 @@ def change_time(info: Any) -> int:
     return int(info.last_write_time)
 
 
+async def run_hooks(ctx: Ctx, name: str, op: Open) -> None:
+    """``await f(ctx, op)`` for each hook in ``server.extensions[name]`` (e.g. ``before_rename`` /
+    ``before_delete``: issue 4 breaks other leases' handle caching first)."""
+    for hook in ctx.server.extensions.get(name, []):
+        await hook(ctx, op)
+
+
 # --- change notification ---------------------------------------------------------------------
 
 _FILE_NAME = 0x001

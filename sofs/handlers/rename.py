@@ -15,7 +15,7 @@ from typing import Any
 
 from sofs.handlers.base import Ctx, SmbError
 from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import Open, notify, registry
+from sofs.handlers.opens import Open, notify, registry, run_hooks
 from sofs.vfs.base import VfsError
 from sofs.vfs.names import fold_name
 from sofs.wire.constants import NotifyAction
@@ -112,6 +112,7 @@ async def set_rename(ctx: Ctx, op: Open, info: Any) -> None:
         raise SmbError(NtStatus.INVALID_PARAMETER, "empty target")
     vfs = op.share.vfs
     if target.startswith(":"):
+        await run_hooks(ctx, "before_rename", op)
         old_stream = op.stream
         await run_fs(vfs.rename, op.handle, target, replace)
         op.stream = op.handle.stream
@@ -127,6 +128,7 @@ async def set_rename(ctx: Ctx, op: Open, info: Any) -> None:
         raise SmbError(NtStatus.ACCESS_DENIED, "directory has open files below it")
     await _check_target(ctx, op, target, replace)
     _check_parent_share_mode(ctx, op, target)
+    await run_hooks(ctx, "before_rename", op)
     old = op.path
     new = await run_fs(vfs.rename, op.handle, target, replace)
     notify(ctx.server, op, NotifyAction.RENAMED_OLD_NAME, path=old)

@@ -12,7 +12,7 @@ from typing import Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import Open, get_open, notify
+from sofs.handlers.opens import Open, get_open, notify, run_hooks
 from sofs.handlers.security import decode_sd, effective_sd, merge_sd
 from sofs.vfs.base import EaEntry as VfsEa
 from sofs.wire import fscc
@@ -104,19 +104,19 @@ async def _set_file(ctx: Ctx, op: Open, cls: int, buf: Any) -> None:
     if op.share.config.read_only:
         raise SmbError(NtStatus.ACCESS_DENIED, "read-only share")
     vfs = op.share.vfs
-    await _apply(op, cls, info, vfs)
+    await _apply(ctx, op, cls, info, vfs)
     change = _CHANGE_FILTER.get(cls)
     if change:
         notify(ctx.server, op, NotifyAction.MODIFIED, change)
 
 
-async def _apply(op: Open, cls: int, info: Any, vfs: Any) -> None:
+async def _apply(ctx: Ctx, op: Open, cls: int, info: Any, vfs: Any) -> None:
     if cls == FIC.FileBasicInformation:
         await _set_basic(op, info)
     elif cls == FIC.FileDispositionInformation:
-        await set_delete_pending(op, info.delete_pending, False)
+        await set_delete_pending(op, info.delete_pending, False, ctx)
     elif cls == FIC.FileDispositionInformationEx:
-        await _set_disposition_ex(op, info.flags)
+        await _set_disposition_ex(op, info.flags, ctx)
     elif cls == FIC.FileEndOfFileInformation:
         _need(op, A.FILE_WRITE_DATA)
         if op.is_directory:
@@ -185,7 +185,7 @@ def _basic(vfs: Any, h: Any, times: dict[str, int], attrs: int) -> None:
                        change_time=times.get("change_time", 0), attributes=attrs)
 
 
-async def set_delete_pending(op: Open, pending: bool, ignore_readonly: bool) -> None:
+async def set_delete_pending(op: Open, pending: bool, ignore_readonly: bool, ctx: Ctx | None = None) -> None:
     """FileDispositionInformation ([MS-FSA] 2.1.5.14.3)."""
     _need(op, A.DELETE)
     node = op.node
@@ -198,17 +198,21 @@ async def set_delete_pending(op: Open, pending: bool, ignore_readonly: bool) -> 
             raise SmbError(NtStatus.CANNOT_DELETE, "read-only")
         if op.is_directory and not op.stream and not await run_fs(vfs.is_directory_empty, op.handle):
             raise SmbError(NtStatus.DIRECTORY_NOT_EMPTY)
+        if ctx is not None:
+            await run_hooks(ctx, "before_delete", op)
     node.delete_pending = pending
 
 
-async def _set_disposition_ex(op: Open, flags: int) -> None:
+async def _set_disposition_ex(op: Open, flags: int, ctx: Ctx) -> None:
     """FileDispositionInformationEx ([MS-FSCC] 2.4.12): ON_CLOSE sets the per-open flag;
     POSIX_SEMANTICS is treated as plain delete-pending (the name goes with the last close)."""
     if flags & DX.ON_CLOSE:
         _need(op, A.DELETE)
+        if flags & DX.DELETE:
+            await run_hooks(ctx, "before_delete", op)
         op.delete_on_close = bool(flags & DX.DELETE)
         return
-    await set_delete_pending(op, bool(flags & DX.DELETE), bool(flags & DX.IGNORE_READONLY_ATTRIBUTE))
+    await set_delete_pending(op, bool(flags & DX.DELETE), bool(flags & DX.IGNORE_READONLY_ATTRIBUTE), ctx)
 
 
 async def _set_security(ctx: Ctx, op: Open, info: int, buf: Any) -> None:
