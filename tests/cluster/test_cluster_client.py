@@ -157,3 +157,20 @@ def test_config_roundtrip_and_connect(tmp_path: Path, monkeypatch: pytest.Monkey
         assert (await c.get_cluster()).store.startswith("embedded:")
         await c.close()
     asyncio.run(main())
+
+
+def test_smb_port_and_embedded_volumes(tmp_path: Path) -> None:
+    async def body(c: ClusterClient) -> None:
+        await c.create_cluster("c1", ["n1", "n2"], smb_port=4455)
+        assert {n.smb_port for n in await c.get_nodes()} == {4455}
+        assert (await c.set_smb_port("n2", 4456)).smb_port == 4456
+        with pytest.raises(ClusterError):
+            await c.set_smb_port("n1", 70000)
+        with pytest.raises(ClusterError):
+            await c.create_cluster("c2", ["n1"], smb_port=0)
+        assert await c.get_volumes() == []  # no volume root known
+        (tmp_path / "ClusterStorage" / "Volume1").mkdir(parents=True)
+        c.volume_root = str(tmp_path / "ClusterStorage")
+        vols = await c.get_volumes()
+        assert [(v.name, v.path) for v in vols] == [("Volume1", str(tmp_path / "ClusterStorage" / "Volume1"))]
+    run(tmp_path, body)
