@@ -177,7 +177,9 @@ async def _grant_lease(ctx: Ctx, req: Any, contexts: Any, op: Open, stat: bool) 
     op.ext["lease"] = lease
     op.oplock_level = LEASE
     allowed = RWH
-    others = [o for o in _others(op, lease) if not is_stat_open(o.granted_access, lease=True)]
+    # stat opens do not count, unless they hold a lease of their own (smb2.lease.statopen/statopen3)
+    others = [o for o in _others(op, lease)
+              if not is_stat_open(o.granted_access, lease=True) or o.ext.get("lease") is not None]
     if others:
         allowed &= ~Caching.W
     if any(o.ext.get("lease") is None and o.oplock_level not in (NONE, LEASE) for o in others):
