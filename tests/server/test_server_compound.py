@@ -100,3 +100,77 @@ def test_related_uses_previous_session(share) -> None:
         assert r1.status == r2.status == 0
         assert r2.header.session_id == good
     asyncio.run(go())
+
+
+# --- async requests inside compounds, CANCEL, async limit ------------------------------------------
+
+class _Gate:
+    """An ECHO handler that goes async and waits until released (stands in for CHANGE_NOTIFY)."""
+
+    def __init__(self) -> None:
+        self.release: asyncio.Future[None] | None = None
+
+    async def handle(self, ctx, req):
+        from sofs.handlers.base import reply
+        from sofs.wire.messages import EchoResponse
+
+        for _ in range(3):  # some synchronous work first (a CANCEL may arrive meanwhile)
+            await asyncio.sleep(0)
+        await ctx.go_async()
+        self.release = asyncio.get_running_loop().create_future()
+        await self.release
+        return reply(EchoResponse().encode())
+
+
+@pytest.fixture
+def gate(monkeypatch):
+    from sofs.handlers import dispatch
+
+    g = _Gate()
+    monkeypatch.setitem(dispatch._resolved, Command.ECHO, g.handle)
+    return g
+
+
+def test_async_in_the_middle_of_a_compound_is_internal_error(share, gate) -> None:
+    async def go():
+        c = await logged_in(share)
+        c.send_raw(compound([c.request(Command.ECHO, EchoRequest().encode()),
+                             c.request(Command.ECHO, EchoRequest().encode())]))
+        r = await c.settle()
+        assert [x.status for x in r] == [NtStatus.INTERNAL_ERROR, NtStatus.PENDING]
+        gate.release.set_result(None)
+        (final,) = await c.settle()
+        assert final.status == 0 and final.header.async_id == r[1].header.async_id
+    asyncio.run(go())
+
+
+def test_cancel_by_message_id_before_the_interim_response(share, gate) -> None:
+    async def go():
+        from sofs.wire.messages import CancelRequest
+
+        c = await logged_in(share)
+        echo = c.request(Command.ECHO, EchoRequest().encode())
+        mid = c.next_mid - 1
+        cancel = bytearray(c.request(Command.CANCEL, CancelRequest().encode()))
+        cancel[24:32] = mid.to_bytes(8, "little")  # CANCEL names the request's MessageId
+        c.next_mid -= 1
+        # both frames arrive before the ECHO task runs: the cancel is remembered
+        c.send_raw(echo)
+        c.send_raw(bytes(cancel))
+        (r,) = await c.settle()
+        assert r.status == NtStatus.CANCELLED
+    asyncio.run(go())
+
+
+def test_async_request_limit(share, gate, monkeypatch) -> None:
+    async def go():
+        from sofs.server import connection
+
+        monkeypatch.setattr(connection, "MAX_ASYNC_CREDITS", 3)
+        c = await logged_in(share)
+        for _ in range(3):
+            c.send_raw(c.request(Command.ECHO, EchoRequest().encode()))
+        r = await c.settle()
+        assert sorted(x.status for x in r) == [NtStatus.PENDING, NtStatus.PENDING,
+                                               NtStatus.INSUFFICIENT_RESOURCES]
+    asyncio.run(go())
