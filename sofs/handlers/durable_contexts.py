@@ -22,15 +22,18 @@ from sofs.handlers.durable_state import (
     caching,
     mark,
     pid_of,
+    remember_create,
+    replay_cache,
     sync_lease,
     volume,
 )
 from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import Open, registry
+from sofs.handlers.opens import Open, change_time, registry
 from sofs.handlestate import records as R
 from sofs.handlestate.appinstance import is_stale, version_allows_close
 from sofs.handlestate.durable import (
     DH_FLAG_PERSISTENT,
+    OPLOCK_BATCH,
     OPLOCK_LEASE,
     DurableRequest,
     ReconnectFacts,
@@ -94,13 +97,11 @@ async def before_open(ctx: Ctx, req: Any, contexts: Any) -> Reply | None:
     if contexts.reconnect_v1 is not None or contexts.reconnect_v2 is not None:
         return await _reconnect(ctx, req, contexts, v)
     if contexts.durable_v2 is not None and ctx.dialect >= 0x0300:
-        guid = bytes(contexts.durable_v2.create_guid)
-        hop = v.table.get_by_create_guid(guid)
-        if hop is not None:
-            status = create_replay_status(True, hop.client_guid == ctx.conn.client_guid,
-                                          hop.owner_sid == _user(ctx), ctx.header.is_replay)
+        cached = replay_cache(ctx.server).get((ctx.conn.client_guid, bytes(contexts.durable_v2.create_guid)))
+        if cached is not None and not cached[0].closed:
+            status = create_replay_status(True, True, cached[1] == _user(ctx), ctx.header.is_replay)
             if status is None:
-                return await _replay_create(ctx, req, contexts, v, hop)
+                return await _replay_create(ctx, req, contexts, v, cached[0])
             if status != NtStatus.SUCCESS:
                 raise SmbError(status, "CreateGuid already in use")
     if contexts.app_instance_id is not None and contexts.durable_v2 is not None:
@@ -255,11 +256,13 @@ def _lease_context(op: Open, contexts: Any) -> CreateContext | None:
     return to_context(LeaseV1(lease.key, int(lease.state), 0, 0))
 
 
-def _response(ctx: Ctx, op: Open, info: Any, action: int, out: list[CreateContext]) -> Reply:
+def _response(ctx: Ctx, op: Open, info: Any, action: int, out: list[CreateContext],
+              oplock_level: int | None = None) -> Reply:
     rsp = CreateResponse(
-        oplock_level=op.oplock_level, flags=0, create_action=int(action),
+        oplock_level=op.oplock_level if oplock_level is None else oplock_level, flags=0,
+        create_action=int(action),
         creation_time=info.creation_time, last_access_time=info.last_access_time,
-        last_write_time=info.last_write_time, change_time=info.change_time,
+        last_write_time=info.last_write_time, change_time=change_time(info),
         allocation_size=info.allocation_size, end_of_file=info.end_of_file,
         file_attributes=info.attributes, file_id=op.file_id, contexts=out)
     return reply(rsp.encode())
@@ -267,16 +270,31 @@ def _response(ctx: Ctx, op: Open, info: Any, action: int, out: list[CreateContex
 
 # --- CREATE replay ----------------------------------------------------------------------------------
 
-async def _replay_create(ctx: Ctx, req: Any, contexts: Any, v: VolumeHandles, hop: HOpen) -> Reply:
-    """A replayed CREATE (REPLAY flag + known CreateGuid): the same open again, not a second one.
+async def _replay_create(ctx: Ctx, req: Any, contexts: Any, v: VolumeHandles, op: Open) -> Reply:
+    """A replayed CREATE (REPLAY flag + a CreateGuid in the replay cache): the same open again, not a
+    second one ([MS-SMB2] 3.3.5.9.10; Samba ``smbd_smb2_create_send`` replay rules, smbtorture
+    smb2.replay). Any DH2Q CREATE is cached, durable or not (Samba ``need_replay_cache``).
 
-    If the open lost its connection (the response never arrived), it moves to this session."""
-    op = v.live.get(hop.persistent_id)
-    if op is None:
-        raise SmbError(NtStatus.OBJECT_NAME_NOT_FOUND, "replayed open is gone")
-    if hop.connected and _conn_alive(ctx, op) and op.session is not ctx.session:
+    - a lease in the replay needs the open to hold a lease with that key (else ACCESS_DENIED);
+    - the answer carries the original CreateAction, the *requested* oplock level, the open's current
+      lease state, and the DH2Q response when the open is durable and the replay asked for a batch
+      oplock or a lease;
+    - if a durable open lost its connection (the response never arrived), it moves to this session."""
+    if contexts.lease is not None and req.requested_oplock_level == OPLOCK_LEASE:
+        lease = op.ext.get("lease")
+        if lease is None or bytes(lease.key) != bytes(contexts.lease.lease_key):
+            raise SmbError(NtStatus.ACCESS_DENIED, "replay with another lease")
+    hop: HOpen | None = op.ext.get("durable")
+    if hop is not None and v.table.get_by_persistent(hop.persistent_id) is not hop:
+        hop = None
+    if hop is None:
+        if op.session is not ctx.session or op.handle is None:
+            raise SmbError(NtStatus.FILE_NOT_AVAILABLE, "replayed open belongs to another session")
+        info = await run_fs(op.share.vfs.stat, op.handle)
+        ctx.set_file_id(op.file_id)
+    elif hop.connected and _conn_alive(ctx, op) and op.session is not ctx.session:
         raise SmbError(NtStatus.FILE_NOT_AVAILABLE, "replayed open still in use elsewhere")
-    if not hop.connected or op.session is not ctx.session:
+    elif not hop.connected or op.session is not ctx.session:
         if hop.connected:
             v.table.disconnect(hop.persistent_id, 0)
         info = await _attach(ctx, v, hop, op)
@@ -287,21 +305,27 @@ async def _replay_create(ctx: Ctx, req: Any, contexts: Any, v: VolumeHandles, ho
     lease_ctx = _lease_context(op, contexts)
     if lease_ctx is not None:
         out.append(lease_ctx)
-    out.append(to_context(DurableHandleResponseV2(hop.durable_timeout_ms,
-                                                  DH_FLAG_PERSISTENT if hop.persistent else 0)))
-    log.info("CREATE replay of %s answered from the open table", hop.path)
-    return _response(ctx, op, info, CreateAction.OPENED, out)
+    if hop is not None and req.requested_oplock_level in (OPLOCK_BATCH, OPLOCK_LEASE):
+        out.append(to_context(DurableHandleResponseV2(hop.durable_timeout_ms,
+                                                      DH_FLAG_PERSISTENT if hop.persistent else 0)))
+    log.info("CREATE replay of %s answered from the replay cache", op.path)
+    action = op.ext.get("create_action", CreateAction.OPENED)
+    return _response(ctx, op, info, action, out, oplock_level=req.requested_oplock_level)
 
 
 # --- grant ------------------------------------------------------------------------------------------
 
-async def grant(ctx: Ctx, req: Any, contexts: Any, op: Open, *_: Any) -> list[CreateContext]:
+async def grant(ctx: Ctx, req: Any, contexts: Any, op: Open, action: int = CreateAction.OPENED,
+                *_: Any) -> list[CreateContext]:
     """``create_context_handlers`` hook: make the new open durable/persistent if asked and allowed."""
     if op.is_pipe or op.handle is None or op.node is None or ctx.tree is None:
         return []
+    op.ext["create_action"] = int(action)  # a replayed CREATE answers with it
     dreq = _request(contexts)
     if dreq is None:
         return []
+    if dreq.create_guid is not None and ctx.dialect >= 0x0300:
+        remember_create(ctx.server, op, ctx.conn.client_guid, dreq.create_guid, _user(ctx))
     lease = op.ext.get("lease")
     g = decide_grant(dreq, dialect=ctx.dialect, is_ca=ctx.tree.is_ca,
                      server_persistent=bool(ctx.server.extensions.get("persistent_handles")),

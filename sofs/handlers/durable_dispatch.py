@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from sofs.server.state import ServerState
 
 _CHECKED = (Command.WRITE, Command.SET_INFO, Command.IOCTL, Command.LOCK)
+_COUNTED = (Command.READ, Command.QUERY_INFO, Command.FLUSH)  # move the sequence, never fail
 _INFO_FILE = 1
 _RENAME_CLASSES = (10, 65)  # FileRenameInformation, FileRenameInformationEx ([MS-FSCC] 2.4.42/2.4.43)
 
@@ -47,13 +48,13 @@ def _durable_open(ctx: Ctx, req: Any) -> Open | None:
     return op
 
 
-def check_channel_sequence(ctx: Ctx, req: Any) -> None:
+def check_channel_sequence(ctx: Ctx, req: Any, modifies: bool = True) -> None:
     op = _durable_open(ctx, req)
     if op is None:
         return
     hop = op.ext["durable"]
     d = channel_rule(hop.channel_sequence, ctx.header.channel_sequence, dialect=ctx.dialect,
-                     is_replay=ctx.header.is_replay)
+                     is_replay=ctx.header.is_replay, modifies=modifies)
     if d.status != NtStatus.SUCCESS:
         raise SmbError(d.status, "stale ChannelSequence")
     if d.new_sequence != hop.channel_sequence:
@@ -111,9 +112,11 @@ async def after_set_info(ctx: Ctx, req: Any) -> None:
 
 
 def _wrap(command: int, fn: Any) -> Any:
+    modifies = command in _CHECKED
+
     @functools.wraps(fn)
     async def wrapped(ctx: Ctx, req: Any) -> Reply:
-        check_channel_sequence(ctx, req)
+        check_channel_sequence(ctx, req, modifies)
         if command == Command.SET_INFO and _is_rename(req):
             await break_handles_for_rename(ctx, req)
         out: Reply = await fn(ctx, req)
@@ -135,8 +138,11 @@ def _wrap_create(fn: Any) -> Any:
     from sofs.handlers.create_contexts import parse_contexts
     from sofs.handlers.durable_contexts import before_open
 
+    pending: set[tuple[bytes, bytes]] = set()
+
     @functools.wraps(fn)
     async def wrapped(ctx: Ctx, req: Any) -> Reply:
+        key = None
         if req.contexts and ctx.tree is not None and not ctx.tree.is_ipc:
             contexts = parse_contexts(req.contexts, ctx.dialect)
             if contexts.reconnect_v1 is not None or contexts.reconnect_v2 is not None:
@@ -145,11 +151,48 @@ def _wrap_create(fn: Any) -> Any:
                 out = await before_open(ctx, req, contexts)
                 if out is not None:
                     return out
-        out2: Reply = await fn(ctx, req)
-        return out2
+            elif contexts.durable_v2 is not None and ctx.dialect >= 0x0300:
+                # a CREATE still waiting (e.g. for a break ack) is not replayed a second time:
+                # Samba's replay cache answers FILE_NOT_AVAILABLE (smb2.replay.dhv2-pending*)
+                key = (bytes(ctx.conn.client_guid), bytes(contexts.durable_v2.create_guid))
+                if key in pending:
+                    raise SmbError(NtStatus.FILE_NOT_AVAILABLE, "the CREATE with this CreateGuid is pending")
+                pending.add(key)
+        if key is None:
+            out2: Reply = await fn(ctx, req)
+            return out2
+        # The open goes on even if the connection drops meanwhile (Samba: a deferred open is not
+        # cancelled); the client then finds it by replaying the CREATE (smb2.replay.dhv2-pending2*).
+        inner = asyncio.ensure_future(fn(ctx, req))
+        inner.add_done_callback(lambda _t: pending.discard(key))
+        try:
+            return await asyncio.shield(inner)
+        except asyncio.CancelledError:
+            inner.add_done_callback(lambda t: _orphaned_create(ctx.server, key, t))
+            raise
 
     wrapped.__sofs_durable__ = True  # type: ignore[attr-defined]
     return wrapped
+
+
+def _orphaned_create(server: Any, key: tuple[bytes, bytes], task: asyncio.Future[Any]) -> None:
+    """A DH2Q CREATE finished after its connection was lost: a durable result is kept disconnected
+    (for a replay or a reconnect), anything else is closed."""
+    if task.cancelled() or task.exception() is not None:
+        return
+    from sofs.handlers.close import close_open
+    from sofs.handlers.durable_state import _spawn, disconnect, replay_cache
+
+    cached = replay_cache(server).get(key)
+    if cached is None or cached[0].closed:
+        return
+    op = cached[0]
+    conn = op.session.connection
+    driver = server.connections.get(conn.conn_id) if conn.conn_id else None
+    if driver is not None and not getattr(driver, "closed", False):
+        return
+    if not disconnect(server, op):
+        _spawn(close_open(server, op))
 
 
 def install(server: ServerState) -> None:
@@ -158,7 +201,7 @@ def install(server: ServerState) -> None:
     create = dispatch.handler_for(Command.CREATE)
     if create is not None and not getattr(create, "__sofs_durable__", False):
         dispatch._resolved[Command.CREATE] = _wrap_create(create)
-    for command in _CHECKED:
+    for command in (*_CHECKED, *_COUNTED):
         fn = dispatch.handler_for(command)
         if fn is None or getattr(fn, "__sofs_durable__", False):
             continue

@@ -83,6 +83,20 @@ def _spawn(coro: Any) -> None:
     task.add_done_callback(_tasks.discard)
 
 
+REPLAY_KEY = "sofs.durable.replay"
+
+
+def replay_cache(server: ServerState) -> dict[tuple[bytes, bytes], tuple[Open, str]]:
+    """(ClientGuid, CreateGuid) → (open, owner) for every open created with DH2Q on SMB 3.x."""
+    return server.extensions.setdefault(REPLAY_KEY, {})  # type: ignore[no-any-return]
+
+
+def remember_create(server: ServerState, op: Open, client_guid: bytes, create_guid: bytes, owner: str) -> None:
+    key = (bytes(client_guid), bytes(create_guid))
+    replay_cache(server)[key] = (op, owner)
+    op.ext["replay_key"] = key
+
+
 def volumes(server: ServerState) -> dict[str, VolumeHandles]:
     return server.extensions.setdefault(EXT_KEY, {})  # type: ignore[no-any-return]
 
@@ -106,7 +120,7 @@ def restore(server: ServerState, share: Share) -> VolumeHandles:
     if not share.config.continuously_available:
         return volume(server, share)
     table = OpenTable()
-    jdir = journal_dir(share.config.path)
+    jdir = journal_dir(share.config.path, server.extensions.get("node_name"))
     journal = PersistentHandleJournal(jdir, 1, lambda: snapshot_records(table))
     res = journal.load()
     journal.epoch = table.epoch = res.epoch + 1
@@ -141,6 +155,8 @@ def _placeholder(server: ServerState, share: Any, v: VolumeHandles, hop: HOpen) 
     node.path = hop.path
     reg.add(op)
     mark(op, hop)
+    if hop.create_guid is not None:
+        remember_create(server, op, hop.client_guid, hop.create_guid, hop.owner_sid)
     v.live[hop.persistent_id] = op
     f = v.table.files.get(hop.file_id)
     mgr = caching(server)
@@ -263,10 +279,10 @@ def disconnect(server: ServerState, op: Open) -> bool:
 
 def detach_session(server: ServerState, session: Any, disconnected: bool) -> None:
     """``on_session_end`` hook (runs first): a session torn down by a PreviousSessionId
-    ([MS-SMB2] 3.3.5.5.3, ``disconnected``) keeps its durable opens, disconnected and owned by no
-    session, so the close of the session's opens that follows passes them by."""
-    if not disconnected:
-        return
+    ([MS-SMB2] 3.3.5.5.3) or a LOGOFF keeps its durable opens, disconnected and owned by no
+    session, so the close of the session's opens that follows passes them by (Samba closes a
+    logged-off session's files with SHUTDOWN_CLOSE, which keeps durable ones; smbtorture
+    durable-open.reopen4 reclaims one after LOGOFF)."""
     for op in [o for o in list(registry(server).by_id.values()) if o.session is session]:
         if disconnect(server, op):
             op.session, op.tree = _NO_SESSION, _no_tree(op.share)
@@ -316,7 +332,12 @@ def _purge(server: ServerState, ops: list[Any]) -> None:
 
 
 def forget(server: ServerState, op: Open) -> None:
-    """The open is closed for good: drop it from the table (journaled)."""
+    """The open is closed for good: drop it from the table (journaled) and the replay cache."""
+    key = op.ext.get("replay_key")
+    if key is not None:
+        cache = replay_cache(server)
+        if cache.get(key, (None,))[0] is op:
+            del cache[key]
     hop: HOpen | None = op.ext.get("durable")
     if hop is None:
         return

@@ -25,6 +25,7 @@ DH_FLAG_PERSISTENT = 0x00000002
 DEFAULT_DURABLE_TIMEOUT_MS = 60_000
 MAX_DURABLE_TIMEOUT_MS = 300_000
 SMB3_0 = 0x0300
+_ZERO_GUID = bytes(16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +84,11 @@ def check_reconnect(stored: ReconnectFacts | None, *, version: int, create_guid:
     name (smbtorture durable-v2-open.reopen2-lease: the name only counts with a lease). An open still attached to a live connection is not found
     (Samba/Windows answer OBJECT_NAME_NOT_FOUND, smbtorture durable-v2-open.reopen1).
     """
-    if stored is None or (version == 2 and stored.version != 2):
-        return NtStatus.OBJECT_NAME_NOT_FOUND  # a DHnC may reclaim a v2 open (reopen2b), not the reverse
-    if version == 2 and stored.create_guid != create_guid:
+    if stored is None:
+        return NtStatus.OBJECT_NAME_NOT_FOUND
+    # a DHnC may reclaim a v2 open (reopen2b); a DH2C names the open by its CreateGuid, all zero
+    # for a v1 open (Samba; smbtorture durable-open.reopen2-lease reconnects a v1 open with DH2C)
+    if version == 2 and (stored.create_guid or _ZERO_GUID) != (create_guid or _ZERO_GUID):
         return NtStatus.OBJECT_NAME_NOT_FOUND
     if stored.lease_key is not None and stored.client_guid != client_guid:
         return NtStatus.OBJECT_NAME_NOT_FOUND  # a lease belongs to its client; an oplock does not

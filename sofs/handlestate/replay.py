@@ -22,8 +22,11 @@ class ChannelDecision:
 
 
 def check_channel_sequence(open_sequence: int, request_sequence: int, *, dialect: int,
-                           is_replay: bool) -> ChannelDecision:
-    """[MS-SMB2] 3.3.5.2.10 for WRITE / SET_INFO / IOCTL / LOCK on an open (SMB 3.x only)."""
+                           is_replay: bool, modifies: bool = True) -> ChannelDecision:
+    """[MS-SMB2] 3.3.5.2.10 for a request on an open (SMB 3.x only). Every request naming the open
+    moves it forward to a newer ChannelSequence (Samba ``smbd_smb2_request_dispatch_update_counts``:
+    a READ on the new channel counts, smbtorture smb2.replay.replay4); only the modifying ones
+    (WRITE / SET_INFO / IOCTL / LOCK) fail on a stale one."""
     if dialect < SMB3_0:
         return ChannelDecision(NtStatus.SUCCESS, open_sequence)
     diff = (request_sequence - open_sequence) & 0xFFFF
@@ -31,6 +34,8 @@ def check_channel_sequence(open_sequence: int, request_sequence: int, *, dialect
         return ChannelDecision(NtStatus.SUCCESS, open_sequence)
     if diff < 0x8000:
         return ChannelDecision(NtStatus.SUCCESS, request_sequence)
+    if not modifies:
+        return ChannelDecision(NtStatus.SUCCESS, open_sequence)
     return ChannelDecision(NtStatus.FILE_NOT_AVAILABLE, open_sequence)
 
 

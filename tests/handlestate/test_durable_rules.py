@@ -67,6 +67,8 @@ FACTS = ReconnectFacts(2, b"c" * 16, b"g" * 16, "S-1-5-21-1", b"k" * 16, False)
     (FACTS, {"version": 1}, S.SUCCESS),  # smbtorture durable-v2-open.reopen2b
     (ReconnectFacts(1, None, b"g" * 16, "S-1-5-21-1", None, False), {"lease_key": None},
      S.OBJECT_NAME_NOT_FOUND),  # DH2C of a v1 open
+    (ReconnectFacts(1, None, b"g" * 16, "S-1-5-21-1", None, False),
+     {"lease_key": None, "create_guid": bytes(16)}, S.SUCCESS),  # DH2C with a zero CreateGuid
     (ReconnectFacts(2, b"c" * 16, b"g" * 16, "S-1-5-21-1", b"k" * 16, True), {}, S.OBJECT_NAME_NOT_FOUND),
     (ReconnectFacts(1, None, b"other", "S-1-5-21-1", None, False),
      {"version": 1, "create_guid": None, "lease_key": None}, S.SUCCESS),  # v1 ignores the client guid
@@ -98,6 +100,13 @@ def test_purge_only_disconnected_durable() -> None:
 def test_channel_sequence(open_seq: int, req_seq: int, status: S, new: int) -> None:
     d = check_channel_sequence(open_seq, req_seq, dialect=0x0311, is_replay=False)
     assert (d.status, d.new_sequence) == (status, new)
+
+
+def test_stale_channel_sequence_only_fails_modifying_requests() -> None:
+    d = check_channel_sequence(5, 4, dialect=0x0311, is_replay=False, modifies=False)
+    assert (d.status, d.new_sequence) == (S.SUCCESS, 5)
+    d = check_channel_sequence(5, 6, dialect=0x0311, is_replay=False, modifies=False)
+    assert (d.status, d.new_sequence) == (S.SUCCESS, 6)
 
 
 def test_channel_sequence_ignored_before_smb3() -> None:
