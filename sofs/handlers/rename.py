@@ -11,10 +11,12 @@ Rules enforced here (the VFS does the atomic namespace change):
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from sofs.handlers.base import Ctx, SmbError
 from sofs.handlers.fsio import run_fs
+from sofs.handlers.open_logic import check_share_access
 from sofs.handlers.opens import Open, notify, registry, run_hooks
 from sofs.vfs.base import VfsError
 from sofs.vfs.names import fold_name
@@ -53,22 +55,27 @@ async def _check_target(ctx: Ctx, op: Open, target: str, replace: bool) -> None:
     if info.is_directory:
         raise SmbError(NtStatus.ACCESS_DENIED, "cannot replace a directory")
     reg = registry(ctx.server)
-    if reg.nodes_of_file(op.share.name, info.file_id):
+    nodes = [n for n in reg.nodes_of_file(op.share.name, info.file_id) if n.opens]
+    if nodes and ctx.server.extensions.get("before_delete"):
+        # holders of handle leases on the target are asked to close it first (issue 4 breaks)
+        for n in nodes:
+            await run_hooks(ctx, "before_delete", SimpleNamespace(node=n, ext={}))  # type: ignore[arg-type]
+        nodes = [n for n in reg.nodes_of_file(op.share.name, info.file_id) if n.opens]
+    if nodes:
         raise SmbError(NtStatus.ACCESS_DENIED, "target is open")
 
 
 def _check_parent_share_mode(ctx: Ctx, op: Open, target: str) -> None:
-    """A rename changes the destination directory: another open of it that holds DELETE access
-    or does not share write conflicts (SHARING_VIOLATION, [MS-FSA] 2.1.5.14.10; Samba's
-    rename_dst_parent_check; smbtorture smb2.rename.*delete_access)."""
+    """A rename changes the destination directory: an open of it that holds DELETE access or
+    does not share write (and is not attribute-only) conflicts: SHARING_VIOLATION ([MS-FSA]
+    2.1.5.14.10; Samba's rename_dst_parent_check; smbtorture smb2.rename.*delete_access, msword)."""
     parent = fold_name(target.rsplit("\\", 1)[0]) if "\\" in target else ""
     share = op.share
-    for o in registry(ctx.server).by_id.values():
-        if (o is op or o.closed or o.share is not share or not o.is_directory or o.stream
-                or fold_name(o.path) != parent):
-            continue
-        if o.granted_access & A.DELETE or not o.share_access & S.WRITE:
-            raise SmbError(NtStatus.SHARING_VIOLATION, "destination directory is open")
+    others = [o for o in registry(ctx.server).by_id.values()
+              if o is not op and not o.closed and o.share is share and o.is_directory and not o.stream
+              and fold_name(o.path) == parent]
+    # modelled as an implicit open of the directory for FILE_ADD_FILE sharing read and write
+    check_share_access(others, int(A.FILE_ADD_FILE), int(S.READ | S.WRITE))
 
 
 def _open_children(ctx: Ctx, op: Open) -> bool:
