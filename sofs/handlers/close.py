@@ -48,6 +48,8 @@ async def close_open(server: ServerState, op: Open, query: bool = False) -> File
     op.closed = True
     reg = registry(server)
     node = op.node
+    if node is not None and op.delete_on_close and op.handle is not None:
+        node.delete_pending = True
     reg.remove(op)
     if op.tree.open_count:
         op.tree.open_count -= 1
@@ -67,14 +69,38 @@ async def close_open(server: ServerState, op: Open, query: bool = False) -> File
     if op.handle is None:
         return None
     delete = False
+    base_path: str | None = None
     if node is not None:
-        if op.delete_on_close:
-            node.delete_pending = True
-        delete = node.delete_pending and not node.opens
+        delete = node.delete_pending and not node.opens and node.key not in reg.nodes
+        if op.stream is not None:
+            base = reg.peek_node(node.key[0], node.key[1], None)
+            if base is not None and base.delete_pending and not base.opens and not reg._held_by_streams(base):
+                reg.nodes.pop(base.key, None)  # the last stream closed: the pending file delete happens now
+                base_path = base.path or op.path
     info, deleted = await run_fs(_finish, op.share.vfs, op.handle, op.frozen_times, delete, query)
     if deleted:
         notify(server, op, NotifyAction.REMOVED)
+    if base_path is not None:
+        await run_fs(_delete_path, op.share.vfs, base_path)
+        notify(server, op, NotifyAction.REMOVED, path=base_path)
     return info
+
+
+def _delete_path(vfs: Any, path: str) -> None:
+    """Remove ``path`` (a file whose delete was pending on its streams' opens)."""
+    from sofs.wire.fscc_constants import CreateDisposition
+
+    try:
+        h, _ = vfs.open(path, CreateDisposition.OPEN, 0, 0)
+    except Exception as e:  # noqa: BLE001 - already gone: nothing to do
+        log.debug("pending delete of %s: %s", path, e)
+        return
+    try:
+        vfs.delete(h)
+    except Exception as e:  # noqa: BLE001 - e.g. a directory that is not empty
+        log.debug("pending delete of %s failed: %s", path, e)
+    finally:
+        vfs.close(h)
 
 
 def _finish(vfs: Any, h: Any, frozen: dict[str, int], delete: bool,

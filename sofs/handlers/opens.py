@@ -129,8 +129,15 @@ class OpenRegistry:
                 node.opens.remove(op)
             except ValueError:
                 pass
-            if not node.opens:
+            if not node.opens and not self._held_by_streams(node):
                 self.nodes.pop(node.key, None)
+
+    def _held_by_streams(self, node: FileNode) -> bool:
+        """A delete-pending file stays pending while its named streams are open ([MS-FSA]
+        2.1.5.4; smbtorture smb2.streams.delete)."""
+        if not node.delete_pending or node.key[2]:
+            return False
+        return any(n.opens for n in self.nodes_of_file(node.key[0], node.key[1]) if n is not node)
 
     def node(self, share_name: str, file_id: int, stream: str | None) -> FileNode:
         key = (share_name.lower(), file_id, (stream or "").upper())
