@@ -142,7 +142,12 @@ async def _open(ctx: Ctx, req: CreateRequest,
                     sd = sd_for_new_file(ctx, info.is_directory, contexts.sd.sd).encode()
                 elif action == CreateAction.CREATED and h.stream is None:
                     inherit = creator_sids(ctx)
-                info = await run_fs(_apply_new_file_contexts, vfs, h, contexts, info, sd, inherit)
+                add = None
+                if action == CreateAction.CREATED and h.stream is None:
+                    # creating needs ADD_FILE / ADD_SUBDIRECTORY on the parent ([MS-FSA] 2.1.5.1.2)
+                    add = (int(A.FILE_ADD_SUBDIRECTORY if info.is_directory else A.FILE_ADD_FILE),
+                           token_sids(ctx))
+                info = await run_fs(_apply_new_file_contexts, vfs, h, contexts, info, sd, inherit, add)
             except BaseException:
                 _forget(ctx, op)
                 await run_fs(vfs.close, h)
@@ -199,8 +204,21 @@ def _parent_sd(vfs: Any, path: str) -> bytes | None:
 
 
 def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: FileInfo,
-                             sd: bytes | None, inherit: tuple[Any, Any] | None = None) -> FileInfo:
-    """AlSi, ExtA and SecD apply to a created/overwritten object ([MS-SMB2] 3.3.5.9.2/.3/.6)."""
+                             sd: bytes | None, inherit: tuple[Any, Any] | None = None,
+                             add: tuple[int, frozenset[str]] | None = None) -> FileInfo:
+    """AlSi, ExtA and SecD apply to a created/overwritten object ([MS-SMB2] 3.3.5.9.2/.3/.6).
+
+    With ``add`` = (right, token), the parent's stored DACL must grant ``right``; otherwise the
+    object just created is removed again and the CREATE fails with ACCESS_DENIED."""
+    parent_raw = _parent_sd(vfs, h.path) if (add is not None or (sd is None and inherit is not None)) else None
+    if add is not None and parent_raw:
+        try:
+            allowed = dacl_access(SecurityDescriptor.decode(parent_raw), add[1]) & add[0]
+        except WireError:
+            allowed = add[0]
+        if not allowed:
+            vfs.delete(h)
+            raise SmbError(NtStatus.ACCESS_DENIED, "the parent directory does not allow creating here")
     changed = False
     if contexts.allocation_size and not info.is_directory:
         vfs.set_allocation_size(h, contexts.allocation_size)
@@ -209,7 +227,7 @@ def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: F
         vfs.set_eas(h, [VfsEa(e.name.encode("latin-1"), bytes(e.value), e.flags) for e in contexts.eas.eas])
         changed = True
     if sd is None and inherit is not None:
-        raw = _parent_sd(vfs, h.path)
+        raw = parent_raw
         if raw:
             try:
                 child = inherit_sd(SecurityDescriptor.decode(raw), inherit[0], inherit[1], info.is_directory)
