@@ -109,10 +109,13 @@ class Ctx:
 
     def file_id(self, fid: bytes) -> bytes:
         """Resolve a FileId (16 bytes), substituting the compound's previous FileId for the marker."""
-        if fid == FILE_ID_RELATED and self.header.is_related:
-            if self.chain.file_id is None:
+        if self.header.is_related:
+            # Samba (compat_chain_fsp) uses the chain's open for a related request whatever FileId it
+            # names; Windows clients always send the 0xFF.. marker (smb2.compound_async.getinfo_middle)
+            if self.chain.file_id is not None:
+                return self.chain.file_id
+            if fid == FILE_ID_RELATED:
                 raise SmbError(NtStatus.FILE_CLOSED, "related FileId without a previous one")
-            return self.chain.file_id
         return bytes(fid)
 
     def set_file_id(self, fid: bytes) -> None:

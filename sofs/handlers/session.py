@@ -38,6 +38,7 @@ from sofs.wire.status import NtStatus
 log = logging.getLogger("sofs.session")
 
 _MORE = int(NtStatus.MORE_PROCESSING_REQUIRED)
+MAX_CHANNELS = 32  # per session, as Windows (smb2.multichannel.generic.num_channels)
 REQUEST_OUT_OF_SEQUENCE = 0xC000042A  # STATUS_REQUEST_OUT_OF_SEQUENCE (not in sofs.wire.status yet)
 
 
@@ -154,6 +155,8 @@ def _check_binding(ctx: Ctx, req: SessionSetupRequest) -> Session:
         raise SmbError(NtStatus.REQUEST_NOT_ACCEPTED, "connection already bound to the session")
     if session.is_anonymous or session.is_guest:
         raise SmbError(NtStatus.NOT_SUPPORTED, "binding to a guest/anonymous session")
+    if 1 + len(session.channels) >= MAX_CHANNELS and conn.conn_id not in session.bound:
+        raise SmbError(NtStatus.INSUFFICIENT_RESOURCES, "too many channels")
     return session
 
 
