@@ -162,3 +162,23 @@ def test_overwrite_truncates_only_after_checks(smb) -> None:  # type: ignore[no-
         smbclient.open_file(p, mode="w").close()  # OVERWRITE_IF refused by the share mode
     assert (smb.share / "keep.txt").read_bytes() == b"precious"
     smbclient.remove(p)
+
+
+def test_rename_rules(smb) -> None:  # type: ignore[no-untyped-def]
+    d = _unc(smb, "rdir")
+    smbclient.mkdir(d)
+    f = _unc(smb, "rdir\\child.txt")
+    with smbclient.open_file(f, mode="w", share_access="rwd") as fh:
+        fh.write("c")
+        with pytest.raises(SMBOSError):  # a directory with open files below it is not renamed
+            smbclient.rename(d, _unc(smb, "rdir2"))
+        other = _unc(smb, "other.txt")
+        with smbclient.open_file(other, mode="w") as oh:
+            oh.write("o")
+        with pytest.raises(SMBOSError):  # an open target is not replaced
+            smbclient.replace(other, f)
+        smbclient.remove(other)
+    smbclient.rename(d, _unc(smb, "rdir2"))
+    assert (smb.share / "rdir2" / "child.txt").read_bytes() == b"c"
+    smbclient.remove(_unc(smb, "rdir2\\child.txt"))
+    smbclient.rmdir(_unc(smb, "rdir2"))
