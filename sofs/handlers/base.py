@@ -39,6 +39,10 @@ class SmbError(Exception):
         self.body = body
 
 
+class ConnectionAbort(Exception):
+    """Raised by a handler when [MS-SMB2] says the connection must be dropped (no response)."""
+
+
 @dataclass(slots=True)
 class Reply:
     """A handler's answer: status (SUCCESS or a warning/info status with a body) and body pieces."""

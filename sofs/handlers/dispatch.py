@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sofs.engine.state import Session, SessionState
-from sofs.handlers.base import Ctx, Reply, SmbError
+from sofs.handlers.base import ConnectionAbort, Ctx, Reply, SmbError
 from sofs.wire.constants import Command
 from sofs.wire.errors import WireError
 from sofs.wire.status import NtStatus
@@ -64,6 +64,13 @@ COMMANDS: dict[int, CommandSpec] = {
 }
 
 _resolved: dict[int, Handler | None] = {}
+
+
+def _name(command: int) -> str:
+    try:
+        return Command(command).name
+    except ValueError:
+        return f"0x{command:x}"
 
 
 def handler_for(command: int) -> Handler | None:
@@ -176,7 +183,8 @@ async def dispatch(ctx: Ctx) -> Reply:
     if spec is None:
         raise SmbError(NtStatus.INVALID_PARAMETER, f"unknown command 0x{command:x}")
     if command != Command.NEGOTIATE and not ctx.conn.negotiated:
-        raise SmbError(NtStatus.INVALID_PARAMETER, "request before NEGOTIATE")
+        # Samba and Windows drop a connection whose first request is not NEGOTIATE
+        raise ConnectionAbort(f"{_name(command)} before NEGOTIATE")
     check_session(ctx, spec)
     handler = handler_for(command)
     rtype = _request_type(command)

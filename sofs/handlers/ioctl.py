@@ -92,7 +92,7 @@ async def handle_ioctl(ctx: Ctx, req: IoctlRequest) -> Reply:
 
 def _validate_negotiate(ctx: Ctx, req: IoctlRequest) -> Reply:
     """[MS-SMB2] 3.3.5.15.12: a mismatch with what was negotiated means tampering: drop the connection."""
-    from sofs.server.connection import ConnectionAbort
+    from sofs.handlers.base import ConnectionAbort
 
     conn = ctx.conn
     if conn.dialect == Dialect.SMB3_1_1:

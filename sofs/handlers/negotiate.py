@@ -88,7 +88,7 @@ def security_mode(server: ServerState) -> int:
 async def handle_negotiate(ctx: Ctx, req: NegotiateRequest) -> Reply:
     conn = ctx.conn
     if conn.negotiated:
-        from sofs.server.connection import ConnectionAbort
+        from sofs.handlers.base import ConnectionAbort
 
         raise ConnectionAbort("second NEGOTIATE on a negotiated connection")
     dialect = select_dialect(req.dialects)
@@ -153,7 +153,7 @@ def _negotiate_contexts_311(conn: ConnectionState, req: NegotiateRequest) -> lis
 
 def handle_smb1_negotiate(server: ServerState, conn: ConnectionState, dialects: list[str]) -> Outgoing:
     """[MS-SMB2] 3.3.5.3.1 multi-protocol negotiate: answer an SMB1 NEGOTIATE with an SMB2 one."""
-    from sofs.server.connection import ConnectionAbort
+    from sofs.handlers.base import ConnectionAbort
 
     dialect = smb1_upgrade_dialect(dialects)
     if dialect is None:

@@ -14,7 +14,7 @@ from typing import Any
 from sofs.engine.connection import Chain, Engine, Outgoing, ProtocolViolation, Request
 from sofs.engine.framing import FramingError
 from sofs.engine.state import Session, SessionState
-from sofs.handlers.base import ERROR_BODY, ChainState, Ctx, Reply, SmbError
+from sofs.handlers.base import ERROR_BODY, ChainState, ConnectionAbort, Ctx, Reply, SmbError
 from sofs.handlers.dispatch import dispatch
 from sofs.server.state import ServerState
 from sofs.wire.constants import Command, HeaderFlags
@@ -30,10 +30,6 @@ _PRIORITY = int(HeaderFlags.PRIORITY_MASK)
 _SIGNED = int(HeaderFlags.SIGNED)
 _HIGH_WATER = 4 * 1024 * 1024
 MAX_ASYNC_CREDITS = 512  # Windows' (and smbtorture's) max async credits per connection
-
-
-class ConnectionAbort(Exception):
-    """Raised by a handler when [MS-SMB2] says the connection must be dropped."""
 
 
 class _ChainRun:
