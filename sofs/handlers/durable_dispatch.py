@@ -1,15 +1,28 @@
-"""Replay rules on the state-changing commands of durable opens ([MS-SMB2] 3.3.5.2.10, 3.3.5.14).
+"""Replay and durability rules on the commands of durable opens ([MS-SMB2] 3.3.5.2.10, 3.3.5.9.10,
+3.3.5.14), applied around the dispatcher's handlers.
 
-- :func:`check_channel_sequence` (before WRITE / SET_INFO / IOCTL / LOCK on a durable open): a
-  request with an older ChannelSequence than the open's fails with STATUS_FILE_NOT_AVAILABLE; a newer
-  one moves the open forward (journaled for a persistent open).
-- :func:`after_lock` (after a successful LOCK): the open's byte-range locks and lock sequence
-  numbers are journaled and made durable before the LOCK response.
+- :func:`check_channel_sequence` (every request naming a durable open; WRITE / SET_INFO / IOCTL /
+  LOCK are the modifying ones): an older ChannelSequence fails a modifying request with
+  STATUS_FILE_NOT_AVAILABLE; a newer one moves the open forward, journaled before the response;
+- :func:`after_lock`: the open's byte-range locks and lock sequence numbers are journaled and
+  durable before the LOCK response; :func:`after_set_info`: a rename or delete-on-close change;
+- CLOSE of a persistent open: the removal is durable before the response;
+- OPLOCK_BREAK acknowledgments: the acknowledged lease state / oplock level is journaled first;
+- CREATE: DHnC/DH2C reconnects are answered before the CREATE's own validation; a DH2Q CREATE in
+  progress answers a replay of itself with FILE_NOT_AVAILABLE and keeps running if its connection
+  drops (the client finds the open by replaying).
 
-``install(server)`` wraps the dispatcher's resolved handlers so these run without edits to the
-command modules. The explicit alternative for the lead: call ``check_channel_sequence(ctx, req)`` in
-``dispatch.dispatch`` for ``spec.modifies_state`` commands with a FileId, and ``await after_lock(ctx)``
-at the end of ``handle_lock``.
+``install(server)`` wraps ``dispatch._resolved`` (an adapter: no hook existed). The explicit calls
+for the lead, to replace the adapter (then delete ``install``):
+
+- ``sofs/handlers/dispatch.py``, before a handler whose request has a FileId (3.x):
+  ``if durable_dispatch.check_channel_sequence(ctx, req, spec.modifies_state): await durable_dispatch.commit_channel_sequence(ctx, req)``
+- ``sofs/handlers/lock.py``, end of ``handle_lock`` on success: ``await durable_dispatch.after_lock(ctx, req)``
+- ``sofs/handlers/setinfo.py``, end of a successful SET_INFO: ``await durable_dispatch.after_set_info(ctx, req)``
+- ``sofs/handlers/close.py``, ``handle_close`` after ``close_open``: ``await durable_state.volume(ctx.server, op.share).commit()``
+- ``sofs/handlers/oplock.py``, end of ``handle_oplock_break`` on success: ``await durable_dispatch.after_break_ack(ctx, req)``
+- ``sofs/handlers/create.py``, first line of ``handle_create``: route DHnC/DH2C to the
+  ``create_reconnect`` hooks *before* validating the other CREATE fields (see :func:`_wrap_create`).
 """
 from __future__ import annotations
 
@@ -20,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 from sofs.handlers.base import Ctx, Reply, SmbError
 from sofs.handlers.durable_state import caching, sync_locks, volume
 from sofs.handlers.opens import Open, registry
-from sofs.handlestate.oplocks import Caching
 from sofs.handlestate.replay import check_channel_sequence as channel_rule
 from sofs.wire.constants import Command
 from sofs.wire.status import NtStatus
@@ -30,8 +42,6 @@ if TYPE_CHECKING:
 
 _CHECKED = (Command.WRITE, Command.SET_INFO, Command.IOCTL, Command.LOCK)
 _COUNTED = (Command.READ, Command.QUERY_INFO, Command.FLUSH)  # move the sequence, never fail
-_INFO_FILE = 1
-_RENAME_CLASSES = (10, 65)  # FileRenameInformation, FileRenameInformationEx ([MS-FSCC] 2.4.42/2.4.43)
 
 
 def _durable_open(ctx: Ctx, req: Any) -> Open | None:
@@ -48,51 +58,34 @@ def _durable_open(ctx: Ctx, req: Any) -> Open | None:
     return op
 
 
-def check_channel_sequence(ctx: Ctx, req: Any, modifies: bool = True) -> None:
+def check_channel_sequence(ctx: Ctx, req: Any, modifies: bool = True) -> bool:
+    """Apply [MS-SMB2] 3.3.5.2.10; True when the open's ChannelSequence moved (the caller then
+    awaits ``commit_channel_sequence`` before the response: a persistent open's sequence is
+    journaled first, so a request from before a failover stays stale after a restart too)."""
     op = _durable_open(ctx, req)
     if op is None:
-        return
+        return False
     hop = op.ext["durable"]
     d = channel_rule(hop.channel_sequence, ctx.header.channel_sequence, dialect=ctx.dialect,
                      is_replay=ctx.header.is_replay, modifies=modifies)
     if d.status != NtStatus.SUCCESS:
         raise SmbError(d.status, "stale ChannelSequence")
-    if d.new_sequence != hop.channel_sequence:
-        volume(ctx.server, op.share).table.set_channel_sequence(hop.persistent_id, d.new_sequence)
+    if d.new_sequence == hop.channel_sequence:
+        return False
+    volume(ctx.server, op.share).table.set_channel_sequence(hop.persistent_id, d.new_sequence)
+    return bool(hop.persistent)
+
+
+async def commit_channel_sequence(ctx: Ctx, req: Any) -> None:
+    op = _durable_open(ctx, req)
+    if op is not None:
+        await volume(ctx.server, op.share).commit()
 
 
 async def after_lock(ctx: Ctx, req: Any) -> None:
     op = _durable_open(ctx, req)
     if op is not None and sync_locks(ctx.server, op):
         await volume(ctx.server, op.share).commit()
-
-
-def _is_rename(req: Any) -> bool:
-    return bool(req.info_type == _INFO_FILE and req.file_info_class in _RENAME_CLASSES)
-
-
-async def break_handles_for_rename(ctx: Ctx, req: Any) -> None:
-    """Before a rename, other leases of the file lose Handle caching and the rename waits for
-    their acknowledgment (Samba ``delay_rename_for_r_handles``; smbtorture
-    durable-v2-open.purge-disconnected-rh-with-rename). Caching-layer behaviour kept here for want
-    of a SET_INFO hook (see the module docstring)."""
-    try:
-        op = registry(ctx.server).by_id.get(ctx.file_id(bytes(req.file_id)))
-    except SmbError:
-        return
-    mgr = caching(ctx.server)
-    if op is None or op.node is None or mgr is None or not mgr.has_holders(op.node.key):
-        return
-    futs = []
-    for h in mgr.holders(op.node.key, exclude_lease=op.ext.get("lease")):
-        cur = h.breaking_to if h.breaking_to is not None else h.caching
-        if h.is_lease and cur & Caching.H:
-            fut = mgr.break_holder(h.ident, cur & ~Caching.H, True)
-            if fut is not None:
-                futs.append(fut)
-    if futs:
-        await ctx.go_async()
-        await asyncio.wait(futs)
 
 
 async def after_set_info(ctx: Ctx, req: Any) -> None:
@@ -116,9 +109,8 @@ def _wrap(command: int, fn: Any) -> Any:
 
     @functools.wraps(fn)
     async def wrapped(ctx: Ctx, req: Any) -> Reply:
-        check_channel_sequence(ctx, req, modifies)
-        if command == Command.SET_INFO and _is_rename(req):
-            await break_handles_for_rename(ctx, req)
+        if check_channel_sequence(ctx, req, modifies):
+            await commit_channel_sequence(ctx, req)
         out: Reply = await fn(ctx, req)
         if out.status == 0:
             if command == Command.LOCK:
@@ -195,9 +187,65 @@ def _orphaned_create(server: Any, key: tuple[bytes, bytes], task: asyncio.Future
         _spawn(close_open(server, op))
 
 
+def _wrap_close(fn: Any) -> Any:
+    """CLOSE of a persistent open: its removal is on stable storage before the response (a
+    restart must not bring back a handle the client saw closed)."""
+    @functools.wraps(fn)
+    async def wrapped(ctx: Ctx, req: Any) -> Reply:
+        op = _durable_open(ctx, req)
+        out: Reply = await fn(ctx, req)
+        if op is not None and op.ext.get("persistent"):
+            await volume(ctx.server, op.share).commit()
+        return out
+
+    wrapped.__sofs_durable__ = True  # type: ignore[attr-defined]
+    return wrapped
+
+
+def _wrap_break_ack(fn: Any) -> Any:
+    """OPLOCK_BREAK acknowledgment: the lease state / oplock level the client now relies on is
+    journaled for its durable opens before the response."""
+    @functools.wraps(fn)
+    async def wrapped(ctx: Ctx, req: Any) -> Reply:
+        out: Reply = await fn(ctx, req)
+        if out.status == 0:
+            await after_break_ack(ctx, req)
+        return out
+
+    wrapped.__sofs_durable__ = True  # type: ignore[attr-defined]
+    return wrapped
+
+
+async def after_break_ack(ctx: Ctx, req: Any) -> None:
+    from sofs.handlers.durable_state import sync_lease
+
+    ops: list[Open] = []
+    key = getattr(req, "lease_key", None)
+    if key is not None:
+        mgr = caching(ctx.server)
+        lease = mgr.leases.get(ctx.conn.client_guid, key) if mgr is not None else None
+        ops = [o for o in getattr(lease, "opens", ()) if "durable" in o.ext]
+    else:
+        op = _durable_open(ctx, req)
+        if op is not None:
+            hop = op.ext["durable"]
+            v = volume(ctx.server, op.share)
+            if v.table.get_by_persistent(hop.persistent_id) is hop and hop.oplock_level != op.oplock_level:
+                v.table.set_oplock(hop.persistent_id, op.oplock_level)
+            ops = [op]
+    for o in ops:
+        sync_lease(ctx.server, o)
+    for v in {id(volume(ctx.server, o.share)): volume(ctx.server, o.share) for o in ops}.values():
+        await v.commit()
+
+
 def install(server: ServerState) -> None:
     from sofs.handlers import dispatch
 
+    for command, wrap in ((Command.CLOSE, _wrap_close), (Command.OPLOCK_BREAK, _wrap_break_ack)):
+        fn = dispatch.handler_for(command)
+        if fn is not None and not getattr(fn, "__sofs_durable__", False):
+            dispatch._resolved[command] = wrap(fn)
     create = dispatch.handler_for(Command.CREATE)
     if create is not None and not getattr(create, "__sofs_durable__", False):
         dispatch._resolved[Command.CREATE] = _wrap_create(create)

@@ -320,3 +320,28 @@ def test_handles_listing(ca_server: CaServer) -> None:
     assert "listed.bin" in out and "persistent" in out
     op.close()
     a.drop()
+
+
+@pytest.mark.timeout(60)
+def test_ca_close_is_durable_before_its_response(ca_server: CaServer) -> None:
+    """A CLOSE answered just before a SIGKILL stays closed after the restart: the handle does not
+    come back (its share mode would block this exclusive open, its DH2C would succeed)."""
+    for i in range(5):
+        cg, lk = uuid.uuid4(), os.urandom(16)
+        a = Client(ca_server.port)
+        a.connect()
+        op, _ = a.open_persistent(f"closed{i}.bin", cg, lk)
+        fid = op.file_id
+        op.close()
+        ca_server.kill()  # right after the CLOSE response
+        a.drop()
+        ca_server.start()
+        b = Client(ca_server.port)
+        b.connect()
+        ex = Open(b.tree, f"closed{i}.bin")
+        ex.create(ImpersonationLevel.Impersonation, RW, 0x80, 0, CreateDisposition.FILE_OPEN, 0x40)
+        ex.close()
+        with pytest.raises(SMBResponseException) as ei:
+            b.reconnect(f"closed{i}.bin", fid, cg, lk)
+        assert _status(ei.value) == 0xC0000034  # OBJECT_NAME_NOT_FOUND
+        b.drop()
