@@ -273,8 +273,13 @@ def _admit(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo, action: CreateA
     share = tree.share
     existed = action == CreateAction.OPENED
     readonly_file = bool(info.attributes & FA.READONLY) and existed
-    if readonly_file and req.create_disposition in _TRUNCATING and not info.is_directory:
-        raise SmbError(NtStatus.ACCESS_DENIED, "overwrite of a read-only file")
+    if existed and req.create_disposition in _TRUNCATING and not info.is_directory:
+        if readonly_file:
+            raise SmbError(NtStatus.ACCESS_DENIED, "overwrite of a read-only file")
+        # a HIDDEN / SYSTEM file is overwritten only by a request that keeps the attribute
+        # ([MS-FSA] 2.1.5.1.2.2; smbtorture smb2.openattr)
+        if info.attributes & ~req.file_attributes & (FA.HIDDEN | FA.SYSTEM) and h.stream is None:
+            raise SmbError(NtStatus.ACCESS_DENIED, "overwrite drops HIDDEN/SYSTEM")
     # truncating needs FILE_WRITE_DATA whatever was asked (as Samba's O_TRUNC rule)
     if (existed and req.create_disposition in _TRUNCATING and dacl_max is not None
             and not dacl_max & A.FILE_WRITE_DATA):
