@@ -24,6 +24,7 @@ from sofs.handlers.create_contexts import (
     on_disk_id_response,
     parse_contexts,
 )
+from sofs.handlers.flags import FA, A, D, O
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import Open, change_time, notify, registry, run_hooks
 from sofs.handlers.security import creator_sids, dacl_access, inherit_sd, sd_for_new_file, token_sids
@@ -32,11 +33,7 @@ from sofs.vfs.base import FileInfo, VfsError
 from sofs.wire.constants import NotifyAction
 from sofs.wire.dtyp import SecurityDescriptor
 from sofs.wire.errors import WireError
-from sofs.wire.fscc_constants import FILE_ALL_ACCESS, CreateAction
-from sofs.wire.fscc_constants import AccessMask as A
-from sofs.wire.fscc_constants import CreateDisposition as D
-from sofs.wire.fscc_constants import CreateOptions as O
-from sofs.wire.fscc_constants import FileAttributes as FA
+from sofs.wire.fscc_constants import FILE_ALL_ACCESS, CreateAction, CreateDisposition
 from sofs.wire.messages.create import CreateRequest, CreateResponse
 from sofs.wire.messages.create_contexts import CreateContext
 from sofs.wire.status import NtStatus
@@ -159,7 +156,7 @@ async def _open(ctx: Ctx, req: CreateRequest,
 def _open_stat(vfs: Any, name: str, disp: int, opts: int,
                attrs: int) -> tuple[Any, CreateAction, FileInfo, bytes | None]:
     stored = logic.stored_create_attributes(attrs, bool(opts & O.DIRECTORY_FILE))
-    h, action = vfs.open(name, D(disp), opts, stored)
+    h, action = vfs.open(name, CreateDisposition(disp), opts, stored)
     sd: bytes | None = None
     try:
         info = vfs.stat(h)

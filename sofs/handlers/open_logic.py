@@ -12,12 +12,8 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from sofs.handlers.base import SmbError
+from sofs.handlers.flags import FA, A, D, O, S
 from sofs.wire.fscc_constants import FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, map_generic
-from sofs.wire.fscc_constants import AccessMask as A
-from sofs.wire.fscc_constants import CreateDisposition as D
-from sofs.wire.fscc_constants import CreateOptions as O
-from sofs.wire.fscc_constants import FileAttributes as FA
-from sofs.wire.fscc_constants import ShareAccess as S
 from sofs.wire.status import NtStatus
 
 OPTIONS_INVALID = 0xFF000000

@@ -17,12 +17,12 @@ import os
 from typing import Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
+from sofs.handlers.flags import A
 from sofs.handlers.fsio import INLINE_IO_MAX, run_fs, run_pool
 from sofs.handlers.iobuf import POOL
 from sofs.handlers.opens import Open, get_open
 from sofs.vfs.confine import status_from_errno
 from sofs.wire.constants import ChannelType, WriteFlags
-from sofs.wire.fscc_constants import AccessMask as A
 from sofs.wire.messages.close import FlushRequest, FlushResponse
 from sofs.wire.messages.io import ReadRequest, ReadResponse, WriteRequest, WriteResponse
 from sofs.wire.status import NtStatus
