@@ -43,9 +43,11 @@ REQUEST_OUT_OF_SEQUENCE = 0xC000042A  # STATUS_REQUEST_OUT_OF_SEQUENCE (not in s
 
 
 ANONYMOUS_SESSION_KEY = bytes(16)
-"""Key material of anonymous (null) sessions: [MS-SMB2] 3.3.5.5.3 derives keys from the (empty) NTLM
-session key padded to 16 bytes, so a null session can sign and, once the connection has seen an
-authenticated session, encrypt (smb2.session.anon-signing*/anon-encryption*, Samba 4.22)."""
+"""Key material of anonymous (null) sessions when the NTLM exchange yields none. With KEY_EXCH the
+auth layer should give the NTLMSSP exported key, RC4K(Z(16), EncryptedRandomSessionKey) ([MS-NLMP]
+3.3.2: an anonymous SessionBaseKey is Z(16)), which is what Samba clients derive SMB keys from: a null
+session can then sign and, once the connection has seen an authenticated session, encrypt
+(smb2.session.anon-signing*/anon-encryption*)."""
 
 
 async def handle_session_setup(ctx: Ctx, req: SessionSetupRequest) -> Reply:
@@ -87,6 +89,16 @@ async def handle_session_setup(ctx: Ctx, req: SessionSetupRequest) -> Reply:
         raise SmbError(e.status or NtStatus.LOGON_FAILURE, str(e)) from None
     if not session.auth.complete:
         return Reply((SessionSetupResponse(0, out_token or b"").encode(),), _MORE)
+    if (server.config.encrypt_data and server.config.reject_unencrypted
+            and (getattr(session.auth, "is_anonymous", False) or getattr(session.auth, "is_guest", False))):
+        # Samba: "reject guest session as encryption is required" (null/guest sessions cannot encrypt
+        # with a secret key)
+        session.auth = None
+        if reauth:
+            await end_session(server, session, disconnected=False)
+        else:
+            _drop(ctx, session)
+        raise SmbError(NtStatus.ACCESS_DENIED, "encryption required: no null/guest sessions")
     flags = _reauthenticated(session) if reauth else _complete(ctx, session, req)
     if req.previous_session_id and req.previous_session_id != session.session_id and not reauth:
         await _close_previous(ctx, session, req.previous_session_id)
@@ -252,7 +264,8 @@ def _complete(ctx: Ctx, session: Session, req: SessionSetupRequest) -> int:
         flags |= SessionFlags.IS_NULL
         # null sessions never require signing; they encrypt only once the connection has seen an
         # authenticated session (Samba ``got_authenticated_session``)
-        _derive(session, conn.dialect, conn.cipher_id, conn.signing_algorithm, ANONYMOUS_SESSION_KEY,
+        _derive(session, conn.dialect, conn.cipher_id, conn.signing_algorithm,
+                bytes(auth.session_key) or ANONYMOUS_SESSION_KEY,
                 server_supports_encryption=_encryption_possible(ctx))
     elif session.is_guest:
         flags |= SessionFlags.IS_GUEST
