@@ -93,7 +93,7 @@ async def resolve_breaks(ctx: Ctx, req: Any, contexts: Any, key: Any, is_directo
         sv = check_sharing and _sharing_violation(ctx, key, access, req.share_access)
         holders = [h for h in mgr.holders(key, exclude_lease=own)
                    if not (lease_stat if h.is_lease else oplock_stat)]
-        orders = plan_breaks(holders, sv, overwrite)
+        orders = plan_breaks(holders, sv, overwrite, first_attempt=_round == 0)
         futs = [f for o in orders if (f := mgr.break_holder(o.ident, o.to, o.wait)) is not None]
         if not futs:
             return
@@ -246,5 +246,6 @@ async def handle_oplock_break(ctx: Ctx, req: Any) -> Reply:
         err = mgr.lease_ack(lease, req.lease_state)
         if err is not None:
             raise SmbError(NtStatus[err])
-        return reply(LeaseBreakResponse(req.lease_key, int(lease.state)).encode())
+        # the acknowledged state, even when a follow-up break already lowered it (smb2.lease.breaking3)
+        return reply(LeaseBreakResponse(req.lease_key, int(req.lease_state)).encode())
     raise SmbError(NtStatus.INVALID_PARAMETER, "unknown OPLOCK_BREAK")

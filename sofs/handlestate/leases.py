@@ -13,14 +13,16 @@ E2  ``state`` is one of {}, R, RH, RW, RWH (file) or {}, R, RH (directory); whil
 E3  A lease lives while at least one open refers to it (``opens`` non-empty); the last close drops
     it (and releases whatever waited for its break).
 E4  v2: ``epoch`` grows by one with every state change the client is told about (grant upgrade or
-    break notification); v1 leases keep epoch 0 on the wire.
+    a break notification caused by a break; not the follow-up of an ack); v1 leases keep epoch 0 on
+    the wire.
 
 The break machine is :data:`LEASE_TABLE`, generated from :func:`lease_step` over every valid
 (state, notified, required) × event: events ``break:<bits>``, ``ack:<bits>``, ``timeout``; actions
 ``notify:<cur>:<new>:<ack_required>``, ``release``, ``error:<status name>``. A second break while
 one is outstanding only lowers ``required`` (no new message); when the client then acknowledges the
 first notification with more than is now required, a follow-up notification goes out at once
-(Samba's ``breaking_to_requested`` / ``breaking_to_required``).
+(Samba's ``breaking_to_requested`` / ``breaking_to_required``), in steps: a state with H or W is
+asked for R first, then none.
 """
 from __future__ import annotations
 
@@ -69,9 +71,11 @@ def lease_step(s: LeaseBreakState, event: str) -> tuple[LeaseBreakState, tuple[s
         if ack & ~notified:
             return s, ("error:REQUEST_NOT_ACCEPTED",)
         if ack & ~required:
-            follow = ack & required
+            # Windows breaks in steps: a state with H or W goes to R first (Samba downgrade_lease,
+            # smb2.lease.breaking3)
+            follow = ack & (required | C.R) if ack & (C.W | C.H) else ack & required
             if ack & (C.W | C.H):
-                return (ack, follow, follow), ("release", f"notify:{int(ack)}:{int(follow)}:1")
+                return (ack, follow, required), ("release", f"notify:{int(ack)}:{int(follow)}:1")
             return (follow, None, None), ("release", f"notify:{int(ack)}:{int(follow)}:0")
         return (ack, None, None), ("release",)
     if kind == "timeout":
@@ -118,6 +122,7 @@ class LeaseRecord:
     deadline: int | None = None  # monotonic ns, while breaking
     opens: set[Hashable] = field(default_factory=set)
     last_open: Hashable = None  # the open that named the lease most recently (breaks go to its channel)
+    fresh: bool = True  # not granted yet: the first grant takes what is allowed, later ones upgrade
 
     @property
     def breaking(self) -> bool:
@@ -130,11 +135,12 @@ class LeaseRecord:
     def apply(self, event: str, now: int, timeout_ns: int) -> tuple[str, ...]:
         """Run ``event`` through the table and update the record; returns the actions.
 
-        A notification bumps the v2 epoch (E4) and (re)arms the deadline."""
+        A break notification bumps the v2 epoch (E4; the follow-up notification an ack triggers
+        keeps it, as Windows does: smb2.lease.v2_breaking3) and (re)arms the deadline."""
         (self.state, self.notified, self.required), actions = lease_step(self.machine_state, event)
         for a in actions:
             if a.startswith("notify:"):
-                if self.version >= 2:
+                if self.version >= 2 and event.startswith("break"):
                     self.epoch = (self.epoch + 1) & 0xFFFF
                 self.deadline = now + timeout_ns if self.notified is not None else None
         if self.notified is None:
@@ -191,11 +197,17 @@ class LeaseTable:
     def grant(lease: LeaseRecord, requested: int, allowed: Caching) -> LeaseGrant:
         """Upgrade ``lease`` toward ``requested`` within ``allowed`` ([MS-SMB2] 3.3.5.9.8).
 
-        No change while a break is outstanding (the response carries BREAK_IN_PROGRESS) or when the
-        request is not a superset of the current state; a v2 lease's epoch counts the change."""
+        A new lease gets what is allowed of the request. An existing one changes only when the
+        request is a superset of its state and can be granted in full (Samba ``try_lease_upgrade``:
+        R held, RWH asked while another open prevents W → stays R, smb2.lease.upgrade3); no change
+        while a break is outstanding (the response carries BREAK_IN_PROGRESS). A v2 lease's epoch
+        counts the change."""
         want = normalize_request(requested, lease.is_directory) & allowed
         if lease.breaking:
             return LeaseGrant(lease.state, lease.epoch, True)
+        fresh, lease.fresh = lease.fresh, False
+        if not fresh and int(want) != requested:
+            return LeaseGrant(lease.state, lease.epoch, False)
         if want & ~lease.state and not lease.state & ~want:
             lease.state = want
             if lease.version >= 2:

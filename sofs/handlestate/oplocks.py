@@ -144,29 +144,38 @@ class BreakOrder:
     wait: bool
 
 
-def plan_breaks(holders: Sequence[Holder], sharing_violation: bool, overwrite: bool) -> list[BreakOrder]:
-    """Breaks a new open causes (Samba ``delay_for_oplock``, [MS-FSA] 2.1.5.17.2).
+def plan_breaks(holders: Sequence[Holder], sharing_violation: bool, overwrite: bool,
+                first_attempt: bool = True) -> list[BreakOrder]:
+    """Breaks a new open causes (Samba ``delay_for_oplock_fn``, [MS-FSA] 2.1.5.17.2).
 
     The caller leaves out the opener's own lease and returns early for stat opens. Without a sharing
     violation W is what must go (and be flushed) before the open proceeds; with one, H (cached
-    handles, which the client may close so that the open succeeds). Overwrite/supersede also drops R
-    and H. Oplocks lose W as a block: batch/exclusive → II (or none).
+    handles, which the client may close so that the open succeeds). Overwrite/supersede (without a
+    sharing violation) breaks to none. Oplocks lose W as a block: batch/exclusive → II (or none).
+
+    The target is computed from the holder's *current* state; a break while one is outstanding only
+    lowers what is required (the break machines do that). The open waits when the holder caches
+    the contended bit, and for a lease that is still breaking: always when nothing more is to be
+    broken, and on every attempt after the first (Windows breaks in steps and keeps the CREATE
+    pending until the lease has settled: smb2.lease.breaking3).
     """
     delay = Caching.H if sharing_violation else Caching.W
+    drop_all = overwrite and not sharing_violation
     out: list[BreakOrder] = []
     for h in holders:
-        cur = h.breaking_to if h.breaking_to is not None else h.caching
+        cur = h.caching
+        breaking = h.breaking_to is not None
         to = cur & ~delay
-        if overwrite:
-            to &= ~(Caching.R | Caching.H)
+        if drop_all:
+            to = Caching.NONE
+        if not cur & ~to:
+            if breaking and h.is_lease:
+                out.append(BreakOrder(h.ident, cur, True))  # nothing to add: wait for it to settle
+            continue
         if not h.is_lease:
-            # oplocks move as a block, and only when the contended bit (or overwrite) hits them
-            to = (Caching.R if to & Caching.R else Caching.NONE) if cur & delay or overwrite else cur
-        wait = bool(h.caching & delay & ~to)
-        if to != cur:
-            out.append(BreakOrder(h.ident, to, wait))
-        elif h.breaking_to is not None and h.caching & delay:
-            out.append(BreakOrder(h.ident, to, True))  # already breaking: just wait for it
+            to &= Caching.R  # oplocks only break to level II or none
+        wait = bool(cur & delay) or (breaking and h.is_lease and not first_attempt)
+        out.append(BreakOrder(h.ident, to, wait))
     return out
 
 

@@ -25,6 +25,9 @@ ROWS = [
     ((RWH, RH, RH), f"ack:{int(RH)}", (RH, None, None), ("release",)),
     ((RWH, RH, R), f"ack:{int(RH)}", (RH, R, R), ("release", "notify:3:1:1")),  # follow-up break
     ((RWH, RH, N), "ack:1", (N, None, None), ("release", "notify:1:0:0")),
+    # an ack that is not enough: H/W go to R first, then none (smb2.lease.breaking3)
+    ((RWH, RH, N), f"ack:{int(RH)}", (RH, R, N), ("release", "notify:3:1:1")),
+    ((RH, R, N), "ack:1", (N, None, None), ("release", "notify:1:0:0")),
     ((RWH, RH, RH), f"ack:{int(RWH)}", (RWH, RH, RH), ("error:REQUEST_NOT_ACCEPTED",)),
     ((RWH, RH, RH), "ack:0", (N, None, None), ("release",)),  # less than asked is fine
     ((RH, None, None), "ack:1", (RH, None, None), ("error:UNSUCCESSFUL",)),  # not breaking
@@ -89,7 +92,21 @@ GRANTS = [
     (RWH, False, int(RH), RWH, RWH, False, 0),  # not a superset: unchanged
     (RH, False, int(RH), RWH, RH, False, 0),
     (RH, True, int(RWH), RWH, RH, True, 0),  # breaking: no upgrade, BREAK_IN_PROGRESS
+    (R, False, int(RWH), RH, R, False, 0),  # upgrade not grantable in full: none (upgrade3)
+    (R, False, int(RH), RH, RH, False, 1),
+    (R, False, int(RW), RH, R, False, 0),
 ]
+
+
+def test_followup_break_keeps_epoch() -> None:
+    t = LeaseTable()
+    lease = t.lookup_for_open(GUID, KEY, "f", False, 2, None, 0)
+    LeaseTable.grant(lease, int(RWH), RWH)
+    lease.apply(f"break:{int(RH)}", now=0, timeout_ns=TIMEOUT)
+    lease.apply("break:0", now=0, timeout_ns=TIMEOUT)
+    e = lease.epoch
+    acts = lease.apply(f"ack:{int(RH)}", now=0, timeout_ns=TIMEOUT)
+    assert acts == ("release", "notify:3:1:1") and lease.epoch == e
 
 
 @pytest.mark.parametrize(("cur", "brk", "req", "allowed", "state", "bip", "de"), GRANTS)
@@ -97,6 +114,7 @@ def test_grant(cur, brk, req, allowed, state, bip, de) -> None:
     t = LeaseTable()
     lease = t.lookup_for_open(GUID, KEY, "f", False, 2, None, 10)
     lease.state = cur
+    lease.fresh = cur == N
     if brk:
         lease.notified = lease.required = R
     g = LeaseTable.grant(lease, req, allowed)

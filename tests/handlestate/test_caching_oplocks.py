@@ -101,13 +101,30 @@ PLAN_ROWS = [
     ([Holder("l", RH, True)], False, False, []),
     ([Holder("l", RH, True)], True, False, [BreakOrder("l", R, True)]),
     ([Holder("l", RWH, True, RH)], False, False, [BreakOrder("l", RH, True)]),  # already breaking: wait
-    ([Holder("l", R, True)], True, True, [BreakOrder("l", N, False)]),
+    ([Holder("l", R, True)], True, True, []),  # sharing violation: overwrite does not apply (Samba)
+    ([Holder("l", R, True)], False, True, [BreakOrder("l", N, False)]),
+    ([Holder("l", RH, True, N)], False, False, [BreakOrder("l", RH, True)]),  # breaking: wait to settle
+    ([Holder("o", RWH, False, R)], True, False, [BreakOrder("o", R, True)]),
 ]
 
 
 @pytest.mark.parametrize(("holders", "sv", "ow", "orders"), PLAN_ROWS)
 def test_plan_breaks(holders, sv, ow, orders) -> None:
     assert plan_breaks(holders, sv, ow) == orders
+
+
+RETRY_ROWS = [
+    # a retried open (after a wake-up) waits for every lease still breaking (smb2.lease.breaking3)
+    ([Holder("l", RH, True, N)], False, True, [BreakOrder("l", N, True)]),
+    ([Holder("l", RWH, True, RH)], True, False, [BreakOrder("l", RW, True)]),
+    ([Holder("l", RH, True)], True, False, [BreakOrder("l", R, True)]),
+    ([Holder("l", R, True)], False, True, [BreakOrder("l", N, False)]),  # not breaking: no wait
+]
+
+
+@pytest.mark.parametrize(("holders", "sv", "ow", "orders"), RETRY_ROWS)
+def test_plan_breaks_retry(holders, sv, ow, orders) -> None:
+    assert plan_breaks(holders, sv, ow, first_attempt=False) == orders
 
 
 def test_plan_write_breaks() -> None:
