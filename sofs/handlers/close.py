@@ -7,13 +7,16 @@ delete-pending. A directory that is not empty by then simply stays (as on Window
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
+from sofs.handlers import writetime
 from sofs.handlers.base import Ctx, Reply, reply
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import Open, change_time, get_open, notify, registry
 from sofs.vfs.base import FileInfo
 from sofs.wire.constants import CloseFlags, NotifyAction
+from sofs.wire.fscc_constants import unix_ns_to_filetime
 from sofs.wire.messages.close import CloseRequest, CloseResponse
 
 if TYPE_CHECKING:
@@ -77,7 +80,8 @@ async def close_open(server: ServerState, op: Open, query: bool = False) -> File
             if base is not None and base.delete_pending and not base.opens and not reg._held_by_streams(base):
                 reg.nodes.pop(base.key, None)  # the last stream closed: the pending file delete happens now
                 base_path = base.path or op.path
-    info, deleted = await run_fs(_finish, op.share.vfs, op.handle, op.frozen_times, delete, query)
+    touch = writetime.on_close(op)
+    info, deleted = await run_fs(_finish, op.share.vfs, op.handle, op.frozen_times, delete, query, touch)
     if deleted:
         notify(server, op, NotifyAction.REMOVED)
     if base_path is not None:
@@ -104,9 +108,12 @@ def _delete_path(vfs: Any, path: str) -> None:
 
 
 def _finish(vfs: Any, h: Any, frozen: dict[str, int], delete: bool,
-            query: bool) -> tuple[FileInfo | None, bool]:
+            query: bool, touch: bool = False) -> tuple[FileInfo | None, bool]:
     info: FileInfo | None = None
     try:
+        if touch and not delete and not frozen.get("last_write_time"):
+            # the delayed write-time update of this open's writes happens at close at the latest
+            vfs.set_basic_info(h, last_write_time=unix_ns_to_filetime(time.time_ns()))
         if frozen:
             # sticky times set through SET_INFO survive the writes made through this handle
             vfs.set_basic_info(h, last_write_time=frozen.get("last_write_time", 0),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from sofs.handlers import writetime
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.flags import A
 from sofs.handlers.fsio import INLINE_IO_MAX, run_fs, run_pool
@@ -138,6 +139,8 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
         hook(ctx, op, offset, length)  # issue 4: byte-range lock conflicts
     sync = bool(req.flags & WriteFlags.WRITE_THROUGH) or bool(op.mode & 0x2)
     fd = op.handle.fd
+    if length:
+        writetime.before_write(op)
     try:
         if length <= INLINE_IO_MAX and not sync:
             n = _pwrite_all(fd, req.data, offset, False)
@@ -147,6 +150,8 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
         raise _os_error(e) from None
     op.position = offset + n
     op.written = True
+    if n:
+        writetime.after_write(op)
     frozen = op.frozen_times.get("last_write_time")
     if frozen:  # a write time made sticky with SET_INFO -1 survives this write ([MS-FSA] 2.1.4.17)
         await run_fs(op.share.vfs.set_basic_info, op.handle, 0, 0, frozen)
@@ -168,6 +173,7 @@ async def handle_flush(ctx: Ctx, req: FlushRequest) -> Reply:
         raise SmbError(NtStatus.ACCESS_DENIED, "flush without write access")
     if op.is_directory:
         return reply(_FLUSH_BODY)
+    writetime.flush(op.node.opens if op.node is not None else [op])
     try:
         await run_pool(os.fsync, op.handle.fd)
     except OSError as e:

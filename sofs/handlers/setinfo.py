@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sofs.handlers import writetime
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import Open, get_open, notify, run_hooks
@@ -124,6 +125,7 @@ async def _apply(ctx: Ctx, op: Open, cls: int, info: Any, vfs: Any) -> None:
         if info.end_of_file < 0:
             raise SmbError(NtStatus.INVALID_PARAMETER, "negative size")
         await run_fs(vfs.set_end_of_file, op.handle, info.end_of_file)
+        writetime.repin(op.node.opens if op.node is not None else [op])
     elif cls == FIC.FileAllocationInformation:
         _need(op, A.FILE_WRITE_DATA)
         if op.is_directory:
@@ -171,6 +173,9 @@ async def _set_basic(op: Open, info: Any) -> None:
             if key in op.frozen_times:
                 op.frozen_times[key] = v
     vfs = op.share.vfs
+    writetime.flush(op.node.opens if op.node is not None else [op])
+    if "last_write_time" in apply or "last_write_time" in freeze:
+        writetime.cancel_all(op.node.opens if op.node is not None else [op])
     if freeze:
         current = await run_fs(vfs.stat, op.handle)
         for key in freeze:

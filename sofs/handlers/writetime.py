@@ -1,0 +1,114 @@
+"""Delayed LastWriteTime updates, as Windows (and Samba 4.22) do them ([MS-FSA] 2.1.4.17, Samba's
+``update_write_time_handler``).
+
+A WRITE does not move the write time at once: the first write through an open schedules one update
+:data:`DELAY` seconds later; writes after that update do not move it again until the open is
+closed, when it is set to the close time. Linux bumps mtime on every pwrite, so each write restores
+the pinned value right after writing (one ``futimens``). An explicit write time set through any
+open of the file (SET_INFO FileBasicInformation) cancels the pending updates of all its opens.
+Named streams are left alone (their writes do not touch the base file's mtime on Linux).
+
+smbtorture smb2.timestamps.delayed-* checks exactly this.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+DELAY = 2.0
+KEY = "sofs.writetime"
+
+
+@dataclass(eq=False)
+class WriteTime:
+    pinned_ns: int
+    atime_ns: int
+    timer: asyncio.TimerHandle | None = None
+    fired: bool = False
+    dirty: bool = False
+
+
+def _applies(op: Any) -> bool:
+    return op.handle is not None and op.stream is None and "last_write_time" not in op.frozen_times
+
+
+def before_write(op: Any) -> None:
+    """Remember the write time the file has before this open's first write."""
+    if not _applies(op) or KEY in op.ext:
+        return
+    try:
+        st = os.fstat(op.handle.fd)
+    except OSError:
+        return
+    op.ext[KEY] = WriteTime(st.st_mtime_ns, st.st_atime_ns)
+
+
+def after_write(op: Any) -> None:
+    """Put the pinned write time back and schedule the one delayed update."""
+    wt: WriteTime | None = op.ext.get(KEY)
+    if wt is None or not _applies(op):
+        return
+    try:
+        os.utime(op.handle.fd, ns=(wt.atime_ns, wt.pinned_ns))
+    except OSError:
+        return
+    if wt.fired:
+        wt.dirty = True
+    elif wt.timer is None:
+        wt.timer = asyncio.get_running_loop().call_later(DELAY, _fire, op, wt)
+
+
+def _fire(op: Any, wt: WriteTime) -> None:
+    wt.timer = None
+    wt.fired = True
+    if op.closed or op.ext.get(KEY) is not wt:
+        return
+    now = time.time_ns()
+    try:
+        os.utime(op.handle.fd, ns=(wt.atime_ns, now))
+    except OSError:
+        return
+    wt.pinned_ns = now
+
+
+def on_close(op: Any) -> bool:
+    """Forget the state; True when the close must set the write time to now."""
+    wt: WriteTime | None = op.ext.pop(KEY, None)
+    if wt is None:
+        return False
+    pending = wt.timer is not None
+    if wt.timer is not None:
+        wt.timer.cancel()
+    return pending or wt.dirty
+
+
+def cancel_all(opens: list[Any]) -> None:
+    """An explicit write time was set: no open of the file updates it any more."""
+    for o in opens:
+        wt: WriteTime | None = o.ext.pop(KEY, None)
+        if wt is not None and wt.timer is not None:
+            wt.timer.cancel()
+
+
+def repin(opens: list[Any]) -> None:
+    """The file's write time moved for another reason (EOF/allocation change): keep the new one."""
+    for o in opens:
+        wt: WriteTime | None = o.ext.get(KEY)
+        if wt is None:
+            continue
+        try:
+            wt.pinned_ns = os.fstat(o.handle.fd).st_mtime_ns
+        except OSError:
+            pass
+
+
+def flush(opens: list[Any]) -> None:
+    """FLUSH and SET_INFO FileBasicInformation carry out a pending delayed update at once."""
+    for o in opens:
+        wt: WriteTime | None = o.ext.get(KEY)
+        if wt is not None and wt.timer is not None:
+            wt.timer.cancel()
+            _fire(o, wt)
