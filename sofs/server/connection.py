@@ -16,6 +16,7 @@ from sofs.engine.framing import FramingError
 from sofs.engine.state import Session, SessionState
 from sofs.handlers.base import ERROR_BODY, ChainState, ConnectionAbort, Ctx, Reply, SmbError
 from sofs.handlers.dispatch import dispatch
+from sofs.server.eager import start_eager
 from sofs.server.state import ServerState
 from sofs.wire.constants import Command, HeaderFlags
 from sofs.wire.header import Header
@@ -35,11 +36,12 @@ MAX_ASYNC_CREDITS = 512  # Windows' (and smbtorture's) max async credits per con
 class _ChainRun:
     """Responses of a chain not yet sent (they go out together, or before an interim response)."""
 
-    __slots__ = ("encrypt_with", "outs")
+    __slots__ = ("encrypt_with", "outs", "task")
 
     def __init__(self) -> None:
         self.outs: list[Outgoing] = []
         self.encrypt_with: Session | None = None
+        self.task: asyncio.Task[None] | None = None  # set once the chain suspends (see eager.py)
 
 
 class SmbConnection(asyncio.BufferedProtocol):
@@ -48,8 +50,9 @@ class SmbConnection(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self.engine: Engine | None = None
         self.tasks: set[asyncio.Task[None]] = set()
-        self.pending_by_async: dict[int, tuple[asyncio.Task[None], Ctx]] = {}
-        self.pending_by_mid: dict[int, tuple[asyncio.Task[None], Ctx]] = {}
+        self.pending_by_async: dict[int, tuple[_ChainRun, Ctx]] = {}
+        self.pending_by_mid: dict[int, tuple[_ChainRun, Ctx]] = {}
+        self._batch: list[Any] | None = None  # responses of one buffer_updated, one writelines
         self._writable = asyncio.Event()
         self._writable.set()
         self.closed = False
@@ -79,10 +82,22 @@ class SmbConnection(asyncio.BufferedProtocol):
             log.info("connection %d from %s dropped: %s", self.engine.conn.conn_id, self.peer, e)
             self.abort()
             return
-        for chain in chains:
-            task = asyncio.get_running_loop().create_task(self._run_chain(chain))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+        # each chain runs eagerly up to its first suspension (no Task for the many requests that
+        # complete inline); what they send in the meantime leaves in one writelines
+        loop = asyncio.get_running_loop()
+        self._batch = batch = []
+        try:
+            for chain in chains:
+                run = _ChainRun()
+                task = start_eager(loop, self._run_chain(chain, run))
+                if task is not None:
+                    run.task = task
+                    self.tasks.add(task)
+                    task.add_done_callback(self.tasks.discard)
+        finally:
+            self._batch = None
+            if batch and not self.closed and self.transport is not None:
+                self.transport.writelines(batch)
 
     def eof_received(self) -> bool | None:
         return False
@@ -114,9 +129,8 @@ class SmbConnection(asyncio.BufferedProtocol):
             self.transport.abort()
 
     # -- request processing ---------------------------------------------------------------------
-    async def _run_chain(self, chain: Chain) -> None:
+    async def _run_chain(self, chain: Chain, run: _ChainRun) -> None:
         assert self.engine is not None
-        run = _ChainRun()
         try:
             if chain.smb1_dialects is not None:
                 from sofs.handlers.negotiate import handle_smb1_negotiate
@@ -158,9 +172,7 @@ class SmbConnection(asyncio.BufferedProtocol):
         if trace.isEnabledFor(logging.DEBUG):
             trace.debug("conn %d mid %d %s sid 0x%x tid %d", conn.conn_id, hdr.message_id,
                         _cmd_name(hdr.command), hdr.session_id, hdr.tree_id)
-        task = asyncio.current_task()
-        assert task is not None
-        self.pending_by_mid[hdr.message_id] = (task, ctx)
+        self.pending_by_mid[hdr.message_id] = (run, ctx)
         try:
             reply = await dispatch(ctx)
             status, body = reply.status, reply.body
@@ -267,9 +279,7 @@ class SmbConnection(asyncio.BufferedProtocol):
                 # (smb2.credits.*_max_async_credits)
                 raise SmbError(NtStatus.INSUFFICIENT_RESOURCES, "too many async requests")
             ctx.async_id = self.engine.conn.new_async_id()
-            task = asyncio.current_task()
-            assert task is not None
-            self.pending_by_async[ctx.async_id] = (task, ctx)
+            self.pending_by_async[ctx.async_id] = (run, ctx)
             interim = self._response(ctx, NtStatus.PENDING, (ERROR_BODY,), interim=True)
             outs, run.outs = run.outs + [interim], []
             await self._send(outs, run.encrypt_with or self._encrypt_session(ctx))
@@ -281,9 +291,10 @@ class SmbConnection(asyncio.BufferedProtocol):
         entry = self.pending_by_async.get(hdr.async_id) if hdr.is_async else self.pending_by_mid.get(hdr.message_id)
         if entry is None:
             return
-        task, ctx = entry
-        if ctx.async_id:
-            task.cancel()
+        run, ctx = entry
+        if ctx.async_id and run.task is not None:
+            # an async request has suspended, so its chain has a Task by now (eager.py)
+            run.task.cancel()
         else:
             # still synchronous: it completes on its own, or is cancelled when it would go async
             ctx.cancel_requested = True
@@ -297,7 +308,10 @@ class SmbConnection(asyncio.BufferedProtocol):
             if self.closed:
                 return
         parts = self.engine.build_frame(outs, encrypt_with)
-        self.transport.writelines(parts)
+        if self._batch is not None:
+            self._batch.extend(parts)
+        else:
+            self.transport.writelines(parts)
 
     # -- server-initiated messages (oplock/lease breaks) ------------------------------------------
     async def send_notification(self, header: Header, body: bytes, session: Session | None = None) -> None:
