@@ -54,6 +54,11 @@ def _list(vfs: Any, h: Any, pattern: str) -> list[DirEntry]:
     return out
 
 
+# visible under ABE = readable: READ_DATA (LIST_DIRECTORY), READ_EA, READ_ATTRIBUTES, READ_CONTROL
+# (Samba's user_can_read_fsp; smbtorture smb2.acls.ACCESSBASED)
+_ABE_READ = 0x00020089
+
+
 def _readable(vfs: Any, path: str, is_dir: bool, token: frozenset[str]) -> bool:
     try:
         h, _ = vfs.open(path, D.OPEN, 0, 0)
@@ -69,7 +74,7 @@ def _readable(vfs: Any, path: str, is_dir: bool, token: frozenset[str]) -> bool:
         granted = dacl_access(SecurityDescriptor.decode(raw), token)
     except WireError:
         return True
-    return bool(granted & (A.FILE_LIST_DIRECTORY if is_dir else A.FILE_READ_DATA))
+    return granted & _ABE_READ == _ABE_READ
 
 
 def _abe_filter(vfs: Any, dir_path: str, entries: list[DirEntry], token: frozenset[str]) -> list[DirEntry]:
