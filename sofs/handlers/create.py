@@ -234,7 +234,7 @@ def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: F
                 sd = child.encode()
     if sd is not None:
         vfs.set_security_descriptor(h, sd)
-    return vfs.stat(h) if changed else info  # type: ignore[no-any-return]
+    return vfs.stat(h) if changed else info
 
 
 async def _dacl_maximal(ctx: Ctx, vfs: Any, h: Any, sd_raw: bytes | None, desired: int) -> int | None:

@@ -96,13 +96,13 @@ async def run_fs(fn: Callable[..., T], *args: object) -> T:
     if inline_metadata(_vfs_of(fn, args)):
         return _call(fn, *args)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(executor(), _call, fn, *args)  # type: ignore[arg-type]
+    return await loop.run_in_executor(executor(), _call, fn, *args)
 
 
 async def run_pool(fn: Callable[..., T], *args: object) -> T:
     """Always in the pool (large data I/O, fsync)."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(executor(), _call, fn, *args)  # type: ignore[arg-type]
+    return await loop.run_in_executor(executor(), _call, fn, *args)
 
 
 def run_inline(fn: Callable[..., T], *args: object) -> T:

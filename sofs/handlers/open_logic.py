@@ -84,8 +84,8 @@ def granted_access(desired: int, maximal: int, is_directory: bool = False) -> in
     if explicit & ~maximal & ~A.SYNCHRONIZE:
         raise SmbError(NtStatus.ACCESS_DENIED, f"access {explicit & ~maximal:#x} not allowed")
     if want & A.MAXIMUM_ALLOWED:
-        return (maximal | explicit) & 0xFFFFFFFF
-    return explicit
+        return int((maximal | explicit) & 0xFFFFFFFF)
+    return int(explicit)
 
 
 def creating_needs_write(disposition: int, exists: bool) -> bool:
@@ -129,4 +129,4 @@ def stored_create_attributes(file_attributes: int, is_directory: bool) -> int:
         attrs |= FA.ARCHIVE
     else:
         attrs &= ~FA.ARCHIVE
-    return attrs
+    return int(attrs)

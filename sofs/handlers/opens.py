@@ -160,7 +160,7 @@ def registry(server: ServerState) -> OpenRegistry:
     if reg is None:
         reg = server.extensions[EXT_KEY] = OpenRegistry()
         install_hooks(server)
-    return reg  # type: ignore[no-any-return]
+    return reg
 
 
 def _as_bytes(file_id: bytes | memoryview | tuple[int, int]) -> FileIdT:

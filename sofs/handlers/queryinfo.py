@@ -198,10 +198,10 @@ async def _query_file(ctx: Ctx, op: Open, req: QueryInfoRequest) -> Reply:
         raise SmbError(NtStatus.INVALID_INFO_CLASS, f"file class {cls}")
     need_eas = cls in (FIC.FileEaInformation, FIC.FileAllInformation)
     info, eas = await run_fs(_stat_eas, vfs, op.handle, need_eas)
-    data = _file_class(op, cls, info, _ea_size(eas), ctx.dialect)
-    if data is None:
+    encoded = _file_class(op, cls, info, _ea_size(eas), ctx.dialect)
+    if encoded is None:
         raise SmbError(NtStatus.INVALID_INFO_CLASS, f"file class {cls}")
-    return _answer(size, data, req.output_buffer_length)
+    return _answer(size, encoded, req.output_buffer_length)
 
 
 def _stat_eas(vfs: Any, h: Any, need_eas: bool) -> tuple[FileInfo, list[Any]]:
@@ -233,11 +233,11 @@ async def _query_eas(op: Open, req: QueryInfoRequest) -> Reply:
     parts: list[fscc.EaEntry] = []
     size = 0
     for ea in out:
-        n = len(fscc.FileFullEaInformation.encode_entry(ea))
-        if size + n > req.output_buffer_length:
+        esize = len(fscc.FileFullEaInformation.encode_entry(ea))
+        if size + esize > req.output_buffer_length:
             break
         parts.append(ea)
-        size = (size + n + 3) & ~3
+        size = (size + esize + 3) & ~3
     if not parts:
         raise SmbError(NtStatus.BUFFER_TOO_SMALL)
     data = fscc.FileFullEaInformation(tuple(parts)).encode()

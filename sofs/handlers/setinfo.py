@@ -28,7 +28,7 @@ from sofs.wire.messages.query import SetInfoRequest, SetInfoResponse
 from sofs.wire.status import NtStatus
 
 _BODY = SetInfoResponse().encode()
-_MIN_SIZE = {
+_MIN_SIZE: dict[int, int] = {
     FIC.FileBasicInformation: 36, FIC.FileDispositionInformation: 1,
     FIC.FileDispositionInformationEx: 4, FIC.FileRenameInformation: 20,
     FIC.FileRenameInformationEx: 20, FIC.FileLinkInformation: 20, FIC.FileEndOfFileInformation: 8,
@@ -37,7 +37,7 @@ _MIN_SIZE = {
 }
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 # CompletionFilter bits a change of each class matches ([MS-FSCC] 2.7.1 via [MS-SMB2] 2.2.35)
-_CHANGE_FILTER = {
+_CHANGE_FILTER: dict[int, int] = {
     FIC.FileBasicInformation: 0x004 | 0x010 | 0x020 | 0x040,  # ATTRIBUTES LAST_WRITE LAST_ACCESS CREATION
     FIC.FileEndOfFileInformation: 0x008, FIC.FileAllocationInformation: 0x008,  # SIZE
     FIC.FileFullEaInformation: 0x080,  # EA
@@ -81,7 +81,7 @@ async def _set_file(ctx: Ctx, op: Open, cls: int, buf: Any) -> None:
         raise SmbError(NtStatus.INVALID_INFO_CLASS, f"file class {cls} cannot be set")
     if len(buf) < minimum:
         raise SmbError(NtStatus.INFO_LENGTH_MISMATCH)
-    codec = fscc.FILE_INFO_TYPES[cls]
+    codec: Any = fscc.FILE_INFO_TYPES[cls]
     try:
         info = codec.decode(buf)
     except WireError as e:
