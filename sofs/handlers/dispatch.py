@@ -90,12 +90,21 @@ def handler_for(command: int) -> Handler | None:
     return fn
 
 
+_request_types: dict[int, type] | None = None
+
+
 def _request_type(command: int) -> type | None:
-    try:
-        from sofs.wire.messages import REQUEST_TYPES
-    except ImportError:
-        return _fallback_types().get(command)
-    return REQUEST_TYPES.get(command)
+    global _request_types
+    types = _request_types
+    if types is None:  # resolved once: an import statement per request costs as much as a decode
+        try:
+            from sofs.wire.messages import REQUEST_TYPES
+        except ImportError:
+            types = _fallback_types()
+        else:
+            types = REQUEST_TYPES
+        _request_types = types
+    return types.get(command)
 
 
 def _fallback_types() -> dict[int, type]:

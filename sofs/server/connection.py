@@ -29,6 +29,8 @@ _ASYNC = int(HeaderFlags.ASYNC_COMMAND)
 _RELATED = int(HeaderFlags.RELATED_OPERATIONS)
 _PRIORITY = int(HeaderFlags.PRIORITY_MASK)
 _SIGNED = int(HeaderFlags.SIGNED)
+_NEGOTIATE = int(Command.NEGOTIATE)
+_SESSION_SETUP = int(Command.SESSION_SETUP)
 _HIGH_WATER = 4 * 1024 * 1024
 MAX_ASYNC_CREDITS = 512  # Windows' (and smbtorture's) max async credits per connection
 
@@ -207,30 +209,26 @@ class SmbConnection(asyncio.BufferedProtocol):
         assert self.engine is not None
         hdr = ctx.header
         session = ctx.session
-        rh = Header(
-            command=hdr.command,
-            credit_charge=hdr.credit_charge,
-            status=status,
-            flags=(hdr.flags & (_RELATED | _PRIORITY)),
-            message_id=hdr.message_id,
-            process_id=hdr.process_id,
-            tree_id=ctx.tree.tree_id if ctx.tree is not None else hdr.tree_id,
-            session_id=session.session_id if session is not None else hdr.session_id,
-        )
-        if ctx.async_id:
-            rh.flags |= _ASYNC
-            rh.async_id = ctx.async_id
-        if ctx.async_id and not interim:
-            rh.credits = 0
-        else:
-            rh.credits = self.engine.conn.window.grant(hdr.credits, hdr.credit_charge)
+        tree = ctx.tree
+        async_id = ctx.async_id
+        command = hdr.command
+        req_signed = hdr.flags & _SIGNED
+        flags = hdr.flags & (_RELATED | _PRIORITY)
+        if async_id:
+            flags |= _ASYNC
+        credits = 0 if async_id and not interim else self.engine.conn.window.grant(hdr.credits, hdr.credit_charge)
+        # positional (hot path): command, charge, status, flags, next_command, message_id, credits,
+        # process_id, tree_id, async_id, session_id
+        rh = Header(command, hdr.credit_charge, status, flags, 0, hdr.message_id, credits, hdr.process_id,
+                    tree.tree_id if tree is not None else hdr.tree_id, async_id,
+                    session.session_id if session is not None else hdr.session_id)
         sign_with = None
         if (session is not None and session.signer is not None and not ctx.encrypted and not interim
-                and (hdr.is_signed or session.signing_required or getattr(ctx, "_force_sign", False))):
+                and (req_signed or session.signing_required)):
             sign_with = session
-        if hdr.command == Command.SESSION_SETUP and session is not None:
+        if command == _SESSION_SETUP and session is not None:
             sign_with = self._session_setup_signing(session, status, hdr, ctx)
-        if sign_with is None and hdr.is_signed and not interim and not ctx.encrypted:
+        if sign_with is None and req_signed and not interim and not ctx.encrypted:
             # an answer we cannot sign (no valid session for it) keeps the SIGNED flag and echoes the
             # request's signature, as Samba does; clients then accept USER_SESSION_DELETED & co.
             rh.flags |= _SIGNED
@@ -238,9 +236,10 @@ class SmbConnection(asyncio.BufferedProtocol):
         out = Outgoing(rh, body, sign_with)
         if sign_with is not None:
             out.signer = sign_with.signer_for(self.engine.conn)
-        hook = ctx.server.extensions.get("preauth_hook")
-        if hdr.command in (Command.NEGOTIATE, Command.SESSION_SETUP) and hook is not None:
-            out.on_wire = hook(ctx, status)
+        if command == _SESSION_SETUP or command == _NEGOTIATE:
+            hook = ctx.server.extensions.get("preauth_hook")
+            if hook is not None:
+                out.on_wire = hook(ctx, status)
         return out
 
     @staticmethod

@@ -204,14 +204,18 @@ def map_generic(mask: int, is_directory: bool = False) -> int:
     pass through unchanged; the GENERIC_* bits are cleared.
     """
     del is_directory
+    mask = int(mask)
     out = mask & ~GENERIC_MASK & 0xFFFFFFFF
-    if mask & AccessMask.GENERIC_READ:
+    if not mask & GENERIC_MASK:
+        return out
+    # plain ints: ``int & IntFlag`` goes through IntFlag.__rand__ and builds enum members (slow)
+    if mask & 0x80000000:  # GENERIC_READ
         out |= FILE_GENERIC_READ
-    if mask & AccessMask.GENERIC_WRITE:
+    if mask & 0x40000000:  # GENERIC_WRITE
         out |= FILE_GENERIC_WRITE
-    if mask & AccessMask.GENERIC_EXECUTE:
+    if mask & 0x20000000:  # GENERIC_EXECUTE
         out |= FILE_GENERIC_EXECUTE
-    if mask & AccessMask.GENERIC_ALL:
+    if mask & 0x10000000:  # GENERIC_ALL
         out |= FILE_ALL_ACCESS
     return out
 
