@@ -55,7 +55,7 @@ def _worker(t: Target, idx: int, seconds: float, start_at: float, out: mp.Queue)
     from smbprotocol.session import Session
     from smbprotocol.tree import TreeConnect
 
-    conn = Connection(uuid.uuid4(), t.host, t.port, require_signing=False)
+    conn = Connection(uuid.uuid4(), t.host, t.port, require_signing=True)  # Samba wants a signed TREE_CONNECT
     conn.connect(Dialects.SMB_3_1_1, timeout=10)
     sess = Session(conn, t.user, t.password, require_encryption=False)
     sess.connect()
