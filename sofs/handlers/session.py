@@ -180,6 +180,7 @@ async def _bind(ctx: Ctx, req: SessionSetupRequest, session: Session) -> Reply:
     ch = session.bound.get(conn.conn_id)
     if ch is None:
         ch = session.bound[conn.conn_id] = Channel(conn, preauth_hash=conn.preauth_hash)
+        conn.bound_sessions[session.session_id] = session  # so a lost connection unbinds it
     if ch.auth is None:
         ch.auth = ctx.server.acceptor.new_context()
     if conn.dialect == Dialect.SMB3_1_1:
@@ -187,25 +188,29 @@ async def _bind(ctx: Ctx, req: SessionSetupRequest, session: Session) -> Reply:
     try:
         out_token = ch.auth.step(bytes(req.security_buffer))
     except AuthError as e:
-        session.bound.pop(conn.conn_id, None)
+        _unbind(session, conn)
         raise SmbError(e.status or NtStatus.LOGON_FAILURE, f"binding: {e}") from None
     if not ch.auth.complete:
         return Reply((SessionSetupResponse(0, out_token or b"").encode(),), _MORE)
     auth, ch.auth = ch.auth, None
     if (getattr(auth, "is_anonymous", False) or getattr(auth, "is_guest", False)
             or str(getattr(auth.user, "name", "")).lower() != _user_name(session)):
-        session.bound.pop(conn.conn_id, None)
+        _unbind(session, conn)
         raise SmbError(NtStatus.ACCESS_DENIED, "binding as another user")
     keys = derive_keys(conn.dialect, bytes(auth.session_key),
                        ch.preauth_hash if conn.dialect == Dialect.SMB3_1_1 else None, None)
     ch.signer = make_signer(conn.dialect, conn.signing_algorithm, keys.signing_key)
     session.channels.append(conn)
-    conn.bound_sessions[session.session_id] = session
     conn.authenticated_session = True
     log.info("connection %d: bound to session 0x%x (channel %d)", conn.conn_id, session.session_id,
              len(session.channels) + 1)
     flags = SessionFlags.ENCRYPT_DATA if session.encrypt_data else 0
     return reply(SessionSetupResponse(int(flags), out_token or b"").encode())
+
+
+def _unbind(session: Session, conn: ConnectionState) -> None:
+    session.bound.pop(conn.conn_id, None)
+    conn.bound_sessions.pop(session.session_id, None)
 
 
 def signing_algorithm_of(conn: ConnectionState) -> int:
