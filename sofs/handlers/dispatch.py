@@ -8,7 +8,10 @@ runs (an authenticated session, a tree connect); this module enforces it once, l
 - signature verification and required signing (ACCESS_DENIED), 3.3.5.2.4;
 - encryption required by the session or share (ACCESS_DENIED), 3.3.5.2.9 / 3.3.5.2.11;
 - tree connect lookup (NETWORK_NAME_DELETED), 3.3.5.2.11;
-- compound-related session/tree/file ids, 3.3.5.2.7.2;
+- compound-related requests, 3.3.5.2.7.2, with Windows/Samba's rules (smb2.compound): they use the
+  previous request's session and tree (INVALID_PARAMETER when its session lookup failed or the first
+  request of a chain is marked related), and fail with the status of an earlier failed CREATE;
+- a request before NEGOTIATE drops the connection;
 - decoding the request body (INVALID_PARAMETER and friends from the wire layer).
 """
 from __future__ import annotations
