@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher as _Cipher
 from cryptography.hazmat.primitives.ciphers import algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM
 
+from sofs.wire.bufpool import POOL
 from sofs.wire.constants import Cipher
 from sofs.wire.transform import (
     TRANSFORM_FLAG_ENCRYPTED,
@@ -74,11 +75,11 @@ class TransformCipher:
         size = sum(len(p) for p in parts)
         aad = pack_aad(nonce.ljust(16, b"\x00"), size, session_id, TRANSFORM_FLAG_ENCRYPTED)
         if self._is_gcm and size > _STREAM_LIMIT:
-            # Streaming GCM straight into one buffer: no join of the parts, one allocation.
+            # Streaming GCM straight into one reused buffer (bufpool: no zero-fill, no page faults),
+            # no join of the parts.
             enc = _Cipher(algorithms.AES(self._key), modes.GCM(nonce)).encryptor()
             enc.authenticate_additional_data(aad)
-            out = bytearray(size + 15)  # update_into wants block-size headroom
-            view = memoryview(out)
+            view = memoryview(POOL.get(size + 15))  # update_into wants block-size headroom
             pos = 0
             for part in parts:
                 pos += enc.update_into(part, view[pos:])
@@ -88,10 +89,11 @@ class TransformCipher:
         sealed = self._aead.encrypt(nonce, data, aad)
         return [TRANSFORM_MAGIC + sealed[size:] + aad, memoryview(sealed)[:size]]
 
-    def decrypt(self, msg: BytesLike) -> bytes | bytearray:
+    def decrypt(self, msg: BytesLike) -> bytes | memoryview:
         """Decrypt a whole transform message (header + ciphertext); raises :class:`DecryptError`.
 
-        Large GCM messages come back as a ``bytearray`` (decrypted in place of a copy).
+        Large GCM messages come back as a ``memoryview`` of a reused buffer (bufpool), decrypted
+        there without a copy; it stays reserved while any view of it lives.
         """
         mv = memoryview(msg)
         if len(mv) < TRANSFORM_HEADER_SIZE or mv[:4] != TRANSFORM_MAGIC:
@@ -109,11 +111,10 @@ class TransformCipher:
             if self._is_gcm and size > _STREAM_LIMIT:
                 dec = _Cipher(algorithms.AES(self._key), modes.GCM(nonce, tag)).decryptor()
                 dec.authenticate_additional_data(aad)
-                out = bytearray(size + 15)  # update_into wants block-size headroom
+                out = memoryview(POOL.get(size + 15))  # update_into wants block-size headroom
                 n = dec.update_into(ciphertext, out)
                 dec.finalize()
-                del out[n:]
-                return out
+                return out[:n]
             return self._aead.decrypt(nonce, b"".join((ciphertext, tag)), aad)
         except InvalidTag:
             raise DecryptError("transform message failed authentication") from None

@@ -4,9 +4,12 @@
 receive into (``get_buffer``) and returns complete frames after ``buffer_updated``. Small frames are
 parsed out of one rolling buffer (copied out, they are small); a frame larger than the rolling buffer
 is received straight into a buffer of its own, which is then handed over whole without another copy
-(so a 8 MiB WRITE lands once in memory and goes to ``pwritev`` from there).
+(so a 8 MiB WRITE lands once in memory and goes to ``pwritev`` from there). Those buffers come from
+:data:`sofs.wire.bufpool.POOL` (reused once the request is done with them: no zero-fill per frame).
 """
 from __future__ import annotations
+
+from sofs.wire.bufpool import POOL
 
 MAX_FRAME = 16 * 1024 * 1024 + 4096
 ROLLING = 256 * 1024
@@ -24,13 +27,13 @@ class FrameReader:
         self._view = memoryview(self._buf)
         self._start = 0
         self._end = 0
-        self._big: bytearray | None = None
+        self._big: memoryview | None = None
         self._big_filled = 0
         self.max_frame = max_frame
 
     def get_buffer(self) -> memoryview:
         if self._big is not None:
-            return memoryview(self._big)[self._big_filled:]
+            return self._big[self._big_filled:]
         if self._end == len(self._buf):
             self._compact()
         return self._view[self._end:]
@@ -48,7 +51,7 @@ class FrameReader:
             self._big_filled += nbytes
             if self._big_filled < len(self._big):
                 return frames
-            frames.append(memoryview(self._big))
+            frames.append(self._big)
             self._big = None
             return frames
         self._end += nbytes
@@ -66,7 +69,7 @@ class FrameReader:
                 self._start = s + 4 + length
                 continue
             if 4 + length > len(buf):
-                big = bytearray(length)
+                big = memoryview(POOL.get(length))[:length]
                 big[:have] = buf[s + 4:self._end]
                 self._big, self._big_filled = big, have
                 self._start = self._end = 0
