@@ -33,6 +33,7 @@ from sofs.handlestate.oplocks import (
     oplock_step,
     plan_write_breaks,
 )
+from sofs.server.eager import start_eager
 from sofs.wire.constants import Command, LeaseBreakFlags
 from sofs.wire.header import Header
 from sofs.wire.messages.oplock import LeaseBreakNotification, OplockBreakNotification
@@ -141,7 +142,7 @@ class CachingManager:
             elif a.startswith("notify:"):
                 _n, cur, new, ack = a.split(":")
                 if not self._send_lease_break(lease, int(cur), int(new), ack == "1"):
-                    self.lease_timeout(lease)
+                    self.lease_timeout(lease, "lost")
                     return
         if lease.breaking and lease not in self.timers:
             self._arm(lease)
@@ -179,10 +180,10 @@ class CachingManager:
         self._set_oplock(op, new_level, breaking_to)
         self._release(op)
 
-    def lease_timeout(self, lease: LeaseRecord) -> None:
+    def lease_timeout(self, lease: LeaseRecord, event: str = "timeout") -> None:
         if not lease.breaking:
             return
-        lease.apply("timeout", self.clock(), self.timeout_ns)
+        lease.apply(event, self.clock(), self.timeout_ns)
         log.info("lease break not acknowledged: lease now %s", lease.state)
         self._release(lease)
 
@@ -214,9 +215,16 @@ class CachingManager:
     def _send(self, driver: Any, body: bytes, session: Any) -> None:
         hdr = Header(command=Command.OPLOCK_BREAK, message_id=0xFFFFFFFFFFFFFFFF)
         self.sent_breaks += 1
-        task = asyncio.get_running_loop().create_task(driver.send_notification(hdr, body, session))
-        _pending.add(task)
-        task.add_done_callback(_pending.discard)
+        # eagerly: the notification joins the connection's output now, ahead of the responses to
+        # requests that arrived after the one causing the break (smb2.lease.rename_wait)
+        try:
+            task = start_eager(asyncio.get_running_loop(), driver.send_notification(hdr, body, session))
+        except Exception:  # a dead transport: the break times out like an unanswered one
+            log.exception("sending a break notification failed")
+            return
+        if task is not None:
+            _pending.add(task)
+            task.add_done_callback(_pending.discard)
 
     def _send_oplock_break(self, op: Open, level: int) -> bool:
         driver = self._driver_of(op)
@@ -226,19 +234,33 @@ class CachingManager:
         self._send(driver, body, op.session)
         return True
 
+    def _client_driver(self, client_guid: bytes) -> Any:
+        """The oldest live connection of a client (by ClientGuid): where Windows and Samba send lease
+        breaks, whichever connection opened the lease (smb2.lease.v2_complex1)."""
+        for d in self.server.connections.values():
+            conn = getattr(getattr(d, "engine", None), "conn", None)
+            if (conn is not None and not d.closed and conn.client_guid == client_guid
+                    and conn.dialect >= 0x0210):
+                return d
+        return None
+
     def _send_lease_break(self, lease: LeaseRecord, cur: int, new: int, ack_required: bool) -> bool:
-        # the channel the client last used the lease on first, then any other
-        order = [lease.last_open] if lease.last_open in lease.opens else []
-        for op in order + [o for o in lease.opens if o is not lease.last_open]:
-            driver = self._driver_of(op)  # type: ignore[arg-type]
-            if driver is not None:
-                break
-        else:
+        driver = self._client_driver(lease.client_guid)
+        session = None
+        for op in [lease.last_open, *lease.opens]:
+            if op in lease.opens:
+                d = self._driver_of(op)  # type: ignore[arg-type]
+                if d is not None and (driver is None or d is driver):
+                    driver, session = d, op.session  # type: ignore[attr-defined]
+                    break
+        if driver is None:
             return False
+        if session is None:  # encrypt with a session of that connection (if it encrypts)
+            session = next(iter(driver.engine.conn.sessions.values()), None)
         flags = int(LeaseBreakFlags.ACK_REQUIRED) if ack_required else 0
         body = LeaseBreakNotification(lease.key, cur, new, flags=flags,
                                       new_epoch=lease.epoch if lease.version >= 2 else 0).encode()
-        self._send(driver, body, op.session)  # type: ignore[attr-defined]
+        self._send(driver, body, session)
         return True
 
     # -- writes, closes ---------------------------------------------------------------------------

@@ -139,6 +139,8 @@ async def create_context_handler(ctx: Ctx, req: Any, contexts: Any, op: Open, *_
     stat = is_stat_open(op.granted_access)
     if _wants_lease(ctx, req, contexts):
         return await _grant_lease(ctx, req, contexts, op, stat)
+    if _has_brlocks(mgr, op, req):
+        return []
     others = [_caching_of(o) for o in _others(op, None)]
     handle_lease = any(o.ext.get("lease") is not None and o.ext["lease"].state & Caching.H
                        for o in _others(op, None))
@@ -146,6 +148,14 @@ async def create_context_handler(ctx: Ctx, req: Any, contexts: Any, op: Open, *_
     if level != NONE:
         mgr._set_oplock(op, level, None)
     return []
+
+
+def _has_brlocks(mgr: Any, op: Open, req: Any) -> bool:
+    """A file with byte-range locks gets no read or handle caching (neither R/H lease bits nor an
+    oplock) unless this open overwrites it (Samba ``delay_for_oplock`` / ``file_has_brlocks``;
+    smb2.lease.lease-epoch)."""
+    return (op.node is not None and req.create_disposition not in _OVERWRITE
+            and bool(mgr.locks.locks_of(op.node.key)))
 
 
 async def _grant_lease(ctx: Ctx, req: Any, contexts: Any, op: Open, stat: bool) -> list[CreateContext]:
@@ -184,6 +194,8 @@ async def _grant_lease(ctx: Ctx, req: Any, contexts: Any, op: Open, stat: bool) 
         allowed &= ~Caching.W
     if any(o.ext.get("lease") is None and o.oplock_level not in (NONE, LEASE) for o in others):
         allowed &= ~Caching.H
+    if _has_brlocks(mgr, op, req):
+        allowed &= ~(Caching.R | Caching.H)
     if op.is_directory:
         allowed = Caching.R | Caching.H
         mgr.dir_leases[(ctx.tree.share.name.lower(), op.path.strip("\\").upper())] = op.node.key
@@ -224,6 +236,49 @@ async def break_handle_caching(ctx: Ctx, op: Open) -> None:
             return
         await ctx.go_async()
         await asyncio.wait(futs)
+
+
+def _opens_below(ctx: Ctx, op: Open) -> list[Open]:
+    from sofs.vfs.names import fold_name
+
+    prefix = fold_name(op.path) + "\\"
+    return [o for o in registry(ctx.server).by_id.values()
+            if o.share is op.share and not o.closed and fold_name(o.path).startswith(prefix)]
+
+
+async def break_for_rename(ctx: Ctx, op: Open) -> None:
+    """``before_rename``: :func:`break_handle_caching`, and for a directory the handle caching of
+    the opens below it (Windows, Samba ``delay_for_handle_lease_break_below``): file by file, the
+    holders of H are broken (H dropped) and the rename waits; a file still open after its break
+    (acknowledged instead of closed, or unanswered) fails the rename with ACCESS_DENIED at once.
+    Opens without H are left alone here: the rename refuses them afterwards
+    (smb2.lease.rename_dir_openfile)."""
+    await break_handle_caching(ctx, op)
+    if not op.is_directory or op.node is None:
+        return
+    mgr = manager(ctx.server)
+    own = op.ext.get("lease")
+    keys: list[Any] = []
+    for o in _opens_below(ctx, op):
+        k = o.node.key if o.node is not None else None
+        if k is not None and k not in keys and any(
+                h.caching & Caching.H for h in mgr.holders(k, exclude_lease=own)):
+            keys.append(k)
+    reg = registry(ctx.server)
+    for k in keys:
+        futs = []
+        for h in mgr.holders(k, exclude_lease=own):
+            if h.caching & Caching.H:
+                to = h.caching & ~Caching.H if h.is_lease else h.caching & Caching.R
+                f = mgr.break_holder(h.ident, to, True)
+                if f is not None:
+                    futs.append(f)
+        if futs:
+            await ctx.go_async()
+            await asyncio.wait(futs)
+        node = reg.nodes.get(k)
+        if node is not None and any(not o.closed for o in node.opens):
+            raise SmbError(NtStatus.ACCESS_DENIED, "an open below the directory kept its handle")
 
 
 async def handle_oplock_break(ctx: Ctx, req: Any) -> Reply:

@@ -10,7 +10,9 @@ Hooks registered in ``server.extensions``:
   after the VFS open and before the share-mode check (breaks + wait for acks, async CREATE);
 - ``create_context_handlers``: grant the oplock / lease, return the RqLs response context;
 - ``before_rename`` / ``before_delete``: ``await f(ctx, open)`` before a rename / delete-on-close /
-  disposition through ``open``: other leases lose H, the request waits for the acks (async);
+  disposition through ``open``: other leases lose H, the request waits for the acks (async); a
+  directory rename also breaks H of the opens below it, file by file, and raises ACCESS_DENIED
+  when one stays open (the caller must run it *before* refusing for open children);
 - ``check_read`` / ``check_write``: byte-range lock conflicts (FILE_LOCK_CONFLICT);
 - ``on_write``: a write breaks other opens' level II oplocks / read leases to none;
 - ``on_open_closed``: locks released (waiters woken), oplock/lease share dropped (break waiters
@@ -43,7 +45,7 @@ def install(server: ServerState) -> None:
     server.extensions["directory_leasing"] = True
     server.extensions["notify_change"] = notify.notify_change
     _add(server, "create_before_admit", oplock.before_admit)
-    _add(server, "before_rename", oplock.break_handle_caching)
+    _add(server, "before_rename", oplock.break_for_rename)
     _add(server, "before_delete", oplock.break_handle_caching)
     _add(server, "create_context_handlers", _create_context_handler)
     _add(server, "check_read", lock.check_read_hook)

@@ -17,7 +17,9 @@ E4  v2: ``epoch`` grows by one with every state change the client is told about 
     the wire.
 
 The break machine is :data:`LEASE_TABLE`, generated from :func:`lease_step` over every valid
-(state, notified, required) × event: events ``break:<bits>``, ``ack:<bits>``, ``timeout``; actions
+(state, notified, required) × event: events ``break:<bits>``, ``ack:<bits>``, ``timeout`` (35 s without
+an ack: the lease drops to none), ``lost`` (no connection to send the notification on: as if the
+client acknowledged what is required); actions
 ``notify:<cur>:<new>:<ack_required>``, ``release``, ``error:<status name>``. A second break while
 one is outstanding only lowers ``required`` (no new message); when the client then acknowledges the
 first notification with more than is now required, a follow-up notification goes out at once
@@ -78,11 +80,13 @@ def lease_step(s: LeaseBreakState, event: str) -> tuple[LeaseBreakState, tuple[s
                 return (ack, follow, required), ("release", f"notify:{int(ack)}:{int(follow)}:1")
             return (follow, None, None), ("release", f"notify:{int(ack)}:{int(follow)}:0")
         return (ack, None, None), ("release",)
-    if kind == "timeout":
+    if kind in ("timeout", "lost"):
         if notified is None:
             return s, ()
         assert required is not None
-        return (required, None, None), ("release",)
+        # an unanswered break takes the whole lease (Samba lease_timeout_handler → none,
+        # smb2.lease.timeout); a client that cannot be told ("lost") is taken as acknowledging
+        return (C.NONE if kind == "timeout" else required, None, None), ("release",)
     raise KeyError(event)
 
 
@@ -101,7 +105,7 @@ def _valid_states() -> list[LeaseBreakState]:
 
 
 LEASE_EVENTS = tuple([f"break:{int(b)}" for b in FILE_STATES] + [f"ack:{int(b)}" for b in FILE_STATES]
-                     + ["timeout"])
+                     + ["timeout", "lost"])
 LEASE_TABLE = {(s, e): lease_step(s, e) for s in _valid_states() for e in LEASE_EVENTS}
 
 

@@ -31,7 +31,8 @@ ROWS = [
     ((RWH, RH, RH), f"ack:{int(RWH)}", (RWH, RH, RH), ("error:REQUEST_NOT_ACCEPTED",)),
     ((RWH, RH, RH), "ack:0", (N, None, None), ("release",)),  # less than asked is fine
     ((RH, None, None), "ack:1", (RH, None, None), ("error:UNSUCCESSFUL",)),  # not breaking
-    ((RWH, RH, R), "timeout", (R, None, None), ("release",)),  # unanswered: as if acked
+    ((RWH, RH, R), "timeout", (N, None, None), ("release",)),  # unanswered: lease lost (Samba)
+    ((RWH, RH, R), "lost", (R, None, None), ("release",)),  # client unreachable: as if acked
     ((RH, None, None), "timeout", (RH, None, None), ()),
 ]
 
