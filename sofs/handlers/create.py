@@ -27,13 +27,13 @@ from sofs.handlers.create_contexts import (
 from sofs.handlers.flags import FA, A, D, O
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import Open, change_time, notify, registry, run_hooks
-from sofs.handlers.security import creator_sids, dacl_access, inherit_sd, sd_for_new_file, token_sids
+from sofs.security.access import AccessDenied
+from sofs.security.files import new_object_sd, open_maximal_access
+from sofs.security.token import Token, token_of_session
 from sofs.vfs.base import EaEntry as VfsEa
 from sofs.vfs.base import FileInfo, VfsError
 from sofs.wire.constants import NotifyAction
-from sofs.wire.dtyp import SecurityDescriptor
-from sofs.wire.errors import WireError
-from sofs.wire.fscc_constants import FILE_ALL_ACCESS, CreateAction, CreateDisposition
+from sofs.wire.fscc_constants import CreateAction, CreateDisposition
 from sofs.wire.messages.create import CreateRequest, CreateResponse
 from sofs.wire.messages.create_contexts import CreateContext
 from sofs.wire.status import NtStatus
@@ -111,7 +111,7 @@ async def _open(ctx: Ctx, req: CreateRequest,
                                else NtStatus.FILE_IS_A_DIRECTORY, "directory ::$DATA")
             for hook in ctx.server.extensions.get("create_before_admit", []):
                 await hook(ctx, req, contexts, h, info)  # issue 4: oplock/lease breaks first
-            dacl_max = await _dacl_maximal(ctx, vfs, h, sd_raw, req.desired_access)
+            dacl_max = await _dacl_maximal(ctx, vfs, h, sd_raw, opts)
             op, maximal = _admit(ctx, req, h, info, action, dacl_max)
         except BaseException:
             await run_fs(vfs.close, h)
@@ -133,18 +133,8 @@ async def _open(ctx: Ctx, req: CreateRequest,
             action = CreateAction.SUPERSEDED if disp == D.SUPERSEDE else CreateAction.OVERWRITTEN
         if action != CreateAction.OPENED:
             try:
-                sd = None
-                inherit = None
-                if contexts.sd is not None:
-                    sd = sd_for_new_file(ctx, info.is_directory, contexts.sd.sd).encode()
-                elif action == CreateAction.CREATED and h.stream is None:
-                    inherit = creator_sids(ctx)
-                add = None
-                if action == CreateAction.CREATED and h.stream is None:
-                    # creating needs ADD_FILE / ADD_SUBDIRECTORY on the parent ([MS-FSA] 2.1.5.1.2)
-                    add = (int(A.FILE_ADD_SUBDIRECTORY if info.is_directory else A.FILE_ADD_FILE),
-                           token_sids(ctx))
-                info = await run_fs(_apply_new_file_contexts, vfs, h, contexts, info, sd, inherit, add)
+                info = await run_fs(_apply_new_file_contexts, vfs, h, contexts, info,
+                                    token_of_session(ctx.session), action == CreateAction.CREATED)
             except BaseException:
                 _forget(ctx, op)
                 await run_fs(vfs.close, h)
@@ -188,34 +178,23 @@ def _truncate(vfs: Any, h: Any, attrs: int, is_dir: bool) -> FileInfo:
     return vfs.stat(h)  # type: ignore[no-any-return]
 
 
-def _parent_sd(vfs: Any, path: str) -> bytes | None:
-    parent = path.rsplit("\\", 1)[0] if "\\" in path else ""
-    try:
-        ph, _ = vfs.open(parent, D.OPEN, int(O.DIRECTORY_FILE), 0)
-    except VfsError:
-        return None
-    try:
-        return vfs.get_security_descriptor(ph)  # type: ignore[no-any-return]
-    finally:
-        vfs.close(ph)
+def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: FileInfo, token: Token,
+                             created: bool) -> FileInfo:
+    """AlSi, ExtA and SecD apply to a created/overwritten object ([MS-SMB2] 3.3.5.9.2/.3/.6), and a
+    new object gets its inherited descriptor (:func:`sofs.security.files.new_object_sd`).
 
-
-def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: FileInfo,
-                             sd: bytes | None, inherit: tuple[Any, Any] | None = None,
-                             add: tuple[int, frozenset[str]] | None = None) -> FileInfo:
-    """AlSi, ExtA and SecD apply to a created/overwritten object ([MS-SMB2] 3.3.5.9.2/.3/.6).
-
-    With ``add`` = (right, token), the parent's stored DACL must grant ``right``; otherwise the
-    object just created is removed again and the CREATE fails with ACCESS_DENIED."""
-    parent_raw = _parent_sd(vfs, h.path) if (add is not None or (sd is None and inherit is not None)) else None
-    if add is not None and parent_raw:
+    When the parent does not allow creating here (FILE_ADD_FILE / FILE_ADD_SUBDIRECTORY), the object
+    just created is removed again and the CREATE fails with ACCESS_DENIED."""
+    sd = None
+    if h.stream is None and (created or contexts.sd is not None):
         try:
-            allowed = dacl_access(SecurityDescriptor.decode(parent_raw), add[1]) & add[0]
-        except WireError:
-            allowed = add[0]
-        if not allowed:
-            vfs.delete(h)
-            raise SmbError(NtStatus.ACCESS_DENIED, "the parent directory does not allow creating here")
+            sd = new_object_sd(vfs, h.path, token, info.is_directory,
+                               contexts.sd.sd if contexts.sd is not None else None, created)
+        except AccessDenied as e:
+            if created:
+                vfs.delete(h)
+            raise SmbError(e.status, "the parent directory does not allow creating here"
+                           if e.status == NtStatus.ACCESS_DENIED else str(e)) from None
     changed = False
     if contexts.allocation_size and not info.is_directory:
         vfs.set_allocation_size(h, contexts.allocation_size)
@@ -223,42 +202,18 @@ def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: F
     if contexts.eas is not None and contexts.eas.eas:
         vfs.set_eas(h, [VfsEa(e.name.encode("latin-1"), bytes(e.value), e.flags) for e in contexts.eas.eas])
         changed = True
-    if sd is None and inherit is not None:
-        raw = parent_raw
-        if raw:
-            try:
-                child = inherit_sd(SecurityDescriptor.decode(raw), inherit[0], inherit[1], info.is_directory)
-            except WireError:
-                child = None
-            if child is not None:
-                sd = child.encode()
     if sd is not None:
-        vfs.set_security_descriptor(h, sd)
+        vfs.set_security_descriptor(h, sd.encode())
     return vfs.stat(h) if changed else info
 
 
-async def _dacl_maximal(ctx: Ctx, vfs: Any, h: Any, sd_raw: bytes | None, desired: int) -> int | None:
-    """What the file's stored DACL grants this user (None: no stored descriptor). DELETE also
-    comes from FILE_DELETE_CHILD on the parent directory ([MS-FSA] 2.1.5.1.2.1)."""
+async def _dacl_maximal(ctx: Ctx, vfs: Any, h: Any, sd_raw: bytes | None, opts: int) -> int | None:
+    """What the file's stored DACL grants this user (None: no stored descriptor), with DELETE /
+    READ_ATTRIBUTES from the parent ([MS-FSA] 2.1.5.1.2.1; :func:`sofs.security.files.open_maximal_access`)."""
     if not sd_raw:
         return None
-    try:
-        granted = dacl_access(SecurityDescriptor.decode(sd_raw), token_sids(ctx))
-    except WireError:
-        return None  # a corrupt stored descriptor does not lock everybody out
-    if (granted & (A.DELETE | A.FILE_READ_ATTRIBUTES)) != (A.DELETE | A.FILE_READ_ATTRIBUTES):
-        raw = await run_fs(_parent_sd, vfs, h.path)
-        parent = FILE_ALL_ACCESS  # parent without a stored descriptor: full control
-        if raw:
-            try:
-                parent = dacl_access(SecurityDescriptor.decode(raw), token_sids(ctx))
-            except WireError:
-                pass
-        if parent & A.FILE_DELETE_CHILD:
-            granted |= A.DELETE
-        if parent & A.FILE_LIST_DIRECTORY:
-            granted |= A.FILE_READ_ATTRIBUTES
-    return granted
+    return await run_fs(open_maximal_access, vfs, h, sd_raw, token_of_session(ctx.session),
+                        bool(opts & O.OPEN_FOR_BACKUP_INTENT))
 
 
 def _admit(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo, action: CreateAction,

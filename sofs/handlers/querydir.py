@@ -7,9 +7,9 @@ continue from the cursor; a new pattern without RESTART/REOPEN is ignored, as Wi
 No match on the first query → NO_SUCH_FILE; nothing left → NO_MORE_FILES. INDEX_SPECIFIED's
 FileIndex is ignored (NTFS gives no stable indexes either; Samba does the same).
 
-Access-based enumeration (issue 3): ``server.extensions["abe_filter"]`` — a callable
-``(ctx, open, entries) -> entries`` — is applied when the share has FolderEnumerationMode
-AccessBased.
+Access-based enumeration (issue 3): on shares with FolderEnumerationMode AccessBased the listing
+goes through ``server.extensions["abe_filter"]`` (default :func:`sofs.security.abe.abe_filter`), a
+callable ``(ctx, open, entries) -> entries`` run in the file-system thread pool.
 """
 from __future__ import annotations
 
@@ -19,16 +19,11 @@ from typing import Any
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import DirCursor, change_time, get_open
-from sofs.handlers.security import dacl_access, token_sids
-from sofs.vfs.base import VfsError
+from sofs.security.abe import abe_filter
 from sofs.vfs.names import fold_name
 from sofs.wire.constants import QueryDirectoryFlags as QF
-from sofs.wire.dtyp import SecurityDescriptor
-from sofs.wire.errors import WireError
 from sofs.wire.fscc import DIR_INFO_CLASSES, DirEntry, encode_dir_entries
 from sofs.wire.fscc_constants import AccessMask as A
-from sofs.wire.fscc_constants import CreateDisposition as D
-from sofs.wire.fscc_constants import FileAttributes as FA
 from sofs.wire.messages.query import QueryDirectoryRequest, QueryDirectoryResponse
 from sofs.wire.status import NtStatus
 
@@ -52,36 +47,6 @@ def _list(vfs: Any, h: Any, pattern: str) -> list[DirEntry]:
             change_time=change_time(i), end_of_file=i.end_of_file, allocation_size=i.allocation_size,
             attributes=i.attributes))
     return out
-
-
-# visible under ABE = readable: READ_DATA (LIST_DIRECTORY), READ_EA, READ_ATTRIBUTES, READ_CONTROL
-# (Samba's user_can_read_fsp; smbtorture smb2.acls.ACCESSBASED)
-_ABE_READ = 0x00020089
-
-
-def _readable(vfs: Any, path: str, is_dir: bool, token: frozenset[str]) -> bool:
-    try:
-        h, _ = vfs.open(path, D.OPEN, 0, 0)
-    except VfsError:
-        return False
-    try:
-        raw = vfs.get_security_descriptor(h)
-    finally:
-        vfs.close(h)
-    if not raw:
-        return True
-    try:
-        granted = dacl_access(SecurityDescriptor.decode(raw), token)
-    except WireError:
-        return True
-    return granted & _ABE_READ == _ABE_READ
-
-
-def _abe_filter(vfs: Any, dir_path: str, entries: list[DirEntry], token: frozenset[str]) -> list[DirEntry]:
-    """Access-based enumeration: drop the entries this user may not read (``.``/``..`` stay)."""
-    prefix = dir_path + "\\" if dir_path else ""
-    return [e for e in entries if e.name in (".", "..")
-            or _readable(vfs, prefix + e.name, bool(e.attributes & FA.DIRECTORY), token)]
 
 
 def _alive(vfs: Any, dir_fd: int, entries: list[DirEntry]) -> list[DirEntry]:
@@ -124,11 +89,8 @@ async def handle_query_directory(ctx: Ctx, req: QueryDirectoryRequest) -> Reply:
             pattern = cur.pattern  # RESTART_SCANS without a pattern keeps the old one
         entries = await run_fs(_list, op.share.vfs, op.handle, pattern)
         if op.share.config.access_based_enumeration:
-            abe = ctx.server.extensions.get("abe_filter")
-            if abe is not None:
-                entries = list(abe(ctx, op, entries))
-            else:
-                entries = await run_fs(_abe_filter, op.share.vfs, op.path, entries, token_sids(ctx))
+            abe = ctx.server.extensions.get("abe_filter", abe_filter)
+            entries = list(await run_fs(abe, ctx, op, entries))
         cur = op.cursor = DirCursor(pattern=pattern, entries=entries, index=0, started=True)
         if not entries:
             raise SmbError(NtStatus.NO_SUCH_FILE)

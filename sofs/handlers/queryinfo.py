@@ -13,11 +13,11 @@ from typing import Any
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import Open, change_time, get_open
-from sofs.handlers.security import effective_sd
+from sofs.security.files import query_security
+from sofs.security.token import token_of_session
 from sofs.vfs.base import FileInfo
 from sofs.wire import fscc
 from sofs.wire.constants import InfoType
-from sofs.wire.dtyp import security_info_subset
 from sofs.wire.fscc_constants import AccessMask as A
 from sofs.wire.fscc_constants import FileInfoClass as FIC
 from sofs.wire.fscc_constants import FileSystemAttributes as FSA
@@ -252,8 +252,8 @@ async def _query_security(ctx: Ctx, op: Open, req: QueryInfoRequest) -> Reply:
         raise SmbError(NtStatus.ACCESS_DENIED, "no READ_CONTROL")
     if info & SI.SACL and not op.granted_access & A.ACCESS_SYSTEM_SECURITY:
         raise SmbError(NtStatus.ACCESS_DENIED, "no ACCESS_SYSTEM_SECURITY")
-    sd = await effective_sd(ctx, op)
-    data = security_info_subset(sd, info).encode()
+    data = await run_fs(query_security, op.share.vfs, op.handle, token_of_session(ctx.session),
+                        op.is_directory, info)
     if len(data) > req.output_buffer_length:
         raise SmbError(NtStatus.BUFFER_TOO_SMALL, body=ErrorResponse.buffer_too_small(len(data)).encode())
     return reply(QueryInfoResponse(data).encode())

@@ -14,7 +14,9 @@ from sofs.handlers import writetime
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import Open, get_open, notify, run_hooks
-from sofs.handlers.security import decode_sd, effective_sd, merge_sd
+from sofs.security.access import AccessDenied
+from sofs.security.files import set_security
+from sofs.security.token import token_of_session
 from sofs.vfs.base import EaEntry as VfsEa
 from sofs.wire import fscc
 from sofs.wire.constants import InfoType, NotifyAction
@@ -230,8 +232,9 @@ async def _set_security(ctx: Ctx, op: Open, info: int, buf: Any) -> None:
         _need(op, A.ACCESS_SYSTEM_SECURITY)
     if op.share.config.read_only:
         raise SmbError(NtStatus.ACCESS_DENIED, "read-only share")
-    new = decode_sd(buf)
-    current = await effective_sd(ctx, op)
-    merged = merge_sd(current, new, info)
-    await run_fs(op.share.vfs.set_security_descriptor, op.handle, merged.encode())
+    try:
+        await run_fs(set_security, op.share.vfs, op.handle, token_of_session(ctx.session), op.is_directory,
+                     info, bytes(buf))
+    except AccessDenied as e:
+        raise SmbError(e.status, str(e)) from None
     notify(ctx.server, op, NotifyAction.MODIFIED, 0x100)  # SECURITY

@@ -1,15 +1,17 @@
 """TREE_CONNECT and TREE_DISCONNECT ([MS-SMB2] 3.3.5.7, 3.3.5.8).
 
 Share-level access (the -FullAccess/-ChangeAccess/-ReadAccess/-NoAccess lists of New-SmbShare) is
-decided by :func:`share_access`, a pure function of the share configuration and the user's SIDs/names.
+:func:`sofs.security.share_acl.share_maximal_access`: the lists as a descriptor (names resolved to
+SIDs, ``DOMAIN\\HyperVHosts$`` included) checked against the session's token.
 """
 from __future__ import annotations
 
 import logging
 
-from sofs.config import ShareConfig
 from sofs.engine.state import TreeConnect
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
+from sofs.security.share_acl import share_maximal_access
+from sofs.security.token import token_of_session
 from sofs.wire.constants import Dialect, ShareCaps, ShareFlags, ShareType
 from sofs.wire.messages.tree import (
     TreeConnectRequest,
@@ -22,43 +24,6 @@ from sofs.wire.status import NtStatus
 log = logging.getLogger("sofs.tree")
 
 FULL_ACCESS = 0x001F01FF
-CHANGE_ACCESS = 0x001301BF
-READ_ACCESS = 0x001200A9
-NO_ACCESS = 0
-
-
-def share_access(share: ShareConfig, user_names: set[str]) -> int:
-    """Maximal access the share ACL gives a user ([MS-SRVS] share permissions; most restrictive 'no' wins).
-
-    ``user_names`` holds the lower-cased user name and the names of the user's groups, plus
-    "everyone". Empty lists mean everyone has full access (the share is not restricted).
-    """
-    def hit(lst: list[str]) -> bool:
-        return any(n.lower() in user_names for n in lst)
-
-    if hit(share.no_access):
-        return NO_ACCESS
-    if not (share.full_access or share.change_access or share.read_access) or hit(share.full_access):
-        access = FULL_ACCESS
-    elif hit(share.change_access):
-        access = CHANGE_ACCESS
-    elif hit(share.read_access):
-        access = READ_ACCESS
-    else:
-        access = NO_ACCESS
-    if share.read_only and access:
-        access &= READ_ACCESS
-    return access
-
-
-def user_names_of(session: object) -> set[str]:
-    user = getattr(session, "user", None)
-    names = {"everyone"}
-    if user is not None:
-        names.add(user.name.lower())
-        for g in getattr(user, "groups", ()):
-            names.add(g.name.lower())
-    return names
 
 
 async def handle_tree_connect(ctx: Ctx, req: TreeConnectRequest) -> Reply:
@@ -77,9 +42,10 @@ async def handle_tree_connect(ctx: Ctx, req: TreeConnectRequest) -> Reply:
         cfg = share.config
         if (session.is_guest or session.is_anonymous) and not cfg.guest_ok:
             raise SmbError(NtStatus.ACCESS_DENIED, "guest access not allowed on this share")
-        access = share_access(cfg, user_names_of(session))
-        if access == NO_ACCESS:
-            raise SmbError(NtStatus.ACCESS_DENIED, f"share {name!r} denies {user_names_of(session)}")
+        token = token_of_session(session)
+        access = share_maximal_access(cfg, token, getattr(server, "users", None))
+        if not access:
+            raise SmbError(NtStatus.ACCESS_DENIED, f"share {name!r} denies {token.name or token.user}")
         encrypt = cfg.encrypt_data or server.config.encrypt_data
         if encrypt and (dialect < Dialect.SMB3_0 or session.encryptor is None):
             if server.config.reject_unencrypted:

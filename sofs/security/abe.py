@@ -1,7 +1,9 @@
 """Access-based enumeration (FolderEnumerationMode AccessBased, [MS-SMB2] 2.2.10
-SHI1005_FLAGS_ACCESS_BASED_DIRECTORY_ENUM): a directory listing shows an entry only if the caller's
-token is granted FILE_READ_DATA (FILE_LIST_DIRECTORY for a directory) by the entry's DACL, the
-right Windows ABE and Samba's ``hide unreadable`` test. ``.`` and ``..`` are always listed; entries
+SHI1005_FLAGS_ACCESS_BASED_DIRECTORY_ENUM): a directory listing shows an entry only if the entry's
+own DACL grants the caller's token all of FILE_READ_DATA (FILE_LIST_DIRECTORY), FILE_READ_EA,
+FILE_READ_ATTRIBUTES and READ_CONTROL: Samba's ``hide unreadable`` rule (``user_can_read_fsp``),
+which smbtorture smb2.acls.ACCESSBASED checks bit by bit. Rights a parent would add on open
+(READ_ATTRIBUTES from LIST_DIRECTORY) do not count. ``.`` and ``..`` are always listed; entries
 without a stored descriptor have the default one (everyone) and are listed.
 
 QUERY_DIRECTORY calls ``server.extensions["abe_filter"](ctx, open, entries)`` on shares with ABE;
@@ -26,7 +28,7 @@ from sofs.vfs.meta import XATTR_SD
 from sofs.wire.fscc_constants import AccessMask as A
 from sofs.wire.fscc_constants import CreateDisposition
 
-READ_RIGHT = int(A.FILE_READ_DATA)  # == FILE_LIST_DIRECTORY
+READ_RIGHTS = int(A.FILE_READ_DATA | A.FILE_READ_EA | A.FILE_READ_ATTRIBUTES | A.READ_CONTROL)
 
 
 def visible(raw_sd: bytes | None, token: Token) -> bool:
@@ -36,7 +38,7 @@ def visible(raw_sd: bytes | None, token: Token) -> bool:
     sd = decode_cached(bytes(raw_sd))
     if sd is None:
         return True
-    return bool(maximal_access_cached(sd, token) & READ_RIGHT)
+    return maximal_access_cached(sd, token) & READ_RIGHTS == READ_RIGHTS
 
 
 def _raw_sd_by_name(vfs: Any, dir_handle: Any, name: str) -> bytes | None:

@@ -14,7 +14,8 @@ descriptor:
 - DACL: DACL_AUTO_INHERIT_REQ is never stored; DACL_AUTO_INHERITED is stored only when the request
   has both AUTO_INHERITED and AUTO_INHERIT_REQ (Windows; smbtorture smb2.acls.INHERITFLAGS);
   DACL_PROTECTED follows the request (or PROTECTED_DACL / UNPROTECTED_DACL in AdditionalInformation).
-  ACEs are stored as given.
+  GENERIC_* bits of effective ACEs are stored mapped to file rights, inherit-only ACEs keep them
+  (Windows; smbtorture smb2.acls.CREATOR / GENERIC read back the mapped masks).
 - SACL likewise with the SACL bits.
 """
 from __future__ import annotations
@@ -35,7 +36,7 @@ from sofs.wire.dtyp import (
     SecurityDescriptor,
     Sid,
 )
-from sofs.wire.fscc_constants import FILE_ALL_ACCESS
+from sofs.wire.fscc_constants import FILE_ALL_ACCESS, GENERIC_MASK, map_generic
 from sofs.wire.fscc_constants import SecurityInformation as SI
 from sofs.wire.status import NtStatus
 
@@ -54,6 +55,14 @@ def default_sd(owner: Sid | None, group: Sid | None, is_directory: bool) -> Secu
     aces = tuple(Ace(AceType.ACCESS_ALLOWED, flags, FILE_ALL_ACCESS, sid)
                  for sid in (own, SID_SYSTEM, SID_BUILTIN_ADMINISTRATORS, SID_EVERYONE))
     return SecurityDescriptor.build(own, grp, Acl(aces), control=SdControl.DACL_AUTO_INHERITED)
+
+
+def map_acl_generic(acl: Acl | None) -> Acl | None:
+    """``acl`` with the GENERIC_* bits of its effective ACEs mapped; inherit-only ACEs keep them."""
+    if acl is None or not any(a.mask & GENERIC_MASK and not a.flags & AceFlags.INHERIT_ONLY for a in acl.aces):
+        return acl
+    return replace(acl, aces=tuple(a if a.flags & AceFlags.INHERIT_ONLY else replace(a, mask=map_generic(a.mask))
+                                   for a in acl.aces))
 
 
 def _canonical_auto_inherit(control: int, inherited: int, req: int) -> int:
@@ -92,7 +101,7 @@ def merge_security(current: SecurityDescriptor, new: SecurityDescriptor, info: i
             control |= SdControl.DACL_PRESENT  # "no DACL" set means a NULL DACL (everyone)
             sd = replace(sd, dacl=None)
         else:
-            sd = replace(sd, dacl=new.dacl)
+            sd = replace(sd, dacl=map_acl_generic(new.dacl))
     if info & SI.SACL:
         nc = _canonical_auto_inherit(int(new.control), int(SdControl.SACL_AUTO_INHERITED),
                                      int(SdControl.SACL_AUTO_INHERIT_REQ))

@@ -1,21 +1,23 @@
 """What the CREATE / QUERY_INFO(SECURITY) / SET_INFO(SECURITY) paths call: per-file access checks
 and descriptor storage on a VFS handle.
 
-All functions are synchronous (they read or write one xattr through the VFS); call them from the
-file-system thread pool (``run_fs``) or inline where the caller already is in a thread. Errors are
-:class:`~sofs.security.access.AccessDenied` carrying the NTSTATUS (ACCESS_DENIED, INVALID_OWNER,
-INVALID_SECURITY_DESCR...); the handlers turn them into ``SmbError(e.status)``.
+All functions are synchronous (they read or write xattrs through the VFS); call them from the
+file-system thread pool (``run_fs``). Errors are :class:`~sofs.security.access.AccessDenied`
+carrying the NTSTATUS (ACCESS_DENIED, INVALID_OWNER, INVALID_SECURITY_DESCR...); the handlers turn
+them into ``SmbError(e.status)``.
 
 Rules ([MS-FSA] 2.1.5.1.2.1 / 2.1.5.1.2, Windows behaviour checked by smbtorture smb2.acls):
 
-- opening an existing object: the granted access is capped by the object's DACL
-  (:func:`object_maximal_access`); DELETE is also granted when the parent directory grants
-  FILE_DELETE_CHILD;
-- creating an object: the parent must grant FILE_ADD_FILE (FILE_ADD_SUBDIRECTORY for a directory);
-  the creator then gets the access it asked for, and the new object's descriptor is computed from
-  the parent's and the SecD create context (:func:`on_new_object`). When the parent has no stored
-  descriptor and no SecD was given, nothing is stored: the default descriptor applies, which is what
-  inheritance from the default would produce.
+- opening an existing object (:func:`open_maximal_access`): the granted access is capped by the
+  object's DACL; DELETE is also granted when the parent directory grants FILE_DELETE_CHILD, and
+  FILE_READ_ATTRIBUTES when it grants FILE_LIST_DIRECTORY (NTFS; smb2.acls.GENERIC / OWNER expect
+  both in MAXIMUM_ALLOWED). An object without a stored descriptor is not restricted (None);
+- creating an object (:func:`new_object_sd`): the parent must grant FILE_ADD_FILE
+  (FILE_ADD_SUBDIRECTORY for a directory); the new object's descriptor is computed from the
+  parent's stored one and the SecD create context. A parent without a stored descriptor passes
+  nothing on: with no SecD nothing is stored (the default descriptor applies), with a SecD its
+  parts are stored as given (the default fills owner/group; smb2.create.aclfile reads the DACL back
+  unchanged). Named streams have no descriptor of their own.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ from typing import Any
 from sofs.security.access import AccessDenied, decode_cached, maximal_access_cached
 from sofs.security.descriptor import default_sd, merge_security
 from sofs.security.inherit import create_security_descriptor
-from sofs.security.token import Token
+from sofs.security.token import SE_RESTORE, Token
+from sofs.vfs.base import VfsError
 from sofs.wire.dtyp import SecurityDescriptor, security_info_subset
 from sofs.wire.errors import WireError
 from sofs.wire.fscc_constants import FILE_ALL_ACCESS, CreateDisposition, CreateOptions
@@ -32,6 +35,7 @@ from sofs.wire.fscc_constants import AccessMask as A
 from sofs.wire.status import NtStatus
 
 SecurityError = AccessDenied
+_FROM_PARENT = int(A.DELETE | A.FILE_READ_ATTRIBUTES)
 
 
 def parent_path(path: str) -> str | None:
@@ -42,9 +46,24 @@ def parent_path(path: str) -> str | None:
 
 
 def stored_sd(vfs: Any, h: Any) -> SecurityDescriptor | None:
-    """The descriptor stored on the object (None when absent or unreadable)."""
+    """The descriptor stored on the object (None when absent or corrupt: the default applies)."""
     raw = vfs.get_security_descriptor(h)
     return decode_cached(bytes(raw)) if raw else None
+
+
+def parent_sd(vfs: Any, path: str) -> SecurityDescriptor | None:
+    """The stored descriptor of the directory holding ``path`` (None: none stored, or the root)."""
+    ppath = parent_path(path)
+    if ppath is None:
+        return None
+    try:
+        h, _ = vfs.open(ppath, CreateDisposition.OPEN, int(CreateOptions.DIRECTORY_FILE), 0)
+    except VfsError:
+        return None
+    try:
+        return stored_sd(vfs, h)
+    finally:
+        vfs.close(h)
 
 
 def effective_sd(vfs: Any, h: Any, token: Token | None, is_directory: bool) -> SecurityDescriptor:
@@ -55,90 +74,47 @@ def effective_sd(vfs: Any, h: Any, token: Token | None, is_directory: bool) -> S
     return default_sd(token.user if token else None, token.primary_group if token else None, is_directory)
 
 
-def _path_sd(vfs: Any, path: str | None, token: Token | None) -> SecurityDescriptor:
-    """The effective descriptor of the directory at ``path`` ('' = root)."""
-    if path is None:
-        return default_sd(token.user if token else None, token.primary_group if token else None, True)
-    h, _ = vfs.open(path, CreateDisposition.OPEN, int(CreateOptions.DIRECTORY_FILE))
-    try:
-        return effective_sd(vfs, h, token, True)
-    finally:
-        vfs.close(h)
-
-
-def _parent_stored_sd(vfs: Any, path: str | None) -> SecurityDescriptor | None:
-    if path is None:
-        return None
-    h, _ = vfs.open(path, CreateDisposition.OPEN, int(CreateOptions.DIRECTORY_FILE))
-    try:
-        return stored_sd(vfs, h)
-    finally:
-        vfs.close(h)
-
-
-def object_maximal_access(vfs: Any, h: Any, token: Token, is_directory: bool, *,
-                          want_delete: bool = False, backup_intent: bool = False) -> int:
-    """What the object's DACL grants ``token`` (MAXIMUM_ALLOWED semantics; FILE_ALL_ACCESS for files
-    without a stored descriptor). With ``want_delete``, DELETE is added when the parent grants
-    FILE_DELETE_CHILD ([MS-FSA] 2.1.5.1.2.1)."""
-    raw = vfs.get_security_descriptor(h)
-    if not raw:
-        return FILE_ALL_ACCESS
-    sd = decode_cached(bytes(raw))
+def open_maximal_access(vfs: Any, h: Any, raw: bytes | None, token: Token,
+                        backup_intent: bool = False) -> int | None:
+    """What the object's stored DACL (``raw``, read with the open) grants ``token``, plus DELETE /
+    FILE_READ_ATTRIBUTES from the parent's FILE_DELETE_CHILD / FILE_LIST_DIRECTORY; None when the
+    object has no (readable) stored descriptor."""
+    sd = decode_cached(bytes(raw)) if raw else None
     if sd is None:
-        return FILE_ALL_ACCESS  # corrupt descriptor reads as the default
+        return None
     granted = maximal_access_cached(sd, token, backup_intent)
-    if want_delete and not granted & A.DELETE and getattr(h, "stream", None) is None:
-        parent = _path_sd(vfs, parent_path(h.path), token)
-        if maximal_access_cached(parent, token, backup_intent) & A.FILE_DELETE_CHILD:
+    if granted & _FROM_PARENT != _FROM_PARENT:
+        parent = parent_sd(vfs, h.path)
+        pgrant = FILE_ALL_ACCESS if parent is None else maximal_access_cached(parent, token, backup_intent)
+        if pgrant & A.FILE_DELETE_CHILD:
             granted |= int(A.DELETE)
+        if pgrant & A.FILE_LIST_DIRECTORY:
+            granted |= int(A.FILE_READ_ATTRIBUTES)
     return granted
 
 
-def check_create_in_parent(vfs: Any, path: str, token: Token, is_directory: bool) -> SecurityDescriptor | None:
-    """AccessDenied unless the parent grants FILE_ADD_FILE / FILE_ADD_SUBDIRECTORY; returns the
-    parent's stored descriptor (None when it has none) for :func:`new_object_sd`."""
-    ppath = parent_path(path)
-    parent = _parent_stored_sd(vfs, ppath)
-    if parent is None:
-        return None  # default descriptor: everyone may create
-    need = A.FILE_ADD_SUBDIRECTORY if is_directory else A.FILE_ADD_FILE
-    if not maximal_access_cached(parent, token) & need:
-        raise AccessDenied(NtStatus.ACCESS_DENIED, int(need))
-    return parent
-
-
-def new_object_sd(parent: SecurityDescriptor | None, creator: SecurityDescriptor | None, token: Token,
-                  is_directory: bool) -> SecurityDescriptor | None:
-    """The descriptor to store on a new object; None when the default applies (no parent descriptor,
-    no SecD)."""
+def new_object_sd(vfs: Any, path: str, token: Token, is_directory: bool,
+                  creator: SecurityDescriptor | None, created: bool) -> SecurityDescriptor | None:
+    """The descriptor to store on an object CREATE just made (``created``) or overwrote with a SecD
+    context (``creator``); None when the default applies. AccessDenied (the caller removes a new
+    object again) when the parent does not grant FILE_ADD_FILE / FILE_ADD_SUBDIRECTORY, or
+    INVALID_OWNER when the SecD names an owner outside the caller's token (without SeRestore)."""
+    if creator is not None and creator.owner is not None and not token.has(creator.owner) \
+            and not token.has_privilege(SE_RESTORE):
+        raise AccessDenied(NtStatus.INVALID_OWNER)
+    parent = parent_sd(vfs, path)
+    if created and parent is not None:
+        need = A.FILE_ADD_SUBDIRECTORY if is_directory else A.FILE_ADD_FILE
+        if not maximal_access_cached(parent, token) & need:
+            raise AccessDenied(NtStatus.ACCESS_DENIED, int(need))
     if parent is None and creator is None:
         return None
-    if parent is None:
-        parent = default_sd(token.user, token.primary_group, True)
     return create_security_descriptor(parent, creator, token, is_directory)
 
 
-def on_new_object(vfs: Any, h: Any, token: Token, is_directory: bool,
-                  creator: SecurityDescriptor | None = None) -> SecurityDescriptor | None:
-    """After a CREATE made ``h``: check the parent allows it (AccessDenied → the caller deletes the
-    new object), then store the inherited descriptor. Streams inherit nothing (their file's SD rules)."""
-    if getattr(h, "stream", None) is not None:
-        return None
-    if creator is not None and creator.owner is not None and not token.has(creator.owner):
-        from sofs.security.token import SE_RESTORE
-
-        if not token.has_privilege(SE_RESTORE):
-            raise AccessDenied(NtStatus.INVALID_OWNER)
-    parent = check_create_in_parent(vfs, h.path, token, is_directory)
-    sd = new_object_sd(parent, creator, token, is_directory)
-    if sd is not None:
-        vfs.set_security_descriptor(h, sd.encode())
-    return sd
-
-
 def query_security(vfs: Any, h: Any, token: Token | None, is_directory: bool, info: int) -> bytes:
-    """QUERY_INFO(SECURITY): the parts ``info`` selects, self-relative ([MS-SMB2] 3.3.5.20.3)."""
+    """QUERY_INFO(SECURITY): the parts ``info`` selects, self-relative ([MS-SMB2] 3.3.5.20.3).
+    The caller checked the open's READ_CONTROL / ACCESS_SYSTEM_SECURITY."""
     return security_info_subset(effective_sd(vfs, h, token, is_directory), info).encode()
 
 

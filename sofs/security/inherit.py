@@ -96,7 +96,7 @@ def inherited_aces(parent: Acl | None, is_directory: bool, owner: Sid, group: Si
 
 def creator_aces(acl: Acl, is_directory: bool, owner: Sid, group: Sid, protected: bool) -> list[Ace]:
     """Explicit ACEs of the creator's descriptor (Samba ``process_user_acl``): inherited ACEs are
-    dropped (or made explicit when the DACL is protected), useless INHERIT_ONLY ACEs dropped, and
+    dropped (or made explicit with ``protected``: a protected DACL, or no parent to inherit from), useless INHERIT_ONLY ACEs dropped, and
     creator/generic ACEs expanded like inheritance does."""
     out: list[Ace] = []
     for ace in acl.aces:
@@ -140,7 +140,9 @@ def create_security_descriptor(parent: SecurityDescriptor | None, creator: Secur
         dacl = None  # NULL DACL asked for explicitly
         control |= SdControl.DACL_PRESENT
     else:
-        explicit = (creator_aces(creator.dacl, is_directory, owner, group, bool(cc & SdControl.DACL_PROTECTED))
+        # without a parent there is nothing to re-inherit: the creator's inherited ACEs stay (explicit)
+        keep = bool(cc & SdControl.DACL_PROTECTED) or parent is None
+        explicit = (creator_aces(creator.dacl, is_directory, owner, group, keep)
                     if creator_has_dacl and creator is not None and creator.dacl is not None else [])
         inherited: list[Ace] = []
         auto = parent is not None and bool(parent.control & SdControl.DACL_AUTO_INHERITED)
@@ -160,7 +162,8 @@ def create_security_descriptor(parent: SecurityDescriptor | None, creator: Secur
 
     # SACL (only inherited SACLs and the creator's; auditing itself is not done)
     sacl: Acl | None = None
-    s_explicit = (creator_aces(creator.sacl, is_directory, owner, group, bool(cc & SdControl.SACL_PROTECTED))
+    s_keep = bool(cc & SdControl.SACL_PROTECTED) or parent is None
+    s_explicit = (creator_aces(creator.sacl, is_directory, owner, group, s_keep)
                   if creator is not None and creator.sacl is not None and cc & SdControl.SACL_PRESENT else [])
     s_inherited: list[Ace] = []
     if parent is not None and parent.sacl is not None and not cc & SdControl.SACL_PROTECTED:

@@ -9,8 +9,6 @@ import pytest
 from sofs.handlers import open_logic as logic
 from sofs.handlers.base import SmbError
 from sofs.handlers.iobuf import BufferPool
-from sofs.handlers.security import dacl_access
-from sofs.wire.dtyp import SID_EVERYONE, Ace, Acl, SdControl, SecurityDescriptor, Sid
 from sofs.wire.fscc_constants import FILE_ALL_ACCESS, FILE_GENERIC_READ
 from sofs.wire.fscc_constants import AccessMask as A
 from sofs.wire.fscc_constants import ShareAccess as S
@@ -87,22 +85,6 @@ def test_stored_create_attributes() -> None:
     assert logic.stored_create_attributes(0x80, False) == 0x20  # NORMAL -> ARCHIVE
     assert logic.stored_create_attributes(0x07, False) == 0x27
     assert logic.stored_create_attributes(0x10 | 0x02, True) == 0x02  # DIRECTORY not stored
-
-
-def test_dacl_access() -> None:
-    me = Sid.parse("S-1-5-21-1-2-3-1000")
-    token = frozenset({str(me).upper(), "S-1-1-0"})
-    null_dacl = SecurityDescriptor(me, me, None, None, SdControl.DACL_PRESENT | SdControl.SELF_RELATIVE)
-    assert dacl_access(null_dacl, token) == FILE_ALL_ACCESS
-    empty = SecurityDescriptor.build(me, me, Acl(()))
-    assert dacl_access(empty, token) == 0x00060000  # owner: READ_CONTROL | WRITE_DAC only
-    other = SecurityDescriptor.build(Sid.parse("S-1-5-32-544"), None, Acl(()))
-    assert dacl_access(other, token) == 0
-    read_only = SecurityDescriptor.build(None, None, Acl((Ace(0, 0, 0x80000000, SID_EVERYONE),)))
-    assert dacl_access(read_only, token) == FILE_GENERIC_READ
-    deny_first = SecurityDescriptor.build(None, None, Acl((Ace(1, 0, int(A.FILE_WRITE_DATA), me),
-                                                           Ace(0, 0, FILE_ALL_ACCESS, SID_EVERYONE))))
-    assert dacl_access(deny_first, token) == FILE_ALL_ACCESS & ~A.FILE_WRITE_DATA
 
 
 def test_buffer_pool_reuses_only_free_buffers() -> None:

@@ -41,6 +41,10 @@ INHERIT = [
     (f"O:{BOB}G:{DU}D:AI(A;OICIIO;FA;;;CO)", True, f"D:AI(A;ID;FA;;;{ALICE})(A;OICIIOID;FA;;;CO)"),
     # generic rights are mapped on the effective copy
     (f"O:{BOB}G:{DU}D:AI(A;OICI;GR;;;WD)", False, "D:AI(A;ID;FR;;;WD)"),
+    # directory: creator/generic ACE → effective + inherit-only copy; OI-only kept inherit-only;
+    # CI|NP → effective only (in one parent, order kept)
+    (f"O:{BOB}G:{DU}D:AI(A;OICI;GR;;;CO)(A;OI;0x1;;;WD)(A;CINP;0x20;;;WD)", True,
+     f"D:AI(A;ID;FR;;;{ALICE})(A;OICIIOID;GR;;;CO)(A;OIIOID;0x1;;;WD)(A;ID;0x20;;;WD)"),
     # nothing inheritable: the token default DACL
     (f"O:{BOB}G:{DU}D:(A;;FA;;;WD)", False, f"D:(A;;FA;;;{ALICE})(A;;FA;;;SY)"),
 ]
