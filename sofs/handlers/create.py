@@ -28,7 +28,7 @@ from sofs.handlers.flags import FA, A, D, O
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import Open, change_time, notify, registry, run_hooks
 from sofs.security.access import AccessDenied
-from sofs.security.files import new_object_sd, open_maximal_access
+from sofs.security.files import add_parent_rights, needs_parent, new_object_sd, stored_maximal_access
 from sofs.security.token import Token, token_of_session
 from sofs.vfs.base import EaEntry as VfsEa
 from sofs.vfs.base import FileInfo, VfsError
@@ -209,11 +209,14 @@ def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: F
 
 async def _dacl_maximal(ctx: Ctx, vfs: Any, h: Any, sd_raw: bytes | None, opts: int) -> int | None:
     """What the file's stored DACL grants this user (None: no stored descriptor), with DELETE /
-    READ_ATTRIBUTES from the parent ([MS-FSA] 2.1.5.1.2.1; :func:`sofs.security.files.open_maximal_access`)."""
-    if not sd_raw:
-        return None
-    return await run_fs(open_maximal_access, vfs, h, sd_raw, token_of_session(ctx.session),
-                        bool(opts & O.OPEN_FOR_BACKUP_INTENT))
+    READ_ATTRIBUTES from the parent ([MS-FSA] 2.1.5.1.2.1; :mod:`sofs.security.files`). The DACL
+    part is a cached pure lookup; only a parent lookup goes to the thread pool."""
+    token = token_of_session(ctx.session)
+    backup = bool(opts & O.OPEN_FOR_BACKUP_INTENT)
+    granted = stored_maximal_access(sd_raw, token, backup)
+    if granted is not None and needs_parent(granted):
+        granted = await run_fs(add_parent_rights, vfs, h.path, token, granted, backup)
+    return granted
 
 
 def _admit(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo, action: CreateAction,

@@ -74,22 +74,37 @@ def effective_sd(vfs: Any, h: Any, token: Token | None, is_directory: bool) -> S
     return default_sd(token.user if token else None, token.primary_group if token else None, is_directory)
 
 
+def stored_maximal_access(raw: bytes | None, token: Token, backup_intent: bool = False) -> int | None:
+    """What a stored descriptor (``raw``, read with the open) grants ``token``; None when there is
+    none (or it is corrupt): the object is not restricted. Pure and cached: no I/O."""
+    sd = decode_cached(bytes(raw)) if raw else None
+    return None if sd is None else maximal_access_cached(sd, token, backup_intent)
+
+
+def needs_parent(granted: int) -> bool:
+    """Whether :func:`add_parent_rights` could add anything to ``granted``."""
+    return granted & _FROM_PARENT != _FROM_PARENT
+
+
+def add_parent_rights(vfs: Any, path: str, token: Token, granted: int, backup_intent: bool = False) -> int:
+    """``granted`` plus DELETE when the parent grants FILE_DELETE_CHILD and FILE_READ_ATTRIBUTES when
+    it grants FILE_LIST_DIRECTORY (a parent without a stored descriptor grants both)."""
+    parent = parent_sd(vfs, path)
+    pgrant = FILE_ALL_ACCESS if parent is None else maximal_access_cached(parent, token, backup_intent)
+    if pgrant & A.FILE_DELETE_CHILD:
+        granted |= int(A.DELETE)
+    if pgrant & A.FILE_LIST_DIRECTORY:
+        granted |= int(A.FILE_READ_ATTRIBUTES)
+    return granted
+
+
 def open_maximal_access(vfs: Any, h: Any, raw: bytes | None, token: Token,
                         backup_intent: bool = False) -> int | None:
-    """What the object's stored DACL (``raw``, read with the open) grants ``token``, plus DELETE /
-    FILE_READ_ATTRIBUTES from the parent's FILE_DELETE_CHILD / FILE_LIST_DIRECTORY; None when the
-    object has no (readable) stored descriptor."""
-    sd = decode_cached(bytes(raw)) if raw else None
-    if sd is None:
-        return None
-    granted = maximal_access_cached(sd, token, backup_intent)
-    if granted & _FROM_PARENT != _FROM_PARENT:
-        parent = parent_sd(vfs, h.path)
-        pgrant = FILE_ALL_ACCESS if parent is None else maximal_access_cached(parent, token, backup_intent)
-        if pgrant & A.FILE_DELETE_CHILD:
-            granted |= int(A.DELETE)
-        if pgrant & A.FILE_LIST_DIRECTORY:
-            granted |= int(A.FILE_READ_ATTRIBUTES)
+    """What the object's stored DACL grants ``token`` on open, with the parent's rights
+    (:func:`add_parent_rights`); None when the object has no (readable) stored descriptor."""
+    granted = stored_maximal_access(raw, token, backup_intent)
+    if granted is not None and needs_parent(granted):
+        granted = add_parent_rights(vfs, h.path, token, granted, backup_intent)
     return granted
 
 
