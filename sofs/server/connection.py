@@ -292,8 +292,10 @@ class SmbConnection(asyncio.BufferedProtocol):
             return
         run, ctx = entry
         if ctx.async_id and run.task is not None:
-            # an async request has suspended, so its chain has a Task by now (eager.py)
-            run.task.cancel()
+            # an async request has suspended, so its chain has a Task by now (eager.py); cancel on
+            # the next loop turn: a Task cancelled before its first step would never resume the
+            # suspended handler (the CANCEL may sit in the same read as its request)
+            asyncio.get_running_loop().call_soon(run.task.cancel)
         else:
             # still synchronous: it completes on its own, or is cancelled when it would go async
             ctx.cancel_requested = True
