@@ -15,6 +15,7 @@ import csv
 import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,7 @@ def read_list() -> dict[str, list[str]]:
 
 def run_torture(port: int, share: str, tests: list[str], outdir: Path) -> dict[str, tuple[str, str]]:
     env = dict(os.environ)
+    outdir.mkdir(parents=True, exist_ok=True)
     env["TORTURE_OUTDIR"] = str(outdir)
     env["TORTURE_TIMEOUT"] = env.get("TORTURE_TIMEOUT", "60")
     env["TORTURE_OPTS"] = (f"--option=torture:user2name=bob --option=torture:user2password={USERS['bob']} "
@@ -62,25 +64,42 @@ def run_torture(port: int, share: str, tests: list[str], outdir: Path) -> dict[s
     return results
 
 
+WORKERS = int(os.environ.get("RATCHET_WORKERS", "3"))
+
+
+def run_worker(index: int, jobs: list[tuple[str, str]]) -> list[str]:
+    """One sofs server of its own (own shares, own port) running its slice of the list."""
+    root = tmpfs_dir(f"sofs-torture-{index}-")
+    srv = start_sofs(root, shares=SHARES)
+    failures: list[str] = []
+    try:
+        by_share: dict[str, list[str]] = {}
+        for share, test in jobs:
+            by_share.setdefault(share, []).append(test)
+        for share, tests in by_share.items():
+            results = run_torture(srv.port, share, tests, root / f"out-{share}")
+            for t in tests:
+                res, reason = results.get(t, ("missing", "no result"))
+                if res != "success":
+                    failures.append(f"{t} [{share}]: {res}: {reason}")
+        if srv.proc.poll() is not None:
+            failures.append(f"worker {index}: the server died during the run")
+    finally:
+        srv.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    return failures
+
+
 @pytest.mark.interop
+@pytest.mark.timeout(2400)
 def test_smbtorture_ratchet() -> None:
     if shutil.which("smbtorture") is None:
         pytest.fail("smbtorture is not installed: run scripts/setup.sh")
     wanted = read_list()
     if not wanted:
         pytest.skip("ratchet list is empty")
-    root = tmpfs_dir("sofs-torture-")
-    srv = start_sofs(root, shares=SHARES)
-    try:
-        failures = []
-        for share, tests in wanted.items():
-            results = run_torture(srv.port, share, tests, root / f"out-{share}")
-            for t in tests:
-                res, reason = results.get(t, ("missing", "no result"))
-                if res != "success":
-                    failures.append(f"{t} [{share}]: {res}: {reason}")
-        assert srv.proc.poll() is None, "the server died during the smbtorture run"
-        assert not failures, "smbtorture regressions:\n" + "\n".join(failures)
-    finally:
-        srv.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    jobs = [(share, t) for share, tests in wanted.items() for t in tests]
+    slices = [jobs[i::WORKERS] for i in range(WORKERS)]
+    with ThreadPoolExecutor(WORKERS) as pool:
+        failures = [f for part in pool.map(run_worker, range(WORKERS), slices) for f in part]
+    assert not failures, "smbtorture regressions:\n" + "\n".join(sorted(failures))
