@@ -24,7 +24,8 @@ def smbcacls(srv, *args: str) -> str:
     if shutil.which("smbcacls") is None:
         pytest.fail("smbcacls is not installed: run scripts/setup.sh (package smbclient)")
     r = subprocess.run(["smbcacls", f"//{srv.host}/data", "--option=client min protocol=SMB2", "--numeric", "-U",
-                        f"alice%{USERS['alice']}", *args], capture_output=True, text=True, timeout=60)
+                        f"alice%{USERS['alice']}", *args], capture_output=True, text=True, timeout=60,
+                       check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout
 
