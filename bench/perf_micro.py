@@ -1,7 +1,7 @@
 """Server-side CPU cost per request, in memory (no sockets, no client, no noise from other processes).
 
 Drives a real :class:`SmbConnection` through the test suite's in-memory client and times N requests
-of each kind; prints µs per request, best of 5 chunks (the Python cost of one request through framing, dispatch,
+of each kind; prints µs per request, best of 20 chunks (the Python cost of one request through framing, dispatch,
 handler, response building; the kernel's read/write syscalls are not included). Use it to compare
 changes on a loaded machine where end-to-end numbers swing ±30 %:
 
@@ -86,8 +86,9 @@ async def run(kind: str, n: int, profile: bool) -> float:
         if prof:
             prof.enable()
         dt = float("inf")
-        chunk = max(n // 5, 1)
-        for _ in range(5):  # best of 5 chunks: the least disturbed by other processes
+        rounds = int(os.environ.get("ROUNDS", "20"))
+        chunk = max(n // rounds, 1)
+        for _ in range(rounds):  # best chunk: the least disturbed by other processes
             t0 = time.process_time()
             for _ in range(chunk):
                 await one()

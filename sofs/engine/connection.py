@@ -73,7 +73,7 @@ class Outgoing:
 
     def length(self) -> int:
         if self.body_len < 0:
-            self.body_len = sum(len(b) for b in self.body)
+            self.body_len = sum(map(len, self.body))
         return self.body_len
 
 
@@ -170,8 +170,16 @@ class Engine:
     # -- outbound -------------------------------------------------------------------------------
     def build_frame(self, items: Sequence[Outgoing], encrypt_with: Session | None = None) -> list[Buffer]:
         """Serialize responses into one transport frame: [len, hdr, body..., pad, hdr, ...]."""
-        parts: list[Buffer] = []
         n = len(items)
+        if n == 1 and encrypt_with is None:
+            # the common case (one plain, unsigned response): no padding, no list juggling
+            item = items[0]
+            if item.signer is None and item.sign_with is None and item.on_wire is None:
+                h = item.header
+                h.flags |= _RESPONSE
+                h.next_command = 0
+                return [frame_header(HEADER_SIZE + item.length()), h.encode(), *item.body]
+        parts: list[Buffer] = []
         total = 0
         for i, item in enumerate(items):
             h = item.header

@@ -65,7 +65,7 @@ class FrameReader:
                 raise FramingError(f"frame of {length} bytes exceeds the maximum")
             have = self._end - s - 4
             if have >= length:
-                frames.append(memoryview(bytes(buf[s + 4:s + 4 + length])))
+                frames.append(memoryview(bytes(self._view[s + 4:s + 4 + length])))  # one copy
                 self._start = s + 4 + length
                 continue
             if 4 + length > len(buf):

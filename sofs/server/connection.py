@@ -171,7 +171,8 @@ class SmbConnection(asyncio.BufferedProtocol):
         hdr = req.header
         conn = self.engine.conn
         ctx = Ctx(self.server, conn, hdr, req.msg, state, req.encrypted, self, self._make_go_async(run))
-        if trace.isEnabledFor(logging.DEBUG):
+        tracing = trace.isEnabledFor(logging.DEBUG)
+        if tracing:
             trace.debug("conn %d mid %d %s sid 0x%x tid %d", conn.conn_id, hdr.message_id,
                         _cmd_name(hdr.command), hdr.session_id, hdr.tree_id)
         self.pending_by_mid[hdr.message_id] = (run, ctx)
@@ -196,7 +197,7 @@ class SmbConnection(asyncio.BufferedProtocol):
             if ctx.async_id:
                 self.pending_by_async.pop(ctx.async_id, None)
         state.status = status
-        if trace.isEnabledFor(logging.DEBUG):
+        if tracing:
             trace.debug("conn %d mid %d -> 0x%08x", conn.conn_id, hdr.message_id, status)
         out = self._response(ctx, status, body)
         if ctx.async_id:
