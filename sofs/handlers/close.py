@@ -24,12 +24,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sofs.close")
 _EMPTY_CLOSE = CloseResponse().encode()
+_POSTQUERY = int(CloseFlags.POSTQUERY_ATTRIB)  # int: ``int & IntFlag`` builds an enum member
 
 
 async def handle_close(ctx: Ctx, req: CloseRequest) -> Reply:
     """[MS-SMB2] 3.3.5.10 Receiving an SMB2 CLOSE Request."""
     op = get_open(ctx, req.file_id)
-    want_attrs = bool(req.flags & CloseFlags.POSTQUERY_ATTRIB) and not op.is_pipe
+    want_attrs = bool(req.flags & _POSTQUERY) and not op.is_pipe
     info = await close_open(ctx.server, op, query=want_attrs)
     if info is None:
         return reply(_EMPTY_CLOSE)

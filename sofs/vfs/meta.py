@@ -54,12 +54,16 @@ def decode_dosattrib(blob: bytes | None) -> tuple[int, int] | None:
     return attributes & STORABLE_ATTRIBUTES, ctime
 
 
+_DIRECTORY = int(FA.DIRECTORY)  # plain ints on the CREATE path (IntFlag operators are slow)
+_NORMAL = int(FA.NORMAL)
+
+
 def report_attributes(stored: int, is_directory: bool) -> int:
     """Attributes as the client sees them: DIRECTORY for directories, NORMAL for an otherwise bare file."""
-    attrs = stored & STORABLE_ATTRIBUTES
+    attrs = int(stored) & STORABLE_ATTRIBUTES
     if is_directory:
-        return attrs | FA.DIRECTORY
-    return attrs or int(FA.NORMAL)
+        return attrs | _DIRECTORY
+    return attrs or _NORMAL
 
 
 def normalize_ea_name(name: bytes) -> bytes:

@@ -140,6 +140,8 @@ class PosixVfs:
     def _open_data(self, rel: str) -> int:
         """Open a file read-write (read-only if refused) or a directory, without blocking on FIFOs.
         Callers fstat and refuse anything but regular files and directories."""
+        if not rel:  # the share root is a directory: skip the EISDIR round trip (frequent opens)
+            return self.confined.open(rel, os.O_RDONLY | os.O_DIRECTORY)
         try:
             return self.confined.open(rel, _DATA_FLAGS)
         except IsADirectoryError:
