@@ -39,7 +39,8 @@ import spnego._ntlm as _spnego_ntlm
 from spnego._context import GSSMech
 from spnego._negotiate import NegotiateProxy
 from spnego._ntlm import NTLMProxy
-from spnego._ntlm_raw.messages import Authenticate
+from spnego._ntlm_raw.crypto import rc4k
+from spnego._ntlm_raw.messages import Authenticate, NegotiateFlags
 from spnego._spnego import NegState, NegTokenInit, NegTokenResp, unpack_token
 from spnego.exceptions import ErrorCode, SpnegoError
 
@@ -162,6 +163,23 @@ def _without_optimistic_token(token: bytes) -> bytes:
     return token
 
 
+def _accept_incomplete(out: bytes | None) -> bytes | None:
+    """pyspnego answers the NTLM NEGOTIATE with negState request-mic; Windows and Samba send
+    accept-incomplete. request-mic makes Samba clients insist on a server mechListMIC, which a null
+    session cannot produce (``smbclient -N`` and smb2.session.anon-*/reauth2-5 fail); a client that
+    sends a mechListMIC still gets one back (pyspnego answers a received MIC)."""
+    if not out:
+        return out
+    try:
+        t = unpack_token(out)
+    except Exception:  # noqa: BLE001
+        return out
+    if isinstance(t, NegTokenResp) and t.neg_state == NegState.request_mic:
+        return NegTokenResp(neg_state=NegState.accept_incomplete, supported_mech=t.supported_mech,
+                            response_token=t.response_token, mech_list_mic=t.mech_list_mic).pack()
+    return out
+
+
 def _is_anonymous(auth: Authenticate) -> bool:
     """[MS-NLMP] 3.2.5.1.2: empty user name and no NT response (LM empty or a single zero byte)."""
     lm = auth.lm_challenge_response
@@ -218,11 +236,21 @@ class AuthContext:
         if _is_anonymous(auth):
             if not acceptor.allow_anonymous:
                 raise AuthError(NtStatus.LOGON_FAILURE, "anonymous logon refused")
-            return self._finish_without_key(acceptor.userdb.anonymous, anonymous=True, is_spnego=is_spnego)
+            out = self._finish_without_key(acceptor.userdb.anonymous, anonymous=True, is_spnego=is_spnego)
+            # [MS-NLMP] 3.3.2: an anonymous SessionBaseKey (= KeyExchangeKey) is Z(16); with KEY_EXCH the
+            # exported key is the client's random key, RC4K(Z(16), EncryptedRandomSessionKey). Samba
+            # clients derive the null session's SMB keys from it (smb2.session.anon-*).
+            if auth.flags & NegotiateFlags.key_exch and auth.encrypted_random_session_key:
+                self.session_key = rc4k(b"\x00" * 16, auth.encrypted_random_session_key)
+            return out
         if acceptor.map_unknown_to_guest and acceptor.userdb.lookup(auth.user_name or "") is None:
             return self._finish_without_key(acceptor.userdb.guest, anonymous=False, is_spnego=is_spnego)
         try:
             out = self._ctx.step(token)
+        except (ValueError, OverflowError) as e:
+            # an NTLMv2 client challenge that does not parse (e.g. a timestamp out of range): Samba
+            # answers STATUS_INVALID_PARAMETER (smb2.session.ntlmssp_bug14932)
+            raise AuthError(NtStatus.INVALID_PARAMETER, f"malformed NTLMv2 response: {e}") from None
         except Exception as e:  # noqa: BLE001 - pyspnego raises anything on hostile bytes
             raise AuthError(NtStatus.LOGON_FAILURE, f"logon failure: {e}") from None
         if not self._ctx.complete:
@@ -243,7 +271,7 @@ class AuthContext:
             raise AuthError(NtStatus.INVALID_PARAMETER, f"bad NTLM NEGOTIATE: {e}") from None
         inner, _ = _ntlm_inner(out) if out else (None, False)
         self._negotiated = _ntlm_type(inner) == 2  # a CHALLENGE went out
-        return out
+        return _accept_incomplete(out)
 
     def _finish_without_key(self, user: User, *, anonymous: bool, is_spnego: bool) -> bytes | None:
         self.user = user

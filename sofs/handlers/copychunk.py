@@ -43,7 +43,6 @@ MAX_TOTAL = 16 * 1024 * 1024
 EXT_KEYS = "sofs.copychunk.keys"
 OPEN_EXT = "sofs.copychunk"
 _RESPONSE_SIZE = SrvCopychunkResponse.ST.size
-STATUS_INVALID_VIEW_SIZE = 0xC000001F  # not (yet) in sofs.wire.status.NtStatus
 _FALLBACK_ERRNOS = frozenset({errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF})
 
 
@@ -152,7 +151,7 @@ async def _copychunk(ctx: Ctx, req: IoctlRequest) -> Reply:
     src_size = (await run_fs(os.fstat, src_fd)).st_size
     for chunk in copy.chunks:
         if chunk.source_offset + chunk.length > src_size:
-            status = STATUS_INVALID_VIEW_SIZE
+            status = NtStatus.INVALID_VIEW_SIZE
             break
         if (lock_conflict(ctx, src, chunk.source_offset, chunk.length, False)
                 or lock_conflict(ctx, dst, chunk.target_offset, chunk.length, True)):

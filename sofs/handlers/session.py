@@ -39,7 +39,6 @@ log = logging.getLogger("sofs.session")
 
 _MORE = int(NtStatus.MORE_PROCESSING_REQUIRED)
 MAX_CHANNELS = 32  # per session, as Windows (smb2.multichannel.generic.num_channels)
-REQUEST_OUT_OF_SEQUENCE = 0xC000042A  # STATUS_REQUEST_OUT_OF_SEQUENCE (not in sofs.wire.status yet)
 
 
 ANONYMOUS_SESSION_KEY = bytes(16)
@@ -152,7 +151,7 @@ def _check_binding(ctx: Ctx, req: SessionSetupRequest) -> Session:
     s_alg, c_alg = signing_algorithm_of(first), signing_algorithm_of(conn)
     gmac = SigningAlgorithm.AES_GMAC
     if s_alg >= gmac and c_alg != s_alg:
-        raise SmbError(REQUEST_OUT_OF_SEQUENCE, "binding with another signing algorithm")
+        raise SmbError(NtStatus.REQUEST_OUT_OF_SEQUENCE, "binding with another signing algorithm")
     if c_alg >= gmac and s_alg != c_alg:
         raise SmbError(NtStatus.NOT_SUPPORTED, "binding with another signing algorithm")
     if conn.dialect < Dialect.SMB3_0:
