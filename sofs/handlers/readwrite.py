@@ -133,8 +133,11 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
         raise SmbError(NtStatus.ACCESS_DENIED, "read-only share")
     # SMB2 has no "write at end of file" offset and APPEND_DATA-only handles write where asked
     # (smbtorture smb2.rw.append / smb2.rw.invalid, as Windows and Samba)
-    if offset > _MAX_OFFSET or (length and offset + length > _MAX_FILE_SIZE):
+    if offset > _MAX_OFFSET or (length and offset >= _MAX_FILE_SIZE):
         raise SmbError(NtStatus.INVALID_PARAMETER, "offset out of range")
+    if length and offset + length >= _MAX_FILE_SIZE:
+        # a write that would reach the largest file size: Windows answers DISK_FULL (Samba writes)
+        raise SmbError(NtStatus.DISK_FULL, "write beyond the maximum file size")
     for hook in ctx.server.extensions.get("check_write", []):
         hook(ctx, op, offset, length)  # issue 4: byte-range lock conflicts
     sync = bool(req.flags & WriteFlags.WRITE_THROUGH) or bool(op.mode & 0x2)
