@@ -117,6 +117,16 @@ def notify_change(server: ServerState, share: Any, path: str, action: int, compl
             else:
                 _report(mgr, share_name, old_path, NotifyAction.REMOVED, old_filter, origin)
                 action = NotifyAction.ADDED
+        _report(mgr, share_name, path, action, completion_filter, origin)
+        if not completion_filter & CompletionFilter.DIR_NAME and mgr.notify.watches:
+            # a renamed file also reports an attribute/creation change under its new name (Samba
+            # notify_rename), to watches that do not follow file names (Windows: mask-change sees
+            # it with an ATTRIBUTES filter, rec does not with NAME|ATTRIBUTES|CREATION)
+            for w in mgr.notify.report(path, NotifyAction.MODIFIED,
+                                       CompletionFilter.ATTRIBUTES | CompletionFilter.CREATION,
+                                       share_name, unless_filter=CompletionFilter.FILE_NAME):
+                _deliver(mgr, w)
+        return
     _report(mgr, share_name, path, action, completion_filter, origin)
 
 

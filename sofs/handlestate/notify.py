@@ -108,8 +108,13 @@ class NotifyTable:
     def remove(self, owner: Hashable) -> Watch | None:
         return self.watches.pop(owner, None)
 
-    def report(self, path: str, action: int, completion_filter: int, scope: str = "") -> list[Watch]:
-        """Record a change of ``path`` for every watch it concerns (N2); returns those watches."""
+    def report(self, path: str, action: int, completion_filter: int, scope: str = "",
+               unless_filter: int = 0) -> list[Watch]:
+        """Record a change of ``path`` for every watch it concerns (N2); returns those watches.
+
+        ``unless_filter``: watches whose filter has any of these bits are left out (they saw the
+        same operation as another event already: a renamed file's attribute change is reported
+        only to watches that do not follow names; smb2.notify.rec and .mask-change)."""
         if not self.watches:
             return []
         parent_path, name = split_parent(path)
@@ -118,6 +123,8 @@ class NotifyTable:
         hit: list[Watch] = []
         for w in self.watches.values():
             if w.scope != scope or not w.completion_filter & completion_filter:
+                continue
+            if w.completion_filter & unless_filter:
                 continue
             rel = relative_name(w, parent_key, name, parent_path)
             if rel is None:

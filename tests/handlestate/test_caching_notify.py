@@ -44,3 +44,13 @@ def test_tree_watch_below_subdirectory_is_case_insensitive() -> None:
     t.report("a\\bc\\x", NA.ADDED, CF.FILE_NAME)  # a sibling with a common prefix is not inside
     assert names(w.take(4096)[1]) == [(NA.ADDED, "c\\x")]
     assert t.remove("d") is w and t.report("a\\b\\y", NA.ADDED, CF.FILE_NAME) == []
+
+
+def test_unless_filter_skips_watches_following_names() -> None:
+    """A renamed file's attribute change goes only to watches without FILE_NAME (smb2.notify.rec /
+    .mask-change)."""
+    t = NotifyTable()
+    attrs = t.watch("a", "", CF.ATTRIBUTES, True, "s")
+    both = t.watch("b", "", CF.FILE_NAME | CF.ATTRIBUTES, True, "s")
+    hit = t.report("x", NA.MODIFIED, CF.ATTRIBUTES | CF.CREATION, "s", unless_filter=CF.FILE_NAME)
+    assert hit == [attrs] and not both.has_news
