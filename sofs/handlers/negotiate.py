@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import TYPE_CHECKING
 
 from sofs.engine.connection import Outgoing
 from sofs.engine.state import ConnectionState
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
-from sofs.server.state import ServerState
 from sofs.wire.constants import (
     Cipher,
     Command,
@@ -34,6 +34,9 @@ from sofs.wire.messages.negotiate import (
 )
 from sofs.wire.smb1 import smb1_upgrade_dialect
 from sofs.wire.status import NtStatus
+
+if TYPE_CHECKING:
+    from sofs.server.state import ServerState
 
 log = logging.getLogger("sofs.negotiate")
 
