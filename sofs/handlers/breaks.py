@@ -189,8 +189,11 @@ class CachingManager:
 
     def _arm(self, ident: object) -> None:
         loop = asyncio.get_running_loop()
-        cb = self.lease_timeout if isinstance(ident, LeaseRecord) else self.oplock_timeout
-        self.timers[ident] = loop.call_later(self.timeout_ns / 1e9, cb, ident)
+        delay = self.timeout_ns / 1e9
+        if isinstance(ident, LeaseRecord):
+            self.timers[ident] = loop.call_later(delay, self.lease_timeout, ident)
+        else:
+            self.timers[ident] = loop.call_later(delay, self.oplock_timeout, ident)  # type: ignore[arg-type]
 
     def _release(self, ident: object) -> None:
         t = self.timers.pop(ident, None)
@@ -307,4 +310,4 @@ def manager(server: ServerState) -> CachingManager:
     m = server.extensions.get(EXT_KEY)
     if m is None:
         m = server.extensions[EXT_KEY] = CachingManager(server)
-    return m  # type: ignore[no-any-return]
+    return m

@@ -43,7 +43,7 @@ def _sequences(op: Open) -> LockSequences:
     seq = op.ext.get("lock_sequences")
     if seq is None:
         seq = op.ext["lock_sequences"] = LockSequences()
-    return seq  # type: ignore[no-any-return]
+    return seq
 
 
 def lock_sequence_applies(ctx: Ctx, op: Open) -> bool:
@@ -127,7 +127,7 @@ async def _lock_all(ctx: Ctx, mgr: CachingManager, op: Open, req: LockRequest, b
 async def _lock_blocking(ctx: Ctx, mgr: CachingManager, op: Open, key: Any, want: RangeLock) -> None:
     while mgr.locks.try_lock(key, want) is not None:
         await ctx.go_async()
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         waiters = mgr.lock_waiters.setdefault(key, [])
         waiters.append(fut)
         op.ext.setdefault("lock_waits", []).append(fut)
@@ -139,7 +139,7 @@ async def _lock_blocking(ctx: Ctx, mgr: CachingManager, op: Open, key: Any, want
                 op.ext.get("lock_waits", []).remove(fut)
             except ValueError:
                 pass
-        if result == _RANGE_NOT_LOCKED:  # type: ignore[comparison-overlap]
+        if result == _RANGE_NOT_LOCKED:
             raise SmbError(NtStatus.RANGE_NOT_LOCKED, "handle closed while waiting for the lock")
         if op.closed:
             # woken by the holder's close and closed itself since (tree disconnect / logoff close
