@@ -116,3 +116,50 @@ def test_write_breaks_level2_including_own_but_not_own_lease() -> None:
         assert a.oplock_level == NONE and b.oplock_level == NONE
         assert not mgr.oplock_opens
     run(body())
+
+
+def test_lease_break_goes_to_clients_oldest_connection_at_once() -> None:
+    """Lease breaks travel on the oldest live connection of the ClientGuid (Windows, Samba;
+    smb2.lease.v2_complex1) and are written before the caller goes on (smb2.lease.rename_wait)."""
+    async def body() -> None:
+        guid = b"g" * 16
+        old, new = FakeDriver(), FakeDriver()
+        for d, cid in ((old, 7), (new, 8)):
+            d.engine = SimpleNamespace(conn=SimpleNamespace(client_guid=guid, dialect=0x0311,  # type: ignore[attr-defined]
+                                                            sessions={}, conn_id=cid))
+        session = SimpleNamespace(connection=SimpleNamespace(conn_id=8), channels=(), session_id=1,
+                                  encryptor=None, encrypt_data=False)
+        server = SimpleNamespace(connections={7: old, 8: new}, extensions={})
+        mgr = CachingManager(server, timeout_ns=10**12)  # type: ignore[arg-type]
+        node = FileNode(("s", 1, ""))
+        op = new_open(session, node, 1)  # opened over the newer connection
+        lease = mgr.leases.lookup_for_open(guid, b"k" * 16, node.key, False, 2, None, 1)
+        mgr.leases.attach(lease, op)
+        op.ext["lease"] = lease
+        mgr.leases.grant(lease, int(RWH), RWH)
+        mgr.break_holder(lease, RH, wait=False)
+        assert len(old.sent) == 1 and not new.sent  # no loop turn needed
+    run(body())
+
+
+def test_wait_breaks_goes_async_only_when_the_ack_is_slow() -> None:
+    """Samba-like: no interim response when the break is answered within the interim delay."""
+    from sofs.handlers import oplock
+
+    class Ctx:
+        went_async = 0
+
+        async def go_async(self) -> None:
+            self.went_async += 1
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        fast, ctx = loop.create_future(), Ctx()
+        loop.call_soon(fast.set_result, None)
+        await oplock.wait_breaks(ctx, [fast])  # type: ignore[arg-type]
+        assert ctx.went_async == 0
+        slow = loop.create_future()
+        loop.call_later(oplock.INTERIM_DELAY_S * 5, slow.set_result, None)
+        await oplock.wait_breaks(ctx, [slow])  # type: ignore[arg-type]
+        assert ctx.went_async == 1 and slow.done()
+    run(body())
