@@ -109,37 +109,47 @@ def notify_change(server: ServerState, share: Any, path: str, action: int, compl
         mgr.pending_renames[id(origin)] = (path, completion_filter)
         return
     if action == NotifyAction.RENAMED_NEW_NAME:
+        # the events of one rename reach a pending CHANGE_NOTIFY together (old + new name:
+        # smb2.notify.mask expects both in one response)
+        hit: dict[int, Watch] = {}
         old = mgr.pending_renames.pop(id(origin), None)
         if old is not None:
             old_path, old_filter = old
             if fold(split_parent(old_path)[0]) == fold(split_parent(path)[0]):
-                _report(mgr, share_name, old_path, NotifyAction.RENAMED_OLD_NAME, old_filter, origin)
+                old_action = NotifyAction.RENAMED_OLD_NAME
             else:
-                _report(mgr, share_name, old_path, NotifyAction.REMOVED, old_filter, origin)
-                action = NotifyAction.ADDED
-        _report(mgr, share_name, path, action, completion_filter, origin)
+                old_action, action = NotifyAction.REMOVED, NotifyAction.ADDED
+            hit.update((id(w), w) for w in _report(mgr, share_name, old_path, old_action, old_filter,
+                                                    origin, deliver=False))
+        hit.update((id(w), w) for w in _report(mgr, share_name, path, action, completion_filter, origin,
+                                                deliver=False))
         if not completion_filter & CompletionFilter.DIR_NAME and mgr.notify.watches:
             # a renamed file also reports an attribute/creation change under its new name (Samba
             # notify_rename), to watches that do not follow file names (Windows: mask-change sees
             # it with an ATTRIBUTES filter, rec does not with NAME|ATTRIBUTES|CREATION)
-            for w in mgr.notify.report(path, NotifyAction.MODIFIED,
-                                       CompletionFilter.ATTRIBUTES | CompletionFilter.CREATION,
-                                       share_name, unless_filter=CompletionFilter.FILE_NAME):
-                _deliver(mgr, w)
+            hit.update((id(w), w) for w in mgr.notify.report(
+                path, NotifyAction.MODIFIED, CompletionFilter.ATTRIBUTES | CompletionFilter.CREATION,
+                share_name, unless_filter=CompletionFilter.FILE_NAME))
+        for w in hit.values():
+            _deliver(mgr, w)
         return
     _report(mgr, share_name, path, action, completion_filter, origin)
 
 
 def _report(mgr: CachingManager, share_name: str, path: str, action: int, completion_filter: int,
-            origin: Open | None) -> None:
+            origin: Open | None, deliver: bool = True) -> list[Watch]:
+    hit: list[Watch] = []
     if mgr.notify.watches:
-        for w in mgr.notify.report(path, action, completion_filter, share_name):
-            _deliver(mgr, w)
+        hit = mgr.notify.report(path, action, completion_filter, share_name)
+        if deliver:
+            for w in hit:
+                _deliver(mgr, w)
     if mgr.dir_leases and action in _NAMESPACE_ACTIONS:
         parent, _name = split_parent(path)
         key = mgr.dir_leases.get((share_name, fold(parent)))
         if key is not None:
             _break_dir_leases(mgr, key, origin)
+    return hit
 
 
 _NAMESPACE_ACTIONS = frozenset({NotifyAction.ADDED, NotifyAction.REMOVED, NotifyAction.RENAMED_OLD_NAME,
