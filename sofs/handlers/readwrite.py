@@ -2,7 +2,7 @@
 
 Zero-copy paths:
 
-- READ: the data is ``preadv``'d into a page-aligned pooled buffer (:mod:`iobuf`) and the reply is
+- READ: the data is ``preadv``'d into a page-aligned pooled buffer (:mod:`sofs.wire.bufpool`) and the reply is
   ``Reply((fixed_part, memoryview))``: the transport (or the signer/encryptor) reads the file data
   straight from that buffer. Reads of at most ``fsio.INLINE_IO_MAX`` bytes run inline with
   ``os.pread`` (cheaper than a thread hop); bigger ones run in the shared pool.
@@ -20,9 +20,9 @@ from sofs.handlers import writetime
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.flags import A
 from sofs.handlers.fsio import INLINE_IO_MAX, run_fs, run_pool
-from sofs.handlers.iobuf import POOL
 from sofs.handlers.opens import Open, get_open
 from sofs.vfs.confine import status_from_errno
+from sofs.wire.bufpool import POOL
 from sofs.wire.constants import ChannelType, WriteFlags
 from sofs.wire.messages.close import FlushRequest, FlushResponse
 from sofs.wire.messages.io import ReadRequest, ReadResponse, WriteRequest, WriteResponse

@@ -1,14 +1,12 @@
 """Pure CREATE decisions: validation order, granted access, share modes, DACL access, buffers."""
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import pytest
 
 from sofs.handlers import open_logic as logic
 from sofs.handlers.base import SmbError
-from sofs.handlers.iobuf import BufferPool
 from sofs.wire.fscc_constants import FILE_ALL_ACCESS, FILE_GENERIC_READ
 from sofs.wire.fscc_constants import AccessMask as A
 from sofs.wire.fscc_constants import ShareAccess as S
@@ -87,15 +85,3 @@ def test_stored_create_attributes() -> None:
     assert logic.stored_create_attributes(0x10 | 0x02, True) == 0x02  # DIRECTORY not stored
 
 
-def test_buffer_pool_reuses_only_free_buffers() -> None:
-    pool = BufferPool()
-    a = pool.get(100_000)
-    assert len(a) == 128 * 1024
-    view = memoryview(a)[:10]
-    b = pool.get(100_000)
-    assert b is not a  # a is still referenced by the caller and the view
-    del view
-    ida = id(a)
-    del a, b
-    c = pool.get(70_000)
-    assert id(c) == ida and sys.getrefcount(c) > 1
