@@ -36,6 +36,7 @@ _LOCK_BODY = LockResponse().encode()
 _BLOCKING = (int(F.SHARED_LOCK), int(F.EXCLUSIVE_LOCK))
 _IMMEDIATE = (int(F.SHARED_LOCK | F.FAIL_IMMEDIATELY), int(F.EXCLUSIVE_LOCK | F.FAIL_IMMEDIATELY))
 _UNLOCK = int(F.UNLOCK)
+_CAP_MULTI_CHANNEL = 0x08  # [MS-SMB2] 2.2.4 SMB2_GLOBAL_CAP_MULTI_CHANNEL
 _RANGE_NOT_LOCKED = "range-not-locked"
 
 
@@ -47,7 +48,8 @@ def _sequences(op: Open) -> LockSequences:
 
 
 def lock_sequence_applies(ctx: Ctx, op: Open) -> bool:
-    """[MS-SMB2] 3.3.5.14: 2.1 with a resilient open, 3.x with a durable/resilient/persistent one.
+    """[MS-SMB2] 3.3.5.14: 2.1 with a resilient open, 3.x with a durable/resilient/persistent one or
+    on a connection that negotiated multichannel.
 
     The durable-handle code (issue 5) marks opens with ``op.ext["durable"]``/``["resilient"]``/
     ``["persistent"]``; a server may also install ``extensions["lock_sequence_applies"]``."""
@@ -57,7 +59,12 @@ def lock_sequence_applies(ctx: Ctx, op: Open) -> bool:
     ext = op.ext
     if ctx.dialect == 0x0210:
         return bool(ext.get("resilient"))
-    return ctx.dialect >= 0x0300 and bool(ext.get("durable") or ext.get("resilient") or ext.get("persistent"))
+    if ctx.dialect < 0x0300:
+        return False
+    # 3.x with SMB2_GLOBAL_CAP_MULTI_CHANNEL negotiated: every open (the spec's rule, which Samba
+    # follows; smb2.lock.replay_smb3_specification_multi; replay_broken_windows then skips)
+    return bool(ctx.conn.server_capabilities & _CAP_MULTI_CHANNEL or ext.get("durable")
+                or ext.get("resilient") or ext.get("persistent"))
 
 
 async def handle_lock(ctx: Ctx, req: LockRequest) -> Reply:
