@@ -174,6 +174,7 @@ def _placeholder(server: ServerState, share: Any, v: VolumeHandles, hop: HOpen) 
                                              lease.version, lease.parent_lease_key, lease.epoch)
             rec.state = Caching(int(lease.state))
             rec.epoch = lease.epoch
+            rec.fresh = False  # a restored lease is not new: upgrades must be grantable in full
             mgr.leases.attach(rec, op)
             op.ext["lease"] = rec
     if hop.lock_sequences:

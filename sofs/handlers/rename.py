@@ -131,11 +131,15 @@ async def set_rename(ctx: Ctx, op: Open, info: Any) -> None:
         return
     if op.stream is not None:
         raise SmbError(NtStatus.INVALID_PARAMETER, "a stream can only be renamed to a stream")
-    if op.is_directory and _open_children(ctx, op):
-        raise SmbError(NtStatus.ACCESS_DENIED, "directory has open files below it")
+    if op.is_directory:
+        # the caching hook breaks handle caching of the opens below first (smb2.lease.rename_dir_openfile)
+        await run_hooks(ctx, "before_rename", op)
+        if _open_children(ctx, op):
+            raise SmbError(NtStatus.ACCESS_DENIED, "directory has open files below it")
     await _check_target(ctx, op, target, replace)
     _check_parent_share_mode(ctx, op, target)
-    await run_hooks(ctx, "before_rename", op)
+    if not op.is_directory:
+        await run_hooks(ctx, "before_rename", op)
     old = op.path
     new = await run_fs(vfs.rename, op.handle, target, replace)
     notify(ctx.server, op, NotifyAction.RENAMED_OLD_NAME, path=old)
