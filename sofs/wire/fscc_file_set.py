@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from sofs.wire.errors import invalid
 from sofs.wire.fscc_base import Buffer, chain_entries, take, unpack, utf16_decode, utf16_encode, walk_entries
@@ -29,44 +29,38 @@ _RENAME_EX = struct.Struct("<I4xQI")
 
 
 @dataclass(frozen=True, slots=True)
-class FileRenameInformation:
+class _RenameLayout:
+    """The 20-byte + name layout FILE_RENAME_INFORMATION and FILE_LINK_INFORMATION share (SMB2 form)."""
+
+    replace_if_exists: bool = False
+    file_name: str = ""
+    root_directory: int = 0
+
+    def encode(self) -> bytes:
+        name = utf16_encode(self.file_name)
+        return _RENAME.pack(int(self.replace_if_exists), self.root_directory, len(name)) + name
+
+    @classmethod
+    def decode(cls, buf: Buffer) -> Self:
+        r, root, n = unpack(_RENAME, buf)
+        return cls(bool(r), utf16_decode(buf, 20, n), root)
+
+
+@dataclass(frozen=True, slots=True)
+class FileRenameInformation(_RenameLayout):
     """[MS-FSCC] 2.4.37.2 FILE_RENAME_INFORMATION_TYPE_2 (the SMB2 form: 20 bytes + name).
 
     ``root_directory`` must be 0 over SMB2; ``file_name`` is relative to the share root.
     """
 
     INFO_CLASS: ClassVar[int] = FIC.FileRenameInformation
-    replace_if_exists: bool = False
-    file_name: str = ""
-    root_directory: int = 0
-
-    def encode(self) -> bytes:
-        name = utf16_encode(self.file_name)
-        return _RENAME.pack(int(self.replace_if_exists), self.root_directory, len(name)) + name
-
-    @classmethod
-    def decode(cls, buf: Buffer) -> FileRenameInformation:
-        r, root, n = unpack(_RENAME, buf)
-        return cls(bool(r), utf16_decode(buf, 20, n), root)
 
 
 @dataclass(frozen=True, slots=True)
-class FileLinkInformation:
+class FileLinkInformation(_RenameLayout):
     """[MS-FSCC] 2.4.27.2 FILE_LINK_INFORMATION_TYPE_2 (same layout as rename)."""
 
     INFO_CLASS: ClassVar[int] = FIC.FileLinkInformation
-    replace_if_exists: bool = False
-    file_name: str = ""
-    root_directory: int = 0
-
-    def encode(self) -> bytes:
-        name = utf16_encode(self.file_name)
-        return _RENAME.pack(int(self.replace_if_exists), self.root_directory, len(name)) + name
-
-    @classmethod
-    def decode(cls, buf: Buffer) -> FileLinkInformation:
-        r, root, n = unpack(_RENAME, buf)
-        return cls(bool(r), utf16_decode(buf, 20, n), root)
 
 
 @dataclass(frozen=True, slots=True)
