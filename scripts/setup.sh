@@ -18,6 +18,11 @@ if [ "$need_apt" = 1 ]; then
   apt-get update -q >/dev/null
   apt-get install -y -q python3 python3-venv attr iproute2 etcd-server etcd-client ca-certificates >/dev/null
   bash "$ROOT/scripts/install-samba.sh"
+  # The packages start system smbd/nmbd (0.0.0.0:445) and etcd services where systemd runs; sofs needs
+  # none of them (tests start private instances) and a system smbd would hold port 445 the demo uses.
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now smbd nmbd samba-ad-dc etcd >/dev/null 2>&1 || true
+  fi
 fi
 # npm is optional (cloud-witness tests); install node only if missing and apt is usable
 if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ]; then
