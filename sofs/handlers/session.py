@@ -9,6 +9,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
 from sofs.auth.ntlm import AuthError
 from sofs.crypto.kdf import derive_keys
@@ -237,19 +238,30 @@ def _user_name(session: Session) -> str:
     return str(getattr(session.user, "name", "")).lower()
 
 
-def _reauthenticated(session: Session) -> int:
-    """Re-authentication done: the session keys stay those of the first authentication (Windows,
-    Samba); only the user may change."""
+def _take_identity(session: Session) -> Any:
+    """Move the finished authentication's identity onto the session; return the auth context."""
     auth = session.auth
     session.auth = None
     session.user = auth.user
     session.is_guest = bool(getattr(auth, "is_guest", False))
     session.is_anonymous = bool(getattr(auth, "is_anonymous", False))
-    flags = 0
+    return auth
+
+
+def _identity_flags(session: Session) -> int:
+    """SessionFlags IS_NULL / IS_GUEST of the session's identity ([MS-SMB2] 2.2.6)."""
     if session.is_anonymous:
-        flags |= SessionFlags.IS_NULL
-    elif session.is_guest:
-        flags |= SessionFlags.IS_GUEST
+        return int(SessionFlags.IS_NULL)
+    if session.is_guest:
+        return int(SessionFlags.IS_GUEST)
+    return 0
+
+
+def _reauthenticated(session: Session) -> int:
+    """Re-authentication done: the session keys stay those of the first authentication (Windows,
+    Samba); only the user may change."""
+    _take_identity(session)
+    flags = _identity_flags(session)
     if session.encrypt_data:
         flags |= SessionFlags.ENCRYPT_DATA
     return int(flags)
@@ -258,22 +270,15 @@ def _reauthenticated(session: Session) -> int:
 def _complete(ctx: Ctx, session: Session, req: SessionSetupRequest) -> int:
     """Authentication done: derive keys, set signing/encryption, mark the session valid."""
     server, conn = ctx.server, ctx.conn
-    auth = session.auth
-    session.auth = None
-    session.user = auth.user
-    session.is_guest = bool(getattr(auth, "is_guest", False))
-    session.is_anonymous = bool(getattr(auth, "is_anonymous", False))
-    flags = 0
+    auth = _take_identity(session)
+    flags = _identity_flags(session)
     if session.is_anonymous:
-        flags |= SessionFlags.IS_NULL
         # null sessions never require signing; they encrypt only once the connection has seen an
         # authenticated session (Samba ``got_authenticated_session``)
         _derive(session, conn.dialect, conn.cipher_id, conn.signing_algorithm,
                 bytes(auth.session_key) or ANONYMOUS_SESSION_KEY,
                 server_supports_encryption=_encryption_possible(ctx))
-    elif session.is_guest:
-        flags |= SessionFlags.IS_GUEST
-    else:
+    elif not session.is_guest:
         conn.authenticated_session = True
         _derive(session, conn.dialect, conn.cipher_id, conn.signing_algorithm, bytes(auth.session_key),
                 server_supports_encryption=_encryption_possible(ctx))
