@@ -5,6 +5,11 @@ Connection-level FSCTLs live here (VALIDATE_NEGOTIATE_INFO 3.3.5.15.12, QUERY_NE
 resiliency, pipes) are registered by other handler modules with :func:`register_fsctl`. An FSCTL nobody
 registered answers STATUS_INVALID_DEVICE_REQUEST, as Windows does for an unknown control code; a
 non-FSCTL IOCTL answers STATUS_NOT_SUPPORTED.
+
+The FSCTLs that take no file handle (:data:`HANDLELESS_FSCTLS`) need FileId 0xFF..FF; any other FileId is
+STATUS_INVALID_PARAMETER before anything else is looked at ([MS-SMB2] 3.3.5.15.11, 3.3.5.15.2; Windows
+and Samba's ``smbd_smb2_request_process_ioctl``; smbtorture smb2.ioctl.bug14788.NETWORK_INTERFACE).
+The raw FileId of the request is checked, not the related-compound substitute: clients send the marker.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from sofs.wire.fsctl import (
     ValidateNegotiateInfoResponse,
     encode_network_interfaces,
 )
-from sofs.wire.messages.ioctl import IoctlRequest, IoctlResponse
+from sofs.wire.messages.ioctl import NO_FILE_ID, IoctlRequest, IoctlResponse
 from sofs.wire.status import NtStatus
 
 log = logging.getLogger("sofs.ioctl")
@@ -35,6 +40,12 @@ FSCTL_HANDLERS: dict[int, FsctlHandler] = {}
 FSCTL_MODULES = ("sofs.handlers.pipes", "sofs.handlers.fsctl_file", "sofs.handlers.copychunk",
                  "sofs.handlers.resilience")
 _loaded = False
+
+# [MS-SMB2] 3.3.5.15: the CtlCodes whose request names no open (FileId must be 0xFF..FF).
+HANDLELESS_FSCTLS = frozenset({
+    CtlCode.DFS_GET_REFERRALS, CtlCode.DFS_GET_REFERRALS_EX, CtlCode.PIPE_WAIT,
+    CtlCode.VALIDATE_NEGOTIATE_INFO, CtlCode.QUERY_NETWORK_INTERFACE_INFO,
+})
 
 
 def register_fsctl(code: int) -> Callable[[FsctlHandler], FsctlHandler]:
@@ -73,6 +84,8 @@ async def handle_ioctl(ctx: Ctx, req: IoctlRequest) -> Reply:
             or len(req.input) > limit):
         raise SmbError(NtStatus.INVALID_PARAMETER, "IOCTL buffer sizes above MaxTransactSize")
     code = req.ctl_code
+    if code in HANDLELESS_FSCTLS and bytes(req.file_id) != NO_FILE_ID:
+        raise SmbError(NtStatus.INVALID_PARAMETER, f"FSCTL 0x{code:08x} with a FileId")
     if code == CtlCode.VALIDATE_NEGOTIATE_INFO:
         return _validate_negotiate(ctx, req)
     if code == CtlCode.QUERY_NETWORK_INTERFACE_INFO:
