@@ -17,6 +17,9 @@ block cloning ([MS-FSCC] 2.3, [MS-FSA] 2.1.5.10).
 | SET_COMPRESSION               | FORMAT_NONE → OK, anything else NOT_SUPPORTED; needs WRITE_DATA    |
 | DUPLICATE_EXTENTS_TO_FILE     | FICLONERANGE where the file system reflinks (XFS, btrfs), else     |
 |                               | NOT_SUPPORTED (Windows without ReFS)                               |
+| SRV_ENUMERATE_SNAPSHOTS       | no previous versions: an empty SRV_SNAPSHOT_ARRAY (as Windows on a |
+|                               | volume without shadow copies); MaxOutputResponse < 16 →            |
+|                               | INVALID_PARAMETER                                                  |
 
 Handlers take the open from the IOCTL's FileId (:func:`~sofs.handlers.opens.get_open`) and run
 their I/O in the file-system pool.
@@ -44,6 +47,7 @@ from sofs.wire.fsctl import (
     DuplicateExtentsData,
     FileAllocatedRangeBuffer,
     FileZeroDataInformation,
+    SrvSnapshotArray,
     decode_set_sparse,
     encode_allocated_ranges,
 )
@@ -318,3 +322,19 @@ async def fsctl_duplicate_extents(ctx: Ctx, req: IoctlRequest) -> bytes:
         raise _os_error(e) from None
     dst.written = True
     return b""
+
+
+# --- previous versions -------------------------------------------------------------------------
+
+# [MS-SMB2] 2.2.32.2 with no snapshots: counts 0, SnapShotArraySize 2 (the empty MULTI_SZ's final
+# null), as Samba's vfs_default answers; Windows clients then show no previous versions.
+EMPTY_SNAPSHOT_ARRAY = SrvSnapshotArray.ST.pack(0, 0, 2) + b"\0\0"
+
+
+@register_fsctl(CtlCode.SRV_ENUMERATE_SNAPSHOTS)
+async def fsctl_enumerate_snapshots(ctx: Ctx, req: IoctlRequest) -> bytes:
+    """[MS-SMB2] 3.3.5.15.1: sofs keeps no snapshots, so every file has no previous versions."""
+    _file_open(ctx, req)
+    if req.max_output_response < 16:
+        raise SmbError(NtStatus.INVALID_PARAMETER, "SRV_SNAPSHOT_ARRAY needs 16 bytes")
+    return EMPTY_SNAPSHOT_ARRAY

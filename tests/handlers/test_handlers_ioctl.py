@@ -1,4 +1,5 @@
-"""IOCTL dispatch ([MS-SMB2] 3.3.5.15): FSCTLs without a file handle want FileId 0xFF..FF.
+"""IOCTL dispatch ([MS-SMB2] 3.3.5.15): FSCTLs without a file handle want FileId 0xFF..FF; the
+previous-versions enumeration answers an empty snapshot list.
 
 Pure handler tests: a :class:`Ctx` over stand-in connection/server objects, no sockets. The statuses
 are those smbtorture smb2.ioctl.bug14788.NETWORK_INTERFACE pins (Windows and Samba agree): a FileId
@@ -12,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from sofs.handlers import fsctl_file
 from sofs.handlers.base import ChainState, Ctx, SmbError
 from sofs.handlers.ioctl import HANDLELESS_FSCTLS, handle_ioctl
 from sofs.wire.constants import CtlCode, Dialect, GlobalCaps
-from sofs.wire.fsctl import ValidateNegotiateInfoRequest
+from sofs.wire.fsctl import SrvSnapshotArray, ValidateNegotiateInfoRequest
 from sofs.wire.messages.ioctl import NO_FILE_ID, IoctlRequest, IoctlResponse
 from sofs.wire.status import NtStatus
 
@@ -74,3 +76,17 @@ def test_validate_negotiate_with_a_file_id_is_invalid_parameter() -> None:
 def test_other_handleless_fsctls_refuse_a_file_id(code: int) -> None:
     assert code in HANDLELESS_FSCTLS
     assert run(IoctlRequest(code, INT64_MAX_ID, max_output_response=4096))[0] == NtStatus.INVALID_PARAMETER
+
+
+@pytest.mark.parametrize(("max_out", "want"), [(16, NtStatus.SUCCESS), (0x10000, NtStatus.SUCCESS),
+                                               (15, NtStatus.INVALID_PARAMETER)])
+def test_enumerate_snapshots_answers_no_previous_versions(monkeypatch: pytest.MonkeyPatch, max_out: int,
+                                                          want: int) -> None:
+    """[MS-SMB2] 3.3.5.15.1 (smb2.ioctl.shadow_copy): an empty SRV_SNAPSHOT_ARRAY, 16 bytes minimum."""
+    fake_open = SimpleNamespace(is_pipe=False, handle=object())
+    monkeypatch.setattr(fsctl_file, "get_open", lambda ctx, fid: fake_open)
+    status, out = run(IoctlRequest(CtlCode.SRV_ENUMERATE_SNAPSHOTS, bytes(16), max_output_response=max_out))
+    assert status == want
+    if want == NtStatus.SUCCESS:
+        assert out == bytes.fromhex("00000000" "00000000" "02000000" "0000")
+        assert SrvSnapshotArray.decode(out) == SrvSnapshotArray(0, ())
