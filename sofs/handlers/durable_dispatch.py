@@ -31,7 +31,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError
-from sofs.handlers.durable_state import caching, sync_locks, volume
+from sofs.handlers.durable_state import caching, replay_cache, sync_locks, volume
 from sofs.handlers.opens import Open, registry
 from sofs.handlestate.replay import check_channel_sequence as channel_rule
 from sofs.wire.constants import Command
@@ -41,7 +41,9 @@ if TYPE_CHECKING:
     from sofs.server.state import ServerState
 
 _CHECKED = (Command.WRITE, Command.SET_INFO, Command.IOCTL, Command.LOCK)
-_COUNTED = (Command.READ, Command.QUERY_INFO, Command.FLUSH)  # move the sequence, never fail
+# move the sequence, never fail
+_COUNTED = (Command.READ, Command.QUERY_INFO, Command.FLUSH, Command.QUERY_DIRECTORY, Command.CHANGE_NOTIFY)
+_RELATED = b"\xff" * 16
 
 
 def _durable_open(ctx: Ctx, req: Any) -> Open | None:
@@ -56,6 +58,24 @@ def _durable_open(ctx: Ctx, req: Any) -> Open | None:
     if op is None or op.session is not ctx.session or "durable" not in op.ext:
         return None
     return op
+
+
+def clear_replay_entry(ctx: Ctx, req: Any) -> None:
+    """A request naming an open by its FileId proves the client saw the CREATE response: the
+    open's CreateGuid leaves the replay cache, so a later CREATE replay with that GUID is a new
+    open (Samba ``smbXsrv_open_clear_replay_cache`` in ``smb2srv_open_lookup``; a related
+    compound request does not count, smb2.replay.replay6)."""
+    fid = getattr(req, "file_id", None)
+    if fid is None or ctx.header.is_related or bytes(fid) == _RELATED:
+        return
+    op = registry(ctx.server).by_id.get(bytes(fid))
+    if op is None or op.session is not ctx.session:
+        return
+    key = op.ext.pop("replay_key", None)
+    if key is not None:
+        cache = replay_cache(ctx.server)
+        if cache.get(key, (None,))[0] is op:
+            del cache[key]
 
 
 def check_channel_sequence(ctx: Ctx, req: Any, modifies: bool = True) -> bool:
@@ -109,6 +129,7 @@ def _wrap(command: int, fn: Any) -> Any:
 
     @functools.wraps(fn)
     async def wrapped(ctx: Ctx, req: Any) -> Reply:
+        clear_replay_entry(ctx, req)
         if check_channel_sequence(ctx, req, modifies):
             await commit_channel_sequence(ctx, req)
         out: Reply = await fn(ctx, req)

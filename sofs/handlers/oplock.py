@@ -233,9 +233,12 @@ async def _grant_lease(ctx: Ctx, req: Any, contexts: Any, op: Open, stat: bool) 
     op.ext["lease"] = lease
     op.oplock_level = LEASE
     allowed = RWH
-    # stat opens do not count, unless they hold a lease of their own (smb2.lease.statopen/statopen3)
+    # W: every other open counts unless it is an oplock stat open (no READ_CONTROL) without an
+    # oplock or lease of its own (Samba ``delay_for_oplock_fn`` disallow_write_lease;
+    # smb2.lease.statopen/statopen3, smb2.durable-v2-open.nonstat-and-lease)
     others = [o for o in _others(op, lease)
-              if not is_stat_open(o.granted_access, lease=True) or o.ext.get("lease") is not None]
+              if not is_stat_open(o.granted_access) or o.ext.get("lease") is not None
+              or o.oplock_level not in (NONE, LEASE)]
     if others:
         allowed &= ~Caching.W
     if any(o.ext.get("lease") is None and o.oplock_level not in (NONE, LEASE) for o in others):

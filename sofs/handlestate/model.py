@@ -14,7 +14,7 @@ I4  Share modes: for any two Opens A, B of the same stream (``stream_key``) whos
     allowed by the other's share mode ([MS-FSA] 2.1.5.1.2.2). Disconnected durable/persistent Opens
     keep their share modes (they still block others until they expire).
 I5  ``create_guid`` and ``app_instance_id`` indexes point only at live Opens that carry them; a
-    create GUID names at most one Open.
+    create GUID index entry names one Open (the newest that carries it).
 I6  Paths: ``by_path[fold(open.path)]`` contains ``open.file_id`` for every Open; a rename moves the
     keys of the file and, for a directory, of every Open below it, in one mutation.
 I7  Delete pending: once set on a file (or stream), no new Open of it succeeds (DELETE_PENDING) until

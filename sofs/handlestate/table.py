@@ -144,8 +144,9 @@ class OpenTable:
             status = self.check_new_open(o.file_id, o.stream, o.granted_access, o.share_access)
             if status != NtStatus.SUCCESS:
                 raise HandleStateError(status, o.path)
-        if o.create_guid is not None and o.create_guid in self.by_create_guid:
-            raise HandleStateError(NtStatus.DUPLICATE_OBJECTID, "create GUID in use")
+        # a CreateGuid already indexed is not refused here: the CREATE handler decides replay /
+        # DUPLICATE_OBJECTID from its replay cache, whose entry an open loses once the client used
+        # its FileId (Samba ``smbXsrv_open_clear_replay_cache``); the index names the newest open
         if not o.persistent_id:
             o.persistent_id = self.new_persistent_id()
         if not o.volatile_id:

@@ -149,11 +149,18 @@ def test_durable_disconnect_reconnect_and_expiry() -> None:
     t.check_invariants()
 
 
-def test_duplicate_create_guid_refused() -> None:
+def test_reused_create_guid_indexes_the_newest_open() -> None:
+    """The CREATE handler refuses a reused CreateGuid (DUPLICATE_OBJECTID) while its replay cache
+    holds it; once the client used the first open's FileId a CREATE with the same GUID is a new
+    open (smb2.replay.replay6), and the index names the newest."""
     t = OpenTable()
-    t.add_open(mk(create_guid=b"x" * 16))
-    with pytest.raises(HandleStateError):
-        t.add_open(mk(fid=11, path="b", create_guid=b"x" * 16))
+    a = t.add_open(mk(create_guid=b"x" * 16))
+    b = t.add_open(mk(fid=11, path="b", create_guid=b"x" * 16))
+    assert t.get_by_create_guid(b"x" * 16) is b
+    t.check_invariants()
+    t.close_open(b.persistent_id)
+    assert t.get_by_create_guid(b"x" * 16) is None and a.create_guid == b"x" * 16
+    t.check_invariants()
 
 
 def test_journal_sees_every_mutation_first_and_replay_rebuilds() -> None:
