@@ -55,6 +55,7 @@ class SmbConnection(asyncio.BufferedProtocol):
         self.pending_by_async: dict[int, tuple[_ChainRun, Ctx]] = {}
         self.pending_by_mid: dict[int, tuple[_ChainRun, Ctx]] = {}
         self._batch: list[Any] | None = None  # responses of one buffer_updated, one writelines
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._writable = asyncio.Event()
         self._writable.set()
         self.closed = False
@@ -63,6 +64,10 @@ class SmbConnection(asyncio.BufferedProtocol):
     # -- transport callbacks --------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:  # an in-memory test transport made outside a loop
+            self._loop = None
         peer = transport.get_extra_info("peername") or ("?", 0)
         sock = transport.get_extra_info("sockname") or ("?", 0)
         self.peer = f"{peer[0]}:{peer[1]}"
@@ -86,7 +91,7 @@ class SmbConnection(asyncio.BufferedProtocol):
             return
         # each chain runs eagerly up to its first suspension (no Task for the many requests that
         # complete inline); what they send in the meantime leaves in one writelines
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         self._batch = batch = []
         try:
             for chain in chains:
@@ -143,6 +148,7 @@ class SmbConnection(asyncio.BufferedProtocol):
             if chain.encrypted:
                 run.encrypt_with = self.server.sessions.get(chain.encrypted_session_id)
             state = ChainState()
+            state.run = run
             n = len(chain.requests)
             for i, req in enumerate(chain.requests):
                 if req.header.command == Command.CANCEL:
@@ -155,7 +161,7 @@ class SmbConnection(asyncio.BufferedProtocol):
                     state.create_error = state.status  # Samba: compound_create_err
                 if out is not None:
                     run.outs.append(out)
-            if run.outs:
+            if run.outs and not self._emit(run.outs, run.encrypt_with):
                 await self._send(run.outs, run.encrypt_with)
         except ConnectionAbort as e:
             log.info("connection %d: abort: %s", self.engine.conn.conn_id, e)
@@ -170,7 +176,7 @@ class SmbConnection(asyncio.BufferedProtocol):
         assert self.engine is not None
         hdr = req.header
         conn = self.engine.conn
-        ctx = Ctx(self.server, conn, hdr, req.msg, state, req.encrypted, self, self._make_go_async(run))
+        ctx = Ctx(self.server, conn, hdr, req.msg, state, req.encrypted, self, self._go_async)
         tracing = trace.isEnabledFor(logging.DEBUG)
         if tracing:
             trace.debug("conn %d mid %d %s sid 0x%x tid %d", conn.conn_id, hdr.message_id,
@@ -265,26 +271,25 @@ class SmbConnection(asyncio.BufferedProtocol):
             return s
         return None
 
-    def _make_go_async(self, run: _ChainRun):  # type: ignore[no-untyped-def]
-        async def go_async(ctx: Ctx) -> None:
-            assert self.engine is not None
-            if not ctx.chain.last and ctx.header.command != Command.CREATE:
-                # [MS-SMB2] 3.3.5.2.7 (Windows note): only the last request of a compound, or a
-                # CREATE waiting for an oplock break, may go async (smb2.compound.interim2)
-                raise SmbError(NtStatus.INTERNAL_ERROR, "async request inside a compound")
-            if ctx.cancel_requested:
-                raise SmbError(NtStatus.CANCELLED, "cancelled before going async")
-            if len(self.pending_by_async) >= MAX_ASYNC_CREDITS - 1:
-                # Windows keeps at most 511 requests async per connection; the next one fails
-                # (smb2.credits.*_max_async_credits)
-                raise SmbError(NtStatus.INSUFFICIENT_RESOURCES, "too many async requests")
-            ctx.async_id = self.engine.conn.new_async_id()
-            self.pending_by_async[ctx.async_id] = (run, ctx)
-            interim = self._response(ctx, NtStatus.PENDING, (ERROR_BODY,), interim=True)
-            outs, run.outs = run.outs + [interim], []
-            await self._send(outs, run.encrypt_with or self._encrypt_session(ctx))
-
-        return go_async
+    async def _go_async(self, ctx: Ctx) -> None:
+        """``ctx.go_async()``: send the interim response of a request of the chain ``ctx.chain.run``."""
+        assert self.engine is not None
+        run: _ChainRun = ctx.chain.run
+        if not ctx.chain.last and ctx.header.command != Command.CREATE:
+            # [MS-SMB2] 3.3.5.2.7 (Windows note): only the last request of a compound, or a
+            # CREATE waiting for an oplock break, may go async (smb2.compound.interim2)
+            raise SmbError(NtStatus.INTERNAL_ERROR, "async request inside a compound")
+        if ctx.cancel_requested:
+            raise SmbError(NtStatus.CANCELLED, "cancelled before going async")
+        if len(self.pending_by_async) >= MAX_ASYNC_CREDITS - 1:
+            # Windows keeps at most 511 requests async per connection; the next one fails
+            # (smb2.credits.*_max_async_credits)
+            raise SmbError(NtStatus.INSUFFICIENT_RESOURCES, "too many async requests")
+        ctx.async_id = self.engine.conn.new_async_id()
+        self.pending_by_async[ctx.async_id] = (run, ctx)
+        interim = self._response(ctx, NtStatus.PENDING, (ERROR_BODY,), interim=True)
+        outs, run.outs = run.outs + [interim], []
+        await self._send(outs, run.encrypt_with or self._encrypt_session(ctx))
 
     def _cancel(self, hdr: Header) -> None:
         """[MS-SMB2] 3.3.5.16: cancel a pending request, by AsyncId or by MessageId."""
@@ -300,6 +305,15 @@ class SmbConnection(asyncio.BufferedProtocol):
         else:
             # still synchronous: it completes on its own, or is cancelled when it would go async
             ctx.cancel_requested = True
+
+    def _emit(self, outs: list[Outgoing], encrypt_with: Session | None) -> bool:
+        """Frame ``outs`` into the batch of the current ``buffer_updated`` if there is one and the
+        transport takes data; False when :meth:`_send` must do it (it may have to wait)."""
+        if self._batch is None or self.closed or not self._writable.is_set():
+            return False
+        assert self.engine is not None
+        self._batch.extend(self.engine.build_frame(outs, encrypt_with))
+        return True
 
     async def _send(self, outs: list[Outgoing], encrypt_with: Session | None) -> None:
         if self.closed or self.transport is None:
