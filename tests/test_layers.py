@@ -34,7 +34,6 @@ ALLOWED: dict[str, set[str]] = {
 KNOWN = {
     ("handlestate/caching_install.py", "handlers"): "install glue registering handler hooks; belongs in server/",
     ("handlestate/persist_install.py", "handlers"): "install glue registering handler hooks; belongs in server/",
-    ("handlers/breaks.py", "server"): "uses server.eager.start_eager (an asyncio helper that belongs below both)",
 }
 
 

@@ -33,7 +33,7 @@ from sofs.handlestate.oplocks import (
     oplock_step,
     plan_write_breaks,
 )
-from sofs.server.eager import start_eager
+from sofs.handlers.eager import start_eager
 from sofs.wire.constants import Command, LeaseBreakFlags
 from sofs.wire.header import Header
 from sofs.wire.messages.oplock import LeaseBreakNotification, OplockBreakNotification

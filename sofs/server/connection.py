@@ -16,7 +16,7 @@ from sofs.engine.framing import FramingError
 from sofs.engine.state import Session, SessionState
 from sofs.handlers.base import ERROR_BODY, ChainState, ConnectionAbort, Ctx, Reply, SmbError
 from sofs.handlers.dispatch import dispatch
-from sofs.server.eager import start_eager
+from sofs.handlers.eager import start_eager
 from sofs.server.state import ServerState
 from sofs.wire.constants import Command, HeaderFlags
 from sofs.wire.header import Header

@@ -1,11 +1,11 @@
-"""sofs.server.eager: the first step runs inline; a Task continues only if the coroutine suspends."""
+"""sofs.handlers.eager: the first step runs inline; a Task continues only if the coroutine suspends."""
 from __future__ import annotations
 
 import asyncio
 
 import pytest
 
-from sofs.server.eager import start_eager
+from sofs.handlers.eager import start_eager
 
 
 def test_synchronous_coroutine_needs_no_task() -> None:
