@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError
 from sofs.handlers.durable_state import caching, replay_cache, sync_locks, volume
+from sofs.handlers.eager import _continue, _Resume  # the eager-start pieces, keeping the result
 from sofs.handlers.opens import Open, registry
 from sofs.handlestate.replay import check_channel_sequence as channel_rule
 from sofs.wire.constants import Command
@@ -176,7 +177,19 @@ def _wrap_create(fn: Any) -> Any:
             return out2
         # The open goes on even if the connection drops meanwhile (Samba: a deferred open is not
         # cancelled); the client then finds it by replaying the CREATE (smb2.replay.dhv2-pending2*).
-        inner = asyncio.ensure_future(fn(ctx, req))
+        # Its first step runs here: most CREATEs finish without suspending, and then need no Task
+        # (which would also take the response off the connection's batched write).
+        coro = fn(ctx, req)
+        try:
+            first = coro.send(None)
+        except StopIteration as stop:
+            pending.discard(key)
+            done: Reply = stop.value
+            return done
+        except BaseException:
+            pending.discard(key)
+            raise
+        inner = asyncio.get_running_loop().create_task(_continue(_Resume(coro, first)))
         inner.add_done_callback(lambda _t: pending.discard(key))
         try:
             return await asyncio.shield(inner)

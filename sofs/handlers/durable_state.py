@@ -66,8 +66,24 @@ class VolumeHandles:
             await self.journal.commit()
 
     def commit_soon(self) -> None:
-        if self.journal is not None and self.journal.pending:
-            _spawn(self.journal.commit())
+        """Durable now if the journal commits inline, else by a background commit."""
+        j = self.journal
+        if j is None or not j.pending:
+            return
+        try:
+            if j.commit_now():
+                return
+        except OSError:
+            log.exception("journal commit failed")
+            return
+        _spawn(_quiet_commit(j))
+
+
+async def _quiet_commit(j: PersistentHandleJournal) -> None:
+    try:
+        await j.commit()
+    except OSError:
+        log.exception("journal commit failed")
 
 
 _tasks: set[asyncio.Task[Any]] = set()

@@ -76,7 +76,7 @@ def test_group_commit_shares_fsyncs(tmp_path: Path) -> None:
 
     async def main() -> tuple[int, int]:
         gate.set()
-        j, t = _make(tmp_path, fsync=slow_fsync)
+        j, t = _make(tmp_path, fsync=slow_fsync, inline_sync_max_us=0)  # the threaded path
         before = j.fsyncs
         gate.clear()
 

@@ -204,12 +204,13 @@ def _kill_run(srv: CaServer, seed: int, chunks: int = 120) -> None:
     kill_after = rng.randrange(5, chunks - 5)
     acked: set[int] = set()
     killed = False
+    timer: threading.Timer | None = None
     i = 0
     while i < chunks:
         if i == kill_after and not killed:
             # kill while a write is in flight on the wire, at a random moment
-            t = threading.Timer(rng.random() * 0.01, srv.kill)
-            t.start()
+            timer = threading.Timer(rng.random() * 0.01, srv.kill)
+            timer.start()
         try:
             op.write(data[i], i * CHUNK)
             acked.add(i)
@@ -217,6 +218,9 @@ def _kill_run(srv: CaServer, seed: int, chunks: int = 120) -> None:
         except (SMBException, OSError, ConnectionError) as e:
             assert i >= kill_after, f"unexpected error before the kill: {e!r}"
             killed = True
+            if timer is not None:  # a timer still pending must not kill the restarted server
+                timer.cancel()
+                timer.join()
             srv.kill()
             a.drop()
             srv.start()
@@ -226,6 +230,9 @@ def _kill_run(srv: CaServer, seed: int, chunks: int = 120) -> None:
             continue  # the unacknowledged write is sent again (same data, same offset)
         if i == kill_after + 1 and not killed:
             # the kill landed after the write returned: reconnect on the next write's failure
+            if timer is not None:
+                timer.cancel()
+                timer.join()
             srv.kill()
             killed = True
     assert killed
@@ -252,35 +259,52 @@ def test_ca_kill_reconnect_20(ca_server: CaServer) -> None:
 
 @pytest.mark.timeout(60)
 def test_ca_replay_create_and_write(ca_server: CaServer) -> None:
-    """CREATE sent, connection dropped before its response is read, CREATE resent with the replay
-    flag on a new connection: the same open (one open), the write applied once."""
+    """CREATE + WRITE sent (a related compound), connection dropped before the responses are read,
+    both resent with the replay flag on a new connection: the same open (one open), the write
+    applied once. (A client that did read the CREATE response and used the FileId reconnects with
+    DH2C instead: that use drops the CreateGuid from the replay cache, smb2.replay.replay6.)"""
     cg, lk = uuid.uuid4(), os.urandom(16)
     guid = uuid.uuid4()
     a = Client(ca_server.port, guid=guid)
     a.connect()
-    op, _ = a.open_persistent("replay.bin", cg, lk)
-    first_id = op.file_id
-    op.write(b"x" * 100, 0)
-    a.drop()  # connection lost "before the response" of what follows
+
+    def create_request(op: Open) -> Any:
+        dh = SMB2CreateDurableHandleRequestV2()
+        dh["timeout"] = 0
+        dh["flags"] = 0x2
+        dh["create_guid"] = cg
+        req, _unpack = op.create(ImpersonationLevel.Impersonation, RW, 0x80, ShareAccess.FILE_SHARE_READ,
+                                 CreateDisposition.FILE_OPEN_IF, 0x40,
+                                 [_ctx(CreateContextName.SMB2_CREATE_DURABLE_HANDLE_REQUEST_V2, dh), _lease(lk)],
+                                 oplock_level=RequestedOplockLevel.SMB2_OPLOCK_LEVEL_LEASE, send=False)
+        return req
+
+    op = Open(a.tree, "replay.bin")
+    create = create_request(op)
+    op.file_id = b"\xff" * 16  # the compound's related FileId
+    write, _unpack = op.write(b"x" * 100, 0, send=False)
+    a.tree.session.connection.send_compound([create, write], a.tree.session.session_id, a.tree.tree_connect_id,
+                                            related=True)
+    path = ca_server.paths["ca"] / "replay.bin"
+    deadline = time.monotonic() + 10
+    while not (path.exists() and path.read_bytes() == b"x" * 100) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    a.drop()  # the responses are lost with the connection
     a.connect()
-    dh = SMB2CreateDurableHandleRequestV2()
-    dh["timeout"] = 0
-    dh["flags"] = 0x2
-    dh["create_guid"] = cg
     op2 = Open(a.tree, "replay.bin")
-    req, _unpack = op2.create(ImpersonationLevel.Impersonation, RW, 0x80, ShareAccess.FILE_SHARE_READ,
-                              CreateDisposition.FILE_OPEN_IF, 0x40,
-                              [_ctx(CreateContextName.SMB2_CREATE_DURABLE_HANDLE_REQUEST_V2, dh), _lease(lk)],
-                              oplock_level=RequestedOplockLevel.SMB2_OPLOCK_LEVEL_LEASE, send=False)
+    req = create_request(op2)
     with _replay_headers():
         request = a.tree.session.connection.send(req, sid=a.tree.session.session_id, tid=a.tree.tree_connect_id)
     op2._create_response(request)
-    assert op2.file_id[:8] == first_id[:8]  # the same open, not a second one
+    with _replay_headers():
+        op2.write(b"x" * 100, 0)  # the replayed write: same bytes, same place
     op2.write(b"y" * 50, 100)
-    op2.write(b"y" * 50, 100)  # a replayed write: same bytes, same place
     op2.close()
+    only = Open(a.tree, "replay.bin")  # no second open left behind: an exclusive open succeeds
+    only.create(ImpersonationLevel.Impersonation, RW, 0x80, 0, CreateDisposition.FILE_OPEN, 0x40)
+    only.close()
     a.drop()
-    assert (ca_server.paths["ca"] / "replay.bin").read_bytes() == b"x" * 100 + b"y" * 50
+    assert path.read_bytes() == b"x" * 100 + b"y" * 50
     log = ca_server.log.read_text()
     assert "CREATE replay of replay.bin" in log
 
