@@ -53,6 +53,7 @@ RECORD_TYPES: tuple[type, ...] = (
 )
 _TAG = {t: i for i, t in enumerate(RECORD_TYPES)}
 _FIELDS = {t: tuple(f.name for f in dataclasses.fields(t)) for t in RECORD_TYPES}
+_RECORD_PREFIX = {t: b"R" + bytes((i,)) for t, i in _TAG.items()}
 
 _FRAME = struct.Struct("<II")
 _ENTRY = struct.Struct("<QQB")
@@ -67,6 +68,32 @@ class JournalDecodeError(ValueError):
 # --- values -------------------------------------------------------------------------------------
 
 def _enc(v: Any, out: bytearray) -> None:
+    """Append the encoding of ``v``: one dict lookup on the exact type for the common values
+    (the generic chain below defines the format; ``_enc_slow`` keeps it for subclasses)."""
+    t = type(v)
+    if t is int:
+        raw = v.to_bytes((v.bit_length() + 8) // 8 or 1, "little", signed=True)
+        out += b"I" + bytes((len(raw),)) + raw
+    elif v is None:
+        out += b"N"
+    elif t is bytes:
+        out += b"B" + _U32.pack(len(v)) + v
+    elif t is bool:
+        out += b"T" if v else b"F"
+    elif t is str:
+        b = v.encode("utf-8", "surrogatepass")
+        out += b"S" + _U32.pack(len(b)) + b
+    else:
+        fields = _FIELDS.get(t)
+        if fields is None:
+            _enc_slow(v, out)
+            return
+        out += _RECORD_PREFIX[t]
+        for name in fields:
+            _enc(getattr(v, name), out)
+
+
+def _enc_slow(v: Any, out: bytearray) -> None:
     if v is None:
         out += b"N"
     elif v is True:

@@ -111,3 +111,24 @@ def test_fencing_drops_older_epochs_after_a_newer_one() -> None:
     kept, dropped = fenced(es)
     assert [e.epoch for e in kept] == [1, 1, 2, 2, 3]
     assert dropped == 2
+
+
+@pytest.mark.parametrize("rec", [*SAMPLES, 0, -1, 2**70, True, False, None, b"", "x", (1, (b"a", None)),
+                                 bytearray(b"ab"), memoryview(b"cd")],
+                         ids=lambda r: type(r).__name__)
+def test_fast_encoder_matches_the_generic_one(rec: object) -> None:
+    """``_enc`` (exact-type fast path) writes the same bytes as the generic ``_enc_slow``, also
+    for int subclasses (IntFlag lease states) and tuples, which take the generic path."""
+    import enum
+
+    from sofs.handlestate.journal_codec import _enc, _enc_slow
+
+    class Flag(enum.IntFlag):
+        A = 1
+        B = 4
+
+    for v in (rec, Flag.A | Flag.B, R.LeaseSet(5, b"g" * 16, b"k" * 16, Flag.B, 3, 2, None)):
+        fast, slow = bytearray(), bytearray()
+        _enc(v, fast)
+        _enc_slow(v, slow)
+        assert fast == slow
