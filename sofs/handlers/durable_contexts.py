@@ -177,7 +177,7 @@ async def _purge_conflicting(ctx: Ctx, req: Any, contexts: Any, v: VolumeHandles
 
 
 def _is_abandoned(v: VolumeHandles, op: Open) -> bool:
-    hop = op.ext.get("durable")
+    hop: HOpen | None = op.ext.get("durable")
     return (hop is not None and not op.closed and v.table.get_by_persistent(hop.persistent_id) is hop
             and should_purge(persistent=hop.persistent, disconnected=not hop.connected))
 

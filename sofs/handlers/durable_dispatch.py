@@ -34,6 +34,7 @@ from sofs.handlers.base import Ctx, Reply, SmbError
 from sofs.handlers.durable_state import caching, replay_cache, sync_locks, volume
 from sofs.handlers.eager import _continue, _Resume  # the eager-start pieces, keeping the result
 from sofs.handlers.opens import Open, registry
+from sofs.handlestate.model import Open as HOpen
 from sofs.handlestate.replay import check_channel_sequence as channel_rule
 from sofs.wire.constants import Command
 from sofs.wire.status import NtStatus
@@ -114,7 +115,7 @@ async def after_set_info(ctx: Ctx, req: Any) -> None:
     op = _durable_open(ctx, req)
     if op is None:
         return
-    hop = op.ext["durable"]
+    hop: HOpen = op.ext["durable"]
     v = volume(ctx.server, op.share)
     if v.table.get_by_persistent(hop.persistent_id) is not hop:
         return
@@ -262,7 +263,7 @@ async def after_break_ack(ctx: Ctx, req: Any) -> None:
     else:
         op = _durable_open(ctx, req)
         if op is not None:
-            hop = op.ext["durable"]
+            hop: HOpen = op.ext["durable"]
             v = volume(ctx.server, op.share)
             if v.table.get_by_persistent(hop.persistent_id) is hop and hop.oplock_level != op.oplock_level:
                 v.table.set_oplock(hop.persistent_id, op.oplock_level)
