@@ -7,6 +7,8 @@ from sofs.handlestate import records as R
 from sofs.handlestate.model import ByteRangeLock, Lease, LeaseState, Open, OpenFile, path_key
 from sofs.wire.fscc_constants import CreateOptions
 
+_DELETE_ON_CLOSE = int(CreateOptions.DELETE_ON_CLOSE)  # a plain int: IntFlag & costs an enum call
+
 if TYPE_CHECKING:
     from sofs.handlestate.table import OpenTable
 
@@ -32,7 +34,7 @@ def from_record(r: R.OpenRecord) -> Open:
 
 def _added(t: OpenTable, rec: R.OpenAdded) -> None:
     o = from_record(rec.open)
-    o.delete_on_close = bool(o.create_options & CreateOptions.DELETE_ON_CLOSE)
+    o.delete_on_close = bool(o.create_options & _DELETE_ON_CLOSE)
     f = t.files.get(o.file_id)
     if f is None:
         f = t.files[o.file_id] = OpenFile(o.file_id, o.path, o.is_directory)

@@ -89,8 +89,20 @@ def _enc(v: Any, out: bytearray) -> None:
             _enc_slow(v, out)
             return
         out += _RECORD_PREFIX[t]
-        for name in fields:
-            _enc(getattr(v, name), out)
+        for name in fields:  # the scalar cases of the top of this function, inlined (no call per field)
+            x = getattr(v, name)
+            tx = type(x)
+            if tx is int:
+                raw = x.to_bytes((x.bit_length() + 8) // 8 or 1, "little", signed=True)
+                out += b"I" + bytes((len(raw),)) + raw
+            elif x is None:
+                out += b"N"
+            elif tx is bytes:
+                out += b"B" + _U32.pack(len(x)) + x
+            elif tx is bool:
+                out += b"T" if x else b"F"
+            else:
+                _enc(x, out)
 
 
 def _enc_slow(v: Any, out: bytearray) -> None:

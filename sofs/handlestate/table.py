@@ -31,6 +31,8 @@ from sofs.handlestate.rules import check_base_delete_vs_streams, check_share_acc
 from sofs.wire.fscc_constants import CreateOptions
 from sofs.wire.status import NtStatus
 
+_DELETE_ON_CLOSE = int(CreateOptions.DELETE_ON_CLOSE)  # a plain int: IntFlag & costs an enum call
+
 
 class HandleStateError(Exception):
     def __init__(self, status: NtStatus, message: str = "") -> None:
@@ -151,7 +153,7 @@ class OpenTable:
             o.persistent_id = self.new_persistent_id()
         if not o.volatile_id:
             o.volatile_id = self.new_volatile_id()
-        o.delete_on_close = bool(o.create_options & CreateOptions.DELETE_ON_CLOSE)
+        o.delete_on_close = bool(o.create_options & _DELETE_ON_CLOSE)
         runtime = (o.vfs_handle, o.frozen_times)
         self.apply(R.OpenAdded(to_record(o)))
         live = self.opens_by_persistent[o.persistent_id]
