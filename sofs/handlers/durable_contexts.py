@@ -1,7 +1,7 @@
 """CREATE with durable/persistent contexts: grant (DHnQ/DH2Q), reconnect (DHnC/DH2C), CREATE replay
 by CreateGuid, App Instance ID, purge of abandoned durable opens ([MS-SMB2] 3.3.5.9.6-3.3.5.9.14).
 
-Hooks (registered by :mod:`sofs.handlestate.persist_install`):
+Hooks (registered by :mod:`sofs.server.persist_install`):
 
 - ``create_reconnect`` → :func:`before_open`: runs before any open. Reconnects answer here (the
   reclaimed open's CREATE response), so do replayed CREATEs (same FileId, no second open); an App

@@ -1,6 +1,6 @@
 """Oplocks and leases on the CREATE path, and the OPLOCK_BREAK command ([MS-SMB2] 3.3.5.9, 3.3.5.22).
 
-CREATE integration (see :mod:`sofs.handlestate.caching_install` for the hook names):
+CREATE integration (see :mod:`sofs.server.caching_install` for the hook names):
 
 - :func:`before_admit` runs after the VFS open and before the share-mode check: it breaks what the
   new open contends with ([MS-FSA] 2.1.5.17.2) and, when a break must be acknowledged first, sends

@@ -27,8 +27,8 @@ log = logging.getLogger("sofs.server")
 # Each exposes ``install(server: ServerState) -> None``; missing ones are skipped.
 EXTENSION_MODULES = (
     "sofs.handlers.opens",
-    "sofs.handlestate.caching_install",  # oplocks, leases, byte-range locks, change notify
-    "sofs.handlestate.persist_install",  # durable/persistent handles (after caching: reads its grant)
+    "sofs.server.caching_install",  # oplocks, leases, byte-range locks, change notify
+    "sofs.server.persist_install",  # durable/persistent handles (after caching: reads its grant)
     "sofs.security.abe",  # access-based enumeration filter
 )
 

@@ -32,8 +32,8 @@ RW = 0x80000000 | 0x40000000
 def server():
     from sofs.server import app
 
-    if "sofs.handlestate.caching_install" not in app.EXTENSION_MODULES:
-        pytest.skip("sofs.handlestate.caching_install is not in EXTENSION_MODULES yet")
+    if "sofs.server.caching_install" not in app.EXTENSION_MODULES:
+        pytest.skip("sofs.server.caching_install is not in EXTENSION_MODULES yet")
     srv = start_sofs()
     yield srv
     srv.stop()

@@ -48,7 +48,7 @@ from smbprotocol.session import Session
 from smbprotocol.tree import TreeConnect
 
 LAUNCH = ("import sys, sofs.server.app as a\n"
-          "mods = [m for m in ('sofs.handlestate.caching_install', 'sofs.handlestate.persist_install')"
+          "mods = [m for m in ('sofs.server.caching_install', 'sofs.server.persist_install')"
           " if m not in a.EXTENSION_MODULES]\n"
           "a.EXTENSION_MODULES = tuple(a.EXTENSION_MODULES) + tuple(mods)\n"
           "from sofs.cli.main import main\n"

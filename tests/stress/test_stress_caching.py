@@ -244,8 +244,8 @@ def _live_opens() -> int:
 def test_stress_caching(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sofs.server import app
 
-    if "sofs.handlestate.caching_install" not in app.EXTENSION_MODULES:
-        monkeypatch.setattr(app, "EXTENSION_MODULES", (*app.EXTENSION_MODULES, "sofs.handlestate.caching_install"))
+    if "sofs.server.caching_install" not in app.EXTENSION_MODULES:
+        monkeypatch.setattr(app, "EXTENSION_MODULES", (*app.EXTENSION_MODULES, "sofs.server.caching_install"))
     share = tmp_path / "share"
     share.mkdir()
     port = _free_port()

@@ -2,7 +2,7 @@
 
 Listed in ``sofs.server.app.EXTENSION_MODULES``. The state lives in ``sofs.handlestate.{oplocks,
 leases,locks,notify}`` (pure); the run-time glue is in ``sofs.handlers.{breaks,oplock,lock,notify}``,
-imported here lazily (this module only wires; handlestate itself never imports handlers).
+imported here lazily (this module only wires).
 
 Hooks registered in ``server.extensions``:
 
