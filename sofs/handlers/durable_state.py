@@ -207,6 +207,12 @@ def _placeholder(server: ServerState, share: Any, v: VolumeHandles, hop: HOpen) 
     return op
 
 
+def bring_back(server: ServerState, share: Any, v: VolumeHandles, hop: HOpen) -> Open:
+    """A disconnected persistent open of ``v.table`` made visible to the handlers (share modes, locks,
+    lease, replay cache), as after a restart; used by ``durable_adopt`` for a dead node's opens."""
+    return _placeholder(server, share, v, hop)
+
+
 def mark(op: Open, hop: HOpen) -> None:
     """Flag a handler Open as durable (the lock code reads these ``ext`` keys)."""
     op.ext["durable"] = hop
