@@ -12,9 +12,13 @@
 - Fencing: when the node agent loses quorum, the node stops serving SMB (listeners closed, connections
   dropped) and starts again when quorum is back, so a partitioned node never serves stale state.
 
-Not yet: a volume's handle state is per node (no coordinator forwarding between nodes), so share modes
-and locks are enforced per node, not cluster-wide; persistent handles survive a node restart on the same
-node, and failover to another node is the next step.
+- Failover of persistent handles: every node journals the persistent opens it grants in its own
+  directory of the volume; when the cluster declares a node down, the adopter (the up node with the
+  lowest id, with quorum) takes that journal over (:mod:`sofs.handlers.durable_adopt`), so the dead
+  node's clients reconnect (DH2C) to it.
+
+Not yet: a volume has no coordinator, so share modes and locks between live opens are enforced per
+node, not cluster-wide; a dead node's client must reconnect to the adopter.
 """
 from __future__ import annotations
 
