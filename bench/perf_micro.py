@@ -19,6 +19,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "server"))
+# the CA kinds' journal on /dev/shm commits inline (as sofs on tmpfs does); a scheduling hiccup on a
+# shared machine must not move it to the thread pool in the middle of a measurement
+os.environ.setdefault("SOFS_JOURNAL_INLINE_SYNC_US", "1000000")
 
 from memclient import MemClient
 
@@ -27,11 +30,28 @@ from sofs.wire.header import HEADER_SIZE
 from sofs.wire.messages import EchoRequest, TreeConnectRequest
 from sofs.wire.messages.close import CloseRequest
 from sofs.wire.messages.create import CreateRequest
+from sofs.wire.messages.create_contexts import DurableHandleRequestV2, to_context
 from sofs.wire.messages.io import ReadRequest, WriteRequest
 
 
-async def _setup(path: str, sign: bool) -> tuple[MemClient, int]:
-    c = MemClient.create(path)
+def _ca_client(path: str) -> MemClient:
+    """A MemClient whose share "data" is continuously available (persistent handles, journal on)."""
+    from memclient import FakeTransport
+
+    from sofs.config import ServerConfig, ShareConfig, UserConfig
+    from sofs.server.app import build_state
+    from sofs.server.connection import SmbConnection
+
+    cfg = ServerConfig(shares=[ShareConfig("data", path, continuously_available=True)],
+                       users=[UserConfig("alice", "secret")])
+    proto = SmbConnection(build_state(cfg))
+    t = FakeTransport()
+    proto.connection_made(t)  # type: ignore[arg-type]
+    return MemClient(proto, t)
+
+
+async def _setup(path: str, sign: bool, ca: bool = False) -> tuple[MemClient, int]:
+    c = _ca_client(path) if ca else MemClient.create(path)
     await c.negotiate()
     await c.login(sign=sign)
     r = await c.call(Command.TREE_CONNECT, TreeConnectRequest(0, r"\\s\data").encode(), sign=sign)
@@ -51,9 +71,9 @@ async def run(kind: str, n: int, profile: bool) -> float:
     with tempfile.TemporaryDirectory(dir="/dev/shm") as d:
         with open(os.path.join(d, "f"), "wb") as f:  # noqa: ASYNC230 - set-up, before timing
             f.write(os.urandom(1 << 20))
-        c, tid = await _setup(d, sign)
-        fid = await _open(c, tid, "f", sign)
         base = kind.removesuffix("-signed")
+        c, tid = await _setup(d, sign, ca=base == "openclose-persistent")
+        fid = await _open(c, tid, "f", sign)
         echo = EchoRequest().encode()
         rd = ReadRequest(length=4096, offset=0, file_id=fid).encode()
         wr = WriteRequest(offset=0, file_id=fid, data=b"x" * 4096).encode()
@@ -61,6 +81,15 @@ async def run(kind: str, n: int, profile: bool) -> float:
                                 create_options=0, name="", impersonation_level=2).encode()
         cr_file = CreateRequest(desired_access=0x0012019F, share_access=7, create_disposition=3,
                                 create_options=0, name="f", impersonation_level=2).encode()
+        # bench/ca_openclose.py's CREATE: OPEN_IF, no oplock, DH2Q asking for a persistent handle
+        # (granted on the CA share of "openclose-persistent", not on the plain one of "openclose-dh2q")
+        dh2q = CreateRequest(requested_oplock_level=0, impersonation_level=2, desired_access=0x3,
+                             file_attributes=0x80, share_access=0x7, create_disposition=3,
+                             create_options=0x40, name="g",
+                             contexts=[to_context(DurableHandleRequestV2(0, 0x2, b"\xa5" * 16))]).encode()
+        guid_at = dh2q.index(b"\xa5" * 16)
+        dh2q_buf = bytearray(dh2q)
+        guid_n = [0]
 
         async def one() -> None:
             if base == "echo":
@@ -69,11 +98,19 @@ async def run(kind: str, n: int, profile: bool) -> float:
                 c.send_raw(c.request(Command.READ, rd, tree_id=tid, sign=sign))
             elif base == "write4k":
                 c.send_raw(c.request(Command.WRITE, wr, tree_id=tid, sign=sign))
-            elif base in ("openclose-root", "openclose-file"):
-                c.send_raw(c.request(Command.CREATE, cr_root if base == "openclose-root" else cr_file,
-                                     tree_id=tid, sign=sign))
+            elif base in ("openclose-root", "openclose-file", "openclose-dh2q", "openclose-persistent"):
+                if base in ("openclose-dh2q", "openclose-persistent"):
+                    guid_n[0] += 1
+                    dh2q_buf[guid_at:guid_at + 16] = guid_n[0].to_bytes(16, "little")
+                    body = bytes(dh2q_buf)
+                else:
+                    body = cr_root if base == "openclose-root" else cr_file
+                c.send_raw(c.request(Command.CREATE, body, tree_id=tid, sign=sign))
+                while not c.transport.out:  # the CREATE suspended (journal commit in a thread)
+                    await asyncio.sleep(0)
                 out = bytes(c.transport.out)
                 c.transport.out.clear()
+                assert out[4 + 8:4 + 12] == bytes(4), out[4 + 8:4 + 12].hex()
                 fid2 = out[4 + HEADER_SIZE + 64:4 + HEADER_SIZE + 80]
                 c.send_raw(c.request(Command.CLOSE, CloseRequest(0, fid2).encode(), tree_id=tid, sign=sign))
             while c.proto.tasks:  # something suspended (thread pool, lock wait): let it finish
@@ -101,7 +138,8 @@ async def run(kind: str, n: int, profile: bool) -> float:
         return dt
 
 
-KINDS = ("echo", "echo-signed", "openclose-root", "openclose-file", "read4k", "write4k", "read4k-signed")
+KINDS = ("echo", "echo-signed", "openclose-root", "openclose-file", "read4k", "write4k", "read4k-signed",
+         "openclose-dh2q", "openclose-persistent")
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """How each journal record changes an ``OpenTable`` (shared by live mutation and replay)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sofs.handlestate import records as R
 from sofs.handlestate.model import ByteRangeLock, Lease, LeaseState, Open, OpenFile, path_key
@@ -35,6 +36,11 @@ def from_record(r: R.OpenRecord) -> Open:
 def _added(t: OpenTable, rec: R.OpenAdded) -> None:
     o = from_record(rec.open)
     o.delete_on_close = bool(o.create_options & _DELETE_ON_CLOSE)
+    insert_open(t, o)
+
+
+def insert_open(t: OpenTable, o: Open) -> None:
+    """Index ``o`` as a new connected open (what replaying its ``OpenAdded`` does)."""
     f = t.files.get(o.file_id)
     if f is None:
         f = t.files[o.file_id] = OpenFile(o.file_id, o.path, o.is_directory)
@@ -54,7 +60,8 @@ def _removed(t: OpenTable, rec: R.OpenRemoved) -> None:
         del t.opens_by_volatile[o.volatile_id]
     f = t.files[o.file_id]
     del f.opens[o.persistent_id]
-    f.locks = [lk for lk in f.locks if lk.owner != o.persistent_id]
+    if f.locks:
+        f.locks = [lk for lk in f.locks if lk.owner != o.persistent_id]
     t._unindex_path(o.path, o.file_id)
     if o.create_guid is not None and t.by_create_guid.get(o.create_guid) == o.persistent_id:
         del t.by_create_guid[o.create_guid]
@@ -144,33 +151,39 @@ def _lease(t: OpenTable, rec: R.LeaseSet) -> None:
     f.leases[key] = lease
 
 
+def _delete_on_close(t: OpenTable, rec: R.DeleteOnCloseSet) -> None:
+    t.opens_by_persistent[rec.persistent_id].delete_on_close = rec.value
+
+
+def _channel_sequence(t: OpenTable, rec: R.ChannelSequenceSet) -> None:
+    t.opens_by_persistent[rec.persistent_id].channel_sequence = rec.value
+
+
+def _lock_sequence(t: OpenTable, rec: R.LockSequenceSet) -> None:
+    t.opens_by_persistent[rec.persistent_id].lock_sequences[rec.index] = rec.value
+
+
+def _oplock(t: OpenTable, rec: R.OplockSet) -> None:
+    t.opens_by_persistent[rec.persistent_id].oplock_level = rec.level
+
+
+_APPLY: dict[type, Callable[[Any, Any], None]] = {
+    R.OpenAdded: _added, R.OpenRemoved: _removed, R.OpenDisconnected: _disconnected,
+    R.OpenReconnected: _reconnected, R.DeleteOnCloseSet: _delete_on_close,
+    R.DeletePendingSet: _delete_pending, R.PathMoved: _moved, R.ChannelSequenceSet: _channel_sequence,
+    R.LockSequenceSet: _lock_sequence, R.LockAdded: _lock_added, R.LockRemoved: _lock_removed,
+    R.LeaseSet: _lease, R.OplockSet: _oplock,
+}
+
+
 def apply_record(t: OpenTable, rec: R.Record) -> None:
-    match rec:
-        case R.OpenAdded():
-            _added(t, rec)
-        case R.OpenRemoved():
-            _removed(t, rec)
-        case R.OpenDisconnected():
-            _disconnected(t, rec)
-        case R.OpenReconnected():
-            _reconnected(t, rec)
-        case R.DeleteOnCloseSet():
-            t.opens_by_persistent[rec.persistent_id].delete_on_close = rec.value
-        case R.DeletePendingSet():
-            _delete_pending(t, rec)
-        case R.PathMoved():
-            _moved(t, rec)
-        case R.ChannelSequenceSet():
-            t.opens_by_persistent[rec.persistent_id].channel_sequence = rec.value
-        case R.LockSequenceSet():
-            t.opens_by_persistent[rec.persistent_id].lock_sequences[rec.index] = rec.value
-        case R.LockAdded():
-            _lock_added(t, rec)
-        case R.LockRemoved():
-            _lock_removed(t, rec)
-        case R.LeaseSet():
-            _lease(t, rec)
-        case R.OplockSet():
-            t.opens_by_persistent[rec.persistent_id].oplock_level = rec.level
-        case _:
+    """Change ``t`` as ``rec`` says (one dict lookup on the record's exact type)."""
+    fn = _APPLY.get(type(rec))
+    if fn is None:
+        for cls, f in _APPLY.items():  # a subclass of a record type
+            if isinstance(rec, cls):
+                fn = f
+                break
+        else:
             raise TypeError(f"unknown record {rec!r}")
+    fn(t, rec)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sofs.handlestate import records as R
-from sofs.handlestate.apply import apply_record, to_record
+from sofs.handlestate.apply import apply_record, insert_open, to_record
 from sofs.handlestate.model import (
     ByteRangeLock,
     Lease,
@@ -58,6 +58,9 @@ class OpenTable:
     def __init__(self, epoch: int = 1, journal: R.JournalHook | None = None,
                  volatile_ids: Callable[[], int] | None = None) -> None:
         self.epoch = epoch
+        self._journal: R.JournalHook | None = None
+        self._append_record: Callable[[R.Record, bool], None] | None = None
+        self._append_open: Callable[[Open, bool], None] | None = None
         self.journal = journal
         self.files: dict[int, OpenFile] = {}
         self.opens_by_persistent: dict[int, Open] = {}
@@ -69,6 +72,19 @@ class OpenTable:
         self._next_pid = 1
         self._next_vid = 1
         self._volatile_ids = volatile_ids
+
+    @property
+    def journal(self) -> R.JournalHook | None:
+        return self._journal
+
+    @journal.setter
+    def journal(self, hook: R.JournalHook | None) -> None:
+        """A hook that also has ``append_record(record, persistent)`` / ``append_open(open,
+        persistent)`` (``PersistentHandleJournal``) is fed through those: no ``JournalEntry`` or
+        ``OpenRecord`` is built for it."""
+        self._journal = hook
+        self._append_record = getattr(hook, "append_record", None)
+        self._append_open = getattr(hook, "append_open", None)
 
     # --- ids ------------------------------------------------------------------------------
     def new_persistent_id(self) -> int:
@@ -136,9 +152,12 @@ class OpenTable:
     def apply(self, record: R.Record) -> None:
         """The single entry point of every change: journal first, then memory."""
         self._seq += 1
-        if self.journal is not None:
-            self.journal.append(R.JournalEntry(self.epoch, self._seq, record, self._is_persistent(record)))
-        self._apply(record)
+        if self._journal is not None:
+            if self._append_record is not None:
+                self._append_record(record, self._is_persistent(record))
+            else:
+                self._journal.append(R.JournalEntry(self.epoch, self._seq, record, self._is_persistent(record)))
+        apply_record(self, record)
 
     def add_open(self, o: Open, *, check: bool = True) -> Open:
         """Register a new Open (ids assigned when 0). Raises HandleStateError on a conflict."""
@@ -154,11 +173,23 @@ class OpenTable:
         if not o.volatile_id:
             o.volatile_id = self.new_volatile_id()
         o.delete_on_close = bool(o.create_options & _DELETE_ON_CLOSE)
-        runtime = (o.vfs_handle, o.frozen_times)
-        self.apply(R.OpenAdded(to_record(o)))
-        live = self.opens_by_persistent[o.persistent_id]
-        live.vfs_handle, live.frozen_times = runtime
-        return live
+        if o.disconnected_at is not None or o.channel_sequence or o.lock_sequences:
+            # state the OpenAdded record does not carry: the live open is rebuilt from the record
+            # (as a replay would), keeping only the runtime-only fields
+            runtime = (o.vfs_handle, o.frozen_times)
+            self.apply(R.OpenAdded(to_record(o)))
+            live = self.opens_by_persistent[o.persistent_id]
+            live.vfs_handle, live.frozen_times = runtime
+            return live
+        # the common case: ``o`` itself becomes the live open (what a replay of the record builds)
+        self._seq += 1
+        if self._journal is not None:
+            if self._append_open is not None:
+                self._append_open(o, o.persistent)
+            else:
+                self._journal.append(R.JournalEntry(self.epoch, self._seq, R.OpenAdded(to_record(o)), o.persistent))
+        insert_open(self, o)
+        return o
 
     def close_open(self, persistent_id: int) -> CloseResult:
         o = self.opens_by_persistent[persistent_id]
