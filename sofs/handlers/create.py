@@ -25,8 +25,8 @@ from sofs.handlers.create_contexts import (
     parse_contexts,
 )
 from sofs.handlers.flags import FA, A, D, O
-from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import Open, change_time, notify, registry, run_hooks
+from sofs.handlers.fsio import inline_metadata, run_fs, run_inline
+from sofs.handlers.opens import Open, notify, registry, run_hooks
 from sofs.security.access import AccessDenied
 from sofs.security.files import add_parent_rights, needs_parent, new_object_sd, stored_maximal_access
 from sofs.security.token import Token, token_of_session
@@ -34,17 +34,25 @@ from sofs.vfs.base import EaEntry as VfsEa
 from sofs.vfs.base import FileInfo, VfsError
 from sofs.wire.constants import NotifyAction
 from sofs.wire.fscc_constants import CreateAction, CreateDisposition
-from sofs.wire.messages.create import CreateRequest, CreateResponse
+from sofs.wire.messages.create import CreateRequest, encode_create_response
 from sofs.wire.messages.create_contexts import CreateContext
 from sofs.wire.status import NtStatus
 
 _TRUNCATING = (D.SUPERSEDE, D.OVERWRITE, D.OVERWRITE_IF)
+_OPENED = CreateAction.OPENED
+_DIRECTORY_FILE = O.DIRECTORY_FILE
+_BACKUP_INTENT = O.OPEN_FOR_BACKUP_INTENT
+_DELETE_ON_CLOSE = O.DELETE_ON_CLOSE
+_FA_READONLY = FA.READONLY
+_FA_HIDDEN_SYSTEM = FA.HIDDEN | FA.SYSTEM
+_WRITE_DATA = A.FILE_WRITE_DATA
+_DELETE = A.DELETE
 
 
 async def handle_create(ctx: Ctx, req: CreateRequest) -> Reply:
     """[MS-SMB2] 3.3.5.9 Receiving an SMB2 CREATE Request."""
     assert ctx.tree is not None and ctx.session is not None
-    contexts = parse_contexts(req.contexts, ctx.dialect)
+    contexts = parse_contexts(req.contexts, ctx.dialect) if req.contexts else CreateContexts()
     if ctx.tree.is_ipc:
         from sofs.handlers.pipes import create_pipe
 
@@ -58,7 +66,7 @@ async def handle_create(ctx: Ctx, req: CreateRequest) -> Reply:
         req = dataclasses.replace(req, name=req.name.replace("/", "\\"))
     if contexts.timewarp is not None:
         raise SmbError(NtStatus.OBJECT_NAME_NOT_FOUND, "no snapshots")
-    for hook in ctx.server.extensions.get("create_reconnect", []):
+    for hook in ctx.server.extensions.get("create_reconnect", ()):
         # issue 5: durable reconnect (DHnC/DH2C) and replays answer here before any open
         out = await hook(ctx, req, contexts)
         if out is not None:
@@ -82,13 +90,19 @@ async def _open(ctx: Ctx, req: CreateRequest,
     share_max = logic.maximal_access(tree.maximal_access, read_only)
     # explicit rights beyond the share's cap fail before anything is touched
     logic.granted_access(req.desired_access, share_max)
+    # local file systems: the VFS calls run right here (no coroutine per call; fsio's policy)
+    inline = inline_metadata(vfs)
+    ext = ctx.server.extensions
     for _attempt in range(4):
         if disp in _TRUNCATING or (read_only and disp in (D.OPEN_IF, D.CREATE)):
             first = D.OPEN
         else:
             first = disp
         try:
-            h, action, info, sd_raw = await run_fs(_open_stat, vfs, name, first, opts, req.file_attributes)
+            if inline:
+                h, action, info, sd_raw = run_inline(_open_stat, vfs, name, first, opts, req.file_attributes)
+            else:
+                h, action, info, sd_raw = await run_fs(_open_stat, vfs, name, first, opts, req.file_attributes)
         except SmbError as e:
             if e.status != NtStatus.OBJECT_NAME_NOT_FOUND or first == disp:
                 raise
@@ -109,13 +123,22 @@ async def _open(ctx: Ctx, req: CreateRequest,
                 # a directory has no unnamed data stream ([MS-FSA] 2.1.5.1; smb2.streams.dir)
                 raise SmbError(NtStatus.NOT_A_DIRECTORY if opts & O.DIRECTORY_FILE
                                else NtStatus.FILE_IS_A_DIRECTORY, "directory ::$DATA")
-            for hook in ctx.server.extensions.get("create_before_admit", []):
+            for hook in ext.get("create_before_admit", ()):
                 await hook(ctx, req, contexts, h, info)  # issue 4: oplock/lease breaks first
-            dacl_max = await _dacl_maximal(ctx, vfs, h, sd_raw, opts)
+            token = token_of_session(ctx.session)
+            dacl_max = stored_maximal_access(sd_raw, token, bool(opts & _BACKUP_INTENT))
+            if dacl_max is not None and needs_parent(dacl_max):
+                dacl_max = await run_fs(add_parent_rights, vfs, h.path, token, dacl_max,
+                                        bool(opts & _BACKUP_INTENT))
             op, maximal = _admit(ctx, req, h, info, action, dacl_max)
         except BaseException:
-            await run_fs(vfs.close, h)
+            if inline:
+                run_inline(vfs.close, h)
+            else:
+                await run_fs(vfs.close, h)
             raise
+        if not op.delete_on_close and action == _OPENED and disp not in _TRUNCATING:
+            return op, info, action, maximal  # the common case: an existing object, opened
         if op.delete_on_close:
             try:
                 await run_hooks(ctx, "before_delete", op)
@@ -145,7 +168,17 @@ async def _open(ctx: Ctx, req: CreateRequest,
 
 def _open_stat(vfs: Any, name: str, disp: int, opts: int,
                attrs: int) -> tuple[Any, CreateAction, FileInfo, bytes | None]:
-    stored = logic.stored_create_attributes(attrs, bool(opts & O.DIRECTORY_FILE))
+    stored = logic.stored_create_attributes(attrs, bool(opts & _DIRECTORY_FILE))
+    fast = getattr(vfs, "open_stat", None)
+    if fast is not None:  # PosixVfs: open, stat and descriptor in one call (one fstat, one listxattr)
+        h, action, info, sd = fast(name, disp, opts, stored)
+        if h.stream is not None and action == _OPENED:
+            try:
+                _stream_case(vfs, h)
+            except BaseException:
+                vfs.close(h)
+                raise
+        return h, action, info, sd
     h, action = vfs.open(name, CreateDisposition(disp), opts, stored)
     sd: bytes | None = None
     try:
@@ -207,18 +240,6 @@ def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: F
     return vfs.stat(h) if changed else info
 
 
-async def _dacl_maximal(ctx: Ctx, vfs: Any, h: Any, sd_raw: bytes | None, opts: int) -> int | None:
-    """What the file's stored DACL grants this user (None: no stored descriptor), with DELETE /
-    READ_ATTRIBUTES from the parent ([MS-FSA] 2.1.5.1.2.1; :mod:`sofs.security.files`). The DACL
-    part is a cached pure lookup; only a parent lookup goes to the thread pool."""
-    token = token_of_session(ctx.session)
-    backup = bool(opts & O.OPEN_FOR_BACKUP_INTENT)
-    granted = stored_maximal_access(sd_raw, token, backup)
-    if granted is not None and needs_parent(granted):
-        granted = await run_fs(add_parent_rights, vfs, h.path, token, granted, backup)
-    return granted
-
-
 def _admit(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo, action: CreateAction,
            dacl_max: int | None) -> tuple[Open, int]:
     """Access and share-mode checks on the opened object, then record the Open."""
@@ -226,56 +247,61 @@ def _admit(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo, action: CreateA
     session = ctx.session
     assert tree is not None and session is not None
     share = tree.share
-    existed = action == CreateAction.OPENED
-    readonly_file = bool(info.attributes & FA.READONLY) and existed
-    if existed and req.create_disposition in _TRUNCATING and not info.is_directory:
+    existed = action == _OPENED
+    is_dir = info.is_directory
+    attributes = info.attributes
+    disp = req.create_disposition
+    truncating = existed and disp in _TRUNCATING
+    readonly_file = existed and bool(attributes & _FA_READONLY)
+    if truncating and not is_dir:
         if readonly_file:
             raise SmbError(NtStatus.ACCESS_DENIED, "overwrite of a read-only file")
         # a HIDDEN / SYSTEM file is overwritten only by a request that keeps the attribute
         # ([MS-FSA] 2.1.5.1.2.2; smbtorture smb2.openattr)
-        if info.attributes & ~req.file_attributes & (FA.HIDDEN | FA.SYSTEM) and h.stream is None:
+        if attributes & ~req.file_attributes & _FA_HIDDEN_SYSTEM and h.stream is None:
             raise SmbError(NtStatus.ACCESS_DENIED, "overwrite drops HIDDEN/SYSTEM")
     # truncating needs FILE_WRITE_DATA whatever was asked (as Samba's O_TRUNC rule)
-    if (existed and req.create_disposition in _TRUNCATING and dacl_max is not None
-            and not dacl_max & A.FILE_WRITE_DATA):
+    if truncating and dacl_max is not None and not dacl_max & _WRITE_DATA:
         raise SmbError(NtStatus.ACCESS_DENIED, "overwrite without the access it needs")
-    maximal = logic.maximal_access(tree.maximal_access, bool(share.config.read_only), readonly_file,
-                                   info.is_directory)
+    maximal = logic.maximal_access(tree.maximal_access, bool(share.config.read_only), readonly_file, is_dir)
     if dacl_max is not None:
         maximal &= dacl_max
-    granted = logic.granted_access(req.desired_access, maximal, info.is_directory)
-    doc = bool(req.create_options & O.DELETE_ON_CLOSE)
+    granted = logic.granted_access(req.desired_access, maximal, is_dir)
+    opts = req.create_options
+    doc = bool(opts & _DELETE_ON_CLOSE)
     if doc:
-        if not granted & A.DELETE:
+        if not granted & _DELETE:
             raise SmbError(NtStatus.ACCESS_DENIED, "delete-on-close without DELETE")
-        if info.attributes & FA.READONLY and not info.is_directory:
+        if attributes & _FA_READONLY and not is_dir:
             raise SmbError(NtStatus.CANNOT_DELETE, "delete-on-close of a read-only file")
     reg = registry(ctx.server)
-    node = reg.node(share.name, info.file_id, h.stream)
+    stream = h.stream
+    node = reg.node(share.name, info.file_id, stream)
     if node.delete_pending:
         raise SmbError(NtStatus.DELETE_PENDING)
-    if h.stream is not None:
+    if stream is not None:
         base = reg.peek_node(share.name, info.file_id, None)
         if base is not None and base.delete_pending:
             raise SmbError(NtStatus.DELETE_PENDING, "base file is delete-pending")
-    share_check = granted
-    if existed and req.create_disposition in _TRUNCATING:
-        share_check |= A.FILE_WRITE_DATA  # truncation writes, whatever access was asked
-    logic.check_share_access(node.opens, share_check, req.share_access)
-    if h.stream is None and granted & A.DELETE:
+    share_access = req.share_access
+    if node.opens:
+        # truncation writes, whatever access was asked
+        logic.check_share_access(node.opens, granted | _WRITE_DATA if truncating else granted, share_access)
+    if stream is None and granted & _DELETE:
         # deleting/renaming the file conflicts with opens of its named streams too ([MS-FSA] 2.1.5.1.2)
         for other in reg.nodes_of_file(share.name, info.file_id):
             if other is not node:
-                logic.check_share_access(other.opens, granted & A.DELETE, req.share_access)
+                logic.check_share_access(other.opens, granted & _DELETE, share_access)
+    path = h.path
     op = Open(
-        file_id=reg.new_file_id(), session=session, tree=tree, share=share, path=h.path,
-        stream=h.stream, is_directory=info.is_directory, handle=h, granted_access=granted,
-        share_access=req.share_access, create_options=req.create_options,
-        create_disposition=req.create_disposition, node=node, delete_on_close=doc,
-        mode=req.create_options & 0x103E,
+        file_id=reg.new_file_id(), session=session, tree=tree, share=share, path=path,
+        stream=stream, is_directory=is_dir, handle=h, granted_access=granted,
+        share_access=share_access, create_options=opts,
+        create_disposition=disp, node=node, delete_on_close=doc,
+        mode=opts & 0x103E,
     )
     node.opens.append(op)
-    node.path = h.path
+    node.path = path
     reg.add(op)
     tree.open_count += 1
     return op, maximal
@@ -295,19 +321,17 @@ async def _respond(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, op: O
         out_ctx.append(maximal_access_response(maximal))
     if contexts.query_on_disk_id:
         out_ctx.append(on_disk_id_response(info.file_id, await _volume_id(op)))
-    for hook in ctx.server.extensions.get("create_context_handlers", []):
-        out_ctx.extend(await hook(ctx, req, contexts, op, action))
+    for hook in ctx.server.extensions.get("create_context_handlers", ()):
+        more = await hook(ctx, req, contexts, op, action)
+        if more:
+            out_ctx.extend(more)
     if action == CreateAction.CREATED:
         notify(ctx.server, op, NotifyAction.ADDED)
     ctx.set_file_id(op.file_id)
-    rsp = CreateResponse(
-        oplock_level=op.oplock_level, flags=0, create_action=int(action),
-        creation_time=info.creation_time, last_access_time=info.last_access_time,
-        last_write_time=info.last_write_time, change_time=change_time(info),
-        allocation_size=info.allocation_size, end_of_file=info.end_of_file,
-        file_attributes=info.attributes, file_id=op.file_id, contexts=out_ctx,
-    )
-    return reply(rsp.encode())
+    wt = info.last_write_time  # ChangeTime is reported as LastWriteTime (opens.change_time)
+    return reply(encode_create_response(
+        op.oplock_level, int(action), info.creation_time, info.last_access_time, wt, wt,
+        info.allocation_size, info.end_of_file, info.attributes, op.file_id, out_ctx))
 
 
 async def _volume_id(op: Open) -> int:

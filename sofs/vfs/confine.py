@@ -113,8 +113,21 @@ class Confined:
         self.use_openat2 = HAVE_OPENAT2 if use_openat2 is None else use_openat2
 
     def open(self, rel: str, flags: int, mode: int = 0o666) -> int:
-        """Open ``rel`` (POSIX form, '' = root) beneath the root. Raises OSError."""
+        """Open ``rel`` (POSIX form, '' = root) beneath the root. Raises OSError.
+
+        One component (the common CREATE of a name in the share root, and the root itself) is first
+        tried with a plain ``openat(O_NOFOLLOW)``: it cannot leave the root, and costs ~2 µs less
+        than openat2 through ctypes. A symlink there (ELOOP, or ENOTDIR with O_DIRECTORY) takes the
+        openat2 resolution, which follows symlinks that stay inside. O_PATH without O_DIRECTORY is
+        left to openat2 (O_PATH|O_NOFOLLOW would open the link itself instead of following it).
+        """
         if self.use_openat2:
+            if "/" not in rel and rel != ".." and (not flags & os.O_PATH or flags & os.O_DIRECTORY):
+                try:
+                    return os.open(rel or ".", flags | os.O_NOFOLLOW, mode, dir_fd=self.root_fd)
+                except OSError as e:
+                    if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+                        raise
             return openat2_beneath(self.root_fd, rel or ".", flags, mode)
         return walk_nofollow(self.root_fd, rel or ".", flags, mode)
 

@@ -24,6 +24,7 @@ import os
 import stat as stat_mod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import filterfalse
 
 from sofs.vfs import posix_info as pinfo
@@ -98,13 +99,7 @@ class PosixVfs:
 
     # --- names ----------------------------------------------------------------------------
     def _parse(self, path: str) -> SmbPath:
-        try:
-            p = parse_smb_path(path)
-        except NameError_ as e:
-            raise VfsError(e.status, str(e)) from None
-        if p.components and fold_name(p.components[0]) == _META_FOLD:
-            raise VfsError(NtStatus.ACCESS_DENIED, "reserved name")
-        return p
+        return _parse_path(path)
 
     def _match_entry(self, dfd: int, comp: str) -> str | None:
         try:
@@ -205,6 +200,47 @@ class PosixVfs:
                 return result
         raise VfsError(NtStatus.SHARING_VIOLATION, "create raced with a concurrent delete/create")
 
+    def open_stat(self, path: str, disposition: int, options: int = 0,
+                  attributes: int = 0) -> tuple[PosixHandle, CreateAction, FileInfo, bytes | None]:
+        """The CREATE path's one call: :meth:`open` (``truncate=False``), its :class:`FileInfo`, and
+        for an opened (existing) object its stored security descriptor (None otherwise).
+
+        An existing file or directory opened by its default stream reuses the open's ``fstat``
+        and reads its xattrs after one ``listxattr``: a file without stored attributes/descriptor
+        (the share root, files made outside SMB) costs one syscall instead of two failing
+        getxattr calls, a file created through SMB (DOSATTRIB only) two instead of two+failure."""
+        p = self._parse(path)
+        created = None
+        if p.stream is None and (disposition == D.OPEN or disposition == D.OPEN_IF):
+            want_dir = bool(options & _DIRECTORY_FILE)
+            want_file = bool(options & _NON_DIRECTORY_FILE)
+            if want_dir and want_file:
+                raise VfsError(NtStatus.INVALID_PARAMETER, "DIRECTORY_FILE with NON_DIRECTORY_FILE")
+            fd, actual = self._open_existing(p.components)
+            if fd is not None:
+                try:
+                    st = os.fstat(fd)
+                    h = self._found(fd, st, actual, disposition, want_dir, want_file)
+                    dos, sd = _read_meta(fd)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                return h, CreateAction.OPENED, pinfo.build_info(st, dos, self.root_dev), sd
+            if disposition == D.OPEN:
+                raise VfsError(NtStatus.OBJECT_NAME_NOT_FOUND, p.smb)
+            created = self._create(actual, want_dir, attributes)  # None: raced, the general path retries
+        if created is not None:
+            h, action = created
+        else:
+            h, action = self.open(path, disposition, options, attributes, truncate=False)
+        try:
+            info = self.stat(h)
+            sd = self.get_security_descriptor(h) if action == CreateAction.OPENED else None
+        except BaseException:
+            self.close(h)
+            raise
+        return h, action, info, sd
+
     def _try_open(self, p: SmbPath, disposition: D, want_dir: bool, want_file: bool,
                   attributes: int, truncate: bool) -> tuple[PosixHandle, CreateAction] | None:
         fd: int | None = None
@@ -228,24 +264,27 @@ class PosixVfs:
     def _open_found(self, fd: int, actual: tuple[str, ...], disposition: int, want_dir: bool,
                     want_file: bool, attributes: int, truncate: bool) -> tuple[PosixHandle, CreateAction]:
         """``fd`` is already open (closed by the caller on error)."""
-        st = os.fstat(fd)
-        path = "\\".join(actual)
-        if stat_mod.S_ISDIR(st.st_mode):
-            if want_file:
-                raise VfsError(NtStatus.FILE_IS_A_DIRECTORY, path)
-            if disposition in _TRUNCATING:
-                raise VfsError(NtStatus.FILE_IS_A_DIRECTORY, path)
-            return self._handle(fd, fd, path, None, st, True), CreateAction.OPENED
-        if not stat_mod.S_ISREG(st.st_mode):
-            raise VfsError(NtStatus.ACCESS_DENIED, f"{path}: not a regular file or directory")
-        if want_dir:
-            raise VfsError(NtStatus.NOT_A_DIRECTORY, path)
-        h = self._handle(fd, fd, path, None, st, False)
-        if disposition not in _TRUNCATING:
+        h = self._found(fd, os.fstat(fd), actual, disposition, want_dir, want_file)
+        if disposition not in _TRUNCATING or h.is_directory:
             return h, CreateAction.OPENED
         if truncate:
             self.overwrite(h, attributes)
         return h, CreateAction.SUPERSEDED if disposition == D.SUPERSEDE else CreateAction.OVERWRITTEN
+
+    def _found(self, fd: int, st: os.stat_result, actual: tuple[str, ...], disposition: int,
+               want_dir: bool, want_file: bool) -> PosixHandle:
+        """The handle of an existing object; refuses a type the request excludes."""
+        path = "\\".join(actual)
+        mode = st.st_mode
+        if stat_mod.S_ISDIR(mode):
+            if want_file or disposition in _TRUNCATING:
+                raise VfsError(NtStatus.FILE_IS_A_DIRECTORY, path)
+            return PosixHandle(fd, fd, path, None, True, pinfo.file_id(st, self.root_dev))
+        if not stat_mod.S_ISREG(mode):
+            raise VfsError(NtStatus.ACCESS_DENIED, f"{path}: not a regular file or directory")
+        if want_dir:
+            raise VfsError(NtStatus.NOT_A_DIRECTORY, path)
+        return PosixHandle(fd, fd, path, None, False, pinfo.file_id(st, self.root_dev))
 
     def overwrite(self, h: PosixHandle, attributes: int = 0) -> None:
         """The destructive half of SUPERSEDE/OVERWRITE: truncate to 0; for a file also set
@@ -511,6 +550,38 @@ class PosixVfs:
 
     def link(self, h: PosixHandle, new_path: str, replace_if_exists: bool) -> None:
         posix_ns.link(self, h, new_path, replace_if_exists)
+
+
+@lru_cache(maxsize=4096)
+def _parse_path(path: str) -> SmbPath:
+    """``parse_smb_path`` + the reserved ``.sofs`` check; cached (SmbPath is immutable, the same
+    names are opened again and again; refusals raise each time)."""
+    try:
+        p = parse_smb_path(path)
+    except NameError_ as e:
+        raise VfsError(e.status, str(e)) from None
+    if p.components and fold_name(p.components[0]) == _META_FOLD:
+        raise VfsError(NtStatus.ACCESS_DENIED, "reserved name")
+    return p
+
+
+_DOS_AND_SD = (XATTR_DOSATTRIB, XATTR_SD)
+
+
+def _read_meta(fd: int) -> tuple[bytes | None, bytes | None]:
+    """The DOSATTRIB and security descriptor xattrs of ``fd`` (None when absent), the names
+    listed first: one syscall for an object that has neither, no failing getxattr."""
+    try:
+        names = os.listxattr(fd)
+    except OSError as e:
+        if e.errno == errno.EOPNOTSUPP:
+            return None, None
+        raise
+    if not names:
+        return None, None
+    dos = pinfo.read_xattr(fd, XATTR_DOSATTRIB) if XATTR_DOSATTRIB in names else None
+    sd = pinfo.read_xattr(fd, XATTR_SD) if XATTR_SD in names else None
+    return dos, sd
 
 
 def _find_folded(names: list[str], key: str) -> str | None:

@@ -6,13 +6,14 @@ with ``decode_request_context``). Buffers must start after the fixed part (Samba
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 from sofs.wire.codec import HEADER_SIZE, Layout, Message, align8, decode_utf16, encode_utf16, take_buffer
 from sofs.wire.messages.create_contexts import CreateContext, encode_create_contexts, parse_create_contexts
 from sofs.wire.status import NtStatus
 
-__all__ = ["CreateRequest", "CreateResponse"]
+__all__ = ["CreateRequest", "CreateResponse", "encode_create_response"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +96,29 @@ class CreateResponse(Message):
                    parse_create_contexts(buf) if ctx_len else [])
 
     def encode(self) -> bytes:
-        ctx = encode_create_contexts(self.contexts)
-        fixed = self.LAYOUT.pack(
-            self.oplock_level, self.flags, self.create_action, self.creation_time, self.last_access_time,
+        return encode_create_response(
+            self.oplock_level, self.create_action, self.creation_time, self.last_access_time,
             self.last_write_time, self.change_time, self.allocation_size, self.end_of_file,
-            self.file_attributes, 0, self.file_id,
-            HEADER_SIZE + self.LAYOUT.size if ctx else 0, len(ctx))
-        return fixed + (ctx or b"\0")
+            self.file_attributes, self.file_id, self.contexts, self.flags)
+
+
+_RSP = CreateResponse.LAYOUT.struct
+_RSP_PADDED = struct.Struct(_RSP.format + "x")  # no contexts: the one Buffer byte is a zero
+_RSP_SIZE = CreateResponse.LAYOUT.structure_size
+_RSP_CTX_OFFSET = HEADER_SIZE + CreateResponse.LAYOUT.size
+
+
+def encode_create_response(oplock_level: int, create_action: int, creation_time: int, last_access_time: int,
+                           last_write_time: int, change_time: int, allocation_size: int, end_of_file: int,
+                           file_attributes: int, file_id: bytes, contexts: list[CreateContext],
+                           flags: int = 0) -> bytes:
+    """[MS-SMB2] 2.2.14 body from its fields: the server's CREATE path builds no
+    :class:`CreateResponse` object (one ``struct.pack``; same bytes as ``CreateResponse.encode``)."""
+    if not contexts:
+        return _RSP_PADDED.pack(_RSP_SIZE, oplock_level, flags, create_action, creation_time,
+                                last_access_time, last_write_time, change_time, allocation_size, end_of_file,
+                                file_attributes, 0, file_id, 0, 0)
+    ctx = encode_create_contexts(contexts)
+    return _RSP.pack(_RSP_SIZE, oplock_level, flags, create_action, creation_time, last_access_time,
+                     last_write_time, change_time, allocation_size, end_of_file, file_attributes, 0,
+                     file_id, _RSP_CTX_OFFSET, len(ctx)) + ctx
