@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from sofs.handlers import writetime
 from sofs.handlers.base import Ctx, Reply, reply
-from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import Open, change_time, get_open, notify, registry
+from sofs.handlers.fsio import inline_metadata, run_fs, run_inline
+from sofs.handlers.opens import Open, get_open, notify, registry
 from sofs.vfs.base import FileInfo
 from sofs.wire.constants import CloseFlags, NotifyAction
 from sofs.wire.fscc_constants import unix_ns_to_filetime
@@ -25,21 +25,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("sofs.close")
 _EMPTY_CLOSE = CloseResponse().encode()
 _POSTQUERY = int(CloseFlags.POSTQUERY_ATTRIB)  # int: ``int & IntFlag`` builds an enum member
+_CLOSE_RSP = CloseResponse.LAYOUT.struct  # [MS-SMB2] 2.2.16, packed without a CloseResponse object
+_CLOSE_RSP_SIZE = CloseResponse.LAYOUT.structure_size
 
 
 async def handle_close(ctx: Ctx, req: CloseRequest) -> Reply:
     """[MS-SMB2] 3.3.5.10 Receiving an SMB2 CLOSE Request."""
     op = get_open(ctx, req.file_id)
-    want_attrs = bool(req.flags & _POSTQUERY) and not op.is_pipe
+    want_attrs = bool(req.flags & _POSTQUERY) and op.pipe is None
     info = await close_open(ctx.server, op, query=want_attrs)
     if info is None:
         return reply(_EMPTY_CLOSE)
-    rsp = CloseResponse(
-        flags=int(CloseFlags.POSTQUERY_ATTRIB), creation_time=info.creation_time,
-        last_access_time=info.last_access_time, last_write_time=info.last_write_time,
-        change_time=change_time(info), allocation_size=info.allocation_size,
-        end_of_file=info.end_of_file, file_attributes=info.attributes)
-    return reply(rsp.encode())
+    wt = info.last_write_time  # ChangeTime is reported as LastWriteTime (opens.change_time)
+    return reply(_CLOSE_RSP.pack(_CLOSE_RSP_SIZE, _POSTQUERY, 0, info.creation_time, info.last_access_time,
+                                 wt, wt, info.allocation_size, info.end_of_file, info.attributes))
 
 
 async def close_open(server: ServerState, op: Open, query: bool = False) -> FileInfo | None:
@@ -57,7 +56,7 @@ async def close_open(server: ServerState, op: Open, query: bool = False) -> File
     reg.remove(op)
     if op.tree.open_count:
         op.tree.open_count -= 1
-    for hook in server.extensions.get("on_open_closed", []):
+    for hook in server.extensions.get("on_open_closed", ()):
         try:
             hook(server, op)  # issue 4/5: release leases, locks, durable state
         except Exception:
@@ -82,7 +81,15 @@ async def close_open(server: ServerState, op: Open, query: bool = False) -> File
                 reg.nodes.pop(base.key, None)  # the last stream closed: the pending file delete happens now
                 base_path = base.path or op.path
     touch = writetime.on_close(op)
-    info, deleted = await run_fs(_finish, op.share.vfs, op.handle, op.frozen_times, delete, query, touch)
+    vfs = op.share.vfs
+    inline = inline_metadata(vfs)  # local file system: the VFS calls run here (fsio's policy)
+    if inline and base_path is None and not (delete or touch or query or op.frozen_times):
+        vfs.close(op.handle)  # a plain close: nothing else to do
+        return None
+    if inline:
+        info, deleted = run_inline(_finish, vfs, op.handle, op.frozen_times, delete, query, touch)
+    else:
+        info, deleted = await run_fs(_finish, vfs, op.handle, op.frozen_times, delete, query, touch)
     if deleted:
         notify(server, op, NotifyAction.REMOVED)
     if base_path is not None:

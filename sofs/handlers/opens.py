@@ -179,7 +179,7 @@ def get_open(ctx: Ctx, file_id: bytes | memoryview | tuple[int, int]) -> Open:
 
     Records the FileId for following related requests of a compound.
     """
-    fid = resolve_file_id(ctx, file_id)
+    fid = ctx.file_id(make_file_id(*file_id) if type(file_id) is tuple else file_id)  # type: ignore[arg-type]
     op = registry(ctx.server).by_id.get(fid)
     if op is None or op.closed or op.session is not ctx.session or op.tree is not ctx.tree:
         raise SmbError(NtStatus.FILE_CLOSED, f"no open {fid.hex()}")

@@ -151,10 +151,11 @@ async def before_admit(ctx: Ctx, req: Any, contexts: Any, handle: Any, info: Any
     """CREATE hook between the VFS open and the share-mode check (``create_before_admit``)."""
     assert ctx.tree is not None
     key = (ctx.tree.share.name.lower(), info.file_id, (handle.stream or "").upper())
-    node = registry(ctx.server).nodes.get(key)
-    if node is not None and node.delete_pending:
-        return  # the open fails with DELETE_PENDING and breaks nothing (smb2.oplock.doc)
-    await resolve_breaks(ctx, req, contexts, key, info.is_directory, True, True)
+    if manager(ctx.server).has_holders(key):  # else nothing to break (the common case)
+        node = registry(ctx.server).nodes.get(key)
+        if node is not None and node.delete_pending:
+            return  # the open fails with DELETE_PENDING and breaks nothing (smb2.oplock.doc)
+        await resolve_breaks(ctx, req, contexts, key, info.is_directory, True, True)
     try:
         setattr(contexts, _DONE_FLAG, True)
     except AttributeError:
@@ -181,10 +182,13 @@ async def create_context_handler(ctx: Ctx, req: Any, contexts: Any, op: Open, *_
         return []
     if not getattr(contexts, _DONE_FLAG, False):
         await resolve_breaks(ctx, req, contexts, op.node.key, op.is_directory, True, False)
+    if _wants_lease(ctx, req, contexts):
+        return await _grant_lease(ctx, req, contexts, op, is_stat_open(op.granted_access))
+    requested = req.requested_oplock_level
+    if requested == NONE or requested == LEASE or op.is_directory:
+        return []  # grant_oplock would answer NONE: nothing to record
     mgr = manager(ctx.server)
     stat = is_stat_open(op.granted_access)
-    if _wants_lease(ctx, req, contexts):
-        return await _grant_lease(ctx, req, contexts, op, stat)
     if _has_brlocks(mgr, op, req):
         return []
     others = [_caching_of(o) for o in _others(op, None)]

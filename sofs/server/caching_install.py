@@ -37,8 +37,22 @@ def _add(server: ServerState, name: str, fn: Any) -> None:
         hooks.append(fn)
 
 
+class _Handlers:
+    """The handler modules the per-CLOSE / per-WRITE hooks call, bound by :func:`install` (a
+    function-level ``from sofs.handlers import ...`` ran the import machinery on every call, ~1 µs)."""
+
+    breaks: Any = None
+    lock: Any = None
+    notify: Any = None
+
+
+_handlers = _Handlers()
+
+
 def install(server: ServerState) -> None:
     from sofs.handlers import breaks, lock, notify, oplock
+
+    _handlers.breaks, _handlers.lock, _handlers.notify = breaks, lock, notify
 
     mgr = breaks.manager(server)
     server.extensions["caching"] = mgr
@@ -47,7 +61,7 @@ def install(server: ServerState) -> None:
     _add(server, "create_before_admit", oplock.before_admit)
     _add(server, "before_rename", oplock.break_for_rename)
     _add(server, "before_delete", oplock.break_handle_caching)
-    _add(server, "create_context_handlers", _create_context_handler)
+    _add(server, "create_context_handlers", oplock.create_context_handler)
     _add(server, "check_read", lock.check_read_hook)
     _add(server, "check_write", lock.check_write_hook)
     _add(server, "on_write", _on_write)
@@ -58,26 +72,16 @@ def install(server: ServerState) -> None:
     _add(server, "on_session_end", _close_session_opens)
 
 
-async def _create_context_handler(ctx: Any, req: Any, contexts: Any, op: Any, *_: Any) -> list[Any]:
-    from sofs.handlers import oplock
-
-    return await oplock.create_context_handler(ctx, req, contexts, op)
-
-
 def _on_write(ctx: Any, op: Any, offset: int, length: int) -> None:
-    from sofs.handlers.breaks import manager
-
-    manager(ctx.server).contend_write(op)
+    _handlers.breaks.manager(ctx.server).contend_write(op)
 
 
 def _on_open_closed(server: ServerState, op: Any) -> None:
-    from sofs.handlers import breaks, lock, notify
-
-    mgr = breaks.manager(server)
-    lock.release_open_locks(mgr, op)
+    mgr = _handlers.breaks.manager(server)
+    _handlers.lock.release_open_locks(mgr, op)
     mgr.forget_open(op)
-    notify.cleanup_watch(mgr, op)
-    notify.delete_pending_watches(mgr, op)
+    _handlers.notify.cleanup_watch(mgr, op)
+    _handlers.notify.delete_pending_watches(mgr, op)
     mgr.pending_renames.pop(id(op), None)
 
 
