@@ -337,8 +337,9 @@ async def grant(ctx: Ctx, req: Any, contexts: Any, op: Open, action: int = Creat
     app = contexts.app_instance_id if g.version == 2 else None
     ver = contexts.app_instance_version if app is not None else None
     assert ctx.session is not None
+    fid = op.file_id
     hop = HOpen(
-        persistent_id=pid_of(op.file_id), volatile_id=int.from_bytes(op.file_id[8:], "little"),
+        persistent_id=int.from_bytes(fid[:8], "little"), volatile_id=int.from_bytes(fid[8:], "little"),
         file_id=op.node.key[1], path=op.path, stream=op.stream, is_directory=op.is_directory,
         granted_access=op.granted_access, share_access=op.share_access, create_options=op.create_options,
         session_id=ctx.session.session_id, tree_id=ctx.tree.tree_id, client_guid=ctx.conn.client_guid,
@@ -357,10 +358,12 @@ async def grant(ctx: Ctx, req: Any, contexts: Any, op: Open, action: int = Creat
     if lease is not None:
         v.table.set_lease(hop.file_id, Lease(lease.client_guid, lease.key, LeaseState(int(lease.state)),
                                              lease.epoch, lease.version, lease.parent_key))
-    sync_lease(ctx.server, op)
+        sync_lease(ctx.server, op)
     if g.persistent:
+        j = v.journal
         try:
-            await v.commit()  # durable before the response grants it
+            if j is not None and not j.commit_now():
+                await j.commit()  # durable before the response grants it (group commit)
         except OSError:
             log.exception("journal commit failed: %s not granted persistence", op.path)
             from sofs.handlers.durable_state import forget
@@ -371,4 +374,18 @@ async def grant(ctx: Ctx, req: Any, contexts: Any, op: Open, action: int = Creat
             return []
     if g.version == 1:
         return [to_context(DurableHandleResponse())]
-    return [to_context(DurableHandleResponseV2(g.timeout_ms, DH_FLAG_PERSISTENT if g.persistent else 0))]
+    return [_dh2q_response(g.timeout_ms, g.persistent)]
+
+
+_DH2Q_RESPONSES: dict[tuple[int, bool], CreateContext] = {}
+
+
+def _dh2q_response(timeout_ms: int, persistent: bool) -> CreateContext:
+    """The DH2Q response context (immutable), built once per (timeout, flags) seen."""
+    key = (timeout_ms, persistent)
+    c = _DH2Q_RESPONSES.get(key)
+    if c is None:
+        c = to_context(DurableHandleResponseV2(timeout_ms, DH_FLAG_PERSISTENT if persistent else 0))
+        if len(_DH2Q_RESPONSES) < 64:  # client-chosen timeouts: keep the cache small
+            _DH2Q_RESPONSES[key] = c
+    return c

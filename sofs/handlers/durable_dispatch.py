@@ -146,10 +146,31 @@ def _wrap(command: int, fn: Any) -> Any:
     return wrapped
 
 
+_RECONNECT_NAMES = (b"DHnC", b"DH2C")
+
+
+def _scan(contexts: list[Any]) -> tuple[bool, bytes | None]:
+    """(a reconnect context is there, the DH2Q CreateGuid) from the raw context names, without
+    decoding the rest (a malformed DH2Q gives None: ``handle_create`` refuses it)."""
+    reconnect, guid = False, None
+    for c in contexts:
+        name = c.name
+        if name == b"DH2Q":
+            data = c.data
+            if len(data) == 32:
+                guid = bytes(data[16:32])
+        elif name in _RECONNECT_NAMES:
+            reconnect = True
+    return reconnect, guid
+
+
 def _wrap_create(fn: Any) -> Any:
     """DHnC/DH2C reconnects are answered before the CREATE's own validation: a reconnect carries
     arbitrary values in every other field ([MS-SMB2] 3.3.5.9.7: only the FileId and CreateGuid
-    count; smbtorture durable-v2-open.reopen2 sends 0x12345678 everywhere)."""
+    count; smbtorture durable-v2-open.reopen2 sends 0x12345678 everywhere).
+
+    A CREATE without a DHnC/DH2C/DH2Q context (or an IPC$ one) costs one scan of the raw context
+    names here; the contexts are decoded once, by ``handle_create``, except for a reconnect."""
     from sofs.handlers.create_contexts import parse_contexts
     from sofs.handlers.durable_contexts import before_open
 
@@ -157,8 +178,10 @@ def _wrap_create(fn: Any) -> Any:
 
     @functools.wraps(fn)
     async def wrapped(ctx: Ctx, req: Any) -> Reply:
-        key = None
-        if req.contexts and ctx.tree is not None and not ctx.tree.is_ipc:
+        if not req.contexts or ctx.tree is None or ctx.tree.is_ipc:
+            return await fn(ctx, req)  # type: ignore[no-any-return]
+        reconnect, guid = _scan(req.contexts)
+        if reconnect:
             contexts = parse_contexts(req.contexts, ctx.dialect)
             if contexts.reconnect_v1 is not None or contexts.reconnect_v2 is not None:
                 if contexts.reconnect_v2 is not None and contexts.durable_v2 is not None:
@@ -166,16 +189,14 @@ def _wrap_create(fn: Any) -> Any:
                 out = await before_open(ctx, req, contexts)
                 if out is not None:
                     return out
-            elif contexts.durable_v2 is not None and ctx.dialect >= 0x0300:
-                # a CREATE still waiting (e.g. for a break ack) is not replayed a second time:
-                # Samba's replay cache answers FILE_NOT_AVAILABLE (smb2.replay.dhv2-pending*)
-                key = (bytes(ctx.conn.client_guid), bytes(contexts.durable_v2.create_guid))
-                if key in pending:
-                    raise SmbError(NtStatus.FILE_NOT_AVAILABLE, "the CREATE with this CreateGuid is pending")
-                pending.add(key)
-        if key is None:
-            out2: Reply = await fn(ctx, req)
-            return out2
+        if guid is None or ctx.dialect < 0x0300:
+            return await fn(ctx, req)  # type: ignore[no-any-return]
+        # a CREATE still waiting (e.g. for a break ack) is not replayed a second time:
+        # Samba's replay cache answers FILE_NOT_AVAILABLE (smb2.replay.dhv2-pending*)
+        key = (bytes(ctx.conn.client_guid), guid)
+        if key in pending:
+            raise SmbError(NtStatus.FILE_NOT_AVAILABLE, "the CREATE with this CreateGuid is pending")
+        pending.add(key)
         # The open goes on even if the connection drops meanwhile (Samba: a deferred open is not
         # cancelled); the client then finds it by replaying the CREATE (smb2.replay.dhv2-pending2*).
         # Its first step runs here: most CREATEs finish without suspending, and then need no Task
@@ -224,13 +245,18 @@ def _orphaned_create(server: Any, key: tuple[bytes, bytes], task: asyncio.Future
 
 def _wrap_close(fn: Any) -> Any:
     """CLOSE of a persistent open: its removal is on stable storage before the response (a
-    restart must not bring back a handle the client saw closed)."""
+    restart must not bring back a handle the client saw closed). The ``on_open_closed`` hook
+    (``durable_state.forget``) journals the removal and commits it inline when the volume syncs
+    fast; here the response waits for a commit still under way (group commit in a thread). Only
+    a CA tree can hold persistent opens, so a CLOSE elsewhere costs one attribute test."""
     @functools.wraps(fn)
     async def wrapped(ctx: Ctx, req: Any) -> Reply:
-        op = _durable_open(ctx, req)
         out: Reply = await fn(ctx, req)
-        if op is not None and op.ext.get("persistent"):
-            await volume(ctx.server, op.share).commit()
+        tree = ctx.tree
+        if tree is not None and tree.is_ca:
+            j = volume(ctx.server, tree.share).journal
+            if j is not None and j.pending:
+                await j.commit()
         return out
 
     wrapped.__sofs_durable__ = True  # type: ignore[attr-defined]
