@@ -34,6 +34,7 @@ Flags: ``--listen ADDR:PORT``, ``--share NAME=PATH[,ca][,encrypt][,ro]``, ``--us
 """
 from __future__ import annotations
 
+import re
 import tomllib
 import uuid
 from dataclasses import dataclass, field
@@ -208,3 +209,18 @@ def validate(cfg: ServerConfig) -> None:
         users.add(u.name.lower())
         if u.password is None and u.nt_hash is None:
             raise ConfigError(f"user {u.name!r} needs a password or an nt_hash")
+
+
+_CSV = re.compile(r"^[A-Za-z]:\\ClusterStorage\\(?P<rest>.+)$", re.IGNORECASE)
+
+
+def map_cluster_path(path: str, state_dir: Path) -> str:
+    """Map a Windows cluster path onto the node's mount of the cluster volumes
+    (``C:\\ClusterStorage\\Volume1\\X`` → ``<state dir>/ClusterStorage/Volume1/X``); POSIX paths stay."""
+    m = _CSV.match(path)
+    if m is None:
+        return path
+    parts = [p for p in m.group("rest").split("\\") if p]
+    if any(p in (".", "..") for p in parts):
+        raise ConfigError(f"path {path!r} contains '.' or '..'")
+    return str(Path(state_dir).joinpath("ClusterStorage", *parts))

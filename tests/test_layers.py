@@ -27,7 +27,8 @@ ALLOWED: dict[str, set[str]] = {
                "config"},
     "cluster": {"config"},
     "storage": {"config", "cluster"},
-    "management": {"cluster", "config", "storage"},
+    # management reads the open-file listing the servers publish on the volumes (Get-SmbOpenFile)
+    "management": {"cluster", "config", "storage", "handlestate"},
 }
 
 # (module, imported layer): why it is tolerated for now (none today)

@@ -35,7 +35,6 @@ class NodeContext:
     config: ClusterConfig
     state_dir: Path
     smb_port: int = 445
-    node_id: int = 0
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -78,7 +77,7 @@ async def node_main(args: argparse.Namespace) -> int:
         except ImportError:
             log.info("%s: no SMB node server available (sofs.server.node_smb); cluster agent only", args.name)
         else:
-            ctx = NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port, rec.id)
+            ctx = NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port)
             tasks.append(asyncio.create_task(run_node_smb(ctx), name=f"smb-{args.name}"))
     log.info("%s: node agent running at %s (cluster %s, store %s)", args.name, address, cfg.name, cfg.backend)
     await stop.wait()

@@ -17,8 +17,10 @@ calls :func:`adopt_node` for each continuously available share:
    timeout, counted from the adoption, runs out;
 4. remove the claimed directory.
 
-Persistent ids do not collide between nodes: each node's journal epochs start at its node id << 16
-(:func:`sofs.handlers.durable_state.epoch_base`), and the epoch is the top of every persistent id.
+Persistent ids (the FileId halves clients reconnect with) come from each server's open registry: a
+random 32-bit prefix per process start above a counter (``sofs.handlers.opens.OpenRegistry``), so two
+nodes' ids collide with probability 2^-32; should one collide, the adoption is refused and logged and
+the claimed journal stays on the volume (no open is merged into another).
 Not covered yet: share modes between live opens on different nodes (no coordinator), and a client
 of the dead node whose reconnect reaches a node other than the adopter (it gets
 OBJECT_NAME_NOT_FOUND, as for an expired handle).
@@ -69,7 +71,7 @@ async def adopt_node(server: ServerState, share: Any, dead: str) -> int:
     v = ds.volume(server, share)
     moved = [o for o in scratch.opens_by_persistent.values() if o.persistent]
     taken = [o.persistent_id for o in moved if o.persistent_id in v.table.opens_by_persistent]
-    if taken:  # cannot happen with per-node epoch bases; refuse rather than merge two opens
+    if taken:  # a 2^-32 collision of the random id prefixes: refuse rather than merge two opens
         log.error("share %s: persistent ids %s of %s already in use here; journal left at %s",
                   share.name, taken, dead, claimed)
         return 0

@@ -130,13 +130,6 @@ def volume(server: ServerState, share: Any) -> VolumeHandles:
     return v
 
 
-def epoch_base(server: ServerState) -> int:
-    """Where this server's journal epochs start: a cluster node's id (1-255) in bits 16-23, so that
-    persistent ids (epoch above a counter, :meth:`OpenTable.new_persistent_id`) never collide between
-    the nodes of a volume and a surviving node can adopt a dead node's opens (``durable_adopt``)."""
-    return (int(server.extensions.get("node_id", 0)) & 0xFF) << 16
-
-
 def restore(server: ServerState, share: Share) -> VolumeHandles:
     """Create the share's state; on a CA share load the journal and bring persistent opens back."""
     vols = volumes(server)
@@ -146,7 +139,7 @@ def restore(server: ServerState, share: Share) -> VolumeHandles:
     jdir = journal_dir(share.config.path, server.extensions.get("node_name"))
     journal = PersistentHandleJournal(jdir, 1, lambda: snapshot_records(table))
     res = journal.load()
-    journal.epoch = table.epoch = max(res.epoch + 1, epoch_base(server) + 1)
+    journal.epoch = table.epoch = res.epoch + 1
     table.replay(res.entries)
     v = vols[share.name.lower()] = VolumeHandles(share, table, journal)
     now = clock(server)

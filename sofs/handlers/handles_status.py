@@ -1,6 +1,7 @@
 """The open-handle listing the server publishes for ``sofs handles`` (a ``Get-SmbOpenFile`` view).
 
 How the CLI reaches the running server: the server rewrites ``<share root>/.sofs/handles.json``
+(``handles.<node>.json`` on a cluster node; :mod:`sofs.handlestate.listing` reads them all)
 (atomically: temp file + rename, hidden by the VFS like the rest of ``.sofs``) after each scavenger
 tick (1 s) when something changed. The CLI reads that file for every share of the config; for a CA
 share whose server is down it also reads the journal, which lists the persistent opens that will
@@ -13,11 +14,12 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from sofs.handlers.opens import registry
+from sofs.handlestate.listing import STATUS_DIR, status_name
 
 if TYPE_CHECKING:
     from sofs.server.state import ServerState
 
-STATUS_REL = ".sofs/handles.json"
+STATUS_REL = ".sofs/handles.json"  # a standalone server's file
 _LAST = "sofs.handles_status.last"
 
 
@@ -57,13 +59,16 @@ def write_status(server: ServerState) -> None:
     if rows == last:
         return
     server.extensions[_LAST] = rows
+    node = server.extensions.get("node_name")
+    name = status_name(node)
     for share in server.shares.values():
-        base = os.path.join(share.config.path, ".sofs")
+        base = os.path.join(share.config.path, STATUS_DIR)
         try:
             os.makedirs(base, exist_ok=True)
-            tmp = os.path.join(base, "handles.json.tmp")
+            tmp = os.path.join(base, name + ".tmp")
             with open(tmp, "w") as f:
-                json.dump({"share": share.name, "pid": os.getpid(), "opens": rows.get(share.name, [])}, f)
-            os.replace(tmp, os.path.join(base, "handles.json"))
+                json.dump({"share": share.name, "node": node or "", "pid": os.getpid(),
+                           "opens": rows.get(share.name, [])}, f)
+            os.replace(tmp, os.path.join(base, name))
         except OSError:
             continue

@@ -55,4 +55,13 @@ async def default_service_factory(kind: str) -> Any:
         client = await open_cluster_client()
         keys = getattr(client, "keys", None)
         return ShareService(getattr(client, "store", client), prefix=getattr(keys, "prefix", "/sofs/"))
+    if kind == "openfiles":
+        from sofs.cluster.config import load_cluster_config  # type: ignore[import-not-found,unused-ignore]
+        from sofs.management.services.openfiles import OpenFileService
+
+        cfg = load_cluster_config()
+        if cfg is None:
+            raise ManagementError("No running cluster was found. Start one with `sofs cluster up 3`, or point "
+                                  "SOFS_CLUSTER_CONFIG at a cluster configuration.", "ConnectionError")
+        return OpenFileService(await default_service_factory("shares"), cfg.state_dir)
     raise ManagementError(f"Unknown service '{kind}'.", "NotImplemented")

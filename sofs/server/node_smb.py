@@ -27,31 +27,16 @@ import contextlib
 import dataclasses
 import json
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
-from sofs.config import ConfigError, ServerConfig, ShareConfig, load_config
+from sofs.config import ConfigError, ServerConfig, ShareConfig, load_config, map_cluster_path
 from sofs.server.app import build_state, make_share, start_listeners, tune_malloc
 from sofs.server.state import ServerState
 
 log = logging.getLogger("sofs.node.smb")
 
 _SHARE_FIELDS = {f.name for f in dataclasses.fields(ShareConfig)}
-_CSV = re.compile(r"^[A-Za-z]:\\ClusterStorage\\(?P<rest>.+)$", re.IGNORECASE)
-
-
-def map_cluster_path(path: str, state_dir: Path) -> str:
-    """Map a Windows cluster path onto this node's volume mounts; POSIX paths stay as they are."""
-    m = _CSV.match(path)
-    if m is None:
-        return path
-    parts = [p for p in m.group("rest").split("\\") if p]
-    if any(p in (".", "..") for p in parts):
-        raise ConfigError(f"path {path!r} contains '.' or '..'")
-    return str(state_dir.joinpath("ClusterStorage", *parts))
-
-
 def share_from_doc(doc: dict[str, Any], state_dir: Path) -> ShareConfig:
     cfg = ShareConfig(**{k: v for k, v in doc.items() if k in _SHARE_FIELDS})
     cfg.path = map_cluster_path(cfg.path, state_dir)
@@ -76,7 +61,6 @@ class NodeSmb:
         self.server.extensions["scaleout"] = True
         # one persistent-handle journal per node until volumes have a coordinator (see module doc)
         self.server.extensions["node_name"] = ctx.name
-        self.server.extensions["node_id"] = int(getattr(ctx, "node_id", 0))
         self.listeners: list[Any] = []
         self.prefix = f"{ctx.config.prefix}shares/"
         self._serving = False

@@ -99,6 +99,19 @@ def _until(fn, timeout: float, what: str):  # type: ignore[no-untyped-def]
             time.sleep(0.2)
 
 
+def _listed(state: Path, node: str) -> None:
+    """``sofs Get-SmbOpenFile -ClusterNodeName NODE`` lists vm.vhdx (nodes publish once a second)."""
+    deadline = time.monotonic() + 10
+    while True:
+        r = sofs("Get-SmbOpenFile", "-ClusterNodeName", node, state=state)
+        if r.returncode == 0 and "vm.vhdx" in r.stdout:
+            assert rf"Shares\{SHARE}\vm.vhdx" in r.stdout, r.stdout
+            print(r.stdout)
+            return
+        assert time.monotonic() < deadline, f"Get-SmbOpenFile on {node}: {r.returncode} {r.stdout} {r.stderr}"
+        time.sleep(0.3)
+
+
 def test_persistent_handle_moves_to_a_surviving_node(cluster: tuple[Path, int]) -> None:
     state, port = cluster
     guid, create_guid, lease_key = uuid.uuid4(), uuid.uuid4(), uuid.uuid4().bytes
@@ -117,6 +130,7 @@ def test_persistent_handle_moves_to_a_surviving_node(cluster: tuple[Path, int]) 
     first = b"before the failover\n" * 100
     op.write(first, 0)
     file_id = op.file_id
+    _listed(state, "n1")  # Get-SmbOpenFile shows the open on its node
     journals = state / "ClusterStorage" / "Volume1" / "Shares" / SHARE / ".sofs" / "journal"
     assert (journals / "n1").is_dir(), "n1 journals its persistent opens in its own directory"
 
@@ -174,6 +188,7 @@ def test_persistent_handle_moves_to_a_surviving_node(cluster: tuple[Path, int]) 
         second = b"after the failover\n" * 100
         op2.write(second, len(first))  # the same handle goes on writing on the new node
         assert op2.read(0, len(first) + len(second)) == first + second
+        _listed(state, "n2")  # ... and on the adopter after the failover
         op2.close()
     finally:
         conn2.disconnect()

@@ -7,6 +7,7 @@ from sofs.management.cmdlets import (  # noqa: F401
     cluster_group,
     cluster_node,
     quorum,
+    smb_openfile,
     smb_share,
     test_cluster,
 )

@@ -1,0 +1,100 @@
+"""Reading the open-file listing of a share from its volume (``sofs handles``, ``Get-SmbOpenFile``).
+
+Every running server (a standalone ``sofs serve``, or each node of a cluster) publishes the opens it
+holds in ``<share root>/.sofs/handles.json`` — ``handles.<node>.json`` on a cluster node, since all
+nodes serve the same share root — at most a second stale (``sofs.handlers.handles_status``). On a
+continuously available share the persistent-handle journals (``.sofs/journal`` and, on a cluster,
+``.sofs/journal/<node>``) are read too, so persistent opens whose server is down still show: they
+come back when it restarts, or when a surviving node adopts them.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from sofs.handlestate.journal import JOURNAL_REL, load_dir
+from sofs.handlestate.table import OpenTable
+
+STATUS_DIR = ".sofs"
+_GEN_PREFIX = "journal."
+
+
+def status_name(node: str | None) -> str:
+    """The status file a server writes: ``handles.json``, or ``handles.<node>.json`` on a node."""
+    return f"handles.{node}.json" if node else "handles.json"
+
+
+def _status_rows(root: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    base = os.path.join(root, STATUS_DIR)
+    try:
+        names = sorted(n for n in os.listdir(base) if n.startswith("handles.") and n.endswith(".json"))
+    except OSError:
+        return rows
+    for name in names:
+        node = name[len("handles."):-len(".json")]
+        try:
+            with open(os.path.join(base, name)) as f:
+                opens = json.load(f).get("opens", [])
+        except (OSError, ValueError, AttributeError):
+            continue
+        for r in opens:
+            if isinstance(r, dict):
+                r.setdefault("node", node)
+                rows.append(r)
+    return rows
+
+
+def _journal_dirs(root: str) -> list[tuple[str, Path]]:
+    """(node or '', directory) of every journal under the share (the standalone one and per node)."""
+    base = Path(root) / JOURNAL_REL
+    if not base.is_dir():
+        return []
+    out: list[tuple[str, Path]] = []
+    if any(n.startswith(_GEN_PREFIX) for n in os.listdir(base)):
+        out.append(("", base))
+    for sub in sorted(base.iterdir()):
+        if sub.is_dir() and ".adopted-by-" not in sub.name:
+            out.append((sub.name, sub))
+    return out
+
+
+def _journal_rows(root: str) -> list[dict[str, Any]]:
+    rows = []
+    for node, d in _journal_dirs(root):
+        table = OpenTable()
+        try:
+            table.replay(load_dir(d).entries)
+        except (OSError, KeyError, ValueError, TypeError):  # a journal being rewritten: skip it
+            continue
+        for o in table.opens_by_persistent.values():
+            f = table.files.get(o.file_id)
+            locks = [[lk.offset, lk.length, "X" if lk.exclusive else "S"]
+                     for lk in (f.locks if f else []) if lk.owner == o.persistent_id]
+            lease = f.leases.get((o.client_guid, o.lease_key)) if f is not None and o.lease_key else None
+            rows.append({"path": o.path, "client": "", "user": o.owner_sid, "kind": "persistent",
+                         "state": "journal", "locks": locks, "lease": int(lease.state) if lease else None,
+                         "node": node,
+                         "file_id": (o.persistent_id.to_bytes(8, "little")
+                                     + o.volatile_id.to_bytes(8, "little")).hex()})
+    return rows
+
+
+def collect(shares: list[tuple[str, str, bool]]) -> list[dict[str, Any]]:
+    """Rows for the shares ``(name, root path, continuously available)``: what the running servers
+    publish, plus journaled persistent opens none of them lists (their server is down)."""
+    rows: list[dict[str, Any]] = []
+    for name, root, ca in shares:
+        seen = set()
+        for r in _status_rows(root):
+            r["share"] = name
+            seen.add(str(r.get("file_id", ""))[:16])
+            rows.append(r)
+        if ca:
+            for r in _journal_rows(root):
+                if r["file_id"][:16] not in seen:
+                    r["share"] = name
+                    rows.append(r)
+    return rows

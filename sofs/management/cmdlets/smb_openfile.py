@@ -1,0 +1,37 @@
+"""SmbOpenFile cmdlets: Get-SmbOpenFile (Close-SmbOpenFile answers NotImplemented, see the service)."""
+from __future__ import annotations
+
+from typing import Any
+
+from sofs.management.cmdlets.base import Context, cmdlet
+from sofs.management.psbind import ParamSpec
+from sofs.management.psbind import ParamType as T
+
+
+@cmdlet("Get-SmbOpenFile",
+        ParamSpec("FileId", T.STRING_LIST, position=0), ParamSpec("SessionId", T.STRING_LIST),
+        ParamSpec("ClientComputerName", T.STRING_LIST), ParamSpec("ClientUserName", T.STRING_LIST),
+        ParamSpec("ClusterNodeName", T.STRING_LIST), ParamSpec("ScopeName", T.STRING),
+        ParamSpec("IncludeHidden", T.SWITCH),
+        ParamSpec("ShareName", T.STRING_LIST, help="sofs extension: only these shares (wildcards allowed)"))
+async def get_smb_open_file(ctx: Context, p: dict[str, Any]) -> list[Any]:
+    """Open files of the cluster's shares: path, client, user, node, durable/persistent state, locks."""
+    svc = await ctx.service("openfiles")
+    ids = [int(x, 0) for x in p.get("FileId") or ()]
+    rows = await svc.get_open_files(p.get("ShareName"), p.get("ClientUserName"), p.get("ClusterNodeName"), ids)
+    if p.get("SessionId"):
+        want = {int(x, 0) for x in p["SessionId"]}
+        rows = [r for r in rows if r.session_id in want]
+    if p.get("ClientComputerName"):
+        hosts = {h.lower() for h in p["ClientComputerName"]}
+        rows = [r for r in rows if r.client_computer_name.lower() in hosts]
+    return rows
+
+
+@cmdlet("Close-SmbOpenFile", ParamSpec("FileId", T.STRING_LIST, position=0), ParamSpec("Force", T.SWITCH))
+async def close_smb_open_file(ctx: Context, p: dict[str, Any]) -> list[Any]:
+    """Not supported yet (no control channel into the node holding an open): a NotImplemented error."""
+    svc = await ctx.service("openfiles")
+    for x in p.get("FileId") or ("0",):
+        await svc.close_open_file(int(x, 0))
+    return []
