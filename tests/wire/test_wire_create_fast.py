@@ -1,0 +1,42 @@
+"""The CREATE fast paths (request name decode, field-wise response encode) give the generic results."""
+from __future__ import annotations
+
+import pytest
+
+from sofs.wire.codec import make_file_id
+from sofs.wire.errors import WireError
+from sofs.wire.messages.create import CreateRequest, CreateResponse, encode_create_response
+from sofs.wire.messages.create_contexts import MaximalAccessResponse, to_context
+
+HDR = bytes(64)
+FID = make_file_id(7, 9)
+
+
+@pytest.mark.parametrize("name", ["", "f", "dir\\file.txt", "é\U0001f600", "\ud800lone", "x" * 300])
+def test_request_decode_names(name: str) -> None:
+    req = CreateRequest(desired_access=0x12019F, share_access=7, create_disposition=3, name=name,
+                        requested_oplock_level=8, smb_create_flags=5, file_attributes=0x80, create_options=0x40)
+    got = CreateRequest.decode(HDR + req.encode())
+    assert got == req and type(got) is CreateRequest
+    with pytest.raises(AttributeError):
+        got.name = "other"  # type: ignore[misc]  # still frozen
+
+
+def test_request_decode_bad_names() -> None:
+    body = bytearray(CreateRequest(name="ab").encode())
+    body[46:48] = (3).to_bytes(2, "little")  # odd NameLength
+    with pytest.raises(WireError):
+        CreateRequest.decode(HDR + bytes(body))
+    body[46:48] = (200).to_bytes(2, "little")  # past the end of the message
+    with pytest.raises(WireError):
+        CreateRequest.decode(HDR + bytes(body))
+
+
+@pytest.mark.parametrize("contexts", [[], [to_context(MaximalAccessResponse(0, 0x1F01FF))]])
+def test_response_fields_encode_like_the_dataclass(contexts: list) -> None:  # type: ignore[type-arg]
+    rsp = CreateResponse(oplock_level=1, flags=0, create_action=2, creation_time=3, last_access_time=4,
+                         last_write_time=5, change_time=6, allocation_size=7, end_of_file=8,
+                         file_attributes=0x20, file_id=FID, contexts=contexts)
+    fast = encode_create_response(1, 2, 3, 4, 5, 6, 7, 8, 0x20, FID, contexts)
+    assert fast == rsp.encode()
+    assert CreateResponse.decode(HDR + fast) == rsp
