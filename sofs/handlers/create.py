@@ -171,14 +171,15 @@ def _open_stat(vfs: Any, name: str, disp: int, opts: int,
     stored = logic.stored_create_attributes(attrs, bool(opts & _DIRECTORY_FILE))
     fast = getattr(vfs, "open_stat", None)
     if fast is not None:  # PosixVfs: open, stat and descriptor in one call (one fstat, one listxattr)
-        h, action, info, sd = fast(name, disp, opts, stored)
-        if h.stream is not None and action == _OPENED:
+        out: tuple[Any, CreateAction, FileInfo, bytes | None] = fast(name, disp, opts, stored)
+        h = out[0]
+        if h.stream is not None and out[1] == _OPENED:
             try:
                 _stream_case(vfs, h)
             except BaseException:
                 vfs.close(h)
                 raise
-        return h, action, info, sd
+        return out
     h, action = vfs.open(name, CreateDisposition(disp), opts, stored)
     sd: bytes | None = None
     try:

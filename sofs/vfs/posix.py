@@ -222,6 +222,9 @@ class PosixVfs:
                     st = os.fstat(fd)
                     h = self._found(fd, st, actual, disposition, want_dir, want_file)
                     dos, sd = _read_meta(fd)
+                except OSError as e:
+                    os.close(fd)
+                    raise _err(e) from None
                 except BaseException:
                     os.close(fd)
                     raise
@@ -232,7 +235,7 @@ class PosixVfs:
         if created is not None:
             h, action = created
         else:
-            h, action = self.open(path, disposition, options, attributes, truncate=False)
+            h, action = self.open(path, D(disposition), options, attributes, truncate=False)
         try:
             info = self.stat(h)
             sd = self.get_security_descriptor(h) if action == CreateAction.OPENED else None
