@@ -104,7 +104,10 @@ REPLAY_KEY = "sofs.durable.replay"
 
 def replay_cache(server: ServerState) -> dict[tuple[bytes, bytes], tuple[Open, str]]:
     """(ClientGuid, CreateGuid) → (open, owner) for every open created with DH2Q on SMB 3.x."""
-    return server.extensions.setdefault(REPLAY_KEY, {})  # type: ignore[no-any-return]
+    cache = server.extensions.get(REPLAY_KEY)
+    if cache is None:
+        cache = server.extensions[REPLAY_KEY] = {}
+    return cache  # type: ignore[no-any-return]
 
 
 def remember_create(server: ServerState, op: Open, client_guid: bytes, create_guid: bytes, owner: str) -> None:
@@ -114,7 +117,10 @@ def remember_create(server: ServerState, op: Open, client_guid: bytes, create_gu
 
 
 def volumes(server: ServerState) -> dict[str, VolumeHandles]:
-    return server.extensions.setdefault(EXT_KEY, {})  # type: ignore[no-any-return]
+    vols = server.extensions.get(EXT_KEY)
+    if vols is None:
+        vols = server.extensions[EXT_KEY] = {}
+    return vols  # type: ignore[no-any-return]
 
 
 def clock(server: ServerState) -> int:

@@ -54,7 +54,8 @@ def insert_open(t: OpenTable, o: Open) -> None:
         t.by_app_instance.setdefault(o.app_instance_id, set()).add(o.persistent_id)
 
 
-def _removed(t: OpenTable, rec: R.OpenRemoved) -> None:
+def remove_open(t: OpenTable, rec: R.OpenRemoved) -> None:
+    """Drop the open (what replaying its ``OpenRemoved`` does); its file goes with its last open."""
     o = t.opens_by_persistent.pop(rec.persistent_id)
     if t.opens_by_volatile.get(o.volatile_id) is o:
         del t.opens_by_volatile[o.volatile_id]
@@ -62,7 +63,6 @@ def _removed(t: OpenTable, rec: R.OpenRemoved) -> None:
     del f.opens[o.persistent_id]
     if f.locks:
         f.locks = [lk for lk in f.locks if lk.owner != o.persistent_id]
-    t._unindex_path(o.path, o.file_id)
     if o.create_guid is not None and t.by_create_guid.get(o.create_guid) == o.persistent_id:
         del t.by_create_guid[o.create_guid]
     if o.app_instance_id is not None:
@@ -71,7 +71,28 @@ def _removed(t: OpenTable, rec: R.OpenRemoved) -> None:
             pids.discard(o.persistent_id)
             if not pids:
                 del t.by_app_instance[o.app_instance_id]
-    t._maybe_drop_file(f)
+    if f.opens or f.locks or f.delete_pending or f.stream_delete_pending:
+        t._unindex_path(o.path, o.file_id)
+        return
+    # the last open of a file that keeps nothing else: the file and its path keys go
+    del t.files[f.file_id]
+    key = path_key(o.path)
+    _unindex_key(t, key, f.file_id)
+    if f.path != o.path:
+        fkey = path_key(f.path)
+        if fkey != key:
+            _unindex_key(t, fkey, f.file_id)
+
+
+def _unindex_key(t: OpenTable, key: str, file_id: int) -> None:
+    ids = t.by_path.get(key)
+    if ids is not None:
+        ids.discard(file_id)
+        if not ids:
+            del t.by_path[key]
+
+
+_removed = remove_open
 
 
 def _disconnected(t: OpenTable, rec: R.OpenDisconnected) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sofs.handlestate import records as R
-from sofs.handlestate.apply import apply_record, insert_open, to_record
+from sofs.handlestate.apply import apply_record, insert_open, remove_open, to_record
 from sofs.handlestate.model import (
     ByteRangeLock,
     Lease,
@@ -195,7 +195,14 @@ class OpenTable:
         o = self.opens_by_persistent[persistent_id]
         if o.delete_on_close:
             self.apply(R.DeletePendingSet(o.file_id, o.stream_key, True))
-        self.apply(R.OpenRemoved(persistent_id))
+        rec = R.OpenRemoved(persistent_id)
+        self._seq += 1  # ``apply`` inlined: the record concerns ``o`` itself
+        if self._journal is not None:
+            if self._append_record is not None:
+                self._append_record(rec, o.persistent)
+            else:
+                self._journal.append(R.JournalEntry(self.epoch, self._seq, rec, o.persistent))
+        remove_open(self, rec)
         f = self.files.get(o.file_id)
         if f is None:
             return CloseResult(o.file_id, o.path, o.stream, False, True)
