@@ -34,6 +34,8 @@ def readme_cmdlet_lines() -> list[list[str]]:
     assert m, "README.md has no '## The cluster' section"
     out = []
     for line in m.group(1).splitlines():
+        if not line.lstrip().startswith((".venv/bin/sofs", "sofs ")):
+            continue  # prose
         words = shlex.split(line, comments=True)
         if len(words) > 1 and words[0].endswith("sofs") and CMDLET.match(words[1]):
             out.append(words[1:])
