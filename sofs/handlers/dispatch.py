@@ -95,10 +95,10 @@ def handler_for(command: int) -> Handler | None:
     return fn
 
 
-_request_types: dict[int, type] | None = None
+_request_types: dict[int, Any] | None = None
 
 
-def _request_type(command: int) -> type | None:
+def _request_type(command: int) -> Any:
     global _request_types
     types = _request_types
     if types is None:  # resolved once: an import statement per request costs as much as a decode
