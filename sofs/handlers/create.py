@@ -124,7 +124,10 @@ async def _open(ctx: Ctx, req: CreateRequest,
                 raise SmbError(NtStatus.NOT_A_DIRECTORY if opts & O.DIRECTORY_FILE
                                else NtStatus.FILE_IS_A_DIRECTORY, "directory ::$DATA")
             for hook in ext.get("create_before_admit", ()):
-                await hook(ctx, req, contexts, h, info)  # issue 4: oplock/lease breaks first
+                # issue 4: oplock/lease breaks first; a hook answers None when it has nothing to wait for
+                pending = hook(ctx, req, contexts, h, info)
+                if pending is not None:
+                    await pending
             token = token_of_session(ctx.session)
             dacl_max = stored_maximal_access(sd_raw, token, bool(opts & _BACKUP_INTENT))
             if dacl_max is not None and needs_parent(dacl_max):
@@ -323,7 +326,9 @@ async def _respond(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, op: O
     if contexts.query_on_disk_id:
         out_ctx.append(on_disk_id_response(info.file_id, await _volume_id(op)))
     for hook in ctx.server.extensions.get("create_context_handlers", ()):
-        more = await hook(ctx, req, contexts, op, action)
+        more = hook(ctx, req, contexts, op, action)  # a list, or an awaitable of one
+        if type(more) is not list:
+            more = await more
         if more:
             out_ctx.extend(more)
     if action == CreateAction.CREATED:

@@ -8,8 +8,8 @@ copies). Ignored as Windows does: unknown tags, AppInstanceId/Version (recorded 
 Extension points for durable handles and leases (issues 4/5): the parsed durable/lease payloads are
 kept in :class:`CreateContexts` (``durable_v1``, ``durable_v2``, ``reconnect_v1``, ``reconnect_v2``,
 ``lease``); a handler registered in ``server.extensions["create_context_handlers"]`` (a list of
-``async def f(ctx, req, contexts, open_or_none) -> list[CreateContext]``) may add response contexts
-after the open succeeds. Without one, durable requests are silently not granted (no response
+``f(ctx, req, contexts, open, action)`` returning a ``list[CreateContext]`` or an awaitable of one,
+e.g. an ``async def``) may add response contexts after the open succeeds. Without one, durable requests are silently not granted (no response
 context), which [MS-SMB2] allows; lease requests get no lease (oplock level NONE).
 """
 from __future__ import annotations

@@ -14,6 +14,7 @@ OPLOCK_BREAK: :func:`handle_oplock_break` takes oplock and lease acknowledgments
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
@@ -147,15 +148,28 @@ async def resolve_breaks(ctx: Ctx, req: Any, contexts: Any, key: Any, is_directo
         await wait_breaks(ctx, futs)
 
 
-async def before_admit(ctx: Ctx, req: Any, contexts: Any, handle: Any, info: Any) -> None:
-    """CREATE hook between the VFS open and the share-mode check (``create_before_admit``)."""
+def before_admit(ctx: Ctx, req: Any, contexts: Any, handle: Any, info: Any) -> Awaitable[None] | None:
+    """CREATE hook between the VFS open and the share-mode check (``create_before_admit``).
+
+    Returns an awaitable only when the file has oplock/lease holders (breaks to send, maybe to wait
+    for); the common case costs no coroutine."""
     assert ctx.tree is not None
     key = (ctx.tree.share.name.lower(), info.file_id, (handle.stream or "").upper())
-    if manager(ctx.server).has_holders(key):  # else nothing to break (the common case)
+    if manager(ctx.server).has_holders(key):
         node = registry(ctx.server).nodes.get(key)
         if node is not None and node.delete_pending:
-            return  # the open fails with DELETE_PENDING and breaks nothing (smb2.oplock.doc)
-        await resolve_breaks(ctx, req, contexts, key, info.is_directory, True, True)
+            return None  # the open fails with DELETE_PENDING and breaks nothing (smb2.oplock.doc)
+        return _break_before_admit(ctx, req, contexts, key, info.is_directory)
+    _mark_breaks_done(contexts)
+    return None
+
+
+async def _break_before_admit(ctx: Ctx, req: Any, contexts: Any, key: Any, is_directory: bool) -> None:
+    await resolve_breaks(ctx, req, contexts, key, is_directory, True, True)
+    _mark_breaks_done(contexts)
+
+
+def _mark_breaks_done(contexts: Any) -> None:
     try:
         setattr(contexts, _DONE_FLAG, True)
     except AttributeError:
@@ -176,10 +190,23 @@ def _caching_of(o: Open) -> Caching:
     return oplock_caching(o.oplock_level)
 
 
-async def create_context_handler(ctx: Ctx, req: Any, contexts: Any, op: Open, *_: Any) -> list[CreateContext]:
-    """``create_context_handlers`` hook: breaks (if not done before admission), then the grant."""
-    if op.node is None or op.is_pipe:
+def create_context_handler(ctx: Ctx, req: Any, contexts: Any, op: Open,
+                           *_: Any) -> list[CreateContext] | Awaitable[list[CreateContext]]:
+    """``create_context_handlers`` hook: breaks (if not done before admission), then the grant.
+
+    Answers a list at once when there is nothing to grant and no break left to do (an open that
+    asks no oplock and no lease: the common case costs no coroutine), else an awaitable."""
+    if op.node is None or op.pipe is not None:
         return []
+    if getattr(contexts, _DONE_FLAG, False) and not _wants_lease(ctx, req, contexts):
+        requested = req.requested_oplock_level
+        if requested == NONE or requested == LEASE or op.is_directory:
+            return []  # grant_oplock would answer NONE: nothing to record
+    return _grant(ctx, req, contexts, op)
+
+
+async def _grant(ctx: Ctx, req: Any, contexts: Any, op: Open) -> list[CreateContext]:
+    assert op.node is not None
     if not getattr(contexts, _DONE_FLAG, False):
         await resolve_breaks(ctx, req, contexts, op.node.key, op.is_directory, True, False)
     if _wants_lease(ctx, req, contexts):

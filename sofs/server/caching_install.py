@@ -6,9 +6,11 @@ imported here lazily (this module only wires).
 
 Hooks registered in ``server.extensions``:
 
-- ``create_before_admit``: ``async f(ctx, req, contexts, handle, info)`` — the CREATE path calls it
-  after the VFS open and before the share-mode check (breaks + wait for acks, async CREATE);
-- ``create_context_handlers``: grant the oplock / lease, return the RqLs response context;
+- ``create_before_admit``: ``f(ctx, req, contexts, handle, info) -> Awaitable | None`` — the CREATE
+  path calls it after the VFS open and before the share-mode check and awaits what it returns
+  (breaks + wait for acks, async CREATE); None when there is nothing to break (no coroutine);
+- ``create_context_handlers``: grant the oplock / lease, return the RqLs response context (a list,
+  or an awaitable of one: the CREATE path awaits anything that is not a list);
 - ``before_rename`` / ``before_delete``: ``await f(ctx, open)`` before a rename / delete-on-close /
   disposition through ``open``: other leases lose H, the request waits for the acks (async); a
   directory rename also breaks H of the opens below it, file by file, and raises ACCESS_DENIED
