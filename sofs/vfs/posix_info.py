@@ -6,7 +6,7 @@ import os
 import stat as stat_mod
 from typing import TYPE_CHECKING
 
-from sofs.vfs.base import DirEntry, FileInfo
+from sofs.vfs.base import DirEntry, FileInfo, file_info
 from sofs.vfs.meta import (
     STORABLE_ATTRIBUTES,
     XATTR_DOSATTRIB,
@@ -96,8 +96,8 @@ def build_info(st: os.stat_result, blob: bytes | None, root_dev: int,
         nlink = st.st_nlink
     ino = st.st_ino
     fid = ino if st.st_dev == root_dev and 0 < ino < _MASK64 else file_id_from_stat(st.st_dev, ino, root_dev)
-    return FileInfo(btime, st.st_atime_ns // 100 + _EPOCH, mtime // 100 + _EPOCH, ctime // 100 + _EPOCH,
-                    alloc, eof, attrs, fid, nlink, is_dir)
+    return file_info(btime, st.st_atime_ns // 100 + _EPOCH, mtime // 100 + _EPOCH, ctime // 100 + _EPOCH,
+                     alloc, eof, attrs, fid, nlink, is_dir)
 
 
 def set_basic(fd: int, is_dir: bool, ctime: int, atime: int, mtime: int, attributes: int) -> None:

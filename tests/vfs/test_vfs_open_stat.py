@@ -156,3 +156,15 @@ def test_build_info_matches_helpers(root: str, blob: bytes | None, kind: str) ->
         assert info.is_directory is is_dir
         assert info.end_of_file == (0 if is_dir else 5000)
         assert info.nlink == (1 if is_dir else st.st_nlink)
+
+
+def test_file_info_fast_constructor_equals_dataclass() -> None:
+    from dataclasses import FrozenInstanceError
+
+    from sofs.vfs.base import FileInfo, file_info
+
+    args = (1, 2, 3, 4, 5, 6, 0x20, 99, 1, False)
+    fast = file_info(*args)
+    assert fast == FileInfo(*args) and hash(fast) == hash(FileInfo(*args)) and type(fast) is FileInfo
+    with pytest.raises(FrozenInstanceError):
+        fast.attributes = 0  # type: ignore[misc]
