@@ -10,15 +10,17 @@ come back. No socket, no extra port; at most a second stale.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
 from sofs.handlers.opens import registry
-from sofs.handlestate.listing import STATUS_DIR, status_name
+from sofs.handlestate.listing import STATUS_DIR, close_requests, status_name
 
 if TYPE_CHECKING:
     from sofs.server.state import ServerState
 
+log = logging.getLogger("sofs.handles")
 STATUS_REL = ".sofs/handles.json"  # a standalone server's file
 _LAST = "sofs.handles_status.last"
 
@@ -72,3 +74,35 @@ def write_status(server: ServerState) -> None:
             os.replace(tmp, os.path.join(base, name))
         except OSError:
             continue
+
+
+async def serve_close_requests(server: ServerState) -> int:
+    """``Close-SmbOpenFile``: close the opens named by request files for this server (connected ones
+    too: their client gets STATUS_FILE_CLOSED on the next use, as on Windows); persistent opens are
+    journaled closed, so they do not come back. Returns how many opens were closed."""
+    from sofs.handlers.close import close_open
+    from sofs.handlers.durable_state import volumes
+
+    node = server.extensions.get("node_name")
+    n = 0
+    for share in list(server.shares.values()):
+        reqs = close_requests(share.config.path, node)
+        if not reqs:
+            continue
+        wanted = {pid for pid, _ in reqs}
+        for op in list(registry(server).by_id.values()):
+            if op.share is share and int.from_bytes(op.file_id[:8], "little") in wanted and not op.closed:
+                log.warning("share %s: closing %s (FileId 0x%s) on request (Close-SmbOpenFile)",
+                            share.name, op.path, op.file_id[:8][::-1].hex())
+                await close_open(server, op)
+                n += 1
+        v = volumes(server).get(share.name.lower())
+        if v is not None:
+            for pid in wanted:
+                if v.table.get_by_persistent(pid) is not None:
+                    v.table.close_open(pid)
+                    v.live.pop(pid, None)
+            await v.commit()
+        for _, path in reqs:
+            path.unlink(missing_ok=True)
+    return n

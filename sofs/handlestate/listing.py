@@ -98,3 +98,42 @@ def collect(shares: list[tuple[str, str, bool]]) -> list[dict[str, Any]]:
                     r["share"] = name
                     rows.append(r)
     return rows
+
+
+# --- Close-SmbOpenFile requests: a file per request, picked up by the server holding the open ---------
+CONTROL_REL = ".sofs/control"
+STANDALONE = "_standalone"
+
+
+def control_dir(root: str | os.PathLike[str], node: str | None) -> Path:
+    """Where the server ``node`` (None: a standalone server) looks for requests on this share."""
+    return Path(root) / CONTROL_REL / (node or STANDALONE)
+
+
+def request_close(root: str | os.PathLike[str], node: str | None, persistent_id: int) -> Path:
+    """Ask the server ``node`` to close the open whose FileId persistent half is ``persistent_id``
+    (it acts within its next scavenger tick, about a second)."""
+    d = control_dir(root, node)
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / f"close.{persistent_id:016x}"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("close\n")
+    os.replace(tmp, path)
+    return path
+
+
+def close_requests(root: str | os.PathLike[str], node: str | None) -> list[tuple[int, Path]]:
+    """(persistent id, request file) of the pending close requests for ``node`` on this share."""
+    d = control_dir(root, node)
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return []
+    out = []
+    for name in sorted(names):
+        if name.startswith("close.") and not name.endswith(".tmp"):
+            try:
+                out.append((int(name[len("close."):], 16), d / name))
+            except ValueError:
+                (d / name).unlink(missing_ok=True)  # not ours to understand: drop it
+    return out

@@ -83,11 +83,11 @@ def start_scavenger(server: ServerState) -> None:
     except RuntimeError:
         return
     from sofs.handlers import durable_state
-    from sofs.handlers.handles_status import write_status
+    from sofs.handlers.handles_status import serve_close_requests, write_status
     from sofs.handlestate.scavenger import run_scavenger
 
     async def tick() -> int:
-        return await durable_state.close_expired(server)
+        return await durable_state.close_expired(server) + await serve_close_requests(server)
 
     server.extensions[_SCAVENGER_KEY] = loop.create_task(
         run_scavenger(tick, after_tick=lambda: write_status(server)))

@@ -40,7 +40,7 @@ from tests.interop.test_ca_durable import LOCK_OFFSET, RW, _ctx, _lease, _lock
 pytestmark = pytest.mark.interop
 ADDR = {"n1": "127.0.0.11", "n2": "127.0.0.12", "n3": "127.0.0.13"}
 SHARE = "CA"
-SHARING_VIOLATION, LOCK_CONFLICT = 0xC0000043, 0xC0000054
+SHARING_VIOLATION, LOCK_CONFLICT, FILE_CLOSED = 0xC0000043, 0xC0000054, 0xC0000128
 
 
 @pytest.fixture
@@ -110,6 +110,28 @@ def _listed(state: Path, node: str) -> None:
             return
         assert time.monotonic() < deadline, f"Get-SmbOpenFile on {node}: {r.returncode} {r.stdout} {r.stderr}"
         time.sleep(0.3)
+
+
+def _close_smb_open_file(state: Path, port: int) -> None:
+    """``sofs Close-SmbOpenFile -FileId N`` closes a connected client's open on n3: its next use of the
+    handle gets STATUS_FILE_CLOSED."""
+    conn, tree = _connect(ADDR["n3"], port, uuid.uuid4(), "bob")
+    try:
+        op = Open(tree, "other.txt")
+        op.create(ImpersonationLevel.Impersonation, RW, 0x80, 7, CreateDisposition.FILE_OVERWRITE_IF, 0x40)
+        op.write(b"x" * 10, 0)
+        fid = int.from_bytes(op.file_id[:8], "little")
+        deadline = time.monotonic() + 10
+        while str(fid) not in sofs("Get-SmbOpenFile", "-ClusterNodeName", "n3", state=state).stdout:
+            assert time.monotonic() < deadline, "n3 never published the open"
+            time.sleep(0.3)
+        r = sofs("Close-SmbOpenFile", "-FileId", str(fid), "-Force", state=state)
+        assert r.returncode == 0, r.stdout + r.stderr
+        with pytest.raises(SMBResponseException) as ei:
+            op.read(0, 10)
+        assert ei.value.status == FILE_CLOSED
+    finally:
+        conn.disconnect()
 
 
 def test_persistent_handle_moves_to_a_surviving_node(cluster: tuple[Path, int]) -> None:
@@ -189,6 +211,7 @@ def test_persistent_handle_moves_to_a_surviving_node(cluster: tuple[Path, int]) 
         op2.write(second, len(first))  # the same handle goes on writing on the new node
         assert op2.read(0, len(first) + len(second)) == first + second
         _listed(state, "n2")  # ... and on the adopter after the failover
+        _close_smb_open_file(state, port)
         op2.close()
     finally:
         conn2.disconnect()

@@ -7,10 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sofs.cli.cmdlet_cmd import main
 from sofs.handlestate.journal import PersistentHandleJournal, journal_dir, snapshot_records
+from sofs.handlestate.listing import close_requests, control_dir
 from sofs.handlestate.model import Open as HOpen
 from sofs.handlestate.table import OpenTable
+from sofs.management.errors import ManagementError
 from sofs.management.services.openfiles import OpenFileService
 from sofs.management.services.shares import ShareInfo
 
@@ -95,7 +99,30 @@ def test_journal_rows_hidden_when_a_node_publishes_the_open(tmp_path: Path) -> N
     assert [(r.file_id, r.state) for r in rows] == [(0x77, "Connected")]
 
 
-def test_close_smb_open_file_says_not_supported(tmp_path: Path) -> None:
-    svc = OpenFileService(FakeShares(), tmp_path)
+def test_close_smb_open_file_requests(tmp_path: Path) -> None:
+    root = _volume(tmp_path)
+    fid = (0x1234).to_bytes(8, "little") + (5).to_bytes(8, "little")
+    _status(root, "n1", [{"file_id": fid.hex(), "path": "a.vhdx", "kind": "", "state": "connected"}])
+    _journal_open(root, "n2", 0x9999, "b.vhdx")  # n2 is down
+    svc = OpenFileService(FakeShares(ShareInfo("VMS", "*", SHARE_PATH, continuously_available=True)), tmp_path)
+
     code, _out, err = run(svc, "Close-SmbOpenFile", "-FileId", "5", "-Force")
-    assert code != 0 and "not supported" in err and "Close-SmbOpenFile" in err
+    assert code != 0 and "No open file with FileId 5" in err
+    code, _out, err = run(svc, "Close-SmbOpenFile", "-FileId", str(0x9999))
+    assert code != 0 and "not running" in err and "n2" in err
+
+    # n1 does not act on the request here: the request file is there, and the cmdlet says it timed out
+    with pytest.raises(ManagementError, match="still open"):
+        asyncio.run(svc.close_open_file(0x1234, wait_s=0.3))
+    assert close_requests(root, "n1") == [(0x1234, control_dir(root, "n1") / "close.0000000000001234")]
+
+    async def node_acts() -> None:  # what the node does within a tick: close, republish, drop the request
+        await asyncio.sleep(0.2)
+        _status(root, "n1", [])
+        for _, path in close_requests(root, "n1"):
+            path.unlink()
+
+    async def both() -> list[Any]:
+        return (await asyncio.gather(svc.close_open_file(0x1234, wait_s=3), node_acts()))[0]
+
+    assert [r.file_id for r in asyncio.run(both())] == [0x1234]

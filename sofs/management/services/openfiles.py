@@ -5,19 +5,22 @@ Reads what every node publishes on the volume and the persistent-handle journals
 (``C:\\ClusterStorage\\...``) map onto the volume mounts under the cluster state directory
 (:func:`sofs.config.map_cluster_path`). At most a second stale, like the nodes' status files.
 
-``Close-SmbOpenFile`` needs a control channel into the node holding the open; sofs has none yet, so
-it answers NotImplemented (and says so) rather than pretending.
+``Close-SmbOpenFile`` leaves a request file for the node holding the open (``.sofs/control/<node>``
+on the share's volume, :func:`sofs.handlestate.listing.request_close`); the node closes it within its
+next scavenger tick (about a second) and the cmdlet waits until the open is gone from the listing.
 """
 from __future__ import annotations
 
+import asyncio
 import fnmatch
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from sofs.config import ConfigError, map_cluster_path
-from sofs.handlestate.listing import collect
+from sofs.handlestate.listing import collect, request_close
 from sofs.management.errors import ManagementError
 
 
@@ -96,7 +99,26 @@ class OpenFileService:
                 out.append(info)
         return sorted(out, key=lambda i: (i.share_name.lower(), i.path.lower(), i.file_id))
 
-    async def close_open_file(self, file_id: int) -> None:
-        raise ManagementError(
-            "Close-SmbOpenFile is not supported by sofs yet: closing an open needs a control channel into "
-            "the node that holds it. Disconnect the client, or let the CA timeout expire.", "NotImplemented")
+    async def close_open_file(self, file_id: int, wait_s: float = 5.0) -> list[OpenFileInfo]:
+        """``Close-SmbOpenFile``: ask the node holding the open to close it; wait until it is gone."""
+        rows = [r for r in await self.get_open_files() if r.file_id == file_id]
+        if not rows:
+            raise ManagementError(f"No open file with FileId {file_id} was found.", "ObjectNotFound")
+        for r in rows:
+            if r.state == "Journal":
+                raise ManagementError(
+                    f"FileId {file_id} ({r.path}) belongs to node '{r.cluster_node_name or 'this server'}', which "
+                    "is not running: its persistent handle comes back when the node restarts or a surviving node "
+                    "adopts it; close it then.", "ResourceUnavailable")
+        shares = {s.name: s for s in await self.shares.get_shares()}
+        for r in rows:
+            root = map_cluster_path(shares[r.share_name].path, self.state_dir)
+            request_close(root, r.cluster_node_name or None, file_id)
+        deadline = time.monotonic() + wait_s
+        while any(r.file_id == file_id for r in await self.get_open_files()):
+            if time.monotonic() > deadline:
+                raise ManagementError(
+                    f"FileId {file_id} is still open after {wait_s:.0f} s: the node holding it did not act on the "
+                    "request (is it running and serving the share?).", "OperationTimeout")
+            await asyncio.sleep(0.2)
+        return rows
