@@ -128,11 +128,15 @@ async def _open(ctx: Ctx, req: CreateRequest,
                 pending = hook(ctx, req, contexts, h, info)
                 if pending is not None:
                     await pending
-            token = token_of_session(ctx.session)
-            dacl_max = stored_maximal_access(sd_raw, token, bool(opts & _BACKUP_INTENT))
-            if dacl_max is not None and needs_parent(dacl_max):
-                dacl_max = await run_fs(add_parent_rights, vfs, h.path, token, dacl_max,
-                                        bool(opts & _BACKUP_INTENT))
+            # what the stored DACL grants (None: no stored descriptor, not restricted), with DELETE /
+            # READ_ATTRIBUTES from the parent ([MS-FSA] 2.1.5.1.2.1; sofs.security.files)
+            dacl_max = None
+            if sd_raw:
+                token = token_of_session(ctx.session)
+                dacl_max = stored_maximal_access(sd_raw, token, bool(opts & _BACKUP_INTENT))
+                if dacl_max is not None and needs_parent(dacl_max):
+                    dacl_max = await run_fs(add_parent_rights, vfs, h.path, token, dacl_max,
+                                            bool(opts & _BACKUP_INTENT))
             op, maximal = _admit(ctx, req, h, info, action, dacl_max)
         except BaseException:
             if inline:
