@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import os
 import stat as stat_mod
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -93,9 +94,13 @@ class PosixVfs:
         self.confined = Confined(self.root_fd, use_openat2)
         self.streams = StreamStore(self.confined)
         self.meta_dir = os.path.join(self.root, META_DIR)
+        # the root descriptor goes with the VFS: a share replaced or removed at run time (a cluster
+        # node following New-/Set-/Remove-SmbShare) keeps its VFS while tree connects and opens still
+        # use it, and releases the descriptor when the last of them is gone
+        self._release = weakref.finalize(self, os.close, self.root_fd)
 
     def shutdown(self) -> None:
-        os.close(self.root_fd)
+        self._release()  # idempotent
 
     # --- names ----------------------------------------------------------------------------
     def _parse(self, path: str) -> SmbPath:
