@@ -96,8 +96,6 @@ class Engine:
         return [self.parse_frame(f) for f in self.reader.feed(data)]
 
     def parse_frame(self, frame: memoryview) -> Chain:
-        if frame[0] == 0xFE and len(frame) >= HEADER_SIZE:  # SMB2 (Header.decode checks the rest)
-            return Chain(self._split(frame, encrypted=False))
         magic = bytes(frame[:4])
         if magic == TRANSFORM_MAGIC:
             return self._parse_encrypted(frame)

@@ -24,13 +24,11 @@ from typing import Any
 
 from sofs.engine.state import Session, SessionState
 from sofs.handlers.base import ConnectionAbort, Ctx, Reply, SmbError
-from sofs.wire.constants import Command, HeaderFlags
+from sofs.wire.constants import Command
 from sofs.wire.errors import WireError
 from sofs.wire.status import NtStatus
 
 log = logging.getLogger("sofs.dispatch")
-_RELATED = int(HeaderFlags.RELATED_OPERATIONS)
-_SIGNED = int(HeaderFlags.SIGNED)
 
 Handler = Callable[[Ctx, Any], Awaitable[Reply]]
 
@@ -145,7 +143,7 @@ def check_session(ctx: Ctx, spec: CommandSpec) -> None:
     """Resolve ctx.session (and tree) and enforce signing/encryption and compound rules."""
     hdr = ctx.header
     chain = ctx.chain
-    related = hdr.flags & _RELATED
+    related = hdr.is_related
     # a related request uses the previous request's session (Samba: last_session_id), whatever it says
     sid = chain.session_id if related else hdr.session_id
     chain.session_id = 0
@@ -161,7 +159,7 @@ def check_session(ctx: Ctx, spec: CommandSpec) -> None:
         raise SmbError(NtStatus.INVALID_PARAMETER, "related request without a valid previous session")
     ctx.session = None if status else session
     if session is not None and (session.valid or expired) and hdr.command not in _NO_SIGN_CHECK:
-        if hdr.flags & _SIGNED and not ctx.encrypted:
+        if hdr.is_signed and not ctx.encrypted:
             signer = session.signer_for(ctx.conn)
             if signer is None or not signer.verify(ctx.msg):
                 raise SmbError(NtStatus.ACCESS_DENIED, "bad signature")
@@ -200,8 +198,8 @@ async def dispatch(ctx: Ctx) -> Reply:
         # Samba and Windows drop a connection whose first request is not NEGOTIATE
         raise ConnectionAbort(f"{_name(command)} before NEGOTIATE")
     check_session(ctx, spec)
-    handler = _resolved.get(command) or handler_for(command)
-    rtype = _request_types.get(command) if _request_types is not None else _request_type(command)
+    handler = handler_for(command)
+    rtype = _request_type(command)
     if handler is None or rtype is None:
         raise SmbError(NtStatus.NOT_SUPPORTED, f"{Command(command).name} not implemented")
     try:

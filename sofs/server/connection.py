@@ -55,7 +55,6 @@ class SmbConnection(asyncio.BufferedProtocol):
         self.pending_by_async: dict[int, tuple[_ChainRun, Ctx]] = {}
         self.pending_by_mid: dict[int, tuple[_ChainRun, Ctx]] = {}
         self._batch: list[Any] | None = None  # responses of one buffer_updated, one writelines
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._writable = asyncio.Event()
         self._writable.set()
         self.closed = False
@@ -64,10 +63,6 @@ class SmbConnection(asyncio.BufferedProtocol):
     # -- transport callbacks --------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        try:
-            self._loop = asyncio.get_running_loop()
-        except RuntimeError:  # an in-memory test transport made outside a loop
-            self._loop = None
         peer = transport.get_extra_info("peername") or ("?", 0)
         sock = transport.get_extra_info("sockname") or ("?", 0)
         self.peer = f"{peer[0]}:{peer[1]}"
@@ -91,7 +86,7 @@ class SmbConnection(asyncio.BufferedProtocol):
             return
         # each chain runs eagerly up to its first suspension (no Task for the many requests that
         # complete inline); what they send in the meantime leaves in one writelines
-        loop = self._loop or asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
         self._batch = batch = []
         try:
             for chain in chains:
@@ -161,7 +156,7 @@ class SmbConnection(asyncio.BufferedProtocol):
                     state.create_error = state.status  # Samba: compound_create_err
                 if out is not None:
                     run.outs.append(out)
-            if run.outs and not self._emit(run.outs, run.encrypt_with):
+            if run.outs:
                 await self._send(run.outs, run.encrypt_with)
         except ConnectionAbort as e:
             log.info("connection %d: abort: %s", self.engine.conn.conn_id, e)
@@ -305,15 +300,6 @@ class SmbConnection(asyncio.BufferedProtocol):
         else:
             # still synchronous: it completes on its own, or is cancelled when it would go async
             ctx.cancel_requested = True
-
-    def _emit(self, outs: list[Outgoing], encrypt_with: Session | None) -> bool:
-        """Frame ``outs`` into the batch of the current ``buffer_updated`` if there is one and the
-        transport takes data; False when :meth:`_send` must do it (it may have to wait)."""
-        if self._batch is None or self.closed or not self._writable.is_set():
-            return False
-        assert self.engine is not None
-        self._batch.extend(self.engine.build_frame(outs, encrypt_with))
-        return True
 
     async def _send(self, outs: list[Outgoing], encrypt_with: Session | None) -> None:
         if self.closed or self.transport is None:
