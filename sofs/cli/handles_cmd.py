@@ -10,6 +10,8 @@ import argparse
 import json
 from typing import Any
 
+from sofs.handlestate.listing import collect
+
 COLUMNS = ("share", "path", "client", "user", "kind", "state", "locks", "lease", "file_id")
 
 
@@ -18,12 +20,6 @@ def _config_shares(path: str | None) -> list[tuple[str, str, bool]]:
 
     cfg = load_config(path) if path else load_config()
     return [(s.name, s.path, bool(s.continuously_available)) for s in cfg.shares]
-
-
-def collect(shares: list[tuple[str, str, bool]]) -> list[dict[str, Any]]:
-    from sofs.handlestate.listing import collect as collect_rows
-
-    return collect_rows(shares)
 
 
 def _fmt(v: Any) -> str:

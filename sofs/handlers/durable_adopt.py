@@ -31,11 +31,12 @@ import logging
 import os
 import shutil
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sofs.handlers import durable_state as ds
 from sofs.handlestate import records as R
-from sofs.handlestate.journal import journal_dir, load_dir, snapshot_records
+from sofs.handlestate.journal import ADOPTED_MARK, journal_dir, load_dir, snapshot_records
 from sofs.handlestate.table import OpenTable
 
 if TYPE_CHECKING:
@@ -44,12 +45,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("sofs.durable.adopt")
 
 
-def claim(share_root: str, dead: str, me: str) -> Any:
+def claim(share_root: str, dead: str, me: str) -> Path | None:
     """Rename the dead node's journal directory out of its way; None when there is none to take."""
     src = journal_dir(share_root, dead)
     if not src.is_dir():
         return None
-    dst = src.with_name(f"{dead}.adopted-by-{me}.{time.time_ns()}")
+    dst = src.with_name(f"{dead}{ADOPTED_MARK}{me}.{time.time_ns()}")
     try:
         os.rename(src, dst)
     except FileNotFoundError:
@@ -97,9 +98,8 @@ async def adopt_all(server: ServerState, dead: str) -> int:
     """:func:`adopt_node` on every continuously available share of ``server``."""
     n = 0
     for share in list(server.shares.values()):
-        if getattr(share.config, "continuously_available", False):
-            try:
-                n += await adopt_node(server, share, dead)
-            except OSError:
-                log.exception("share %s: adopting the journal of %s failed", share.name, dead)
+        try:
+            n += await adopt_node(server, share, dead)
+        except OSError:
+            log.exception("share %s: adopting the journal of %s failed", share.name, dead)
     return n

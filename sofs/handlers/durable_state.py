@@ -156,7 +156,7 @@ def restore(server: ServerState, share: Share) -> VolumeHandles:
             table._apply(R.OpenDisconnected(hop.persistent_id, now))
         else:
             hop.disconnected_at = now  # monotonic clocks do not survive a restart
-        _placeholder(server, share, v, hop)
+        bring_back(server, share, v, hop)
     journal.start()  # new generation, new epoch: fences a previous writer, drops a torn tail
     table.journal = journal
     if res.entries:
@@ -165,7 +165,9 @@ def restore(server: ServerState, share: Share) -> VolumeHandles:
     return v
 
 
-def _placeholder(server: ServerState, share: Any, v: VolumeHandles, hop: HOpen) -> Open:
+def bring_back(server: ServerState, share: Any, v: VolumeHandles, hop: HOpen) -> Open:
+    """A disconnected persistent open of ``v.table`` made visible to the handlers (share modes, locks,
+    lease, replay cache): after a restart (:func:`restore`), or for a dead node's opens (``durable_adopt``)."""
     reg = registry(server)
     node = reg.node(share.name, hop.file_id, hop.stream)
     op = Open(file_id=make_file_id(hop.persistent_id, hop.volatile_id), session=_NO_SESSION,
@@ -204,12 +206,6 @@ def _placeholder(server: ServerState, share: Any, v: VolumeHandles, hop: HOpen) 
 
         op.ext["lock_sequences"] = LockSequences(dict(hop.lock_sequences))
     return op
-
-
-def bring_back(server: ServerState, share: Any, v: VolumeHandles, hop: HOpen) -> Open:
-    """A disconnected persistent open of ``v.table`` made visible to the handlers (share modes, locks,
-    lease, replay cache), as after a restart; used by ``durable_adopt`` for a dead node's opens."""
-    return _placeholder(server, share, v, hop)
 
 
 def mark(op: Open, hop: HOpen) -> None:

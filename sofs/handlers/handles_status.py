@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from sofs.server.state import ServerState
 
 log = logging.getLogger("sofs.handles")
-STATUS_REL = ".sofs/handles.json"  # a standalone server's file
 _LAST = "sofs.handles_status.last"
 
 

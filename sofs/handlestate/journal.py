@@ -63,6 +63,7 @@ from sofs.handlestate.journal_codec import (
 log = logging.getLogger("sofs.journal")
 
 JOURNAL_REL = ".sofs/journal"
+ADOPTED_MARK = ".adopted-by-"  # in a claimed journal directory's name: <dead>.adopted-by-<me>.<ns>
 _GEN_RE = re.compile(r"^journal\.(\d+)$")
 
 Snapshot = Callable[[], list[R.Record]]
@@ -96,6 +97,11 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def has_generation(directory: Path) -> bool:
+    """Whether ``directory`` holds a journal generation file (``journal.N``)."""
+    return any(_GEN_RE.match(name) for name in os.listdir(directory))
 
 
 def load_dir(directory: Path) -> LoadResult:

@@ -14,11 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sofs.handlestate.journal import JOURNAL_REL, load_dir
+from sofs.handlestate.journal import ADOPTED_MARK, JOURNAL_REL, has_generation, load_dir
 from sofs.handlestate.table import OpenTable
 
 STATUS_DIR = ".sofs"
-_GEN_PREFIX = "journal."
 
 
 def status_name(node: str | None) -> str:
@@ -53,10 +52,10 @@ def _journal_dirs(root: str) -> list[tuple[str, Path]]:
     if not base.is_dir():
         return []
     out: list[tuple[str, Path]] = []
-    if any(n.startswith(_GEN_PREFIX) for n in os.listdir(base)):
+    if has_generation(base):
         out.append(("", base))
     for sub in sorted(base.iterdir()):
-        if sub.is_dir() and ".adopted-by-" not in sub.name:
+        if sub.is_dir() and ADOPTED_MARK not in sub.name:
             out.append((sub.name, sub))
     return out
 
