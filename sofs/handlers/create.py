@@ -25,7 +25,7 @@ from sofs.handlers.create_contexts import (
     parse_contexts,
 )
 from sofs.handlers.flags import FA, A, D, O
-from sofs.handlers.fsio import inline_metadata, run_fs, run_inline
+from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import Open, notify, registry, run_hooks
 from sofs.security.access import AccessDenied
 from sofs.security.files import add_parent_rights, needs_parent, new_object_sd, stored_maximal_access
@@ -90,8 +90,6 @@ async def _open(ctx: Ctx, req: CreateRequest,
     share_max = logic.maximal_access(tree.maximal_access, read_only)
     # explicit rights beyond the share's cap fail before anything is touched
     logic.granted_access(req.desired_access, share_max)
-    # local file systems: the VFS calls run right here (no coroutine per call; fsio's policy)
-    inline = inline_metadata(vfs)
     ext = ctx.server.extensions
     for _attempt in range(4):
         if disp in _TRUNCATING or (read_only and disp in (D.OPEN_IF, D.CREATE)):
@@ -99,10 +97,7 @@ async def _open(ctx: Ctx, req: CreateRequest,
         else:
             first = disp
         try:
-            if inline:
-                h, action, info, sd_raw = run_inline(_open_stat, vfs, name, first, opts, req.file_attributes)
-            else:
-                h, action, info, sd_raw = await run_fs(_open_stat, vfs, name, first, opts, req.file_attributes)
+            h, action, info, sd_raw = await run_fs(_open_stat, vfs, name, first, opts, req.file_attributes)
         except SmbError as e:
             if e.status != NtStatus.OBJECT_NAME_NOT_FOUND or first == disp:
                 raise
@@ -139,10 +134,7 @@ async def _open(ctx: Ctx, req: CreateRequest,
                                             bool(opts & _BACKUP_INTENT))
             op, maximal = _admit(ctx, req, h, info, action, dacl_max)
         except BaseException:
-            if inline:
-                run_inline(vfs.close, h)
-            else:
-                await run_fs(vfs.close, h)
+            await run_fs(vfs.close, h)
             raise
         if not op.delete_on_close and action == _OPENED and disp not in _TRUNCATING:
             return op, info, action, maximal  # the common case: an existing object, opened
@@ -177,23 +169,18 @@ def _open_stat(vfs: Any, name: str, disp: int, opts: int,
                attrs: int) -> tuple[Any, CreateAction, FileInfo, bytes | None]:
     stored = logic.stored_create_attributes(attrs, bool(opts & _DIRECTORY_FILE))
     fast = getattr(vfs, "open_stat", None)
-    if fast is not None:  # PosixVfs: open, stat and descriptor in one call (one fstat, one listxattr)
-        out: tuple[Any, CreateAction, FileInfo, bytes | None] = fast(name, disp, opts, stored)
-        h = out[0]
-        if h.stream is not None and out[1] == _OPENED:
-            try:
-                _stream_case(vfs, h)
-            except BaseException:
-                vfs.close(h)
-                raise
-        return out
-    h, action = vfs.open(name, CreateDisposition(disp), opts, stored)
     sd: bytes | None = None
+    info: FileInfo | None = None
+    if fast is not None:  # PosixVfs: open, stat and descriptor in one call (one fstat, one listxattr)
+        h, action, info, sd = fast(name, disp, opts, stored)
+    else:
+        h, action = vfs.open(name, CreateDisposition(disp), opts, stored)
     try:
-        info = vfs.stat(h)
-        if action == CreateAction.OPENED:
-            sd = vfs.get_security_descriptor(h)
-        if h.stream is not None and action == CreateAction.OPENED:
+        if info is None:
+            info = vfs.stat(h)
+            if action == _OPENED:
+                sd = vfs.get_security_descriptor(h)
+        if h.stream is not None and action == _OPENED:
             _stream_case(vfs, h)
     except BaseException:
         vfs.close(h)
