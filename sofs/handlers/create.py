@@ -33,7 +33,7 @@ from sofs.security.token import Token, token_of_session
 from sofs.vfs.base import EaEntry as VfsEa
 from sofs.vfs.base import FileInfo, VfsError
 from sofs.wire.constants import NotifyAction
-from sofs.wire.fscc_constants import CreateAction, CreateDisposition
+from sofs.wire.fscc_constants import CreateAction
 from sofs.wire.messages.create import CreateRequest, encode_create_response
 from sofs.wire.messages.create_contexts import CreateContext
 from sofs.wire.status import NtStatus
@@ -168,23 +168,13 @@ async def _open(ctx: Ctx, req: CreateRequest,
 def _open_stat(vfs: Any, name: str, disp: int, opts: int,
                attrs: int) -> tuple[Any, CreateAction, FileInfo, bytes | None]:
     stored = logic.stored_create_attributes(attrs, bool(opts & _DIRECTORY_FILE))
-    fast = getattr(vfs, "open_stat", None)
-    sd: bytes | None = None
-    info: FileInfo | None = None
-    if fast is not None:  # PosixVfs: open, stat and descriptor in one call (one fstat, one listxattr)
-        h, action, info, sd = fast(name, disp, opts, stored)
-    else:
-        h, action = vfs.open(name, CreateDisposition(disp), opts, stored)
-    try:
-        if info is None:
-            info = vfs.stat(h)
-            if action == _OPENED:
-                sd = vfs.get_security_descriptor(h)
-        if h.stream is not None and action == _OPENED:
+    h, action, info, sd = vfs.open_stat(name, disp, opts, stored)
+    if h.stream is not None and action == _OPENED:
+        try:
             _stream_case(vfs, h)
-    except BaseException:
-        vfs.close(h)
-        raise
+        except BaseException:
+            vfs.close(h)
+            raise
     return h, action, info, sd
 
 
