@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sofs.handlers import writetime
 from sofs.handlers.base import Ctx, Reply, reply
-from sofs.handlers.fsio import inline_metadata, run_fs, run_inline
+from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import Open, get_open, notify, registry
 from sofs.vfs.base import FileInfo
 from sofs.wire.constants import CloseFlags, NotifyAction
@@ -81,15 +81,7 @@ async def close_open(server: ServerState, op: Open, query: bool = False) -> File
                 reg.nodes.pop(base.key, None)  # the last stream closed: the pending file delete happens now
                 base_path = base.path or op.path
     touch = writetime.on_close(op)
-    vfs = op.share.vfs
-    inline = inline_metadata(vfs)  # local file system: the VFS calls run here (fsio's policy)
-    if inline and base_path is None and not (delete or touch or query or op.frozen_times):
-        vfs.close(op.handle)  # a plain close: nothing else to do
-        return None
-    if inline:
-        info, deleted = run_inline(_finish, vfs, op.handle, op.frozen_times, delete, query, touch)
-    else:
-        info, deleted = await run_fs(_finish, vfs, op.handle, op.frozen_times, delete, query, touch)
+    info, deleted = await run_fs(_finish, op.share.vfs, op.handle, op.frozen_times, delete, query, touch)
     if deleted:
         notify(server, op, NotifyAction.REMOVED)
     if base_path is not None:
