@@ -7,24 +7,13 @@
 #        SOFS_PORT (4455; the floor server uses SOFS_PORT+1)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-STATE=/dev/shm/sofs-echo-compare
-rm -rf "$STATE"; mkdir -p "$STATE/share"; chmod 755 "$STATE"; chmod 777 "$STATE/share"
-export SHARE_ROOT=$STATE/samba-shares
-USER_NAME=sofs PASS='Passw0rd!'
-SAMBA_PORT=${SAMBA_PORT:-4450} SOFS_PORT=${SOFS_PORT:-4455} FLOOR_PORT=$((${SOFS_PORT:-4455} + 1))
+. bench/servers.sh
+FLOOR_PORT=$((SOFS_PORT + 1))
 T=${BENCH_TIME:-3}
-
-bash scripts/samba-up.sh "$STATE/samba" "$SAMBA_PORT" 127.0.0.1 >/dev/null || { echo "samba-up failed" >&2; exit 1; }
-.venv/bin/sofs serve -q --listen "127.0.0.1:$SOFS_PORT" --share "share=$STATE/share" --user "$USER_NAME:$PASS" \
-  >"$STATE/sofs.log" 2>&1 &
-P1=$!
-.venv/bin/python bench/echo_floor.py --listen "127.0.0.1:$FLOOR_PORT" --share "share=$STATE/share" \
-  --user "$USER_NAME:$PASS" >"$STATE/floor.log" 2>&1 &
-P2=$!
-trap 'kill $P1 $P2 2>/dev/null; bash scripts/samba-down.sh "$STATE/samba" >/dev/null 2>&1' EXIT
-for p in $SOFS_PORT $FLOOR_PORT; do
-  for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
-done
+bench_state /dev/shm/sofs-echo-compare
+samba_start
+sofs_start "$SOFS_PORT" "$STATE/share" "$STATE/sofs.log"
+sofs_start "$FLOOR_PORT" "$STATE/share" "$STATE/floor.log" .venv/bin/python bench/echo_floor.py
 printf '[global]\n client min protocol = SMB2_02\n client max protocol = SMB3_11\n' >"$STATE/client.conf"
 ( umask 077; printf 'username = %s\npassword = %s\n' "$USER_NAME" "$PASS" >"$STATE/auth.txt" )
 

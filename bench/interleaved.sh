@@ -15,31 +15,17 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 OUT=${BENCH_OUT:-$ROOT/bench-out/il-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
-STATE=/dev/shm/sofs-il-state
-rm -rf "$STATE"; mkdir -p "$STATE"; chmod 755 "$STATE"
-export SHARE_ROOT=$STATE/samba-shares
 export BENCH_SIZE_MB=${BENCH_SIZE_MB:-512} BENCH_TIME=${BENCH_TIME:-5}
-USER_NAME=sofs PASS='Passw0rd!'
-SAMBA_PORT=${SAMBA_PORT:-4450} SOFS_PORT=${SOFS_PORT:-4455}
-
-bash scripts/samba-up.sh "$STATE/samba" "$SAMBA_PORT" 127.0.0.1 >/dev/null || { echo "samba-up failed" >&2; exit 1; }
-mkdir -p "$STATE/sofs-share"; chmod 777 "$STATE/sofs-share"
-.venv/bin/sofs serve --listen "127.0.0.1:$SOFS_PORT" --share "share=$STATE/sofs-share" --user "$USER_NAME:$PASS" \
-  -q >"$OUT/sofs.log" 2>&1 &
-SOFS_PID=$!
+. bench/servers.sh
+bench_state /dev/shm/sofs-il-state
+samba_start
+sofs_start "$SOFS_PORT" "$STATE/sofs-share" "$OUT/sofs.log"
 WHO="samba sofs"
-BEFORE_PID=
 if [ -n "${BEFORE_PYTHONPATH:-}" ]; then
-  mkdir -p "$STATE/before-share"; chmod 777 "$STATE/before-share"
-  PYTHONPATH=$BEFORE_PYTHONPATH .venv/bin/sofs serve --listen "127.0.0.1:$((SOFS_PORT + 1))" \
-    --share "share=$STATE/before-share" --user "$USER_NAME:$PASS" -q >"$OUT/before.log" 2>&1 &
-  BEFORE_PID=$!
+  sofs_start $((SOFS_PORT + 1)) "$STATE/before-share" "$OUT/before.log" \
+    env PYTHONPATH="$BEFORE_PYTHONPATH" .venv/bin/sofs serve
   WHO="samba before sofs"
 fi
-trap 'kill $SOFS_PID $BEFORE_PID 2>/dev/null; bash scripts/samba-down.sh "$STATE/samba" >/dev/null 2>&1' EXIT
-for p in $SOFS_PORT $((SOFS_PORT + 1)); do
-  for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
-done
 
 for r in $(seq 1 "${ROUNDS:-3}"); do
   for who in $WHO; do

@@ -12,19 +12,10 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 OUT=${BENCH_OUT:-$ROOT/bench-out/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
-STATE=/dev/shm/sofs-bench-state
-rm -rf "$STATE"; mkdir -p "$STATE"; chmod 755 "$STATE"
-export SHARE_ROOT=$STATE/samba-shares
-USER_NAME=sofs PASS='Passw0rd!'
-SAMBA_PORT=${SAMBA_PORT:-4450} SOFS_PORT=${SOFS_PORT:-4455}
-
-bash scripts/samba-up.sh "$STATE/samba" "$SAMBA_PORT" 127.0.0.1 >/dev/null || { echo "samba-up failed" >&2; exit 1; }
-mkdir -p "$STATE/sofs-share"; chmod 777 "$STATE/sofs-share"
-.venv/bin/sofs serve --listen "127.0.0.1:$SOFS_PORT" --share "share=$STATE/sofs-share" --user "$USER_NAME:$PASS" \
-  -q >"$OUT/sofs.log" 2>&1 &
-SOFS_PID=$!
-trap 'kill $SOFS_PID 2>/dev/null; bash scripts/samba-down.sh "$STATE/samba" >/dev/null 2>&1' EXIT
-for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/$SOFS_PORT) 2>/dev/null && break; sleep 0.1; done
+. bench/servers.sh
+bench_state /dev/shm/sofs-bench-state
+samba_start
+sofs_start "$SOFS_PORT" "$STATE/sofs-share" "$OUT/sofs.log"
 
 if [ "${ONLY:-}" != torture ]; then
   BENCH_SHARE_DIR=$SHARE_ROOT/share BENCH_OUTDIR=$OUT/bulk-samba bash bench/bench.sh 127.0.0.1 "$SAMBA_PORT" share "$USER_NAME" "$PASS" >"$OUT/bulk-samba.txt" 2>&1
