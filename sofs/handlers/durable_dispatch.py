@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError
 from sofs.handlers.durable_state import caching, replay_cache, sync_locks, volume
-from sofs.handlers.eager import _continue, _Resume  # the eager-start pieces, keeping the result
+from sofs.handlers.eager import run_eager
 from sofs.handlers.opens import Open, registry
 from sofs.handlestate.model import Open as HOpen
 from sofs.handlestate.replay import check_channel_sequence as channel_rule
@@ -201,17 +201,15 @@ def _wrap_create(fn: Any) -> Any:
         # cancelled); the client then finds it by replaying the CREATE (smb2.replay.dhv2-pending2*).
         # Its first step runs here: most CREATEs finish without suspending, and then need no Task
         # (which would also take the response off the connection's batched write).
-        coro = fn(ctx, req)
         try:
-            first = coro.send(None)
-        except StopIteration as stop:
-            pending.discard(key)
-            done: Reply = stop.value
-            return done
+            done, value = run_eager(asyncio.get_running_loop(), fn(ctx, req))
         except BaseException:
             pending.discard(key)
             raise
-        inner = asyncio.get_running_loop().create_task(_continue(_Resume(coro, first)))
+        if done:
+            pending.discard(key)
+            return value  # type: ignore[no-any-return]
+        inner: asyncio.Task[Reply] = value
         inner.add_done_callback(lambda _t: pending.discard(key))
         try:
             return await asyncio.shield(inner)

@@ -58,19 +58,24 @@ async def _continue(resume: _Resume) -> Any:
     return await resume
 
 
-def start_eager(loop: asyncio.AbstractEventLoop,
-                coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
-    """Run ``coro`` up to its first suspension now.
-
-    Returns None when it finished (its result is dropped: use it for ``-> None`` coroutines that
-    handle their own errors), else a Task that carries on from where it stopped. An exception
-    raised during the eager step propagates to the caller.
-    """
+def run_eager(loop: asyncio.AbstractEventLoop,
+              coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
+    """Run ``coro`` up to its first suspension now: ``(True, its result)`` when it finished, else
+    ``(False, a Task that carries on from where it stopped)``. An exception raised during the
+    eager step propagates to the caller."""
     try:
         first = coro.send(None)
-    except StopIteration:
-        return None
-    return loop.create_task(_continue(_Resume(coro, first)))
+    except StopIteration as stop:
+        return True, stop.value
+    return False, loop.create_task(_continue(_Resume(coro, first)))
 
 
-__all__ = ["start_eager"]
+def start_eager(loop: asyncio.AbstractEventLoop,
+                coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
+    """:func:`run_eager` for ``-> None`` coroutines that handle their own errors: None when it
+    finished (the result is dropped), else the Task that carries on."""
+    done, value = run_eager(loop, coro)
+    return None if done else value  # type: ignore[no-any-return]
+
+
+__all__ = ["run_eager", "start_eager"]
