@@ -17,15 +17,10 @@ from sofs.management.psbind import ParamType as T
 async def get_smb_open_file(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """Open files of the cluster's shares: path, client, user, node, durable/persistent state, locks."""
     svc = await ctx.service("openfiles")
-    ids = [int(x, 0) for x in p.get("FileId") or ()]
-    rows = await svc.get_open_files(p.get("ShareName"), p.get("ClientUserName"), p.get("ClusterNodeName"), ids)
-    if p.get("SessionId"):
-        want = {int(x, 0) for x in p["SessionId"]}
-        rows = [r for r in rows if r.session_id in want]
-    if p.get("ClientComputerName"):
-        hosts = {h.lower() for h in p["ClientComputerName"]}
-        rows = [r for r in rows if r.client_computer_name.lower() in hosts]
-    return rows
+    return list(await svc.get_open_files(
+        p.get("ShareName"), p.get("ClientUserName"), p.get("ClusterNodeName"),
+        [int(x, 0) for x in p.get("FileId") or ()], [int(x, 0) for x in p.get("SessionId") or ()],
+        p.get("ClientComputerName")))
 
 
 @cmdlet("Close-SmbOpenFile", ParamSpec("FileId", T.STRING_LIST, mandatory=True, position=0),

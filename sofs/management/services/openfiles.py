@@ -77,7 +77,11 @@ class OpenFileService:
     async def get_open_files(self, share_names: Sequence[str] | None = None,
                              client_user_names: Sequence[str] | None = None,
                              cluster_node_names: Sequence[str] | None = None,
-                             file_ids: Sequence[int] | None = None) -> list[OpenFileInfo]:
+                             file_ids: Sequence[int] | None = None,
+                             session_ids: Sequence[int] | None = None,
+                             client_computer_names: Sequence[str] | None = None) -> list[OpenFileInfo]:
+        nodes = {n.lower() for n in cluster_node_names or ()}
+        hosts = {h.lower() for h in client_computer_names or ()}
         out: list[OpenFileInfo] = []
         for share in await self.shares.get_shares(share_names):
             try:
@@ -91,10 +95,13 @@ class OpenFileService:
                 if client_user_names and not any(fnmatch.fnmatchcase(info.client_user_name.lower(), u.lower())
                                                  for u in client_user_names):
                     continue
-                if cluster_node_names and info.cluster_node_name.lower() not in {n.lower() for n in
-                                                                                 cluster_node_names}:
+                if nodes and info.cluster_node_name.lower() not in nodes:
+                    continue
+                if hosts and info.client_computer_name.lower() not in hosts:
                     continue
                 if file_ids and info.file_id not in file_ids:
+                    continue
+                if session_ids and info.session_id not in session_ids:
                     continue
                 out.append(info)
         return sorted(out, key=lambda i: (i.share_name.lower(), i.path.lower(), i.file_id))
