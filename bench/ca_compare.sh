@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# bench/ca_compare.sh — issue 5 acceptance 4 in one command (run as root): open+close per second with
+# persistent-handle requests on a sofs CA share, a sofs plain share and a private Samba's plain share,
+# interleaved round by round (bench/ca_openclose.py with the raw signed client, bench/smbraw.py).
+#
+# Knobs: ROUNDS (3), SECONDS (4 per target and round), LOADS ("1:1 2:2", procs:conns),
+#        SAMBA_PORT (4450), SOFS_PORT (4455). Shares live on /dev/shm (tmpfs).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. bench/servers.sh
+bench_state /dev/shm/sofs-ca-compare
+samba_start
+mkdir -p "$STATE/ca"; chmod 777 "$STATE/ca"
+sofs_start "$SOFS_PORT" "$STATE/share" "$STATE/sofs.log" \
+  .venv/bin/sofs serve --share "ca=$STATE/ca,ca"
+for load in ${LOADS:-1:1 2:2}; do
+  echo "== ${load%%:*} process(es) x ${load##*:} connection(s)"
+  .venv/bin/python bench/ca_openclose.py \
+    --target "samba-plain=127.0.0.1:$SAMBA_PORT/share:$USER_NAME:$PASS" \
+    --target "sofs-plain=127.0.0.1:$SOFS_PORT/share:$USER_NAME:$PASS" \
+    --target "sofs-ca=127.0.0.1:$SOFS_PORT/ca:$USER_NAME:$PASS" \
+    --procs "${load%%:*}" --conns "${load##*:}" --seconds "${SECONDS_PER:-4}" --rounds "${ROUNDS:-3}"
+done
