@@ -96,6 +96,8 @@ class Engine:
         return [self.parse_frame(f) for f in self.reader.feed(data)]
 
     def parse_frame(self, frame: memoryview) -> Chain:
+        if frame and frame[0] == 0xFE:  # SMB2 (Header.decode checks the other three ProtocolId bytes)
+            return Chain(self._split(frame, encrypted=False))
         magic = bytes(frame[:4])
         if magic == TRANSFORM_MAGIC:
             return self._parse_encrypted(frame)
@@ -152,7 +154,7 @@ class Engine:
             else:
                 end = total
             self._charge(hdr, end - pos)
-            out.append(Request(hdr, frame[pos:end], encrypted))
+            out.append(Request(hdr, frame if end - pos == total else frame[pos:end], encrypted))
             if not nxt:
                 return out
             pos = end

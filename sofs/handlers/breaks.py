@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
+from sofs.handlers.eager import start_eager
 from sofs.handlestate.leases import LeaseRecord, LeaseTable
 from sofs.handlestate.locks import ByteRangeLocks
 from sofs.handlestate.notify import NotifyTable
@@ -33,7 +34,6 @@ from sofs.handlestate.oplocks import (
     oplock_step,
     plan_write_breaks,
 )
-from sofs.handlers.eager import start_eager
 from sofs.wire.constants import Command, LeaseBreakFlags
 from sofs.wire.header import Header
 from sofs.wire.messages.oplock import LeaseBreakNotification, OplockBreakNotification

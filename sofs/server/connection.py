@@ -30,6 +30,8 @@ _RELATED = int(HeaderFlags.RELATED_OPERATIONS)
 _PRIORITY = int(HeaderFlags.PRIORITY_MASK)
 _SIGNED = int(HeaderFlags.SIGNED)
 _NEGOTIATE = int(Command.NEGOTIATE)
+_CREATE = int(Command.CREATE)
+_CANCEL = int(Command.CANCEL)
 _SESSION_SETUP = int(Command.SESSION_SETUP)
 _HIGH_WATER = 4 * 1024 * 1024
 MAX_ASYNC_CREDITS = 512  # Windows' (and smbtorture's) max async credits per connection
@@ -146,12 +148,13 @@ class SmbConnection(asyncio.BufferedProtocol):
             state.run = run
             n = len(chain.requests)
             for i, req in enumerate(chain.requests):
-                if req.header.command == Command.CANCEL:
+                command = req.header.command
+                if command == _CANCEL:
                     self._cancel(req.header)
                     continue
                 state.index, state.last = i, i + 1 == n
                 out = await self._run_one(req, state, run)
-                if (n > 1 and req.header.command == Command.CREATE and _is_error(state.status)
+                if (n > 1 and command == _CREATE and _is_error(state.status)
                         and not state.create_error):
                     state.create_error = state.status  # Samba: compound_create_err
                 if out is not None:
