@@ -19,7 +19,7 @@ from typing import Any
 from sofs.handlers import writetime
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.flags import A
-from sofs.handlers.fsio import INLINE_IO_MAX, Serial, run_fs, run_pool
+from sofs.handlers.fsio import INLINE_IO_MAX, run_fs, run_pool
 from sofs.handlers.opens import Open, get_open
 from sofs.vfs.confine import status_from_errno
 from sofs.wire.bufpool import POOL
@@ -147,11 +147,6 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
     try:
         if length <= INLINE_IO_MAX and not sync:
             n = _pwrite_all(fd, req.data, offset, False)
-        elif op.node is not None:
-            node = op.node
-            if node.writes is None:
-                node.writes = Serial()
-            n = await node.writes.run(_pwrite_all, fd, req.data, offset, sync)
         else:
             n = await run_pool(_pwrite_all, fd, req.data, offset, sync)
     except OSError as e:
