@@ -111,9 +111,7 @@ class Engine:
             if dialects is None:
                 raise ProtocolViolation("SMB1 message other than NEGOTIATE")
             return Chain([], smb1_dialects=dialects)
-        if magic != SMB2_MAGIC:
-            raise ProtocolViolation(f"unknown protocol id {magic!r}")
-        return Chain(self._split(frame, encrypted=False))
+        raise ProtocolViolation(f"unknown protocol id {magic!r}")
 
     def _parse_encrypted(self, frame: memoryview) -> Chain:
         if len(frame) < TRANSFORM_HEADER_SIZE + HEADER_SIZE:

@@ -92,9 +92,6 @@ def _unindex_key(t: OpenTable, key: str, file_id: int) -> None:
             del t.by_path[key]
 
 
-_removed = remove_open
-
-
 def _disconnected(t: OpenTable, rec: R.OpenDisconnected) -> None:
     o = t.opens_by_persistent[rec.persistent_id]
     if t.opens_by_volatile.get(o.volatile_id) is o:
@@ -189,7 +186,7 @@ def _oplock(t: OpenTable, rec: R.OplockSet) -> None:
 
 
 _APPLY: dict[type, Callable[[Any, Any], None]] = {
-    R.OpenAdded: _added, R.OpenRemoved: _removed, R.OpenDisconnected: _disconnected,
+    R.OpenAdded: _added, R.OpenRemoved: remove_open, R.OpenDisconnected: _disconnected,
     R.OpenReconnected: _reconnected, R.DeleteOnCloseSet: _delete_on_close,
     R.DeletePendingSet: _delete_pending, R.PathMoved: _moved, R.ChannelSequenceSet: _channel_sequence,
     R.LockSequenceSet: _lock_sequence, R.LockAdded: _lock_added, R.LockRemoved: _lock_removed,
