@@ -3,7 +3,7 @@
 # persistent-handle requests on a sofs CA share, a sofs plain share and a private Samba's plain share,
 # interleaved round by round (bench/ca_openclose.py with the raw signed client, bench/smbraw.py).
 #
-# Knobs: ROUNDS (3), SECONDS (4 per target and round), LOADS ("1:1 2:2", procs:conns),
+# Knobs: ROUNDS (3), SECONDS_PER (4 per target and round), LOADS ("1:1 2:2", procs:conns),
 #        SAMBA_PORT (4450), SOFS_PORT (4455). Shares live on /dev/shm (tmpfs).
 set -uo pipefail
 cd "$(dirname "$0")/.."

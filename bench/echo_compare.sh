@@ -14,15 +14,7 @@ bench_state /dev/shm/sofs-echo-compare
 samba_start
 sofs_start "$SOFS_PORT" "$STATE/share" "$STATE/sofs.log"
 sofs_start "$FLOOR_PORT" "$STATE/share" "$STATE/floor.log" .venv/bin/python bench/echo_floor.py
-printf '[global]\n client min protocol = SMB2_02\n client max protocol = SMB3_11\n' >"$STATE/client.conf"
-( umask 077; printf 'username = %s\npassword = %s\n' "$USER_NAME" "$PASS" >"$STATE/auth.txt" )
-
-echo_rate() { # port nprocs qdepth -> echo/s
-  timeout $((T + 30)) smbtorture "//127.0.0.1/share" -p "$1" -s "$STATE/client.conf" -A "$STATE/auth.txt" \
-    "--option=torture:timelimit=$T" "--option=torture:nprocs=$2" "--option=torture:qdepth=$3" \
-    --option=torture:progress=no smb2.bench.echo 2>&1 | tr '\r' '\n' | grep -E 'second: echo\[' | tail -1 |
-    sed -E 's/.*num\/s=([0-9]+),.*/\1/'
-}
+torture_client_files
 
 RES=$STATE/results.tsv
 : >"$RES"
@@ -30,7 +22,7 @@ for r in $(seq 1 "${ROUNDS:-3}"); do
   for cfg in ${BENCH_CONFIGS:-1:1 4:1 4:8}; do
     for who in samba sofs floor; do
       case $who in samba) port=$SAMBA_PORT;; sofs) port=$SOFS_PORT;; *) port=$FLOOR_PORT;; esac
-      printf '%s\t%s\t%s\t%s\n' "$r" "$cfg" "$who" "$(echo_rate "$port" "${cfg%%:*}" "${cfg##*:}")" >>"$RES"
+      printf '%s\t%s\t%s\t%s\n' "$r" "$cfg" "$who" "$(torture_rate "$port" "${cfg%%:*}" "${cfg##*:}" echo)" >>"$RES"
     done
   done
 done

@@ -4,6 +4,8 @@
 #   bench_state DIR                      fresh state dir (Samba's shares under DIR/samba-shares)
 #   samba_start                          Samba on $SAMBA_PORT
 #   sofs_start PORT DIR LOG [CMD...]     serve DIR as "share" on PORT (CMD: default .venv/bin/sofs serve)
+#   torture_client_files                 smbtorture's client.conf and auth.txt in $STATE
+#   torture_rate PORT NPROCS QDEPTH TEST the last per-second rate smb2.bench.TEST prints in a T-second run
 USER_NAME=sofs PASS='Passw0rd!'
 SAMBA_PORT=${SAMBA_PORT:-4450} SOFS_PORT=${SOFS_PORT:-4455}
 BENCH_PIDS=()
@@ -34,4 +36,16 @@ sofs_start() {
   for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return 0; sleep 0.1; done
   echo "the server on port $port did not start (see $log)" >&2
   exit 1
+}
+
+torture_client_files() {
+  printf '[global]\n client min protocol = SMB2_02\n client max protocol = SMB3_11\n' >"$STATE/client.conf"
+  ( umask 077; printf 'username = %s\npassword = %s\n' "$USER_NAME" "$PASS" >"$STATE/auth.txt" )
+}
+
+torture_rate() {
+  timeout $((T + 30)) smbtorture "//127.0.0.1/share" -p "$1" -s "$STATE/client.conf" -A "$STATE/auth.txt" \
+    "--option=torture:timelimit=$T" "--option=torture:nprocs=$2" "--option=torture:qdepth=$3" \
+    --option=torture:progress=no "smb2.bench.$4" 2>&1 | tr '\r' '\n' | grep -E 'second: ' | tail -1 |
+    sed -E 's/.*num\/s=([0-9]+),.*/\1/'
 }

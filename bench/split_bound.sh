@@ -19,15 +19,9 @@ bench_state /dev/shm/sofs-split-bound
 samba_start
 sofs_start "$SOFS_PORT" "$STATE/a" "$STATE/a.log"
 sofs_start $((SOFS_PORT + 1)) "$STATE/b" "$STATE/b.log"
-printf '[global]\n client min protocol = SMB2_02\n client max protocol = SMB3_11\n' >"$STATE/client.conf"
-( umask 077; printf 'username = %s\npassword = %s\n' "$USER_NAME" "$PASS" >"$STATE/auth.txt" )
+torture_client_files
 
-rate() { # port nprocs test -> ops/s
-  timeout $((T + 30)) smbtorture "//127.0.0.1/share" -p "$1" -s "$STATE/client.conf" -A "$STATE/auth.txt" \
-    "--option=torture:timelimit=$T" "--option=torture:nprocs=$2" --option=torture:qdepth=1 \
-    --option=torture:progress=no "smb2.bench.$3" 2>&1 | tr '\r' '\n' | grep -E 'second: ' | tail -1 |
-    sed -E 's/.*num\/s=([0-9]+),.*/\1/'
-}
+rate() { torture_rate "$1" "$2" 1 "$3"; }  # port nprocs test -> ops/s at depth 1
 split() { # port1 port2 test -> sum of two 2-connection runs at the same time
   local a b p
   a=$(mktemp) b=$(mktemp)
