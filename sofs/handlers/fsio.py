@@ -11,6 +11,14 @@ Policy (decided here, one place to tune):
 - Data I/O of at most :data:`INLINE_IO_MAX` bytes runs inline (a 64 KiB pread from the page cache
   costs ~10 µs); larger reads/writes and every fsync go to the pool, where the GIL is released and
   several clients' I/O proceeds in parallel. ``SOFS_INLINE_IO_MAX`` overrides (0 = always a thread).
+- On a local file system, large writes to **one file** run one after another (:class:`Serial`, one
+  per file), each with its write-time restore (``futimens``) in the same job: the kernel serializes
+  writers of an inode anyway (``i_rwsem``), and a thread that meets the lock held spins on it while
+  the holder copies 8 MiB. perf during smbclient ``put`` of 512 MiB (two 8 MiB writes in flight)
+  found 9 % of the server's CPU in ``rwsem_spin_on_owner``, 7 % of it under ``utimensat``; with
+  both in one queue it is gone, and put ran ~6 % faster (plain ahead in 5 of 6 alternating rounds,
+  signed in 5 of 6 with one tie). On network file systems the writes stay parallel in the pool
+  (they overlap round trips there).
 
 The pool is sized for the I/O concurrency of many clients, not for CPU.
 """
@@ -18,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -108,6 +118,56 @@ async def run_pool(fn: Callable[..., T], *args: object) -> T:
 def run_inline(fn: Callable[..., T], *args: object) -> T:
     """Run a (cheap) VFS call on the loop thread; VfsError becomes SmbError."""
     return _call(fn, *args)
+
+
+class Serial:
+    """Blocking calls for one file, run in submission order by one pool thread at a time.
+
+    The first call starts a drain job in the shared pool; calls submitted while it runs are queued
+    and picked up by the same job, so consecutive writes follow each other without a loop hop.
+    Results and exceptions come back to the awaiting coroutine through its future.
+    """
+
+    __slots__ = ("_busy", "_lock", "_queue")
+
+    def __init__(self) -> None:
+        self._queue: deque[tuple[Callable[..., Any], tuple[object, ...], asyncio.Future[Any]]] = deque()
+        self._lock = threading.Lock()
+        self._busy = False
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            self._queue.append((fn, args, fut))
+            start = not self._busy
+            self._busy = True
+        if start:
+            executor().submit(self._drain, loop)
+        return await fut
+
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._busy = False
+                    return
+                fn, args, fut = self._queue.popleft()
+            try:
+                result = _call(fn, *args)
+            except BaseException as e:  # noqa: BLE001 - handed to the awaiting coroutine
+                loop.call_soon_threadsafe(_settle, fut, None, e)
+            else:
+                loop.call_soon_threadsafe(_settle, fut, result, None)
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if fut.cancelled():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)
 
 
 async def run_io(nbytes: int, fn: Callable[..., T], *args: object) -> T:

@@ -49,6 +49,7 @@ class FileNode:
     opens: list[Open] = field(default_factory=list)
     delete_pending: bool = False
     path: str = ""
+    writes: Any = None  # fsio.Serial of the large writes to this file, made on the first one
 
 
 @dataclass(eq=False)

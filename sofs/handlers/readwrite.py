@@ -19,7 +19,7 @@ from typing import Any
 from sofs.handlers import writetime
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.flags import A
-from sofs.handlers.fsio import INLINE_IO_MAX, run_fs, run_pool
+from sofs.handlers.fsio import INLINE_IO_MAX, Serial, inline_metadata, run_fs, run_pool
 from sofs.handlers.opens import Open, get_open
 from sofs.vfs.confine import status_from_errno
 from sofs.wire.bufpool import POOL
@@ -112,6 +112,13 @@ def _pwrite_all(fd: int, data: Any, offset: int, sync: bool) -> int:
     return total
 
 
+def _pwrite_restore(fd: int, data: Any, offset: int, sync: bool,
+                    wt: writetime.WriteTime | None) -> tuple[int, int | None]:
+    """A pool job: the write, then the pinned write time put back (see :func:`writetime.restore`)."""
+    n = _pwrite_all(fd, data, offset, sync)
+    return n, (writetime.restore(fd, wt) if n else None)
+
+
 async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
     """[MS-SMB2] 3.3.5.13 Receiving an SMB2 WRITE Request."""
     op = get_open(ctx, req.file_id)
@@ -142,19 +149,25 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
         hook(ctx, op, offset, length)  # issue 4: byte-range lock conflicts
     sync = bool(req.flags & WriteFlags.WRITE_THROUGH) or bool(op.mode & 0x2)
     fd = op.handle.fd
-    if length:
-        writetime.before_write(op)
+    wt = writetime.before_write(op) if length else None
+    restored = None
     try:
         if length <= INLINE_IO_MAX and not sync:
             n = _pwrite_all(fd, req.data, offset, False)
+        elif op.node is not None and inline_metadata(op.share.vfs):
+            # local file system: this file's large writes follow one another (see fsio.Serial)
+            node = op.node
+            if node.writes is None:
+                node.writes = Serial()
+            n, restored = await node.writes.run(_pwrite_restore, fd, req.data, offset, sync, wt)
         else:
-            n = await run_pool(_pwrite_all, fd, req.data, offset, sync)
+            n, restored = await run_pool(_pwrite_restore, fd, req.data, offset, sync, wt)
     except OSError as e:
         raise _os_error(e) from None
     op.position = offset + n
     op.written = True
     if n:
-        writetime.after_write(op)
+        writetime.after_write(op, restored)
     frozen = op.frozen_times.get("last_write_time")
     if frozen:  # a write time made sticky with SET_INFO -1 survives this write ([MS-FSA] 2.1.4.17)
         await run_fs(op.share.vfs.set_basic_info, op.handle, 0, 0, frozen)

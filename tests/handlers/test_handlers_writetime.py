@@ -63,3 +63,37 @@ def test_explicit_time_cancels_pending_updates(tmp_path) -> None:  # type: ignor
         asyncio.run(run())
     finally:
         os.close(fd)
+
+
+def test_restore_in_a_pool_job_then_after_write_skips_the_second_futimens(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A large write puts the pinned time back in its pool job (writetime.restore); after_write on
+    the loop then does not call futimens again, unless the delayed update fired in between."""
+    p = tmp_path / "h"
+    p.write_bytes(b"")
+    old = 1_000_000_000 * 10**9
+    os.utime(p, ns=(old, old))
+    fd = os.open(p, os.O_RDWR)
+
+    async def run() -> None:
+        op = _op(fd)
+        wt = writetime.before_write(op)
+        assert wt is op.ext[writetime.KEY]
+        os.pwrite(fd, b"x" * 100_000, 0)
+        restored = await asyncio.get_running_loop().run_in_executor(None, writetime.restore, fd, wt)
+        assert restored == old and os.fstat(fd).st_mtime_ns == old
+        calls: list[object] = []
+        real_utime = os.utime
+        monkeypatch.setattr(writetime.os, "utime", lambda *a, **k: calls.append(a) or real_utime(*a, **k))
+        writetime.after_write(op, restored)
+        assert calls == [] and wt.timer is not None  # already restored; the delayed update is scheduled
+        writetime.flush([op])  # the delayed update fires: the pinned time moves on
+        calls.clear()
+        os.pwrite(fd, b"y", 0)
+        writetime.after_write(op, restored)  # a restore of the old value does not count
+        assert len(calls) == 1 and os.fstat(fd).st_mtime_ns == wt.pinned_ns > old
+        assert writetime.restore(fd, None) is None  # nothing pinned (a stream, a frozen write time)
+
+    try:
+        asyncio.run(run())
+    finally:
+        os.close(fd)
