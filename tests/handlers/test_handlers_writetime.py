@@ -8,16 +8,22 @@ from types import SimpleNamespace
 from sofs.handlers import writetime
 
 
+OLD = 1_000_000_000 * 10**9
+
+
 def _op(fd: int) -> SimpleNamespace:
     return SimpleNamespace(handle=SimpleNamespace(fd=fd), stream=None, frozen_times={}, ext={}, closed=False)
 
 
+def _old_file(path) -> int:  # type: ignore[no-untyped-def]
+    """An empty file whose times are OLD, opened for writing."""
+    path.write_bytes(b"")
+    os.utime(path, ns=(OLD, OLD))
+    return os.open(path, os.O_RDWR)
+
+
 def test_write_keeps_time_until_flush_then_close_updates(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    p = tmp_path / "f"
-    p.write_bytes(b"")
-    old = 1_000_000_000 * 10**9
-    os.utime(p, ns=(old, old))
-    fd = os.open(p, os.O_RDWR)
+    old, fd = OLD, _old_file(tmp_path / "f")
 
     async def run() -> None:
         op = _op(fd)
@@ -68,11 +74,7 @@ def test_explicit_time_cancels_pending_updates(tmp_path) -> None:  # type: ignor
 def test_restore_in_a_pool_job_then_after_write_skips_the_second_futimens(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A large write puts the pinned time back in its pool job (writetime.restore); after_write on
     the loop then does not call futimens again, unless the delayed update fired in between."""
-    p = tmp_path / "h"
-    p.write_bytes(b"")
-    old = 1_000_000_000 * 10**9
-    os.utime(p, ns=(old, old))
-    fd = os.open(p, os.O_RDWR)
+    old, fd = OLD, _old_file(tmp_path / "h")
 
     async def run() -> None:
         op = _op(fd)
