@@ -170,6 +170,16 @@ def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) ->
         fut.set_result(result)
 
 
+async def run_file_write(node: Any, vfs: Any, fn: Callable[..., T], *args: object) -> T:
+    """A large write to the file ``node`` (a FileNode, or None): on a local file system through the
+    file's :class:`Serial` (made on its first large write), otherwise in the pool, in parallel."""
+    if node is None or not inline_metadata(vfs):
+        return await run_pool(fn, *args)
+    if node.writes is None:
+        node.writes = Serial()
+    return await node.writes.run(fn, *args)
+
+
 async def run_io(nbytes: int, fn: Callable[..., T], *args: object) -> T:
     """Data I/O: inline up to INLINE_IO_MAX bytes, else in the pool."""
     if nbytes <= INLINE_IO_MAX:

@@ -19,7 +19,7 @@ from typing import Any
 from sofs.handlers import writetime
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.flags import A
-from sofs.handlers.fsio import INLINE_IO_MAX, Serial, inline_metadata, run_fs, run_pool
+from sofs.handlers.fsio import INLINE_IO_MAX, run_file_write, run_fs, run_pool
 from sofs.handlers.opens import Open, get_open
 from sofs.vfs.confine import status_from_errno
 from sofs.wire.bufpool import POOL
@@ -154,14 +154,9 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
     try:
         if length <= INLINE_IO_MAX and not sync:
             n = _pwrite_all(fd, req.data, offset, False)
-        elif op.node is not None and inline_metadata(op.share.vfs):
-            # local file system: this file's large writes follow one another (see fsio.Serial)
-            node = op.node
-            if node.writes is None:
-                node.writes = Serial()
-            n, restored = await node.writes.run(_pwrite_restore, fd, req.data, offset, sync, wt)
         else:
-            n, restored = await run_pool(_pwrite_restore, fd, req.data, offset, sync, wt)
+            n, restored = await run_file_write(op.node, op.share.vfs, _pwrite_restore, fd, req.data,
+                                               offset, sync, wt)
     except OSError as e:
         raise _os_error(e) from None
     op.position = offset + n

@@ -76,11 +76,9 @@ def after_write(op: Any, restored: int | None = None) -> None:
     wt: WriteTime | None = op.ext.get(KEY)
     if wt is None or not _applies(op):
         return
-    if restored != wt.pinned_ns:  # not restored yet, or the delayed update fired meanwhile
-        try:
-            os.utime(op.handle.fd, ns=(wt.atime_ns, wt.pinned_ns))
-        except OSError:
-            return
+    # not restored yet, or the delayed update fired meanwhile
+    if restored != wt.pinned_ns and restore(op.handle.fd, wt) is None:
+        return
     if wt.fired:
         wt.dirty = True
     elif wt.timer is None:
