@@ -30,12 +30,12 @@ if [ -n "${BEFORE_PYTHONPATH:-}" ]; then
     env PYTHONPATH="$BEFORE_PYTHONPATH" .venv/bin/sofs serve
   WHO=(samba before sofs)
 fi
-printf '[global]\n client min protocol = SMB2_02\n client max protocol = SMB3_11\n' >"$STATE/client.conf"
+torture_client_files
 
 put() { # port -> MB/s of one smbclient put (connection set-up included)
   local t0 t1
   t0=$(date +%s.%N)
-  smbclient //127.0.0.1/share -p "$1" -s "$STATE/client.conf" -U "$USER_NAME%$PASS" "${OPT[@]}" \
+  smbclient //127.0.0.1/share -p "$1" -s "$STATE/client.conf" -A "$STATE/auth.txt" "${OPT[@]}" \
     -c "put $SRC bigfile-put" >/dev/null 2>&1 || { echo NA; return; }
   t1=$(date +%s.%N)
   awk -v a="$t0" -v b="$t1" -v s="$SIZE_MB" 'BEGIN { printf "%.0f", s * 1.048576 / (b - a) }'
