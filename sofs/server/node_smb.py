@@ -33,6 +33,7 @@ from typing import Any
 from sofs.config import ConfigError, ServerConfig, ShareConfig, load_config, map_cluster_path
 from sofs.server.app import build_state, make_share, start_listeners, tune_malloc
 from sofs.server.state import ServerState
+from sofs.vfs.mounts import share_root_exists
 
 log = logging.getLogger("sofs.node.smb")
 
@@ -72,7 +73,7 @@ class NodeSmb:
         except (TypeError, ConfigError) as e:
             log.warning("share %r ignored: %s", doc.get("name"), e)
             return
-        if not Path(cfg.path).is_dir():
+        if not share_root_exists(cfg.path):  # a local directory, or below a Ceph volume's mount point
             log.warning("share %s: path %s is not a directory on this node; not served", cfg.name, cfg.path)
             return
         old = self.server.share(cfg.name)

@@ -486,6 +486,30 @@ class PosixVfs:
         except OSError as e:
             raise _err(e) from None
 
+    def get_times_ns(self, h: PosixHandle) -> tuple[int, int]:
+        """(atime, mtime) of the data object in ns (the delayed write-time logic uses them)."""
+        try:
+            st = os.fstat(h.fd)
+        except OSError as e:
+            raise _err(e) from None
+        return st.st_atime_ns, st.st_mtime_ns
+
+    def set_times_ns(self, h: PosixHandle, atime_ns: int, mtime_ns: int) -> None:
+        try:
+            os.utime(h.fd, ns=(atime_ns, mtime_ns))
+        except OSError as e:
+            raise _err(e) from None
+
+    def child_exists(self, h: PosixHandle, name: str) -> bool:
+        """Whether the directory ``h`` still has an entry ``name`` (as listed)."""
+        try:
+            os.stat(name, dir_fd=h.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True
+        return True
+
     def set_end_of_file(self, h: PosixHandle, size: int) -> None:
         if h.is_directory:
             raise VfsError(NtStatus.INVALID_PARAMETER, "directory")
