@@ -46,26 +46,28 @@ def before_write(op: Any) -> WriteTime | None:
     if wt is not None:
         return wt
     try:
-        atime_ns, mtime_ns = _times(op.share.vfs, op.handle)
+        atime_ns, mtime_ns = _times(op)
     except (OSError, VfsError):
         return None
     wt = op.ext[KEY] = WriteTime(mtime_ns, atime_ns)
     return wt
 
 
-def _times(vfs: Any, h: Any) -> tuple[int, int]:
+def _times(op: Any) -> tuple[int, int]:
     """(atime, mtime) in ns: ``fstat`` of the descriptor, or the VFS for a handle without one."""
+    h = op.handle
     if h.fd >= 0:
         st = os.fstat(h.fd)
         return st.st_atime_ns, st.st_mtime_ns
-    return vfs.get_times_ns(h)  # type: ignore[no-any-return]
+    return op.share.vfs.get_times_ns(h)  # type: ignore[no-any-return]
 
 
-def _set_times(vfs: Any, h: Any, atime_ns: int, mtime_ns: int) -> None:
+def _set_times(op: Any, atime_ns: int, mtime_ns: int) -> None:
+    h = op.handle
     if h.fd >= 0:
         os.utime(h.fd, ns=(atime_ns, mtime_ns))
     else:
-        vfs.set_times_ns(h, atime_ns, mtime_ns)
+        op.share.vfs.set_times_ns(h, atime_ns, mtime_ns)
 
 
 def restore(fd: int, wt: WriteTime | None) -> int | None:
@@ -125,7 +127,7 @@ def _fire(op: Any, wt: WriteTime) -> None:
         return
     now = time.time_ns()
     try:
-        _set_times(op.share.vfs, op.handle, wt.atime_ns, now)
+        _set_times(op, wt.atime_ns, now)
     except (OSError, VfsError):
         return
     wt.pinned_ns = now
@@ -157,7 +159,7 @@ def repin(opens: list[Any]) -> None:
         if wt is None:
             continue
         try:
-            wt.pinned_ns = _times(o.share.vfs, o.handle)[1]
+            wt.pinned_ns = _times(o)[1]
         except (OSError, VfsError):
             pass
 
