@@ -8,8 +8,13 @@
   ``--smb-port P`` (default ``$SOFS_SMB_PORT``, else 445): the SMB port of every node, written into the
   node records (each node has its own loopback address, so one port serves all). Tests use it (or the
   environment variable, which also reaches ``sofs demo``) to run beside a cluster already on 445.
+- ``--storage ceph [--disks-per-node K] [--disk-size 10GB]``: the volumes live on a private Ceph of the
+  cluster (``sofs.storage``): one monitor and one MDS per node, K OSDs per node on sparse files in
+  ``DIR/ceph/<node>/``, the manager on the first node, all bound to the nodes' addresses; bootstrapped
+  on the first ``up`` (~30 s), started again on later ones. Volumes come from
+  ``Enable-ClusterStorageSpacesDirect`` + ``New-Volume``. Default ``local``: directories of this machine.
 - ``sofs cluster down [--state-dir DIR] [--purge]``: SIGTERM every node (clean leave), SIGKILL after a
-  timeout; ``--purge`` also deletes the state dir.
+  timeout, then the cluster's Ceph daemons; ``--purge`` also deletes the state dir.
 - ``sofs cluster status [--state-dir DIR]``: cluster, nodes and groups.
 """
 from __future__ import annotations
@@ -53,6 +58,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     up.add_argument("--threshold", type=int, default=None, help="SameSubnetThreshold (default 10)")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for every node to be Up")
     up.add_argument("--no-smb", action="store_true", help="start the cluster agents only")
+    up.add_argument("--storage", choices=("local", "ceph"), default=None,
+                    help="volumes in local directories (default) or on the cluster's private Ceph")
+    up.add_argument("--disks-per-node", type=int, default=1, help="with --storage ceph: OSDs per node")
+    up.add_argument("--disk-size", default="10GB", help="with --storage ceph: size of each sparse disk file")
     env_port = os.environ.get(ENV_SMB_PORT)
     up.add_argument("--smb-port", type=int, default=int(env_port) if env_port else None,
                     help=f"SMB port of every node (default ${ENV_SMB_PORT}, else 445)")
@@ -131,14 +140,26 @@ async def up(args: argparse.Namespace) -> int:
                     await client.set_smb_port(n.name, args.smb_port)
         info = await client.get_cluster()
         nodes = await client.get_nodes()
+        storage = args.storage or (cfg.storage if cfg is not None else "local")
+        if cfg is not None and args.storage is not None and cfg.storage != args.storage:
+            print(f"sofs cluster: the cluster in {state_dir} uses --storage {cfg.storage}", file=sys.stderr)
+            return 2
+        if storage == "ceph":
+            err = await asyncio.to_thread(start_ceph, state_dir, [(n.name, n.address) for n in nodes], args)
+            if err:
+                print(f"sofs cluster: {err}", file=sys.stderr)
+                return 1
         cfg = ClusterConfig(state_dir, name=info.name, prefix=client.keys.prefix,
-                            nodes={n.name: NodeProcess(n.address) for n in nodes})
+                            nodes={n.name: NodeProcess(n.address) for n in nodes}, storage=storage)
         write_cluster_config(cfg)
         procs = {n.name: start_node(state_dir, n.name, args.no_smb, detach=not args.foreground) for n in nodes}
         cfg = replace(cfg, nodes={n: NodeProcess(cfg.nodes[n].address, p.pid) for n, p in procs.items()})
         write_cluster_config(cfg)
         ok = await wait_up(client, list(procs), args.timeout)
         await print_status(client, sys.stdout)
+        if storage == "ceph":
+            print(f"\nStorage: the cluster's Ceph in {state_dir / 'ceph'} (Enable-ClusterStorageSpacesDirect, "
+                  "then New-Volume)")
         if not ok:
             print(f"\nsofs cluster: not every node came Up within {args.timeout:.0f} s; see {state_dir}/*.log",
                   file=sys.stderr)
@@ -152,6 +173,35 @@ async def up(args: argparse.Namespace) -> int:
                 await asyncio.sleep(0.5)
         return await down(argparse.Namespace(state_dir=str(state_dir), purge=False, timeout=15.0))
     return 0
+
+
+def start_ceph(state_dir: Path, nodes: list[tuple[str, str]], args: argparse.Namespace) -> str | None:
+    """Bootstrap the cluster's Ceph (first time) or start its stopped daemons; an error message or None."""
+    from sofs.management.psbind import parse_number
+    from sofs.storage.ceph_cluster import CephCluster, CephError
+
+    ceph = CephCluster(state_dir / "ceph")
+    try:
+        if ceph.exists():
+            ceph.start()
+            ceph.wait_ready(180)
+        else:
+            t0 = time.monotonic()
+            ceph.bootstrap(nodes, disks_per_node=args.disks_per_node, osd_size=int(parse_number(args.disk_size) or 0))
+            print(f"Ceph: {len(nodes)} monitors, {len(nodes) * args.disks_per_node} OSDs, {len(nodes)} MDS "
+                  f"ready in {time.monotonic() - t0:.0f} s")
+    except (CephError, ValueError) as e:
+        return str(e)
+    return None
+
+
+def stop_ceph(state_dir: Path) -> None:
+    from sofs.storage.ceph_cluster import CephCluster
+
+    ceph = CephCluster(state_dir / "ceph")
+    if ceph.exists():
+        stopped = ceph.stop()
+        print(f"stopped {len(stopped)} Ceph daemon(s)")
 
 
 USAGE = """
@@ -185,6 +235,8 @@ async def down(args: argparse.Namespace) -> int:
                 os.kill(pid, signal.SIGKILL)
     write_cluster_config(replace(cfg, nodes={n: NodeProcess(p.address) for n, p in cfg.nodes.items()}))
     print(f"stopped {len(live)} node process(es) of cluster {cfg.name}")
+    if cfg.storage == "ceph":
+        await asyncio.to_thread(stop_ceph, state_dir)
     if args.purge:
         shutil.rmtree(state_dir)
         print(f"removed {state_dir}")

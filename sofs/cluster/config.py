@@ -11,7 +11,11 @@ wins:
 ``cluster.json``::
 
     {"name": "c1", "backend": "embedded", "prefix": "/sofs/",
-     "etcd_endpoints": [], "nodes": {"n1": {"address": "127.0.0.11", "pid": 1234}, ...}}
+     "etcd_endpoints": [], "nodes": {"n1": {"address": "127.0.0.11", "pid": 1234}, ...},
+     "storage": "local"}
+
+``storage`` is ``local`` (volumes are directories under ``ClusterStorage/``) or ``ceph`` (the cluster's
+private Ceph in ``ceph/``, see ``sofs.storage``).
 
 The embedded backend keeps its database as ``store.sqlite`` in the same directory; ``backend: etcd``
 names ``etcd_endpoints`` instead. Node process ids and logs (``<node>.log``) live there too.
@@ -48,6 +52,7 @@ class ClusterConfig:
     prefix: str = DEFAULT_PREFIX
     etcd_endpoints: tuple[str, ...] = ()
     nodes: dict[str, NodeProcess] = field(default_factory=dict)
+    storage: str = "local"  # local (directories of this machine) | ceph (the cluster's private Ceph)
 
     @property
     def path(self) -> Path:
@@ -56,7 +61,7 @@ class ClusterConfig:
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "backend": self.backend, "prefix": self.prefix,
-            "etcd_endpoints": list(self.etcd_endpoints),
+            "etcd_endpoints": list(self.etcd_endpoints), "storage": self.storage,
             "nodes": {n: dataclasses.asdict(p) for n, p in self.nodes.items()},
         }
 
@@ -68,6 +73,7 @@ class ClusterConfig:
             etcd_endpoints=tuple(d.get("etcd_endpoints", ())),
             nodes={n: NodeProcess(str(p.get("address", "")), int(p.get("pid", 0)))
                    for n, p in dict(d.get("nodes", {})).items()},
+            storage=str(d.get("storage", "local")),
         )
 
     async def open_store(self) -> ClusterStore:

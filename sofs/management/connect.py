@@ -64,4 +64,13 @@ async def default_service_factory(kind: str) -> Any:
             raise ManagementError("No running cluster was found. Start one with `sofs cluster up 3`, or point "
                                   "SOFS_CLUSTER_CONFIG at a cluster configuration.", "ConnectionError")
         return OpenFileService(await default_service_factory("shares"), cfg.state_dir)
+    if kind == "storage":
+        from sofs.cluster.config import load_cluster_config  # type: ignore[import-not-found,unused-ignore]
+        from sofs.management.services.storage import StorageService
+
+        cfg = load_cluster_config()
+        if cfg is None:
+            raise ManagementError("No running cluster was found. Start one with `sofs cluster up 3`, or point "
+                                  "SOFS_CLUSTER_CONFIG at a cluster configuration.", "ConnectionError")
+        return StorageService(cfg.state_dir, cfg.storage, cfg.name, list(cfg.nodes))
     raise ManagementError(f"Unknown service '{kind}'.", "NotImplemented")

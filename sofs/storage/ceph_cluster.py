@@ -185,6 +185,10 @@ class CephCluster:
         out = self._run([*self._cli(), *args, "-f", "json"], "ceph " + " ".join(args), timeout=timeout)
         return json.loads(out) if out.strip() else None
 
+    def ceph_text(self, *args: str, timeout: float = 60) -> str:
+        """``ceph ARGS`` as the admin, plain output (for commands whose answer is not JSON)."""
+        return self._run([*self._cli(), *args], "ceph " + " ".join(args), timeout=timeout).strip()
+
     # --- daemons --------------------------------------------------------------------------------
     def pid(self, d: Daemon) -> int | None:
         """The live pid of daemon ``d`` (checked against /proc: a ceph-* process with our conf)."""

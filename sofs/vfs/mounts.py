@@ -1,7 +1,8 @@
 """Which backend serves a share path: a local directory (``PosixVfs``) or a CephFS directory (``CephVfs``).
 
 A directory is the **mount point** of a CephFS directory when it holds ``.sofs-mount.json``
-(written by the storage layer for each Ceph-backed volume, at ``<state dir>/ClusterStorage/VolumeN``)::
+(written by ``sofs.storage.ceph_volumes.write_mount`` for each Ceph-backed volume, at
+``<state dir>/ClusterStorage/VolumeN``)::
 
     {"backend": "cephfs", "conf": "/…/ceph/ceph.conf", "client": "smb", "keyring": "/…/ceph.client.smb.keyring",
      "fs": "cephfs", "root": "/volumes/Volume1"}
@@ -30,10 +31,6 @@ class CephMountSpec:
     fs: str
     root: str
 
-    def to_json(self) -> dict[str, str]:
-        return {"backend": "cephfs", "conf": self.conf, "client": self.client, "keyring": self.keyring,
-                "fs": self.fs, "root": self.root}
-
 
 def read_mount(directory: Path) -> CephMountSpec | None:
     try:
@@ -44,13 +41,6 @@ def read_mount(directory: Path) -> CephMountSpec | None:
         return None
     return CephMountSpec(str(doc["conf"]), str(doc["client"]), str(doc["keyring"]), str(doc["fs"]),
                          str(doc["root"]))
-
-
-def write_mount(directory: Path, spec: CephMountSpec) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / (MOUNT_FILE + ".tmp")
-    tmp.write_text(json.dumps(spec.to_json(), indent=2, sort_keys=True) + "\n")
-    tmp.replace(directory / MOUNT_FILE)
 
 
 def find_mount(path: str | Path) -> tuple[CephMountSpec, str] | None:
