@@ -117,7 +117,8 @@ class CephVfs:
 
     def __init__(self, mount: CephMount, root: str, *, case_sensitive: bool = False, owns_mount: bool = False) -> None:
         self.mount = mount
-        self.ceph_root = "/" + root.strip("/")
+        self.ceph_root = "/" + root.strip("/")  # relative to the mount's root
+        self.prefix = self.ceph_root.rstrip("/")  # "" for the mount's root itself
         self.case_sensitive = case_sensitive
         self._owns_mount = owns_mount
         try:
@@ -134,7 +135,7 @@ class CephVfs:
     # --- names ----------------------------------------------------------------------------
     def abs(self, comps: Iterable[str]) -> bytes:
         rel = "/".join(comps)
-        return os.fsencode(f"{self.ceph_root}/{rel}" if rel else self.ceph_root)
+        return os.fsencode(f"{self.prefix}/{rel}" if rel else self.ceph_root)
 
     def lookup(self, comps: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
         """Case-correct ``comps``; (actual components, whether the last one exists)."""

@@ -32,7 +32,7 @@ def _comps(path: str) -> tuple[str, ...]:
 
 
 def _streams_dir(vfs: CephVfs, key: bytes | None = None) -> bytes:
-    base = f"{vfs.ceph_root}/{META_DIR}/streams"
+    base = f"{vfs.prefix}/{META_DIR}/streams"
     return os.fsencode(f"{base}/{key.hex()}" if key else base)
 
 

@@ -159,10 +159,11 @@ def _buf_ptr(buf: memoryview) -> int:
 
 
 class CephMount:
-    """One libcephfs client, mounted at the file system's root. Thread-safe (libcephfs is)."""
+    """One libcephfs client, mounted at ``root`` of the file system (paths are then relative to it, and
+    ``statfs`` reports the quota of ``root`` when it has one). Thread-safe (libcephfs is)."""
 
     def __init__(self, conf_file: str, client_id: str, fs_name: str,
-                 options: dict[str, str] | None = None) -> None:
+                 options: dict[str, str] | None = None, root: str = "/") -> None:
         self.lib = library()
         self.cm = _vp()
         _check(self.lib.ceph_create(ctypes.byref(self.cm), client_id.encode()), "ceph_create")
@@ -171,7 +172,7 @@ class CephMount:
             for k, v in (options or {}).items():
                 _check(self.lib.ceph_conf_set(self.cm, k.encode(), str(v).encode()), f"ceph_conf_set {k}")
             _check(self.lib.ceph_select_filesystem(self.cm, fs_name.encode()), "ceph_select_filesystem", fs_name)
-            _check(self.lib.ceph_mount(self.cm, b"/"), "ceph_mount")
+            _check(self.lib.ceph_mount(self.cm, root.encode()), "ceph_mount", root)
         except OSError:
             self.lib.ceph_release(self.cm)
             raise

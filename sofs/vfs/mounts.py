@@ -10,7 +10,7 @@ A directory is the **mount point** of a CephFS directory when it holds ``.sofs-m
 A share whose path lies at or below a mount point is served from ``root`` + the rest of the path,
 through libcephfs; the local directory stays the place of sofs's own per-share files (persistent
 handle journals, open-file status), as for local volumes. One libcephfs client per process and
-Ceph client (a node mounts a file system once, as a kernel would), shared by its shares.
+volume (mounted at the volume's root, as a kernel mount would be), shared by the volume's shares.
 """
 from __future__ import annotations
 
@@ -44,13 +44,14 @@ def read_mount(directory: Path) -> CephMountSpec | None:
 
 
 def find_mount(path: str | Path) -> tuple[CephMountSpec, str] | None:
-    """The Ceph mount holding ``path`` and the CephFS directory ``path`` maps to, or None (local)."""
+    """The Ceph mount holding ``path`` and the directory ``path`` maps to, relative to the mount's
+    root (``/`` for the mount point itself), or None (a local directory)."""
     p = Path(path).absolute()
     rest: list[str] = []
     for d in (p, *p.parents):
         spec = read_mount(d)
         if spec is not None:
-            return spec, "/".join([spec.root.rstrip("/"), *reversed(rest)])
+            return spec, "/" + "/".join(reversed(rest))
         rest.append(d.name)
     return None
 
@@ -60,16 +61,17 @@ _lock = threading.Lock()
 
 
 def ceph_client(spec: CephMountSpec) -> Any:
-    """This process's libcephfs client for ``spec``'s cluster and Ceph user (mounted once)."""
+    """This process's libcephfs client of ``spec``'s volume (one per volume, mounted at its root as a
+    kernel mount would be: the volume's quota is the size ``statfs`` reports, and no path leaves it)."""
     from sofs.vfs.ceph import CLIENT_OPTIONS
     from sofs.vfs.cephlib import CephMount
 
-    key = (spec.conf, spec.client, spec.fs)
+    key = (spec.conf, spec.client, spec.fs, spec.root)
     with _lock:
         m = _mounts.get(key)
         if m is None:
             m = _mounts[key] = CephMount(spec.conf, spec.client, spec.fs,
-                                         {"keyring": spec.keyring, **CLIENT_OPTIONS})
+                                         {"keyring": spec.keyring, **CLIENT_OPTIONS}, root=spec.root)
         return m
 
 
