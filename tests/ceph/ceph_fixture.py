@@ -66,6 +66,11 @@ def _teardown(c: CephCluster, base: Path) -> None:
 def ceph_share_dir(c: CephCluster, directory: Path, name: str | None = None) -> str:
     """Make ``directory`` the mount point of a new CephFS directory; returns that directory's path."""
     root = f"/sofs-tests/{name or uuid.uuid4().hex}"
+    m = client_mount(c)
+    try:
+        m.mkdirs(root.encode(), 0o777)  # a volume's root exists before it is mounted (New-Volume makes it)
+    finally:
+        m.shutdown()
     directory.mkdir(parents=True, exist_ok=True)
     doc = {"backend": "cephfs", "conf": str(c.conf), "client": CLIENT, "keyring": str(c.client_keyring),
            "fs": FS_NAME, "root": root}

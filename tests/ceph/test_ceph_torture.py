@@ -1,0 +1,95 @@
+"""The smbtorture ratchet on Ceph-backed shares: every test in ``tests/torture/ceph_passing.txt`` must pass
+against a ``sofs serve`` whose fixture shares (``share``, ``ca``, ``hideunread``, ``noperm``) are CephFS
+directories served through ``CephVfs``.
+
+The default run takes a representative slice (``CEPH_DEFAULT_EVERY``: every 4th listed test, each group
+represented) to keep CI short; ``-m slow`` runs the whole list. Tests of the main ratchet that are not in
+the Ceph list are listed with their cause in ``tests/torture/ceph_differences.txt``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from ceph_fixture import ceph_share_dir, shared_ceph
+from conftest import ROOT, start_sofs, tmpfs_dir
+
+sys.path.insert(0, str(Path(ROOT) / "tests" / "interop"))
+from test_torture_ratchet import SHARES, run_torture  # noqa: E402
+
+LIST = Path(ROOT) / "tests" / "torture" / "ceph_passing.txt"
+CEPH_DEFAULT_EVERY = 4
+WORKERS = int(os.environ.get("RATCHET_WORKERS", "2"))
+
+
+def read_list(path: Path) -> list[tuple[str, str]]:
+    out = []
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, *opts = line.split()
+        share = next((o.split("=", 1)[1] for o in opts if o.startswith("share=")), "share")
+        out.append((share, name))
+    return out
+
+
+def representative(jobs: list[tuple[str, str]], every: int) -> list[tuple[str, str]]:
+    """Every ``every``-th test of each smbtorture group (at least one per group), in list order."""
+    by_group: dict[str, list[tuple[str, str]]] = {}
+    for job in jobs:
+        by_group.setdefault(".".join(job[1].split(".")[:2]), []).append(job)
+    picked = {j for tests in by_group.values() for j in tests[::every]}
+    return [j for j in jobs if j in picked]
+
+
+def run_worker(index: int, jobs: list[tuple[str, str]]) -> list[str]:
+    root = tmpfs_dir(f"sofs-ceph-torture-{index}-")
+    c = shared_ceph()
+    for name in SHARES:
+        ceph_share_dir(c, root / "shares" / name)
+    srv = start_sofs(root, shares=SHARES)
+    failures: list[str] = []
+    try:
+        by_share: dict[str, list[str]] = {}
+        for share, test in jobs:
+            by_share.setdefault(share, []).append(test)
+        for share, tests in by_share.items():
+            results = run_torture(srv.port, share, tests, root / f"out-{share}")
+            for t in tests:
+                res, reason = results.get(t, ("missing", "no result"))
+                if res != "success":
+                    failures.append(f"{t} [{share}]: {res}: {reason}")
+        if srv.proc.poll() is not None:
+            failures.append(f"worker {index}: the server died during the run")
+    finally:
+        srv.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    return failures
+
+
+def _run(jobs: list[tuple[str, str]]) -> None:
+    if shutil.which("smbtorture") is None:
+        pytest.fail("smbtorture is not installed: run scripts/setup.sh")
+    shared_ceph()
+    slices = [jobs[i::WORKERS] for i in range(WORKERS)]
+    with ThreadPoolExecutor(WORKERS) as pool:
+        failures = [f for part in pool.map(run_worker, range(WORKERS), slices) for f in part]
+    assert not failures, "smbtorture regressions on Ceph:\n" + "\n".join(sorted(failures))
+
+
+@pytest.mark.interop
+@pytest.mark.timeout(1800)
+def test_smbtorture_ceph_representative() -> None:
+    _run(representative(read_list(LIST), CEPH_DEFAULT_EVERY))
+
+
+@pytest.mark.slow
+@pytest.mark.interop
+@pytest.mark.timeout(5400)
+def test_smbtorture_ceph_full() -> None:
+    _run(read_list(Path(os.environ.get("SOFS_CEPH_TORTURE_LIST", str(LIST)))))
