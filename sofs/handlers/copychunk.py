@@ -145,35 +145,13 @@ async def _copychunk(ctx: Ctx, req: IoctlRequest) -> Reply:
         raise SmbError(NtStatus.ACCESS_DENIED, "copychunk source without FILE_READ_DATA")
     if src.is_directory:
         raise SmbError(NtStatus.INVALID_DEVICE_REQUEST, "copychunk from a directory")
-    done = total = 0
-    status: int = NtStatus.SUCCESS
     src_fd, dst_fd = src.handle.fd, dst.handle.fd
-    if src_fd < 0 or dst_fd < 0:  # a handle without an OS descriptor (CephVfs): copy through the VFS
-        return await _copychunk_vfs(ctx, req, copy, src, dst, fid)
-    src_size = (await run_fs(os.fstat, src_fd)).st_size
-    for chunk in copy.chunks:
-        if chunk.source_offset + chunk.length > src_size:
-            status = NtStatus.INVALID_VIEW_SIZE
-            break
-        if (lock_conflict(ctx, src, chunk.source_offset, chunk.length, False)
-                or lock_conflict(ctx, dst, chunk.target_offset, chunk.length, True)):
-            status = int(NtStatus.FILE_LOCK_CONFLICT)
-            break
-        await run_fs(copy_range, src_fd, dst_fd, chunk.source_offset, chunk.target_offset, chunk.length)
-        done += 1
-        total += chunk.length
-        src_size = max(src_size, chunk.target_offset + chunk.length) if src_fd == dst_fd else src_size
-    if total:
-        dst.written = True
-    out = SrvCopychunkResponse(done, 0, total).encode()
-    return ioctl_reply(req, out, status, fid)
-
-
-async def _copychunk_vfs(ctx: Any, req: Any, copy: Any, src: Any, dst: Any, fid: Any) -> Any:
-    """The chunk loop of :func:`_copychunk` with reads and writes through the VFS (in the pool)."""
+    if src_fd >= 0 and dst_fd >= 0:
+        src_size = (await run_fs(os.fstat, src_fd)).st_size
+    else:  # a handle without an OS descriptor (CephVfs): sizes and data through the VFS, in the pool
+        src_size = (await run_pool(src.vfs.stat, src.handle)).end_of_file
     done = total = 0
     status: int = NtStatus.SUCCESS
-    src_size = (await run_pool(src.share.vfs.stat, src.handle)).end_of_file
     for chunk in copy.chunks:
         if chunk.source_offset + chunk.length > src_size:
             status = NtStatus.INVALID_VIEW_SIZE
@@ -182,15 +160,19 @@ async def _copychunk_vfs(ctx: Any, req: Any, copy: Any, src: Any, dst: Any, fid:
                 or lock_conflict(ctx, dst, chunk.target_offset, chunk.length, True)):
             status = int(NtStatus.FILE_LOCK_CONFLICT)
             break
-        data = await run_pool(src.share.vfs.read, src.handle, chunk.source_offset, chunk.length)
-        await run_pool(dst.share.vfs.write, dst.handle, chunk.target_offset, data)
+        if src_fd >= 0 and dst_fd >= 0:
+            await run_fs(copy_range, src_fd, dst_fd, chunk.source_offset, chunk.target_offset, chunk.length)
+        else:
+            data = await run_pool(src.vfs.read, src.handle, chunk.source_offset, chunk.length)
+            await run_pool(dst.vfs.write, dst.handle, chunk.target_offset, data)
         done += 1
         total += chunk.length
         if src.handle is dst.handle:
             src_size = max(src_size, chunk.target_offset + chunk.length)
     if total:
         dst.written = True
-    return ioctl_reply(req, SrvCopychunkResponse(done, 0, total).encode(), status, fid)
+    out = SrvCopychunkResponse(done, 0, total).encode()
+    return ioctl_reply(req, out, status, fid)
 
 
 register_fsctl(CtlCode.SRV_COPYCHUNK)(_copychunk)

@@ -31,22 +31,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sofs.vfs import ceph_ns
-from sofs.vfs.base import DirEntry, EaEntry, FileInfo, FsStats, StreamInfo, VfsError, file_info
+from sofs.vfs.base import DirEntry, FileInfo, FsStats, StreamInfo, VfsError, file_info
 from sofs.vfs.cephlib import CephMount, Stat
 from sofs.vfs.confine import status_from_errno
 from sofs.vfs.meta import (
     STORABLE_ATTRIBUTES,
     XATTR_DOSATTRIB,
     XATTR_EA,
-    XATTR_SD,
     decode_dosattrib,
-    decode_eas,
     encode_dosattrib,
-    encode_eas,
-    merge_eas,
 )
 from sofs.vfs.names import SmbPath, fold_name
 from sofs.vfs.posix import _find_folded, _parse_path
+from sofs.vfs.xattrmeta import XattrMetadata
 from sofs.wire.fscc_constants import FILETIME_UNIX_EPOCH, CreateAction, CreateDisposition, CreateOptions
 from sofs.wire.fscc_constants import FileAttributes as FA
 from sofs.wire.status import NtStatus
@@ -110,7 +107,7 @@ def build_info(st: Stat, blob: bytes | None, stream_st: Stat | None = None) -> F
                      st.ctime_ns // 100 + FILETIME_UNIX_EPOCH, alloc, eof, attrs, file_id(st.ino), nlink, is_dir)
 
 
-class CephVfs:
+class CephVfs(XattrMetadata):
     """A :class:`~sofs.vfs.base.Vfs` over the CephFS directory ``root`` reached through ``mount``."""
 
     root = None  # no local directory: fsio runs every call in the pool (see module docstring)
@@ -286,7 +283,7 @@ class CephVfs:
                 blob = self._xattr(h.base_cfd, XATTR_DOSATTRIB)
                 btime = self._btime(self.mount.fstat(h.base_cfd), blob)
                 self.mount.fsetxattr(h.base_cfd, XATTR_DOSATTRIB, encode_dosattrib(attributes | FA.ARCHIVE, btime))
-                self._remove_xattr(h.base_cfd, XATTR_EA)
+                self._remove_xattr_fd(h.base_cfd, XATTR_EA)
         except OSError as e:
             raise err(e) from None
 
@@ -307,7 +304,10 @@ class CephVfs:
                 return None
             raise
 
-    def _remove_xattr(self, cfd: int, name: str) -> None:
+    def _remove_xattr(self, h: CephHandle, name: str) -> None:
+        self._remove_xattr_fd(h.base_cfd, name)
+
+    def _remove_xattr_fd(self, cfd: int, name: str) -> None:
         try:
             self.mount.fremovexattr(cfd, name)
         except OSError as e:
@@ -455,33 +455,11 @@ class CephVfs:
         except OSError as e:
             raise err(e) from None
 
-    def get_security_descriptor(self, h: CephHandle) -> bytes | None:
-        try:
-            return self._xattr(h.base_cfd, XATTR_SD)
-        except OSError as e:
-            raise err(e) from None
+    def _get_xattr(self, h: CephHandle, name: str) -> bytes | None:
+        return self._xattr(h.base_cfd, name)
 
-    def set_security_descriptor(self, h: CephHandle, sd: bytes) -> None:
-        try:
-            self.mount.fsetxattr(h.base_cfd, XATTR_SD, bytes(sd))
-        except OSError as e:
-            raise err(e) from None
-
-    def get_eas(self, h: CephHandle) -> list[EaEntry]:
-        try:
-            return decode_eas(self._xattr(h.base_cfd, XATTR_EA))
-        except OSError as e:
-            raise err(e) from None
-
-    def set_eas(self, h: CephHandle, eas: Iterable[EaEntry]) -> None:
-        merged = merge_eas(self.get_eas(h), eas)
-        try:
-            if merged:
-                self.mount.fsetxattr(h.base_cfd, XATTR_EA, encode_eas(merged))
-            else:
-                self._remove_xattr(h.base_cfd, XATTR_EA)
-        except OSError as e:
-            raise err(e) from None
+    def _set_xattr(self, h: CephHandle, name: str, value: bytes) -> None:
+        self.mount.fsetxattr(h.base_cfd, name, value)
 
     # --- namespace ------------------------------------------------------------------------
     def delete(self, h: CephHandle) -> None:

@@ -102,7 +102,7 @@ def test_s2d_mirror_csv_served_by_every_node_and_osd_failure(cluster: Cluster, t
         out = cluster.smbclient(node, f"get a.bin back{node}.bin; ls", tmp_path)
         assert _sha(tmp_path / f"back{node}.bin") == _sha(src)
         assert "blocks of size" in out
-    free_line = [ln for ln in out.splitlines() if "blocks of size" in ln][0].split()
+    free_line = next(ln for ln in out.splitlines() if "blocks of size" in ln).split()
     assert int(free_line[0]) * int(free_line[4].rstrip(".")) == 2 << 30  # the volume's size, not the pool's
 
     ceph = CephCluster(cluster.state / "ceph")

@@ -45,8 +45,7 @@ def _sha(p: Path) -> str:
 def _round_trip(srv: SofsServer, share: str, tmp: Path, size: int) -> None:
     src = tmp / "src.bin"
     with open(src, "wb") as f:
-        for _ in range(size >> 20):
-            f.write(os.urandom(1 << 20))
+        f.writelines(os.urandom(1 << 20) for _ in range(size >> 20))
     out = smbclient(srv, share, "mkdir d; put src.bin d\\big.bin; ls d\\*; get d\\big.bin back.bin", tmp)
     assert "big.bin" in out
     assert _sha(tmp / "back.bin") == _sha(src)

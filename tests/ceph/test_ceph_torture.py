@@ -8,6 +8,7 @@ the Ceph list are listed with their cause in ``tests/torture/ceph_differences.tx
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -16,10 +17,10 @@ from pathlib import Path
 
 import pytest
 from ceph_fixture import ceph_share_dir, shared_ceph
-from conftest import ROOT, start_sofs, tmpfs_dir
+from conftest import ROOT
 
 sys.path.insert(0, str(Path(ROOT) / "tests" / "interop"))
-from test_torture_ratchet import SHARES, run_torture  # noqa: E402
+from test_torture_ratchet import SHARES, run_worker
 
 LIST = Path(ROOT) / "tests" / "torture" / "ceph_passing.txt"
 CEPH_DEFAULT_EVERY = 4
@@ -47,29 +48,10 @@ def representative(jobs: list[tuple[str, str]], every: int) -> list[tuple[str, s
     return [j for j in jobs if j in picked]
 
 
-def run_worker(index: int, jobs: list[tuple[str, str]]) -> list[str]:
-    root = tmpfs_dir(f"sofs-ceph-torture-{index}-")
+def ceph_shares(root: Path) -> None:
     c = shared_ceph()
     for name in SHARES:
         ceph_share_dir(c, root / "shares" / name)
-    srv = start_sofs(root, shares=SHARES)
-    failures: list[str] = []
-    try:
-        by_share: dict[str, list[str]] = {}
-        for share, test in jobs:
-            by_share.setdefault(share, []).append(test)
-        for share, tests in by_share.items():
-            results = run_torture(srv.port, share, tests, root / f"out-{share}")
-            for t in tests:
-                res, reason = results.get(t, ("missing", "no result"))
-                if res != "success":
-                    failures.append(f"{t} [{share}]: {res}: {reason}")
-        if srv.proc.poll() is not None:
-            failures.append(f"worker {index}: the server died during the run")
-    finally:
-        srv.stop()
-        shutil.rmtree(root, ignore_errors=True)
-    return failures
 
 
 def _run(jobs: list[tuple[str, str]]) -> None:
@@ -78,7 +60,8 @@ def _run(jobs: list[tuple[str, str]]) -> None:
     shared_ceph()
     slices = [jobs[i::WORKERS] for i in range(WORKERS)]
     with ThreadPoolExecutor(WORKERS) as pool:
-        failures = [f for part in pool.map(run_worker, range(WORKERS), slices) for f in part]
+        failures = [f for part in pool.map(functools.partial(run_worker, prepare=ceph_shares), range(WORKERS),
+                                           slices) for f in part]
     assert not failures, "smbtorture regressions on Ceph:\n" + "\n".join(sorted(failures))
 
 

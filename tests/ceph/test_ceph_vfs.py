@@ -145,7 +145,7 @@ def test_security_descriptor_eas_and_overwrite(vfs: CephVfs) -> None:
     assert vfs.get_eas(h) == [EaEntry(b"COLOR", b"blue")]
     vfs.write(h, 0, b"abc")
     vfs.close(h)
-    h, action, info, sd = vfs.open_stat("S.TXT", D.OVERWRITE_IF)
+    h, action, _info, sd = vfs.open_stat("S.TXT", D.OVERWRITE_IF)
     assert action == A.OVERWRITTEN and sd == b"\x01\x00\x04\x80" + bytes(16)
     vfs.overwrite(h, int(FA.SYSTEM))
     assert vfs.get_eas(h) == [] and vfs.stat(h).end_of_file == 0

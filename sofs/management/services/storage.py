@@ -39,6 +39,18 @@ POOL_KEY = "sofs/s2d/pool"
 FILE_SYSTEMS = ("CSVFS_ReFS", "CSVFS_NTFS", "ReFS", "NTFS")
 
 
+def _select(items: list[T], names: Sequence[str] | None, cim_class: str) -> list[T]:
+    """The items whose FriendlyName matches one of ``names`` (wildcards, any case); all without names."""
+    if not names:
+        return items
+    hits = [x for x in items if any(fnmatch.fnmatchcase(str(getattr(x, "friendly_name", "")).lower(), n.lower())
+                                    for n in names)]
+    if not hits:
+        raise ManagementError(f"No {cim_class} objects found with property 'FriendlyName' equal to "
+                              f"'{', '.join(names)}'.", "ObjectNotFound", ",".join(names))
+    return hits
+
+
 class StorageService:
     """See the module docstring. ``state_dir`` is the cluster's state directory."""
 
@@ -105,13 +117,7 @@ class StorageService:
             pools = [StoragePool(friendly_name="Primordial", is_primordial=True)]
             if name is not None:
                 pools.append(await self._call(cv.storage_pool, c, name))
-        if friendly_name:
-            pools = [p for p in pools if any(fnmatch.fnmatchcase(p.friendly_name.lower(), n.lower())
-                                             for n in friendly_name)]
-            if not pools:
-                raise ManagementError(f"No MSFT_StoragePool objects found with property 'FriendlyName' equal to "
-                                      f"'{', '.join(friendly_name)}'.", "ObjectNotFound", ",".join(friendly_name))
-        return pools
+        return _select(pools, friendly_name, "MSFT_StoragePool")
 
     # --- volumes -------------------------------------------------------------------------------------
     async def new_volume(self, friendly_name: str, size: int | None, resiliency_name: str | None,
@@ -150,13 +156,7 @@ class StorageService:
             disks = await asyncio.to_thread(local.virtual_disks, self.volume_root)
         else:
             disks = await self._call(cv.virtual_disks, self._cluster())
-        if friendly_name:
-            disks = [d for d in disks if any(fnmatch.fnmatchcase(d.friendly_name.lower(), n.lower())
-                                             for n in friendly_name)]
-            if not disks:
-                raise ManagementError(f"No MSFT_VirtualDisk objects found with property 'FriendlyName' equal to "
-                                      f"'{', '.join(friendly_name)}'.", "ObjectNotFound", ",".join(friendly_name))
-        return disks
+        return _select(disks, friendly_name, "MSFT_VirtualDisk")
 
     async def _existing(self, name: str) -> VirtualDisk:
         return (await self.get_virtual_disks([name]))[0]
