@@ -8,8 +8,9 @@ address only, cephx is on, msgr2 only, no manager module that opens a port is en
 is written outside the cluster's state directory (no /etc/ceph, /var/lib/ceph, /var/log/ceph).
 
 Settings that differ from Ceph's defaults, and why (measured in ``../shared/MEASURED.md``, Ceph):
-failure detection within seconds (``osd heartbeat grace``, ``mds beacon grace``: a dead node must
-not block I/O for 20 s), ``osd recovery sleep = 0`` (the disks count as rotational here), the OSD
+failure detection within seconds (``osd heartbeat grace``, ``mds beacon grace``, one reporter enough
+to mark an OSD down: a dead node must not block I/O for 20 s), each node a CRUSH host (the fault domain
+of the copies, as a node is in S2D) with 3+ nodes, ``osd recovery sleep = 0`` (the disks count as rotational here), the OSD
 cache capped at 128 MiB (``osd memory target`` cannot go below 896 MiB in 16.2), the free-space
 warning thresholds of the host disk kept out of the health (``mon data avail *``).
 """
@@ -45,6 +46,19 @@ class CephPlan:
     osd_size: int
     port_min: int
     port_max: int
+
+    @property
+    def failure_domain(self) -> str:
+        """``host`` (a node: copies on different nodes, as S2D's fault domains) with 3+ nodes; ``osd``
+        below that (one or two machines cannot hold three copies on distinct nodes)."""
+        return "host" if len({d.node for d in self.daemons}) >= 3 else "osd"
+
+    @property
+    def fault_domains(self) -> int:
+        """How many independent places a copy can go (nodes, or disks for ``osd``)."""
+        if self.failure_domain == "host":
+            return len({d.node for d in self.daemons})
+        return len(self.of_kind("osd"))
 
     def of_kind(self, kind: str) -> list[Daemon]:
         return [d for d in self.daemons if d.kind == kind]
@@ -97,7 +111,8 @@ def render_conf(p: CephPlan, state: str) -> str:
         "osd pool default size = 3",
         "osd pool default min size = 2",
         "osd pool default pg autoscale mode = off",
-        "osd crush chooseleaf type = 0",
+        f"osd crush chooseleaf type = {1 if p.failure_domain == 'host' else 0}",
+        "mon osd min down reporters = 1",
         "mon allow pool delete = true",
         "mon data avail warn = 5",
         "mon data avail crit = 1",
@@ -136,7 +151,8 @@ def render_conf(p: CephPlan, state: str) -> str:
     for d in p.daemons:
         lines += ["", f"[{d.name}]", f"public addr = {d.address}"]
         if d.kind == "osd":
-            lines += [f"cluster addr = {d.address}", f"osd data = {state}/{d.node}/osd.{d.id}"]
+            lines += [f"cluster addr = {d.address}", f"osd data = {state}/{d.node}/osd.{d.id}",
+                      f"crush location = root=default host={d.node}"]
         elif d.kind == "mon":
             lines += [f"mon addr = v2:{d.address}:{d.port}", f"mon data = {state}/{d.node}/mon"]
         elif d.kind == "mgr":

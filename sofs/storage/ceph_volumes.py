@@ -124,7 +124,7 @@ def create_volume(c: CephCluster, volume_root: Path, name: str, size: int, res: 
     if res.name == "Parity":
         profile = EC_PROFILE.format(k=res.ec_k, m=res.ec_m)
         c.ceph("osd", "erasure-code-profile", "set", profile, f"k={res.ec_k}", f"m={res.ec_m}",
-               "crush-failure-domain=osd")
+               f"crush-failure-domain={c.plan().failure_domain}")
         c.ceph("osd", "pool", "create", pool, str(PGS_PER_VOLUME), str(PGS_PER_VOLUME), "erasure", profile)
         c.ceph("osd", "pool", "set", pool, "allow_ec_overwrites", "true")
     else:

@@ -111,22 +111,22 @@ class StorageRuleError(ValueError):
 
 
 def resiliency(name: str, disks: int, copies: int | None = None) -> Resiliency:
-    """The layout for ``-ResiliencySettingName`` over ``disks`` OSDs ([S2D]: three-way mirror by
-    default with 3+ fault domains, two-way with 2; parity needs 3+)."""
+    """The layout for ``-ResiliencySettingName`` over ``disks`` fault domains (nodes, or OSDs on one or
+    two machines) ([S2D]: three-way mirror by default with 3+ fault domains, two-way with 2; parity
+    needs 3+)."""
     key = name.lower()
     if key == "mirror":
         want = copies if copies is not None else (3 if disks >= 3 else 2)
         if want not in (2, 3):
             raise StorageRuleError("NumberOfDataCopies of a mirror is 2 or 3.")
         if disks < want:
-            raise StorageRuleError(f"A {want}-way mirror needs {want} disks in separate fault domains; the pool "
-                                   f"has {disks}.")
+            raise StorageRuleError(f"A {want}-way mirror needs {want} fault domains; the pool has {disks}.")
         return Resiliency("Mirror", want, want - 1)
     if key == "parity":
         if copies not in (None, 1):
             raise StorageRuleError("Parity keeps one copy of the data plus parity (NumberOfDataCopies 1).")
         if disks < 3:
-            raise StorageRuleError(f"Parity needs at least 3 disks in separate fault domains; the pool has {disks}.")
+            raise StorageRuleError(f"Parity needs at least 3 fault domains; the pool has {disks}.")
         return Resiliency("Parity", 1, 1, ec_k=2, ec_m=1)
     if key == "simple":
         raise StorageRuleError("Storage Spaces Direct volumes are resilient: use Mirror or Parity.")

@@ -4,75 +4,24 @@ every node, an OSD killed (Get-VirtualDisk Degraded, writes go on) and back (Hea
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ceph_fixture import require_ceph
-from conftest import ROOT, free_port
+from ceph_fixture import USER, Cluster, ceph_cluster_up
 
 from sofs.storage.ceph_cluster import CephCluster
 
 pytestmark = pytest.mark.interop
-USER, PASSWORD = "alice", "Secret1!"
-
-
-class Cluster:
-    def __init__(self, state: Path, port: int) -> None:
-        self.state, self.port = state, port
-        self.env = dict(os.environ, SOFS_CLUSTER_DIR=str(state), PYTHONPATH=ROOT)
-
-    def sofs(self, *argv: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run([sys.executable, "-m", "sofs", *argv], env=self.env, capture_output=True, text=True,
-                           timeout=timeout, check=False, cwd=ROOT)
-        if check:
-            assert r.returncode == 0, f"sofs {' '.join(argv)}:\n{r.stdout}\n{r.stderr}"
-        return r
-
-    def cmdlet_json(self, *argv: str) -> list[dict[str, object]]:
-        out = self.sofs(*argv, "-AsJson").stdout.strip()
-        doc = json.loads(out) if out else []
-        return doc if isinstance(doc, list) else [doc]
-
-    def smbclient(self, node: int, cmds: str, cwd: Path) -> str:
-        r = subprocess.run(["smbclient", f"//127.0.0.1{node}/VMS", "-p", str(self.port), "-U", f"{USER}%{PASSWORD}",
-                            "-c", cmds], cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
-        assert r.returncode == 0, r.stdout + r.stderr
-        return r.stdout
-
-    def wait_disk(self, want: tuple[str, ...], timeout: float = 120) -> dict[str, object]:
-        deadline = time.monotonic() + timeout
-        while True:
-            vd = self.cmdlet_json("Get-VirtualDisk", "-FriendlyName", "Volume1")[0]
-            if vd["OperationalStatus"] in want or time.monotonic() > deadline:
-                return vd
-            time.sleep(1)
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    require_ceph()
-    state = Path(os.environ.get("TMPDIR", "/var/tmp")) / f"sofs-ceph-cluster-{os.getpid()}"
-    state.mkdir(parents=True)
-    (state / "smb.toml").write_text(f'[server]\nserver_name = "SOFS"\n\n[[user]]\nname = "{USER}"\n'
-                                    f'password = "{PASSWORD}"\n')
-    c = Cluster(state, free_port("127.0.0.11"))
-    try:
-        c.sofs("cluster", "up", "3", "--storage", "ceph", "--smb-port", str(c.port), "--disk-size", "8GB",
-               timeout=400)
+    with ceph_cluster_up() as c:
         yield c
-    finally:
-        c.sofs("cluster", "down", check=False, timeout=120)
-        leftover = CephCluster(state / "ceph").pids() if (state / "ceph" / "plan.json").exists() else {}
-        shutil.rmtree(state, ignore_errors=True)
-        assert not leftover, f"Ceph daemons still running after `sofs cluster down`: {leftover}"
 
 
 def _sha(p: Path) -> str:

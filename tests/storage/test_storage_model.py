@@ -33,10 +33,10 @@ def test_resiliency(name: str, disks: int, copies: int | None, expected: tuple[s
 
 
 @pytest.mark.parametrize("name,disks,copies,why", [
-    ("Mirror", 2, 3, "needs 3 disks"),
-    ("Mirror", 1, None, "needs 2 disks"),
+    ("Mirror", 2, 3, "needs 3 fault domains"),
+    ("Mirror", 1, None, "needs 2 fault domains"),
     ("Mirror", 3, 4, "2 or 3"),
-    ("Parity", 2, None, "at least 3 disks"),
+    ("Parity", 2, None, "at least 3 fault domains"),
     ("Parity", 3, 2, "NumberOfDataCopies 1"),
     ("Simple", 3, None, "Mirror or Parity"),
     ("Raid5", 3, None, "Unknown resiliency"),
@@ -104,6 +104,10 @@ def test_plan_places_a_mon_and_mds_per_node_and_the_mgr_on_the_first() -> None:
     assert [d.node for d in p.of_kind("mgr")] == ["n1"]
     assert p.mon_host == "v2:127.0.0.11:3300,v2:127.0.0.12:3301,v2:127.0.0.13:3300"
     assert sorted(d.name for d in p.on_node("n3")) == ["mds.n3", "mon.n3", "osd.4", "osd.5"]
+    assert (p.failure_domain, p.fault_domains) == ("host", 3)
+    one = plan("f", [("t1", "127.0.0.9")], disks_per_node=3)
+    assert (one.failure_domain, one.fault_domains) == ("osd", 3)
+    assert "osd crush chooseleaf type = 0" in render_conf(one, "/s") and "chooseleaf type = 1" in render_conf(p, "/s")
     with pytest.raises(ValueError):
         plan("f", [])
 
@@ -111,7 +115,8 @@ def test_plan_places_a_mon_and_mds_per_node_and_the_mgr_on_the_first() -> None:
 def test_conf_binds_each_daemon_to_its_node_and_keeps_state_private() -> None:
     p = plan("f", [("n1", "127.0.0.11"), ("n2", "127.0.0.12")])
     conf = render_conf(p, "/s/ceph")
-    assert "[osd.1]\npublic addr = 127.0.0.12\ncluster addr = 127.0.0.12\nosd data = /s/ceph/n2/osd.1" in conf
+    assert ("[osd.1]\npublic addr = 127.0.0.12\ncluster addr = 127.0.0.12\nosd data = /s/ceph/n2/osd.1\n"
+            "crush location = root=default host=n2") in conf
     assert "[mon.n1]\npublic addr = 127.0.0.11\nmon addr = v2:127.0.0.11:3300\nmon data = /s/ceph/n1/mon" in conf
     assert "auth cluster required = cephx" in conf and "ms bind msgr1 = false" in conf
     assert "mgr initial modules = iostat" in conf  # no module that listens on a port

@@ -144,9 +144,8 @@ class StorageService:
                                   f"'{storage_pool}'.", "ObjectNotFound", storage_pool)
         if size is None or size <= 0:
             raise ManagementError("-Size is required (e.g. -Size 100GB).", "InvalidArgument")
-        disks = len(c.plan().of_kind("osd"))
         try:
-            res = resiliency(resiliency_name or "Mirror", disks, number_of_data_copies)
+            res = resiliency(resiliency_name or "Mirror", c.plan().fault_domains, number_of_data_copies)
         except StorageRuleError as e:
             raise ManagementError(str(e), "InvalidArgument", resiliency_name or "") from None
         return await self._call(cv.create_volume, c, self.volume_root, friendly_name, size, res)
