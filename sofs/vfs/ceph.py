@@ -30,19 +30,21 @@ import stat as stat_mod
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sofs.vfs import ceph_ns
+from sofs.vfs import ceph_names, ceph_ns
 from sofs.vfs.base import DirEntry, FileInfo, FsStats, StreamInfo, VfsError, file_info
+from sofs.vfs.ceph_names import DirNameCache
 from sofs.vfs.cephlib import CephMount, Stat
 from sofs.vfs.confine import status_from_errno
 from sofs.vfs.meta import (
     STORABLE_ATTRIBUTES,
+    XATTR_ALLOCATION,
     XATTR_DOSATTRIB,
     XATTR_EA,
     decode_dosattrib,
     encode_dosattrib,
 )
-from sofs.vfs.names import SmbPath, fold_name
-from sofs.vfs.posix import _find_folded, _parse_path
+from sofs.vfs.names import SmbPath
+from sofs.vfs.posix import _parse_path
 from sofs.vfs.xattrmeta import XattrMetadata
 from sofs.wire.fscc_constants import FILETIME_UNIX_EPOCH, CreateAction, CreateDisposition, CreateOptions
 from sofs.wire.fscc_constants import FileAttributes as FA
@@ -52,10 +54,14 @@ D = CreateDisposition
 _TRUNCATING = frozenset({int(D.SUPERSEDE), int(D.OVERWRITE), int(D.OVERWRITE_IF)})
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 _NO_SET = frozenset({0, -1, -2, _MASK64, _MASK64 - 1})
+# CephFS's st_blocks is just size/512 (objects are allocated as written): AllocationSize is reported as
+# the size rounded up to a 4 KiB cluster, as NTFS and Samba's vfs_ceph on a 4 KiB-block file system do
+ALLOCATION_UNIT = 4096
 CLIENT_OPTIONS = {
     "objecter_timeout": "2",
     "objecter_tick_interval": "1",
     "client_quota_df": "true",
+    "client_dirsize_rbytes": "false",  # a directory's size is its number of entries (ceph_names' cache)
 }
 
 
@@ -82,8 +88,9 @@ def file_id(ino: int) -> int:
     return ino if 0 < ino < _MASK64 else (1 if ino == 0 else 0x7FFFFFFFFFFFFFFE)
 
 
-def build_info(st: Stat, blob: bytes | None, stream_st: Stat | None = None) -> FileInfo:
-    """:class:`FileInfo` from a statx and the DOSATTRIB xattr (as ``posix_info.build_info``)."""
+def build_info(st: Stat, blob: bytes | None, stream_st: Stat | None = None, reserved: bytes | None = None) -> FileInfo:
+    """:class:`FileInfo` from a statx and the DOSATTRIB xattr (as ``posix_info.build_info``);
+    ``reserved`` is the ALLOCATION xattr (an AllocationSize set beyond the data)."""
     dir_mode = stat_mod.S_ISDIR(st.mode)
     is_dir = dir_mode and stream_st is None
     dec = decode_dosattrib(blob)
@@ -101,7 +108,9 @@ def build_info(st: Stat, blob: bytes | None, stream_st: Stat | None = None) -> F
     else:
         sizes = stream_st if stream_st is not None else st
         eof = sizes.size
-        alloc = sizes.blocks * 512
+        alloc = (eof + ALLOCATION_UNIT - 1) // ALLOCATION_UNIT * ALLOCATION_UNIT
+        if reserved is not None and stream_st is None and len(reserved) == 8:
+            alloc = max(alloc, int.from_bytes(reserved, "little"))
         nlink = st.nlink
     return file_info(btime, st.atime_ns // 100 + FILETIME_UNIX_EPOCH, st.mtime_ns // 100 + FILETIME_UNIX_EPOCH,
                      st.ctime_ns // 100 + FILETIME_UNIX_EPOCH, alloc, eof, attrs, file_id(st.ino), nlink, is_dir)
@@ -118,6 +127,7 @@ class CephVfs(XattrMetadata):
         self.prefix = self.ceph_root.rstrip("/")  # "" for the mount's root itself
         self.case_sensitive = case_sensitive
         self._owns_mount = owns_mount
+        self.names = DirNameCache()
         try:
             mount.mkdirs(self.ceph_root.encode(), 0o755)
         except FileExistsError:
@@ -136,44 +146,7 @@ class CephVfs(XattrMetadata):
 
     def lookup(self, comps: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
         """Case-correct ``comps``; (actual components, whether the last one exists)."""
-        try:
-            self.mount.lstat(self.abs(comps))
-            return comps, True
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            if e.errno != errno.ENOTDIR:
-                raise err(e) from None
-            raise VfsError(NtStatus.OBJECT_PATH_NOT_FOUND, "/".join(comps)) from None
-        actual: list[str] = []
-        for i, comp in enumerate(comps):
-            name = self._match(tuple(actual), comp)
-            if name is None:
-                if i == len(comps) - 1:
-                    return (*actual, comp), False
-                raise VfsError(NtStatus.OBJECT_PATH_NOT_FOUND, "\\".join(comps[: i + 1]))
-            actual.append(name)
-        return tuple(actual), True
-
-    def _match(self, parent: tuple[str, ...], comp: str) -> str | None:
-        try:
-            self.mount.lstat(self.abs((*parent, comp)))
-            return comp
-        except FileNotFoundError:
-            pass
-        except NotADirectoryError:
-            return None
-        except OSError as e:
-            raise err(e) from None
-        if self.case_sensitive:
-            return None
-        try:
-            names = self.mount.listdir(self.abs(parent))
-        except OSError as e:
-            if e.errno in (errno.ENOENT, errno.ENOTDIR):
-                return None
-            raise err(e) from None
-        return _find_folded(names, fold_name(comp))
+        return ceph_names.lookup(self, comps)
 
     # --- open / create --------------------------------------------------------------------
     def open(self, path: str, disposition: CreateDisposition, options: int = 0,
@@ -271,6 +244,7 @@ class CephVfs(XattrMetadata):
             raise VfsError(NtStatus.OBJECT_PATH_NOT_FOUND, "\\".join(actual)) from None
         except OSError as e:
             raise err(e) from None
+        self.names.created(self, self.abs(actual[:-1]), actual[-1])
         st = m.fstat(fd)
         m.fsetxattr(fd, XATTR_DOSATTRIB, encode_dosattrib(int(stored), st.btime_ns // 100 + FILETIME_UNIX_EPOCH))
         return CephHandle(fd, fd, "\\".join(actual), None, want_dir, file_id(st.ino)), CreateAction.CREATED
@@ -279,6 +253,7 @@ class CephVfs(XattrMetadata):
         """The destructive half of SUPERSEDE/OVERWRITE ([MS-FSA] 2.1.5.1.2), as on POSIX."""
         try:
             self.mount.ftruncate(h.cfd, 0)
+            self._drop_reservation(h, 0)
             if h.stream is None:
                 blob = self._xattr(h.base_cfd, XATTR_DOSATTRIB)
                 btime = self._btime(self.mount.fstat(h.base_cfd), blob)
@@ -326,9 +301,10 @@ class CephVfs(XattrMetadata):
             st = self.mount.fstat(h.base_cfd)
             blob = self._xattr(h.base_cfd, XATTR_DOSATTRIB)
             sst = self.mount.fstat(h.cfd) if h.stream is not None else None
+            reserved = None if h.is_directory or sst is not None else self._xattr(h.cfd, XATTR_ALLOCATION)
         except OSError as e:
             raise err(e) from None
-        return build_info(st, blob, sst)
+        return build_info(st, blob, sst, reserved)
 
     def stat_path(self, path: str) -> FileInfo:
         h, _ = self.open(path, D.OPEN)
@@ -404,16 +380,29 @@ class CephVfs(XattrMetadata):
             raise VfsError(NtStatus.INVALID_PARAMETER, "directory")
         try:
             self.mount.ftruncate(h.cfd, size)
+            self._drop_reservation(h, size)
         except OSError as e:
             raise err(e) from None
 
+    def _drop_reservation(self, h: CephHandle, size: int) -> None:
+        """A truncation to ``size`` frees what was reserved beyond it (as ftruncate does blocks)."""
+        if h.stream is None:
+            reserved = self._xattr(h.cfd, XATTR_ALLOCATION)
+            if reserved is not None and int.from_bytes(reserved, "little") > size:
+                self._remove_xattr_fd(h.cfd, XATTR_ALLOCATION)
+
     def set_allocation_size(self, h: CephHandle, size: int) -> None:
-        """Below EOF truncates; above, CephFS allocates objects on write only (nothing reserved)."""
+        """FileAllocationInformation: below EOF truncates; above, the size is remembered (CephFS reserves
+        no blocks: objects are allocated on write) and reported as AllocationSize."""
         if h.is_directory:
             raise VfsError(NtStatus.INVALID_PARAMETER, "directory")
         try:
-            if size < self.mount.fstat(h.cfd).size:
+            st = self.mount.fstat(h.cfd)
+            if size < st.size:
                 self.mount.ftruncate(h.cfd, size)
+                self._drop_reservation(h, size)
+            elif size > st.size and h.stream is None:
+                self.mount.fsetxattr(h.cfd, XATTR_ALLOCATION, size.to_bytes(8, "little"))
         except OSError as e:
             raise err(e) from None
 

@@ -12,7 +12,7 @@ import stat as stat_mod
 from typing import TYPE_CHECKING
 
 from sofs.vfs.base import DirEntry, StreamInfo, VfsError
-from sofs.vfs.meta import XATTR_DOSATTRIB, XATTR_STREAMKEY, XATTR_STREAMNAME
+from sofs.vfs.meta import XATTR_ALLOCATION, XATTR_DOSATTRIB, XATTR_STREAMKEY, XATTR_STREAMNAME
 from sofs.vfs.names import NameError_, SmbPath, fold_name, make_matcher, parse_stream_suffix
 from sofs.vfs.posix_info import _listable
 from sofs.vfs.streams import META_DIR, stream_file_name
@@ -125,7 +125,7 @@ def list_streams(vfs: CephVfs, h: CephHandle) -> list[StreamInfo]:
         out = []
         if not h.is_directory:
             st = m.fstat(h.base_cfd)
-            out.append(StreamInfo("::$DATA", st.size, st.blocks * 512))
+            out.append(StreamInfo("::$DATA", st.size, _alloc(st.size)))
         key = _get_key(vfs, h.base_cfd)
         if key is None:
             return out
@@ -140,11 +140,17 @@ def list_streams(vfs: CephVfs, h: CephHandle) -> list[StreamInfo]:
                 sname = m.lgetxattr(sdir + b"/" + os.fsencode(fname), XATTR_STREAMNAME)
             except OSError:
                 continue
-            named.append(StreamInfo(f":{sname.decode('utf-8', 'surrogatepass')}:$DATA", st.size, st.blocks * 512))
+            named.append(StreamInfo(f":{sname.decode('utf-8', 'surrogatepass')}:$DATA", st.size, _alloc(st.size)))
         named.sort(key=lambda s: fold_name(s.name))
         return out + named
     except OSError as e:
         raise VfsError(_status(e), str(e)) from None
+
+
+def _alloc(size: int) -> int:
+    from sofs.vfs.ceph import ALLOCATION_UNIT
+
+    return (size + ALLOCATION_UNIT - 1) // ALLOCATION_UNIT * ALLOCATION_UNIT
 
 
 def _remove_streams(vfs: CephVfs, cfd: int) -> None:
@@ -190,15 +196,17 @@ def list_dir(vfs: CephVfs, h: CephHandle, pattern: str) -> list[DirEntry]:
                 continue
             if not match(name) or not _listable(name):
                 continue
-            out.append(DirEntry(name, build_info(st, _lxattr(vfs, dpath + b"/" + os.fsencode(name)))))
+            path = dpath + b"/" + os.fsencode(name)
+            reserved = None if stat_mod.S_ISDIR(st.mode) else _lxattr(vfs, path, XATTR_ALLOCATION)
+            out.append(DirEntry(name, build_info(st, _lxattr(vfs, path), None, reserved)))
     except OSError as e:
         raise VfsError(_status(e), str(e)) from None
     return out
 
 
-def _lxattr(vfs: CephVfs, path: bytes) -> bytes | None:
+def _lxattr(vfs: CephVfs, path: bytes, name: str = XATTR_DOSATTRIB) -> bytes | None:
     try:
-        return vfs.mount.lgetxattr(path, XATTR_DOSATTRIB)
+        return vfs.mount.lgetxattr(path, name)
     except OSError:
         return None
 
@@ -235,6 +243,7 @@ def delete(vfs: CephVfs, h: CephHandle) -> None:
         mine = m.fstat(h.base_cfd)
         if m.lstat(path).ino != mine.ino:
             raise VfsError(NtStatus.OBJECT_NAME_NOT_FOUND, f"{h.path} was replaced")
+        vfs.names.forget(vfs.abs(comps[:-1]))
         if h.is_directory:
             m.rmdir(path)
             _remove_streams(vfs, h.base_cfd)
@@ -338,6 +347,7 @@ def rename(vfs: CephVfs, h: CephHandle, new_path: str, replace: bool) -> str:
     target, replaced = _target(vfs, h, new_path, replace, allow_self=True)
     m = vfs.mount
     src, dst = vfs.abs(old), vfs.abs(target)
+    vfs.names.forget(vfs.abs(old[:-1]), vfs.abs(target[:-1]))
     try:
         if m.lstat(src).ino != m.fstat(h.base_cfd).ino:
             raise VfsError(NtStatus.OBJECT_NAME_NOT_FOUND, f"{h.path} was replaced")
@@ -370,6 +380,7 @@ def link(vfs: CephVfs, h: CephHandle, new_path: str, replace: bool) -> None:
         raise VfsError(NtStatus.INVALID_PARAMETER, "hard link to a stream")
     target, replaced = _target(vfs, h, new_path, replace, allow_self=False)
     m = vfs.mount
+    vfs.names.forget(vfs.abs(target[:-1]))
     try:
         if replaced is not None:
             _drop_replaced(vfs, replaced)

@@ -212,3 +212,17 @@ def test_fs_stats_are_the_quota(vfs: CephVfs, mount: CephMount) -> None:
         assert st.total_units * st.sectors_per_unit * st.bytes_per_sector == 64 << 20
     finally:
         vol.shutdown()
+
+
+def test_allocation_size_is_remembered_until_truncated_below(vfs: CephVfs) -> None:
+    h, _ = vfs.open("alloc.bin", D.CREATE)
+    vfs.set_allocation_size(h, 1 << 20)  # CephFS reserves nothing: the size asked for is reported
+    assert (vfs.stat(h).allocation_size, vfs.stat(h).end_of_file) == (1 << 20, 0)
+    vfs.write(h, 0, b"x" * 10)
+    assert vfs.stat(h).allocation_size == 1 << 20
+    d, _ = vfs.open("", D.OPEN)
+    assert {e.name: e.info.allocation_size for e in vfs.list_directory(d)}["alloc.bin"] == 1 << 20
+    vfs.close(d)
+    vfs.set_end_of_file(h, 5)
+    assert vfs.stat(h).allocation_size < 1 << 20
+    vfs.close(h)
