@@ -36,6 +36,7 @@ from sofs.cluster.config import (
     resolve_state_dir,
     write_cluster_config,
 )
+from sofs.cluster.model import NodeState
 from sofs.cluster.store_embedded import EmbeddedStore
 
 REPO_ROOT = str(Path(sofs.__file__).resolve().parent.parent)
@@ -93,11 +94,14 @@ def start_node(state_dir: Path, name: str, no_smb: bool, detach: bool) -> subpro
         log.close()
 
 
-async def wait_up(client: ClusterClient, names: list[str], timeout: float) -> bool:
+async def wait_up(client: ClusterClient, pids: dict[str, int], timeout: float) -> bool:
+    """Every started process is Up (its own heartbeat: a killed predecessor's stays until its lease runs
+    out) and every group has an owner."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        nodes = {n.name: n.state for n in await client.get_nodes()}
-        if all(nodes.get(n) == "Up" for n in names) and all(g.owner_node for g in await client.get_groups()):
+        snap = await client.snapshot()
+        up = all(snap.node_state(n) is NodeState.UP and snap.heartbeats[n].pid == pid for n, pid in pids.items())
+        if up and all(g.owner_node and g.state == "Online" for g in await client.get_groups()):
             return True
         await asyncio.sleep(0.2)
     return False
@@ -137,11 +141,12 @@ async def up(args: argparse.Namespace) -> int:
         procs = {n.name: start_node(state_dir, n.name, args.no_smb, detach=not args.foreground) for n in nodes}
         cfg = replace(cfg, nodes={n: NodeProcess(cfg.nodes[n].address, p.pid) for n, p in procs.items()})
         write_cluster_config(cfg)
-        ok = await wait_up(client, list(procs), args.timeout)
+        ok = await wait_up(client, {n: p.pid for n, p in procs.items()}, args.timeout)
         await print_status(client, sys.stdout)
         if not ok:
-            print(f"\nsofs cluster: not every node came Up within {args.timeout:.0f} s; see {state_dir}/*.log",
-                  file=sys.stderr)
+            print(f"\nsofs cluster: not every node came Up within {args.timeout:.0f} s; see {state_dir}/*.log. "
+                  "Stopping the node processes it started.", file=sys.stderr)
+            await stop_pids(cfg, {n: p.pid for n, p in procs.items()}, 15.0)
             return 1
         print(USAGE.format(state_dir=state_dir, first=nodes[0].name))
     finally:
@@ -172,10 +177,22 @@ async def down(args: argparse.Namespace) -> int:
         print(f"sofs cluster: no cluster in {state_dir}", file=sys.stderr)
         return 1
     live = {n: p.pid for n, p in cfg.nodes.items() if node_alive(p.pid)}
+    await stop_pids(cfg, live, args.timeout)
+    print(f"stopped {len(live)} node process(es) of cluster {cfg.name}")
+    if args.purge:
+        shutil.rmtree(state_dir)
+        print(f"removed {state_dir}")
+    return 0
+
+
+async def stop_pids(cfg: ClusterConfig, pids: dict[str, int], timeout: float) -> None:
+    """SIGTERM (clean leave) the node processes ``pids``, SIGKILL what is left after ``timeout``; the
+    configuration then records no running process."""
+    live = {n: p for n, p in pids.items() if node_alive(p)}
     for pid in live.values():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + args.timeout
+    deadline = time.monotonic() + timeout
     while any(node_alive(p) for p in live.values()) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     for n, pid in live.items():
@@ -184,11 +201,6 @@ async def down(args: argparse.Namespace) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     write_cluster_config(replace(cfg, nodes={n: NodeProcess(p.address) for n, p in cfg.nodes.items()}))
-    print(f"stopped {len(live)} node process(es) of cluster {cfg.name}")
-    if args.purge:
-        shutil.rmtree(state_dir)
-        print(f"removed {state_dir}")
-    return 0
 
 
 async def print_status(client: ClusterClient, w: TextIO) -> None:
