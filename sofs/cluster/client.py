@@ -356,10 +356,24 @@ class ClusterClient:
         return next(x for x in await self.get_groups() if x.name == name)
 
     async def remove_group(self, name: str) -> None:
-        if name == CLUSTER_GROUP:
+        """``Remove-ClusterGroup`` (a role with shares scoped to it is refused)."""
+        if name.lower() == CLUSTER_GROUP.lower():
             raise ClusterError("The core cluster group cannot be removed.")
-        if not await self.store.delete(self.keys.group(name)):
-            raise ClusterError(f"The cluster group '{name}' was not found.")
+        from sofs.cluster.role_client import remove_role
+        await remove_role(self, name)
+
+    async def add_sofs_role(self, name: str, parameters: dict[str, Any] | None = None) -> GroupInfo:
+        """``Add-ClusterScaleOutFileServerRole`` (:mod:`sofs.cluster.role_client`)."""
+        from sofs.cluster.role_client import add_sofs_role
+        return await add_sofs_role(self, name, parameters)
+
+    async def get_resource_parameters(self, resource: str) -> list[tuple[str, str, Any]]:
+        from sofs.cluster.role_client import get_parameters
+        return await get_parameters(self, resource)
+
+    async def set_resource_parameter(self, resource: str, name: str, value: Any) -> list[tuple[str, str, Any]]:
+        from sofs.cluster.role_client import set_parameter
+        return await set_parameter(self, resource, name, value)
 
     # ---- nodes ----
 
