@@ -8,7 +8,6 @@ beyond a generous bound (speed belongs to benchmarks).
 """
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import time
 from collections.abc import Callable, Iterator
