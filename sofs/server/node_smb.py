@@ -58,8 +58,8 @@ class NodeSmb:
         self.ctx = ctx
         self.cfg = node_server_config(ctx)
         self.server: ServerState = build_state(self.cfg)
-        self.server.extensions["scaleout"] = True
-        # one persistent-handle journal per node until volumes have a coordinator (see module doc)
+        # one persistent-handle journal per node until volumes have a coordinator (see module doc);
+        # also marks the server as a cluster node (shares of a role claim SCALEOUT: handlers/scaleout.py)
         self.server.extensions["node_name"] = ctx.name
         self.listeners: list[Any] = []
         self.prefix = f"{ctx.config.prefix}shares/"

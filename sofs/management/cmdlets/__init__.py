@@ -9,6 +9,7 @@ from sofs.management.cmdlets import (  # noqa: F401
     quorum,
     smb_openfile,
     smb_share,
+    sofs_role,
     test_cluster,
 )
 from sofs.management.cmdlets.base import REGISTRY, CmdletSpec, Context, Rendered, cmdlet, lookup

@@ -32,7 +32,7 @@ async def new_smb_share(ctx: Context, p: dict[str, Any]) -> list[Any]:
         continuously_available=bool(p.get("ContinuouslyAvailable")), encrypt_data=bool(p.get("EncryptData")),
         folder_enumeration_mode=p.get("FolderEnumerationMode") or "Unrestricted",
         ca_timeout=int(p.get("CATimeout", 60)), description=p.get("Description") or "",
-        scope_name=p.get("ScopeName") or "*", read_only=bool(p.get("ReadOnly")),
+        scope_name=p.get("ScopeName"), read_only=bool(p.get("ReadOnly")),
         create_path=bool(p.get("CreatePath")))]
 
 

@@ -71,6 +71,17 @@ class ResourceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterParameterInfo:
+    """``Get-ClusterParameter``: one private property of a resource."""
+
+    PS_TABLE: ClassVar[tuple[str, ...]] = ("object", "name", "value", "type")
+    object: str
+    name: str
+    value: object = None
+    type: str = "String"
+
+
+@dataclass(frozen=True, slots=True)
 class QuorumInfo:
     """``Get-ClusterQuorum``."""
 
