@@ -55,6 +55,9 @@ async def default_service_factory(kind: str) -> Any:
         client = await open_cluster_client()
         keys = getattr(client, "keys", None)
         return ShareService(getattr(client, "store", client), prefix=getattr(keys, "prefix", "/sofs/"))
+    if kind == "witness":
+        from sofs.management.services.witness import WitnessClientService
+        return WitnessClientService(await open_cluster_client())
     if kind == "openfiles":
         from sofs.cluster.config import load_cluster_config  # type: ignore[import-not-found,unused-ignore]
         from sofs.management.services.openfiles import OpenFileService
