@@ -5,8 +5,10 @@ This module only joins the layers (the node process is the composition root): in
 checks from the agent's snapshot, registrations in the cluster store, notifications from
 :func:`sofs.cluster.swn.next_notice` encoded as [MS-SWN] messages.
 
-Finding the port: clients are given it (``ncacn_ip_tcp:127.0.0.11[PORT]``); there is no endpoint mapper
-(port 135) yet, which is how Windows clients find a witness service.
+Finding the port ([MS-SWN] 2.1: dynamic endpoint, found through the endpoint mapper): every node also
+answers ept_map on TCP port 135 of its addresses (``sofs.rpc.epm``; ``$SOFS_EPM_PORT`` moves it, 0 turns
+it off), so ``rpcclient ncacn_ip_tcp:127.0.0.11`` finds the witness port as a Windows client would;
+clients may also be given the port (``ncacn_ip_tcp:127.0.0.11[PORT]``).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 import uuid
 from typing import Any
@@ -22,11 +25,14 @@ from sofs.cluster import swn as reg
 from sofs.cluster.agent import NodeAgent
 from sofs.cluster.role import network_names
 from sofs.rpc import swn_ndr as n
+from sofs.rpc.epm import EndpointMapper
 from sofs.rpc.swn import WitnessService
+from sofs.rpc.swn_ndr import SWN_SYNTAX
 from sofs.server.rpc_tcp import start_rpc_tcp, stop_rpc_tcp
 
 log = logging.getLogger("sofs.witness")
 POLL_S = 0.05
+EPM_PORT = 135
 
 
 class ClusterWitnessBackend:
@@ -134,7 +140,13 @@ async def run_witness(agent: NodeAgent, addresses: list[str], port: int) -> None
     """Serve the Witness service until cancelled."""
     backend = ClusterWitnessBackend(agent)
     servers = await start_rpc_tcp(lambda: WitnessService(backend), addresses, port)
-    log.info("%s: Witness service (MS-SWN) on %s port %d", agent.name, ", ".join(addresses), port)
+    epm_port = int(os.environ.get("SOFS_EPM_PORT", EPM_PORT))
+    if epm_port:
+        for a in addresses:
+            servers += await start_rpc_tcp(lambda a=a: EndpointMapper({SWN_SYNTAX: port}, a), [a],  # type: ignore[misc]
+                                           epm_port)
+    log.info("%s: Witness service (MS-SWN) on %s port %d (endpoint mapper on %d)", agent.name,
+             ", ".join(addresses), port, epm_port)
     try:
         while True:
             with contextlib.suppress(Exception):

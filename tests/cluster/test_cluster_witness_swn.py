@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
@@ -129,6 +130,11 @@ def test_witness_timeline(cluster: tuple[Path, int]) -> None:
             assert (ev["event"], ev["state"]) == ("resource_change", "available"), ev
             print(f"{ev['client']}: RESOURCE_CHANGE available {ev['t'] - t_back:.2f} s after n3 restarted")
         assert clients[0].events.empty()  # CLIENT1 now watches n2: nothing to say
+        if shutil.which("rpcclient"):  # Samba's rpcclient finds the port through the endpoint mapper (135)
+            r2 = subprocess.run(["rpcclient", f"ncacn_ip_tcp:{ADDR['n2']}", "-U", "%", "-c", "GetInterfaceList"],
+                                capture_output=True, text=True, timeout=30, check=False)
+            print(r2.stdout)
+            assert r2.returncode == 0 and all(a in r2.stdout for a in ADDR.values()), r2.stdout + r2.stderr
     finally:
         for c in clients:
             c.proc.kill()
