@@ -9,7 +9,8 @@
   node records (each node has its own loopback address, so one port serves all). Tests use it (or the
   environment variable, which also reaches ``sofs demo``) to run beside a cluster already on 445.
   ``--dns-port P`` (default ``$SOFS_DNS_PORT``, else none): every node answers DNS queries for the
-  Scale-Out File Server roles' names on that port (``dig @127.0.0.11 -p P SOFS``).
+  Scale-Out File Server roles' names on that port (``dig @127.0.0.11 -p P SOFS``). ``--witness-port P``
+  (default ``$SOFS_WITNESS_PORT``): every node serves the Witness service ([MS-SWN]) on TCP port P.
 - ``sofs cluster down [--state-dir DIR] [--purge]``: SIGTERM every node (clean leave), SIGKILL after a
   timeout; ``--purge`` also deletes the state dir.
 - ``sofs cluster status [--state-dir DIR]``: cluster, nodes and groups.
@@ -44,6 +45,7 @@ from sofs.cluster.store_embedded import EmbeddedStore
 REPO_ROOT = str(Path(sofs.__file__).resolve().parent.parent)
 ENV_SMB_PORT = "SOFS_SMB_PORT"
 ENV_DNS_PORT = "SOFS_DNS_PORT"
+ENV_WITNESS_PORT = "SOFS_WITNESS_PORT"
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -63,6 +65,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     env_dns = os.environ.get(ENV_DNS_PORT)
     up.add_argument("--dns-port", type=int, default=int(env_dns) if env_dns else None,
                     help=f"port of every node's DNS server for the roles' names (default ${ENV_DNS_PORT}, else none)")
+    env_w = os.environ.get(ENV_WITNESS_PORT)
+    up.add_argument("--witness-port", type=int, default=int(env_w) if env_w else None,
+                    help=f"TCP port of every node's Witness service (default ${ENV_WITNESS_PORT}, else none)")
     down = sub.add_parser("down", help="stop the node processes")
     down.add_argument("--purge", action="store_true", help="also delete the state dir")
     down.add_argument("--timeout", type=float, default=15.0)
@@ -131,7 +136,8 @@ async def up(args: argparse.Namespace) -> int:
             props = {k: v for k, v in (("SameSubnetDelay", args.delay_ms), ("SameSubnetThreshold", args.threshold))
                      if v is not None}
             await client.create_cluster(args.name, [f"n{i}" for i in range(1, args.n + 1)], properties=props,
-                                        smb_port=args.smb_port or 445, dns_port=args.dns_port or 0)
+                                        smb_port=args.smb_port or 445, dns_port=args.dns_port or 0,
+                                        witness_port=args.witness_port or 0)
         else:
             for k, v in (("SameSubnetDelay", args.delay_ms), ("SameSubnetThreshold", args.threshold)):
                 if v is not None:
@@ -140,7 +146,9 @@ async def up(args: argparse.Namespace) -> int:
                 if args.smb_port is not None:
                     await client.set_smb_port(n.name, args.smb_port)
                 if args.dns_port is not None:
-                    await client.set_dns_port(n.name, args.dns_port)
+                    await client.set_service_port(n.name, "dns", args.dns_port)
+                if args.witness_port is not None:
+                    await client.set_service_port(n.name, "witness", args.witness_port)
         info = await client.get_cluster()
         nodes = await client.get_nodes()
         cfg = ClusterConfig(state_dir, name=info.name, prefix=client.keys.prefix,

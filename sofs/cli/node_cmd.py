@@ -73,6 +73,10 @@ async def node_main(args: argparse.Namespace) -> int:
     await agent.start()
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(
         run_role_services(agent, [address, *rec.extra_addresses], rec.dns_port), name=f"roles-{args.name}")]
+    if rec.witness_port:
+        from sofs.cli.witness_node import run_witness
+        tasks.append(asyncio.create_task(run_witness(agent, [address, *rec.extra_addresses], rec.witness_port),
+                                         name=f"witness-{args.name}"))
     if not args.no_smb:
         try:
             from sofs.server.node_smb import run_node_smb  # type: ignore[import-not-found,unused-ignore]

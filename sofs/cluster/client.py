@@ -226,7 +226,7 @@ class ClusterClient:
     async def create_cluster(self, name: str, nodes: Sequence[str], static_address: Sequence[str] | str = (),
                              no_storage: bool = False, addresses: Mapping[str, str] | None = None,
                              properties: Mapping[str, int] | None = None, smb_port: int = 445,
-                             dns_port: int = 0) -> ClusterInfo:
+                             dns_port: int = 0, witness_port: int = 0) -> ClusterInfo:
         """``New-Cluster``. ``smb_port``: the SMB port every node listens on (445; tests pick free ones);
         ``dns_port``: the port of every node's DNS server for the roles' names (0: none)."""
         check_name(name, "cluster")
@@ -248,7 +248,8 @@ class ClusterClient:
             addr = addrs.get(n) or next(a for a in free if a not in used)
             check_address(addr)
             members[n] = NodeRecord(n, i + 1, addr, smb_port=check_port(smb_port),
-                                    dns_port=check_port(dns_port) if dns_port else 0)
+                                    dns_port=check_port(dns_port) if dns_port else 0,
+                                    witness_port=check_port(witness_port) if witness_port else 0)
         cluster = ClusterRecord(name, str(uuid.uuid4()), static_address=statics, no_storage=no_storage)
         for prop, value in (properties or {}).items():
             changes: dict[str, Any] = {field_name(prop): check_property(prop, value)}
@@ -402,10 +403,11 @@ class ClusterClient:
         checked = check_port(port)
         return await self._update_node(name, lambda r: replace(r, smb_port=checked))
 
-    async def set_dns_port(self, name: str, port: int) -> NodeInfo:
-        """The port of the node's DNS server (0: none; read by the node at start)."""
+    async def set_service_port(self, name: str, service: str, port: int) -> NodeInfo:
+        """The port of the node's ``dns`` server or ``witness`` service (0: none; read at start)."""
         checked = check_port(port) if port else 0
-        return await self._update_node(name, lambda r: replace(r, dns_port=checked))
+        fname = {"dns": "dns_port", "witness": "witness_port"}[service]
+        return await self._update_node(name, lambda r: replace(r, **{fname: checked}))
 
     async def add_node(self, name: str, address: str | None = None) -> NodeInfo:
         """``Add-ClusterNode``: a new member (address: next free 127.0.0.x when omitted); start its process

@@ -117,6 +117,8 @@ class NodeRecord:
     smb_port: int = 445
     dns_port: int = 0
     """Port of the node's DNS server for the cluster's network names (0: none)."""
+    witness_port: int = 0
+    """TCP port of the node's Witness service ([MS-SWN], ncacn_ip_tcp; 0: none)."""
     extra_addresses: tuple[str, ...] = ()
     """More client-access addresses of the node (multichannel); ``address`` comes first."""
 

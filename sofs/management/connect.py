@@ -85,6 +85,9 @@ async def default_service_factory(kind: str, cluster: str | None = None) -> Any:
         keys = getattr(client, "keys", None)
         return ShareService(getattr(client, "store", client), prefix=getattr(keys, "prefix", "/sofs/"),
                             state_dir=_state_dir(client))
+    if kind == "witness":
+        from sofs.management.services.witness import WitnessClientService
+        return WitnessClientService(await open_cluster_client(cluster))
     if kind == "openfiles":
         from sofs.management.services.openfiles import OpenFileService
 

@@ -9,6 +9,7 @@ from sofs.management.cmdlets import (  # noqa: F401
     quorum,
     smb_openfile,
     smb_share,
+    smb_witness,
     sofs_role,
     test_cluster,
 )
