@@ -120,6 +120,14 @@ class QuorumInfo:
     witness: dict[str, Any] | None
     votes: dict[str, int] = field(default_factory=dict)
     witness_dynamic_weight: int = 0
+    witness_state: str = ""
+    """``Online`` while a live node holds the witness, ``Offline`` while none does, "" without one."""
+    witness_owner_node: str = ""
+
+
+def witness_holder(snap: Snapshot) -> str:
+    """The node whose live heartbeat says it holds the witness ("" when none does)."""
+    return next((n for n, hb in sorted(snap.heartbeats.items()) if hb.holds_witness and n in snap.nodes), "")
 
 
 def group_state(snap: Snapshot, rec: GroupRecord) -> str:
@@ -202,16 +210,21 @@ class ClusterClient:
 
     async def get_resources(self) -> list[ResourceInfo]:
         snap, _ = await self._cluster()
-        return [ResourceInfo(r.name, group_state(snap, g.record), g.record.name, r.resource_type,
-                             g.record.owner or "")
+        holder = witness_holder(snap)
+        witness = set(WITNESS_RESOURCE.values())
+        return [ResourceInfo(r.name, ("Online" if holder else "Offline") if r.resource_type in witness
+                             else group_state(snap, g.record), g.record.name, r.resource_type,
+                             (holder if r.resource_type in witness else g.record.owner) or "")
                 for g in snap.groups.values() for r in g.record.resources]
 
     async def get_quorum(self) -> QuorumInfo:
         snap, c = await self._cluster()
         votes = snap.weights()
+        holder = witness_holder(snap) if c.witness else ""
         return QuorumInfo(quorum_type(c.witness_kind), WITNESS_RESOURCE.get(c.witness_kind or "", ""),
                           dict(c.witness) if c.witness else None, votes,
-                          int(witness_counts(sum(votes.values()), c.witness is not None)))
+                          int(witness_counts(sum(votes.values()), c.witness is not None)),
+                          ("Online" if holder else "Offline") if c.witness else "", holder)
 
     async def get_volumes(self) -> list[VolumeInfo]:
         """Volumes mounted on this machine (Test-Cluster validates their paths); [] when unknown."""

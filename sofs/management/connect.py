@@ -73,6 +73,13 @@ def _state_dir(client: Any) -> str | None:
     return os.path.dirname(root) if root else None
 
 
+async def _domain_sid(cluster: str | None) -> str:
+    """The machine domain SID the nodes' SMB servers use (``smb.toml``'s, or the default)."""
+    from sofs.config import ServerConfig, load_config
+    path = find_cluster(cluster).state_dir / "smb.toml"
+    return (load_config(path) if path.exists() else ServerConfig()).domain_sid
+
+
 async def default_service_factory(kind: str, cluster: str | None = None) -> Any:
     """``"cluster"`` -> ClusterService over the running cluster; ``"shares"`` -> ShareService.
     ``cluster``: the ``-Cluster`` argument (:func:`find_cluster`)."""
@@ -85,6 +92,10 @@ async def default_service_factory(kind: str, cluster: str | None = None) -> Any:
         keys = getattr(client, "keys", None)
         return ShareService(getattr(client, "store", client), prefix=getattr(keys, "prefix", "/sofs/"),
                             state_dir=_state_dir(client))
+    if kind == "accounts":
+        from sofs.management.services.accounts import AccountService
+        client = await open_cluster_client(cluster)
+        return AccountService(client.store, prefix=client.keys.prefix, domain_sid=await _domain_sid(cluster))
     if kind == "witness":
         from sofs.management.services.witness import WitnessClientService
         return WitnessClientService(await open_cluster_client(cluster))

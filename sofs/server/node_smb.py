@@ -8,7 +8,8 @@
 - Windows paths are mapped to the node's mount of the cluster volumes: ``C:\\ClusterStorage\\Volume1\\X``
   → ``<state dir>/ClusterStorage/Volume1/X`` (:func:`map_cluster_path`).
 - Users and server options come from ``<state dir>/smb.toml`` (the ``[server]`` and ``[[user]]``
-  sections of a ``sofs serve`` config; listen addresses and shares in it are ignored).
+  sections of a ``sofs serve`` config; listen addresses and shares in it are ignored), plus the
+  cluster accounts in the store (``New-LocalUser``), followed live (:mod:`sofs.server.node_accounts`).
 - Fencing: when the node agent loses quorum, the node stops serving SMB (listeners closed, connections
   dropped) and starts again when quorum is back, so a partitioned node never serves stale state.
 
@@ -32,6 +33,7 @@ from typing import Any
 
 from sofs.config import ConfigError, ServerConfig, ShareConfig, load_config, map_cluster_path
 from sofs.server.app import build_state, make_share, start_listeners, tune_malloc
+from sofs.server.node_accounts import AccountFollower
 from sofs.server.state import ServerState
 
 log = logging.getLogger("sofs.node.smb")
@@ -146,9 +148,12 @@ class NodeSmb:
     async def run(self) -> None:
         tune_malloc()
         revision = await self.load_shares()
+        accounts = AccountFollower(self.server, self.ctx.store, self.ctx.config.prefix, self.cfg)
+        await accounts.load()
         agent = self.ctx.agent
         agent.on_change(lambda _a: self._changed.set())
         watcher = asyncio.create_task(self.follow_shares(revision))
+        account_watch = asyncio.create_task(accounts.follow())
         try:
             while True:
                 await self.set_serving(bool(agent.has_quorum))
@@ -159,6 +164,7 @@ class NodeSmb:
                     await asyncio.wait_for(self._changed.wait(), timeout=1.0)
         finally:
             watcher.cancel()
+            account_watch.cancel()
             await self.set_serving(False)
 
 

@@ -216,7 +216,10 @@ def test_last_man_standing_with_disk_witness(cluster: tuple[Path, int]) -> None:
             conn.disconnect()
             votes = (await client.get_quorum()).votes
             assert votes == {"n1": 0, "n2": 0, "n3": 1}, votes
-            print(f"\nLAST MAN STANDING: n1, n2 killed one after the other; n3 serves alone, votes {votes}")
+            q = await wait_for(lambda: asyncio.to_thread(sofs, "Get-ClusterQuorum", state=state), 1, "quorum")
+            assert "Disk Witness   Online       n3" in q.stdout, q.stdout + q.stderr
+            print(f"\nLAST MAN STANDING: n1, n2 killed one after the other; n3 serves alone, votes {votes}"
+                  f"\n{q.stdout.strip()}")
 
             restart(state, ["n1", "n2"])
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sofs.management.cmdlets import (  # noqa: F401
+    accounts,
     builtin,
     cluster,
     cluster_group,

@@ -147,7 +147,13 @@ def to_quorum(obj: Any, cluster_name: str) -> QuorumInfo:
     qtype = field_of(obj, "quorum_type", field_of(obj, "type")) or QUORUM_TYPE.get(kind, "NodeMajority")
     resource = field_of(obj, "quorum_resource") or WITNESS_RESOURCE.get(kind or "", "")
     safe = {k: v for k, v in witness.items() if k not in ("access_key", "password")}
-    return QuorumInfo(cluster=cluster_name, quorum_resource=str(resource), quorum_type=str(qtype), witness=safe)
+    where = str(safe.get("path") or safe.get("share") or
+                (f"{safe.get('account_name')}@{safe.get('endpoint') or 'core.windows.net'}" if kind == "cloud" else ""))
+    return QuorumInfo(cluster=cluster_name, quorum_resource=str(resource), quorum_type=str(qtype),
+                      witness_state=str(field_of(obj, "witness_state", "") or ""),
+                      witness_owner_node=str(field_of(obj, "witness_owner_node", "") or ""),
+                      witness_location=where,
+                      witness_dynamic_weight=int(field_of(obj, "witness_dynamic_weight", 0) or 0), witness=safe)
 
 
 @dataclass(frozen=True, slots=True)
