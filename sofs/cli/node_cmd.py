@@ -19,6 +19,7 @@ from pathlib import Path
 from sofs.cluster.agent import NodeAgent
 from sofs.cluster.config import ClusterConfig, load_cluster_config
 from sofs.cluster.model import Keys, NodeRecord, decode
+from sofs.cluster.role_node import run_role_services
 from sofs.cluster.store import ClusterStore
 
 log = logging.getLogger("sofs.node")
@@ -70,7 +71,12 @@ async def node_main(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await agent.start()
-    tasks: list[asyncio.Task[None]] = []
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(
+        run_role_services(agent, [address, *rec.extra_addresses], rec.dns_port), name=f"roles-{args.name}")]
+    if rec.witness_port:
+        from sofs.cli.witness_node import run_witness
+        tasks.append(asyncio.create_task(run_witness(agent, [address, *rec.extra_addresses], rec.witness_port),
+                                         name=f"witness-{args.name}"))
     if not args.no_smb:
         try:
             from sofs.server.node_smb import run_node_smb  # type: ignore[import-not-found,unused-ignore]

@@ -31,6 +31,8 @@ class TreeConnect:
     encrypt: bool = False
     is_ca: bool = False
     open_count: int = 0
+    is_scaleout: bool = False
+    """The share belongs to a Scale-Out File Server role (``sofs.handlers.scaleout``)."""
 
 
 @dataclass(eq=False)

@@ -27,6 +27,7 @@ from sofs.handlers.create_contexts import (
 from sofs.handlers.flags import FA, A, D, O
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import Open, notify, registry, run_hooks
+from sofs.handlers.scaleout import downgrade_create
 from sofs.security.access import AccessDenied
 from sofs.security.files import add_parent_rights, needs_parent, new_object_sd, stored_maximal_access
 from sofs.security.token import Token, token_of_session
@@ -57,6 +58,8 @@ async def handle_create(ctx: Ctx, req: CreateRequest) -> Reply:
         from sofs.handlers.pipes import create_pipe
 
         return await create_pipe(ctx, req)
+    if ctx.tree.is_scaleout:
+        req, contexts = downgrade_create(req, contexts)  # [MS-SMB2] 3.3.5.9 scale-out share caching
     logic.validate_request(req.desired_access, req.file_attributes, req.share_access,
                            req.create_disposition, req.create_options, req.impersonation_level)
     if req.name.startswith(("\\", "/")):

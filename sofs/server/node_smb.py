@@ -8,7 +8,8 @@
 - Windows paths are mapped to the node's mount of the cluster volumes: ``C:\\ClusterStorage\\Volume1\\X``
   → ``<state dir>/ClusterStorage/Volume1/X`` (:func:`map_cluster_path`).
 - Users and server options come from ``<state dir>/smb.toml`` (the ``[server]`` and ``[[user]]``
-  sections of a ``sofs serve`` config; listen addresses and shares in it are ignored).
+  sections of a ``sofs serve`` config; listen addresses and shares in it are ignored), plus the
+  cluster accounts in the store (``New-LocalUser``), followed live (:mod:`sofs.server.node_accounts`).
 - Fencing: when the node agent loses quorum, the node stops serving SMB (listeners closed, connections
   dropped) and starts again when quorum is back, so a partitioned node never serves stale state.
 
@@ -32,6 +33,7 @@ from typing import Any
 
 from sofs.config import ConfigError, ServerConfig, ShareConfig, load_config, map_cluster_path
 from sofs.server.app import build_state, make_share, start_listeners, tune_malloc
+from sofs.server.node_accounts import AccountFollower
 from sofs.server.state import ServerState
 from sofs.vfs.mounts import share_root_exists
 
@@ -59,8 +61,8 @@ class NodeSmb:
         self.ctx = ctx
         self.cfg = node_server_config(ctx)
         self.server: ServerState = build_state(self.cfg)
-        self.server.extensions["scaleout"] = True
-        # one persistent-handle journal per node until volumes have a coordinator (see module doc)
+        # one persistent-handle journal per node until volumes have a coordinator (see module doc);
+        # also marks the server as a cluster node (shares of a role claim SCALEOUT: handlers/scaleout.py)
         self.server.extensions["node_name"] = ctx.name
         self.listeners: list[Any] = []
         self.prefix = f"{ctx.config.prefix}shares/"
@@ -147,9 +149,12 @@ class NodeSmb:
     async def run(self) -> None:
         tune_malloc()
         revision = await self.load_shares()
+        accounts = AccountFollower(self.server, self.ctx.store, self.ctx.config.prefix, self.cfg)
+        await accounts.load()
         agent = self.ctx.agent
         agent.on_change(lambda _a: self._changed.set())
         watcher = asyncio.create_task(self.follow_shares(revision))
+        account_watch = asyncio.create_task(accounts.follow())
         try:
             while True:
                 await self.set_serving(bool(agent.has_quorum))
@@ -160,6 +165,7 @@ class NodeSmb:
                     await asyncio.wait_for(self._changed.wait(), timeout=1.0)
         finally:
             watcher.cancel()
+            account_watch.cancel()
             await self.set_serving(False)
 
 

@@ -135,7 +135,7 @@ class Cluster:
         self.sofs("New-Volume", "-FriendlyName", "Volume1", "-FileSystem", "CSVFS_ReFS", "-StoragePoolFriendlyName",
                   "S2D*", "-Size", size, "-ResiliencySettingName", "Mirror")
         self.sofs("New-SmbShare", "-Name", "VMS", "-Path", "C:\\ClusterStorage\\Volume1\\Shares\\VMS",
-                  "-FullAccess", USER, "-ContinuouslyAvailable", "$true")
+                  "-FullAccess", USER, "-ContinuouslyAvailable", "$true", "-CreatePath")
 
 
 @contextlib.contextmanager

@@ -42,7 +42,7 @@ def test_s2d_mirror_csv_served_by_every_node_and_osd_failure(cluster: Cluster, t
     assert (vd["ResiliencySettingName"], vd["NumberOfDataCopies"], vd["Size"]) == ("Mirror", 3, 2 << 30)
     assert vd["HealthStatus"] == "Healthy"
     cluster.sofs("New-SmbShare", "-Name", "VMS", "-Path", "C:\\ClusterStorage\\Volume1\\Shares\\VMS",
-                 "-FullAccess", USER, "-ContinuouslyAvailable", "$true")
+                 "-FullAccess", USER, "-ContinuouslyAvailable", "$true", "-CreatePath")
     time.sleep(2)  # the nodes follow the share definitions through a watch
     src = tmp_path / "src.bin"
     src.write_bytes(os.urandom(24 << 20))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sofs.management.cmdlets import (  # noqa: F401
+    accounts,
     builtin,
     cluster,
     cluster_group,
@@ -9,6 +10,8 @@ from sofs.management.cmdlets import (  # noqa: F401
     quorum,
     smb_openfile,
     smb_share,
+    smb_witness,
+    sofs_role,
     storage,
     test_cluster,
 )
