@@ -69,6 +69,7 @@ def test_namespace_streams_and_attributes(server: SofsServer, tmp_path: Path) ->
                     "ls Dir\\*", tmp_path)
     assert "attributes: HA" in out  # hidden + archive, kept in the user.sofs.dosattrib xattr on CephFS
     assert "stream: [:alt:$DATA], 10 bytes" in out
-    assert "g.txt" in out and "F.txt" not in out
+    listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ") and line.split()]
+    assert "g.txt" in listed and "F.txt" not in listed, listed
     smbclient(server, "data", "get dir\\g.txt:alt alt.back; del dir\\g.txt; rmdir dir", tmp_path)
     assert (tmp_path / "alt.back").read_bytes() == b"hello ceph"
