@@ -41,9 +41,12 @@ from sofs.cluster.config import (
 )
 from sofs.cluster.model import NodeState
 from sofs.cluster.store_embedded import EmbeddedStore
+from sofs.management.rest.tls import make_self_signed
 
 REPO_ROOT = str(Path(sofs.__file__).resolve().parent.parent)
 ENV_SMB_PORT = "SOFS_SMB_PORT"
+ENV_API_PORT = "SOFS_API_PORT"
+DEFAULT_API_PORT = 8443
 ENV_DNS_PORT = "SOFS_DNS_PORT"
 ENV_WITNESS_PORT = "SOFS_WITNESS_PORT"
 
@@ -68,6 +71,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     env_w = os.environ.get(ENV_WITNESS_PORT)
     up.add_argument("--witness-port", type=int, default=int(env_w) if env_w else None,
                     help=f"TCP port of every node's Witness service (default ${ENV_WITNESS_PORT}, else none)")
+    env_api = os.environ.get(ENV_API_PORT)
+    up.add_argument("--api-port", type=int, default=int(env_api) if env_api else DEFAULT_API_PORT,
+                    help=f"HTTPS port of every node's management API and dashboard (default ${ENV_API_PORT}, "
+                         f"else {DEFAULT_API_PORT}; 0: none)")
+    up.add_argument("--tls-cert", default="", help="the API's certificate (PEM); default: self-signed at creation")
+    up.add_argument("--tls-key", default="", help="the key of --tls-cert (PEM)")
     down = sub.add_parser("down", help="stop the node processes")
     down.add_argument("--purge", action="store_true", help="also delete the state dir")
     down.add_argument("--timeout", type=float, default=15.0)
@@ -151,8 +160,15 @@ async def up(args: argparse.Namespace) -> int:
                     await client.set_service_port(n.name, "witness", args.witness_port)
         info = await client.get_cluster()
         nodes = await client.get_nodes()
+        if bool(args.tls_cert) != bool(args.tls_key):
+            print("sofs cluster up: --tls-cert and --tls-key go together", file=sys.stderr)
+            return 2
+        if args.api_port and not args.tls_cert:
+            make_self_signed(state_dir, info.name, [n.address for n in nodes])
         cfg = ClusterConfig(state_dir, name=info.name, prefix=client.keys.prefix,
-                            nodes={n.name: NodeProcess(n.address) for n in nodes})
+                            nodes={n.name: NodeProcess(n.address) for n in nodes}, api_port=args.api_port,
+                            tls_cert=str(Path(args.tls_cert).absolute()) if args.tls_cert else "",
+                            tls_key=str(Path(args.tls_key).absolute()) if args.tls_key else "")
         write_cluster_config(cfg)
         procs = {n.name: start_node(state_dir, n.name, args.no_smb, detach=not args.foreground) for n in nodes}
         cfg = replace(cfg, nodes={n: NodeProcess(cfg.nodes[n].address, p.pid) for n, p in procs.items()})

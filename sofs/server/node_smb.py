@@ -1,4 +1,4 @@
-"""The SMB server of a cluster node (``sofs node`` starts it through ``run_node_smb``).
+"""The SMB server of a cluster node (``sofs node`` runs a :class:`NodeSmb`).
 
 - Listens on the node's address (``NodeRecord.smb_port``, 445 by default) — in embedded mode each node
   has its own loopback address (127.0.0.11, .12, …), so every node serves the same shares.
@@ -167,6 +167,3 @@ class NodeSmb:
             account_watch.cancel()
             await self.set_serving(False)
 
-
-async def run_node_smb(ctx: Any) -> None:
-    await NodeSmb(ctx).run()
