@@ -36,6 +36,8 @@ class NodeContext:
     config: ClusterConfig
     state_dir: Path
     smb_port: int = 445
+    addresses: tuple[str, ...] = ()
+    """Every client-access address of the node (``address`` first; multichannel)."""
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -64,6 +66,7 @@ async def node_main(args: argparse.Namespace) -> int:
         return 2
     rec = decode(NodeRecord, kv.value)
     address = args.address or rec.address
+    addresses = [address, *(a for a in rec.extra_addresses if a != address)]
     agent = NodeAgent(store, args.name, address, prefix=cfg.prefix,
                       on_fence=lambda why: log.warning("%s fenced: %s", args.name, why))
     stop = asyncio.Event()
@@ -72,10 +75,10 @@ async def node_main(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     await agent.start()
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(
-        run_role_services(agent, [address, *rec.extra_addresses], rec.dns_port), name=f"roles-{args.name}")]
+        run_role_services(agent, addresses, rec.dns_port), name=f"roles-{args.name}")]
     if rec.witness_port:
         from sofs.cli.witness_node import run_witness
-        tasks.append(asyncio.create_task(run_witness(agent, [address, *rec.extra_addresses], rec.witness_port),
+        tasks.append(asyncio.create_task(run_witness(agent, addresses, rec.witness_port),
                                          name=f"witness-{args.name}"))
     if not args.no_smb:
         try:
@@ -83,7 +86,7 @@ async def node_main(args: argparse.Namespace) -> int:
         except ImportError:
             log.info("%s: no SMB node server available (sofs.server.node_smb); cluster agent only", args.name)
         else:
-            ctx = NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port)
+            ctx = NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port, tuple(addresses))
             tasks.append(asyncio.create_task(run_node_smb(ctx), name=f"smb-{args.name}"))
     log.info("%s: node agent running at %s (cluster %s, store %s)", args.name, address, cfg.name, cfg.backend)
     await stop.wait()
