@@ -38,6 +38,8 @@ class NodeContext:
     config: ClusterConfig
     state_dir: Path
     smb_port: int = 445
+    addresses: tuple[str, ...] = ()
+    """Every client-access address of the node (``address`` first; multichannel)."""
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -66,6 +68,7 @@ async def node_main(args: argparse.Namespace) -> int:
         return 2
     rec = decode(NodeRecord, kv.value)
     address = args.address or rec.address
+    addresses = [address, *(a for a in rec.extra_addresses if a != address)]
     agent = NodeAgent(store, args.name, address, prefix=cfg.prefix,
                       on_fence=lambda why: log.warning("%s fenced: %s", args.name, why))
     stop = asyncio.Event()
@@ -74,16 +77,17 @@ async def node_main(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     await agent.start()
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(
-        run_role_services(agent, [address, *rec.extra_addresses], rec.dns_port), name=f"roles-{args.name}")]
+        run_role_services(agent, addresses, rec.dns_port), name=f"roles-{args.name}")]
     if rec.witness_port:
         from sofs.cli.witness_node import run_witness
-        tasks.append(asyncio.create_task(run_witness(agent, [address, *rec.extra_addresses], rec.witness_port),
+        tasks.append(asyncio.create_task(run_witness(agent, addresses, rec.witness_port),
                                          name=f"witness-{args.name}"))
     smb_server = None
     if not args.no_smb:
         from sofs.server.node_smb import NodeSmb
 
-        smb = NodeSmb(NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port))
+        smb = NodeSmb(NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port,
+                                  tuple(addresses)))
         smb_server = smb.server
         tasks.append(asyncio.create_task(smb.run(), name=f"smb-{args.name}"))
     from sofs.cli.node_api import run_node_api

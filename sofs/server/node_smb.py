@@ -49,7 +49,7 @@ def node_server_config(ctx: Any) -> ServerConfig:
     path = Path(ctx.state_dir) / "smb.toml"
     cfg = load_config(path) if path.exists() else ServerConfig()
     cfg.shares = []
-    cfg.listen = [(ctx.address, int(ctx.smb_port))]
+    cfg.listen = [(a, int(ctx.smb_port)) for a in (getattr(ctx, "addresses", ()) or (ctx.address,))]
     if ctx.config.name:
         cfg.server_name = ctx.config.name.upper()[:15]
     return cfg
