@@ -35,6 +35,12 @@ if [ "$need_apt" = 1 ]; then
       ceph-mds.target ceph-mgr.target >/dev/null 2>&1 || true
   fi
 fi
+# headless Chromium + its WebDriver (the dashboard test); Debian's packages
+if { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; } && [ "$(id -u)" = 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }
+fi
 # npm is optional (cloud-witness tests); install node only if missing and apt is usable
 if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null 2>&1 || true

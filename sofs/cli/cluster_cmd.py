@@ -46,9 +46,12 @@ from sofs.cluster.config import (
 )
 from sofs.cluster.model import NodeState
 from sofs.cluster.store_embedded import EmbeddedStore
+from sofs.management.rest.tls import make_self_signed
 
 REPO_ROOT = str(Path(sofs.__file__).resolve().parent.parent)
 ENV_SMB_PORT = "SOFS_SMB_PORT"
+ENV_API_PORT = "SOFS_API_PORT"
+DEFAULT_API_PORT = 8443
 ENV_DNS_PORT = "SOFS_DNS_PORT"
 ENV_WITNESS_PORT = "SOFS_WITNESS_PORT"
 
@@ -77,6 +80,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     env_w = os.environ.get(ENV_WITNESS_PORT)
     up.add_argument("--witness-port", type=int, default=int(env_w) if env_w else None,
                     help=f"TCP port of every node's Witness service (default ${ENV_WITNESS_PORT}, else none)")
+    env_api = os.environ.get(ENV_API_PORT)
+    up.add_argument("--api-port", type=int, default=int(env_api) if env_api else DEFAULT_API_PORT,
+                    help=f"HTTPS port of every node's management API and dashboard (default ${ENV_API_PORT}, "
+                         f"else {DEFAULT_API_PORT}; 0: none)")
+    up.add_argument("--tls-cert", default="", help="the API's certificate (PEM); default: self-signed at creation")
+    up.add_argument("--tls-key", default="", help="the key of --tls-cert (PEM)")
     down = sub.add_parser("down", help="stop the node processes")
     down.add_argument("--purge", action="store_true", help="also delete the state dir")
     down.add_argument("--timeout", type=float, default=15.0)
@@ -164,13 +173,20 @@ async def up(args: argparse.Namespace) -> int:
         if cfg is not None and args.storage is not None and cfg.storage != args.storage:
             print(f"sofs cluster: the cluster in {state_dir} uses --storage {cfg.storage}", file=sys.stderr)
             return 2
+        if bool(args.tls_cert) != bool(args.tls_key):
+            print("sofs cluster up: --tls-cert and --tls-key go together", file=sys.stderr)
+            return 2
+        if args.api_port and not args.tls_cert:
+            make_self_signed(state_dir, info.name, [n.address for n in nodes])
         if storage == "ceph":
             err = await asyncio.to_thread(start_ceph, state_dir, [(n.name, n.address) for n in nodes], args)
             if err:
                 print(f"sofs cluster: {err}", file=sys.stderr)
                 return 1
-        cfg = ClusterConfig(state_dir, name=info.name, prefix=client.keys.prefix,
-                            nodes={n.name: NodeProcess(n.address) for n in nodes}, storage=storage)
+        cfg = ClusterConfig(state_dir, name=info.name, prefix=client.keys.prefix, storage=storage,
+                            nodes={n.name: NodeProcess(n.address) for n in nodes}, api_port=args.api_port,
+                            tls_cert=str(Path(args.tls_cert).absolute()) if args.tls_cert else "",
+                            tls_key=str(Path(args.tls_key).absolute()) if args.tls_key else "")
         write_cluster_config(cfg)
         procs = {n.name: start_node(state_dir, n.name, args.no_smb, detach=not args.foreground) for n in nodes}
         cfg = replace(cfg, nodes={n: NodeProcess(cfg.nodes[n].address, p.pid) for n, p in procs.items()})

@@ -6,6 +6,7 @@ Equivalent to, on Windows::
     New-Volume -FriendlyName Volume1 ...            (here: a directory under the state dir)
     Add-ClusterScaleOutFileServerRole -Name SOFS
     New-SmbShare -Name VMS -Path C:\\ClusterStorage\\Volume1\\Shares\\VMS -FullAccess demo -ContinuouslyAvailable $true
+    New-LocalUser admin ...; Grant-ClusterAccess admin -Full   (the REST API's and dashboard's account)
 
 (the share lands in the role: a path on a cluster volume with one Scale-Out File Server role). Each
 node answers DNS for the role's name on port 53 (``$SOFS_DNS_PORT`` to change it; 0 = none). Then prints
@@ -27,6 +28,8 @@ from pathlib import Path
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "Demo-Passw0rd"
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "Admin-Passw0rd"
 SHARE = "VMS"
 ROLE = "SOFS"
 CLUSTER = "sofs-cluster"  # the role's name must differ from the cluster's (as on Windows)
@@ -71,6 +74,7 @@ def write_smb_toml(state_dir: Path) -> None:
 async def create_share(state_dir: Path) -> None:
     from sofs.cluster.config import load_cluster_config
     from sofs.management.errors import ManagementError
+    from sofs.management.services.accounts import AccountService
     from sofs.management.services.shares import ShareService
 
     cfg = load_cluster_config(str(state_dir))
@@ -88,6 +92,13 @@ async def create_share(state_dir: Path) -> None:
         await client.close()
     store = await cfg.open_store()
     try:
+        accounts = AccountService(store, prefix=cfg.prefix)
+        try:
+            await accounts.new_user(ADMIN_USER, ADMIN_PASSWORD, "the demo's cluster administrator")
+        except ManagementError as e:
+            if "already exists" not in str(e):
+                raise
+        await accounts.set_access(ADMIN_USER, "Full")
         svc = ShareService(store, prefix=cfg.prefix, check_local_paths=False)
         try:
             await svc.new_share(SHARE, SHARE_PATH, full_access=[DEMO_USER], continuously_available=True,
@@ -122,6 +133,10 @@ def main(argv: list[str]) -> int:
     asyncio.run(create_share(state_dir))
     nodes = json.loads((state_dir / "cluster.json").read_text()).get("nodes", {})
     first = next(iter(nodes.values()), {}).get("address", "127.0.0.11")
+    port = json.loads((state_dir / "cluster.json").read_text()).get("api_port", 0)
+    api = (f"  Dashboard:    https://{first}:{port}/  (any node; {ADMIN_USER} / {ADMIN_PASSWORD}; certificate "
+           f"{state_dir}/tls/cert.pem)\n  REST, metrics: curl --cacert {state_dir}/tls/cert.pem -u "
+           f"{ADMIN_USER}:{ADMIN_PASSWORD} https://{first}:{port}/api/v1/nodes   (and /metrics)\n") if port else ""
     print(f"""
 The demo cluster is up: {len(nodes)} nodes, share {SHARE} (continuously available) on every node.
 
@@ -129,7 +144,7 @@ The demo cluster is up: {len(nodes)} nodes, share {SHARE} (continuously availabl
   Any node:     {', '.join(n.get('address', '?') for n in nodes.values())}
   Role name:    dig @{first} {ROLE}   (the Scale-Out File Server's name resolves to every Up node)
   Cmdlets:      sofs Get-ClusterNode; sofs Get-ClusterGroup; sofs Get-SmbShare; sofs Test-Cluster
-  Stop:         sofs cluster down --state-dir {state_dir}
+{api}  Stop:         sofs cluster down --state-dir {state_dir}
 """)
     return 0
 

@@ -92,6 +92,15 @@ async def default_service_factory(kind: str, cluster: str | None = None) -> Any:
         keys = getattr(client, "keys", None)
         return ShareService(getattr(client, "store", client), prefix=getattr(keys, "prefix", "/sofs/"),
                             state_dir=_state_dir(client))
+    if kind == "clusterlog":
+        from sofs.management.clusterlog import ClusterLogService
+        cfg = find_cluster(cluster)
+        client = await open_cluster_client(cluster)
+        try:
+            nodes = [n.name for n in await client.get_nodes()]
+        finally:
+            await client.close()
+        return ClusterLogService(cfg.state_dir, nodes)
     if kind == "accounts":
         from sofs.management.services.accounts import AccountService
         client = await open_cluster_client(cluster)

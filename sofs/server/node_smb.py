@@ -1,4 +1,4 @@
-"""The SMB server of a cluster node (``sofs node`` starts it through ``run_node_smb``).
+"""The SMB server of a cluster node (``sofs node`` runs a :class:`NodeSmb`).
 
 - Listens on the node's address (``NodeRecord.smb_port``, 445 by default) — in embedded mode each node
   has its own loopback address (127.0.0.11, .12, …), so every node serves the same shares.
@@ -50,7 +50,7 @@ def node_server_config(ctx: Any) -> ServerConfig:
     path = Path(ctx.state_dir) / "smb.toml"
     cfg = load_config(path) if path.exists() else ServerConfig()
     cfg.shares = []
-    cfg.listen = [(ctx.address, int(ctx.smb_port))]
+    cfg.listen = [(a, int(ctx.smb_port)) for a in (getattr(ctx, "addresses", ()) or (ctx.address,))]
     if ctx.config.name:
         cfg.server_name = ctx.config.name.upper()[:15]
     return cfg
@@ -168,6 +168,3 @@ class NodeSmb:
             account_watch.cancel()
             await self.set_serving(False)
 
-
-async def run_node_smb(ctx: Any) -> None:
-    await NodeSmb(ctx).run()

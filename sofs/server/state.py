@@ -14,6 +14,7 @@ from typing import Any
 
 from sofs.config import ServerConfig, ShareConfig
 from sofs.engine.state import ConnectionState, Session
+from sofs.server.stats import RequestStats
 
 log = logging.getLogger("sofs.server")
 
@@ -41,6 +42,8 @@ class ServerState:
     connections: dict[int, Any] = field(default_factory=dict)
     start_filetime: int = 0
     extensions: dict[str, Any] = field(default_factory=dict)
+    stats: RequestStats = field(default_factory=RequestStats)
+    """Per-request counters (``/metrics``)."""
     _session_ids: Any = None
     _conn_ids: Any = field(default_factory=lambda: itertools.count(1))
 

@@ -33,3 +33,14 @@ async def get_cluster(ctx: Context, p: dict[str, Any]) -> list[Any]:
         raise ManagementError(f"The cluster '{p['Name']}' was not found (this is cluster '{info.name}').",
                               "ObjectNotFound", p["Name"])
     return [info]
+
+
+@cmdlet("Get-ClusterLog",
+        ParamSpec("Node", T.STRING_LIST, position=0),
+        ParamSpec("Destination", T.STRING, help="folder for the <node>_cluster.log files (default: the current one)"),
+        ParamSpec("TimeSpan", T.INT, help="minutes back from now (default: everything kept)"),
+        ParamSpec("UseLocalTime", T.SWITCH))
+async def get_cluster_log(ctx: Context, p: dict[str, Any]) -> list[Any]:
+    """Write each node's events and process log of a time window to <node>_cluster.log files."""
+    svc = await ctx.service("clusterlog")
+    return svc.write(p.get("Node"), p.get("Destination") or ctx.cwd, p.get("TimeSpan"), bool(p.get("UseLocalTime")))
