@@ -13,9 +13,11 @@ from sofs.management.psbind import ParamType as T
         ParamSpec("Node", T.STRING_LIST),
         ParamSpec("StaticAddress", T.STRING_LIST),
         ParamSpec("NoStorage", T.SWITCH),
-        ParamSpec("IgnoreNetwork", T.STRING_LIST),
-        ParamSpec("AdministrativeAccessPoint", T.STRING, choices=("None", "ActiveDirectoryAndDns", "Dns")),
-        ParamSpec("Force", T.SWITCH))
+        ParamSpec("IgnoreNetwork", T.STRING_LIST, unsupported="the nodes use the addresses they are given; there "
+                                                              "is no network selection"),
+        ParamSpec("AdministrativeAccessPoint", T.STRING, choices=("None", "ActiveDirectoryAndDns", "Dns"),
+                  unsupported="the cluster has no network name of its own (roles have DNS names)"),
+        ParamSpec("Force", T.SWITCH, help="sofs never prompts; an existing cluster is still refused"))
 async def new_cluster(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """Create a cluster from the named nodes."""
     svc = await ctx.service("cluster")

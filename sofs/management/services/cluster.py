@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sofs.cluster.client import PROPERTIES
 from sofs.management.errors import ManagementError
 from sofs.management.services.models import (
     ClusterInfo,
@@ -195,11 +196,10 @@ class QuorumSpec:
         raise ManagementError(f"Unknown quorum mode '{self.mode}'.", "InvalidArgument")
 
 
-# Settable cluster common properties: PowerShell name -> (field, type, min, max)
+# Settable cluster common properties: PowerShell name -> (field, type, min, max). The integer ranges
+# are the cluster client's table (sofs.cluster.client.PROPERTIES), the one table for these settings.
 SETTABLE: dict[str, tuple[str, type, int, int]] = {
-    "SameSubnetDelay": ("same_subnet_delay", int, 100, 10000),
-    "SameSubnetThreshold": ("same_subnet_threshold", int, 3, 120),
-    "DynamicQuorum": ("dynamic_quorum", int, 0, 1),
+    **{ps: (fname, int, lo, hi) for ps, (fname, lo, hi) in PROPERTIES.items()},
     "Description": ("description", str, 0, 0),
 }
 
