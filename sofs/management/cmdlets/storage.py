@@ -9,14 +9,20 @@ from sofs.management.errors import ManagementError
 from sofs.management.psbind import ParamSpec
 from sofs.management.psbind import ParamType as T
 
+FORCE = ParamSpec("Force", T.SWITCH, help="sofs never prompts")
+CONFIRM = ParamSpec("Confirm", T.BOOL, help="only -Confirm:$false: sofs never prompts")
 FRIENDLY = ParamSpec("FriendlyName", T.STRING_LIST, position=0, from_pipeline_by_name=True)
 ONE_FRIENDLY = ParamSpec("FriendlyName", T.STRING, mandatory=True, position=0, from_pipeline_by_name=True)
 
 
-@cmdlet("Enable-ClusterStorageSpacesDirect", ParamSpec("PoolFriendlyName", T.STRING),
-        ParamSpec("Confirm", T.BOOL), ParamSpec("Force", T.SWITCH))
+NO_PROMPT = "sofs never prompts: -Confirm:$true is not supported."
+
+
+@cmdlet("Enable-ClusterStorageSpacesDirect", ParamSpec("PoolFriendlyName", T.STRING), CONFIRM, FORCE)
 async def enable_s2d(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """Claim the nodes' disks (Ceph OSDs) into the Storage Spaces Direct pool."""
+    if p.get("Confirm"):
+        raise ManagementError(NO_PROMPT, "InvalidArgument")
     svc = await ctx.service("storage")
     return [await svc.enable_s2d(p.get("PoolFriendlyName"))]
 
@@ -79,9 +85,11 @@ async def resize_virtual_disk(ctx: Context, p: dict[str, Any]) -> list[Any]:
     return [await svc.resize_virtual_disk(p["FriendlyName"], int(p["Size"]))]
 
 
-@cmdlet("Remove-VirtualDisk", ONE_FRIENDLY, ParamSpec("Confirm", T.BOOL), ParamSpec("Force", T.SWITCH))
+@cmdlet("Remove-VirtualDisk", ONE_FRIENDLY, CONFIRM, FORCE)
 async def remove_virtual_disk(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """Delete a volume and its data (refused while a share uses it; sofs never prompts)."""
+    if p.get("Confirm"):
+        raise ManagementError(NO_PROMPT, "InvalidArgument")
     svc = await ctx.service("storage")
     shares = await (await ctx.service("shares")).get_shares()
     await svc.remove_virtual_disk(p["FriendlyName"], shares)
