@@ -62,6 +62,7 @@ CLIENT_OPTIONS = {
     "objecter_tick_interval": "1",
     "client_quota_df": "true",
     "client_dirsize_rbytes": "false",  # a directory's size is its number of entries (ceph_names' cache)
+    "client_mount_timeout": "15",  # a share on an unreachable Ceph fails to load in 15 s, not 300
 }
 
 
