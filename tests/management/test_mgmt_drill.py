@@ -54,3 +54,5 @@ def test_failover_drill_small(cluster: Path, tmp_path: Path) -> None:
     assert by_event["VolumeMove"][0]["Result"] == "NotRun" and "issue 13" in by_event["VolumeMove"][0]["Detail"]
     text = report.read_text()
     assert "reclaimed" in text and "closed_by_new_host" in text and "class='Failed'" not in text
+    r = sofs("cluster", "down", "--state-dir", str(cluster), state=cluster)
+    assert "stopped 3 node process(es)" in r.stdout, r.stdout  # the restarted node is known to `cluster down`

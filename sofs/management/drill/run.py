@@ -33,10 +33,11 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+from sofs.cluster.config import NodeProcess, load_cluster_config, write_cluster_config
 from sofs.cluster.processes import REPO_ROOT, node_alive, start_node
 from sofs.management.errors import ManagementError
 
@@ -144,7 +145,7 @@ class Drill:
             t0 = time.monotonic()
             await self._wait_state(target, "Down", 60)
             detail = f"SIGKILL of {target}; Down after {time.monotonic() - t0:.1f} s; restarted"
-            start_node(s.state_dir, target, no_smb=False, detach=True)
+            restart_node(s.state_dir, target)
         elif event == "Drain":
             await self.cluster.suspend_node(target, drain=True)
             await asyncio.sleep(2)
@@ -199,6 +200,14 @@ class Drill:
             out.append(DrillResult(event, vm, round(pause, 3), len(errors), lost, corrupt, "Passed" if ok else "Failed",
                                    "; ".join([detail, *errors]), tuple(timeline)))
         return out
+
+
+def restart_node(state_dir: Path, name: str) -> None:
+    """Start the node again and record its process in cluster.json (so `sofs cluster down` stops it)."""
+    proc = start_node(state_dir, name, no_smb=False, detach=True)
+    cfg = load_cluster_config(state_dir)
+    if cfg is not None and name in cfg.nodes:
+        write_cluster_config(replace(cfg, nodes={**cfg.nodes, name: NodeProcess(cfg.nodes[name].address, proc.pid)}))
 
 
 def report_html(results: list[DrillResult], title: str) -> str:
