@@ -26,6 +26,7 @@ from typing import Any
 
 from sofs.cluster.client import PROPERTIES
 from sofs.management.errors import ManagementError
+from sofs.management.services import close_quietly
 from sofs.management.services.models import (
     ClusterInfo,
     ClusterParameterInfo,
@@ -212,11 +213,7 @@ class ClusterService:
 
     async def close(self) -> None:
         """Close the underlying client (the CLI opens one per command)."""
-        closer = getattr(self.client, "close", None)
-        if closer is not None:
-            res = closer()
-            if hasattr(res, "__await__"):
-                await res
+        await close_quietly(self.client)
 
     # --- cluster -----------------------------------------------------------------------------
     async def new_cluster(self, name: str, nodes: Sequence[str], static_address: Sequence[str] = (),
