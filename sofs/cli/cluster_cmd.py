@@ -11,8 +11,13 @@
   ``--dns-port P`` (default ``$SOFS_DNS_PORT``, else none): every node answers DNS queries for the
   Scale-Out File Server roles' names on that port (``dig @127.0.0.11 -p P SOFS``). ``--witness-port P``
   (default ``$SOFS_WITNESS_PORT``): every node serves the Witness service ([MS-SWN]) on TCP port P.
+- ``--storage ceph [--disks-per-node K] [--disk-size 10GB]``: the volumes live on a private Ceph of the
+  cluster (``sofs.storage``): one monitor and one MDS per node, K OSDs per node on sparse files in
+  ``DIR/ceph/<node>/``, the manager on the first node, all bound to the nodes' addresses; bootstrapped
+  on the first ``up`` (~30 s), started again on later ones. Volumes come from
+  ``Enable-ClusterStorageSpacesDirect`` + ``New-Volume``. Default ``local``: directories of this machine.
 - ``sofs cluster down [--state-dir DIR] [--purge]``: SIGTERM every node (clean leave), SIGKILL after a
-  timeout; ``--purge`` also deletes the state dir.
+  timeout, then the cluster's Ceph daemons; ``--purge`` also deletes the state dir.
 - ``sofs cluster status [--state-dir DIR]``: cluster, nodes and groups.
 """
 from __future__ import annotations
@@ -60,6 +65,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     up.add_argument("--threshold", type=int, default=None, help="SameSubnetThreshold (default 10)")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for every node to be Up")
     up.add_argument("--no-smb", action="store_true", help="start the cluster agents only")
+    up.add_argument("--storage", choices=("local", "ceph"), default=None,
+                    help="volumes in local directories (default) or on the cluster's private Ceph")
+    up.add_argument("--disks-per-node", type=int, default=1, help="with --storage ceph: OSDs per node")
+    up.add_argument("--disk-size", default="10GB", help="with --storage ceph: size of each sparse disk file")
     env_port = os.environ.get(ENV_SMB_PORT)
     up.add_argument("--smb-port", type=int, default=int(env_port) if env_port else None,
                     help=f"SMB port of every node (default ${ENV_SMB_PORT}, else 445)")
@@ -130,12 +139,21 @@ async def up(args: argparse.Namespace) -> int:
                     await client.set_service_port(n.name, "witness", args.witness_port)
         info = await client.get_cluster()
         nodes = await client.get_nodes()
+        storage = args.storage or (cfg.storage if cfg is not None else "local")
+        if cfg is not None and args.storage is not None and cfg.storage != args.storage:
+            print(f"sofs cluster: the cluster in {state_dir} uses --storage {cfg.storage}", file=sys.stderr)
+            return 2
         if bool(args.tls_cert) != bool(args.tls_key):
             print("sofs cluster up: --tls-cert and --tls-key go together", file=sys.stderr)
             return 2
         if args.api_port and not args.tls_cert:
             make_self_signed(state_dir, info.name, [n.address for n in nodes])
-        cfg = ClusterConfig(state_dir, name=info.name, prefix=client.keys.prefix,
+        if storage == "ceph":
+            err = await asyncio.to_thread(start_ceph, state_dir, [(n.name, n.address) for n in nodes], args)
+            if err:
+                print(f"sofs cluster: {err}", file=sys.stderr)
+                return 1
+        cfg = ClusterConfig(state_dir, name=info.name, prefix=client.keys.prefix, storage=storage,
                             nodes={n.name: NodeProcess(n.address) for n in nodes}, api_port=args.api_port,
                             tls_cert=str(Path(args.tls_cert).absolute()) if args.tls_cert else "",
                             tls_key=str(Path(args.tls_key).absolute()) if args.tls_key else "")
@@ -145,10 +163,15 @@ async def up(args: argparse.Namespace) -> int:
         write_cluster_config(cfg)
         ok = await wait_up(client, {n: p.pid for n, p in procs.items()}, args.timeout)
         await print_status(client, sys.stdout)
+        if storage == "ceph":
+            print(f"\nStorage: the cluster's Ceph in {state_dir / 'ceph'} (Enable-ClusterStorageSpacesDirect, "
+                  "then New-Volume)")
         if not ok:
             print(f"\nsofs cluster: not every node came Up within {args.timeout:.0f} s; see {state_dir}/*.log. "
                   "Stopping the node processes it started.", file=sys.stderr)
             await stop_pids(cfg, {n: p.pid for n, p in procs.items()}, 15.0)
+            if storage == "ceph":
+                await asyncio.to_thread(stop_ceph, state_dir)
             return 1
         print(USAGE.format(state_dir=state_dir, first=nodes[0].name))
     finally:
@@ -159,6 +182,35 @@ async def up(args: argparse.Namespace) -> int:
                 await asyncio.sleep(0.5)
         return await down(argparse.Namespace(state_dir=str(state_dir), purge=False, timeout=15.0))
     return 0
+
+
+def start_ceph(state_dir: Path, nodes: list[tuple[str, str]], args: argparse.Namespace) -> str | None:
+    """Bootstrap the cluster's Ceph (first time) or start its stopped daemons; an error message or None."""
+    from sofs.management.psbind import parse_number
+    from sofs.storage.ceph_cluster import CephCluster, CephError
+
+    ceph = CephCluster(state_dir / "ceph")
+    try:
+        if ceph.exists():
+            ceph.start()
+            ceph.wait_ready(180)
+        else:
+            t0 = time.monotonic()
+            ceph.bootstrap(nodes, disks_per_node=args.disks_per_node, osd_size=int(parse_number(args.disk_size) or 0))
+            print(f"Ceph: {len(nodes)} monitors, {len(nodes) * args.disks_per_node} OSDs, {len(nodes)} MDS "
+                  f"ready in {time.monotonic() - t0:.0f} s")
+    except (CephError, ValueError) as e:
+        return str(e)
+    return None
+
+
+def stop_ceph(state_dir: Path) -> None:
+    from sofs.storage.ceph_cluster import CephCluster
+
+    ceph = CephCluster(state_dir / "ceph")
+    if ceph.exists():
+        stopped = ceph.stop()
+        print(f"stopped {len(stopped)} Ceph daemon(s)")
 
 
 USAGE = """
@@ -181,6 +233,8 @@ async def down(args: argparse.Namespace) -> int:
     live = {n: p.pid for n, p in cfg.nodes.items() if node_alive(p.pid)}
     await stop_pids(cfg, live, args.timeout)
     print(f"stopped {len(live)} node process(es) of cluster {cfg.name}")
+    if cfg.storage == "ceph":
+        await asyncio.to_thread(stop_ceph, state_dir)
     if args.purge:
         shutil.rmtree(state_dir)
         print(f"removed {state_dir}")

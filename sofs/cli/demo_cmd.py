@@ -11,6 +11,11 @@ Equivalent to, on Windows::
 (the share lands in the role: a path on a cluster volume with one Scale-Out File Server role). Each
 node answers DNS for the role's name on port 53 (``$SOFS_DNS_PORT`` to change it; 0 = none). Then prints
 how to connect. The nodes keep running in the background; ``sofs cluster down`` stops them.
+
+``sofs demo --storage ceph``: the same on the cluster's private Ceph (``sofs cluster up 3 --storage
+ceph``), with ``Enable-ClusterStorageSpacesDirect`` and ``New-Volume -FriendlyName Volume1 -FileSystem
+CSVFS_ReFS -StoragePoolFriendlyName S2D* -Size 100GB -ResiliencySettingName Mirror`` (a three-way
+mirror: a Ceph pool of size 3) before the share.
 """
 from __future__ import annotations
 
@@ -35,7 +40,25 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="sofs demo", description=__doc__.splitlines()[0])
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--state-dir", default=None)
+    p.add_argument("--storage", choices=("local", "ceph"), default="local")
     return p.parse_args(argv)
+
+
+async def create_mirrored_volume(state_dir: Path) -> None:
+    """Enable-ClusterStorageSpacesDirect + New-Volume Volume1 (three-way mirror), unless done before."""
+    from sofs.cluster.config import load_cluster_config
+    from sofs.management.services.storage import StorageService
+
+    cfg = load_cluster_config(str(state_dir))
+    if cfg is None:
+        raise SystemExit("sofs demo: the cluster did not come up")
+    svc = StorageService(cfg.state_dir, cfg.storage, cfg.name, list(cfg.nodes))
+    if not [p for p in await svc.get_storage_pools() if not p.is_primordial]:
+        await svc.enable_s2d()
+    if not [v for v in await svc.get_virtual_disks() if v.friendly_name == "Volume1"]:
+        vd = await svc.new_volume("Volume1", 100 << 30, "Mirror", "S2D*", "CSVFS_ReFS")
+        print(f"New-Volume: {vd.friendly_name} {vd.resiliency_setting_name} {vd.number_of_data_copies} copies "
+              f"{vd.size >> 30} GB {vd.health_status}")
 
 
 def write_smb_toml(state_dir: Path) -> None:
@@ -96,12 +119,17 @@ def main(argv: list[str]) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     write_smb_toml(state_dir)
     vol = state_dir / "ClusterStorage" / "Volume1" / "Shares" / SHARE
-    vol.mkdir(parents=True, exist_ok=True)
-    vol.chmod(0o777)
+    if args.storage == "local":
+        vol.mkdir(parents=True, exist_ok=True)
+        vol.chmod(0o777)
     dns = ["--dns-port", "53"] if "SOFS_DNS_PORT" not in os.environ else []
-    rc = cluster_cmd.main(["up", str(args.nodes), "--name", CLUSTER, "--state-dir", str(state_dir), *dns])
+    rc = cluster_cmd.main(["up", str(args.nodes), "--name", CLUSTER, "--state-dir", str(state_dir), *dns,
+                           "--storage", args.storage])
     if rc:
         return rc
+    if args.storage == "ceph":
+        asyncio.run(create_mirrored_volume(state_dir))
+        vol.mkdir(parents=True, exist_ok=True)  # sofs's own files (journals) of the share; data on Ceph
     asyncio.run(create_share(state_dir))
     nodes = json.loads((state_dir / "cluster.json").read_text()).get("nodes", {})
     first = next(iter(nodes.values()), {}).get("address", "127.0.0.11")

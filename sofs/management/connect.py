@@ -119,4 +119,9 @@ async def default_service_factory(kind: str, cluster: str | None = None) -> Any:
 
         cfg = find_cluster(cluster)
         return OpenFileService(await default_service_factory("shares", cluster), cfg.state_dir)
+    if kind == "storage":
+        from sofs.management.services.storage import StorageService
+
+        cfg = find_cluster(cluster)
+        return StorageService(cfg.state_dir, cfg.storage, cfg.name, list(cfg.nodes))
     raise ManagementError(f"Unknown service '{kind}'.", "NotImplemented")

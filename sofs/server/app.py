@@ -44,13 +44,10 @@ def tune_malloc() -> None:
 
 
 def make_share(server: ServerState, cfg: Any) -> Share:
+    from sofs.vfs.mounts import open_share_vfs
+
     share = Share(cfg)
-    try:
-        from sofs.vfs.posix import PosixVfs
-    except ImportError:
-        PosixVfs = None
-    if PosixVfs is not None:
-        share.vfs = PosixVfs(cfg.path)
+    share.vfs = open_share_vfs(cfg.path)  # a local directory, or CephFS below a Ceph mount point
     factory = server.extensions.get("open_table_factory")
     if factory is not None:
         share.opens = factory(share)

@@ -35,6 +35,7 @@ from sofs.config import ConfigError, ServerConfig, ShareConfig, load_config, map
 from sofs.server.app import build_state, make_share, start_listeners, tune_malloc
 from sofs.server.node_accounts import AccountFollower
 from sofs.server.state import ServerState
+from sofs.vfs.mounts import share_root_exists
 
 log = logging.getLogger("sofs.node.smb")
 
@@ -74,7 +75,7 @@ class NodeSmb:
         except (TypeError, ConfigError) as e:
             log.warning("share %r ignored: %s", doc.get("name"), e)
             return
-        if not Path(cfg.path).is_dir():
+        if not share_root_exists(cfg.path):  # a local directory, or below a Ceph volume's mount point
             log.warning("share %s: path %s is not a directory on this node; not served", cfg.name, cfg.path)
             return
         old = self.server.share(cfg.name)

@@ -13,6 +13,7 @@ from sofs.management.cmdlets import (  # noqa: F401
     smb_share,
     smb_witness,
     sofs_role,
+    storage,
     test_cluster,
 )
 from sofs.management.cmdlets.base import REGISTRY, CmdletSpec, Context, Rendered, cmdlet, lookup
