@@ -28,14 +28,12 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-import sofs
 from sofs.cluster.client import ClusterClient, ClusterError
 from sofs.cluster.config import (
     ClusterConfig,
@@ -45,10 +43,10 @@ from sofs.cluster.config import (
     write_cluster_config,
 )
 from sofs.cluster.model import NodeState
+from sofs.cluster.processes import node_alive, start_node
 from sofs.cluster.store_embedded import EmbeddedStore
 from sofs.management.rest.tls import make_self_signed
 
-REPO_ROOT = str(Path(sofs.__file__).resolve().parent.parent)
 ENV_SMB_PORT = "SOFS_SMB_PORT"
 ENV_API_PORT = "SOFS_API_PORT"
 DEFAULT_API_PORT = 8443
@@ -93,34 +91,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     for sp in sub.choices.values():
         sp.add_argument("--state-dir", default=None)
     return p.parse_args(argv)
-
-
-def node_alive(pid: int) -> bool:
-    """Is ``pid`` a running (not zombie) ``sofs node`` process?"""
-    if pid <= 0:
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[1].split()[0]
-    return state != "Z" and b"node" in cmdline and any(b"sofs" in a for a in cmdline)
-
-
-def start_node(state_dir: Path, name: str, no_smb: bool, detach: bool) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, SOFS_CLUSTER_DIR=str(state_dir))
-    env.pop("SOFS_CLUSTER_CONFIG", None)
-    env["PYTHONPATH"] = REPO_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    cmd = [sys.executable, "-m", "sofs", "node", "--name", name, "--state-dir", str(state_dir)]
-    if no_smb:
-        cmd.append("--no-smb")
-    log = open(state_dir / f"{name}.log", "ab")  # noqa: SIM115  # handed to the child
-    try:
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
-                                start_new_session=detach)
-    finally:
-        log.close()
 
 
 async def wait_up(client: ClusterClient, pids: dict[str, int], timeout: float) -> bool:

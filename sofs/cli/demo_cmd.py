@@ -144,7 +144,9 @@ The demo cluster is up: {len(nodes)} nodes, share {SHARE} (continuously availabl
   Any node:     {', '.join(n.get('address', '?') for n in nodes.values())}
   Role name:    dig @{first} {ROLE}   (the Scale-Out File Server's name resolves to every Up node)
   Cmdlets:      sofs Get-ClusterNode; sofs Get-ClusterGroup; sofs Get-SmbShare; sofs Test-Cluster
-{api}  Stop:         sofs cluster down --state-dir {state_dir}
+{api}  Drill:        sofs Invoke-ClusterFailoverDrill {SHARE} -User {DEMO_USER} -Password {DEMO_PASSWORD}
+                (VMs on the CA share through a node kill, a drain and live migrations; HTML report)
+  Stop:         sofs cluster down --state-dir {state_dir}
 """)
     return 0
 

@@ -92,6 +92,12 @@ async def default_service_factory(kind: str, cluster: str | None = None) -> Any:
         keys = getattr(client, "keys", None)
         return ShareService(getattr(client, "store", client), prefix=getattr(keys, "prefix", "/sofs/"),
                             state_dir=_state_dir(client))
+    if kind == "drill":
+        from sofs.management.drill.service import DrillService
+        from sofs.management.services.cluster import ClusterService
+        cfg = find_cluster(cluster)
+        return DrillService(cfg, ClusterService(await open_cluster_client(cluster)),
+                            await default_service_factory("shares", cluster))
     if kind == "clusterlog":
         from sofs.management.clusterlog import ClusterLogService
         cfg = find_cluster(cluster)
