@@ -171,4 +171,6 @@ def bootstrap_commands(p: CephPlan, osd_uuids: dict[str, str]) -> list[str]:
         f"fs new {FS_NAME} cephfs_metadata cephfs_data",
         f"fs set {FS_NAME} standby_count_wanted {max(0, min(1, len(p.of_kind('mds')) - 1))}",
     ]
+    if len(p.of_kind("mds")) > 1:  # a standby follows the active MDS's journal: takeover without a replay
+        cmds.append(f"fs set {FS_NAME} allow_standby_replay true")
     return cmds
