@@ -47,7 +47,8 @@ def make_share(server: ServerState, cfg: Any) -> Share:
     from sofs.vfs.mounts import open_share_vfs
 
     share = Share(cfg)
-    share.vfs = open_share_vfs(cfg.path)  # a local directory, or CephFS below a Ceph mount point
+    # a local directory, or CephFS below a Ceph mount point (writes through on CA shares there)
+    share.vfs = open_share_vfs(cfg.path, write_through=bool(cfg.continuously_available))
     factory = server.extensions.get("open_table_factory")
     if factory is not None:
         share.opens = factory(share)
