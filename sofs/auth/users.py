@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from spnego._ntlm_raw.crypto import ntowfv1  # pure-Python MD4: hashlib's md4 is disabled by OpenSSL 3
 
+from sofs.wire.pac import LogonInfo
+
 SID_EVERYONE = "S-1-1-0"
 SID_ANONYMOUS = "S-1-5-7"
 SID_NETWORK = "S-1-5-2"
@@ -143,3 +145,11 @@ class UserDb:
 
     def groups(self) -> list[Group]:
         return list(self._groups.values())
+
+
+def domain_user(logon: LogonInfo) -> User:
+    """The logon identity of a domain account from its PAC: ``DOMAIN\\name``, its SID and group SIDs
+    (primary group, domain groups, extra SIDs, resource groups). No password hash: Kerberos only."""
+    rid = int(logon.user_sid.rsplit("-", 1)[1])
+    return User(name=f"{logon.domain_name}\\{logon.user_name}", rid=rid, sid=logon.user_sid, nt_hash=b"",
+                group_sids=logon.group_sids)
