@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from spnego._ntlm_raw.crypto import ntowfv1  # pure-Python MD4: hashlib's md4 is disabled by OpenSSL 3
 
@@ -127,6 +128,7 @@ class UserDb:
             group_sids=(f"{domain_sid}-{RID_DOMAIN_GUESTS}", SID_BUILTIN_GUESTS),
         )
         self.anonymous = User(name="", rid=0, sid=SID_ANONYMOUS, nt_hash=b"")
+        self.directory: Any = None  # a domain member's name resolution (sofs.domain.directory)
 
     def lookup(self, name: str) -> User | None:
         """The user called ``name`` (case-insensitive; ``DOMAIN\\user`` and ``user@realm`` accepted)."""

@@ -33,6 +33,7 @@ from typing import Any
 
 from sofs.config import ConfigError, ServerConfig, ShareConfig, load_config, map_cluster_path
 from sofs.server.app import build_state, make_share, start_listeners, tune_malloc
+from sofs.server.domain_member import DomainMember
 from sofs.server.node_accounts import AccountFollower
 from sofs.server.state import ServerState
 from sofs.vfs.mounts import share_root_exists
@@ -151,6 +152,8 @@ class NodeSmb:
         revision = await self.load_shares()
         accounts = AccountFollower(self.server, self.ctx.store, self.ctx.config.prefix, self.cfg)
         await accounts.load()
+        domain = DomainMember(self.server, self.ctx.store, f"{self.ctx.config.prefix}secrets/domain/{self.ctx.name}",
+                              Path(self.ctx.state_dir), self.ctx.name)  # issue 18: Add-Computer's secret
         agent = self.ctx.agent
         agent.on_change(lambda _a: self._changed.set())
         watcher = asyncio.create_task(self.follow_shares(revision))
@@ -160,6 +163,10 @@ class NodeSmb:
                 await self.set_serving(bool(agent.has_quorum))
                 if self._serving:
                     await self.adopt_dead_nodes()
+                try:
+                    await domain.refresh()
+                except Exception:
+                    log.exception("domain membership not applied")
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout=1.0)

@@ -13,14 +13,19 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 REALM = "CORP.SOFS.TEST"
 DOMAIN = "CORP"
 DNS_DOMAIN = REALM.lower()
 ADMIN_PASSWORD = "Adm1n-Passw0rd!"
+NODE = "sofsn1"  # a standalone node's account (its keytab exported by samba-tool)
+USERS = {"dave": "Dave-Passw0rd1", "eve": "Eve-Passw0rd1"}
 
 
 @dataclass
@@ -136,3 +141,31 @@ def start_dc(state: Path, addr: str) -> Dc:
         dc.stop()
         raise
     return dc
+
+
+@pytest.fixture(scope="session")
+def dc():  # type: ignore[no-untyped-def]
+    """One domain controller for the whole session: users dave (in HyperV-Servers) and eve, the
+    machine account HOST1$ with its keytab (a Hyper-V host), the standalone node's account SOFSN1$."""
+    if not have_samba_ad():
+        pytest.fail("samba-ad-dc / krb5-user missing: run scripts/setup.sh")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from conftest import loopback_with_free_port, tmpfs_dir
+
+    state = tmpfs_dir("sofs-addc-")
+    d = start_dc(state, loopback_with_free_port(88))
+    try:
+        for user, pw in USERS.items():
+            d.tool("user", "create", user, pw)
+        d.tool("group", "add", "HyperV-Servers")
+        d.tool("group", "addmembers", "HyperV-Servers", "dave")
+        d.tool("computer", "create", "HOST1", "--service-principal-name=cifs/other.corp.sofs.test")
+        d.tool("user", "setpassword", "HOST1$", "--newpassword=Host1-Machine-Passw0rd")
+        d.tool("domain", "exportkeytab", str(state / "host1.keytab"), "--principal=HOST1$")
+        d.tool("computer", "create", NODE.upper(), f"--service-principal-name=cifs/{NODE}.{DNS_DOMAIN}")
+        d.tool("user", "setpassword", f"{NODE.upper()}$", "--newpassword=Node1-Machine-Passw0rd")
+        d.tool("domain", "exportkeytab", str(state / "node.keytab"), f"--principal={NODE.upper()}$")
+        yield d
+    finally:
+        d.stop()
+        shutil.rmtree(state, ignore_errors=True)

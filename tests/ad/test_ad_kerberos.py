@@ -14,39 +14,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from addc import DNS_DOMAIN, Dc, have_samba_ad, start_dc  # noqa: E402
-
-from conftest import loopback_with_free_port, start_sofs, tmpfs_dir  # noqa: E402
+from addc import ADMIN_PASSWORD, DNS_DOMAIN, NODE, USERS, Dc, dc  # noqa: F401  (dc: the session's domain controller)
+from conftest import start_sofs
 
 pytestmark = pytest.mark.interop
 
-NODE = "sofsn1"
-USERS = {"dave": "Dave-Passw0rd1", "eve": "Eve-Passw0rd1"}
-
-
-@pytest.fixture(scope="module")
-def dc():
-    if not have_samba_ad():
-        pytest.fail("samba-ad-dc / krb5-user missing: run scripts/setup.sh")
-    state = tmpfs_dir("sofs-addc-")
-    d = start_dc(state, loopback_with_free_port(88))
-    try:
-        for user, pw in USERS.items():
-            d.tool("user", "create", user, pw)
-        d.tool("group", "add", "HyperV-Servers")
-        d.tool("group", "addmembers", "HyperV-Servers", "dave")
-        # a Hyper-V host's machine account with its keytab (the client side)
-        d.tool("computer", "create", "HOST1", "--service-principal-name=cifs/other.corp.sofs.test")
-        d.tool("user", "setpassword", "HOST1$", "--newpassword=Host1-Machine-Passw0rd")
-        d.tool("domain", "exportkeytab", str(state / "host1.keytab"), "--principal=HOST1$")
-        # the sofs node's machine account and keytab
-        d.tool("computer", "create", NODE.upper(), f"--service-principal-name=cifs/{NODE}.{DNS_DOMAIN}")
-        d.tool("user", "setpassword", f"{NODE.upper()}$", "--newpassword=Node1-Machine-Passw0rd")
-        d.tool("domain", "exportkeytab", str(state / "node.keytab"), f"--principal={NODE.upper()}$")
-        yield d
-    finally:
-        d.stop()
-        shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +128,36 @@ def test_expired_ticket_is_refused(dc: Dc, tmp_path: Path) -> None:
     try:
         assert _impacket_kerberos(dc, srv, cc, ahead) == "STATUS 0xc000000d"  # STATUS_INVALID_PARAMETER
         assert "Ticket expired" in srv.log_text()
+    finally:
+        srv.stop()
+        shutil.rmtree(srv.root, ignore_errors=True)
+
+
+def test_standalone_join_names_in_share_acl(dc: Dc, tmp_path: Path) -> None:
+    """A standalone server joined with the library (as Add-Computer does per node): its keytab is
+    derived from the password it set, share ACL names resolve through LDAP as the machine account."""
+    from sofs.domain.join import Domain, connect, join_computer
+    from sofs.domain.membership import Membership, write_secret
+
+    domain = Domain(DNS_DOMAIN, "CORP", dc.addr, f"dc1.{DNS_DOMAIN}", str(dc.state / "private" / "tls" / "ca.pem"))
+    conn = connect(domain, "Administrator", ADMIN_PASSWORD)
+    machine = join_computer(conn, domain, "SOFSSA", f"sofssa.{DNS_DOMAIN}")
+    conn.unbind()
+    member = tmp_path / "member"
+    member.mkdir()
+    write_secret(member / "membership.json", Membership(domain, machine).to_json().encode())
+    srv = start_sofs(server_extra=f'domain_membership = "{member / "membership.json"}"',
+                     shares={"vms": 'full_access = ["CORP\\\\HyperV-Servers"]'})
+    try:
+        cc = tmp_path / "cc"
+        dc.kinit("dave", cc, password=USERS["dave"])
+        r = smbclient_krb(dc, srv, cc, "vms", "ls", name=f"sofssa.{DNS_DOMAIN}")
+        assert r.returncode == 0, r.stdout + r.stderr + srv.log_text()[-2000:]
+        dc.kinit("eve", cc, password=USERS["eve"])
+        r = smbclient_krb(dc, srv, cc, "vms", "ls", name=f"sofssa.{DNS_DOMAIN}")
+        assert "NT_STATUS_ACCESS_DENIED" in r.stdout + r.stderr
+        assert (member / "krb5.keytab").stat().st_mode & 0o777 == 0o600
+        assert "hyperv-servers" in (member / "directory-cache.json").read_text()
     finally:
         srv.stop()
         shutil.rmtree(srv.root, ignore_errors=True)
