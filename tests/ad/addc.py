@@ -8,6 +8,7 @@ process group it started.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -17,8 +18,27 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+
+
+def _root_conftest() -> Any:
+    """tests/conftest.py under a name of its own: "conftest" in sys.modules may be another directory's."""
+    name = "sofs_tests_root_conftest"
+    mod = sys.modules.get(name)
+    if mod is None:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "conftest.py")
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return mod
+
+
+root_conftest = _root_conftest()
+loopback_with_free_port, tmpfs_dir = root_conftest.loopback_with_free_port, root_conftest.tmpfs_dir
 
 REALM = "CORP.SOFS.TEST"
 DOMAIN = "CORP"
@@ -149,9 +169,6 @@ def dc():  # type: ignore[no-untyped-def]
     machine account HOST1$ with its keytab (a Hyper-V host), the standalone node's account SOFSN1$."""
     if not have_samba_ad():
         pytest.fail("samba-ad-dc / krb5-user missing: run scripts/setup.sh")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from conftest import loopback_with_free_port, tmpfs_dir
-
     state = tmpfs_dir("sofs-addc-")
     d = start_dc(state, loopback_with_free_port(88))
     try:

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from addc import ADMIN_PASSWORD, DNS_DOMAIN, NODE, USERS, Dc, dc  # noqa: F401  (dc: the session's domain controller)
-from conftest import start_sofs
+from addc import ADMIN_PASSWORD, DNS_DOMAIN, NODE, USERS, Dc, dc, root_conftest  # noqa: E402,F401  (dc: fixture)
+
+start_sofs = root_conftest.start_sofs
 
 pytestmark = pytest.mark.interop
 

@@ -53,11 +53,7 @@ class DomainService:
         self.client = client
 
     async def close(self) -> None:
-        closer = getattr(self.client, "close", None)
-        if closer is not None:
-            res = closer()
-            if hasattr(res, "__await__"):
-                await res
+        await self.client.close()
 
     def _key(self, node: str) -> str:
         return f"{self.client.keys.prefix}secrets/domain/{node}"
