@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -137,11 +138,13 @@ def start_dc(state: Path, addr: str) -> Dc:
     if r.returncode != 0:
         raise RuntimeError(f"provision failed:\n{r.stdout[-3000:]}{r.stderr[-3000:]}")
     conf = state / "etc" / "smb.conf"
-    text = conf.read_text().replace("[global]", "[global]\n\tserver services = ldap, cldap, kdc\n"
-                                    "\tkdc default domain supported enctypes = aes256-cts-hmac-sha1-96 "
-                                    "aes128-cts-hmac-sha1-96\n", 1)
-    conf.write_text("\n".join(l for l in text.splitlines() if not l.strip().startswith("server services =")
-                              or "ldap, cldap, kdc" in l) + "\n")
+    # only the KDC and LDAP: no smbd, no winbindd (a winbindd on the default socket would answer the
+    # host's NSS lookups, winbind being in nsswitch.conf, and break every other Samba on the machine)
+    lines = [l for l in conf.read_text().splitlines() if not l.strip().startswith("server services")]
+    i = lines.index("[global]") + 1
+    lines[i:i] = ["\tserver services = ldap, cldap, kdc", f"\twinbindd socket directory = {state / 'winbindd'}",
+                  "\tkdc default domain supported enctypes = aes256-cts-hmac-sha1-96 aes128-cts-hmac-sha1-96"]
+    conf.write_text("\n".join(lines) + "\n")
     krb5 = state / "krb5.conf"
     krb5.write_text(
         "[libdefaults]\n\tdefault_realm = CORP.SOFS.TEST\n\tdns_lookup_kdc = false\n\tdns_lookup_realm = false\n"
@@ -163,10 +166,10 @@ def start_dc(state: Path, addr: str) -> Dc:
     return dc
 
 
-@pytest.fixture(scope="session")
-def dc():  # type: ignore[no-untyped-def]
-    """One domain controller for the whole session: users dave (in HyperV-Servers) and eve, the
-    machine account HOST1$ with its keytab (a Hyper-V host), the standalone node's account SOFSN1$."""
+def make_dc() -> Iterator[Dc]:
+    """The session's domain controller (``tests/ad/conftest.py``: ``dc``): users dave (in HyperV-Servers)
+    and eve, the machine account HOST1$ with its keytab (a Hyper-V host), the standalone node's account
+    SOFSN1$ with its keytab exported by samba-tool."""
     if not have_samba_ad():
         pytest.fail("samba-ad-dc / krb5-user missing: run scripts/setup.sh")
     state = tmpfs_dir("sofs-addc-")
