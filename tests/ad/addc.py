@@ -8,6 +8,7 @@ process group it started.
 """
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import shutil
@@ -18,7 +19,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -166,10 +166,22 @@ def start_dc(state: Path, addr: str) -> Dc:
     return dc
 
 
-def make_dc() -> Iterator[Dc]:
-    """The session's domain controller (``tests/ad/conftest.py``: ``dc``): users dave (in HyperV-Servers)
-    and eve, the machine account HOST1$ with its keytab (a Hyper-V host), the standalone node's account
-    SOFSN1$ with its keytab exported by samba-tool."""
+_SHARED: list[Dc] = []
+
+
+def _stop_shared() -> None:
+    for d in _SHARED:
+        d.stop()
+        shutil.rmtree(d.state, ignore_errors=True)
+
+
+def shared_dc() -> Dc:
+    """The run's one domain controller, started on first use and stopped when the test process ends
+    (every module of tests/ad uses it; a conftest.py here would shadow tests/conftest.py for the
+    modules that ``from conftest import``): users dave (in HyperV-Servers) and eve, the machine account
+    HOST1$ with its keytab (a Hyper-V host), the standalone node's account SOFSN1$ with its keytab."""
+    if _SHARED:
+        return _SHARED[0]
     if not have_samba_ad():
         pytest.fail("samba-ad-dc / krb5-user missing: run scripts/setup.sh")
     state = tmpfs_dir("sofs-addc-")
@@ -185,7 +197,16 @@ def make_dc() -> Iterator[Dc]:
         d.tool("computer", "create", NODE.upper(), f"--service-principal-name=cifs/{NODE}.{DNS_DOMAIN}")
         d.tool("user", "setpassword", f"{NODE.upper()}$", "--newpassword=Node1-Machine-Passw0rd")
         d.tool("domain", "exportkeytab", str(state / "node.keytab"), f"--principal={NODE.upper()}$")
-        yield d
-    finally:
+    except BaseException:
         d.stop()
         shutil.rmtree(state, ignore_errors=True)
+        raise
+    _SHARED.append(d)
+    atexit.register(_stop_shared)
+    return d
+
+
+@pytest.fixture(scope="session")
+def dc() -> Dc:
+    """Import this fixture into a test module (``from addc import dc``)."""
+    return shared_dc()
