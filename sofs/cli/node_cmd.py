@@ -83,11 +83,11 @@ async def node_main(args: argparse.Namespace) -> int:
         tasks.append(asyncio.create_task(run_witness(agent, addresses, rec.witness_port),
                                          name=f"witness-{args.name}"))
     if cfg.storage == "ceph":  # this node's Ceph sessions carry its name; dead nodes' are evicted
-        from sofs.server.storage_fence import run_storage_fencing
+        from sofs.server.storage_fence import StorageFence, run_storage_fencing
         from sofs.vfs.mounts import set_session_tag
         set_session_tag(args.name)
-        tasks.append(asyncio.create_task(run_storage_fencing(agent, args.name, Path(cfg.state_dir) / "ClusterStorage"),
-                                         name=f"fence-{args.name}"))
+        fence = StorageFence(agent, store, cfg.prefix, args.name, Path(cfg.state_dir) / "ClusterStorage")
+        tasks.append(asyncio.create_task(run_storage_fencing(fence), name=f"fence-{args.name}"))
     smb_server = None
     if not args.no_smb:
         from sofs.server.node_smb import NodeSmb

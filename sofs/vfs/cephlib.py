@@ -98,6 +98,7 @@ _SIGS: dict[str, tuple[list[object], object]] = {
     "ceph_init": ([_vp], ctypes.c_int),
     "ceph_start_reclaim": ([_vp, _cp, ctypes.c_uint], ctypes.c_int),
     "ceph_set_uuid": ([_vp, _cp], None),
+    "ceph_getaddrs": ([_vp, ctypes.POINTER(ctypes.c_char_p)], ctypes.c_int),
     "ceph_open": ([_vp, _cp, ctypes.c_int, ctypes.c_uint], ctypes.c_int),
     "ceph_close": ([_vp, ctypes.c_int], ctypes.c_int),
     "ceph_fstatx": ([_vp, ctypes.c_int, ctypes.POINTER(CephStatx), ctypes.c_uint, ctypes.c_uint], ctypes.c_int),
@@ -232,6 +233,12 @@ class CephMount:
             self.lib.ceph_shutdown(cm)
             raise
         return cm
+
+    def addrs(self) -> str:
+        """This client's messenger addresses, as Ceph prints them (``[v2:127.0.0.1:0/3839261203]``)."""
+        out = ctypes.c_char_p()
+        _check(self.lib.ceph_getaddrs(self.cm, ctypes.byref(out)), "ceph_getaddrs")
+        return (out.value or b"").decode()
 
     def evicted(self) -> bool:
         """Was this client's session evicted (blocklisted)? Its calls then fail with ESHUTDOWN."""

@@ -13,9 +13,9 @@ handle journals, open-file status), as for local volumes. One libcephfs client p
 volume (mounted at the volume's root, as a kernel mount would be), shared by the volume's shares.
 
 On a cluster node each client session carries the uuid ``sofs:<node>:<fs>:<root>``
-(:func:`session_uuid`): when the cluster declares a node down, a survivor evicts the dead node's
-sessions by that uuid (:func:`fence_sessions`), and a node that restarts evicts its own previous
-incarnation's before it mounts (``CephMount(uuid=...)``).
+(:func:`session_uuid`): a node that restarts evicts its previous incarnation's session before it
+mounts (``CephMount(uuid=...)``). The nodes publish their clients' addresses (:func:`session_addrs`);
+when the cluster declares a node down, a survivor blocklists them (:func:`fence_node`).
 """
 from __future__ import annotations
 
@@ -87,21 +87,25 @@ def cluster_mounts(volume_root: Path) -> list[CephMountSpec]:
     return [spec for d in dirs if (spec := read_mount(d)) is not None]
 
 
-def fence_sessions(tag: str, specs: list[CephMountSpec]) -> list[str]:
-    """Evict the Ceph sessions of the process tagged ``tag`` (a dead node) on these volumes, with their
-    caps, and blocklist them (:func:`sofs.vfs.cephlib.reset_session`): another node can open the files
-    the dead node had open at once, instead of after the MDS's session timeout (60 s: measured 65 s
-    for an open for writing of a file the dead client had written), and the dead node, should it be
-    alive after all, can write no more. Blocking (run it in a thread). Returns the uuids evicted."""
-    from sofs.vfs.ceph import CLIENT_OPTIONS
-    from sofs.vfs.cephlib import reset_session
+def session_addrs() -> list[str]:
+    """The addresses of this process's Ceph clients (what :func:`fence_node` blocklists)."""
+    from sofs.vfs.cephmon import client_addr
 
-    done = []
-    for spec in specs:
-        uuid = session_uuid(tag, spec)
-        if reset_session(spec.conf, spec.client, spec.fs, uuid, {"keyring": spec.keyring, **CLIENT_OPTIONS}):
-            done.append(uuid)
-    return done
+    with _lock:
+        mounts = list(_mounts.values())
+    return sorted({client_addr(m.addrs()) for m in mounts})
+
+
+def fence_node(spec: CephMountSpec, node: str, addrs: list[str]) -> list[str]:
+    """Fence the dead cluster node ``node`` out of ``spec``'s Ceph cluster: its clients at ``addrs``
+    (:func:`session_addrs` of its process) blocklisted, its OSDs marked down, its MDS failed
+    (:func:`sofs.vfs.cephmon.fence_node`). Without it a file the dead node had open for writing
+    could not be opened by another node for the MDS's session timeout (60 s; measured 65 s). Blocking
+    (run it in a thread). Returns what was done."""
+    from sofs.vfs.ceph import CLIENT_OPTIONS
+    from sofs.vfs.cephmon import fence_node as fence
+
+    return fence(spec.conf, spec.client, node, addrs, {"keyring": spec.keyring, **CLIENT_OPTIONS})
 
 
 def ceph_client(spec: CephMountSpec) -> Any:

@@ -43,9 +43,9 @@ def _block(i: int) -> bytes:
     return (f"{i:012d}".encode() * (BLOCK // 12 + 1))[:BLOCK]
 
 
-def _connect(node: str, port: int) -> tuple[Connection, TreeConnect]:
+def _connect(node: str, port: int, guid: uuid.UUID | None = None) -> tuple[Connection, TreeConnect]:
     host = f"127.0.0.1{node[1:]}"  # node nK listens on 127.0.0.1K
-    conn = Connection(uuid.uuid4(), host, port, require_signing=False)
+    conn = Connection(guid or uuid.uuid4(), host, port, require_signing=False)
     conn.connect(Dialects.SMB_3_1_1, timeout=10)
     s = Session(conn, USER, PASSWORD, require_encryption=False)
     s.connect()

@@ -15,7 +15,7 @@ import pytest
 from ceph_fixture import ROOT, ceph_share_dir, shared_ceph
 
 from sofs.storage.ceph_conf import CLIENT, FS_NAME
-from sofs.vfs import cephlib, mounts
+from sofs.vfs import cephlib, cephmon, mounts
 from sofs.vfs.ceph import CLIENT_OPTIONS
 
 VICTIM = textwrap.dedent("""
@@ -25,7 +25,7 @@ VICTIM = textwrap.dedent("""
     m = mounts.ceph_client(mounts.read_mount(__import__("pathlib").Path(sys.argv[1])))
     fd = m.open(b"/held", os.O_RDWR | os.O_CREAT, 0o666)
     m.pwrite(fd, b"x" * 65536, 0)  # buffered: the client holds the file's write and buffer caps
-    print("ready", flush=True)
+    print(__import__("json").dumps(mounts.session_addrs()), flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
 """)
 
@@ -61,9 +61,9 @@ def test_reset_session_evicts_a_live_client(tmp_path: Path) -> None:
     assert cephlib.reset_session(str(c.conf), CLIENT, FS_NAME, f"nosuch-{tag}", _opts(c)) is False
 
 
-def test_fence_sessions_of_a_killed_node(tmp_path: Path) -> None:
-    """A node process killed while holding a file's write caps: fence_sessions evicts its session on
-    the volume (found by the node's tag), and another client writes the file."""
+def test_fence_node_of_a_killed_node(tmp_path: Path) -> None:
+    """A node process killed while holding a file's write caps: blocklisting the client address it
+    published (fence_node) releases them, and another client writes the file."""
     c = shared_ceph()
     vol = tmp_path / "ClusterStorage" / "Volume1"
     ceph_share_dir(c, vol)
@@ -71,11 +71,13 @@ def test_fence_sessions_of_a_killed_node(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=ROOT)
     p = subprocess.run([sys.executable, "-c", VICTIM, str(vol), tag], capture_output=True, text=True, env=env,
                        timeout=120, check=False)
-    assert p.stdout.strip() == "ready" and p.returncode == -signal.SIGKILL, p.stdout + p.stderr
+    assert p.returncode == -signal.SIGKILL, p.stdout + p.stderr
+    addrs = json.loads(p.stdout)
+    assert len(addrs) == 1 and addrs[0].startswith("127.0.0.1:0/"), addrs
     specs = mounts.cluster_mounts(tmp_path / "ClusterStorage")
     assert [s.root for s in specs] == [json.loads((vol / mounts.MOUNT_FILE).read_text())["root"]]
-    assert mounts.fence_sessions(tag, specs) == [mounts.session_uuid(tag, specs[0])]
-    assert mounts.fence_sessions(tag, specs) == []  # once evicted, nothing is left to evict
+    done = mounts.fence_node(specs[0], "no-such-node", addrs)
+    assert done[0] == f"blocklisted {addrs[0]}", done
     m = cephlib.CephMount(str(c.conf), CLIENT, FS_NAME, _opts(c), root=specs[0].root)
     try:
         fd = m.open(b"/held", os.O_RDWR, 0)
@@ -84,3 +86,7 @@ def test_fence_sessions_of_a_killed_node(tmp_path: Path) -> None:
         m.close(fd)
     finally:
         m.shutdown()
+    out = cephmon.mon_commands(str(c.conf), "admin", [{"prefix": "osd blocklist ls", "format": "json"}],
+                                 {"keyring": str(c.admin_keyring)})[0]
+    listed, _ = json.JSONDecoder().raw_decode(out)  # the address list, then the (empty) range list
+    assert addrs[0] in [e["addr"] for e in listed]
