@@ -1,7 +1,7 @@
 """A persistent handle on a Ceph volume survives the death of its node (issue 17 with issue 5/13's CA).
 
 ``sofs cluster up 3 --storage ceph``, a three-way mirror CSV and a CA share. A client on the node that
-runs the active MDS (another one if that is n1) opens a file with a persistent handle, an RWH lease
+runs the active MDS (moved off n1 first if needed) opens a file with a persistent handle, an RWH lease
 and a byte-range lock and writes: that node's libcephfs client now holds the file's write and buffer
 caps. The node dies whole (its ``sofs node``, OSD, monitor and MDS: SIGKILL). The client reconnects
 (DH2C) to n1 and goes on writing on the same handle; every acknowledged byte is there at the end.
@@ -46,8 +46,13 @@ def test_persistent_handle_moves_off_a_dead_ceph_node() -> None:
     with ceph_cluster_up(**{"delay-ms": "200", "threshold": "5"}) as c:
         c.mirrored_ca_share()
         time.sleep(2)
-        active = _active_mds(c)
-        victim = active if active != "n1" else "n2"
+        if _active_mds(c) == "n1":  # the node that dies must run the active MDS: move it off n1
+            c.ceph.ceph_text("mds", "fail", "n1")
+            deadline = time.monotonic() + 60
+            while not (_active_mds(c) != "n1" and c.ceph.status()["fsmap"]["by_rank"][0]["status"] == "up:active"):
+                assert time.monotonic() < deadline, "no MDS took over from n1"
+                time.sleep(0.5)
+        victim = active = _active_mds(c)
         guid, create_guid, lease_key = uuid.uuid4(), uuid.uuid4(), uuid.uuid4().bytes
         conn, tree = _connect(victim, c.port, guid)
         dh = SMB2CreateDurableHandleRequestV2()
