@@ -1,12 +1,13 @@
 """Storage faults under load are pauses, not errors (issue 17, acceptance 3).
 
-``sofs cluster up 3 --storage ceph`` with a three-way mirror CSV and a CA share. A client on n1 holds a
-persistent handle with an RWH lease and a byte-range lock and writes 64 KiB blocks one after another,
-each acknowledged write recorded. Then, in turn: kill -9 of the OSD of n2 (restarted after a while),
-kill -9 of the active MDS (a standby takes over; restarted after a while), and kill -9 of the whole node
-n3 (its sofs node process, its OSD, monitor and MDS). The workload must see no error; every acknowledged
-block must read back intact (through the same handle and through another node); the longest gap
-between two acknowledged writes after each event is printed (the pause figures of the note).
+``sofs cluster up 3 --storage ceph`` with a three-way mirror CSV and a CA share. A client on the node
+running the active MDS holds a persistent handle with an RWH lease and a byte-range lock and writes
+64 KiB blocks one after another, each acknowledged write recorded. Then, in turn: kill -9 of an OSD of
+another node (restarted after a while), kill -9 of the active MDS (a standby takes over; restarted after
+a while), and kill -9 of the whole node now running the active MDS (its sofs node process, its OSD,
+monitor and MDS; the monitor leader too when that is the node). The workload must see no error; every
+acknowledged block must read back intact (through the same handle and through the third node); the
+longest gap between two acknowledged writes after each event is printed (the pause figures of the note).
 """
 from __future__ import annotations
 
