@@ -11,6 +11,7 @@ longest gap between two acknowledged writes after each event is printed (the pau
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -18,6 +19,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -154,19 +156,50 @@ def test_osd_mds_and_node_kill_are_pauses(tmp_path: Path) -> None:
         for i in range(0, n, 97):  # acknowledged blocks read back through the same handle (a sample)...
             assert op.read(i * BLOCK, BLOCK) == _block(i), f"block {i}"
         third = next(x for x in nodes if x not in (home, victim))
-        conn2, tree2 = _connect(third, c.port)  # ... and every one of them through another node
-        try:
-            reader = Open(tree2, "vm.vhdx")
-            reader.create(ImpersonationLevel.Impersonation, 0x1, 0x80,
-                          ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE, CreateDisposition.FILE_OPEN,
-                          0x40)
-            step = 16  # 1 MiB reads
-            for i in range(0, n, step):
-                k = min(step, n - i)
-                assert reader.read(i * BLOCK, k * BLOCK) == b"".join(_block(j) for j in range(i, i + k)), \
-                    f"blocks {i}..{i + k - 1} through {third}"
-            reader.close()
-        finally:
-            conn2.disconnect()
+        _bounded(c, lambda: _read_all(third, c.port, n), VERIFY_S, f"reading every block back through {third}")
         op.close()
         conn.disconnect()
+
+
+VERIFY_S = 600
+
+
+def _read_all(node: str, port: int, n: int) -> None:
+    conn2, tree2 = _connect(node, port)
+    try:
+        reader = Open(tree2, "vm.vhdx")
+        reader.create(ImpersonationLevel.Impersonation, 0x1, 0x80,
+                      ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE, CreateDisposition.FILE_OPEN, 0x40)
+        step = 16  # 1 MiB reads
+        for i in range(0, n, step):
+            k = min(step, n - i)
+            assert reader.read(i * BLOCK, k * BLOCK) == b"".join(_block(j) for j in range(i, i + k)), \
+                f"blocks {i}..{i + k - 1} through {node}"
+        reader.close()
+    finally:
+        conn2.disconnect()
+
+
+def _bounded(c: Cluster, fn: Callable[[], None], timeout: float, what: str) -> None:
+    """``fn()`` in a thread; a hang (one run of the first pass never returned from the verification
+    read) fails after ``timeout`` with Ceph's state (health, the MDS's requests in flight) instead."""
+    box: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the test thread
+            box.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        diag = {"health": c.ceph.ceph_text("health", "detail")}
+        with contextlib.suppress(Exception):
+            diag["mds ops"] = c.ceph.ceph_text("tell", f"mds.{_active_mds(c)}", "ops")
+        with contextlib.suppress(Exception):
+            diag["mds sessions"] = c.ceph.ceph_text("tell", f"mds.{_active_mds(c)}", "session", "ls")
+        pytest.fail(f"{what}: no answer after {timeout} s; Ceph: {json.dumps(diag)[:20000]}")
+    if box:
+        raise box[0]
