@@ -132,16 +132,20 @@ _SIGS: dict[str, tuple[list[object], object]] = {
 _lib: ctypes.CDLL | None = None
 
 
+def load(name: str, soname: str, sigs: dict[str, tuple[list[object], object]]) -> ctypes.CDLL:
+    """Shared library ``name`` (``soname`` if not found by name) with the prototypes ``sigs``."""
+    lib = ctypes.CDLL(ctypes.util.find_library(name) or soname)
+    for fname, (args, res) in sigs.items():
+        fn = getattr(lib, fname)
+        fn.argtypes, fn.restype = args, res
+    return lib
+
+
 def library() -> ctypes.CDLL:
     """``libcephfs.so.2`` with the prototypes above; OSError when it is not installed."""
     global _lib
     if _lib is None:
-        lib = ctypes.CDLL(ctypes.util.find_library("cephfs") or "libcephfs.so.2")
-        for name, (args, res) in _SIGS.items():
-            fn = getattr(lib, name)
-            fn.argtypes = args
-            fn.restype = res
-        _lib = lib
+        _lib = load("cephfs", "libcephfs.so.2", _SIGS)
     return _lib
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import json
 import os
 from collections.abc import Iterator
 from typing import Any
+
+from sofs.vfs.cephlib import load
 
 _vp, _cp = ctypes.c_void_p, ctypes.c_char_p
 _SIGS: dict[str, tuple[list[object], object]] = {
@@ -30,13 +31,10 @@ _lib: ctypes.CDLL | None = None
 
 
 def library() -> ctypes.CDLL:
+    """``librados.so.2`` with the prototypes above; OSError when it is not installed."""
     global _lib
     if _lib is None:
-        lib = ctypes.CDLL(ctypes.util.find_library("rados") or "librados.so.2")
-        for name, (args, res) in _SIGS.items():
-            fn = getattr(lib, name)
-            fn.argtypes, fn.restype = args, res
-        _lib = lib
+        _lib = load("rados", "librados.so.2", _SIGS)
     return _lib
 
 

@@ -108,8 +108,5 @@ def test_persistent_handle_moves_off_a_dead_ceph_node() -> None:
             op2.close()
         finally:
             conn2.disconnect()
-        import shutil
-        if os.environ.get("KEEP_LOGS"):
-            shutil.copytree(c.state, os.environ["KEEP_LOGS"], ignore=shutil.ignore_patterns("osd.*", "mon", "mds", "mgr", "*.asok"), dirs_exist_ok=True)
         print(f"\nSIGKILL of node {victim} (active MDS: {active}) -> DH2C accepted on n1 after {dh2c:.2f} s, "
               f"first write acknowledged after {written:.2f} s")
