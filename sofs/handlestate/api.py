@@ -395,3 +395,32 @@ class CoordinatorAdmin(Protocol):
     async def reclaim(self, endpoint: int, opens: tuple[ReclaimOpen, ...]) -> tuple[int, ...]:
         """Re-register a process's live opens after a coordinator change; returns the persistent
         ids the coordinator could NOT take back (the process closes those handles)."""
+
+    async def undeliverable(self, endpoint: int, notice: OplockBreakNotice | LeaseBreakNotice) -> None:
+        """A break given to ``endpoint``'s Sink could not reach the client after all. A Sink across a
+        link (:mod:`sofs.server.coordlink`) answers True at once, before the serving process tried;
+        when its own Sink then returns False the link reports the call here. React as to a False
+        return of that Sink call; ignore a notice whose break was already acknowledged or superseded
+        (it arrives later than the False would have)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OplockBreakNotice:
+    """The arguments of an undelivered :meth:`Sink.oplock_break`."""
+
+    persistent_id: int
+    level: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseBreakNotice:
+    """The arguments of an undelivered :meth:`Sink.lease_break`."""
+
+    client_guid: bytes
+    lease_key: bytes
+    current: int
+    new: int
+    ack_required: bool
+    epoch: int
+    version: int
+    hint: int
