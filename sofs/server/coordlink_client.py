@@ -117,7 +117,7 @@ class _ClientLink(Link):
                 self.sink.revoked(*args)
             else:
                 self.sink.watching(*args)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a Sink bug must not end the link (logged with its traceback)
             log.exception("coordlink %s: the sink failed on %s%r", self.peer, name, args)
 
     def on_lost(self) -> None:

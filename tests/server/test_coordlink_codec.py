@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import types
 import typing
 from typing import Any
 
@@ -37,8 +38,8 @@ def test_every_api_message_is_registered_once() -> None:
     # fixext 4, tag 13, array [0, 10, true]
     (api.LockRange(0, 10, True), "d6 0d 93 00 0a c3"),
     # ext 8 (len 0x36), tag 1, array of 7: 3, bin8(16), uint64, 5, str(19), 0x311, true
-    (CALLER, "c7 36 01 97 03 c4 10 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f cf 11 22 33 44 55 66 77 88"
-             " 05 b3 53 2d 31 2d 35 2d 32 31 2d 31 2d 32 2d 33 2d 31 30 30 31 cd 03 11 c3"),
+    (CALLER, ("c7 36 01 97 03 c4 10 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f cf 11 22 33 44 55 66 77 88"
+              " 05 b3 53 2d 31 2d 35 2d 32 31 2d 31 2d 32 2d 33 2d 31 30 30 31 cd 03 11 c3")),
     # ext 8 (len 5), tag 8, [true, "s", nil]
     (api.CloseResult(True, "s"), "c7 05 08 93 c3 a1 73 c0"),
     # nested: WatchResult(0, b"") inside a tuple, and a plain tuple
@@ -64,7 +65,7 @@ def strategy(tp: Any) -> st.SearchStrategy[Any]:
     if tp is type(None) or tp is None:
         return st.none()
     origin = typing.get_origin(tp)
-    if origin in (typing.Union, __import__("types").UnionType):
+    if origin in (typing.Union, types.UnionType):
         return st.one_of(*(strategy(a) for a in typing.get_args(tp)))
     if origin is tuple:
         args = typing.get_args(tp)
