@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import typing
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -101,8 +102,7 @@ class Link(asyncio.Protocol):
     # ---- asyncio.Protocol ----
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = typing.cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         addr = transport.get_extra_info("peername")
         self.peer = f"{addr[0]}:{addr[1]}" if addr else "?"
 

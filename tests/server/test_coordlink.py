@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
+import uvloop
 
 from sofs.handlestate import api
 from sofs.handlestate.api import (
@@ -202,7 +203,7 @@ def admit_req(svc: RemoteService, path: str, file_id: int = 1) -> AdmitRequest:
 Scenario = Callable[[LinkServer, FakeCoordinator, Signal], Awaitable[None]]
 
 
-def run(scenario: Scenario) -> None:
+def run(scenario: Scenario, loop: str = "asyncio") -> None:
     async def main() -> None:
         sig = Signal()
         server = LinkServer(SECRET)
@@ -213,7 +214,10 @@ def run(scenario: Scenario) -> None:
             await scenario(server, fake, sig)
         finally:
             await server.close()
-    asyncio.run(main())
+    if loop == "uvloop":  # what `sofs serve` runs
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
 
 
 async def connect(server: LinkServer, sig: Signal, name: str = "n2", *, secret: bytes = SECRET,
@@ -225,7 +229,8 @@ async def connect(server: LinkServer, sig: Signal, name: str = "n2", *, secret: 
 
 # ---- calls ----
 
-def test_calls_results_and_errors() -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_calls_results_and_errors(loop: str) -> None:
     async def go(server: LinkServer, fake: FakeCoordinator, sig: Signal) -> None:
         svc, _ = await connect(server, sig)
         assert svc.endpoint == 1 and fake.names == {1: "n2"} and server.attached(VOLUME) == [("n2", 1)]
@@ -247,7 +252,7 @@ def test_calls_results_and_errors() -> None:
                             None)
         # the link is fine after all of that
         assert await svc.close(1) == CloseResult(False, None)
-    run(go)
+    run(go, loop)
 
 
 def _image(pid: int) -> api.OpenImage:
@@ -278,7 +283,8 @@ def test_pending_runs_the_callers_hook_before_the_result() -> None:
     run(go)
 
 
-def test_cancelling_the_caller_cancels_the_coordinator_side() -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_cancelling_the_caller_cancels_the_coordinator_side(loop: str) -> None:
     async def go(server: LinkServer, fake: FakeCoordinator, sig: Signal) -> None:
         svc, _ = await connect(server, sig)
         req = LockRequest(1, (LockRange(0, 10, True),), False, True)
@@ -290,12 +296,13 @@ def test_cancelling_the_caller_cancels_the_coordinator_side() -> None:
             await call
         await sig.wait("lock finally")  # the coordinator's task was cancelled: its finally ran
         assert await svc.close(1) == CloseResult(False, None) and fake.detached == []
-    run(go)
+    run(go, loop)
 
 
 # ---- events ----
 
-def test_events_both_ways_and_undeliverable_breaks() -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_events_both_ways_and_undeliverable_breaks(loop: str) -> None:
     async def go(server: LinkServer, fake: FakeCoordinator, sig: Signal) -> None:
         svc2, sink2 = await connect(server, sig, "n2")
         svc3, sink3 = await connect(server, sig, "n3", deliver=False)
@@ -310,7 +317,7 @@ def test_events_both_ways_and_undeliverable_breaks() -> None:
         await sig.wait("undeliverable 2")
         assert fake.undelivered == [(svc3.endpoint, OplockBreakNotice(13, 1)),
                                     (svc3.endpoint, LeaseBreakNotice(*lease))]
-    run(go)
+    run(go, loop)
 
 
 def test_file_facts_returns_only_after_the_remote_process_applied_them() -> None:
