@@ -117,6 +117,9 @@ class Link(asyncio.Protocol):
         except ProtocolError as e:
             log.warning("coordlink %s: dropping the link: %s", self.peer, e)
             self.abort(f"protocol error: {e}")
+        except Exception as e:  # our bug: lose this link, not the process
+            log.exception("coordlink %s: dropping the link after an internal error", self.peer)
+            self.abort(f"internal error: {type(e).__name__}: {e}")
 
     def eof_received(self) -> bool | None:
         return None  # close our side too

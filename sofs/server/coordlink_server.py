@@ -33,6 +33,7 @@ from sofs.handlestate.api import (
     CoordinatorAdmin,
     FileFacts,
     HandleService,
+    NotCoordinator,
 )
 from sofs.server.coordlink import Link, LinkLost
 from sofs.server.coordlink_codec import CoordinatorFault
@@ -139,6 +140,7 @@ class _ServerLink(Link):
         self.coordinator: LinkedCoordinator | None = None
         self._detach = True
         self._timer: asyncio.TimerHandle | None = None
+        self._held: list[Frame] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -169,15 +171,32 @@ class _ServerLink(Link):
             self.send(Refuse(Reason.NOT_COORDINATOR, f"this node does not coordinate {hello.volume!r}"))
             self.close("not coordinator")
             return
+        self._held = []  # events the coordinator sends from attach() go out after Welcome
+        try:
+            self.endpoint = coordinator.attach(_RemoteSink(self), hello.name)
+        except NotCoordinator as e:
+            self._held = None
+            self.send(Refuse(Reason.NOT_COORDINATOR, str(e) or f"this node does not coordinate {hello.volume!r}"))
+            self.close("not coordinator")
+            return
+        finally:
+            held, self._held = self._held, None
         self.name, self.volume, self.coordinator = hello.name, hello.volume, coordinator
-        self.endpoint = coordinator.attach(_RemoteSink(self), hello.name)
         self.server._pending.discard(self)
         self.server._links[hello.volume].add(self)
         if self._timer is not None:
             self._timer.cancel()
         self.accepts = SERVER_OPEN
         self.send(Welcome(self.endpoint))
+        for early in held or ():
+            self.send(early)
         log.info("coordlink %s: %s attached to %s as endpoint %d", self.peer, self.name, self.volume, self.endpoint)
+
+    def send(self, frame: Frame) -> bool:
+        if self._held is not None:
+            self._held.append(frame)
+            return self.transport is not None
+        return super().send(frame)
 
     def serve(self, call: Call) -> Coroutine[Any, Any, Any]:
         assert self.coordinator is not None

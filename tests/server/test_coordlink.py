@@ -91,8 +91,11 @@ class FakeCoordinator:
     # CoordinatorAdmin
     def attach(self, sink: Any, name: str) -> int:
         self._next += 1
+        if name == "fenced":
+            raise NotCoordinator("fenced at epoch 3")
         self.sinks[self._next], self.names[self._next] = sink, name
         self.sig.set(f"attach {name}")
+        sink.watching(False)  # from inside attach: must reach the process after Welcome
         return self._next
 
     async def detach(self, endpoint: int) -> None:
@@ -310,7 +313,7 @@ def test_events_both_ways_and_undeliverable_breaks(loop: str) -> None:
         facts = FileFacts(13, "", (api.FileLock(1, 0, 10, True),), True)
         lease = (b"g" * 16, b"k" * 16, 7, 1, True, 3, 2, 13)
         for sink in (sink2, sink3):
-            assert sink.events == [("oplock_break", 13, 1), ("lease_break", *lease), ("revoked", 13),
+            assert sink.events == [("watching", False), ("oplock_break", 13, 1), ("lease_break", *lease), ("revoked", 13),
                                    ("watching", True), ("file_facts", facts)]
         # across the link the coordinator's Sink answers True; n3's own False comes back later
         assert [c[2:] for c in fake.calls if c[0] == "sent"] == [(True, True), (True, True)]
@@ -409,6 +412,15 @@ def test_unregister_fails_calls_with_not_coordinator_and_does_not_detach() -> No
         with pytest.raises(NotCoordinator, match="does not coordinate 'Volume1'"):
             await connect(server, sig)
         assert fake.detached == []
+    run(go)
+
+
+def test_a_coordinator_refusing_attach_is_not_coordinator() -> None:
+    async def go(server: LinkServer, fake: FakeCoordinator, sig: Signal) -> None:
+        with pytest.raises(NotCoordinator, match="fenced at epoch 3"):
+            await connect(server, sig, "fenced")
+        svc, _ = await connect(server, sig)
+        assert fake.sinks.keys() == {svc.endpoint}
     run(go)
 
 
