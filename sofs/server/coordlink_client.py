@@ -9,6 +9,7 @@
     res = await svc.admit(AdmitRequest(caller, ...), hook)
     ...
     await svc.lost                 # the link is gone (str reason): find the coordinator again
+    svc.abort_link("moved")        # the cluster says the coordinator changed: fail in-flight calls now
     await svc.close_link()         # leaving: the coordinator detaches this endpoint
 
 ``close_link`` is not ``close`` because :meth:`HandleService.close` closes an open. Events from the
@@ -169,6 +170,12 @@ class RemoteService:
         self._link.close("closed by the serving process")
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(self.lost)
+
+    def abort_link(self, why: str) -> None:
+        """Drop the link at once (the cluster moved the volume, or declared its coordinator's node
+        down): in-flight calls raise LinkLost(why) now; the coordinator detaches this endpoint when
+        it notices."""
+        self._link.abort(why)
 
     # ---- HandleService ----
 

@@ -99,6 +99,16 @@ class LinkServer:
         for link in list(self._links.pop(volume, ())):
             link.goodbye(why)
 
+    def drop_node(self, node: str, why: str = "the cluster declared the node down") -> int:
+        """Abort every link from ``node`` (peer name ``node`` or ``node/<worker>``), each detached as
+        on a link loss: for a node that is silent but alive (SIGSTOP, partition), whose links do not
+        close by themselves. Returns how many links were dropped."""
+        links = [lk for v in self._links.values() for lk in v
+                 if lk.name == node or lk.name.startswith(node + "/")]
+        for link in links:
+            link.abort(why)
+        return len(links)
+
     def attached(self, volume: str) -> list[tuple[str, int]]:
         """(name, endpoint) of the serving processes linked to ``volume`` now."""
         return sorted((lk.name, lk.endpoint) for lk in self._links.get(volume, ()))

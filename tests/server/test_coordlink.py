@@ -127,10 +127,10 @@ class FakeCoordinator:
         assert hook is not None and req.blocking
         await hook.going_async()
         try:
-            self.sig.set("lock waiting")
+            self.sig.set(f"lock waiting {req.persistent_id}")
             await asyncio.Event().wait()  # a conflicting lock that never goes away
         finally:
-            self.sig.set("lock finally")
+            self.sig.set(f"lock finally {req.persistent_id}")
 
     async def close(self, persistent_id: int) -> CloseResult:
         return CloseResult(persistent_id == 7, None)
@@ -292,12 +292,12 @@ def test_cancelling_the_caller_cancels_the_coordinator_side(loop: str) -> None:
         svc, _ = await connect(server, sig)
         req = LockRequest(1, (LockRange(0, 10, True),), False, True)
         call = asyncio.create_task(svc.lock(req, Hook(sig)))
-        await sig.wait("lock waiting")
+        await sig.wait("lock waiting 1")
         await sig.wait("client interim sent")
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
-        await sig.wait("lock finally")  # the coordinator's task was cancelled: its finally ran
+        await sig.wait("lock finally 1")  # the coordinator's task was cancelled: its finally ran
         assert await svc.close(1) == CloseResult(False, None) and fake.detached == []
     run(go, loop)
 
@@ -351,6 +351,31 @@ def test_close_link_detaches() -> None:
     run(go)
 
 
+def test_drop_node_and_abort_link_fail_in_flight_calls_at_once() -> None:
+    async def go(server: LinkServer, fake: FakeCoordinator, sig: Signal) -> None:
+        n2, _ = await connect(server, sig, "n2")
+        worker, _ = await connect(server, sig, "n2/w1")
+        n3, _ = await connect(server, sig, "n3")
+        n22, _ = await connect(server, sig, "n22")
+        call = asyncio.create_task(n2.lock(LockRequest(1, (LockRange(0, 1, True),), False, True), Hook(sig)))
+        await sig.wait("lock waiting 1")
+        assert server.drop_node("n2", "n2 is down") == 2
+        with pytest.raises(LinkLost):
+            await until(call)
+        await sig.wait(f"detach {n2.endpoint}")
+        await sig.wait(f"detach {worker.endpoint}")
+        assert server.attached(VOLUME) == [("n22", n22.endpoint), ("n3", n3.endpoint)]
+        # the client side: abort_link fails its in-flight calls with the reason given
+        call = asyncio.create_task(n3.lock(LockRequest(2, (LockRange(0, 1, True),), False, True), Hook(sig)))
+        await sig.wait("lock waiting 2")
+        n3.abort_link("Volume1 moved to n1")
+        with pytest.raises(LinkLost, match="moved to n1"):
+            await until(call)
+        await sig.wait(f"detach {n3.endpoint}")
+        await sig.wait("lock finally 2")
+    run(go)
+
+
 CHILD = """
 import asyncio, sys
 from sofs.handlestate.api import LockRange, LockRequest
@@ -385,10 +410,10 @@ def test_a_killed_serving_process_is_detached_at_once() -> None:
         try:
             assert child.stdout is not None
             endpoint = int(await until(child.stdout.readline()))
-            await sig.wait("lock waiting")  # the child's blocking lock waits at the coordinator
+            await sig.wait("lock waiting 1")  # the child's blocking lock waits at the coordinator
             child.send_signal(signal.SIGKILL)
             await sig.wait(f"detach {endpoint}")
-            await sig.wait("lock finally")  # its in-flight call was cancelled
+            await sig.wait("lock finally 1")  # its in-flight call was cancelled
             assert fake.names[endpoint] == "child" and server.attached(VOLUME) == []
         finally:
             if child.returncode is None:
@@ -401,11 +426,11 @@ def test_unregister_fails_calls_with_not_coordinator_and_does_not_detach() -> No
     async def go(server: LinkServer, fake: FakeCoordinator, sig: Signal) -> None:
         svc, _ = await connect(server, sig)
         call = asyncio.create_task(svc.lock(LockRequest(1, (LockRange(0, 1, True),), False, True), Hook(sig)))
-        await sig.wait("lock waiting")
+        await sig.wait("lock waiting 1")
         server.unregister(VOLUME, "moved to n3")
         with pytest.raises(NotCoordinator, match="moved to n3"):
             await until(call)
-        await sig.wait("lock finally")
+        await sig.wait("lock finally 1")
         await until(asyncio.shield(svc.lost))
         with pytest.raises(NotCoordinator):
             await svc.close(1)
