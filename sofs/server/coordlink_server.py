@@ -88,7 +88,11 @@ class LinkServer:
         return self.port
 
     def register(self, volume: str, coordinator: LinkedCoordinator) -> None:
-        """This process coordinates ``volume`` from now on."""
+        """This process coordinates ``volume`` from now on (a new coordinator object for a volume
+        already registered, e.g. at a new epoch, first ends the links to the old one, as unregister)."""
+        old = self._coordinators.get(volume)
+        if old is not None and old is not coordinator:
+            self.unregister(volume, "the volume's coordinator was replaced")
         self._coordinators[volume] = coordinator
         self._links.setdefault(volume, set())
 

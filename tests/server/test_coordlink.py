@@ -440,6 +440,21 @@ def test_unregister_fails_calls_with_not_coordinator_and_does_not_detach() -> No
     run(go)
 
 
+def test_registering_a_new_coordinator_ends_the_links_to_the_old_one() -> None:
+    async def go(server: LinkServer, fake: FakeCoordinator, sig: Signal) -> None:
+        svc, _ = await connect(server, sig)
+        server.register(VOLUME, fake)  # the same object: nothing happens
+        assert await svc.close(7) == CloseResult(True, None)
+        newer = FakeCoordinator(sig)
+        server.register(VOLUME, newer)
+        await until(asyncio.shield(svc.lost))
+        with pytest.raises(NotCoordinator, match="replaced"):
+            await svc.close(7)
+        again, _ = await connect(server, sig)
+        assert newer.names == {again.endpoint: "n2"} and fake.detached == []
+    run(go)
+
+
 def test_a_coordinator_refusing_attach_is_not_coordinator() -> None:
     async def go(server: LinkServer, fake: FakeCoordinator, sig: Signal) -> None:
         with pytest.raises(NotCoordinator, match="fenced at epoch 3"):
