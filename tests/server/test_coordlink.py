@@ -262,6 +262,8 @@ def test_calls_results_and_errors(loop: str) -> None:
         with pytest.raises(CoordinatorFault, match="endpoint 9"):
             await svc.admit(AdmitRequest(Caller(9, b"", 0, 0, "", 0), 1, None, "a", False, True, 1, 0, 0, 0, 0, 0),
                             None)
+        with pytest.raises(CoordinatorFault, match="has no forget_replay"):  # the fake lacks it
+            await svc.forget_replay(1)
         # the link is fine after all of that
         assert await svc.close(1) == CloseResult(False, None)
     run(go, loop)
