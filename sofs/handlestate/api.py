@@ -266,12 +266,14 @@ class FileLock:
 @dataclass(frozen=True, slots=True)
 class FileFacts:
     """What a remote serving process needs on its data path for one file stream: the granted locks
-    (READ/WRITE conflict checks) and whether a write must ask the coordinator to break read caching."""
+    (READ/WRITE conflict checks), whether a write must ask the coordinator to break read caching,
+    and whether the file is delete-pending (FileStandardInformation.DeletePending)."""
 
     file_id: int
     stream_key: str
     locks: tuple[FileLock, ...]
     read_cachers: bool
+    delete_pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +360,13 @@ class Sink(Protocol):
 
     def revoked(self, persistent_id: int) -> None:
         """The coordinator closed the open: drop the handle (the client gets FILE_CLOSED)."""
+
+    def alive(self, persistent_id: int) -> bool:
+        """Is the open's client connection still up? (A remote process answers True while its link
+        is up: its own connection loss reaches the coordinator as ``disconnect``.)"""
+
+    async def moved(self, old: str, new: str, is_directory: bool) -> None:
+        """Opens at ``old`` (and below it, for a directory) are now at ``new`` (volume paths)."""
 
     async def file_facts(self, facts: FileFacts) -> None:
         """The locks / read caching of a file this process has opens on changed."""
