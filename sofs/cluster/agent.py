@@ -38,7 +38,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from sofs.cluster.adopt import Member, journals_to_adopt
 from sofs.cluster.decide import (
     Action,
     Activate,
@@ -159,15 +158,6 @@ class NodeAgent:
             c = snap.cluster.record
             self.delay_s, self.ttl_s = c.delay_s, c.ttl_s
             self._witness_cfg = c.witness
-
-    def journals_to_adopt(self) -> list[str]:
-        """Down nodes whose persistent-handle journals this node adopts now (:mod:`sofs.cluster.adopt`)."""
-        snap = self.snapshot
-        if snap is None:
-            return []
-        members = [Member(n, int(v.record.id), snap.node_state(n) in (NodeState.UP, NodeState.PAUSED))
-                   for n, v in snap.nodes.items()]
-        return journals_to_adopt(self.name, members, self.has_quorum)
 
     def _view(self) -> HAView | None:
         snap = self.snapshot

@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import logging
 import os
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -57,7 +58,7 @@ class DirCursor:
     started: bool = False
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False, slots=True, weakref_slot=True)
 class Handle:
     """One open as the serving process holds it (see the module docstring).
 
@@ -135,6 +136,8 @@ class HandleMap:
         self.by_id: dict[FileIdT, Handle] = {}
         self.by_pid: dict[tuple[str, int], Handle] = {}
         self.files: dict[tuple[str, int, str], LocalFile] = {}
+        # FSCTL_SRV_REQUEST_RESUME_KEY → the source handle of a server-side copy
+        self.resume_keys: weakref.WeakValueDictionary[bytes, Handle] = weakref.WeakValueDictionary()
 
     def new_file_id(self, persistent_id: int) -> FileIdT:
         return make_file_id(persistent_id & 0xFFFFFFFFFFFFFFFF, next(self._volatile) & 0xFFFFFFFFFFFFFFFF)
@@ -279,7 +282,7 @@ async def lose_handle(server: ServerState, h: Handle) -> None:
     if h.durable or h.resilient:
         try:
             kept = await h.share.volume.svc.disconnect(h.pid)
-        except Exception:  # noqa: BLE001 - the coordinator is gone: its successor keeps what the journal has
+        except Exception:
             log.exception("disconnect of %s failed", h.path)
             kept = True
         if kept:
@@ -303,7 +306,7 @@ async def drop_handle(server: ServerState, h: Handle) -> None:
 
         try:
             await run_fs(h.share.vfs.close, h.handle)
-        except Exception:  # noqa: BLE001 - a handle that cannot close is gone all the same
+        except Exception:
             log.exception("closing the VFS handle of %s failed", h.path)
 
 

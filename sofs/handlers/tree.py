@@ -82,10 +82,10 @@ async def handle_tree_disconnect(ctx: Ctx, req: TreeDisconnectRequest) -> Reply:
 
 
 async def end_tree(server, tree: TreeConnect) -> None:  # type: ignore[no-untyped-def]
-    for hook in server.extensions.get("on_tree_end", []):
-        try:
-            res = hook(server, tree)
-            if hasattr(res, "__await__"):
-                await res
-        except Exception:
-            log.exception("tree-end hook failed")
+    """TREE_DISCONNECT ([MS-SMB2] 3.3.5.8): the tree's handles close."""
+    from sofs.handlers.opens import close_tree_opens
+
+    try:
+        await close_tree_opens(server, tree)
+    except Exception:
+        log.exception("closing the opens of tree %d failed", tree.tree_id)

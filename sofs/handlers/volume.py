@@ -90,11 +90,25 @@ class VolumeClient:
         facts = self.facts.get((h.vfile_id, h.stream_key))
         return facts is not None and facts.read_cachers
 
+    def contend_write(self, h: Handle) -> None:
+        """A write, truncation or size change through ``h``: other opens' read caching breaks
+        ([MS-FSA] 2.1.4.12), without waiting; nothing to do (no message) when nobody caches."""
+        if not self.write_contends(h):
+            return
+        local = self.local
+        if local is not None:
+            local.contend_now(h.pid)
+        else:
+            _spawn(self.svc.contend_write(h.pid))
+
     def delete_pending(self, h: Handle) -> bool:
         local = self.local
         if local is not None:
             f = local.table.files.get(h.vfile_id)
-            return f is not None and f.is_delete_pending(h.stream_key)
+            if f is None:
+                return False
+            skey = h.stream_key
+            return skey in f.stream_delete_pending if skey else f.delete_pending
         facts = self.facts.get((h.vfile_id, h.stream_key))
         return facts is not None and facts.delete_pending
 

@@ -341,6 +341,9 @@ class HandleService(Protocol):
 
     async def set_channel_sequence(self, persistent_id: int, value: int) -> None: ...
 
+    async def set_resilient(self, persistent_id: int, timeout_ms: int) -> None:
+        """FSCTL_LMR_REQUEST_RESILIENCY: the open survives a network failure for ``timeout_ms``."""
+
     async def list_opens(self) -> tuple[HandleRow, ...]: ...
 
     async def revoke(self, persistent_id: int) -> bool:

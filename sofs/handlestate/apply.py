@@ -57,7 +57,9 @@ def insert_open(t: OpenTable, o: Open) -> None:
 def remove_open(t: OpenTable, rec: R.OpenRemoved) -> None:
     """Drop the open (what replaying its ``OpenRemoved`` does) with its locks and its share of its
     lease; its file goes with its last open unless a delete is pending."""
-    o = t.opens_by_persistent.pop(rec.persistent_id)
+    o = t.opens_by_persistent.pop(rec.persistent_id, None)
+    if o is None:
+        return
     f = t.files[o.file_id]
     del f.opens[o.persistent_id]
     if t.locks.files:
@@ -78,13 +80,17 @@ def remove_open(t: OpenTable, rec: R.OpenRemoved) -> None:
 
 
 def _disconnected(t: OpenTable, rec: R.OpenDisconnected) -> None:
-    o = t.opens_by_persistent[rec.persistent_id]
+    o = t.opens_by_persistent.get(rec.persistent_id)
+    if o is None:
+        return
     o.disconnected_at = rec.at
     o.endpoint = 0
 
 
 def _reconnected(t: OpenTable, rec: R.OpenReconnected) -> None:
-    o = t.opens_by_persistent[rec.persistent_id]
+    o = t.opens_by_persistent.get(rec.persistent_id)
+    if o is None:
+        return
     o.session_id, o.tree_id = rec.session_id, rec.tree_id
     if rec.volatile_id:
         o.volatile_id = rec.volatile_id
@@ -157,20 +163,31 @@ def _lease(t: OpenTable, rec: R.LeaseSet) -> None:
     lease.parent_key = rec.parent_lease_key
 
 
+# a record naming an open the table does not have (a journal keeps only persistent opens' records)
+# changes nothing
+
 def _delete_on_close(t: OpenTable, rec: R.DeleteOnCloseSet) -> None:
-    t.opens_by_persistent[rec.persistent_id].delete_on_close = rec.value
+    o = t.opens_by_persistent.get(rec.persistent_id)
+    if o is not None:
+        o.delete_on_close = rec.value
 
 
 def _channel_sequence(t: OpenTable, rec: R.ChannelSequenceSet) -> None:
-    t.opens_by_persistent[rec.persistent_id].channel_sequence = rec.value
+    o = t.opens_by_persistent.get(rec.persistent_id)
+    if o is not None:
+        o.channel_sequence = rec.value
 
 
 def _lock_sequence(t: OpenTable, rec: R.LockSequenceSet) -> None:
-    t.opens_by_persistent[rec.persistent_id].lock_sequences[rec.index] = rec.value
+    o = t.opens_by_persistent.get(rec.persistent_id)
+    if o is not None:
+        o.lock_sequences[rec.index] = rec.value
 
 
 def _oplock(t: OpenTable, rec: R.OplockSet) -> None:
-    t.opens_by_persistent[rec.persistent_id].oplock_level = rec.level
+    o = t.opens_by_persistent.get(rec.persistent_id)
+    if o is not None:
+        o.oplock_level = rec.level
 
 
 _APPLY: dict[type, Callable[[Any, Any], None]] = {

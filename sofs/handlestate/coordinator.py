@@ -258,7 +258,7 @@ class VolumeCoordinator:
             if self.delete_path is not None:
                 try:
                     await self.delete_path(res.path + (":" + res.stream if res.stream else ""))
-                except Exception:  # noqa: BLE001 - the object stays, as a failed delete-on-close does
+                except Exception:
                     log.exception("volume %s: delete of %s failed", self.name, res.path)
             self.table.finish_delete(res.file_id, res.stream)
         await locks.sync_facts(self, (o.file_id, o.stream_key))
@@ -331,6 +331,14 @@ class VolumeCoordinator:
         if o is not None:
             caching.contend_write(self, o)
             await locks.sync_facts(self, (o.file_id, o.stream_key))
+
+    def contend_now(self, persistent_id: int) -> None:
+        """``contend_write`` for the in-process caller (no coroutine)."""
+        o = self.table.opens_by_persistent.get(persistent_id)
+        if o is not None:
+            caching.contend_write(self, o)
+            if len(self.sinks) > 1:
+                self.spawn(locks.sync_facts(self, (o.file_id, o.stream_key)))
 
     async def watch(self, req: WatchRequest, hook: AsyncHook | None) -> WatchResult:
         return await notify.watch(self, req, hook)
@@ -413,8 +421,8 @@ class VolumeCoordinator:
         lks = tuple(FileLock(lk.owner, lk.offset, lk.length, lk.exclusive)  # type: ignore[arg-type]
                     for lk in self.table.locks.locks_of(key))
         f = self.table.files.get(key[0])
-        return FileFacts(key[0], key[1], lks, caching.has_read_cachers(self, key),
-                         f is not None and f.is_delete_pending(key[1]))
+        pending = f is not None and (key[1] in f.stream_delete_pending if key[1] else f.delete_pending)
+        return FileFacts(key[0], key[1], lks, caching.has_read_cachers(self, key), pending)
 
     def io_conflict(self, persistent_id: int, file_id: int, stream_key: str, offset: int, length: int,
                     write: bool) -> bool:
@@ -457,7 +465,7 @@ class VolumeCoordinator:
         if self.journal is not None:
             try:
                 await self.journal.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("volume %s: closing the journal failed", self.name)
 
 

@@ -167,14 +167,24 @@ class OpenTable:
         if not o.persistent_id:
             o.persistent_id = self.new_persistent_id()
         o.delete_on_close = bool(o.create_options & _DELETE_ON_CLOSE)
-        self._seq += 1
         if self._journal is not None and o.persistent:
+            self._seq += 1
             if self._append_open is not None:
                 self._append_open(o, True)
             else:
                 self._journal.append(R.JournalEntry(self.epoch, self._seq, R.OpenAdded(to_record(o)), True))
+            self._log_beyond_record(o)
         insert_open(self, o)
         return o
+
+    def _log_beyond_record(self, o: Open) -> None:
+        """State an ``OpenAdded`` record does not carry goes to the journal as its own records."""
+        if o.disconnected_at is not None:
+            self.log(R.OpenDisconnected(o.persistent_id, o.disconnected_at), True)
+        if o.channel_sequence:
+            self.log(R.ChannelSequenceSet(o.persistent_id, o.channel_sequence), True)
+        for idx, val in sorted(o.lock_sequences.items()):
+            self.log(R.LockSequenceSet(o.persistent_id, idx, val), True)
 
     def journal_open(self, o: Open) -> None:
         """An open already in the table became persistent: its image goes to the journal now."""
@@ -185,8 +195,7 @@ class OpenTable:
             self._append_open(o, True)
         else:
             self._journal.append(R.JournalEntry(self.epoch, self._seq, R.OpenAdded(to_record(o)), True))
-        if o.disconnected_at is not None:
-            self.log(R.OpenDisconnected(o.persistent_id, o.disconnected_at), True)
+        self._log_beyond_record(o)
 
     def index_create_guid(self, o: Open) -> None:
         if o.create_guid is not None:
@@ -197,8 +206,8 @@ class OpenTable:
         if o.delete_on_close:
             self.apply(R.DeletePendingSet(o.file_id, o.stream_key, True))
         rec = R.OpenRemoved(persistent_id)
-        self._seq += 1  # ``apply`` inlined: the record concerns ``o`` itself
-        if self._journal is not None and o.persistent:
+        if self._journal is not None and o.persistent:  # ``apply`` inlined: the record concerns ``o``
+            self._seq += 1
             if self._append_record is not None:
                 self._append_record(rec, True)
             else:

@@ -60,7 +60,7 @@ class NodeSmb:
         self.server: ServerState = build_state(self.cfg)
         self.server.extensions["scaleout"] = True
         # one persistent-handle journal per node until volumes have a coordinator (see module doc)
-        self.server.extensions["node_name"] = ctx.name
+        self.server.node_name = ctx.name
         self.listeners: list[Any] = []
         self.prefix = f"{ctx.config.prefix}shares/"
         self._serving = False
@@ -132,17 +132,6 @@ class NodeSmb:
             self.listeners = []
             log.warning("%s: SMB stopped (no quorum)", self.ctx.name)
 
-    async def adopt_dead_nodes(self) -> int:
-        """Adopt the persistent handles of nodes the cluster declared down, if this node is the adopter
-        (``NodeAgent.journals_to_adopt``; :mod:`sofs.handlers.durable_adopt`)."""
-        from sofs.handlers.durable_adopt import adopt_all
-
-        pick = getattr(self.ctx.agent, "journals_to_adopt", None)
-        n = 0
-        for dead in (pick() if pick is not None else []):
-            n += await adopt_all(self.server, dead)
-        return n
-
     async def run(self) -> None:
         tune_malloc()
         revision = await self.load_shares()
@@ -152,8 +141,6 @@ class NodeSmb:
         try:
             while True:
                 await self.set_serving(bool(agent.has_quorum))
-                if self._serving:
-                    await self.adopt_dead_nodes()
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout=1.0)
