@@ -155,6 +155,9 @@ async def _open(ctx: Ctx, req: CreateRequest,
         except BaseException:
             await run_fs(vfs.close, h)
             raise
+        if res.reopen:
+            await run_fs(vfs.close, h)
+            continue
         op = _record(ctx, req, contexts, h, info, granted, res)
         if action == _OPENED and disp not in _TRUNCATING:
             return op, info, action, maximal, res  # the common case: an existing object, opened

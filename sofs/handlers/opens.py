@@ -281,7 +281,7 @@ async def lose_handle(server: ServerState, h: Handle) -> None:
     h.lost = True
     if h.durable or h.resilient:
         try:
-            kept = await h.share.volume.svc.disconnect(h.pid)
+            kept = await h.share.volume.svc.disconnect(h.pid, h.position)
         except Exception:
             log.exception("disconnect of %s failed", h.path)
             kept = True

@@ -137,6 +137,7 @@ async def _apply(ctx: Ctx, op: Handle, cls: int, info: Any, vfs: Any) -> None:
         if info.allocation_size < 0:
             raise SmbError(NtStatus.INVALID_PARAMETER, "negative size")
         await run_fs(vfs.set_allocation_size, op.handle, info.allocation_size)
+        op.share.volume.contend_write(op)  # a size change breaks read caching ([MS-FSA] 2.1.4.12)
     elif cls == FIC.FileFullEaInformation:
         _need(op, A.FILE_WRITE_EA)
         eas = [VfsEa(e.name.encode("latin-1"), bytes(e.value), e.flags) for e in info.eas]

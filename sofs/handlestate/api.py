@@ -126,10 +126,14 @@ class AdmitRequest:
 
 @dataclass(frozen=True, slots=True)
 class AdmitResult:
+    """The admitted open; or ``reopen``: nothing admitted, the object the serving process opened was
+    deleted meanwhile (a purged disconnected open's delete-on-close): open it again."""
+
     persistent_id: int
     oplock_level: int
     lease: LeaseGrant | None
     durable: DurableGrant | None
+    reopen: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +165,7 @@ class OpenImage:
     create_action: int
     channel_sequence: int
     delete_on_close: bool
+    position: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,9 +313,10 @@ class HandleService(Protocol):
         """The object a :class:`CloseResult` said to delete is gone (or could not go): clear its
         delete-pending state and report the change."""
 
-    async def disconnect(self, persistent_id: int) -> bool:
+    async def disconnect(self, persistent_id: int, position: int = 0) -> bool:
         """The client's connection is gone: keep the open disconnected (True: durable and allowed)
-        or not (False: the caller closes it)."""
+        or not (False: the caller closes it). ``position``: the handle's FilePositionInformation,
+        which a reconnect gets back."""
 
     async def set_delete_on_close(self, persistent_id: int, value: bool, hook: AsyncHook | None) -> None: ...
 
@@ -407,3 +413,31 @@ class CoordinatorAdmin(Protocol):
     async def reclaim(self, endpoint: int, opens: tuple[ReclaimOpen, ...]) -> tuple[int, ...]:
         """Re-register a process's live opens after a coordinator change; returns the persistent
         ids the coordinator could NOT take back (the process closes those handles)."""
+
+    async def undeliverable(self, endpoint: int, notice: OplockBreakNotice | LeaseBreakNotice) -> None:
+        """A break given to ``endpoint``'s Sink could not reach the client after all. A Sink across a
+        link answers True at once, before the serving process tried; when its own Sink then returns
+        False the link reports the call here. React as to a False return of that Sink call; ignore a
+        notice whose break was already acknowledged or superseded."""
+
+
+@dataclass(frozen=True, slots=True)
+class OplockBreakNotice:
+    """The arguments of an undelivered :meth:`Sink.oplock_break`."""
+
+    persistent_id: int
+    level: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseBreakNotice:
+    """The arguments of an undelivered :meth:`Sink.lease_break`."""
+
+    client_guid: bytes
+    lease_key: bytes
+    current: int
+    new: int
+    ack_required: bool
+    epoch: int
+    version: int
+    hint: int

@@ -49,7 +49,7 @@ def image(o: Open) -> OpenImage:
     return OpenImage(
         o.persistent_id, o.file_id, o.path, o.stream, o.is_directory, o.granted_access, o.share_access,
         o.create_options, o.oplock_level, caching.lease_image(o), durable_grant(o), o.create_action,
-        o.channel_sequence, o.delete_on_close)
+        o.channel_sequence, o.delete_on_close, o.position)
 
 
 def durable_grant(o: Open) -> DurableGrant | None:
@@ -83,7 +83,10 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
         if req.app_instance_id is not None and req.durable is not None and req.durable.version == 2:
             await _close_stale_instance(c, req)
         if any(o.disconnected_at is not None and not o.persistent for o in f.opens.values()):
-            await _purge_conflicting(c, req, key)
+            if await _purge_conflicting(c, req, key):
+                # its delete-on-close removed the object the caller holds: it opens the name again
+                # (smbtorture durable-open.delete_on_close1 expects a newly created file)
+                return AdmitResult(0, 0, None, None, reopen=True)
         f = t.files.get(req.file_id)
     truncating = req.existed and req.disposition in caching.OVERWRITE
     if f is not None:
@@ -180,14 +183,15 @@ async def _close_stale_instance(c: VolumeCoordinator, req: AdmitRequest) -> None
     await c.commit()
 
 
-async def _purge_conflicting(c: VolumeCoordinator, req: AdmitRequest, key: FileKey) -> None:
+async def _purge_conflicting(c: VolumeCoordinator, req: AdmitRequest, key: FileKey) -> bool:
     """Close the disconnected non-persistent durable opens of the stream that the new open conflicts
     with: a sharing violation, or an oplock/lease break that could not be delivered (Samba
     ``delay_for_oplock``; smbtorture durable-v2-open purge-disconnected-* vs keep-disconnected-*).
     Persistent opens stay."""
     f = c.table.files.get(key[0])
     if f is None:
-        return
+        return False
+    deleted = False
     doomed = [o for o in f.opens_of(key[1]) if o.disconnected_at is not None and not o.persistent]
     access = caching.effective_access(req.desired_access, False)
     overwrite = req.disposition in caching.OVERWRITE
@@ -202,7 +206,8 @@ async def _purge_conflicting(c: VolumeCoordinator, req: AdmitRequest, key: FileK
             conflict = bool(plan_breaks(mine, False, overwrite))
         if conflict:
             log.info("purging disconnected durable open of %s for a conflicting open", o.path)
-            await c._close_without_handle(o)
+            deleted = await c._close_without_handle(o) or deleted
+    return deleted
 
 
 # --- replay by CreateGuid -----------------------------------------------------------------------------

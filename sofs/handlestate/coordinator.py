@@ -43,9 +43,11 @@ from sofs.handlestate.api import (
     FileLock,
     HandleRow,
     HandleStateError,
+    LeaseBreakNotice,
     LockRequest,
     NotCoordinator,
     OpenImage,
+    OplockBreakNotice,
     ReclaimOpen,
     ReconnectRequest,
     RenameCheck,
@@ -57,7 +59,7 @@ from sofs.handlestate.api import (
 )
 from sofs.handlestate.durable import survives_disconnect
 from sofs.handlestate.model import Open
-from sofs.handlestate.notify import NotifyTable
+from sofs.handlestate.notify import NotifyTable, fold
 from sofs.handlestate.oplocks import OPLOCK_BREAK_TIMEOUT_NS, Caching
 from sofs.handlestate.table import OpenTable
 from sofs.wire.status import NtStatus
@@ -107,6 +109,28 @@ class VolumeCoordinator:
         # after a coordinator change: new opens wait until the serving processes reclaimed theirs
         self.grace: asyncio.Event | None = None
         self._grace_expect: set[str] = set()
+
+    def restore(self) -> int:
+        """After a journal replay (a restart, or a takeover from a dead coordinator): every
+        persistent open is disconnected (its CA timeout counts from now: monotonic clocks do not
+        survive a restart) and waits for its client; the oplock and directory-lease indexes are
+        rebuilt. Returns how many opens came back."""
+        now = self.clock()
+        n = 0
+        for o in list(self.table.opens_by_persistent.values()):
+            if not o.persistent:
+                continue
+            if o.disconnected_at is None:
+                self.table.apply(R.OpenDisconnected(o.persistent_id, now))
+            o.disconnected_at = now
+            o.endpoint = NO_ENDPOINT
+            if o.oplock_level and o.lease is None:
+                caching.set_oplock(self, o, o.oplock_level, None)
+            if o.lease is not None and o.is_directory:
+                self.dir_leases[fold(o.path)] = (o.file_id, o.stream_key)
+            n += 1
+        self.set_watching()
+        return n
 
     # ---- grace after a takeover ---------------------------------------------------------------------
     def start_grace(self, expect: set[str], timeout_s: float) -> None:
@@ -225,6 +249,16 @@ class VolumeCoordinator:
     async def reclaim(self, endpoint: int, opens: tuple[ReclaimOpen, ...]) -> tuple[int, ...]:
         return await create.reclaim(self, endpoint, opens)
 
+    async def undeliverable(self, endpoint: int, notice: OplockBreakNotice | LeaseBreakNotice) -> None:
+        """A remote process could not deliver a break: as if its client acknowledged (the break
+        completes to its target, as for an unreachable holder)."""
+        if isinstance(notice, OplockBreakNotice):
+            o = self.table.opens_by_persistent.get(notice.persistent_id)
+            if o is not None and o.endpoint == endpoint and o.oplock_breaking is not None:
+                caching.undeliverable_oplock(self, notice.persistent_id)
+        else:
+            caching.undeliverable_lease(self, notice.client_guid, notice.lease_key)
+
     # ---- HandleService --------------------------------------------------------------------------
     async def admit(self, req: AdmitRequest, hook: AsyncHook | None) -> AdmitResult:
         return await create.admit(self, req, hook)
@@ -250,9 +284,9 @@ class VolumeCoordinator:
         notify.forget_open(self, o)
         return self.table.close_open(o.persistent_id)
 
-    async def _close_without_handle(self, o: Open) -> None:
+    async def _close_without_handle(self, o: Open) -> bool:
         """Close an open no serving process holds (expired, revoked from a dead process, purged):
-        the coordinator does the delete-on-close itself, by path."""
+        the coordinator does the delete-on-close itself, by path. True when the object was deleted."""
         res = self.close_sync(o)
         if res.delete:
             if self.delete_path is not None:
@@ -262,16 +296,18 @@ class VolumeCoordinator:
                     log.exception("volume %s: delete of %s failed", self.name, res.path)
             self.table.finish_delete(res.file_id, res.stream)
         await locks.sync_facts(self, (o.file_id, o.stream_key))
+        return bool(res.delete)
 
     async def deleted(self, file_id: int, stream: str | None, change: Change | None) -> None:
         self.table.finish_delete(file_id, stream)
         if change is not None:
             notify.report(self, (change,))
 
-    async def disconnect(self, persistent_id: int) -> bool:
+    async def disconnect(self, persistent_id: int, position: int = 0) -> bool:
         o = self.table.opens_by_persistent.get(persistent_id)
         if o is None:
             return False
+        o.position = position
         kept = self._disconnect(o)
         if kept:
             self.commit_soon()

@@ -120,6 +120,7 @@ class Open:
     create_action: int = 1  # FILE_OPENED; a replayed CREATE answers with the original action
     # run-time only (never journaled): where the client is, and the caching machinery's links
     endpoint: int = 0
+    position: int = 0  # FilePositionInformation kept while disconnected (a reconnect gets it back)
     lease: Any = None  # the LeaseRecord this open names (leases.py), shared with the lease's other opens
     oplock_breaking: int | None = None  # the level an outstanding oplock break goes to
 

@@ -17,7 +17,6 @@ from typing import Any
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.handles_status import serve_close_requests, write_status
 from sofs.handlers.volume import VolumeClient, local_volume
-from sofs.handlestate import records as R
 from sofs.handlestate.coordinator import VolumeCoordinator
 from sofs.handlestate.journal import PersistentHandleJournal, journal_dir, snapshot_records
 from sofs.handlestate.scavenger import run_scavenger
@@ -63,28 +62,9 @@ def build_coordinator(name: str, root: str, vfs: Any, *, ca: bool, epoch: int = 
     res = journal.load()
     journal.epoch = table.epoch = max(epoch, res.epoch + 1)
     table.replay(res.entries)
-    now = clock()
-    restored = 0
-    for o in list(table.opens_by_persistent.values()):
-        if not o.persistent:
-            continue
-        if o.disconnected_at is None:
-            table.apply(R.OpenDisconnected(o.persistent_id, now))
-        else:
-            o.disconnected_at = now  # monotonic clocks do not survive a restart
-        o.endpoint = -1
-        restored += 1
     journal.start()  # new generation, new epoch: fences a previous writer, drops a torn tail
     c = VolumeCoordinator(name, table, journal=journal, clock=clock, may_act=may_act, delete_path=delete_path)
-    for o in table.opens_by_persistent.values():
-        if o.oplock_level and o.lease is None:
-            from sofs.handlestate.coord_caching import set_oplock
-
-            set_oplock(c, o, o.oplock_level, None)
-        if o.lease is not None and o.is_directory:
-            from sofs.handlestate.notify import fold
-
-            c.dir_leases[fold(o.path)] = (o.file_id, o.stream_key)
+    restored = c.restore()
     if restored:
         log.info("volume %s: %d persistent open(s) restored from the journal (epoch %d)",
                  name, restored, table.epoch)
