@@ -312,7 +312,8 @@ def _record(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, h: Any, info
         create_disposition=req.create_disposition, delete_on_close=bool(req.create_options & _DELETE_ON_CLOSE),
         mode=req.create_options & 0x103E, oplock_level=res.oplock_level, vfile_id=info.file_id,
         durable=g is not None, persistent=g is not None and g.persistent,
-        lease_key=res.lease.key if res.lease is not None else None,
+        lease_key=res.lease.key if res.lease is not None else None, lease=res.lease,
+        durable_timeout_ms=g.timeout_ms if g is not None else 0,
     )
     dq = contexts.durable_v2
     if dq is not None and ctx.dialect >= 0x0300:

@@ -187,7 +187,8 @@ async def attach(ctx: Ctx, img: OpenImage, existing: Handle | None = None) -> tu
         granted_access=img.granted_access, share_access=img.share_access, create_options=img.create_options,
         delete_on_close=img.delete_on_close, oplock_level=img.oplock_level, vfile_id=img.file_id,
         durable=g is not None, persistent=g is not None and g.persistent,
-        lease_key=img.lease.key if img.lease is not None else None, channel_sequence=img.channel_sequence,
+        lease_key=img.lease.key if img.lease is not None else None, lease=img.lease,
+        durable_timeout_ms=g.timeout_ms if g is not None else 0, channel_sequence=img.channel_sequence,
         position=img.position)
     handles.add(op)
     tree.open_count += 1

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sofs.handlers.base import Ctx, SmbError
-from sofs.handlestate.api import Caller, Change
+from sofs.handlestate.api import Caller, Change, LeaseGrant
 from sofs.handlestate.model import stream_key
 from sofs.wire.codec import make_file_id
 from sofs.wire.status import NtStatus
@@ -93,6 +93,8 @@ class Handle:
     persistent: bool = False
     resilient: bool = False
     lease_key: bytes | None = None
+    lease: LeaseGrant | None = None  # the lease as this process last heard of it (for a reclaim)
+    durable_timeout_ms: int = 0
     channel_sequence: int = 0
     replay_pending: bool = False  # its CreateGuid is in the replay cache until the client uses the FileId
     create_guid: bytes | None = None
@@ -207,7 +209,7 @@ def caller_of(ctx: Ctx) -> Caller:
     tree = ctx.tree
     assert tree is not None and ctx.session is not None
     c = tree.caller
-    if c is None or c.session_id != ctx.session.session_id:
+    if c is None or c.session_id != ctx.session.session_id or c.endpoint != tree.share.volume.endpoint:
         conn = ctx.conn
         user = ctx.session.user
         c = tree.caller = Caller(

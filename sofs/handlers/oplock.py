@@ -2,6 +2,7 @@
 volume's coordinator (which sent the break, wherever the other opens' clients are)."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
@@ -40,6 +41,10 @@ async def handle_oplock_break(ctx: Ctx, req: Any) -> Reply:
         for i, vol in enumerate(vols):
             try:
                 await vol.svc.lease_ack(ctx.conn.client_guid, bytes(req.lease_key), req.lease_state)
+                for h in ctx.server.handles.by_pid.values():  # what a reclaim would re-declare
+                    if h.lease is not None and h.lease.key == req.lease_key and h.share.volume is vol \
+                            and h.session.connection.client_guid == ctx.conn.client_guid:
+                        h.lease = dataclasses.replace(h.lease, state=int(req.lease_state))
                 break
             except HandleStateError as e:
                 if e.status != NtStatus.OBJECT_NAME_NOT_FOUND or i == len(vols) - 1:

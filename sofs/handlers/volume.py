@@ -15,6 +15,7 @@ the coordinator's events into Oplock/Lease Break Notifications on the client's c
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -205,8 +206,18 @@ class ProcessSink:
             session = next(iter(driver.engine.conn.sessions.values()), None)
         body = LeaseBreakNotification(lease_key, current, new, flags=_ACK_REQUIRED if ack_required else 0,
                                       new_epoch=epoch).encode()
+        if not ack_required:
+            self.lease_state(client_guid, lease_key, new, epoch)
         self._send(driver, body, session)
         return True
+
+    def lease_state(self, client_guid: bytes, lease_key: bytes, state: int, epoch: int | None = None) -> None:
+        """Remember a lease's new state on this process's handles of it (what a reclaim re-declares)."""
+        for h in self.server.handles.by_pid.values():
+            g = h.lease
+            if g is not None and g.key == lease_key and h.share.volume is self.volume \
+                    and h.session.connection.client_guid == client_guid:
+                h.lease = dataclasses.replace(g, state=state, epoch=g.epoch if epoch is None else epoch)
 
     def revoked(self, persistent_id: int) -> None:
         h = self._handle(persistent_id)
