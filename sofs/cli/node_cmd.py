@@ -2,7 +2,9 @@
 
 Runs the :class:`~sofs.cluster.agent.NodeAgent` (heartbeat, quorum, group ownership) against the
 cluster found through :func:`sofs.cluster.config.load_cluster_config`. If ``sofs.server.node_smb``
-exists and has ``async def run_node_smb(node_ctx)``, it is started too with a :class:`NodeContext`.
+exists and has ``async def run_node_smb(node_ctx)``, it is started too with a :class:`NodeContext`,
+after the node's coordinator link server (:mod:`sofs.server.coordlink_server`, on the node's address
+at ``NodeRecord.link_port``; a node that picked a free port writes it into its record).
 SIGTERM/SIGINT = clean leave (groups handed back, dynamic vote given up); SIGKILL = a node failure.
 """
 from __future__ import annotations
@@ -17,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sofs.cluster.agent import NodeAgent
+from sofs.cluster.client import ClusterClient
 from sofs.cluster.config import ClusterConfig, load_cluster_config
 from sofs.cluster.model import Keys, NodeRecord, decode
 from sofs.cluster.store import ClusterStore
+from sofs.server.coordlink_server import LinkServer
 
 log = logging.getLogger("sofs.node")
 
@@ -35,6 +39,18 @@ class NodeContext:
     config: ClusterConfig
     state_dir: Path
     smb_port: int = 445
+    link: LinkServer | None = None
+    """Where the node registers the volumes it coordinates (serving processes of other nodes connect)."""
+
+
+async def start_link(store: ClusterStore, prefix: str, rec: NodeRecord, address: str) -> LinkServer:
+    """The node's coordinator link server, listening; its port published in the node record."""
+    client = ClusterClient(store, prefix)
+    link = LinkServer(await client.link_secret())
+    port = await link.start(address, rec.link_port)
+    if port != rec.link_port:
+        await client.set_link_port(rec.name, port)
+    return link
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -71,13 +87,22 @@ async def node_main(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     await agent.start()
     tasks: list[asyncio.Task[None]] = []
+    link: LinkServer | None = None
     if not args.no_smb:
+        try:
+            link = await start_link(store, cfg.prefix, rec, address)
+        except OSError as e:
+            print(f"sofs node: cannot listen for coordinator links on {address}:{rec.link_port}: {e}",
+                  file=sys.stderr)
+            await agent.stop(leave=True)
+            await store.close()
+            return 2
         try:
             from sofs.server.node_smb import run_node_smb  # type: ignore[import-not-found,unused-ignore]
         except ImportError:
             log.info("%s: no SMB node server available (sofs.server.node_smb); cluster agent only", args.name)
         else:
-            ctx = NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port)
+            ctx = NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port, link)
             tasks.append(asyncio.create_task(run_node_smb(ctx), name=f"smb-{args.name}"))
     log.info("%s: node agent running at %s (cluster %s, store %s)", args.name, address, cfg.name, cfg.backend)
     await stop.wait()
@@ -86,6 +111,8 @@ async def node_main(args: argparse.Namespace) -> int:
         t.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await t
+    if link is not None:
+        await link.close()
     await agent.stop(leave=True)
     await store.close()
     return 0

@@ -416,9 +416,10 @@ class CoordinatorAdmin(Protocol):
 
     async def undeliverable(self, endpoint: int, notice: OplockBreakNotice | LeaseBreakNotice) -> None:
         """A break given to ``endpoint``'s Sink could not reach the client after all. A Sink across a
-        link answers True at once, before the serving process tried; when its own Sink then returns
-        False the link reports the call here. React as to a False return of that Sink call; ignore a
-        notice whose break was already acknowledged or superseded."""
+        link (:mod:`sofs.server.coordlink`) answers True at once, before the serving process tried;
+        when its own Sink then returns False the link reports the call here. React as to a False
+        return of that Sink call; ignore a notice whose break was already acknowledged or superseded
+        (it arrives later than the False would have)."""
 
 
 @dataclass(frozen=True, slots=True)
