@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -209,6 +211,7 @@ class ClusterVolumes:
         self._secret: bytes | None = None
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._published = ""
 
     # ---- shares ----------------------------------------------------------------------------------
     def client_for(self, volume: str) -> VolumeClient:
@@ -241,6 +244,30 @@ class ClusterVolumes:
                 except Exception:  # noqa: BLE001 - one volume's trouble must not stop the others
                     log.exception("%s: volume %s: following owner %s (epoch %d) failed", self.me, v.name,
                                   owner, epoch)
+            await self._publish_state()
+
+    async def _publish_state(self) -> None:
+        """How this node reaches each volume (Get-ClusterSharedVolumeState): Direct, or Unavailable
+        with the reason. I/O is never redirected through another node."""
+        doc = {}
+        for key, v in self.vols.items():
+            path = self.volume_path(v.name)
+            if not path.is_dir():
+                doc[key] = {"state": "Unavailable", "reason": f"{path} is not mounted on this node"}
+            elif not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+                doc[key] = {"state": "Unavailable", "reason": f"{path} is not accessible on this node"}
+            elif v.router.current is None:
+                doc[key] = {"state": "Unavailable", "reason": "the volume has no coordinator right now"}
+            else:
+                doc[key] = {"state": "Direct", "reason": ""}
+        text = json.dumps(doc, sort_keys=True)
+        if text == self._published:
+            return
+        try:
+            await self.ctx.store.put(f"{self.ctx.config.prefix}csvstate/{self.me}", text.encode())
+            self._published = text
+        except Exception as e:  # noqa: BLE001 - the next change publishes again
+            log.info("%s: publishing the volume states failed: %s", self.me, e)
 
     async def _follow(self, v: _Volume, group: str, owner: str | None, epoch: int) -> None:
         agent = self.ctx.agent

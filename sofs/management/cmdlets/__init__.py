@@ -6,6 +6,7 @@ from sofs.management.cmdlets import (  # noqa: F401
     cluster,
     cluster_group,
     cluster_node,
+    csv,
     quorum,
     smb_openfile,
     smb_share,

@@ -79,3 +79,30 @@ class QuorumInfo:
     quorum_resource: str = ""  # "" for node majority; witness resource name otherwise
     quorum_type: str = "NodeMajority"
     witness: dict[str, object] = field(default_factory=dict, metadata={"hidden": True})
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSharedVolumeInfo:
+    """``Get-ClusterSharedVolume``: a cluster shared volume and its coordinator node."""
+
+    PS_TABLE: ClassVar[tuple[str, ...]] = ("name", "state", "node")
+    name: str  # "Cluster Virtual Disk (Volume1)"
+    state: str = "Unknown"  # Online, Offline, Pending
+    node: str = ""  # the coordinator (owner node)
+    volume: str = ""  # C:\ClusterStorage\Volume1
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSharedVolumeStateInfo:
+    """``Get-ClusterSharedVolumeState``: how one node reaches one volume."""
+
+    PS_TABLE: ClassVar[tuple[str, ...]] = ("name", "node", "state_info", "volume_friendly_name")
+    name: str
+    node: str
+    state_info: str = "Unavailable"  # Direct, Unavailable (sofs never redirects I/O)
+    volume_friendly_name: str = ""
+    volume_name: str = ""
+    file_system_redirected_io_reason: str = "NotFileSystemRedirected"
+    block_redirected_io_reason: str = "NotBlockRedirected"
+    reason: str = ""  # why a node cannot reach the volume
