@@ -27,7 +27,7 @@ from sofs.handlestate.api import (
 from sofs.handlestate.appinstance import is_stale, version_allows_close
 from sofs.handlestate.durable import DurableGrant, ReconnectFacts, check_reconnect, decide_grant
 from sofs.handlestate.locks import RangeLock
-from sofs.handlestate.model import Open, path_key, stream_key
+from sofs.handlestate.model import Open, OpenFile, path_key, stream_key
 from sofs.handlestate.oplocks import LEASE, NONE, Caching, is_stat_open, plan_breaks
 from sofs.handlestate.replay import create_replay_status
 from sofs.handlestate.rules import check_share_access
@@ -76,10 +76,7 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
     t = c.table
     f = t.files.get(req.file_id)
     if f is not None:
-        if caller.dialect >= SMB3_0 and any(
-                o.persistent and o.disconnected_at is not None and o.stream_key == key[1] for o in f.opens.values()):
-            # the handle waits for its client: nobody else gets the file meanwhile ([MS-SMB2] 3.3.5.9)
-            raise HandleStateError(NtStatus.FILE_NOT_AVAILABLE, "a persistent handle waits for its client")
+        _refuse_if_waiting(f, key, caller.dialect)
         if req.app_instance_id is not None and req.durable is not None and req.durable.version == 2:
             await _close_stale_instance(c, req)
         if any(o.disconnected_at is not None and not o.persistent for o in f.opens.values()):
@@ -96,6 +93,7 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
         c.check_fence()
         f = t.files.get(req.file_id)
     if f is not None:
+        _refuse_if_waiting(f, key, caller.dialect)  # its client may have gone while we waited
         if f.is_delete_pending(key[1]):
             raise HandleStateError(NtStatus.DELETE_PENDING, req.path)
         granted = req.granted_access | _WRITE_DATA if truncating else req.granted_access
@@ -137,6 +135,14 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
 
     await sync_facts(c, key)
     return AdmitResult(o.persistent_id, level, lease, dgrant)
+
+
+def _refuse_if_waiting(f: OpenFile, key: FileKey, dialect: int) -> None:
+    """A persistent handle that waits for its client (disconnected): nobody else gets the file
+    meanwhile, whatever the access and sharing ([MS-SMB2] 3.3.5.9, STATUS_FILE_NOT_AVAILABLE)."""
+    if dialect >= SMB3_0 and any(o.persistent and o.disconnected_at is not None and o.stream_key == key[1]
+                                 for o in f.opens.values()):
+        raise HandleStateError(NtStatus.FILE_NOT_AVAILABLE, "a persistent handle waits for its client")
 
 
 def _create_action(existed: bool, disposition: int) -> int:

@@ -33,6 +33,7 @@ from typing import Any
 from sofs.config import ConfigError, ServerConfig, ShareConfig, load_config, map_cluster_path
 from sofs.server.app import build_state, make_share, start_listeners, tune_malloc
 from sofs.server.cluster_volumes import ClusterVolumes, ensure_volume_group, volume_and_rest
+from sofs.server.volumes import start_scavenger
 from sofs.server.state import ServerState
 
 log = logging.getLogger("sofs.node.smb")
@@ -160,6 +161,7 @@ class NodeSmb:
 
     async def run(self) -> None:
         tune_malloc()
+        start_scavenger(self.server)
         revision = await self.load_shares()
         agent = self.ctx.agent
         agent.on_change(lambda _a: self._changed.set())
