@@ -41,6 +41,10 @@ class NodeContext:
     smb_port: int = 445
     link: LinkServer | None = None
     """Where the node registers the volumes it coordinates (serving processes of other nodes connect)."""
+    cluster: ClusterClient | None = None
+    """The cluster's records (the SMB side creates a cluster volume's group through it)."""
+    link_secret: bytes = b""
+    """The secret the coordinator links of this cluster authenticate with."""
 
 
 async def start_link(store: ClusterStore, prefix: str, rec: NodeRecord, address: str) -> LinkServer:
@@ -102,7 +106,9 @@ async def node_main(args: argparse.Namespace) -> int:
         except ImportError:
             log.info("%s: no SMB node server available (sofs.server.node_smb); cluster agent only", args.name)
         else:
-            ctx = NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port, link)
+            client = ClusterClient(store, cfg.prefix)
+            ctx = NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port, link,
+                              client, await client.link_secret())
             tasks.append(asyncio.create_task(run_node_smb(ctx), name=f"smb-{args.name}"))
     log.info("%s: node agent running at %s (cluster %s, store %s)", args.name, address, cfg.name, cfg.backend)
     await stop.wait()

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sofs.csv")
 CSV_GROUP = "Cluster Virtual Disk ({})"
+VOLUME_GROUP_TYPE = "VolumeCoordinator"  # sofs.cluster.model.GroupType.VOLUME
 ROUTE_WAIT_S = 30.0  # how long a request waits for a volume's next coordinator
 GRACE_S = 10.0  # how long a new coordinator waits for the Up nodes' reclaims
 PROBE_TIMEOUT_S = 1.0
@@ -333,9 +334,7 @@ class ClusterVolumes:
         if not port:
             return  # its link port is not published yet: the next change tries again
         if self._secret is None:
-            from sofs.cluster.client import ClusterClient
-
-            self._secret = await ClusterClient(self.ctx.store, self.ctx.config.prefix).link_secret()
+            self._secret = self.ctx.link_secret
         client = v.client
         sink = ProcessSink(self.server, client)
         deadline = time.monotonic() + GRACE_S
@@ -414,17 +413,13 @@ class ClusterVolumes:
 
 async def ensure_volume_group(ctx: Any, volume: str) -> None:
     """A cluster volume has its group (created once, by whichever node or cmdlet gets there first)."""
-    from sofs.cluster.client import ClusterClient, ClusterError
-    from sofs.cluster.model import GroupType
-
     name = csv_group(volume)
     if name in ctx.agent.group_owners():
         return
     try:
-        await ClusterClient(ctx.store, ctx.config.prefix).create_group(
-            name, GroupType.VOLUME, resources=((name, "Physical Disk"),))
-    except ClusterError as e:
-        if "already exists" not in str(e):
+        await ctx.cluster.create_group(name, VOLUME_GROUP_TYPE, resources=((name, "Physical Disk"),))
+    except Exception as e:
+        if "already exists" not in str(e):  # another node (or New-Volume) was first
             raise
 
 
