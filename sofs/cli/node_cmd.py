@@ -22,6 +22,7 @@ from sofs.cluster.agent import NodeAgent
 from sofs.cluster.client import ClusterClient
 from sofs.cluster.config import ClusterConfig, load_cluster_config
 from sofs.cluster.model import Keys, NodeRecord, decode
+from sofs.cluster.role_node import run_role_services
 from sofs.cluster.store import ClusterStore
 from sofs.server.coordlink_server import LinkServer
 
@@ -90,7 +91,12 @@ async def node_main(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await agent.start()
-    tasks: list[asyncio.Task[None]] = []
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(
+        run_role_services(agent, [address, *rec.extra_addresses], rec.dns_port), name=f"roles-{args.name}")]
+    if rec.witness_port:
+        from sofs.cli.witness_node import run_witness
+        tasks.append(asyncio.create_task(run_witness(agent, [address, *rec.extra_addresses], rec.witness_port),
+                                         name=f"witness-{args.name}"))
     link: LinkServer | None = None
     if not args.no_smb:
         try:

@@ -49,12 +49,13 @@ from sofs.cluster.decide import (
     MarkUp,
     Release,
     Relinquish,
+    SetVotes,
     decide,
 )
 from sofs.cluster.membership import HeartbeatKeeper
 from sofs.cluster.model import DrainStatus, Keys, NodeState, Snapshot, encode, parse_snapshot
 from sofs.cluster.placement import NodeView
-from sofs.cluster.quorum import QuorumView, has_quorum
+from sofs.cluster.quorum import QuorumView, counted_votes, has_quorum
 from sofs.cluster.store import ClusterStore, StoreError, StoreUnavailable
 
 log = logging.getLogger("sofs.cluster.agent")
@@ -207,12 +208,19 @@ class NodeAgent:
                                   v.record.paused and v.record.drain_status == DrainStatus.IN_PROGRESS.value))
         visible = frozenset(n for n in snap.heartbeats if n in snap.nodes) | {self.name}
         holds = self.holds_witness or any(hb.holds_witness for n, hb in snap.heartbeats.items() if n in visible)
-        q = QuorumView(snap.weights(), visible, snap.cluster.record.witness is not None, holds)
+        c = snap.cluster.record
+        running = any(not hb.joining for n, hb in snap.heartbeats.items() if n in snap.nodes)
+        votes = counted_votes({n: v.record.node_weight for n, v in snap.nodes.items()}, snap.weights(), running,
+                              c.witness is not None, keep=visible, dynamic_quorum=bool(c.dynamic_quorum))
+        q = QuorumView(votes, visible, c.witness is not None, holds)
         groups = {n: GroupState(g.record.owner, g.record.epoch, g.mod_revision, g.record.preferred_owners)
                   for n, g in snap.groups.items()}
+        table = snap.votes
         return HAView(tuple(nodes), groups, q, dict(self._local),
                       lease_valid=self.heartbeat.lease_valid(self._margin()),
-                      joining=self._joining, leaving=self._leaving)
+                      joining=self._joining, leaving=self._leaving,
+                      vote_active=frozenset(table.record.active) if table and c.dynamic_quorum else None,
+                      vote_revision=table.mod_revision if table else 0)
 
     # ---- applying actions ----
 
@@ -238,6 +246,8 @@ class NodeAgent:
                 await self._mark_up(a)
             elif isinstance(a, DrainDone):
                 await self._drain_done(a)
+            elif isinstance(a, SetVotes):
+                await self._set_votes(a)
         except StoreError as e:
             log.warning("%s: %s failed: %s", self.name, type(a).__name__, e)
 
@@ -276,6 +286,21 @@ class NodeAgent:
         new = replace(v.record, drain_status=DrainStatus.COMPLETED.value)
         if await self.store.cas(self.keys.node(self.name), encode(new), v.mod_revision):
             log.info("%s: drain completed (%s)", self.name, a.reason)
+
+    async def _set_votes(self, a: SetVotes) -> None:
+        """Votes follow membership: rewrite the vote table's active set (CAS on its revision)."""
+        from sofs.cluster.client import vote_table
+        from sofs.cluster.store import Compare, Put
+
+        snap = self.snapshot
+        assert snap is not None and snap.cluster is not None
+        votes = vote_table(snap, snap.cluster.record, active=a.active)
+        res = await self.store.txn([Compare(self.keys.votes, mod_revision=a.expected_revision)],
+                                   [Put(self.keys.votes, encode(votes))])
+        if res.succeeded:
+            log.info("%s: dynamic quorum: votes %s (%s)", self.name,
+                     ", ".join(f"{n}={w}" for n, w in sorted(votes.weights.items())), a.reason)
+            self._wake.set()
 
     async def _update_votes(self, add: bool) -> bool:
         """Dynamic quorum: a rejoining node gets its vote back; a cleanly leaving node gives it up.

@@ -31,6 +31,7 @@ from sofs.handlers.create_contexts import (
 from sofs.handlers.flags import FA, A, D, O
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import Handle, caller_of, notify
+from sofs.handlers.scaleout import downgrade_create
 from sofs.handlestate.api import AdmitRequest, AdmitResult, HandleStateError, LeaseRequest
 from sofs.security.access import AccessDenied
 from sofs.security.files import add_parent_rights, needs_parent, new_object_sd, stored_maximal_access
@@ -79,6 +80,9 @@ async def handle_create(ctx: Ctx, req: CreateRequest) -> Reply:
 
 async def _create(ctx: Ctx, req: CreateRequest) -> Reply:
     contexts = parse_contexts(req.contexts, ctx.dialect) if req.contexts else CreateContexts()
+    assert ctx.tree is not None
+    if ctx.tree.is_scaleout:
+        req, contexts = downgrade_create(req, contexts)  # [MS-SMB2] 3.3.5.9 scale-out share caching
     logic.validate_request(req.desired_access, req.file_attributes, req.share_access,
                            req.create_disposition, req.create_options, req.impersonation_level)
     if req.name.startswith(("\\", "/")):

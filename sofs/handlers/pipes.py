@@ -11,6 +11,7 @@ from typing import Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.opens import Handle, get_open
+from sofs.handlers.scaleout import share_type
 from sofs.wire.codec import Buffer
 from sofs.wire.fscc_constants import FILE_GENERIC_READ, FILE_GENERIC_WRITE, map_generic
 from sofs.wire.fscc_constants import FileAttributes as FA
@@ -18,7 +19,6 @@ from sofs.wire.messages.create import CreateRequest, CreateResponse
 from sofs.wire.messages.io import ReadResponse, WriteResponse
 from sofs.wire.status import NtStatus
 
-_STYPE_DISKTREE = 0x00000000
 _STYPE_IPC_SPECIAL = 0x80000003
 _SHI1005_ABE = 0x00000800
 _SHI1005_CA = 0x00004000
@@ -28,6 +28,7 @@ _SHI1005_ENCRYPT = 0x00008000
 def share_infos(server: Any) -> list[tuple[str, int, str, int]]:
     """(name, type, comment, SHI1005 flags) of every share, for NetShareEnum."""
     out: list[tuple[str, int, str, int]] = []
+    clustered = bool(server.node_name)
     for share in server.shares.values():
         cfg = share.config
         flags = 0
@@ -37,7 +38,7 @@ def share_infos(server: Any) -> list[tuple[str, int, str, int]]:
             flags |= _SHI1005_CA
         if cfg.encrypt_data:
             flags |= _SHI1005_ENCRYPT
-        out.append((cfg.name, _STYPE_DISKTREE, cfg.comment, flags))
+        out.append((cfg.name, share_type(cfg, clustered), cfg.comment, flags))
     out.append(("IPC$", _STYPE_IPC_SPECIAL, "IPC Service", 0))
     return out
 

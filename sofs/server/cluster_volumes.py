@@ -242,7 +242,7 @@ class ClusterVolumes:
                 v = self.vols[vol.lower()]
                 try:
                     await self._follow(v, gname, owner, epoch)
-                except Exception:  # noqa: BLE001 - one volume's trouble must not stop the others
+                except Exception:
                     log.exception("%s: volume %s: following owner %s (epoch %d) failed", self.me, v.name,
                                   owner, epoch)
             await self._publish_state()

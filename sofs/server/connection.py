@@ -136,6 +136,9 @@ class SmbConnection(asyncio.BufferedProtocol):
     async def _run_chain(self, chain: Chain, run: _ChainRun) -> None:
         assert self.engine is not None
         try:
+            if chain.transport_reply:
+                self._write_raw(chain.transport_reply)
+                return
             if chain.smb1_dialects is not None:
                 from sofs.handlers.negotiate import handle_smb1_negotiate
 
@@ -317,6 +320,14 @@ class SmbConnection(asyncio.BufferedProtocol):
             self._batch.extend(parts)
         else:
             self.transport.writelines(parts)
+
+    def _write_raw(self, data: bytes) -> None:
+        if self.closed or self.transport is None:
+            return
+        if self._batch is not None:
+            self._batch.append(data)
+        else:
+            self.transport.write(data)
 
     # -- server-initiated messages (oplock/lease breaks) ------------------------------------------
     async def send_notification(self, header: Header, body: bytes, session: Session | None = None) -> None:

@@ -8,7 +8,8 @@
 - Windows paths are mapped to the node's mount of the cluster volumes: ``C:\\ClusterStorage\\Volume1\\X``
   → ``<state dir>/ClusterStorage/Volume1/X`` (:func:`map_cluster_path`).
 - Users and server options come from ``<state dir>/smb.toml`` (the ``[server]`` and ``[[user]]``
-  sections of a ``sofs serve`` config; listen addresses and shares in it are ignored).
+  sections of a ``sofs serve`` config; listen addresses and shares in it are ignored), plus the
+  cluster accounts in the store (``New-LocalUser``), followed live (:mod:`sofs.server.node_accounts`).
 - Fencing: when the node agent loses quorum, the node stops serving SMB (listeners closed, connections
   dropped) and starts again when quorum is back, so a partitioned node never serves stale state.
 
@@ -33,8 +34,9 @@ from typing import Any
 from sofs.config import ConfigError, ServerConfig, ShareConfig, load_config, map_cluster_path
 from sofs.server.app import build_state, make_share, start_listeners, tune_malloc
 from sofs.server.cluster_volumes import ClusterVolumes, ensure_volume_group, volume_and_rest
-from sofs.server.volumes import start_scavenger
+from sofs.server.node_accounts import AccountFollower
 from sofs.server.state import ServerState
+from sofs.server.volumes import start_scavenger
 
 log = logging.getLogger("sofs.node.smb")
 
@@ -105,7 +107,7 @@ class NodeSmb:
     async def _volume_ready(self, volume: str) -> None:
         try:
             await ensure_volume_group(self.ctx, volume)
-        except Exception:  # noqa: BLE001 - the store is down: the next change tries again
+        except Exception:
             log.exception("%s: registering volume %s failed", self.ctx.name, volume)
         self._changed.set()
 
@@ -163,9 +165,12 @@ class NodeSmb:
         tune_malloc()
         start_scavenger(self.server)
         revision = await self.load_shares()
+        accounts = AccountFollower(self.server, self.ctx.store, self.ctx.config.prefix, self.cfg)
+        await accounts.load()
         agent = self.ctx.agent
         agent.on_change(lambda _a: self._changed.set())
         watcher = asyncio.create_task(self.follow_shares(revision))
+        account_watch = asyncio.create_task(accounts.follow())
         try:
             while True:
                 await self.set_serving(bool(agent.has_quorum))
@@ -175,6 +180,7 @@ class NodeSmb:
                     await asyncio.wait_for(self._changed.wait(), timeout=1.0)
         finally:
             watcher.cancel()
+            account_watch.cancel()
             await self.set_serving(False)
             await self.volumes.close()
 

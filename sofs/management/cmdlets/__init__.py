@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sofs.management.cmdlets import (  # noqa: F401
+    accounts,
     builtin,
     cluster,
     cluster_group,
@@ -10,6 +11,8 @@ from sofs.management.cmdlets import (  # noqa: F401
     quorum,
     smb_openfile,
     smb_share,
+    smb_witness,
+    sofs_role,
     test_cluster,
 )
 from sofs.management.cmdlets.base import REGISTRY, CmdletSpec, Context, Rendered, cmdlet, lookup

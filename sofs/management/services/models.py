@@ -71,14 +71,29 @@ class ResourceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterParameterInfo:
+    """``Get-ClusterParameter``: one private property of a resource."""
+
+    PS_TABLE: ClassVar[tuple[str, ...]] = ("object", "name", "value", "type")
+    object: str
+    name: str
+    value: object = None
+    type: str = "String"
+
+
+@dataclass(frozen=True, slots=True)
 class QuorumInfo:
     """``Get-ClusterQuorum``."""
 
-    PS_TABLE: ClassVar[tuple[str, ...]] = ("cluster", "quorum_resource")
+    PS_TABLE: ClassVar[tuple[str, ...]] = ("cluster", "quorum_resource", "witness_state", "witness_owner_node")
     cluster: str
     quorum_resource: str = ""  # "" for node majority; witness resource name otherwise
     quorum_type: str = "NodeMajority"
     witness: dict[str, object] = field(default_factory=dict, metadata={"hidden": True})
+    witness_state: str = ""  # Online (a live node holds it), Offline (none does); "" without a witness
+    witness_owner_node: str = ""  # the node holding the witness now
+    witness_location: str = ""  # the disk path, the \\server\share, or the storage account
+    witness_dynamic_weight: int = 0  # 1 when the witness vote counts now (even node votes)
 
 
 @dataclass(frozen=True, slots=True)
