@@ -79,11 +79,11 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
         _refuse_if_waiting(f, key, caller.dialect)
         if req.app_instance_id is not None and req.durable is not None and req.durable.version == 2:
             await _close_stale_instance(c, req)
-        if any(o.disconnected_at is not None and not o.persistent for o in f.opens.values()):
-            if await _purge_conflicting(c, req, key):
-                # its delete-on-close removed the object the caller holds: it opens the name again
-                # (smbtorture durable-open.delete_on_close1 expects a newly created file)
-                return AdmitResult(0, 0, None, None, reopen=True)
+        abandoned = any(o.disconnected_at is not None and not o.persistent for o in f.opens.values())
+        if abandoned and await _purge_conflicting(c, req, key):
+            # its delete-on-close removed the object the caller holds: it opens the name again
+            # (smbtorture durable-open.delete_on_close1 expects a newly created file)
+            return AdmitResult(0, 0, None, None, reopen=True)
         f = t.files.get(req.file_id)
     truncating = req.existed and req.disposition in caching.OVERWRITE
     if f is not None:

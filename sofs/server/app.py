@@ -17,7 +17,6 @@ import sofs.auth.ntlm_rawblob  # noqa: F401  (NTLMv2 over the raw client blob; s
 from sofs.auth.ntlm import NtlmAcceptor
 from sofs.auth.users import UserDb, UserEntry
 from sofs.config import ServerConfig
-from sofs.security.abe import install as install_abe
 from sofs.server.connection import SmbConnection
 from sofs.server.state import ServerState, Share
 from sofs.server.volumes import attach_standalone, start_scavenger
@@ -61,7 +60,6 @@ def build_state(cfg: ServerConfig) -> ServerState:
     from sofs.handlers.session import preauth_on_wire
 
     server.extensions["preauth_hook"] = preauth_on_wire
-    install_abe(server)
     for s in cfg.shares:
         server.add_share(make_share(server, s))
     return server

@@ -37,7 +37,7 @@ from smbprotocol.open import CreateDisposition, ImpersonationLevel, Open, Reques
 from smbprotocol.session import Session
 from smbprotocol.tree import TreeConnect
 
-from tests.interop.test_ca_durable import LOCK_OFFSET, RW, _ctx, _lease, _lock
+from tests.interop.test_ca_durable import RW, _ctx, _lease, _lock
 
 pytestmark = pytest.mark.interop
 ADDR = {"n1": "127.0.0.11", "n2": "127.0.0.12", "n3": "127.0.0.13"}

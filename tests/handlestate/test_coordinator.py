@@ -234,7 +234,7 @@ def test_a_fenced_coordinator_grants_nothing() -> None:
 
 def test_a_change_through_one_process_completes_a_watch_of_another() -> None:
     async def body() -> None:
-        c, a, b, ep1, ep2 = two()
+        c, a, b, ep1, _ep2 = two()
         d = await c.admit(AdmitRequest(caller(ep1), 5, None, "dir", True, True, 1, 1, 1, 1, SHARE_ALL, 0), None)
         hook = Hook()
         w = asyncio.create_task(c.watch(WatchRequest(d.persistent_id, 0x1, False, 4096), hook))
