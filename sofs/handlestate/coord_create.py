@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sofs.durable")
 _WRITE_DATA = int(A.FILE_WRITE_DATA)
-_DELETE = int(A.DELETE)
 _DELETE_ON_CLOSE = int(O.DELETE_ON_CLOSE)
 SMB3_0 = 0x0300
 
@@ -94,14 +93,10 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
         f = t.files.get(req.file_id)
     if f is not None:
         _refuse_if_waiting(f, key, caller.dialect)  # its client may have gone while we waited
-        if f.is_delete_pending(key[1]):
-            raise HandleStateError(NtStatus.DELETE_PENDING, req.path)
-        granted = req.granted_access | _WRITE_DATA if truncating else req.granted_access
-        status = check_share_access(f.opens_of(key[1]), granted, req.share_access)
-        if status == NtStatus.SUCCESS and not key[1] and req.granted_access & _DELETE:
-            # deleting/renaming the file conflicts with opens of its named streams ([MS-FSA] 2.1.5.1.2)
-            status = check_share_access([o for o in f.opens.values() if o.stream_key],
-                                        req.granted_access & _DELETE, req.share_access)
+        # truncation writes, whatever access was asked
+        status = t.check_new_open(req.file_id, req.stream,
+                                  req.granted_access | _WRITE_DATA if truncating else req.granted_access,
+                                  req.share_access)
         if status != NtStatus.SUCCESS:
             raise HandleStateError(status, req.path)
     o = Open(persistent_id=0, volatile_id=0, file_id=req.file_id, path=req.path, stream=req.stream,

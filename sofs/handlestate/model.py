@@ -1,4 +1,5 @@
-"""The per-volume open table's objects: ``Open``, ``Lease``, ``ByteRangeLock``, ``OpenFile``.
+"""The per-volume open table's objects: ``Open`` and ``OpenFile`` (leases: ``leases.LeaseRecord``,
+byte-range locks: ``locks.RangeLock``).
 
 Invariants (checked by ``OpenTable.check_invariants`` in tests):
 
@@ -30,21 +31,11 @@ nothing here reads a clock.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntFlag
 from typing import Any
 
 from sofs.vfs.names import fold_name
 
 LOCK_SEQUENCE_ENTRIES = 64  # [MS-SMB2] 3.3.1.10 Open.LockSequenceArray
-
-
-class LeaseState(IntFlag):
-    """[MS-SMB2] 2.2.13.2.8 LeaseState bits."""
-
-    NONE = 0
-    READ = 0x01
-    HANDLE = 0x02
-    WRITE = 0x04
 
 
 def stream_key(stream: str | None) -> str:
@@ -54,32 +45,6 @@ def stream_key(stream: str | None) -> str:
 
 def path_key(path: str) -> str:
     return fold_name(path)
-
-
-@dataclass(slots=True)
-class Lease:
-    """[MS-SMB2] 3.3.1.4 Lease, kept on the file it names (one per (client_guid, lease_key))."""
-
-    client_guid: bytes
-    lease_key: bytes
-    state: LeaseState = LeaseState.NONE
-    epoch: int = 0
-    version: int = 1
-    parent_lease_key: bytes | None = None
-    breaking: bool = False
-    breaking_to: LeaseState = LeaseState.NONE
-    break_deadline: int | None = None  # monotonic ns
-
-
-@dataclass(frozen=True, slots=True)
-class ByteRangeLock:
-    """One granted byte-range lock ([MS-SMB2] 2.2.26.1), owned by an Open (by persistent id)."""
-
-    owner: int
-    stream: str
-    offset: int
-    length: int
-    exclusive: bool
 
 
 @dataclass(slots=True)

@@ -30,11 +30,12 @@ from sofs.handlestate.apply import apply_record, insert_open, remove_open, to_re
 from sofs.handlestate.leases import LeaseTable
 from sofs.handlestate.locks import ByteRangeLocks
 from sofs.handlestate.model import Open, OpenFile, path_key, stream_key
-from sofs.handlestate.rules import check_base_delete_vs_streams, check_share_access
+from sofs.handlestate.rules import check_share_access
 from sofs.wire.fscc_constants import CreateOptions
 from sofs.wire.status import NtStatus
 
 _DELETE_ON_CLOSE = int(CreateOptions.DELETE_ON_CLOSE)  # a plain int: IntFlag & costs an enum call
+_DELETE = 0x00010000  # AccessMask.DELETE
 
 __all__ = ["HandleStateError", "OpenTable", "TableClose", "file_key"]
 
@@ -135,9 +136,10 @@ class OpenTable:
         if f.is_delete_pending(skey):
             return NtStatus.DELETE_PENDING
         status = check_share_access(f.opens_of(skey), granted_access, share_access)
-        if status == NtStatus.SUCCESS and not skey:
-            status = check_base_delete_vs_streams(
-                [o for o in f.opens.values() if o.stream_key], granted_access)
+        if status == NtStatus.SUCCESS and not skey and granted_access & _DELETE:
+            # deleting/renaming the file conflicts with opens of its named streams ([MS-FSA] 2.1.5.1.2)
+            status = check_share_access([o for o in f.opens.values() if o.stream_key], granted_access & _DELETE,
+                                        share_access)
         return status
 
     # --- mutations ------------------------------------------------------------------------

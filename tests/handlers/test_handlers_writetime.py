@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 from sofs.handlers import writetime
 
-
 OLD = 1_000_000_000 * 10**9
 
 
