@@ -129,7 +129,7 @@ async def _raw_lock_loop(c: object, name: str, end_at: float, stats: list[int]) 
     from sofs.wire.messages.lock import LockElement, LockRequest
 
     assert isinstance(c, RawClient)
-    template, at = _create_template(name)
+    template, _at = _create_template(name)
     resp = await c.call(Command.CREATE, template)
     if int.from_bytes(resp[8:12], "little"):
         raise SmbError(int.from_bytes(resp[8:12], "little"), f"CREATE {name}")
