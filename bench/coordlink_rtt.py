@@ -10,6 +10,10 @@ kernel's loopback), not a coordinator's.
 
     .venv/bin/python bench/coordlink_rtt.py --depth 1 16 --seconds 3 --rounds 3
 
+``--inproc N --call oplock_ack|admit``: both ends in this one process and event loop (still over
+loopback TCP), N calls one after the other, nothing printed: for bench/coordlink_icount.sh, which
+counts the instructions per call with callgrind (the same count however loaded the machine is).
+
 Prints one line per call, depth and round: calls/s and mean latency (wall clock: they drop when
 other processes compete for the CPU), and the CPU time per call of both processes together (client
 ``process_time`` + the server's utime+stime from /proc; steadier on a shared machine); then medians.
@@ -113,12 +117,28 @@ def server_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def measure(port: int, pid: int, args: argparse.Namespace) -> list[tuple[str, int, float, float]]:
-    svc = await RemoteService.connect("127.0.0.1", port, secret=SECRET, name="bench", volume=VOLUME, sink=Sink())
+def calls_of(svc: RemoteService) -> dict[str, Any]:
     caller = Caller(svc.endpoint, b"G" * 16, 0x1122334455667788, 1, "S-1-5-21-1-2-3-1001", 0x311, True)
     req = AdmitRequest(caller, 0xABCDEF, None, "dir\\file.txt", False, True, 1, 0x40, 0x12019F, 0x12019F, 7, 0xFF,
                        LeaseRequest(b"k" * 16, 7, 2), DurableRequest(2, 0, True, b"c" * 16))
-    calls = {"oplock_ack": lambda: svc.oplock_ack(5, 1), "admit": lambda: svc.admit(req, None)}
+    return {"oplock_ack": lambda: svc.oplock_ack(5, 1), "admit": lambda: svc.admit(req, None)}
+
+
+async def inproc(n: int, call: str) -> None:
+    server = LinkServer(SECRET)
+    server.register(VOLUME, Coordinator())  # type: ignore[arg-type]
+    port = await server.start("127.0.0.1", 0)
+    svc = await RemoteService.connect("127.0.0.1", port, secret=SECRET, name="bench", volume=VOLUME, sink=Sink())
+    fn = calls_of(svc)[call]
+    for _ in range(n):
+        await fn()
+    await svc.close_link()
+    await server.close()
+
+
+async def measure(port: int, pid: int, args: argparse.Namespace) -> list[tuple[str, int, float, float]]:
+    svc = await RemoteService.connect("127.0.0.1", port, secret=SECRET, name="bench", volume=VOLUME, sink=Sink())
+    calls = calls_of(svc)
     out = []
     for rnd in range(args.rounds):
         for name, fn in calls.items():
@@ -142,7 +162,12 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--asyncio", action="store_true", help="plain asyncio event loops instead of uvloop")
+    p.add_argument("--inproc", type=int, default=0, metavar="N")
+    p.add_argument("--call", default="oplock_ack", choices=["oplock_ack", "admit"])
     args = p.parse_args()
+    if args.inproc:
+        run(inproc(args.inproc, args.call), not args.asyncio)
+        return
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     child = ctx.Process(target=serve, args=(q, not args.asyncio), daemon=True)

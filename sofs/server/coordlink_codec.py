@@ -208,7 +208,7 @@ class Codec:
             data = self._packers[d].pack(entry.get(obj))
         finally:
             self._depth = d
-        return msgpack.ExtType(entry.tag, data)
+        return _new_ext(msgpack.ExtType, (entry.tag, data))  # ExtType() re-checks what we know
 
     def unpack(self, data: bytes) -> Any:
         try:
@@ -217,6 +217,9 @@ class Codec:
             raise
         except Exception as e:  # msgpack raises several kinds (ExtraData, FormatError, ValueError, ...)
             raise CodecError(f"not a msgpack value: {type(e).__name__}: {e}") from e
+
+
+_new_ext = tuple.__new__
 
 
 def _ext_hook(tag: int, data: bytes) -> Any:

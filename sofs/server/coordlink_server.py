@@ -223,7 +223,9 @@ class _ServerLink(Link):
             return _fail(CoordinatorFault(f"{call.method}: Caller.endpoint {bad} is not this link's ({self.endpoint})"))
         if call.method == "reclaim":
             return self.coordinator.reclaim(self.endpoint, *args)
-        fn: Callable[..., Coroutine[Any, Any, Any]] = getattr(self.coordinator, call.method)
+        fn: Callable[..., Coroutine[Any, Any, Any]] | None = getattr(self.coordinator, call.method, None)
+        if fn is None:
+            return _fail(CoordinatorFault(f"the coordinator of {self.volume!r} has no {call.method}()"))
         return fn(*args)
 
     def on_event(self, event: Event) -> None:  # undeliverable, the only Event a client may send

@@ -3,6 +3,7 @@ clients in this process and in a child process (killed with SIGKILL)."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import signal
 import socket
@@ -232,6 +233,14 @@ async def connect(server: LinkServer, sig: Signal, name: str = "n2", *, secret: 
 
 # ---- calls ----
 
+def test_remote_service_has_every_handle_service_method() -> None:
+    for name, fn in inspect.getmembers(api.HandleService, inspect.isfunction):
+        if not name.startswith("_"):
+            assert inspect.signature(getattr(RemoteService, name)) == inspect.signature(fn), name
+    reclaim = inspect.signature(api.CoordinatorAdmin.reclaim).parameters
+    assert list(inspect.signature(RemoteService.reclaim).parameters) == [p for p in reclaim if p != "endpoint"]
+
+
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_calls_results_and_errors(loop: str) -> None:
     async def go(server: LinkServer, fake: FakeCoordinator, sig: Signal) -> None:
@@ -253,6 +262,8 @@ def test_calls_results_and_errors(loop: str) -> None:
         with pytest.raises(CoordinatorFault, match="endpoint 9"):
             await svc.admit(AdmitRequest(Caller(9, b"", 0, 0, "", 0), 1, None, "a", False, True, 1, 0, 0, 0, 0, 0),
                             None)
+        with pytest.raises(CoordinatorFault, match="has no forget_replay"):  # the fake lacks it
+            await svc.forget_replay(1)
         # the link is fine after all of that
         assert await svc.close(1) == CloseResult(False, None)
     run(go, loop)
