@@ -2,7 +2,8 @@
 # setup.sh — install everything sofs and its tests need on a fresh Debian 12 machine (run as root).
 # Idempotent. Creates .venv in the repo root with the `sofs` command in it.
 #   - Debian packages: Samba 4.22 (smbd, smbclient, smbtorture) from bookworm-backports, etcd,
-#     attr (xattr tools), iproute2 (ip netns), nodejs/npm (for the Azurite emulator in tests)
+#     attr (xattr tools), iproute2 (ip netns), nodejs/npm (for the Azurite emulator in tests),
+#     bind9 + dnsutils (tests run a private BIND 9 for RFC 2136 updates and query with dig)
 #   - Python venv with sofs installed editable plus the test extras
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,18 +11,19 @@ ROOT=$(pwd)
 
 need_apt=0
 command -v smbtorture >/dev/null && smbtorture --version 2>/dev/null | grep -q '4\.2[2-9]' || need_apt=1
-for b in smbclient etcd getfattr ip; do command -v "$b" >/dev/null || need_apt=1; done
+for b in smbclient etcd getfattr ip named dig nsupdate; do command -v "$b" >/dev/null || need_apt=1; done
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt=1
 if [ "$need_apt" = 1 ]; then
   if [ "$(id -u)" != 0 ]; then echo "setup.sh: run as root (apt-get needed)" >&2; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
-  apt-get install -y -q python3 python3-venv attr iproute2 etcd-server etcd-client ca-certificates >/dev/null
+  apt-get install -y -q python3 python3-venv attr iproute2 etcd-server etcd-client ca-certificates \
+    bind9 dnsutils >/dev/null
   bash "$ROOT/scripts/install-samba.sh"
   # The packages start system smbd/nmbd (0.0.0.0:445) and etcd services where systemd runs; sofs needs
   # none of them (tests start private instances) and a system smbd would hold port 445 the demo uses.
   if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-    systemctl disable --now smbd nmbd samba-ad-dc etcd >/dev/null 2>&1 || true
+    systemctl disable --now smbd nmbd samba-ad-dc etcd named >/dev/null 2>&1 || true
   fi
 fi
 # npm is optional (cloud-witness tests); install node only if missing and apt is usable

@@ -61,6 +61,8 @@ class ShareConfig:
     no_access: list[str] = field(default_factory=list)
     comment: str = ""
     guest_ok: bool = False
+    scope_name: str = "*"
+    """``*``, or the Scale-Out File Server role the share belongs to (cluster nodes only)."""
 
     @property
     def access_based_enumeration(self) -> bool:

@@ -40,7 +40,7 @@ from spnego._context import GSSMech
 from spnego._negotiate import NegotiateProxy
 from spnego._ntlm import NTLMProxy
 from spnego._ntlm_raw.crypto import rc4k
-from spnego._ntlm_raw.messages import Authenticate, NegotiateFlags
+from spnego._ntlm_raw.messages import Authenticate, AvFlags, AvId, NegotiateFlags, NTClientChallengeV2
 from spnego._spnego import NegState, NegTokenInit, NegTokenResp, unpack_token
 from spnego.exceptions import ErrorCode, SpnegoError
 
@@ -118,17 +118,35 @@ def _negotiate_init_token() -> bytes:
 _ACCEPT_COMPLETED = NegTokenResp(neg_state=NegState.accept_complete).pack()
 
 
-def _ntlm_inner(token: bytes) -> tuple[bytes | None, bool]:
-    """The NTLM message inside ``token`` (a SPNEGO negTokenResp, or raw NTLMSSP) and whether it was SPNEGO."""
+def _ntlm_inner(token: bytes) -> tuple[bytes | None, bool, bool]:
+    """The NTLM message inside ``token`` (a SPNEGO negTokenResp, or raw NTLMSSP), whether it was SPNEGO
+    and whether that negTokenResp carried a mechListMIC."""
     if token.startswith(_NTLMSSP):
-        return token, False
+        return token, False, False
     try:
         parsed = unpack_token(token)
     except Exception as e:  # noqa: BLE001 - pyspnego raises anything on hostile bytes
         raise AuthError(NtStatus.INVALID_PARAMETER, f"undecodable SPNEGO token: {e}") from None
     if not isinstance(parsed, NegTokenResp):
-        return None, True
-    return parsed.response_token, True
+        return None, True, False
+    return parsed.response_token, True, bool(parsed.mech_list_mic)
+
+
+def _has_ntlm_mic(auth: Authenticate) -> bool:
+    """Whether the NTLMv2 response announces a MIC (MsvAvFlags bit 0x2, [MS-NLMP] 2.2.2.1).
+
+    [MS-SPNG] 3.1.5.1 / Samba's GENSEC_FEATURE_NEW_SPNEGO: only then must the client's last SPNEGO leg
+    carry a mechListMIC. Clients without an NTLM MIC (impacket, pysmb) send none, and Samba and Windows
+    complete the exchange without it.
+    """
+    nt = auth.nt_challenge_response or b""
+    if len(nt) <= 24:
+        return False  # NTLMv1 (refused later) or empty
+    try:
+        pairs = NTClientChallengeV2.unpack(nt[16:]).av_pairs
+    except Exception:  # noqa: BLE001 - a malformed blob is refused by the NTLMv2 check itself
+        return False
+    return bool(int(pairs.get(AvId.flags, 0)) & AvFlags.mic)
 
 
 def _ntlm_type(inner: bytes | None) -> int:
@@ -226,7 +244,7 @@ class AuthContext:
         if self._ctx is None:
             self._ctx = _new_spnego_acceptor()
             return self._step_negotiate(_without_optimistic_token(token))
-        inner, is_spnego = _ntlm_inner(token)
+        inner, is_spnego, client_mic = _ntlm_inner(token)
         kind = _ntlm_type(inner)
         if kind == 1 and not self._negotiated:
             return self._step_negotiate(token)  # NTLM after a mechanism switch
@@ -245,6 +263,12 @@ class AuthContext:
             return out
         if acceptor.map_unknown_to_guest and acceptor.userdb.lookup(auth.user_name or "") is None:
             return self._finish_without_key(acceptor.userdb.guest, anonymous=False, is_spnego=is_spnego)
+        if is_spnego and not client_mic and not _has_ntlm_mic(auth):
+            # pyspnego's acceptor demands a mechListMIC after every NTLM exchange (and whenever the
+            # client's first mechanism is not its preferred one); without an NTLM MIC none is due (see
+            # _has_ntlm_mic), so the exchange completes here, as with Samba and Windows.
+            self._ntlm()._mic_required = False
+            self._ctx._mic_required = False
         try:
             out = self._ctx.step(token)
         except (ValueError, OverflowError) as e:
@@ -254,8 +278,8 @@ class AuthContext:
         except Exception as e:  # noqa: BLE001 - pyspnego raises anything on hostile bytes
             raise AuthError(NtStatus.LOGON_FAILURE, f"logon failure: {e}") from None
         if not self._ctx.complete:
-            # pyspnego wants one more leg only for a mechListMIC dance that NTLM over SMB never needs.
-            raise AuthError(NtStatus.LOGON_FAILURE, "SPNEGO exchange did not complete")
+            # the NTLM AUTHENTICATE carried a MIC but the SPNEGO leg no mechListMIC ([MS-SPNG] 3.1.5.1)
+            raise AuthError(NtStatus.LOGON_FAILURE, "SPNEGO exchange did not complete: mechListMIC missing")
         if lookup.found is None:
             raise AuthError(NtStatus.LOGON_FAILURE, "no user resolved")
         self.user = lookup.found
@@ -269,9 +293,16 @@ class AuthContext:
             out = self._ctx.step(token)
         except Exception as e:  # noqa: BLE001 - pyspnego raises anything on hostile bytes
             raise AuthError(NtStatus.INVALID_PARAMETER, f"bad NTLM NEGOTIATE: {e}") from None
-        inner, _ = _ntlm_inner(out) if out else (None, False)
+        inner = _ntlm_inner(out)[0] if out else None
         self._negotiated = _ntlm_type(inner) == 2  # a CHALLENGE went out
         return _accept_incomplete(out)
+
+    def _ntlm(self) -> NTLMProxy:
+        """The NTLM context inside the SPNEGO acceptor (pyspnego keeps the one we handed it)."""
+        assert self._ctx is not None
+        ntlm = self._ctx._context_list[GSSMech.ntlm][0]
+        assert isinstance(ntlm, NTLMProxy)
+        return ntlm
 
     def _finish_without_key(self, user: User, *, anonymous: bool, is_spnego: bool) -> bytes | None:
         self.user = user

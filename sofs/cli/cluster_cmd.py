@@ -8,6 +8,9 @@
   ``--smb-port P`` (default ``$SOFS_SMB_PORT``, else 445): the SMB port of every node, written into the
   node records (each node has its own loopback address, so one port serves all). Tests use it (or the
   environment variable, which also reaches ``sofs demo``) to run beside a cluster already on 445.
+  ``--dns-port P`` (default ``$SOFS_DNS_PORT``, else none): every node answers DNS queries for the
+  Scale-Out File Server roles' names on that port (``dig @127.0.0.11 -p P SOFS``). ``--witness-port P``
+  (default ``$SOFS_WITNESS_PORT``): every node serves the Witness service ([MS-SWN]) on TCP port P.
 - ``sofs cluster down [--state-dir DIR] [--purge]``: SIGTERM every node (clean leave), SIGKILL after a
   timeout; ``--purge`` also deletes the state dir.
 - ``sofs cluster status [--state-dir DIR]``: cluster, nodes and groups.
@@ -36,10 +39,13 @@ from sofs.cluster.config import (
     resolve_state_dir,
     write_cluster_config,
 )
+from sofs.cluster.model import NodeState
 from sofs.cluster.store_embedded import EmbeddedStore
 
 REPO_ROOT = str(Path(sofs.__file__).resolve().parent.parent)
 ENV_SMB_PORT = "SOFS_SMB_PORT"
+ENV_DNS_PORT = "SOFS_DNS_PORT"
+ENV_WITNESS_PORT = "SOFS_WITNESS_PORT"
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -56,6 +62,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     env_port = os.environ.get(ENV_SMB_PORT)
     up.add_argument("--smb-port", type=int, default=int(env_port) if env_port else None,
                     help=f"SMB port of every node (default ${ENV_SMB_PORT}, else 445)")
+    env_dns = os.environ.get(ENV_DNS_PORT)
+    up.add_argument("--dns-port", type=int, default=int(env_dns) if env_dns else None,
+                    help=f"port of every node's DNS server for the roles' names (default ${ENV_DNS_PORT}, else none)")
+    env_w = os.environ.get(ENV_WITNESS_PORT)
+    up.add_argument("--witness-port", type=int, default=int(env_w) if env_w else None,
+                    help=f"TCP port of every node's Witness service (default ${ENV_WITNESS_PORT}, else none)")
     down = sub.add_parser("down", help="stop the node processes")
     down.add_argument("--purge", action="store_true", help="also delete the state dir")
     down.add_argument("--timeout", type=float, default=15.0)
@@ -93,11 +105,14 @@ def start_node(state_dir: Path, name: str, no_smb: bool, detach: bool) -> subpro
         log.close()
 
 
-async def wait_up(client: ClusterClient, names: list[str], timeout: float) -> bool:
+async def wait_up(client: ClusterClient, pids: dict[str, int], timeout: float) -> bool:
+    """Every started process is Up (its own heartbeat: a killed predecessor's stays until its lease runs
+    out) and every group has an owner."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        nodes = {n.name: n.state for n in await client.get_nodes()}
-        if all(nodes.get(n) == "Up" for n in names) and all(g.owner_node for g in await client.get_groups()):
+        snap = await client.snapshot()
+        up = all(snap.node_state(n) is NodeState.UP and snap.heartbeats[n].pid == pid for n, pid in pids.items())
+        if up and all(g.owner_node and g.state == "Online" for g in await client.get_groups()):
             return True
         await asyncio.sleep(0.2)
     return False
@@ -121,14 +136,19 @@ async def up(args: argparse.Namespace) -> int:
             props = {k: v for k, v in (("SameSubnetDelay", args.delay_ms), ("SameSubnetThreshold", args.threshold))
                      if v is not None}
             await client.create_cluster(args.name, [f"n{i}" for i in range(1, args.n + 1)], properties=props,
-                                        smb_port=args.smb_port or 445)
+                                        smb_port=args.smb_port or 445, dns_port=args.dns_port or 0,
+                                        witness_port=args.witness_port or 0)
         else:
             for k, v in (("SameSubnetDelay", args.delay_ms), ("SameSubnetThreshold", args.threshold)):
                 if v is not None:
                     await client.set_cluster_property(k, v)
-            if args.smb_port is not None:
-                for n in await client.get_nodes():
+            for n in await client.get_nodes():
+                if args.smb_port is not None:
                     await client.set_smb_port(n.name, args.smb_port)
+                if args.dns_port is not None:
+                    await client.set_service_port(n.name, "dns", args.dns_port)
+                if args.witness_port is not None:
+                    await client.set_service_port(n.name, "witness", args.witness_port)
         info = await client.get_cluster()
         nodes = await client.get_nodes()
         cfg = ClusterConfig(state_dir, name=info.name, prefix=client.keys.prefix,
@@ -137,11 +157,12 @@ async def up(args: argparse.Namespace) -> int:
         procs = {n.name: start_node(state_dir, n.name, args.no_smb, detach=not args.foreground) for n in nodes}
         cfg = replace(cfg, nodes={n: NodeProcess(cfg.nodes[n].address, p.pid) for n, p in procs.items()})
         write_cluster_config(cfg)
-        ok = await wait_up(client, list(procs), args.timeout)
+        ok = await wait_up(client, {n: p.pid for n, p in procs.items()}, args.timeout)
         await print_status(client, sys.stdout)
         if not ok:
-            print(f"\nsofs cluster: not every node came Up within {args.timeout:.0f} s; see {state_dir}/*.log",
-                  file=sys.stderr)
+            print(f"\nsofs cluster: not every node came Up within {args.timeout:.0f} s; see {state_dir}/*.log. "
+                  "Stopping the node processes it started.", file=sys.stderr)
+            await stop_pids(cfg, {n: p.pid for n, p in procs.items()}, 15.0)
             return 1
         print(USAGE.format(state_dir=state_dir, first=nodes[0].name))
     finally:
@@ -172,10 +193,22 @@ async def down(args: argparse.Namespace) -> int:
         print(f"sofs cluster: no cluster in {state_dir}", file=sys.stderr)
         return 1
     live = {n: p.pid for n, p in cfg.nodes.items() if node_alive(p.pid)}
+    await stop_pids(cfg, live, args.timeout)
+    print(f"stopped {len(live)} node process(es) of cluster {cfg.name}")
+    if args.purge:
+        shutil.rmtree(state_dir)
+        print(f"removed {state_dir}")
+    return 0
+
+
+async def stop_pids(cfg: ClusterConfig, pids: dict[str, int], timeout: float) -> None:
+    """SIGTERM (clean leave) the node processes ``pids``, SIGKILL what is left after ``timeout``; the
+    configuration then records no running process."""
+    live = {n: p for n, p in pids.items() if node_alive(p)}
     for pid in live.values():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + args.timeout
+    deadline = time.monotonic() + timeout
     while any(node_alive(p) for p in live.values()) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     for n, pid in live.items():
@@ -184,11 +217,6 @@ async def down(args: argparse.Namespace) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     write_cluster_config(replace(cfg, nodes={n: NodeProcess(p.address) for n, p in cfg.nodes.items()}))
-    print(f"stopped {len(live)} node process(es) of cluster {cfg.name}")
-    if args.purge:
-        shutil.rmtree(state_dir)
-        print(f"removed {state_dir}")
-    return 0
 
 
 async def print_status(client: ClusterClient, w: TextIO) -> None:

@@ -2,24 +2,29 @@
 
 Equivalent to, on Windows::
 
-    New-Cluster -Name sofs -Node n1,n2,n3 -NoStorage
+    New-Cluster -Name sofs-cluster -Node n1,n2,n3 -NoStorage
     New-Volume -FriendlyName Volume1 ...            (here: a directory under the state dir)
     Add-ClusterScaleOutFileServerRole -Name SOFS
     New-SmbShare -Name VMS -Path C:\\ClusterStorage\\Volume1\\Shares\\VMS -FullAccess demo -ContinuouslyAvailable $true
 
-Then prints how to connect. The nodes keep running in the background; ``sofs cluster down`` stops them.
+(the share lands in the role: a path on a cluster volume with one Scale-Out File Server role). Each
+node answers DNS for the role's name on port 53 (``$SOFS_DNS_PORT`` to change it; 0 = none). Then prints
+how to connect. The nodes keep running in the background; ``sofs cluster down`` stops them.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "Demo-Passw0rd"
 SHARE = "VMS"
+ROLE = "SOFS"
+CLUSTER = "sofs-cluster"  # the role's name must differ from the cluster's (as on Windows)
 SHARE_PATH = "C:\\ClusterStorage\\Volume1\\Shares\\VMS"
 
 
@@ -48,6 +53,16 @@ async def create_share(state_dir: Path) -> None:
     cfg = load_cluster_config(str(state_dir))
     if cfg is None:
         raise SystemExit("sofs demo: the cluster did not come up")
+    from sofs.cluster.client import ClusterClient, ClusterError
+
+    client = await ClusterClient.connect(cfg)
+    try:
+        await client.add_sofs_role(ROLE)
+    except ClusterError as e:
+        if "already used by a role" not in str(e):
+            raise
+    finally:
+        await client.close()
     store = await cfg.open_store()
     try:
         svc = ShareService(store, prefix=cfg.prefix, check_local_paths=False)
@@ -72,7 +87,8 @@ def main(argv: list[str]) -> int:
     vol = state_dir / "ClusterStorage" / "Volume1" / "Shares" / SHARE
     vol.mkdir(parents=True, exist_ok=True)
     vol.chmod(0o777)
-    rc = cluster_cmd.main(["up", str(args.nodes), "--state-dir", str(state_dir)])
+    dns = ["--dns-port", "53"] if "SOFS_DNS_PORT" not in os.environ else []
+    rc = cluster_cmd.main(["up", str(args.nodes), "--name", CLUSTER, "--state-dir", str(state_dir), *dns])
     if rc:
         return rc
     asyncio.run(create_share(state_dir))
@@ -83,6 +99,7 @@ The demo cluster is up: {len(nodes)} nodes, share {SHARE} (continuously availabl
 
   Connect:      smbclient //{first}/{SHARE} -U {DEMO_USER}%{DEMO_PASSWORD}
   Any node:     {', '.join(n.get('address', '?') for n in nodes.values())}
+  Role name:    dig @{first} {ROLE}   (the Scale-Out File Server's name resolves to every Up node)
   Cmdlets:      sofs Get-ClusterNode; sofs Get-ClusterGroup; sofs Get-SmbShare; sofs Test-Cluster
   Stop:         sofs cluster down --state-dir {state_dir}
 """)

@@ -22,6 +22,7 @@ from sofs.cluster.agent import NodeAgent
 from sofs.cluster.client import ClusterClient
 from sofs.cluster.config import ClusterConfig, load_cluster_config
 from sofs.cluster.model import Keys, NodeRecord, decode
+from sofs.cluster.role_node import run_role_services
 from sofs.cluster.store import ClusterStore
 from sofs.server.coordlink_server import LinkServer
 
@@ -41,6 +42,10 @@ class NodeContext:
     smb_port: int = 445
     link: LinkServer | None = None
     """Where the node registers the volumes it coordinates (serving processes of other nodes connect)."""
+    cluster: ClusterClient | None = None
+    """The cluster's records (the SMB side creates a cluster volume's group through it)."""
+    link_secret: bytes = b""
+    """The secret the coordinator links of this cluster authenticate with."""
 
 
 async def start_link(store: ClusterStore, prefix: str, rec: NodeRecord, address: str) -> LinkServer:
@@ -86,7 +91,12 @@ async def node_main(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await agent.start()
-    tasks: list[asyncio.Task[None]] = []
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(
+        run_role_services(agent, [address, *rec.extra_addresses], rec.dns_port), name=f"roles-{args.name}")]
+    if rec.witness_port:
+        from sofs.cli.witness_node import run_witness
+        tasks.append(asyncio.create_task(run_witness(agent, [address, *rec.extra_addresses], rec.witness_port),
+                                         name=f"witness-{args.name}"))
     link: LinkServer | None = None
     if not args.no_smb:
         try:
@@ -102,7 +112,9 @@ async def node_main(args: argparse.Namespace) -> int:
         except ImportError:
             log.info("%s: no SMB node server available (sofs.server.node_smb); cluster agent only", args.name)
         else:
-            ctx = NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port, link)
+            client = ClusterClient(store, cfg.prefix)
+            ctx = NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port, link,
+                              client, await client.link_secret())
             tasks.append(asyncio.create_task(run_node_smb(ctx), name=f"smb-{args.name}"))
     log.info("%s: node agent running at %s (cluster %s, store %s)", args.name, address, cfg.name, cfg.backend)
     await stop.wait()

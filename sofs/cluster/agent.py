@@ -38,7 +38,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from sofs.cluster.adopt import Member, journals_to_adopt
 from sofs.cluster.decide import (
     Action,
     Activate,
@@ -50,12 +49,13 @@ from sofs.cluster.decide import (
     MarkUp,
     Release,
     Relinquish,
+    SetVotes,
     decide,
 )
 from sofs.cluster.membership import HeartbeatKeeper
 from sofs.cluster.model import DrainStatus, Keys, NodeState, Snapshot, encode, parse_snapshot
 from sofs.cluster.placement import NodeView
-from sofs.cluster.quorum import QuorumView, has_quorum
+from sofs.cluster.quorum import QuorumView, counted_votes, has_quorum
 from sofs.cluster.store import ClusterStore, StoreError, StoreUnavailable
 
 log = logging.getLogger("sofs.cluster.agent")
@@ -111,8 +111,45 @@ class NodeAgent:
         """Groups this node may serve right now -> epoch (empty when fenced or the lease is in doubt)."""
         return dict(self._local) if self.has_quorum else {}
 
+    def owns(self, group: str, epoch: int) -> bool:
+        """May this node act for ``group`` at ``epoch`` right now? (The volume coordinator's fencing
+        check before every grant and journal append: false as soon as the record moved on, quorum
+        is lost, or the heartbeat lease may have run out, even before the loop runs again.)"""
+        return self._local.get(group) == epoch and self.has_quorum
+
+    def group_owners(self) -> dict[str, tuple[str | None, int]]:
+        """Every group of the last snapshot -> (owner, epoch)."""
+        snap = self.snapshot
+        if snap is None:
+            return {}
+        return {n: (g.record.owner, g.record.epoch) for n, g in snap.groups.items()}
+
+    def up_nodes(self) -> set[str]:
+        snap = self.snapshot
+        if snap is None:
+            return set()
+        return {n for n in snap.nodes if snap.node_state(n) in (NodeState.UP, NodeState.PAUSED)}
+
+    async def declare_down(self, node: str, reason: str) -> bool:
+        """``node`` is known dead (its process is gone: its links closed and nothing listens on its
+        link port): remove its heartbeat so every node sees it Down now instead of after the
+        heartbeat threshold. A node that is in fact alive finds its heartbeat gone at its next beat
+        and fences itself (it rejoins). Never for this node itself."""
+        if node == self.name:
+            return False
+        try:
+            gone = await self.store.delete(self.keys.heartbeat(node))
+        except StoreError as e:
+            log.warning("%s: declaring %s down failed: %s", self.name, node, e)
+            return False
+        if gone:
+            log.warning("%s: node %s declared down at once (%s)", self.name, node, reason)
+            self._wake.set()
+        return gone
+
     def on_change(self, callback: Callable[[NodeAgent], None]) -> None:
-        """``callback(agent)`` after every change of quorum or owned groups."""
+        """``callback(agent)`` after every change of quorum, owned groups, any group's owner, or the
+        set of Up nodes."""
         self._listeners.append(callback)
 
     @property
@@ -127,7 +164,7 @@ class NodeAgent:
     async def step(self) -> list[Action]:
         """One HA cycle; returns the actions decided (already applied)."""
         self.cycles += 1
-        before = (self._quorum, dict(self._local))
+        before = (self._quorum, dict(self._local), self.group_owners(), self.up_nodes())
         try:
             await self._load()  # first: the TTL may have changed (SameSubnetDelay/Threshold)
             lost = await self.heartbeat.beat(self.ttl_s, joining=self._joining, holds_witness=self.holds_witness)
@@ -142,7 +179,7 @@ class NodeAgent:
         actions = decide(view, self.name) if view is not None else self._blind()
         for a in actions:
             await self._apply(a)
-        if before != (self._quorum, self._local):
+        if before != (self._quorum, self._local, self.group_owners(), self.up_nodes()):
             for cb in list(self._listeners):
                 cb(self)
         return actions
@@ -160,15 +197,6 @@ class NodeAgent:
             self.delay_s, self.ttl_s = c.delay_s, c.ttl_s
             self._witness_cfg = c.witness
 
-    def journals_to_adopt(self) -> list[str]:
-        """Down nodes whose persistent-handle journals this node adopts now (:mod:`sofs.cluster.adopt`)."""
-        snap = self.snapshot
-        if snap is None:
-            return []
-        members = [Member(n, int(v.record.id), snap.node_state(n) in (NodeState.UP, NodeState.PAUSED))
-                   for n, v in snap.nodes.items()]
-        return journals_to_adopt(self.name, members, self.has_quorum)
-
     def _view(self) -> HAView | None:
         snap = self.snapshot
         if snap is None or snap.cluster is None or self.name not in snap.nodes:
@@ -180,12 +208,19 @@ class NodeAgent:
                                   v.record.paused and v.record.drain_status == DrainStatus.IN_PROGRESS.value))
         visible = frozenset(n for n in snap.heartbeats if n in snap.nodes) | {self.name}
         holds = self.holds_witness or any(hb.holds_witness for n, hb in snap.heartbeats.items() if n in visible)
-        q = QuorumView(snap.weights(), visible, snap.cluster.record.witness is not None, holds)
+        c = snap.cluster.record
+        running = any(not hb.joining for n, hb in snap.heartbeats.items() if n in snap.nodes)
+        votes = counted_votes({n: v.record.node_weight for n, v in snap.nodes.items()}, snap.weights(), running,
+                              c.witness is not None, keep=visible, dynamic_quorum=bool(c.dynamic_quorum))
+        q = QuorumView(votes, visible, c.witness is not None, holds)
         groups = {n: GroupState(g.record.owner, g.record.epoch, g.mod_revision, g.record.preferred_owners)
                   for n, g in snap.groups.items()}
+        table = snap.votes
         return HAView(tuple(nodes), groups, q, dict(self._local),
                       lease_valid=self.heartbeat.lease_valid(self._margin()),
-                      joining=self._joining, leaving=self._leaving)
+                      joining=self._joining, leaving=self._leaving,
+                      vote_active=frozenset(table.record.active) if table and c.dynamic_quorum else None,
+                      vote_revision=table.mod_revision if table else 0)
 
     # ---- applying actions ----
 
@@ -211,6 +246,8 @@ class NodeAgent:
                 await self._mark_up(a)
             elif isinstance(a, DrainDone):
                 await self._drain_done(a)
+            elif isinstance(a, SetVotes):
+                await self._set_votes(a)
         except StoreError as e:
             log.warning("%s: %s failed: %s", self.name, type(a).__name__, e)
 
@@ -249,6 +286,21 @@ class NodeAgent:
         new = replace(v.record, drain_status=DrainStatus.COMPLETED.value)
         if await self.store.cas(self.keys.node(self.name), encode(new), v.mod_revision):
             log.info("%s: drain completed (%s)", self.name, a.reason)
+
+    async def _set_votes(self, a: SetVotes) -> None:
+        """Votes follow membership: rewrite the vote table's active set (CAS on its revision)."""
+        from sofs.cluster.client import vote_table
+        from sofs.cluster.store import Compare, Put
+
+        snap = self.snapshot
+        assert snap is not None and snap.cluster is not None
+        votes = vote_table(snap, snap.cluster.record, active=a.active)
+        res = await self.store.txn([Compare(self.keys.votes, mod_revision=a.expected_revision)],
+                                   [Put(self.keys.votes, encode(votes))])
+        if res.succeeded:
+            log.info("%s: dynamic quorum: votes %s (%s)", self.name,
+                     ", ".join(f"{n}={w}" for n, w in sorted(votes.weights.items())), a.reason)
+            self._wake.set()
 
     async def _update_votes(self, add: bool) -> bool:
         """Dynamic quorum: a rejoining node gets its vote back; a cleanly leaving node gives it up.

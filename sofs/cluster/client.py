@@ -124,6 +124,14 @@ class QuorumInfo:
     witness: dict[str, Any] | None
     votes: dict[str, int] = field(default_factory=dict)
     witness_dynamic_weight: int = 0
+    witness_state: str = ""
+    """``Online`` while a live node holds the witness, ``Offline`` while none does, "" without one."""
+    witness_owner_node: str = ""
+
+
+def witness_holder(snap: Snapshot) -> str:
+    """The node whose live heartbeat says it holds the witness ("" when none does)."""
+    return next((n for n, hb in sorted(snap.heartbeats.items()) if hb.holds_witness and n in snap.nodes), "")
 
 
 def group_state(snap: Snapshot, rec: GroupRecord) -> str:
@@ -206,16 +214,21 @@ class ClusterClient:
 
     async def get_resources(self) -> list[ResourceInfo]:
         snap, _ = await self._cluster()
-        return [ResourceInfo(r.name, group_state(snap, g.record), g.record.name, r.resource_type,
-                             g.record.owner or "")
+        holder = witness_holder(snap)
+        witness = set(WITNESS_RESOURCE.values())
+        return [ResourceInfo(r.name, ("Online" if holder else "Offline") if r.resource_type in witness
+                             else group_state(snap, g.record), g.record.name, r.resource_type,
+                             (holder if r.resource_type in witness else g.record.owner) or "")
                 for g in snap.groups.values() for r in g.record.resources]
 
     async def get_quorum(self) -> QuorumInfo:
         snap, c = await self._cluster()
         votes = snap.weights()
+        holder = witness_holder(snap) if c.witness else ""
         return QuorumInfo(quorum_type(c.witness_kind), WITNESS_RESOURCE.get(c.witness_kind or "", ""),
                           dict(c.witness) if c.witness else None, votes,
-                          int(witness_counts(sum(votes.values()), c.witness is not None)))
+                          int(witness_counts(sum(votes.values()), c.witness is not None)),
+                          ("Online" if holder else "Offline") if c.witness else "", holder)
 
     async def get_volumes(self) -> list[VolumeInfo]:
         """Volumes mounted on this machine (Test-Cluster validates their paths); [] when unknown."""
@@ -230,10 +243,11 @@ class ClusterClient:
     async def create_cluster(self, name: str, nodes: Sequence[str], static_address: Sequence[str] | str = (),
                              no_storage: bool = False, addresses: Mapping[str, str] | None = None,
                              properties: Mapping[str, int] | None = None, smb_port: int = 445,
-                             link_port: int = 0) -> ClusterInfo:
+                             link_port: int = 0, dns_port: int = 0, witness_port: int = 0) -> ClusterInfo:
         """``New-Cluster``. ``smb_port``: the SMB port every node listens on (445; tests pick free ones);
-        ``link_port``: the coordinator link port of every node (0: each picks a free one). Also
-        stores a new random link secret."""
+        ``link_port``: the coordinator link port of every node (0: each picks a free one);
+        ``dns_port``: the port of every node's DNS server for the roles' names (0: none). Also stores a
+        new random link secret."""
         check_name(name, "cluster")
         if not nodes:
             raise ClusterError("A cluster needs at least one node.")
@@ -253,7 +267,9 @@ class ClusterClient:
             addr = addrs.get(n) or next(a for a in free if a not in used)
             check_address(addr)
             members[n] = NodeRecord(n, i + 1, addr, smb_port=check_port(smb_port),
-                                    link_port=check_port(link_port) if link_port else 0)
+                                    link_port=check_port(link_port) if link_port else 0,
+                                    dns_port=check_port(dns_port) if dns_port else 0,
+                                    witness_port=check_port(witness_port) if witness_port else 0)
         cluster = ClusterRecord(name, str(uuid.uuid4()), static_address=statics, no_storage=no_storage)
         for prop, value in (properties or {}).items():
             changes: dict[str, Any] = {field_name(prop): check_property(prop, value)}
@@ -365,10 +381,24 @@ class ClusterClient:
         return next(x for x in await self.get_groups() if x.name == name)
 
     async def remove_group(self, name: str) -> None:
-        if name == CLUSTER_GROUP:
+        """``Remove-ClusterGroup`` (a role with shares scoped to it is refused)."""
+        if name.lower() == CLUSTER_GROUP.lower():
             raise ClusterError("The core cluster group cannot be removed.")
-        if not await self.store.delete(self.keys.group(name)):
-            raise ClusterError(f"The cluster group '{name}' was not found.")
+        from sofs.cluster.role_client import remove_role
+        await remove_role(self, name)
+
+    async def add_sofs_role(self, name: str, parameters: dict[str, Any] | None = None) -> GroupInfo:
+        """``Add-ClusterScaleOutFileServerRole`` (:mod:`sofs.cluster.role_client`)."""
+        from sofs.cluster.role_client import add_sofs_role
+        return await add_sofs_role(self, name, parameters)
+
+    async def get_resource_parameters(self, resource: str) -> list[tuple[str, str, Any]]:
+        from sofs.cluster.role_client import get_parameters
+        return await get_parameters(self, resource)
+
+    async def set_resource_parameter(self, resource: str, name: str, value: Any) -> list[tuple[str, str, Any]]:
+        from sofs.cluster.role_client import set_parameter
+        return await set_parameter(self, resource, name, value)
 
     # ---- nodes ----
 
@@ -410,6 +440,12 @@ class ClusterClient:
             await self.store.txn([Compare(self.keys.link_secret, mod_revision=0)],
                                  [Put(self.keys.link_secret, encode(LinkSecret(secrets.token_hex(32))))])
         raise ClusterError("The cluster link secret kept changing; try again.")
+
+    async def set_service_port(self, name: str, service: str, port: int) -> NodeInfo:
+        """The port of the node's ``dns`` server or ``witness`` service (0: none; read at start)."""
+        checked = check_port(port) if port else 0
+        fname = {"dns": "dns_port", "witness": "witness_port"}[service]
+        return await self._update_node(name, lambda r: replace(r, **{fname: checked}))
 
     async def add_node(self, name: str, address: str | None = None) -> NodeInfo:
         """``Add-ClusterNode``: a new member (address: next free 127.0.0.x when omitted); start its process

@@ -19,6 +19,9 @@
    cannot keep it (none, Down, drained) is claimed with ``epoch + 1`` by compare-and-set on the
    record's revision (:class:`Claim`); a lost race is simply seen on the next cycle.
 7. **Drain done.** A draining node that owns nothing reports the drain as Completed (:class:`DrainDone`).
+8. **Votes follow membership.** When the vote table's active set is not the set of Up members
+   (:func:`~sofs.cluster.quorum.membership_active`: a node was marked Down or came back), the first Up
+   node by name rewrites it (:class:`SetVotes`, CAS on the table's revision). With quorum only.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sofs.cluster.placement import GroupView, NodeView, can_keep, place
-from sofs.cluster.quorum import QuorumView, has_quorum
+from sofs.cluster.quorum import QuorumView, has_quorum, membership_active
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,10 @@ class HAView:
     lease_valid: bool = True
     joining: bool = False
     leaving: bool = False
+    vote_active: frozenset[str] | None = None
+    """The stored vote table's active set (None: no table, votes are not managed)."""
+    vote_revision: int = 0
+    """Store ``mod_revision`` of the vote table (the CAS token for :class:`SetVotes`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +104,15 @@ class DrainDone:
     reason: str
 
 
-Action = Fence | Release | Relinquish | MarkUp | Activate | Claim | DrainDone
+@dataclass(frozen=True, slots=True)
+class SetVotes:
+    active: tuple[str, ...]
+    """The members that keep a dynamic vote (sorted)."""
+    expected_revision: int
+    reason: str
+
+
+Action = Fence | Release | Relinquish | MarkUp | Activate | Claim | DrainDone | SetVotes
 
 
 def decide(view: HAView, me: str) -> list[Action]:
@@ -151,4 +166,22 @@ def decide(view: HAView, me: str) -> list[Action]:
     mine = by_name.get(me)
     if mine is not None and mine.draining and not any(r.owner == me for r in view.groups.values()):
         actions.append(DrainDone("no group left on this node"))
+    votes = _set_votes(view, me)
+    if votes is not None:
+        actions.append(votes)
     return actions
+
+
+def _set_votes(view: HAView, me: str) -> SetVotes | None:
+    if view.vote_active is None:
+        return None
+    up = sorted(n.name for n in view.nodes if n.up)
+    if not up or up[0] != me:
+        return None
+    want = membership_active({n.name for n in view.nodes}, set(up))
+    if want == view.vote_active:
+        return None
+    lost, back = sorted(view.vote_active - want), sorted(want - view.vote_active)
+    why = "; ".join(p for p in (f"{', '.join(lost)} left membership" if lost else "",
+                                f"{', '.join(back)} joined" if back else "") if p)
+    return SetVotes(tuple(sorted(want)), view.vote_revision, why)

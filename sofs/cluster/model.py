@@ -68,7 +68,7 @@ def decode(cls: type[T], data: bytes) -> T:
         if k in names:
             kw[k] = tuple(v) if isinstance(v, list) else v
     if cls is GroupRecord and "resources" in kw:
-        kw["resources"] = tuple(ResourceRecord(**r) for r in kw["resources"])
+        kw["resources"] = tuple(decode_resource(r) for r in kw["resources"])
     return cls(**kw)
 
 
@@ -117,9 +117,19 @@ class NodeRecord:
     paused: bool = False
     drain_status: str = DrainStatus.NOT_INITIATED.value
     smb_port: int = 445
+    dns_port: int = 0
+    """Port of the node's DNS server for the cluster's network names (0: none)."""
+    witness_port: int = 0
+    """TCP port of the node's Witness service ([MS-SWN], ncacn_ip_tcp; 0: none)."""
+    extra_addresses: tuple[str, ...] = ()
+    """More client-access addresses of the node (multichannel); ``address`` comes first."""
     link_port: int = 0
     """TCP port of the node's coordinator link (:mod:`sofs.server.coordlink`) on ``address``; 0: any
     free port, which the node writes here once it listens (other nodes read it from this record)."""
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return (self.address, *self.extra_addresses)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +156,13 @@ class Heartbeat:
 class ResourceRecord:
     name: str
     resource_type: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    """Private properties (``Get-ClusterParameter``), e.g. a Distributed Network Name's ``DnsName``."""
+
+
+def decode_resource(raw: dict[str, Any]) -> ResourceRecord:
+    names = {f.name for f in dataclasses.fields(ResourceRecord)}
+    return ResourceRecord(**{k: v for k, v in raw.items() if k in names})
 
 
 @dataclass(frozen=True, slots=True)

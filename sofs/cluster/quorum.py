@@ -3,9 +3,12 @@
 Model (Windows Server Failover Clustering, "Understanding cluster and pool quorum"):
 
 - Every node has a configured vote (``NodeWeight``, 0 or 1). With **dynamic quorum** the cluster keeps
-  a *dynamic* weight per node: a node that **leaves cleanly** (shutdown, Remove-ClusterNode) gives up
-  its vote, so the cluster survives a sequence of clean departures down to one node. A node that
-  crashes keeps its vote (we never adjust votes for failures: that is the conservative half of WSFC).
+  a *dynamic* weight per node, and **votes follow membership whatever the cause**: a node that leaves
+  cleanly (shutdown, Remove-ClusterNode) gives up its vote at once, and a node that fails (crash,
+  kill -9, lost heartbeats) loses it as soon as a partition with quorum has marked it Down
+  (:func:`membership_active`). So the cluster survives a sequence of departures down to one node
+  ("last man standing"), while a simultaneous loss of half the votes or more stops it. A node that
+  joins again gets its vote back.
 - **Node majority**: a partition has quorum when it holds strictly more than half of all votes.
 - **Node majority + witness**: the witness adds one vote, held by at most one partition at a time.
   With **dynamic witness** the witness vote counts only when the number of node votes is even, so the
@@ -14,8 +17,17 @@ Model (Windows Server Failover Clustering, "Understanding cluster and pool quoru
   tie-breaker, ``LowerQuorumPriorityNodeID``): preferably a node the deciding partition cannot see,
   else the highest-named voter; so the total is odd and a 50/50 split has a winner.
 
+- **Forming** (a cold start: no member is Up, e.g. after ``sofs cluster down`` or after every node
+  was killed): the dynamic table describes a membership that no longer runs, so the forming nodes
+  count every member's *configured* vote (:func:`forming_votes`), as WSFC does when the cluster
+  service starts: a majority of the configured votes (with the witness where it counts) must be
+  present to form; one node of three cannot start the cluster alone.
+
 Everybody computes quorum against the same vote table (stored in the ClusterStore, changed only by a
-partition that has quorum), so disjoint partitions cannot both have more than half of it.
+partition that has quorum), so disjoint partitions cannot both have more than half of it. A cold start
+ignores the stored table; that is safe because "no member is Up" is read from the store itself: a
+node's heartbeat key lives on a store lease, and a node stops serving before its lease can expire, so
+a member whose heartbeat is gone serves nothing.
 """
 from __future__ import annotations
 
@@ -95,3 +107,24 @@ def quorum_type(witness_kind: str | None) -> str:
         "fileshare": "NodeAndFileShareMajority",
         "cloud": "NodeAndCloudMajority",
     }.get(witness_kind, "NodeMajority")
+
+
+def forming_votes(configured: Mapping[str, int], witness: bool, keep: AbstractSet[str] = frozenset(),
+                  dynamic_quorum: bool = True) -> dict[str, int]:
+    """Votes a cold start counts: every member's configured vote (parity fixed as in the dynamic table)."""
+    return dynamic_weights(configured, set(configured), witness, keep, dynamic_quorum)
+
+
+def counted_votes(configured: Mapping[str, int], table: Mapping[str, int], any_member_up: bool, witness: bool,
+                  keep: AbstractSet[str] = frozenset(), dynamic_quorum: bool = True) -> dict[str, int]:
+    """The vote table a partition decides on: the stored dynamic one while the cluster runs (some member
+    is Up), the configured one while it forms (:func:`forming_votes`)."""
+    if any_member_up:
+        return dict(table)
+    return forming_votes(configured, witness, keep, dynamic_quorum)
+
+
+def membership_active(members: AbstractSet[str], up: AbstractSet[str]) -> frozenset[str]:
+    """Nodes that keep a dynamic vote: the members that are Up (or Paused) now. A node marked Down,
+    whatever the cause, and a node that left cleanly, have no vote until they join again."""
+    return frozenset(n for n in members if n in up)

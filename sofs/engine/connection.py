@@ -6,6 +6,7 @@ Bytes in, request chains out; response lists in, bytes out. No sockets, no clock
 - transport framing (:mod:`sofs.engine.framing`);
 - decryption of TRANSFORM messages ([MS-SMB2] 3.3.5.2.1) and encryption of the responses;
 - SMB1 multi-protocol NEGOTIATE detection ([MS-SMB2] 3.3.5.3);
+- the RFC 1002 SESSION REQUEST some clients send first on the SMB port (answered positively);
 - compound splitting ([MS-SMB2] 3.3.5.2.7) with NextCommand bounds/alignment checks;
 - the credit / sequence window ([MS-SMB2] 3.3.5.2.3) and credit-charge checks (3.3.5.2.5);
 - assembling compound responses with 8-byte padding, signing each ([MS-SMB2] 3.3.4.1.1).
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sofs.crypto.transform import DecryptError
-from sofs.engine.framing import FrameReader, frame_header
+from sofs.engine.framing import NBSS_SESSION_REQUEST, POSITIVE_SESSION_RESPONSE, FrameReader, frame_header
 from sofs.engine.state import ConnectionState, Session
 from sofs.wire.codec import Buffer
 from sofs.wire.constants import Command, HeaderFlags
@@ -58,6 +59,7 @@ class Chain:
     encrypted: bool = False
     encrypted_session_id: int = 0
     smb1_dialects: list[str] | None = None
+    transport_reply: bytes = b""  # sent as is (RFC 1002 POSITIVE SESSION RESPONSE)
 
 
 @dataclass(slots=True)
@@ -98,6 +100,10 @@ class Engine:
     def parse_frame(self, frame: memoryview) -> Chain:
         if frame and frame[0] == 0xFE:  # SMB2 (Header.decode checks the other three ProtocolId bytes)
             return Chain(self._split(frame, encrypted=False))
+        if frame is NBSS_SESSION_REQUEST:
+            if self.conn.negotiated:
+                raise ProtocolViolation("NetBIOS session request after negotiation")
+            return Chain([], transport_reply=POSITIVE_SESSION_RESPONSE)
         magic = bytes(frame[:4])
         if magic == TRANSFORM_MAGIC:
             return self._parse_encrypted(frame)

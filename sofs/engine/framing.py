@@ -1,5 +1,10 @@
 """Direct-TCP transport framing ([MS-SMB2] 2.1): a 4-byte header (zero byte + 24-bit big-endian length).
 
+The same port also takes the two other RFC 1002 (NetBIOS session service, 4.3) packets clients send
+there, as Samba does: a SESSION REQUEST (type 0x81) comes out as :data:`NBSS_SESSION_REQUEST` (the
+engine answers it with a POSITIVE SESSION RESPONSE), a SESSION KEEP ALIVE (0x85) is discarded
+(RFC 1002 4.3.7). Any other type breaks the framing.
+
 :class:`FrameReader` is a sans-I/O buffer that hands out the writable region the transport should
 receive into (``get_buffer``) and returns complete frames after ``buffer_updated``. Small frames are
 parsed out of one rolling buffer (copied out, they are small); a frame larger than the rolling buffer
@@ -13,6 +18,14 @@ from sofs.wire.bufpool import POOL
 
 MAX_FRAME = 16 * 1024 * 1024 + 4096
 ROLLING = 256 * 1024
+NBSS_SESSION_MESSAGE = 0x00
+NBSS_SESSION_REQUEST_TYPE = 0x81
+NBSS_KEEP_ALIVE = 0x85
+MAX_NBSS_REQUEST = 512  # two encoded NetBIOS names with scope ids (RFC 1002 4.3.2, 4.1.1)
+NBSS_SESSION_REQUEST = memoryview(b"")
+"""Stands for a received RFC 1002 SESSION REQUEST among the frames (compare with ``is``)."""
+POSITIVE_SESSION_RESPONSE = b"\x82\x00\x00\x00"
+"""RFC 1002 4.3.3: the answer to a SESSION REQUEST."""
 
 
 class FramingError(Exception):
@@ -58,9 +71,11 @@ class FrameReader:
         buf = self._buf
         while self._end - self._start >= 4:
             s = self._start
-            if buf[s] != 0:
-                raise FramingError(f"bad transport header byte 0x{buf[s]:02x}")
             length = (buf[s + 1] << 16) | (buf[s + 2] << 8) | buf[s + 3]
+            if buf[s] != NBSS_SESSION_MESSAGE:
+                if not self._nbss_packet(buf[s], length, frames):
+                    break
+                continue
             if length > self.max_frame:
                 raise FramingError(f"frame of {length} bytes exceeds the maximum")
             have = self._end - s - 4
@@ -80,6 +95,23 @@ class FrameReader:
         if self._start == self._end:
             self._start = self._end = 0
         return frames
+
+    def _nbss_packet(self, kind: int, length: int, frames: list[memoryview]) -> bool:
+        """Consume a non-message NBSS packet at ``_start``; False while its body is incomplete."""
+        if kind == NBSS_KEEP_ALIVE and length == 0:
+            self._start += 4
+            return True
+        if kind != NBSS_SESSION_REQUEST_TYPE:
+            raise FramingError(f"bad transport header byte 0x{kind:02x}")
+        if length > MAX_NBSS_REQUEST:
+            raise FramingError(f"NetBIOS session request of {length} bytes")
+        if self._end - self._start - 4 < length:
+            if self._start + 4 + length > len(self._buf):
+                self._compact()
+            return False
+        self._start += 4 + length  # the called/calling names are not checked (Samba accepts any)
+        frames.append(NBSS_SESSION_REQUEST)
+        return True
 
     def feed(self, data: bytes) -> list[memoryview]:
         """Convenience for tests and plain ``Protocol`` transports: copy ``data`` in, return frames."""

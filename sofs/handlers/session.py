@@ -324,14 +324,14 @@ async def handle_logoff(ctx: Ctx, req: LogoffRequest) -> Reply:
 
 
 async def end_session(server, session: Session, disconnected: bool) -> None:  # type: ignore[no-untyped-def]
-    """Tear a session down: close its trees and opens (hooks), drop it from the tables."""
-    for hook in server.extensions.get("on_session_end", []):
-        try:
-            res = hook(server, session, disconnected)
-            if hasattr(res, "__await__"):
-                await res
-        except Exception:
-            log.exception("session-end hook failed")
+    """Tear a session down: its handles close (durable ones stay disconnected at their volume's
+    coordinator, [MS-SMB2] 3.3.5.5.3 / 3.3.5.6), it leaves the tables."""
+    from sofs.handlers.opens import session_ended
+
+    try:
+        await session_ended(server, session, keep_durable=True)
+    except Exception:
+        log.exception("ending the handles of session 0x%x failed", session.session_id)
     session.trees.clear()
     session.state = SessionState.EXPIRED
     server.sessions.pop(session.session_id, None)

@@ -10,6 +10,7 @@ import logging
 
 from sofs.engine.state import TreeConnect
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
+from sofs.handlers.scaleout import share_capabilities
 from sofs.security.share_acl import share_maximal_access
 from sofs.security.token import token_of_session
 from sofs.wire.constants import Dialect, ShareCaps, ShareFlags, ShareType
@@ -56,14 +57,12 @@ async def handle_tree_connect(ctx: Ctx, req: TreeConnectRequest) -> Reply:
             flags |= ShareFlags.ACCESS_BASED_DIRECTORY_ENUM
         if encrypt:
             flags |= ShareFlags.ENCRYPT_DATA
-        caps = 0
-        is_ca = bool(cfg.continuously_available and dialect >= Dialect.SMB3_0)
-        if is_ca:
-            caps |= ShareCaps.CONTINUOUS_AVAILABILITY
-        if server.extensions.get("scaleout"):
-            caps |= ShareCaps.SCALEOUT | ShareCaps.CLUSTER
-        tree = TreeConnect(session.next_tree_id, session, share, access, encrypt=encrypt, is_ca=is_ca)
-        resp = TreeConnectResponse(ShareType.DISK, int(flags), int(caps), access)
+        clustered = bool(server.node_name)
+        caps = share_capabilities(cfg, dialect, clustered)
+        is_ca = bool(caps & ShareCaps.CONTINUOUS_AVAILABILITY)
+        tree = TreeConnect(session.next_tree_id, session, share, access, encrypt=encrypt, is_ca=is_ca,
+                           is_scaleout=bool(caps & ShareCaps.SCALEOUT))
+        resp = TreeConnectResponse(ShareType.DISK, int(flags), caps, access)
     session.next_tree_id += 1
     session.trees[tree.tree_id] = tree
     ctx.tree = tree
@@ -82,10 +81,10 @@ async def handle_tree_disconnect(ctx: Ctx, req: TreeDisconnectRequest) -> Reply:
 
 
 async def end_tree(server, tree: TreeConnect) -> None:  # type: ignore[no-untyped-def]
-    for hook in server.extensions.get("on_tree_end", []):
-        try:
-            res = hook(server, tree)
-            if hasattr(res, "__await__"):
-                await res
-        except Exception:
-            log.exception("tree-end hook failed")
+    """TREE_DISCONNECT ([MS-SMB2] 3.3.5.8): the tree's handles close."""
+    from sofs.handlers.opens import close_tree_opens
+
+    try:
+        await close_tree_opens(server, tree)
+    except Exception:
+        log.exception("closing the opens of tree %d failed", tree.tree_id)

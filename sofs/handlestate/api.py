@@ -126,10 +126,14 @@ class AdmitRequest:
 
 @dataclass(frozen=True, slots=True)
 class AdmitResult:
+    """The admitted open; or ``reopen``: nothing admitted, the object the serving process opened was
+    deleted meanwhile (a purged disconnected open's delete-on-close): open it again."""
+
     persistent_id: int
     oplock_level: int
     lease: LeaseGrant | None
     durable: DurableGrant | None
+    reopen: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +165,7 @@ class OpenImage:
     create_action: int
     channel_sequence: int
     delete_on_close: bool
+    position: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,12 +271,14 @@ class FileLock:
 @dataclass(frozen=True, slots=True)
 class FileFacts:
     """What a remote serving process needs on its data path for one file stream: the granted locks
-    (READ/WRITE conflict checks) and whether a write must ask the coordinator to break read caching."""
+    (READ/WRITE conflict checks), whether a write must ask the coordinator to break read caching,
+    and whether the file is delete-pending (FileStandardInformation.DeletePending)."""
 
     file_id: int
     stream_key: str
     locks: tuple[FileLock, ...]
     read_cachers: bool
+    delete_pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,9 +313,10 @@ class HandleService(Protocol):
         """The object a :class:`CloseResult` said to delete is gone (or could not go): clear its
         delete-pending state and report the change."""
 
-    async def disconnect(self, persistent_id: int) -> bool:
+    async def disconnect(self, persistent_id: int, position: int = 0) -> bool:
         """The client's connection is gone: keep the open disconnected (True: durable and allowed)
-        or not (False: the caller closes it)."""
+        or not (False: the caller closes it). ``position``: the handle's FilePositionInformation,
+        which a reconnect gets back."""
 
     async def set_delete_on_close(self, persistent_id: int, value: bool, hook: AsyncHook | None) -> None: ...
 
@@ -339,6 +347,9 @@ class HandleService(Protocol):
 
     async def set_channel_sequence(self, persistent_id: int, value: int) -> None: ...
 
+    async def set_resilient(self, persistent_id: int, timeout_ms: int) -> None:
+        """FSCTL_LMR_REQUEST_RESILIENCY: the open survives a network failure for ``timeout_ms``."""
+
     async def list_opens(self) -> tuple[HandleRow, ...]: ...
 
     async def revoke(self, persistent_id: int) -> bool:
@@ -358,6 +369,13 @@ class Sink(Protocol):
 
     def revoked(self, persistent_id: int) -> None:
         """The coordinator closed the open: drop the handle (the client gets FILE_CLOSED)."""
+
+    def alive(self, persistent_id: int) -> bool:
+        """Is the open's client connection still up? (A remote process answers True while its link
+        is up: its own connection loss reaches the coordinator as ``disconnect``.)"""
+
+    async def moved(self, old: str, new: str, is_directory: bool) -> None:
+        """Opens at ``old`` (and below it, for a directory) are now at ``new`` (volume paths)."""
 
     async def file_facts(self, facts: FileFacts) -> None:
         """The locks / read caching of a file this process has opens on changed."""

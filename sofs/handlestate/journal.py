@@ -422,12 +422,19 @@ def snapshot_records(table: object, persistent_only: bool = True) -> list[R.Reco
                 out.append(R.ChannelSequenceSet(o.persistent_id, o.channel_sequence))
             for idx, val in sorted(o.lock_sequences.items()):
                 out.append(R.LockSequenceSet(o.persistent_id, idx, val))
-        for lk in f.locks:
-            if lk.owner in pids:
-                out.append(R.LockAdded(f.file_id, lk.owner, lk.stream, lk.offset, lk.length, lk.exclusive))
-        for lease in f.leases.values():
-            out.append(R.LeaseSet(f.file_id, lease.client_guid, lease.lease_key, int(lease.state),
-                                  lease.epoch, lease.version, lease.parent_lease_key))
+        skeys = sorted({o.stream_key for o in opens})
+        for skey in skeys:
+            for lk in table.locks.locks_of((f.file_id, skey)):
+                if lk.owner in pids:
+                    out.append(R.LockAdded(f.file_id, lk.owner, skey, lk.offset, lk.length,  # type: ignore[arg-type]
+                                           lk.exclusive))
+        seen = set()
+        for o in opens:
+            lease = o.lease
+            if lease is not None and id(lease) not in seen:
+                seen.add(id(lease))
+                out.append(R.LeaseSet(f.file_id, lease.client_guid, lease.key, int(lease.state),
+                                      lease.epoch, lease.version, lease.parent_key))
         if f.delete_pending:
             out.append(R.DeletePendingSet(f.file_id, "", True))
         for skey in sorted(f.stream_delete_pending):

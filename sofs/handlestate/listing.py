@@ -69,10 +69,9 @@ def _journal_rows(root: str) -> list[dict[str, Any]]:
         except (OSError, KeyError, ValueError, TypeError):  # a journal being rewritten: skip it
             continue
         for o in table.opens_by_persistent.values():
-            f = table.files.get(o.file_id)
             locks = [[lk.offset, lk.length, "X" if lk.exclusive else "S"]
-                     for lk in (f.locks if f else []) if lk.owner == o.persistent_id]
-            lease = f.leases.get((o.client_guid, o.lease_key)) if f is not None and o.lease_key else None
+                     for lk in table.locks.locks_of((o.file_id, o.stream_key)) if lk.owner == o.persistent_id]
+            lease = o.lease
             rows.append({"path": o.path, "client": "", "user": o.owner_sid, "kind": "persistent",
                          "state": "journal", "locks": locks, "lease": int(lease.state) if lease else None,
                          "node": node,

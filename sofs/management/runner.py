@@ -14,7 +14,7 @@ from sofs.management import format as fmt
 from sofs.management.cmdlets import REGISTRY, lookup  # noqa: F401  (importing registers every cmdlet)
 from sofs.management.cmdlets.base import Context, Rendered
 from sofs.management.errors import ManagementError
-from sofs.management.psbind import bind, parse_number
+from sofs.management.psbind import BindError, bind, parse_number
 from sofs.management.psparse import (
     Assignment,
     Bare,
@@ -65,7 +65,11 @@ async def run_pipeline(p: Pipeline, ctx: Context) -> tuple[list[Any], bool]:
     # bind every stage once up front (without pipeline input) so usage errors surface before any mutation
     for i, (cmd, spec) in enumerate(zip(p.commands, specs, strict=True)):
         if i == 0 or spec.sink:
-            bind(cmd.args, spec.params)
+            chosen = bind(cmd.args, spec.params).get("Cluster")
+            if chosen is not None:
+                if ctx.cluster is not None and ctx.cluster != chosen:
+                    raise BindError("One pipeline acts on one cluster: -Cluster names two.")
+                ctx.cluster = chosen
     objects: list[Any] = []
     bound: dict[str, Any] = {}
     for i, (cmd, spec) in enumerate(zip(p.commands, specs, strict=True)):

@@ -162,6 +162,20 @@ class ContextResult:
     transfer_syntax: SyntaxId
 
 
+BIND_TIME_FEATURES = 0x0000  # we claim none of [MS-RPCE] 3.3.1.5.3's optional features
+
+
+def negotiate_context(ctx: ContextElement, syntax: SyntaxId) -> ContextResult:
+    """The result for one presentation context of a bind/alter_context offering ``syntax`` (NDR 2.0 only)."""
+    if any(is_bind_time_feature_negotiation(ts) for ts in ctx.transfer_syntaxes):
+        return ContextResult(RESULT_NEGOTIATE_ACK, BIND_TIME_FEATURES, NULL_SYNTAX)
+    if ctx.abstract_syntax != syntax:
+        return ContextResult(RESULT_PROVIDER_REJECTION, REASON_ABSTRACT_SYNTAX_NOT_SUPPORTED, NULL_SYNTAX)
+    if NDR20 in ctx.transfer_syntaxes:
+        return ContextResult(RESULT_ACCEPTANCE, 0, NDR20)
+    return ContextResult(RESULT_PROVIDER_REJECTION, REASON_TRANSFER_SYNTAXES_NOT_SUPPORTED, NULL_SYNTAX)
+
+
 def encode_bind_ack(
     call_id: int,
     max_xmit_frag: int,

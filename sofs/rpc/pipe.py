@@ -22,15 +22,9 @@ from sofs.rpc.dcerpc import (
     NCA_S_OP_RNG_ERROR,
     NCA_S_PROTO_ERROR,
     NCA_S_UNKNOWN_IF,
-    NDR20,
-    NULL_SYNTAX,
     PFC_FIRST_FRAG,
     PFC_LAST_FRAG,
-    REASON_ABSTRACT_SYNTAX_NOT_SUPPORTED,
-    REASON_TRANSFER_SYNTAXES_NOT_SUPPORTED,
     RESULT_ACCEPTANCE,
-    RESULT_NEGOTIATE_ACK,
-    RESULT_PROVIDER_REJECTION,
     Bind,
     ContextElement,
     ContextResult,
@@ -44,7 +38,7 @@ from sofs.rpc.dcerpc import (
     encode_bind_nak,
     encode_fault,
     encode_responses,
-    is_bind_time_feature_negotiation,
+    negotiate_context,
 )
 from sofs.rpc.ndr import NdrError
 from sofs.rpc.srvsvc import ShareInfoSource, SrvsvcService
@@ -53,7 +47,6 @@ from sofs.wire.status import NtStatus
 
 MAX_FRAG = 4280  # what Windows and Samba offer for ncacn_np
 MAX_REQUEST = 1 << 20  # reassembled request stub limit
-BIND_TIME_FEATURES = 0x0000  # we claim none of [MS-RPCE] 3.3.1.5.3's optional features
 
 
 class RpcService(Protocol):
@@ -145,14 +138,10 @@ class NamedPipe:
             self._out.append(encode_fault(hdr.call_id, NCA_S_PROTO_ERROR))
 
     def _negotiate(self, ctx: ContextElement) -> ContextResult:
-        if any(is_bind_time_feature_negotiation(ts) for ts in ctx.transfer_syntaxes):
-            return ContextResult(RESULT_NEGOTIATE_ACK, BIND_TIME_FEATURES, NULL_SYNTAX)
-        if ctx.abstract_syntax != self.service.syntax:
-            return ContextResult(RESULT_PROVIDER_REJECTION, REASON_ABSTRACT_SYNTAX_NOT_SUPPORTED, NULL_SYNTAX)
-        if NDR20 in ctx.transfer_syntaxes:
+        res = negotiate_context(ctx, self.service.syntax)
+        if res.result == RESULT_ACCEPTANCE:
             self._contexts.add(ctx.context_id)
-            return ContextResult(RESULT_ACCEPTANCE, 0, NDR20)
-        return ContextResult(RESULT_PROVIDER_REJECTION, REASON_TRANSFER_SYNTAXES_NOT_SUPPORTED, NULL_SYNTAX)
+        return res
 
     def _bind(self, pdu: bytes, hdr: PduHeader) -> None:
         bind = Bind.decode(pdu)

@@ -17,6 +17,7 @@ from sofs.engine.state import Session, SessionState
 from sofs.handlers.base import ERROR_BODY, ChainState, ConnectionAbort, Ctx, Reply, SmbError
 from sofs.handlers.dispatch import dispatch
 from sofs.handlers.eager import start_eager
+from sofs.handlers.opens import connection_lost as handles_lost
 from sofs.server.state import ServerState
 from sofs.wire.constants import Command, HeaderFlags
 from sofs.wire.header import Header
@@ -120,11 +121,10 @@ class SmbConnection(asyncio.BufferedProtocol):
         self.server.connections.pop(conn.conn_id, None)
         for task in list(self.tasks):
             task.cancel()
-        for hook in self.server.extensions.get("on_connection_lost", []):
-            try:
-                hook(self.server, conn)
-            except Exception:
-                log.exception("connection-lost hook failed")
+        try:
+            handles_lost(self.server, conn)
+        except Exception:
+            log.exception("handing back the handles of connection %d failed", conn.conn_id)
         drop_connection_sessions(self.server, conn)
         log.info("connection %d from %s closed", conn.conn_id, self.peer)
 
@@ -136,6 +136,9 @@ class SmbConnection(asyncio.BufferedProtocol):
     async def _run_chain(self, chain: Chain, run: _ChainRun) -> None:
         assert self.engine is not None
         try:
+            if chain.transport_reply:
+                self._write_raw(chain.transport_reply)
+                return
             if chain.smb1_dialects is not None:
                 from sofs.handlers.negotiate import handle_smb1_negotiate
 
@@ -318,6 +321,14 @@ class SmbConnection(asyncio.BufferedProtocol):
         else:
             self.transport.writelines(parts)
 
+    def _write_raw(self, data: bytes) -> None:
+        if self.closed or self.transport is None:
+            return
+        if self._batch is not None:
+            self._batch.append(data)
+        else:
+            self.transport.write(data)
+
     # -- server-initiated messages (oplock/lease breaks) ------------------------------------------
     async def send_notification(self, header: Header, body: bytes, session: Session | None = None) -> None:
         """Send an unsolicited message (MessageId 0xFFFFFFFFFFFFFFFF), e.g. a break notification."""
@@ -328,8 +339,8 @@ class SmbConnection(asyncio.BufferedProtocol):
 
 def drop_connection_sessions(server: ServerState, conn: Any) -> None:
     """[MS-SMB2] 3.3.7.1: the sessions of a lost connection go away, unless another channel carries
-    them (it becomes the session's connection); channels bound here are unbound. Opens were dealt
-    with by the ``on_connection_lost`` hooks (durable ones preserved)."""
+    them (it becomes the session's connection); channels bound here are unbound. Handles were dealt
+    with by :func:`sofs.handlers.opens.connection_lost` (durable ones kept disconnected)."""
     for session in list(conn.sessions.values()):
         if session.connection is not conn:
             continue

@@ -102,7 +102,9 @@ class _ClientLink(Link):
         if not self.opened.done():
             self.opened.set_exception(e)
 
-    def serve(self, call: Call) -> Coroutine[Any, Any, Any]:  # file_facts, the only call a server makes
+    def serve(self, call: Call) -> Coroutine[Any, Any, Any]:  # file_facts / moved: the calls a server makes
+        if call.method == "moved":
+            return self.sink.moved(*call.args)
         return self.sink.file_facts(*call.args)
 
     def on_event(self, event: Event) -> None:
@@ -190,8 +192,8 @@ class RemoteService:
     async def deleted(self, file_id: int, stream: str | None, change: Change | None) -> None:
         await self._call(_M["deleted"], (file_id, stream, change))
 
-    async def disconnect(self, persistent_id: int) -> bool:
-        r: bool = await self._call(_M["disconnect"], (persistent_id,))
+    async def disconnect(self, persistent_id: int, position: int = 0) -> bool:
+        r: bool = await self._call(_M["disconnect"], (persistent_id, position))
         return r
 
     async def set_delete_on_close(self, persistent_id: int, value: bool, hook: AsyncHook | None) -> None:
@@ -239,6 +241,9 @@ class RemoteService:
 
     async def set_channel_sequence(self, persistent_id: int, value: int) -> None:
         await self._call(_M["set_channel_sequence"], (persistent_id, value))
+
+    async def set_resilient(self, persistent_id: int, timeout_ms: int) -> None:
+        await self._call(_M["set_resilient"], (persistent_id, timeout_ms))
 
     async def list_opens(self) -> tuple[HandleRow, ...]:
         r: tuple[HandleRow, ...] = await self._call(_M["list_opens"], ())

@@ -245,8 +245,9 @@ SERVICE: dict[str, Method] = {
 """What a client may Call: every HandleService method, and reclaim."""
 SINK_EVENTS = methods_of(api.Sink, ("oplock_break", "lease_break", "revoked", "watching"))
 """What a server may send as Event."""
-SINK_CALLS = methods_of(api.Sink, ("file_facts",))
-"""What a server may Call (the client answers when the Sink applied it)."""
+SINK_CALLS = methods_of(api.Sink, ("file_facts", "moved"))
+"""What a server may Call (the client answers when the Sink applied it). ``Sink.alive`` does not
+travel: a linked process answers it on the coordinator's side (True while its link is up)."""
 ADMIN_EVENTS = methods_of(api.CoordinatorAdmin, ("undeliverable",), skip=("endpoint",))
 """What a client may send as Event."""
 

@@ -298,9 +298,18 @@ class _RemoteSink:
     def revoked(self, persistent_id: int) -> None:
         self._link.notify(_REVOKED, (persistent_id,))
 
+    def alive(self, persistent_id: int) -> bool:
+        """A linked process reports its own connection losses (``disconnect``): while its link is
+        up, its opens' clients count as connected."""
+        return True
+
     async def file_facts(self, facts: FileFacts) -> None:
         with contextlib.suppress(LinkLost):  # the process is gone: detach follows
             await self._link.call(_FILE_FACTS, (facts,))
+
+    async def moved(self, old: str, new: str, is_directory: bool) -> None:
+        with contextlib.suppress(LinkLost):
+            await self._link.call(_MOVED, (old, new, is_directory))
 
     def watching(self, on: bool) -> None:
         self._link.notify(_WATCHING, (on,))
@@ -311,3 +320,4 @@ _LEASE_BREAK = SINK_EVENTS["lease_break"]
 _REVOKED = SINK_EVENTS["revoked"]
 _WATCHING = SINK_EVENTS["watching"]
 _FILE_FACTS = SINK_CALLS["file_facts"]
+_MOVED = SINK_CALLS["moved"]

@@ -339,3 +339,112 @@ def test_heartbeat_time_refreshed_without_changes(tmp_path: Path) -> None:
         finally:
             await store.close()
     asyncio.run(main())
+
+
+WITNESS = {"type": "fileshare", "share": "\\\\srv\\w"}
+
+
+async def kill_and_wait_down(rig: Rig, victims: list[str], alive: list[str]) -> None:
+    """SIGKILL ``victims`` (their agents stop cycling) and run the others until the victims are Down."""
+    for _ in range(14):
+        await rig.cycle(*alive)
+    states = {n.name: n.state for n in await rig.client.get_nodes()}
+    assert all(states[v] == "Down" for v in victims), states
+
+
+def test_last_man_standing_with_witness(tmp_path: Path) -> None:
+    """Issue 15 acceptance 7: 3 nodes + witness, two killed one after the other (the second once the
+    first is Down): the last node keeps quorum and every group, because each Down node's vote was
+    removed as soon as it was marked Down."""
+    async def body(rig: Rig) -> None:
+        await form(rig)
+        await kill_and_wait_down(rig, ["n1"], ["n2", "n3"])
+        q = await rig.client.get_quorum()
+        assert q.votes == {"n1": 0, "n2": 1, "n3": 1} and q.witness_dynamic_weight == 1
+        await kill_and_wait_down(rig, ["n2"], ["n3"])
+        assert rig.agents["n3"].has_quorum
+        assert set(rig.owners()) == {"Cluster Group", "Volume1", "Volume2"}
+        assert {n for n, _ in rig.owners().values()} == {"n3"}
+        q = await rig.client.get_quorum()
+        assert q.votes == {"n1": 0, "n2": 0, "n3": 1}
+        # the others come back and get their votes back
+        for _ in range(3):
+            await rig.cycle()
+        assert (await rig.client.get_quorum()).votes == {"n1": 1, "n2": 1, "n3": 1}
+    run(tmp_path, ["n1", "n2", "n3"], body, witness=WITNESS)
+
+
+def test_simultaneous_loss_of_two_of_three_stops_the_last(tmp_path: Path) -> None:
+    async def body(rig: Rig) -> None:
+        await form(rig)
+        for _ in range(14):
+            await rig.cycle("n3")
+        assert not rig.agents["n3"].has_quorum and rig.owners() == {} and "n3" in rig.fenced
+        assert (await rig.client.get_quorum()).votes == {"n1": 1, "n2": 1, "n3": 1}  # no quorum: no change
+    run(tmp_path, ["n1", "n2", "n3"], body, witness=WITNESS)
+
+
+def restart_agents(rig: Rig, names: list[str], witness: FakeWitness) -> None:
+    """New agent objects (new processes) for ``names`` on the same store."""
+    store = rig.client.store
+    for n in names:
+        rig.agents[n] = NodeAgent(store, n, clock=rig.clock, witness_factory=witness.factory,  # type: ignore[arg-type]
+                                  on_fence=lambda why, n=n: rig.fenced.append(n))
+
+
+def test_cluster_starts_again_after_clean_shutdown(tmp_path: Path) -> None:
+    """Issue 15 acceptance 6: every node left cleanly (each gave up its vote): a cold start counts the
+    configured votes, so the same nodes form the cluster again."""
+    async def body(rig: Rig) -> None:
+        await form(rig)
+        for n in ["n1", "n2", "n3"]:
+            await rig.agents[n].stop(leave=True)
+        assert sum((await rig.client.get_quorum()).votes.values()) <= 1
+        restart_agents(rig, ["n1", "n2", "n3"], rig.witness)  # type: ignore[attr-defined]
+        await form(rig)
+        assert all(a.has_quorum for a in rig.agents.values())
+        assert set(rig.owners()) == {"Cluster Group", "Volume1", "Volume2"}
+        assert (await rig.client.get_quorum()).votes == {"n1": 1, "n2": 1, "n3": 1}
+    run(tmp_path, ["n1", "n2", "n3"], body)
+
+
+def test_cluster_starts_again_after_all_killed(tmp_path: Path) -> None:
+    async def body(rig: Rig) -> None:
+        await form(rig)
+        rig.clock.now += 30  # every node killed: their heartbeat leases run out
+        restart_agents(rig, ["n1", "n2", "n3"], rig.witness)  # type: ignore[attr-defined]
+        await form(rig)
+        assert set(rig.owners()) == {"Cluster Group", "Volume1", "Volume2"}
+        assert all(a.has_quorum for a in rig.agents.values())
+    run(tmp_path, ["n1", "n2", "n3"], body)
+
+
+def test_one_node_of_three_cannot_form_alone(tmp_path: Path) -> None:
+    """A cold start needs a majority of the configured votes, as WSFC's cluster service does."""
+    async def body(rig: Rig) -> None:
+        await form(rig)
+        for n in ["n1", "n2", "n3"]:
+            await rig.agents[n].stop(leave=True)
+        restart_agents(rig, ["n1"], rig.witness)  # type: ignore[attr-defined]
+        for _ in range(5):
+            await rig.cycle("n1")
+        assert not rig.agents["n1"].has_quorum and rig.owners() == {}
+        assert [n.state for n in await rig.client.get_nodes()] == ["Joining", "Down", "Down"]
+        restart_agents(rig, ["n2"], rig.witness)  # type: ignore[attr-defined]
+        for _ in range(3):
+            await rig.cycle("n1", "n2")
+        assert rig.agents["n1"].has_quorum and rig.agents["n2"].has_quorum
+        assert {n for n, _ in rig.owners().values()} <= {"n1", "n2"} and len(rig.owners()) == 3
+    run(tmp_path, ["n1", "n2", "n3"], body)
+
+
+def test_two_node_cluster_with_witness_starts_on_one_node(tmp_path: Path) -> None:
+    async def body(rig: Rig) -> None:
+        await form(rig)
+        for n in ["n1", "n2"]:
+            await rig.agents[n].stop(leave=True)
+        restart_agents(rig, ["n1"], rig.witness)  # type: ignore[attr-defined]
+        for _ in range(4):
+            await rig.cycle("n1")
+        assert rig.agents["n1"].has_quorum and len(rig.owners()) == 3
+    run(tmp_path, ["n1", "n2"], body, witness=WITNESS)

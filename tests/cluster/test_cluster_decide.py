@@ -86,3 +86,19 @@ def test_two_partitions_never_both_claim() -> None:
     minority = view(groups, up=("n3",), local={"v": 3})
     assert [type(a) for a in decide(majority, "n1")] == [Claim]
     assert [type(a) for a in decide(minority, "n3")] == [Fence]
+
+
+def test_votes_follow_membership() -> None:
+    from sofs.cluster.decide import SetVotes
+    v = view({"v": gs("n1", 3)}, up=("n1", "n2"), local={"v": 3}, visible=("n1", "n2"),
+             vote_active=frozenset(ALL), vote_revision=9)
+    assert decide(v, "n1")[-1] == SetVotes(("n1", "n2"), 9, "n3 left membership")
+    assert not any(isinstance(a, SetVotes) for a in decide(v, "n2"))  # only the first Up node writes
+    back = view({"v": gs("n1", 3)}, local={"v": 3}, vote_active=frozenset({"n1", "n2"}), vote_revision=10)
+    assert decide(back, "n1")[-1] == SetVotes(ALL, 10, "n3 joined")
+    same = view({"v": gs("n1", 3)}, local={"v": 3}, vote_active=frozenset(ALL))
+    assert decide(same, "n1") == []
+    unmanaged = view({"v": gs("n1", 3)}, up=("n1", "n2"), local={"v": 3}, visible=("n1", "n2"))
+    assert decide(unmanaged, "n1") == []  # DynamicQuorum 0: no table to follow
+    lost = view({"v": gs("n1", 3)}, up=("n1",), local={"v": 3}, visible=("n1",), vote_active=frozenset(ALL))
+    assert decide(lost, "n1") == [Fence("partition has no quorum")]  # without quorum the table stays

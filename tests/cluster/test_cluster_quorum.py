@@ -6,7 +6,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from sofs.cluster.quorum import QuorumView, dynamic_weights, has_quorum, quorum_type, tally, witness_counts
+from sofs.cluster.quorum import (
+    QuorumView,
+    counted_votes,
+    dynamic_weights,
+    forming_votes,
+    has_quorum,
+    membership_active,
+    quorum_type,
+    tally,
+    witness_counts,
+)
 
 
 def names(n: int) -> list[str]:
@@ -136,3 +146,103 @@ def test_quorum_type_names() -> None:
     assert quorum_type("fileshare") == "NodeAndFileShareMajority"
     assert quorum_type("cloud") == "NodeAndCloudMajority"
     assert quorum_type("disk") == "NodeAndDiskMajority"
+
+
+# ---- failures over time: votes follow membership (issue 15) ----
+
+def failure_sequences(live: tuple[str, ...]) -> Iterator[list[tuple[str, ...]]]:
+    """Every sequence of failure events over ``live``: each event kills a non-empty subset at once
+    (a subset of one node = a sequential failure, several = a simultaneous one)."""
+    yield []
+    for k in range(1, len(live) + 1):
+        for killed in itertools.combinations(live, k):
+            rest = tuple(x for x in live if x not in killed)
+            for tail in failure_sequences(rest):
+                yield [killed, *tail]
+
+
+def play(nodes: list[str], witness: bool, events: list[tuple[str, ...]]) -> list[bool]:
+    """The implementation: after each event the survivors (holding the witness, which is free before a
+    dead holder is marked Down) decide on the current table; with quorum they remove the dead nodes'
+    votes (membership_active), without it the cluster stops (and stays stopped)."""
+    conf = dict.fromkeys(nodes, 1)
+    live = set(nodes)
+    votes = dynamic_weights(conf, live, witness, live)
+    out: list[bool] = []
+    for killed in events:
+        live -= set(killed)
+        ok = bool(live) and has_quorum(QuorumView(votes, frozenset(live), witness, holds_witness=bool(live)))
+        out.append(ok)
+        if not ok:
+            break
+        votes = dynamic_weights(conf, membership_active(set(nodes), live), witness, live)
+    return out
+
+
+def oracle(nodes: list[str], witness: bool, events: list[tuple[str, ...]]) -> list[bool]:
+    """WSFC's rule counted by hand: m voters; with a witness the witness votes when m is even; without
+    one, an even m drops the vote of the highest-named voter (the tie-breaker); the survivors need
+    more than half of the total."""
+    voters = sorted(nodes)
+    out: list[bool] = []
+    live = set(nodes)
+    for killed in events:
+        m = len(voters)
+        counting = voters if witness or m % 2 else voters[:-1]
+        w = int(witness and m % 2 == 0)
+        live -= set(killed)
+        have = sum(1 for v in counting if v in live) + (w if live else 0)
+        ok = bool(live) and 2 * have > len(counting) + w
+        out.append(ok)
+        if not ok:
+            break
+        voters = sorted(live)
+    return out
+
+
+@pytest.mark.parametrize("n", range(1, 7))
+@pytest.mark.parametrize("witness", [False, True])
+def test_failure_sequences_match_wsfc(n: int, witness: bool) -> None:
+    """Exhaustive: every sequence of sequential and simultaneous failures of an n-node cluster."""
+    nodes = names(n)
+    count = 0
+    for events in failure_sequences(tuple(nodes)):
+        assert play(nodes, witness, events) == oracle(nodes, witness, events), events
+        count += 1
+    assert count > 0
+
+
+@pytest.mark.parametrize("n", range(2, 8))
+def test_last_man_standing_with_witness(n: int) -> None:
+    """With a witness, one failure after another leaves a serving last node, in any order."""
+    nodes = names(n)
+    for order in itertools.permutations(nodes, n - 1):
+        assert play(nodes, True, [(x,) for x in order]) == [True] * (n - 1)
+
+
+@pytest.mark.parametrize(("n", "witness", "events", "expected"), [
+    (3, True, [("n1",), ("n2",)], [True, True]),        # sequential: last man standing
+    (3, True, [("n1", "n2")], [False]),                 # simultaneous: 1 vote of 3
+    (3, False, [("n1",), ("n2",)], [True, False]),      # 2 left, no witness: the tie-breaker demoted n3 ...
+    (3, False, [("n1",), ("n3",)], [True, True]),       # ... so n3's death is free, n2's is not
+    (3, False, [("n2",), ("n1",)], [True, False]),      # n1 held the one vote that counted
+    (4, True, [("n1", "n2")], [True]),                  # 2 of 4 + witness = 3 of 5
+    (4, False, [("n1", "n2")], [False]),                # tie-breaker n4 demoted: n3 alone has 1 of 3
+    (5, True, [("n1", "n2"), ("n3", "n4")], [True, False]),
+    (5, True, [("n1", "n2"), ("n3",), ("n4",)], [True, True, True]),
+])
+def test_failure_table(n: int, witness: bool, events: list[tuple[str, ...]], expected: list[bool]) -> None:
+    assert play(names(n), witness, events) == expected
+
+
+def test_forming_counts_configured_votes() -> None:
+    conf = dict.fromkeys(names(3), 1)
+    assert forming_votes(conf, False) == conf
+    empty = dict.fromkeys(names(3), 0)  # the table after every node left cleanly
+    assert counted_votes(conf, empty, any_member_up=False, witness=False) == conf
+    assert counted_votes(conf, empty, any_member_up=True, witness=False) == empty
+    assert not has_quorum(QuorumView(forming_votes(conf, False), frozenset({"n1"})))
+    assert has_quorum(QuorumView(forming_votes(conf, False), frozenset({"n1", "n2"})))
+    two = dict.fromkeys(names(2), 1)
+    assert has_quorum(QuorumView(forming_votes(two, True), frozenset({"n1"}), True, holds_witness=True))
+    assert not has_quorum(QuorumView(forming_votes(two, True), frozenset({"n1"}), True))

@@ -48,7 +48,8 @@ def test_get_cluster_group_and_resource_and_quorum() -> None:
     _, out, _ = run(c, "Get-ClusterResource", "SOFS01*")
     assert "SOFS01 Resource Online OwnerGroup" not in out and "SOFS01 Resource" in out
     _, out, _ = run(c, "Get-ClusterQuorum")
-    assert out == "\nCluster QuorumResource\n------- --------------\nc1\n\n"
+    assert out == ("\nCluster QuorumResource WitnessState WitnessOwnerNode\n"
+                   "------- -------------- ------------ ----------------\nc1\n\n")
 
 
 def test_set_quorum_variants() -> None:
@@ -64,7 +65,9 @@ def test_set_quorum_variants() -> None:
     assert c.calls[-1][1]["witness"]["access_key"] == "k=="
     code, out, _ = run(c, "Get-ClusterQuorum", "-AsJson")
     assert json.loads(out) == {"Cluster": "c1", "QuorumResource": "Cloud Witness",
-                               "QuorumType": "NodeAndCloudMajority"}  # the access key never shows
+                               "QuorumType": "NodeAndCloudMajority", "WitnessState": "", "WitnessOwnerNode": "",
+                               "WitnessLocation": "devstoreaccount1@http://127.0.0.1:10000/devstoreaccount1",
+                               "WitnessDynamicWeight": 0}  # the access key never shows
     code, _, err = run(c, "Set-ClusterQuorum", "-DiskWitness", "/tmp/w.lock")
     assert code == 0 and c.calls[-1][1]["witness"] == {"type": "disk", "path": "/tmp/w.lock"}
     code, _, _ = run(c, "Set-ClusterQuorum", "-NodeMajority")

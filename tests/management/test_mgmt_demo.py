@@ -47,6 +47,7 @@ class Demo:
     state: Path
     port: int
     cwd: Path
+    dns_port: int = 0
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +58,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     tmp_path = tmp_path_factory.mktemp("demo")
     state, cwd = tmp_path / "demo", tmp_path / "work"
     cwd.mkdir()
-    port = free_port_on(ADDRS)
-    env = sofs_env(None, SOFS_SMB_PORT=str(port))
+    port, dns_port = free_port_on(ADDRS), free_port_on(ADDRS)
+    env = sofs_env(None, SOFS_SMB_PORT=str(port), SOFS_DNS_PORT=str(dns_port))
     env.pop("SOFS_CLUSTER_DIR", None)
     r = sofs("demo", "--state-dir", str(state), env=env, cwd=cwd, timeout=120)
     try:
         assert r.returncode == 0, r.stdout + r.stderr
-        yield Demo(state, port, cwd)
+        yield Demo(state, port, cwd, dns_port)
     finally:
         sofs("cluster", "down", "--state-dir", str(state), "--timeout", "10")
 
@@ -141,6 +142,17 @@ def test_readme_cmdlets_against_the_demo(demo: Demo) -> None:
 
     r = run(demo, "Get-SmbShare")
     assert r.returncode == 0 and "VMS" in r.stdout, r.stdout + r.stderr
+    assert ["VMS", "SOFS"] == table_rows(r.stdout)[0][:2], r.stdout  # the seed's share is in the role
+    assert any(row[0] == "SOFS" and "Distributed" in row for row in table_rows(run(demo, "Get-ClusterResource").stdout))
+    if shutil.which("dig"):
+        deadline = time.monotonic() + 10
+        while True:
+            d = subprocess.run(["dig", "@127.0.0.11", "-p", str(demo.dns_port), "SOFS", "+short"],
+                               capture_output=True, text=True, timeout=15, check=False)
+            if sorted(d.stdout.split()) == ADDRS or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert sorted(d.stdout.split()) == ADDRS, d.stdout + d.stderr
     r = run(demo, "Get-SmbShare", "-Name", "VMS", "|", "Format-List")
     assert re.search(r"ContinuouslyAvailable\s*:\s*True", r.stdout), r.stdout + r.stderr
 

@@ -92,7 +92,11 @@ def test_json_golden() -> None:
         "{\n"
         '  "Cluster": "c1",\n'
         '  "QuorumResource": "Cloud Witness",\n'
-        '  "QuorumType": "NodeAndCloudMajority"\n'
+        '  "QuorumType": "NodeAndCloudMajority",\n'
+        '  "WitnessState": "",\n'
+        '  "WitnessOwnerNode": "",\n'
+        '  "WitnessLocation": "",\n'
+        '  "WitnessDynamicWeight": 0\n'
         "}\n")
     data = json.loads(to_json(NODES))
     assert [d["Name"] for d in data] == ["n1", "node-two"] and data[0]["SmbPort"] == 445

@@ -23,7 +23,7 @@ def state(tmp_path: Path) -> Path:
 def run(state: Path, *argv: str) -> tuple[int, str, str]:
     async def factory(kind: str) -> Any:
         assert kind == "shares"
-        return ShareService(await open_embedded(state))
+        return ShareService(await open_embedded(state), state_dir=state)
 
     out, err = io.StringIO(), io.StringIO()
     code = main(list(argv), service_factory=factory, stdout=out, stderr=err)
@@ -42,8 +42,22 @@ def stored(state: Path, name: str) -> dict[str, Any]:
     return asyncio.run(body())
 
 
+def test_new_share_on_a_missing_folder_is_refused_or_created(state: Path) -> None:
+    path = r"C:\ClusterStorage\Volume1\Shares\New"
+    code, _, err = run(state, "New-SmbShare", "-Name", "New", "-Path", path)
+    local = state / "ClusterStorage" / "Volume1" / "Shares" / "New"
+    assert code == 1 and f"does not exist (on this machine: {local})" in err and "-CreatePath" in err, err
+    code, _, err = run(state, "New-SmbShare", "-Name", "New", "-Path", path, "-CreatePath")
+    assert code == 0 and local.is_dir(), err
+    code, _, err = run(state, "New-SmbShare", "-Name", "Odd", "-Path", r"D:\Data")
+    assert code == 1 and "not on a cluster volume" in err, err
+    code, _, err = run(state, "New-SmbShare", "-Name", "Up", "-Path", r"C:\ClusterStorage\..\x", "-CreatePath")
+    assert code == 1 and "not valid" in err, err
+
+
 def test_reference_workflow_share(state: Path) -> None:
     path = r"C:\ClusterStorage\Volume1\Shares\VMS"
+    (state / "ClusterStorage" / "Volume1" / "Shares" / "VMS").mkdir(parents=True)
     code, out, err = run(state, "New-SmbShare", "-Name", "VMS", "-Path", path, "-FullAccess",
                          "DOMAIN\\HyperVHosts$", "-ContinuouslyAvailable", "$true", "-EncryptData", "$true",
                          "-FolderEnumerationMode", "AccessBased")
@@ -82,7 +96,7 @@ def test_share_errors(state: Path, tmp_path: Path) -> None:
     code, _, err = run(state, "New-SmbShare", "DATA", str(tmp_path))
     assert code == 1 and "already been shared" in err
     code, _, err = run(state, "New-SmbShare", "x", "/nonexistent/sofs/path")
-    assert code == 1 and "cannot find the file" in err
+    assert code == 1 and "'/nonexistent/sofs/path' does not exist" in err
     code, _, err = run(state, "New-SmbShare", "a/b", str(tmp_path))
     assert code == 1 and "invalid characters" in err
     code, _, err = run(state, "Grant-SmbShareAccess", "data", "bob", "-AccessRight", "Owner")

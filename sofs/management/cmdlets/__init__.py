@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 from sofs.management.cmdlets import (  # noqa: F401
+    accounts,
     builtin,
     cluster,
     cluster_group,
     cluster_node,
+    csv,
     quorum,
     smb_openfile,
     smb_share,
+    smb_witness,
+    sofs_role,
     test_cluster,
 )
 from sofs.management.cmdlets.base import REGISTRY, CmdletSpec, Context, Rendered, cmdlet, lookup

@@ -41,6 +41,9 @@ class CmdletSpec:
 
 
 AS_JSON = ParamSpec("AsJson", ParamType.SWITCH, help="print the output as JSON (ConvertTo-Json)")
+CLUSTER = ParamSpec("Cluster", ParamType.STRING,
+                    help="the cluster to act on: its state directory, or the name of the cluster found "
+                         "through $SOFS_CLUSTER_CONFIG / $SOFS_CLUSTER_DIR / ./.sofs-cluster")
 
 
 @dataclass
@@ -51,12 +54,17 @@ class Context:
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     input: list[Any] = field(default_factory=list)
     cwd: str = "."
+    cluster: str | None = None
+    """``-Cluster``: the cluster to act on (None: the one found through the environment)."""
     _services: dict[str, Any] = field(default_factory=dict)
 
     async def service(self, kind: str) -> Any:
         """``"cluster"`` -> ClusterService, ``"shares"`` -> ShareService (created once per context)."""
         if kind not in self._services:
-            self._services[kind] = await self.service_factory(kind)
+            if self.cluster is not None:
+                self._services[kind] = await self.service_factory(kind, cluster=self.cluster)  # type: ignore[call-arg]
+            else:
+                self._services[kind] = await self.service_factory(kind)
         return self._services[kind]
 
     async def close(self) -> None:
@@ -72,9 +80,10 @@ REGISTRY: dict[str, CmdletSpec] = {}
 
 
 def cmdlet(name: str, *params: ParamSpec, synopsis: str = "", sink: bool = False) -> Callable[[Body], Body]:
-    """Decorator registering ``body`` as cmdlet ``name`` (every cmdlet also gets ``-AsJson``)."""
+    """Decorator registering ``body`` as cmdlet ``name`` (every cmdlet also gets ``-AsJson`` and
+    ``-Cluster``)."""
     def deco(body: Body) -> Body:
-        all_params = params if sink else (*params, AS_JSON)
+        all_params = params if sink else (*params, CLUSTER, AS_JSON)
         syn = synopsis or ((body.__doc__ or "").strip().splitlines() or [""])[0]
         REGISTRY[name.lower()] = CmdletSpec(name, tuple(all_params), body, syn, sink)
         return body

@@ -21,6 +21,7 @@ SCOPE = ParamSpec("ScopeName", T.STRING)
         ParamSpec("FolderEnumerationMode", T.STRING, choices=("AccessBased", "Unrestricted")),
         ParamSpec("CATimeout", T.INT), ParamSpec("Description", T.STRING), SCOPE,
         ParamSpec("ReadOnly", T.SWITCH, help="sofs extension: the share is read-only for everyone"),
+        ParamSpec("CreatePath", T.SWITCH, help="sofs extension: create the folder when it does not exist"),
         ParamSpec("Temporary", T.SWITCH), ParamSpec("ConcurrentUserLimit", T.INT))
 async def new_smb_share(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """Create a share (stored in the cluster store; every node serves it)."""
@@ -31,7 +32,8 @@ async def new_smb_share(ctx: Context, p: dict[str, Any]) -> list[Any]:
         continuously_available=bool(p.get("ContinuouslyAvailable")), encrypt_data=bool(p.get("EncryptData")),
         folder_enumeration_mode=p.get("FolderEnumerationMode") or "Unrestricted",
         ca_timeout=int(p.get("CATimeout", 60)), description=p.get("Description") or "",
-        scope_name=p.get("ScopeName") or "*", read_only=bool(p.get("ReadOnly")))]
+        scope_name=p.get("ScopeName"), read_only=bool(p.get("ReadOnly")),
+        create_path=bool(p.get("CreatePath")))]
 
 
 @cmdlet("Get-SmbShare", ParamSpec("Name", T.STRING_LIST, position=0), SCOPE)

@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sofs.management.errors import ManagementError
-from sofs.management.services.models import ClusterInfo, GroupInfo, NodeInfo, QuorumInfo, ResourceInfo
+from sofs.management.services.models import (
+    ClusterInfo,
+    ClusterParameterInfo,
+    GroupInfo,
+    NodeInfo,
+    QuorumInfo,
+    ResourceInfo,
+)
 
 
 async def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -140,7 +147,13 @@ def to_quorum(obj: Any, cluster_name: str) -> QuorumInfo:
     qtype = field_of(obj, "quorum_type", field_of(obj, "type")) or QUORUM_TYPE.get(kind, "NodeMajority")
     resource = field_of(obj, "quorum_resource") or WITNESS_RESOURCE.get(kind or "", "")
     safe = {k: v for k, v in witness.items() if k not in ("access_key", "password")}
-    return QuorumInfo(cluster=cluster_name, quorum_resource=str(resource), quorum_type=str(qtype), witness=safe)
+    where = str(safe.get("path") or safe.get("share") or
+                (f"{safe.get('account_name')}@{safe.get('endpoint') or 'core.windows.net'}" if kind == "cloud" else ""))
+    return QuorumInfo(cluster=cluster_name, quorum_resource=str(resource), quorum_type=str(qtype),
+                      witness_state=str(field_of(obj, "witness_state", "") or ""),
+                      witness_owner_node=str(field_of(obj, "witness_owner_node", "") or ""),
+                      witness_location=where,
+                      witness_dynamic_weight=int(field_of(obj, "witness_dynamic_weight", 0) or 0), witness=safe)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +332,29 @@ class ClusterService:
         got = await call(self.client.move_group, group.name, dest)
         return to_group(got) if got is not None else (await self.get_groups([group.name]))[0]
 
+    async def add_sofs_role(self, name: str) -> GroupInfo:
+        """``Add-ClusterScaleOutFileServerRole -Name``."""
+        if not name or len(name) > 15 or not all(c.isalnum() or c == "-" for c in name) or name[0] == "-":
+            raise ManagementError(f"The name '{name}' is not valid: use 1-15 letters, digits or '-' (a NetBIOS "
+                                  "and DNS name).", "InvalidArgument", name)
+        got = await call(self.client.add_sofs_role, name)
+        return to_group(got) if got is not None else (await self.get_groups([name]))[0]
+
+    async def remove_group(self, name: str) -> None:
+        """``Remove-ClusterGroup``."""
+        group = (await self.get_groups([name]))[0]
+        await call(self.client.remove_group, group.name)
+
+    async def get_parameters(self, resource: str, names: Sequence[str] | None = None) -> list[ClusterParameterInfo]:
+        """``Get-ClusterParameter`` of one resource (``names``: only these, wildcards allowed)."""
+        rows = [_param(r, n, v) for r, n, v in await call(self.client.get_resource_parameters, resource)]
+        return _select(rows, names, "parameter")
+
+    async def set_parameter(self, resource: str, name: str, value: Any) -> list[ClusterParameterInfo]:
+        """``Set-ClusterParameter``: takes effect at once (the nodes follow the store)."""
+        rows = await call(self.client.set_resource_parameter, resource, name, value)
+        return [_param(r, n, v) for r, n, v in rows if n.lower() == name.lower()]
+
     # --- quorum --------------------------------------------------------------------------------
     async def get_quorum(self) -> QuorumInfo:
         cluster = await self.get_cluster()
@@ -345,6 +381,10 @@ class ClusterService:
         if fn is None:
             return []
         return [str(p) for v in await call(fn) if (p := field_of(v, "path"))]
+
+
+def _param(resource: str, name: str, value: Any) -> ClusterParameterInfo:
+    return ClusterParameterInfo(resource, name, value, "UInt32" if isinstance(value, int) else "String")
 
 
 def _select(items: list[Any], names: Sequence[str] | None, what: str) -> list[Any]:

@@ -71,11 +71,53 @@ class ResourceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterParameterInfo:
+    """``Get-ClusterParameter``: one private property of a resource."""
+
+    PS_TABLE: ClassVar[tuple[str, ...]] = ("object", "name", "value", "type")
+    object: str
+    name: str
+    value: object = None
+    type: str = "String"
+
+
+@dataclass(frozen=True, slots=True)
 class QuorumInfo:
     """``Get-ClusterQuorum``."""
 
-    PS_TABLE: ClassVar[tuple[str, ...]] = ("cluster", "quorum_resource")
+    PS_TABLE: ClassVar[tuple[str, ...]] = ("cluster", "quorum_resource", "witness_state", "witness_owner_node")
     cluster: str
     quorum_resource: str = ""  # "" for node majority; witness resource name otherwise
     quorum_type: str = "NodeMajority"
     witness: dict[str, object] = field(default_factory=dict, metadata={"hidden": True})
+    witness_state: str = ""  # Online (a live node holds it), Offline (none does); "" without a witness
+    witness_owner_node: str = ""  # the node holding the witness now
+    witness_location: str = ""  # the disk path, the \\server\share, or the storage account
+    witness_dynamic_weight: int = 0  # 1 when the witness vote counts now (even node votes)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSharedVolumeInfo:
+    """``Get-ClusterSharedVolume``: a cluster shared volume and its coordinator node."""
+
+    PS_TABLE: ClassVar[tuple[str, ...]] = ("name", "state", "node")
+    name: str  # "Cluster Virtual Disk (Volume1)"
+    state: str = "Unknown"  # Online, Offline, Pending
+    node: str = ""  # the coordinator (owner node)
+    volume: str = ""  # C:\ClusterStorage\Volume1
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSharedVolumeStateInfo:
+    """``Get-ClusterSharedVolumeState``: how one node reaches one volume."""
+
+    PS_TABLE: ClassVar[tuple[str, ...]] = ("name", "node", "state_info", "volume_friendly_name")
+    name: str
+    node: str
+    state_info: str = "Unavailable"  # Direct, Unavailable (sofs never redirects I/O)
+    volume_friendly_name: str = ""
+    volume_name: str = ""
+    file_system_redirected_io_reason: str = "NotFileSystemRedirected"
+    block_redirected_io_reason: str = "NotBlockRedirected"
+    reason: str = ""  # why a node cannot reach the volume

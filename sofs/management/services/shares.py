@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from sofs.management.errors import ManagementError
 
 PREFIX = "/sofs/shares/"
+SOFS_GROUP_TYPE = "ScaleOutFileServer"  # sofs.cluster.model.GroupType.SOFS
 RIGHTS = {"Full": "full_access", "Change": "change_access", "Read": "read_access"}
 EVERYONE = "Everyone"
 
@@ -86,6 +89,32 @@ def access_entries(doc: dict[str, Any]) -> list[ShareAccessInfo]:
     return out
 
 
+def resolve_scope(scope_name: str | None, path: str, roles: Sequence[str]) -> str:
+    """The ScopeName a new share gets.
+
+    - Given: ``*`` (every name of the server) or an existing Scale-Out File Server role (any case; the
+      role's spelling is stored); anything else is refused, as Windows refuses an unknown scope.
+    - Not given: a share on a cluster volume (``C:\\ClusterStorage\\...``) belongs to the role when the
+      cluster has exactly one (Windows scopes a CSV share to the file server that owns the volume); with
+      several roles the admin must say which; otherwise ``*``.
+    """
+    if scope_name is not None and scope_name != "":
+        if scope_name == "*":
+            return "*"
+        hit = next((r for r in roles if r.lower() == scope_name.lower()), None)
+        if hit is None:
+            raise ManagementError(f"The scope '{scope_name}' is not a Scale-Out File Server role of this cluster "
+                                  f"(roles: {', '.join(roles) or 'none'}).", "ObjectNotFound", scope_name)
+        return hit
+    on_csv = re.match(r"^[A-Za-z]:[\\/]ClusterStorage[\\/]", path, re.IGNORECASE) is not None
+    if on_csv and len(roles) == 1:
+        return roles[0]
+    if on_csv and len(roles) > 1:
+        raise ManagementError(f"The path is on a cluster volume and the cluster has several Scale-Out File Server "
+                              f"roles ({', '.join(roles)}); say which with -ScopeName.", "InvalidArgument", path)
+    return "*"
+
+
 def _same(a: str, b: str) -> bool:
     return a.lower() == b.lower()
 
@@ -93,10 +122,13 @@ def _same(a: str, b: str) -> bool:
 class ShareService:
     """Share definitions in a ``sofs.cluster.store.ClusterStore`` (see the module docstring)."""
 
-    def __init__(self, store: Any, *, prefix: str = "/sofs/", check_local_paths: bool = True) -> None:
+    def __init__(self, store: Any, *, prefix: str = "/sofs/", check_local_paths: bool = True,
+                 state_dir: str | os.PathLike[str] | None = None) -> None:
         self.store = store
         self.prefix = (prefix if prefix.endswith("/") else prefix + "/") + "shares/"
         self.check_local_paths = check_local_paths
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        """Where this machine mounts the cluster volumes (``<state dir>/ClusterStorage``); None: unknown."""
 
     async def close(self) -> None:
         """Close the underlying store (the CLI opens one per command)."""
@@ -120,15 +152,18 @@ class ShareService:
                         change_access: Sequence[str] = (), read_access: Sequence[str] = (),
                         no_access: Sequence[str] = (), continuously_available: bool = False,
                         encrypt_data: bool = False, folder_enumeration_mode: str = "Unrestricted",
-                        ca_timeout: int = 60, description: str = "", scope_name: str = "*",
-                        read_only: bool = False) -> ShareInfo:
+                        ca_timeout: int = 60, description: str = "", scope_name: str | None = None,
+                        read_only: bool = False, create_path: bool = False) -> ShareInfo:
+        """``New-SmbShare``. ``scope_name`` None: :func:`resolve_scope` picks it; ``create_path``: create a
+        missing folder (-CreatePath)."""
         if not name or any(c in name for c in '\\/:*?"<>|') or len(name) > 80:
             raise ManagementError(f"The share name '{name}' contains invalid characters.", "InvalidArgument", name)
         if not path:
             raise ManagementError("The path cannot be empty.", "InvalidArgument")
-        if self.check_local_paths and path.startswith("/") and not os.path.isdir(path):
-            raise ManagementError("The system cannot find the file specified.", "ObjectNotFound", path)
-        doc = {"name": name, "scope_name": scope_name, "path": path, "comment": description,
+        if self.check_local_paths:
+            self.check_path(path, create_path)
+        scope = resolve_scope(scope_name, path, await self.roles())
+        doc = {"name": name, "scope_name": scope, "path": path, "comment": description,
                "continuously_available": continuously_available, "encrypt_data": encrypt_data,
                "read_only": read_only, "ca_timeout": ca_timeout, "folder_enumeration_mode": folder_enumeration_mode,
                "full_access": list(full_access), "change_access": list(change_access),
@@ -136,6 +171,55 @@ class ShareService:
         if not await self.store.create(self.key(name), json.dumps(doc, sort_keys=True).encode()):
             raise ManagementError("The name has already been shared.", "ResourceExists", name)
         return _doc_to_info(doc)
+
+    def local_path(self, path: str) -> str:
+        """Where ``path`` is on this machine: ``C:\\ClusterStorage\\<Volume>\\...`` maps onto the volume
+        mounts under the state directory (as every node maps it); a POSIX path is itself."""
+        from sofs.config import ConfigError, map_cluster_path
+        if path.startswith("/"):
+            return path
+        try:
+            local = map_cluster_path(path, self.state_dir or Path("/"))
+        except ConfigError as e:
+            raise ManagementError(f"The path '{path}' is not valid: {e}.", "InvalidArgument", path) from None
+        if self.state_dir is None or local == path:
+            raise ManagementError(f"The path '{path}' is not on a cluster volume: use "
+                                  "C:\\ClusterStorage\\<Volume>\\<folder> or an absolute POSIX path.",
+                                  "InvalidArgument", path)
+        return local
+
+    def check_path(self, path: str, create: bool) -> None:
+        """New-SmbShare on a missing folder: created with ``create`` (-CreatePath), else refused naming
+        the folder this machine looked for."""
+        local = self.local_path(path)
+        if os.path.isdir(local):
+            return
+        if os.path.exists(local):
+            raise ManagementError(f"The path '{path}' ({local} on this machine) is not a folder.",
+                                  "InvalidArgument", path)
+        where = "" if local == path else f" (on this machine: {local})"
+        if not create:
+            raise ManagementError(f"The folder '{path}' does not exist{where}. Create it first, or add "
+                                  "-CreatePath to let New-SmbShare create it.", "ObjectNotFound", path)
+        try:
+            os.makedirs(local)
+            os.chmod(local, 0o777)  # as the demo's share: access is decided by the share and file ACLs
+        except OSError as e:
+            raise ManagementError(f"Cannot create the folder '{path}'{where}: {e.strerror}.",
+                                  "PermissionDenied", path) from None
+
+    async def roles(self) -> list[str]:
+        """Names of the cluster's Scale-Out File Server roles (group records under ``<prefix>groups/``)."""
+        listing = await self.store.list(self.prefix[: -len("shares/")] + "groups/")
+        out = []
+        for kv in listing.kvs:
+            try:
+                rec = json.loads(kv.value)
+            except ValueError:
+                continue
+            if rec.get("group_type") == SOFS_GROUP_TYPE:
+                out.append(str(rec.get("name")))
+        return sorted(out)
 
     async def get_shares(self, names: Sequence[str] | None = None) -> list[ShareInfo]:
         import fnmatch
