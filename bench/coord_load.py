@@ -16,6 +16,7 @@ acknowledged write is there) and of the handle state (no open file left once the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -63,6 +64,7 @@ class Client(threading.Thread):
         while not self.stop.is_set():
             n += 1
             data = f"client {self.i} loop {n}\n".encode().ljust(4096, b".")
+            op = None
             try:
                 op = Open(tree, f"c{self.i}.dat")
                 op.create(ImpersonationLevel.Impersonation, RW, 0x80, ShareAccess.FILE_SHARE_READ,
@@ -76,10 +78,14 @@ class Client(threading.Thread):
                 lk["flags"] = 0x4
                 op.lock([lk])
                 op.close()
+                op = None
                 self.last = data
                 self.done.append(time.monotonic())
             except Exception as e:  # noqa: BLE001 - every failure is what this benchmark counts
                 self.errors.append(f"loop {n}: {type(e).__name__}: {e}")
+                if op is not None:  # an application closes what it opened, error or not
+                    with contextlib.suppress(Exception):
+                        op.close()
                 time.sleep(0.2)
         conn.disconnect()
 

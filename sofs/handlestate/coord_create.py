@@ -317,6 +317,8 @@ async def reclaim(c: VolumeCoordinator, endpoint: int, opens: tuple[ReclaimOpen,
         o = t.opens_by_persistent.get(img.persistent_id)
         if o is not None:
             if o.disconnected_at is None and o.endpoint != endpoint:
+                log.warning("volume %s: %s's open %s (%#x) is held by endpoint %d; not taken back", c.name,
+                            c.endpoint_name(endpoint), img.path, img.persistent_id, o.endpoint)
                 refused.append(img.persistent_id)
                 continue
             if o.disconnected_at is not None:
@@ -326,6 +328,8 @@ async def reclaim(c: VolumeCoordinator, endpoint: int, opens: tuple[ReclaimOpen,
             f = t.files.get(img.file_id)
             if f is not None and check_share_access(f.opens_of(stream_key(img.stream)), img.granted_access,
                                                     img.share_access) != NtStatus.SUCCESS:
+                log.warning("volume %s: %s's open %s (%#x) conflicts with an open here; not taken back", c.name,
+                            c.endpoint_name(endpoint), img.path, img.persistent_id)
                 refused.append(img.persistent_id)
                 continue
             o = Open(persistent_id=img.persistent_id, volatile_id=0, file_id=img.file_id, path=img.path,

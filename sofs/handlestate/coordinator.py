@@ -232,8 +232,13 @@ class VolumeCoordinator:
         return ep
 
     async def detach(self, endpoint: int) -> None:
-        """The serving process is gone: its durable opens stay disconnected, the others close."""
+        """The serving process is gone: its durable opens stay disconnected, the others close. A
+        coordinator that no longer coordinates (the volume moved: the processes leave it to
+        re-register elsewhere) changes nothing: its state is not the volume's any more."""
         self.sinks.pop(endpoint, None)
+        if self.closed or (self.may_act is not None and not self.may_act()):
+            self.endpoint_names.pop(endpoint, None)
+            return
         for key in [k for k in self.facts_sent if k[0] == endpoint]:
             del self.facts_sent[key]
         gone = self.table.opens_of_endpoint(endpoint)

@@ -306,9 +306,10 @@ class ClusterVolumes:
         self.ctx.link.register(client.name, coord)
         self.server.coordinators[client.name] = coord
         v.coordinator, v.owner, v.epoch = coord, self.me, epoch
-        v.router.set(coord)
+        # this process's opens are back before any waiting request of its clients runs
         await self._reclaim(v, coord.reclaim(LOCAL, tuple(dataclasses.replace(
             r, caller=dataclasses.replace(r.caller, endpoint=LOCAL)) for r in images)))
+        v.router.set(coord)
         log.warning("%s: coordinating volume %s at epoch %d (%d open(s) of this node re-registered; "
                     "waiting for %s)", self.me, v.name, epoch, len(images), ", ".join(sorted(expect)) or "nobody")
 
@@ -351,9 +352,10 @@ class ClusterVolumes:
         client.local, client.endpoint = None, rs.endpoint
         client.facts.clear()
         v.remote = rs
-        v.router.set(rs)
+        # this process's opens are back before any waiting request of its clients goes out
         await self._reclaim(v, rs.reclaim(tuple(dataclasses.replace(
             r, caller=dataclasses.replace(r.caller, endpoint=rs.endpoint)) for r in images)))
+        v.router.set(rs)
         v.watcher = asyncio.get_running_loop().create_task(self._watch_link(v, rs, owner, addr, port))
         log.info("%s: volume %s coordinated by %s (epoch %d), %d open(s) re-registered", self.me, v.name,
                  owner, epoch, len(images))
