@@ -6,6 +6,7 @@ read -r CEPH_CONF _CEPH_KEYRING < <(.venv/bin/python bench/ceph_cluster.py up "$
 [ -n "$CEPH_CONF" ] || { echo "Ceph did not start" >&2; exit 1; }
 ceph_cleanup() { bench_cleanup; .venv/bin/python bench/ceph_cluster.py down "$CEPH_STATE" >/dev/null 2>&1; }
 trap ceph_cleanup EXIT
+trap 'exit 1' INT TERM
 SMBD_EXTRA_GLOBAL=$(printf '\n[cephfs]\n    path = /bench/samba\n    vfs objects = ceph\n    ceph:config_file = %s\n    ceph:user_id = smb\n    ceph:filesystem = cephfs\n    read only = no\n' "$CEPH_CONF")
 export SMBD_EXTRA_GLOBAL
 samba_start

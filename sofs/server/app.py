@@ -42,7 +42,8 @@ def make_share(server: ServerState, cfg: Any, standalone: bool = True) -> Share:
     from sofs.vfs.mounts import open_share_vfs
 
     share = Share(cfg)
-    share.vfs = open_share_vfs(cfg.path)
+    # a local directory, or CephFS below a Ceph mount point (writes through on CA shares there)
+    share.vfs = open_share_vfs(cfg.path, write_through=bool(cfg.continuously_available))
     if standalone:
         share.volume = attach_standalone(server, share)
     return share

@@ -62,6 +62,7 @@ CLIENT_OPTIONS = {
     "objecter_tick_interval": "1",
     "client_quota_df": "true",
     "client_dirsize_rbytes": "false",  # a directory's size is its number of entries (ceph_names' cache)
+    "client_mount_timeout": "15",  # a share on an unreachable Ceph fails to load in 15 s, not 300
 }
 
 
@@ -121,13 +122,15 @@ class CephVfs(XattrMetadata):
 
     root = None  # no local directory: fsio runs every call in the pool (see module docstring)
 
-    def __init__(self, mount: CephMount, root: str, *, case_sensitive: bool = False, owns_mount: bool = False) -> None:
+    def __init__(self, mount: CephMount, root: str, *, case_sensitive: bool = False, owns_mount: bool = False,
+                 write_through: bool = False) -> None:
         self.mount = mount
         self.ceph_root = "/" + root.strip("/")  # relative to the mount's root
         self.prefix = self.ceph_root.rstrip("/")  # "" for the mount's root itself
         self.case_sensitive = case_sensitive
         self._owns_mount = owns_mount
         self.names = DirNameCache()
+        self.write_through = write_through  # each write on the OSDs before it returns (see vfs.mounts)
         try:
             mount.mkdirs(self.ceph_root.encode(), 0o755)
         except FileExistsError:
@@ -359,7 +362,10 @@ class CephVfs(XattrMetadata):
 
     def write(self, h: CephHandle, offset: int, data: bytes | bytearray | memoryview) -> int:
         try:
-            return self.mount.pwrite(h.cfd, data, offset)
+            n = self.mount.pwrite(h.cfd, data, offset)
+            if self.write_through:
+                self.mount.fsync(h.cfd, dataonly=True)
+            return n
         except OSError as e:
             raise err(e) from None
 

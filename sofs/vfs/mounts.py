@@ -80,9 +80,13 @@ def share_root_exists(path: str) -> bool:
     return Path(path).is_dir() or find_mount(path) is not None
 
 
-def open_share_vfs(path: str) -> Any:
+def open_share_vfs(path: str, *, write_through: bool = False) -> Any:
     """The VFS of a share rooted at ``path`` (see the module docstring). For a Ceph-backed share the
-    CephFS directory and the local directory of sofs's own files are created when missing."""
+    CephFS directory and the local directory of sofs's own files are created when missing, and
+    ``write_through`` (continuously available shares) makes every write reach the OSDs before it is
+    acknowledged: libcephfs buffers writes inside this process, so a node killed with data in that
+    buffer would lose writes its clients were told are done (a local file system's page cache
+    outlives the process; Windows writes through on CA shares for the same reason)."""
     found = find_mount(path)
     if found is None:
         from sofs.vfs.posix import PosixVfs
@@ -92,4 +96,4 @@ def open_share_vfs(path: str) -> Any:
 
     spec, ceph_root = found
     Path(path).mkdir(parents=True, exist_ok=True)
-    return CephVfs(ceph_client(spec), ceph_root)
+    return CephVfs(ceph_client(spec), ceph_root, write_through=write_through)

@@ -2,7 +2,7 @@
 against a ``sofs serve`` whose fixture shares (``share``, ``ca``, ``hideunread``, ``noperm``) are CephFS
 directories served through ``CephVfs``.
 
-The default run takes a representative slice (``CEPH_DEFAULT_EVERY``: every 5th listed test, each group
+The default run takes a representative slice (``CEPH_DEFAULT_EVERY``: every 8th listed test, each group
 represented) to keep CI short; ``-m slow`` runs the whole list. Tests of the main ratchet that are not in
 the Ceph list are listed with their cause in ``tests/torture/ceph_differences.txt``.
 """
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(ROOT) / "tests" / "interop"))
 from test_torture_ratchet import SHARES, run_worker
 
 LIST = Path(ROOT) / "tests" / "torture" / "ceph_passing.txt"
-CEPH_DEFAULT_EVERY = 5
+CEPH_DEFAULT_EVERY = 8
 WORKERS = int(os.environ.get("RATCHET_WORKERS", "2"))
 
 

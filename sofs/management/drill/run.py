@@ -192,8 +192,9 @@ class Drill:
                                None)
                 if paused and resumed:
                     pause = max(pause, resumed - paused)
-                if not any(t["kind"] == "closed_by_new_host" for t in timeline):
-                    errors.append("the old host's handle was not closed by the new host's open")
+                closed = "the old host's handle was not closed by the new host's open"
+                if not any(t["kind"] == "closed_by_new_host" for t in timeline) and closed not in errors:
+                    errors.append(closed)
             lost = sum(p["lost_blocks"] for p in parts)
             corrupt = sum(p["corrupt_blocks"] for p in parts)
             ok = not errors and lost == 0 and corrupt == 0
