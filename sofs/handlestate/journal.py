@@ -63,7 +63,6 @@ from sofs.handlestate.journal_codec import (
 log = logging.getLogger("sofs.journal")
 
 JOURNAL_REL = ".sofs/journal"
-ADOPTED_MARK = ".adopted-by-"  # in a claimed journal directory's name: <dead>.adopted-by-<me>.<ns>
 _GEN_RE = re.compile(r"^journal\.(\d+)$")
 
 Snapshot = Callable[[], list[R.Record]]
@@ -84,11 +83,9 @@ class LoadResult:
     error: str = ""
 
 
-def journal_dir(share_root: str | os.PathLike[str], owner: str | None = None) -> Path:
-    """The share's journal directory; ``owner`` (a cluster node name) gives each node its own until a
-    volume has one coordinator that owns the journal for the whole cluster."""
-    base = Path(share_root) / JOURNAL_REL
-    return base / owner if owner else base
+def journal_dir(root: str | os.PathLike[str]) -> Path:
+    """The journal directory of a volume (a standalone share's root, or a Cluster Shared Volume's)."""
+    return Path(root) / JOURNAL_REL
 
 
 def _fsync_dir(path: Path) -> None:

@@ -41,7 +41,7 @@ def _delete_path(vfs: Any, path: str) -> None:
         vfs.close(h)
 
 
-def build_coordinator(name: str, root: str, vfs: Any, *, ca: bool, epoch: int = 0, journal_owner: str | None = None,
+def build_coordinator(name: str, root: str, vfs: Any, *, ca: bool, epoch: int = 0,
                       may_act: Callable[[], bool] | None = None,
                       clock: Callable[[], int] = time.monotonic_ns) -> VolumeCoordinator:
     """A coordinator for the volume at ``root``. On a continuously available volume the journal in
@@ -58,7 +58,7 @@ def build_coordinator(name: str, root: str, vfs: Any, *, ca: bool, epoch: int = 
         table = OpenTable(epoch=epoch or (int.from_bytes(os.urandom(3), "little") | 1))
         return VolumeCoordinator(name, table, clock=clock, may_act=may_act, delete_path=delete_path)
     table = OpenTable()
-    journal = PersistentHandleJournal(journal_dir(root, journal_owner), 1, lambda: snapshot_records(table))
+    journal = PersistentHandleJournal(journal_dir(root), 1, lambda: snapshot_records(table))
     res = journal.load()
     journal.epoch = table.epoch = max(epoch, res.epoch + 1)
     table.replay(res.entries)
@@ -74,8 +74,7 @@ def build_coordinator(name: str, root: str, vfs: Any, *, ca: bool, epoch: int = 
 def attach_standalone(server: ServerState, share: Any) -> VolumeClient:
     """A standalone share: its own volume, coordinated in this process."""
     name = share.name.lower()
-    coord = build_coordinator(name, share.config.path, share.vfs, ca=bool(share.config.continuously_available),
-                              journal_owner=server.node_name or None)
+    coord = build_coordinator(name, share.config.path, share.vfs, ca=bool(share.config.continuously_available))
     vol = local_volume(server, name, coord, server.node_name)
     server.coordinators[name] = coord
     server.volumes[name] = vol
