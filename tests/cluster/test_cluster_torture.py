@@ -24,11 +24,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cluster_proc import free_port_on, sofs  # noqa: E402
-from rr_proxy import RoundRobinProxy  # noqa: E402
+from cluster_proc import free_port_on, sofs
+from rr_proxy import RoundRobinProxy
 
-from tests.conftest import USERS, tmpfs_dir  # noqa: E402
-from tests.interop.test_torture_ratchet import run_torture  # noqa: E402
+from tests.conftest import USERS, tmpfs_dir
+from tests.interop.test_torture_ratchet import run_torture
 
 LIST = Path(__file__).resolve().parents[1] / "torture" / "passing_nodes.txt"
 ADDR = {"n1": "127.0.0.11", "n2": "127.0.0.12", "n3": "127.0.0.13"}
