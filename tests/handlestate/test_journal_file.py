@@ -223,3 +223,34 @@ def test_failed_write_fails_commit(tmp_path: Path) -> None:
         return "no error"
 
     assert "journal failed" in asyncio.run(main())
+
+
+def test_a_stale_writer_cannot_replace_the_new_generation(tmp_path: Path) -> None:
+    """A coordinator that was frozen (SIGSTOP, a partition) while another took the volume over comes
+    back and compacts: its generation would be the one the new coordinator already wrote. The link
+    fails, the stale journal fails, and the new coordinator's file is untouched."""
+    async def main() -> tuple[str, object, object]:
+        old, old_t = _make(tmp_path, epoch=1)
+        _mutate(old_t)
+        await old.commit()
+        new, new_t = _make(tmp_path, epoch=2)  # takes over: loads generation g, writes g + 1
+        new_t.add_open(_open(20))
+        await new.commit()
+        expected = _state(new_t)
+        old_t.add_open(_open(30))  # the stale writer appends (to its unlinked file) and compacts
+        old.request_compaction()
+        try:
+            await old.commit()
+            err = "no error"
+        except OSError as e:
+            err = str(e)
+        await new.close()
+        return err, expected, new.generation
+
+    err, expected, gen = asyncio.run(main())
+    assert "another writer took the journal over" in err
+    res = load_dir(tmp_path / "j")
+    t = OpenTable(epoch=3)
+    t.replay(res.entries)
+    assert res.generation == gen and res.epoch == 2 and _state(t) == expected
+    assert sorted(os.listdir(tmp_path / "j")) == [f"journal.{gen}"]
