@@ -41,6 +41,20 @@ if { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }
   apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }
 fi
+# Active Directory (issue 18): MIT krb5 client tools and headers (python-gssapi builds against them),
+# faketime (expired-ticket test), and Samba's AD DC (the tests provision a private domain controller)
+need_ad=0
+for b in kinit krb5-config faketime samba gcc; do command -v "$b" >/dev/null || need_ad=1; done
+[ -e /usr/include/python3.11/Python.h ] || [ -n "$(ls /usr/include/python3*/Python.h 2>/dev/null)" ] || need_ad=1
+if [ "$need_ad" = 1 ] && [ "$(id -u)" = 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q krb5-user libkrb5-dev gcc python3-dev faketime >/dev/null
+  apt-get install -y -q -t bookworm-backports samba-ad-dc >/dev/null
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now samba-ad-dc >/dev/null 2>&1 || true
+  fi
+fi
 # npm is optional (cloud-witness tests); install node only if missing and apt is usable
 if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null 2>&1 || true
@@ -51,5 +65,5 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/pip install -q -e ".[test,cluster]"
+.venv/bin/pip install -q -e ".[test,cluster,ad]"
 echo "setup.sh: ready ($(.venv/bin/python --version), $(smbtorture --version 2>/dev/null | head -1))"

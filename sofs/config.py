@@ -10,6 +10,8 @@ Example (``sofs serve --config sofs.toml``)::
     encrypt_data = false          # server-wide -EncryptData
     reject_unencrypted = true     # unencrypted requests to an encrypted share get ACCESS_DENIED
     guest_ok = false              # anonymous/guest sessions allowed at all
+    kerberos_keytab = "/path/to/keytab"  # domain member: accept Kerberos with these keys
+    domain_membership = "/path/membership.json"  # or: the join's result (keytab + LDAP names)
 
     [[share]]
     name = "data"
@@ -89,6 +91,8 @@ class ServerConfig:
     guest_ok: bool = False
     server_guid: bytes = field(default_factory=lambda: uuid.uuid4().bytes_le)
     domain_sid: str = "S-1-5-21-3623811015-3361044348-30300820"
+    kerberos_keytab: str | None = None  # a domain member's keytab: Kerberos in SESSION_SETUP (issue 18)
+    domain_membership: str | None = None  # Add-Computer's result (JSON, 0600): keytab + directory
     max_read_size: int = 8 * 1024 * 1024
     max_write_size: int = 8 * 1024 * 1024
     max_transact_size: int = 8 * 1024 * 1024

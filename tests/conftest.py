@@ -7,6 +7,7 @@ and two users (alice in HyperVHosts, bob), and stops it after the test module. U
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -34,6 +35,21 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def loopback_with_free_port(port: int) -> str:
+    """A 127.x.y.z address whose ``port`` nobody holds (other servers may hold it on other addresses):
+    for clients that only talk to port 445 (impacket's smbclient.py, smbclient's DirEntry.stat)."""
+    rng = random.Random()
+    for _ in range(200):
+        host = f"127.{rng.randint(20, 250)}.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        return host
+    raise RuntimeError(f"no loopback address with port {port} free")
 
 
 def tmpfs_dir(prefix: str) -> Path:
@@ -113,14 +129,16 @@ def wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], log: Pat
 
 def start_sofs(root: Path | None = None, port: int | None = None, host: str = "127.0.0.1",
                server_extra: str = "", shares: dict[str, str] | None = None,
-               args: tuple[str, ...] = ()) -> SofsServer:
+               args: tuple[str, ...] = (), wrapper: tuple[str, ...] = (),
+               env_extra: dict[str, str] | None = None) -> SofsServer:
+    """``wrapper`` runs the server through another command (e.g. ``faketime -f +11m``)."""
     root = root or tmpfs_dir("sofs-test-")
     port = port or free_port(host)
     cfg, paths = write_config(root, port, host, server_extra, shares)
     log = root / "server.log"
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = dict(os.environ, PYTHONPATH=ROOT, **(env_extra or {}))
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "sofs", "serve", "--config", str(cfg), *args],
+        proc = subprocess.Popen([*wrapper, sys.executable, "-m", "sofs", "serve", "--config", str(cfg), *args],
                                 stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     wait_listening(host, port, proc, log)
     return SofsServer(host, port, root, cfg, proc, log, paths)
@@ -129,6 +147,15 @@ def start_sofs(root: Path | None = None, port: int | None = None, host: str = "1
 @pytest.fixture(scope="module")
 def sofs_server():
     srv = start_sofs()
+    yield srv
+    srv.stop()
+    shutil.rmtree(srv.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def srv445():
+    """A sofs server on port 445 of a free loopback address."""
+    srv = start_sofs(host=loopback_with_free_port(445), port=445)
     yield srv
     srv.stop()
     shutil.rmtree(srv.root, ignore_errors=True)

@@ -16,6 +16,7 @@ ALLOWED: dict[str, set[str]] = {
     "wire": set(),
     "config": set(),
     "crypto": {"wire"},
+    "domain": {"wire", "crypto"},  # AD membership over LDAP (issue 18)
     "auth": {"wire", "crypto"},
     "rpc": {"wire"},
     "engine": {"wire", "crypto"},
@@ -24,11 +25,11 @@ ALLOWED: dict[str, set[str]] = {
     "security": {"wire", "vfs", "auth"},
     "handlers": {"wire", "crypto", "engine", "vfs", "handlestate", "security", "rpc", "auth", "config"},
     "server": {"wire", "crypto", "engine", "handlers", "vfs", "handlestate", "security", "rpc", "auth",
-               "config"},
+               "config", "domain"},
     "cluster": {"config"},
     "storage": {"config", "cluster"},
     # management reads the open-file listing the servers publish on the volumes (Get-SmbOpenFile)
-    "management": {"cluster", "config", "storage", "handlestate"},
+    "management": {"cluster", "config", "storage", "handlestate", "domain"},
 }
 
 # (module, imported layer): why it is tolerated for now (none today)

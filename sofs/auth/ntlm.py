@@ -1,4 +1,4 @@
-"""NTLMv2-in-SPNEGO acceptor for SESSION_SETUP, on top of pyspnego ([MS-SMB2] 3.3.5.5, [MS-NLMP], [MS-SPNG]).
+"""NTLMv2-in-SPNEGO acceptor for SESSION_SETUP (and Kerberos on a domain member: :mod:`sofs.auth.kerberos`), on top of pyspnego ([MS-SMB2] 3.3.5.5, [MS-NLMP], [MS-SPNG]).
 
 pyspnego's acceptor reads users only from the file named by ``NTLM_USER_FILE``. We keep users in
 memory instead by replacing its private credential lookup (``spnego._ntlm._get_credential`` and
@@ -45,7 +45,8 @@ from spnego._spnego import NegState, NegTokenInit, NegTokenResp, unpack_token
 from spnego.exceptions import ErrorCode, SpnegoError
 
 from sofs.auth import ntlm_rawblob as _ntlm_rawblob  # noqa: F401  (NTLMv2 over the raw client blob)
-from sofs.auth.users import User, UserDb
+from sofs.auth.kerberos import KRB5_OIDS, KerberosAcceptor, KerberosError, kerberos_mech_token
+from sofs.auth.users import User, UserDb, domain_user
 from sofs.wire.status import NtStatus
 
 _NTLMSSP = b"NTLMSSP\x00"
@@ -108,11 +109,6 @@ def _new_spnego_acceptor() -> NegotiateProxy:
     ntlm._nt_v1 = False
     ntlm._is_wrapped = True  # no per-step base64 debug logging
     return NegotiateProxy(usage="accept", protocol="negotiate", _negotiate_contexts={GSSMech.ntlm: ntlm})
-
-
-def _negotiate_init_token() -> bytes:
-    """[MS-SPNG] 2.2.1 negTokenInit2 advertising NTLM, for the NEGOTIATE response security buffer."""
-    return NegTokenInit([GSSMech.ntlm.value], hint_name=b"not_defined_in_RFC4178@please_ignore").pack()
 
 
 _ACCEPT_COMPLETED = NegTokenResp(neg_state=NegState.accept_complete).pack()
@@ -215,6 +211,7 @@ class AuthContext:
     session_key: bytes = b""
     is_guest: bool = False
     is_anonymous: bool = False
+    expires_at: float | None = None  # Kerberos: the ticket's end ([MS-SMB2] Session.ExpirationTime)
     _failed: bool = field(default=False, repr=False)
     _negotiated: bool = field(default=False, repr=False)
 
@@ -242,6 +239,10 @@ class AuthContext:
     def _step(self, token: bytes, lookup: _Lookup) -> bytes | None:
         acceptor = self._acceptor
         if self._ctx is None:
+            if acceptor.kerberos is not None:
+                out = self._try_kerberos(acceptor.kerberos, token)
+                if out is not None:
+                    return out
             self._ctx = _new_spnego_acceptor()
             return self._step_negotiate(_without_optimistic_token(token))
         inner, is_spnego, client_mic = _ntlm_inner(token)
@@ -297,6 +298,28 @@ class AuthContext:
         self._negotiated = _ntlm_type(inner) == 2  # a CHALLENGE went out
         return _accept_incomplete(out)
 
+    def _try_kerberos(self, kerberos: KerberosAcceptor, token: bytes) -> bytes | None:
+        """A negTokenInit whose first mechanism is Kerberos with an AP-REQ: accept it (one leg)."""
+        try:
+            parsed = unpack_token(token)
+        except Exception:  # noqa: BLE001 - left for the NTLM path to refuse
+            return None
+        if not isinstance(parsed, NegTokenInit) or not parsed.mech_types:
+            return None
+        first = parsed.mech_types[0]
+        mech_token = kerberos_mech_token(first, parsed.mech_token)
+        if mech_token is None:
+            return None
+        try:
+            out, logon = kerberos.accept(first, mech_token)
+        except KerberosError as e:
+            raise AuthError(e.status, str(e)) from None
+        self.user = domain_user(logon.logon)
+        self.session_key = logon.session_key
+        self.expires_at = logon.expires_at
+        self.complete = True
+        return out
+
     def _ntlm(self) -> NTLMProxy:
         """The NTLM context inside the SPNEGO acceptor (pyspnego keeps the one we handed it)."""
         assert self._ctx is not None
@@ -326,12 +349,15 @@ class NtlmAcceptor:
     server_name: str = "SOFS"
     allow_anonymous: bool = False
     map_unknown_to_guest: bool = False
+    kerberos: KerberosAcceptor | None = None  # a domain member: Kerberos beside NTLM
     _init_token: bytes = field(default=b"", repr=False)
 
     def initial_token(self) -> bytes:
-        """negTokenInit2 for the NEGOTIATE response's security buffer (computed once)."""
+        """negTokenInit2 for the NEGOTIATE response's security buffer (computed once): Kerberos first
+        (MS-KRB5, KRB5) on a domain member, then NTLM."""
         if not self._init_token:
-            self._init_token = _negotiate_init_token()
+            mechs = [*KRB5_OIDS, GSSMech.ntlm.value] if self.kerberos is not None else [GSSMech.ntlm.value]
+            self._init_token = NegTokenInit(mechs, hint_name=b"not_defined_in_RFC4178@please_ignore").pack()
         return self._init_token
 
     def new_context(self) -> AuthContext:

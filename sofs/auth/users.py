@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from spnego._ntlm_raw.crypto import ntowfv1  # pure-Python MD4: hashlib's md4 is disabled by OpenSSL 3
+
+from sofs.wire.pac import LogonInfo
 
 SID_EVERYONE = "S-1-1-0"
 SID_ANONYMOUS = "S-1-5-7"
@@ -125,6 +128,7 @@ class UserDb:
             group_sids=(f"{domain_sid}-{RID_DOMAIN_GUESTS}", SID_BUILTIN_GUESTS),
         )
         self.anonymous = User(name="", rid=0, sid=SID_ANONYMOUS, nt_hash=b"")
+        self.directory: Any = None  # a domain member's name resolution (sofs.domain.directory)
 
     def lookup(self, name: str) -> User | None:
         """The user called ``name`` (case-insensitive; ``DOMAIN\\user`` and ``user@realm`` accepted)."""
@@ -143,3 +147,11 @@ class UserDb:
 
     def groups(self) -> list[Group]:
         return list(self._groups.values())
+
+
+def domain_user(logon: LogonInfo) -> User:
+    """The logon identity of a domain account from its PAC: ``DOMAIN\\name``, its SID and group SIDs
+    (primary group, domain groups, extra SIDs, resource groups). No password hash: Kerberos only."""
+    rid = int(logon.user_sid.rsplit("-", 1)[1])
+    return User(name=f"{logon.domain_name}\\{logon.user_name}", rid=rid, sid=logon.user_sid, nt_hash=b"",
+                group_sids=logon.group_sids)

@@ -200,6 +200,7 @@ def start_ceph(state_dir: Path, nodes: list[tuple[str, str]], args: argparse.Nam
             print(f"Ceph: {len(nodes)} monitors, {len(nodes) * args.disks_per_node} OSDs, {len(nodes)} MDS "
                   f"ready in {time.monotonic() - t0:.0f} s")
     except (CephError, ValueError) as e:
+        ceph.stop(timeout=10)  # never leave daemons of a failed start behind
         return str(e)
     return None
 

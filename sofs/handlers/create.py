@@ -31,6 +31,7 @@ from sofs.handlers.create_contexts import (
 from sofs.handlers.flags import FA, A, D, O
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import Handle, caller_of, notify
+from sofs.handlers.reparse import stopped_on_symlink
 from sofs.handlers.scaleout import downgrade_create
 from sofs.handlestate.api import AdmitRequest, AdmitResult, HandleStateError, LeaseRequest
 from sofs.security.access import AccessDenied
@@ -38,6 +39,7 @@ from sofs.security.files import add_parent_rights, needs_parent, new_object_sd, 
 from sofs.security.token import Token, token_of_session
 from sofs.vfs.base import EaEntry as VfsEa
 from sofs.vfs.base import FileInfo, VfsError
+from sofs.vfs.links import StoppedOnSymlink
 from sofs.wire.constants import NotifyAction
 from sofs.wire.fscc_constants import CreateAction
 from sofs.wire.messages.create import CreateRequest, encode_create_response
@@ -121,7 +123,8 @@ async def _open(ctx: Ctx, req: CreateRequest,
         else:
             first = disp
         try:
-            h, action, info, sd_raw = await run_fs(_open_stat, vfs, name, first, opts, req.file_attributes)
+            h, action, info, sd_raw = await run_fs(_open_stat, vfs, name, first, opts, req.file_attributes,
+                                                  ctx.conn.dialect)
         except SmbError as e:
             if e.status != NtStatus.OBJECT_NAME_NOT_FOUND or first == disp:
                 raise
@@ -132,7 +135,7 @@ async def _open(ctx: Ctx, req: CreateRequest,
                 raise
             try:
                 h, action, info, sd_raw = await run_fs(_open_stat, vfs, name, D.CREATE, opts,
-                                                      req.file_attributes)
+                                                      req.file_attributes, ctx.conn.dialect)
             except SmbError as e2:
                 if e2.status == NtStatus.OBJECT_NAME_COLLISION:
                     continue  # raced with another creator: start over
@@ -183,10 +186,13 @@ async def _open(ctx: Ctx, req: CreateRequest,
     raise SmbError(NtStatus.SHARING_VIOLATION, "create kept racing with other creates")
 
 
-def _open_stat(vfs: Any, name: str, disp: int, opts: int,
-               attrs: int) -> tuple[Any, CreateAction, FileInfo, bytes | None]:
+def _open_stat(vfs: Any, name: str, disp: int, opts: int, attrs: int,
+               dialect: int) -> tuple[Any, CreateAction, FileInfo, bytes | None]:
     stored = logic.stored_create_attributes(attrs, bool(opts & _DIRECTORY_FILE))
-    h, action, info, sd = vfs.open_stat(name, disp, opts, stored)
+    try:
+        h, action, info, sd = vfs.open_stat(name, disp, opts, stored)
+    except StoppedOnSymlink as e:
+        raise stopped_on_symlink(e, dialect) from None  # the symlink error response (issue 18)
     if h.stream is not None and action == _OPENED:
         try:
             _stream_case(vfs, h)

@@ -1,5 +1,5 @@
 """File-level FSCTLs for sparse files (VHDX), zeroing, reparse points, object ids, compression and
-block cloning ([MS-FSCC] 2.3, [MS-FSA] 2.1.5.10).
+block cloning ([MS-FSCC] 2.3; reparse points: ``reparse``, [MS-FSA] 2.1.5.10).
 
 | FSCTL                         | behaviour                                                          |
 |-------------------------------|--------------------------------------------------------------------|
@@ -10,7 +10,6 @@ block cloning ([MS-FSCC] 2.3, [MS-FSA] 2.1.5.10).
 |                               | those that fit + BUFFER_OVERFLOW                                   |
 | SET_ZERO_DATA                 | sparse: fallocate(PUNCH_HOLE|KEEP_SIZE); else ZERO_RANGE (blocks   |
 |                               | stay allocated) with a punch+allocate fallback; needs WRITE_DATA   |
-| GET_REPARSE_POINT             | NOT_A_REPARSE_POINT (sofs stores no reparse points)                 |
 | CREATE_OR_GET_OBJECT_ID,      | a stable id derived from the 64-bit file id and volume serial       |
 | GET_OBJECT_ID                 | ([MS-FSCC] 2.1.3 FILE_OBJECTID_BUFFER)                             |
 | GET_COMPRESSION               | COMPRESSION_FORMAT_NONE (as ReFS / Samba on file systems without)  |
@@ -254,13 +253,7 @@ def _zero(op: Handle, offset: int, end: int) -> None:
     zero_data(op.handle.fd, offset, end, is_sparse(op.vfs, op.handle))
 
 
-# --- reparse points, object ids, compression ---------------------------------------------------
-
-@register_fsctl(CtlCode.GET_REPARSE_POINT)
-async def fsctl_get_reparse_point(ctx: Ctx, req: IoctlRequest) -> bytes:
-    _file_open(ctx, req)
-    raise SmbError(NtStatus.NOT_A_REPARSE_POINT)
-
+# --- object ids, compression ---------------------------------------------------
 
 def object_id(file_id: int, volume_serial: int) -> bytes:
     """[MS-FSCC] 2.1.3.1 FILE_OBJECTID_BUFFER (type 1): ObjectId from the file id (stable across

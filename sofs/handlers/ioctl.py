@@ -38,7 +38,7 @@ FSCTL_HANDLERS: dict[int, FsctlHandler] = {}
 
 # Modules that register file-level FSCTLs when imported (missing ones are skipped).
 FSCTL_MODULES = ("sofs.handlers.pipes", "sofs.handlers.fsctl_file", "sofs.handlers.copychunk",
-                 "sofs.handlers.resilience")
+                 "sofs.handlers.resilience", "sofs.handlers.reparse")
 _loaded = False
 
 # [MS-SMB2] 3.3.5.15: the CtlCodes whose request names no open (FileId must be 0xFF..FF).

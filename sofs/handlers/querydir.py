@@ -19,6 +19,7 @@ from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.opens import DirCursor, change_time, get_open
 from sofs.security.abe import abe_filter
+from sofs.vfs.links import reparse_tag_of
 from sofs.vfs.names import fold_name
 from sofs.wire.constants import QueryDirectoryFlags as QF
 from sofs.wire.fscc import DIR_INFO_CLASSES, DirEntry, encode_dir_entries
@@ -44,7 +45,7 @@ def _list(vfs: Any, h: Any, pattern: str) -> list[DirEntry]:
             name=e.name, file_id=i.file_id, creation_time=i.creation_time,
             last_access_time=i.last_access_time, last_write_time=i.last_write_time,
             change_time=change_time(i), end_of_file=i.end_of_file, allocation_size=i.allocation_size,
-            attributes=i.attributes))
+            attributes=i.attributes, reparse_tag=reparse_tag_of(i.attributes)))
     return out
 
 

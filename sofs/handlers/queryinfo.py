@@ -16,6 +16,7 @@ from sofs.handlers.opens import Handle, change_time, get_open
 from sofs.security.files import query_security
 from sofs.security.token import token_of_session
 from sofs.vfs.base import FileInfo
+from sofs.vfs.links import reparse_tag_of
 from sofs.wire import fscc
 from sofs.wire.constants import InfoType
 from sofs.wire.fscc_constants import AccessMask as A
@@ -104,7 +105,7 @@ def _file_class(op: Handle, cls: int, info: FileInfo, ea_size: int, dialect: int
                                                info.allocation_size, info.end_of_file,
                                                info.attributes).encode()
     if cls == FIC.FileAttributeTagInformation:
-        return fscc.FileAttributeTagInformation(info.attributes, 0).encode()
+        return fscc.FileAttributeTagInformation(info.attributes, reparse_tag_of(info.attributes)).encode()
     if cls == FIC.FileCompressionInformation:
         return fscc.FileCompressionInformation(info.end_of_file, 0, 0, 0, 0).encode()
     if cls == FIC.FileStandardLinkInformation:

@@ -174,9 +174,10 @@ async def _set_basic(op: Handle, info: Any) -> None:
         elif value < 0:
             raise SmbError(NtStatus.INVALID_PARAMETER, "negative time")
         elif v:
+            # [MS-FSA] 2.1.5.14.2: a time set explicitly is the user's (Open.UserSet*Time): later writes
+            # through this handle do not move it (a copy's SET_INFO before its last WRITE, issue 18)
             apply[key] = v
-            if key in op.frozen_times:
-                op.frozen_times[key] = v
+            op.frozen_times[key] = v
     vfs = op.share.vfs
     writetime.flush(op.siblings)
     if "last_write_time" in apply or "last_write_time" in freeze:

@@ -138,6 +138,10 @@ def sid_for_name(name: str, userdb: Any = None) -> Sid | None:
     if "\\" in text:
         prefix, text = text.rsplit("\\", 1)
         builtin = prefix.strip().upper() in ("BUILTIN", "NT AUTHORITY")
+        directory = getattr(userdb, "directory", None)
+        if directory is not None and directory.handles(prefix):
+            found = directory.sid_of(text)  # a domain name (issue 18): LDAP, cached
+            return Sid.parse(found) if found else None
     if "@" in text:
         text = text.split("@", 1)[0]
     low = text.lower()

@@ -11,9 +11,11 @@ import ctypes
 import logging
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import sofs.auth.ntlm_rawblob  # noqa: F401  (NTLMv2 over the raw client blob; see module doc)
+from sofs.auth.kerberos import KerberosAcceptor
 from sofs.auth.ntlm import NtlmAcceptor
 from sofs.auth.users import UserDb, UserEntry
 from sofs.config import ServerConfig
@@ -58,8 +60,14 @@ def build_state(cfg: ServerConfig) -> ServerState:
     server = ServerState(cfg, users=users)
     # Null sessions are accepted as Windows and Samba do by default: they reach IPC$ (and shares with
     # guest_ok) only, tree.py decides; guest mapping of unknown users stays behind guest_ok.
+    kerberos = KerberosAcceptor(cfg.kerberos_keytab) if cfg.kerberos_keytab else None  # issue 18
+    if cfg.domain_membership:
+        from sofs.domain.membership import install, load
+
+        keytab, users.directory = install(load(cfg.domain_membership), Path(cfg.domain_membership).parent)
+        kerberos = KerberosAcceptor(str(keytab))
     server.acceptor = NtlmAcceptor(users, cfg.domain, cfg.server_name, allow_anonymous=True,
-                                   map_unknown_to_guest=False)
+                                   map_unknown_to_guest=False, kerberos=kerberos)
     from sofs.handlers.session import preauth_on_wire
 
     server.extensions["preauth_hook"] = preauth_on_wire

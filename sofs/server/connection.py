@@ -35,6 +35,7 @@ _NEGOTIATE = int(Command.NEGOTIATE)
 _CREATE = int(Command.CREATE)
 _CANCEL = int(Command.CANCEL)
 _SESSION_SETUP = int(Command.SESSION_SETUP)
+SESSION_SETUP_BONUS_CREDITS = 32
 _HIGH_WATER = 4 * 1024 * 1024
 MAX_ASYNC_CREDITS = 512  # Windows' (and smbtorture's) max async credits per connection
 
@@ -227,7 +228,13 @@ class SmbConnection(asyncio.BufferedProtocol):
         flags = hdr.flags & (_RELATED | _PRIORITY)
         if async_id:
             flags |= _ASYNC
-        credits = 0 if async_id and not interim else self.engine.conn.window.grant(hdr.credits, hdr.credit_charge)
+        requested = hdr.credits
+        if not requested and command == _SESSION_SETUP and status == 0:
+            # a client that asks for no credit at all (pysmb) gets some with its session, as Samba and
+            # Windows 2012+ grant additional credits then: pysmb sends a CLOSE and its next request
+            # without waiting for the CLOSE's response (issue 18)
+            requested = SESSION_SETUP_BONUS_CREDITS
+        credits = 0 if async_id and not interim else self.engine.conn.window.grant(requested, hdr.credit_charge)
         # positional (hot path): command, charge, status, flags, next_command, message_id, credits,
         # process_id, tree_id, async_id, session_id
         rh = Header(command, hdr.credit_charge, status, flags, 0, hdr.message_id, credits, hdr.process_id,

@@ -34,6 +34,7 @@ from typing import Any
 from sofs.config import ConfigError, ServerConfig, ShareConfig, load_config, map_cluster_path
 from sofs.server.app import build_state, make_share, start_listeners, tune_malloc
 from sofs.server.cluster_volumes import ClusterVolumes, ensure_volume_group, volume_and_rest
+from sofs.server.domain_member import DomainMember
 from sofs.server.node_accounts import AccountFollower
 from sofs.server.state import ServerState
 from sofs.server.volumes import start_scavenger
@@ -168,6 +169,8 @@ class NodeSmb:
         revision = await self.load_shares()
         accounts = AccountFollower(self.server, self.ctx.store, self.ctx.config.prefix, self.cfg)
         await accounts.load()
+        domain = DomainMember(self.server, self.ctx.store, f"{self.ctx.config.prefix}secrets/domain/{self.ctx.name}",
+                              Path(self.ctx.state_dir), self.ctx.name)  # issue 18: Add-Computer's secret
         agent = self.ctx.agent
         agent.on_change(lambda _a: self._changed.set())
         watcher = asyncio.create_task(self.follow_shares(revision))
@@ -175,6 +178,10 @@ class NodeSmb:
         try:
             while True:
                 await self.set_serving(bool(agent.has_quorum))
+                try:
+                    await domain.refresh()
+                except Exception:
+                    log.exception("domain membership not applied")
                 self._changed.clear()
                 await self.volumes.sync()
                 with contextlib.suppress(TimeoutError):

@@ -260,8 +260,8 @@ class CephCluster:
         return dict(self.ceph("status"))
 
     def ready(self) -> tuple[bool, str]:
-        """HEALTH_OK, every OSD up and in, every PG active+clean, one MDS active (HEALTH_OK alone came
-        before any PG was active)."""
+        """HEALTH_OK, every OSD up and in, every PG active+clean, one MDS active (its standby-replay
+        follower is listed beside it; HEALTH_OK alone came before any PG was active)."""
         try:
             s = self.status()
         except (CephError, subprocess.TimeoutExpired, ValueError) as e:
@@ -271,7 +271,7 @@ class CephCluster:
         clean = sum(x["count"] for x in pm.get("pgs_by_state", []) if x["state_name"] == "active+clean")
         mds = [x.get("status") for x in s.get("fsmap", {}).get("by_rank", [])]
         ok = (s["health"]["status"] == "HEALTH_OK" and om["num_up_osds"] == n and om["num_in_osds"] == n
-              and pm["num_pgs"] > 0 and clean == pm["num_pgs"] and mds == ["up:active"])
+              and pm["num_pgs"] > 0 and clean == pm["num_pgs"] and mds.count("up:active") == 1)
         why = (f"{s['health']['status']} {sorted(s['health'].get('checks', {}))}; osds up {om['num_up_osds']}/{n}; "
                f"pgs active+clean {clean}/{pm['num_pgs']}; mds {mds}")
         return ok, why

@@ -121,6 +121,10 @@ def render_conf(p: CephPlan, state: str) -> str:
         "osd heartbeat grace = 6",
         "mds beacon interval = 1",
         "mds beacon grace = 5",
+        "; a monitor that dies with its node stalls the monitors' next commit for lease x accept factor",
+        "; (10 s by default) before they re-elect: 2 s leases keep that to ~4 s",
+        "mon lease = 2",
+        "mon election timeout = 2",
         "",
         "[mon]",
         f"mon cluster log file = {state}/log/cluster.log",
@@ -171,4 +175,6 @@ def bootstrap_commands(p: CephPlan, osd_uuids: dict[str, str]) -> list[str]:
         f"fs new {FS_NAME} cephfs_metadata cephfs_data",
         f"fs set {FS_NAME} standby_count_wanted {max(0, min(1, len(p.of_kind('mds')) - 1))}",
     ]
+    if len(p.of_kind("mds")) > 1:  # a standby follows the active MDS's journal: takeover without a replay
+        cmds.append(f"fs set {FS_NAME} allow_standby_replay true")
     return cmds

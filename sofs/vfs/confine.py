@@ -1,13 +1,14 @@
 """Opening paths confined to a share root, and errno → NTSTATUS mapping.
 
-Choice: ``openat2(2)`` with ``RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`` (Linux ≥ 5.6, called through
+Choice: ``openat2(2)`` with ``RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`` (Linux ≥ 5.6, called through
 ctypes) relative to a directory fd of the share root. The kernel then refuses, atomically and without
-races, every resolution that leaves the root: ``..`` above it, absolute symlinks, relative symlinks
-that climb out, ``/proc`` magic links. Symlinks that stay inside the share are followed (like Samba's
-``wide links = no``). Symlink loops give ELOOP. Refusals map to ACCESS_DENIED.
+races, every resolution that leaves the root (``..`` above it) and **follows no symlink at all**
+(magic links included): a symlink on the path gives ELOOP. Symbolic links are reparse points that the
+*client* resolves, as on Windows (:mod:`sofs.vfs.links` turns ELOOP into STATUS_STOPPED_ON_SYMLINK,
+or opens the link itself with ``O_PATH | O_NOFOLLOW`` for FILE_OPEN_REPARSE_POINT).
 
 Fallback (no openat2: old kernel, seccomp): walk the components with ``openat(O_NOFOLLOW)`` from the
-root fd, so **no** symlink is ever followed (ELOOP → ACCESS_DENIED). Stricter, still race-free.
+root fd, so no symlink is followed either (ELOOP). Race-free too.
 The path syntax itself (``..``, absolute, NUL, drive letters) is refused earlier by ``names``.
 """
 from __future__ import annotations
@@ -64,12 +65,12 @@ HAVE_OPENAT2 = _probe_openat2()
 def _how(flags: int, mode: int) -> tuple[_OpenHow, Any]:
     """Cached open_how structs (read-only for the kernel, so shared across threads)."""
     creating = bool(flags & os.O_CREAT) or (flags & os.O_TMPFILE) == os.O_TMPFILE
-    how = _OpenHow(flags | os.O_CLOEXEC, mode if creating else 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
+    how = _OpenHow(flags | os.O_CLOEXEC, mode if creating else 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)
     return how, ctypes.byref(how)
 
 
 def openat2_beneath(dir_fd: int, rel: str, flags: int, mode: int = 0o666) -> int:
-    """openat2(dir_fd, rel, flags, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS); raises OSError."""
+    """openat2(dir_fd, rel, flags, RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS); raises OSError."""
     ref = _how(flags, mode)[1]
     fd = _syscall(_NR_OPENAT2, ctypes.c_long(dir_fd), os.fsencode(rel), ref, _HOW_SIZE)
     if fd < 0:
@@ -118,8 +119,8 @@ class Confined:
         One component (the common CREATE of a name in the share root, and the root itself) is first
         tried with a plain ``openat(O_NOFOLLOW)``: it cannot leave the root, and costs ~2 µs less
         than openat2 through ctypes. A symlink there (ELOOP, or ENOTDIR with O_DIRECTORY) takes the
-        openat2 resolution, which follows symlinks that stay inside. O_PATH without O_DIRECTORY is
-        left to openat2 (O_PATH|O_NOFOLLOW would open the link itself instead of following it).
+        openat2 resolution, which reports it as ELOOP. O_PATH without O_DIRECTORY is left to openat2
+        (with O_NOFOLLOW it opens a final link itself).
         """
         if self.use_openat2:
             if "/" not in rel and rel != ".." and (not flags & os.O_PATH or flags & os.O_DIRECTORY):
@@ -139,7 +140,7 @@ _ERRNO_STATUS: dict[int, NtStatus] = {
     errno.EPERM: NtStatus.ACCESS_DENIED,
     errno.EBADF: NtStatus.ACCESS_DENIED,  # e.g. writing through a descriptor opened read-only
     errno.EXDEV: NtStatus.ACCESS_DENIED,  # openat2 RESOLVE_BENEATH escape
-    errno.ELOOP: NtStatus.ACCESS_DENIED,  # symlink loop, or a symlink in fallback mode
+    errno.ELOOP: NtStatus.ACCESS_DENIED,  # a symlink on the path (see sofs.vfs.links)
     errno.ENOTDIR: NtStatus.OBJECT_PATH_NOT_FOUND,
     errno.EISDIR: NtStatus.FILE_IS_A_DIRECTORY,
     errno.ENOTEMPTY: NtStatus.DIRECTORY_NOT_EMPTY,

@@ -13,6 +13,8 @@
   O_RDONLY|O_DIRECTORY on EISDIR; then fstat, and anything but a regular file or directory (FIFO,
   socket, device) is closed and refused with ACCESS_DENIED (and never listed). O_NONBLOCK keeps a
   planted FIFO from blocking a worker. Access control is the handle layer's job, not the fd mode's.
+- Symbolic links are never followed: a CREATE that meets one gets STATUS_STOPPED_ON_SYMLINK, or the
+  link itself with FILE_OPEN_REPARSE_POINT (``links``); a link handle has ``is_link``.
 - No global lock; each call is independent. Per-file read-modify-write of the dosattrib xattr by two
   concurrent SET_INFO calls on the same file can lose one update (Windows serialises per file; the
   handle layer can too).
@@ -28,8 +30,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import filterfalse
 
+from sofs.vfs import links, posix_ns
 from sofs.vfs import posix_info as pinfo
-from sofs.vfs import posix_ns
 from sofs.vfs.base import DirEntry, FileInfo, FsStats, StreamInfo, VfsError
 from sofs.vfs.confine import Confined, status_from_errno
 from sofs.vfs.meta import (
@@ -51,6 +53,7 @@ _META_FOLD = fold_name(META_DIR)
 _TRUNCATING = frozenset({int(D.SUPERSEDE), int(D.OVERWRITE), int(D.OVERWRITE_IF)})
 _DIRECTORY_FILE = int(CreateOptions.DIRECTORY_FILE)
 _NON_DIRECTORY_FILE = int(CreateOptions.NON_DIRECTORY_FILE)
+_OPEN_REPARSE_POINT = int(CreateOptions.OPEN_REPARSE_POINT)
 # O_NONBLOCK: a FIFO planted in the share must not block a worker thread; refused after fstat.
 _DATA_FLAGS = os.O_RDWR | os.O_NONBLOCK | os.O_NOCTTY
 
@@ -67,9 +70,12 @@ class PosixHandle:
     is_directory: bool
     file_id: int
     closed: bool = False
+    is_link: bool = False  # a symbolic link opened with FILE_OPEN_REPARSE_POINT (fd is O_PATH)
 
 
 def _err(e: OSError, message: str = "") -> VfsError:
+    if e.errno == errno.ELOOP:
+        return links.SymlinkMet(message or str(e))
     return VfsError(status_from_errno(e.errno), message or str(e))
 
 
@@ -211,7 +217,28 @@ class PosixVfs(XattrMetadata):
         An existing file or directory opened by its default stream reuses the open's ``fstat``
         and reads its xattrs after one ``listxattr``: a file without stored attributes/descriptor
         (the share root, files made outside SMB) costs one syscall instead of two failing
-        getxattr calls, a file created through SMB (DOSATTRIB only) two instead of two+failure."""
+        getxattr calls, a file created through SMB (DOSATTRIB only) two instead of two+failure.
+
+        A symbolic link on the path: :class:`~sofs.vfs.links.StoppedOnSymlink`, or with
+        FILE_OPEN_REPARSE_POINT on the last name the link itself."""
+        try:
+            return self._open_stat(path, disposition, options, attributes)
+        except links.SymlinkMet:
+            p = self._parse(path)
+            if p.stream is not None:
+                raise
+            found = links.stopped_or_open(self, p.components, bool(options & _OPEN_REPARSE_POINT),
+                                          bool(options & _DIRECTORY_FILE), bool(options & _NON_DIRECTORY_FILE))
+            if found is None:
+                raise
+            if disposition in _TRUNCATING or disposition == D.CREATE:
+                self.close(found[0])
+                raise VfsError(NtStatus.OBJECT_NAME_COLLISION if disposition == D.CREATE
+                               else NtStatus.ACCESS_DENIED, f"{path}: a symbolic link") from None
+            return found[0], CreateAction.OPENED, found[1], None
+
+    def _open_stat(self, path: str, disposition: int, options: int,
+                   attributes: int) -> tuple[PosixHandle, CreateAction, FileInfo, bytes | None]:
         p = self._parse(path)
         created = None
         if p.stream is None and (disposition == D.OPEN or disposition == D.OPEN_IF):
@@ -322,7 +349,7 @@ class PosixVfs(XattrMetadata):
         except FileExistsError:
             try:
                 if stat_mod.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
-                    raise VfsError(NtStatus.ACCESS_DENIED, "dangling or escaping symlink") from None
+                    raise links.SymlinkMet(f"{name} is a symbolic link") from None
             except FileNotFoundError:
                 pass
             return None  # raced with another create: retry as an open
@@ -385,6 +412,8 @@ class PosixVfs(XattrMetadata):
 
     # --- info -----------------------------------------------------------------------------
     def stat(self, h: PosixHandle) -> FileInfo:
+        if h.is_link:
+            return links.link_info(os.fstat(h.base_fd), h.is_directory, self.root_dev)
         try:
             st = os.fstat(h.base_fd)
             blob = pinfo.read_xattr(h.base_fd, XATTR_DOSATTRIB)
@@ -416,6 +445,8 @@ class PosixVfs(XattrMetadata):
                 os.close(parent_fd)
 
     def is_directory_empty(self, h: PosixHandle) -> bool:
+        if h.is_link:
+            return True  # a directory link is removed like an empty directory; its target stays
         with os.scandir(h.fd) as it:
             for ent in it:
                 if h.path or fold_name(ent.name) != _META_FOLD:
@@ -424,6 +455,8 @@ class PosixVfs(XattrMetadata):
 
     def list_streams(self, h: PosixHandle) -> list[StreamInfo]:
         """FileStreamInformation: ``::$DATA`` (files only) then named streams."""
+        if h.is_link:
+            return []
         try:
             out = []
             if not h.is_directory:
@@ -534,6 +567,9 @@ class PosixVfs(XattrMetadata):
                        last_write_time: int = 0, change_time: int = 0, attributes: int = 0) -> None:
         """FileBasicInformation ([MS-FSCC] 2.4.7). ChangeTime cannot be set on Linux: ignored."""
         del change_time
+        if h.is_link:
+            links.set_link_times(self, h, last_access_time, last_write_time)
+            return
         try:
             pinfo.set_basic(h.base_fd, h.is_directory, creation_time, last_access_time,
                             last_write_time, attributes)
@@ -541,13 +577,18 @@ class PosixVfs(XattrMetadata):
             raise _err(e) from None
 
     def _get_xattr(self, h: PosixHandle, name: str) -> bytes | None:
+        if h.is_link:
+            return None  # a Linux symlink holds no user xattrs: no SD, no EAs (links)
         return pinfo.read_xattr(h.base_fd, name)
 
     def _set_xattr(self, h: PosixHandle, name: str, value: bytes) -> None:
+        if h.is_link:
+            raise VfsError(NtStatus.NOT_SUPPORTED, "no security descriptor or EA on a symbolic link")
         os.setxattr(h.base_fd, name, value)
 
     def _remove_xattr(self, h: PosixHandle, name: str) -> None:
-        pinfo.remove_xattr(h.base_fd, name)
+        if not h.is_link:
+            pinfo.remove_xattr(h.base_fd, name)
 
     # --- namespace ------------------------------------------------------------------------
     def delete(self, h: PosixHandle) -> None:

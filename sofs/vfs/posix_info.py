@@ -6,6 +6,7 @@ import os
 import stat as stat_mod
 from typing import TYPE_CHECKING
 
+from sofs.vfs import links
 from sofs.vfs.base import DirEntry, FileInfo, file_info
 from sofs.vfs.meta import (
     STORABLE_ATTRIBUTES,
@@ -134,22 +135,15 @@ def _entry_info(vfs: PosixVfs, dfd: int, dir_rel: str, ent: os.DirEntry[str]) ->
     try:
         st = ent.stat(follow_symlinks=False)
         if stat_mod.S_ISLNK(st.st_mode):
-            # Follow only inside the share: resolve through the confined opener.
-            rel = f"{dir_rel}/{ent.name}" if dir_rel else ent.name
-            lfd = vfs.confined.open(rel, os.O_PATH)
-            try:
-                st = os.fstat(lfd)
-                blob = read_xattr(f"/proc/self/fd/{lfd}", XATTR_DOSATTRIB)
-            finally:
-                os.close(lfd)
-        elif stat_mod.S_ISREG(st.st_mode) or stat_mod.S_ISDIR(st.st_mode):
-            blob = read_xattr(f"/proc/self/fd/{dfd}/{ent.name}", XATTR_DOSATTRIB)
-        else:
-            return None
+            # a reparse point ([MS-FSCC] 2.1.2.4), never followed; foreign links are not listed
+            link = links.describe(vfs, os.readlink(ent.name, dir_fd=dfd),
+                                  tuple(dir_rel.split("/")) if dir_rel else ())
+            return None if link is None else links.link_info(st, link.directory, vfs.root_dev)
         if not (stat_mod.S_ISREG(st.st_mode) or stat_mod.S_ISDIR(st.st_mode)):
             return None
+        blob = read_xattr(f"/proc/self/fd/{dfd}/{ent.name}", XATTR_DOSATTRIB)
     except OSError:
-        return None  # vanished, dangling or escaping symlink: not listed
+        return None  # vanished meanwhile: not listed
     return build_info(st, blob, vfs.root_dev)
 
 

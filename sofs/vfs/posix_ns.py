@@ -45,7 +45,9 @@ def delete(vfs: PosixVfs, h: PosixHandle) -> None:
             there = os.stat(comps[-1], dir_fd=parent, follow_symlinks=False)
             if not _same_inode(mine, there):
                 raise VfsError(NtStatus.OBJECT_NAME_NOT_FOUND, f"{h.path} was replaced")
-            if h.is_directory:
+            if h.is_link:
+                os.unlink(comps[-1], dir_fd=parent)  # a link has no streams
+            elif h.is_directory:
                 os.rmdir(comps[-1], dir_fd=parent)
                 vfs.streams.remove_all(h.base_fd)
             else:

@@ -13,42 +13,18 @@ from __future__ import annotations
 
 import io
 import os
-import random
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import USERS, start_sofs
+from conftest import USERS
 
 pytestmark = pytest.mark.interop
 
 impacket_smbconnection = pytest.importorskip("impacket.smbconnection")
 pysmb = pytest.importorskip("smb.SMBConnection")
-
-
-def loopback_with_free_port(port: int) -> str:
-    """A 127.x.y.z address whose ``port`` nobody holds (other servers may hold it on other addresses)."""
-    rng = random.Random()
-    for _ in range(200):
-        host = f"127.{rng.randint(20, 250)}.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
-        with socket.socket() as s:
-            try:
-                s.bind((host, port))
-            except OSError:
-                continue
-        return host
-    raise RuntimeError(f"no loopback address with port {port} free")
-
-
-@pytest.fixture(scope="module")
-def srv445():
-    srv = start_sofs(host=loopback_with_free_port(445), port=445)
-    yield srv
-    srv.stop()
-    shutil.rmtree(srv.root, ignore_errors=True)
 
 
 def _impacket(srv):  # type: ignore[no-untyped-def]

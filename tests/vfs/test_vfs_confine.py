@@ -6,9 +6,12 @@ import os
 import pytest
 
 from sofs.vfs.base import VfsError
+from sofs.vfs.links import StoppedOnSymlink, read_link
 from sofs.vfs.posix import PosixVfs
 from sofs.wire.fscc_constants import CreateDisposition as D
 from sofs.wire.fscc_constants import CreateOptions as O
+from sofs.wire.fscc_constants import FileAttributes as FA
+from sofs.wire.reparse import SymlinkTarget
 from sofs.wire.status import NtStatus as S
 
 
@@ -48,32 +51,47 @@ def test_symlink_loop_refused(vfs: PosixVfs) -> None:
     assert _refused(vfs, "loop1\\x", D.OPEN_IF) in (S.ACCESS_DENIED, S.OBJECT_PATH_NOT_FOUND)
 
 
-def test_listing_hides_escaping_symlinks(vfs: PosixVfs) -> None:
+def test_listing_hides_escaping_symlinks_and_shows_inner_ones_as_reparse_points(vfs: PosixVfs) -> None:
     os.symlink("/etc", os.path.join(vfs.root, "etc"))
+    os.symlink("../../../../etc", os.path.join(vfs.root, "climb"))
     os.symlink("nowhere", os.path.join(vfs.root, "dangling"))
     with open(os.path.join(vfs.root, "real"), "w") as f:
         f.write("x")
     h, _ = vfs.open("", D.OPEN, O.DIRECTORY_FILE)
-    names = {e.name for e in vfs.list_directory(h)}
+    entries = {e.name: e.info for e in vfs.list_directory(h)}
     vfs.close(h)
-    assert names == {".", "..", "real"}
+    assert set(entries) == {".", "..", "real", "dangling"}
+    assert entries["dangling"].attributes == FA.REPARSE_POINT | FA.ARCHIVE
 
 
-def test_inner_symlink_followed_with_openat2(root: str) -> None:
+@pytest.mark.parametrize("use_openat2", [True, False], ids=["openat2", "walk"])
+def test_inner_symlink_never_followed(root: str, use_openat2: bool) -> None:
+    """A link is resolved by the client (STOPPED_ON_SYMLINK), in both confinement modes."""
     os.mkdir(os.path.join(root, "d"))
     with open(os.path.join(root, "d", "f"), "w") as f:
         f.write("inside")
     os.symlink("d/f", os.path.join(root, "link"))
-    v = PosixVfs(root, use_openat2=True)
-    h, _ = v.open("link", D.OPEN)
-    assert v.read(h, 0, 100) == b"inside"
-    v.close(h)
-    v.shutdown()
-    w = PosixVfs(root, use_openat2=False)  # the fallback follows no symlink at all
-    with pytest.raises(VfsError) as ei:
-        w.open("link", D.OPEN)
-    assert ei.value.status == S.ACCESS_DENIED
-    w.shutdown()
+    os.symlink("d", os.path.join(root, "dlink"))
+    v = PosixVfs(root, use_openat2=use_openat2)
+    try:
+        with pytest.raises(VfsError) as ei:
+            v.open("link", D.OPEN)
+        assert ei.value.status == S.ACCESS_DENIED  # not through the CREATE path: refused
+        with pytest.raises(StoppedOnSymlink) as st:
+            v.open_stat("link", D.OPEN)
+        assert st.value.target == SymlinkTarget("d\\f", "d\\f", True) and st.value.unparsed_length == 0
+        with pytest.raises(StoppedOnSymlink) as st:
+            v.open_stat("DLINK\\f", D.OPEN)
+        assert st.value.target.substitute == "d" and st.value.unparsed_length == len("\\f".encode("utf-16-le"))
+        h, action, info, sd = v.open_stat("link", D.OPEN, O.OPEN_REPARSE_POINT)
+        assert h.is_link and info.attributes == FA.REPARSE_POINT | FA.ARCHIVE and sd is None
+        assert read_link(v, h).target.substitute == "d\\f"
+        v.close(h)
+        h, _a, info, _sd = v.open_stat("dlink", D.OPEN, O.OPEN_REPARSE_POINT | O.DIRECTORY_FILE)
+        assert h.is_link and h.is_directory and info.attributes == FA.REPARSE_POINT | FA.DIRECTORY
+        v.close(h)
+    finally:
+        v.shutdown()
 
 
 def test_reserved_meta_dir_refused(vfs: PosixVfs) -> None:

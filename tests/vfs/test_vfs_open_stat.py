@@ -104,7 +104,7 @@ def test_open_stat_type_checks(vfs: PosixVfs, root: str) -> None:
 def test_one_component_fast_path_keeps_openat2_semantics(root: str) -> None:
     os.mkdir(os.path.join(root, "d"))
     open(os.path.join(root, "d", "f"), "wb").close()
-    os.symlink("d", os.path.join(root, "ld"))           # inside: followed (openat2)
+    os.symlink("d", os.path.join(root, "ld"))           # inside: not followed either (ELOOP)
     os.symlink("/etc", os.path.join(root, "escape"))     # outside: refused
     os.symlink("d/f", os.path.join(root, "lf"))
     rfd = os.open(root, os.O_PATH | os.O_DIRECTORY)
@@ -112,19 +112,21 @@ def test_one_component_fast_path_keeps_openat2_semantics(root: str) -> None:
         c = Confined(rfd, use_openat2=True)
         if not c.use_openat2:
             pytest.skip("no openat2")
-        for name, flags in (("ld", os.O_RDONLY | os.O_DIRECTORY), ("ld", os.O_PATH | os.O_DIRECTORY),
-                            ("lf", os.O_RDONLY), ("", os.O_RDONLY | os.O_DIRECTORY)):
+        for name, flags in (("d", os.O_RDONLY | os.O_DIRECTORY), ("d/f", os.O_RDONLY),
+                            ("", os.O_RDONLY | os.O_DIRECTORY)):
             fd = c.open(name, flags)
             os.close(fd)
         for name, flags in (("escape", os.O_RDONLY | os.O_DIRECTORY), ("escape", os.O_RDONLY),
-                            ("..", os.O_RDONLY | os.O_DIRECTORY)):
+                            ("..", os.O_RDONLY | os.O_DIRECTORY), ("ld", os.O_RDONLY | os.O_DIRECTORY),
+                            ("ld", os.O_PATH | os.O_DIRECTORY), ("lf", os.O_RDONLY), ("ld/f", os.O_RDONLY),
+                            ("lf", os.O_PATH)):
             with pytest.raises(OSError) as e:
                 c.open(name, flags)
-            assert e.value.errno in (errno.EXDEV, errno.ELOOP, errno.EACCES, errno.EPERM)
-        # O_PATH without O_DIRECTORY follows the link (openat2), not the link itself
-        fd = c.open("lf", os.O_PATH)
+            assert e.value.errno in (errno.EXDEV, errno.ELOOP, errno.EACCES, errno.EPERM, errno.ENOTDIR)
+        # O_PATH | O_NOFOLLOW opens the link itself
+        fd = c.open("lf", os.O_PATH | os.O_NOFOLLOW)
         try:
-            assert os.path.samestat(os.fstat(fd), os.stat(os.path.join(root, "d", "f")))
+            assert os.path.samestat(os.fstat(fd), os.lstat(os.path.join(root, "lf")))
         finally:
             os.close(fd)
     finally:

@@ -8,6 +8,7 @@ from sofs.management.cmdlets import (  # noqa: F401
     cluster_group,
     cluster_node,
     csv,
+    domain,
     drill,
     quorum,
     smb_openfile,
