@@ -62,7 +62,7 @@ def _journal_fd(pid: int, journal: Path) -> str:
     raise AssertionError(f"process {pid} has no journal of {journal} open: {seen}")
 
 
-def test_a_frozen_coordinator_grants_and_journals_nothing(cluster: tuple[Path, int], tmp_path: Path) -> None:  # noqa: F811
+def test_a_frozen_coordinator_grants_and_journals_nothing(cluster: tuple[Path, int], tmp_path: Path) -> None:
     state, port = cluster
     coord = _until(lambda: _coordinator(state), 30, "the volume's coordinator")
     old_epoch = int(_csv(state)["Epoch"])  # type: ignore[call-overload]
