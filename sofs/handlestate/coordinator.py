@@ -86,6 +86,7 @@ class VolumeCoordinator:
         self.may_act = may_act
         self.delete_path = delete_path  # housekeeping: remove an object whose last open went with no handle
         self.sinks: dict[int, Sink] = {}
+        self.remote_sinks = False  # serving processes other than this one attached (kept by _sinks_changed)
         self.endpoint_names: dict[int, str] = {}
         self._next_endpoint = LOCAL + 1
         # oplock/lease break machinery (coord_caching)
@@ -215,19 +216,21 @@ class VolumeCoordinator:
     def attach_local(self, sink: Sink, name: str = "") -> int:
         self.sinks[LOCAL] = sink
         self.endpoint_names[LOCAL] = name
+        self._sinks_changed()
         sink.watching(self.watching)
         return LOCAL
 
-    @property
-    def remote_sinks(self) -> bool:
-        """Are serving processes other than this one attached (facts need pushing)?"""
-        return len(self.sinks) > (1 if LOCAL in self.sinks else 0)
+    def _sinks_changed(self) -> None:
+        # are serving processes other than this one attached (facts need pushing)? An attribute: the
+        # plain open and close ask it every time
+        self.remote_sinks = len(self.sinks) > (1 if LOCAL in self.sinks else 0)
 
     def attach(self, sink: Sink, name: str) -> int:
         ep = self._next_endpoint
         self._next_endpoint += 1
         self.sinks[ep] = sink
         self.endpoint_names[ep] = name
+        self._sinks_changed()
         sink.watching(self.watching)
         return ep
 
@@ -236,6 +239,7 @@ class VolumeCoordinator:
         coordinator that no longer coordinates (the volume moved: the processes leave it to
         re-register elsewhere) changes nothing: its state is not the volume's any more."""
         self.sinks.pop(endpoint, None)
+        self._sinks_changed()
         if self.closed or (self.may_act is not None and not self.may_act()):
             self.endpoint_names.pop(endpoint, None)
             return
