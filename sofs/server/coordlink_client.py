@@ -185,8 +185,8 @@ class RemoteService:
         r: AdmitResult = await self._call(_M["admit"], (req, _flag(hook)), hook)
         return r
 
-    async def close(self, persistent_id: int) -> CloseResult:
-        r: CloseResult = await self._call(_M["close"], (persistent_id,))
+    async def close(self, persistent_id: int, modified: bool = False) -> CloseResult:
+        r: CloseResult = await self._call(_M["close"], (persistent_id, modified))
         return r
 
     async def deleted(self, file_id: int, stream: str | None, change: Change | None) -> None:
