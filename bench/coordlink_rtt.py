@@ -11,7 +11,7 @@ kernel's loopback), not a coordinator's.
     .venv/bin/python bench/coordlink_rtt.py --depth 1 16 --seconds 3 --rounds 3
 
 ``--inproc N --call oplock_ack|admit``: both ends in this one process and event loop (still over
-loopback TCP), N calls one after the other, nothing printed: for bench/coordlink_icount.sh, which
+loopback TCP), N calls one after the other, one line printed: for bench/coordlink_icount.sh, which
 counts the instructions per call with callgrind (the same count however loaded the machine is).
 
 Prints one line per call, depth and round: calls/s and mean latency (wall clock: they drop when
@@ -130,8 +130,11 @@ async def inproc(n: int, call: str) -> None:
     port = await server.start("127.0.0.1", 0)
     svc = await RemoteService.connect("127.0.0.1", port, secret=SECRET, name="bench", volume=VOLUME, sink=Sink())
     fn = calls_of(svc)[call]
+    t0 = time.perf_counter()
     for _ in range(n):
         await fn()
+    dt = time.perf_counter() - t0
+    print(f"{call} in one process, depth 1: {n / dt:.0f} calls/s, {dt / n * 1e6:.1f} us/call")
     await svc.close_link()
     await server.close()
 

@@ -9,7 +9,9 @@
 # Knobs: ROUNDS (3), SAMBA_PORT (4450), SOFS_PORT (4455), BENCH_SIZE_MB (512), BENCH_TIME (5),
 #        BENCH_CONFIGS ("1:1 4:1 4:8"), ONLY=bulk|torture, BENCH_OUT (./bench-out/il-<date>),
 #        BEFORE_PYTHONPATH: also run a second sofs ("before", port SOFS_PORT+1) importing sofs from
-#        there (e.g. a `git archive <commit> sofs` extract), in the same rounds
+#        there (e.g. a `git archive <commit> sofs` extract), in the same rounds;
+#        IL_SERVERS: a script sourced instead of the default server start-up, which sets STATE, SHARE_NAME,
+#        SAMBA_DIR / SOFS_DIR (local share dirs, or empty) and registers its cleanup (bench/ceph_compare.sh)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -17,9 +19,15 @@ OUT=${BENCH_OUT:-$ROOT/bench-out/il-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 export BENCH_SIZE_MB=${BENCH_SIZE_MB:-512} BENCH_TIME=${BENCH_TIME:-5}
 . bench/servers.sh
-bench_state /dev/shm/sofs-il-state
-samba_start
-sofs_start "$SOFS_PORT" "$STATE/sofs-share" "$OUT/sofs.log"
+SHARE_NAME=share
+if [ -n "${IL_SERVERS:-}" ]; then
+  . "$IL_SERVERS"  # starts both servers itself (bench/ceph_compare.sh: both on CephFS)
+else
+  bench_state /dev/shm/sofs-il-state
+  samba_start
+  sofs_start "$SOFS_PORT" "$STATE/sofs-share" "$OUT/sofs.log"
+fi
+SAMBA_DIR=${SAMBA_DIR-$SHARE_ROOT/share} SOFS_DIR=${SOFS_DIR-$STATE/sofs-share}
 WHO="samba sofs"
 if [ -n "${BEFORE_PYTHONPATH:-}" ]; then
   sofs_start $((SOFS_PORT + 1)) "$STATE/before-share" "$OUT/before.log" \
@@ -34,16 +42,16 @@ for r in $(seq 1 "${ROUNDS:-3}"); do
   k=$(( (r - 1) % ${#SERVERS[@]} ))
   for who in "${SERVERS[@]:k}" "${SERVERS[@]:0:k}"; do
     case $who in
-      samba) port=$SAMBA_PORT dir=$SHARE_ROOT/share;;
+      samba) port=$SAMBA_PORT dir=$SAMBA_DIR;;
       before) port=$((SOFS_PORT + 1)) dir=$STATE/before-share;;
-      *) port=$SOFS_PORT dir=$STATE/sofs-share;;
+      *) port=$SOFS_PORT dir=$SOFS_DIR;;
     esac
     if [ "${ONLY:-}" != torture ]; then
-      RUNS=1 BENCH_SHARE_DIR=$dir BENCH_OUTDIR=$OUT/r$r-bulk-$who bash bench/bench.sh 127.0.0.1 "$port" share \
+      RUNS=1 BENCH_SHARE_DIR=$dir BENCH_OUTDIR=$OUT/r$r-bulk-$who bash bench/bench.sh 127.0.0.1 "$port" "$SHARE_NAME" \
         "$USER_NAME" "$PASS" >"$OUT/r$r-bulk-$who.txt" 2>&1
     fi
     if [ "${ONLY:-}" != bulk ]; then
-      BENCH_OUTDIR=$OUT/r$r-torture-$who bash bench/torture-bench.sh 127.0.0.1 "$port" share "$USER_NAME" "$PASS" \
+      BENCH_OUTDIR=$OUT/r$r-torture-$who bash bench/torture-bench.sh 127.0.0.1 "$port" "$SHARE_NAME" "$USER_NAME" "$PASS" \
         >"$OUT/r$r-torture-$who.txt" 2>&1
     fi
   done

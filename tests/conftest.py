@@ -19,6 +19,10 @@ from pathlib import Path
 
 import pytest
 
+# Clusters started by tests run no management API unless the test asks for one on a port it picked
+# (`sofs cluster up` would otherwise bind 8443 on 127.0.0.11-13, shared by every test run here).
+os.environ.setdefault("SOFS_API_PORT", "0")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)

@@ -11,8 +11,13 @@
   ``--dns-port P`` (default ``$SOFS_DNS_PORT``, else none): every node answers DNS queries for the
   Scale-Out File Server roles' names on that port (``dig @127.0.0.11 -p P SOFS``). ``--witness-port P``
   (default ``$SOFS_WITNESS_PORT``): every node serves the Witness service ([MS-SWN]) on TCP port P.
+- ``--storage ceph [--disks-per-node K] [--disk-size 10GB]``: the volumes live on a private Ceph of the
+  cluster (``sofs.storage``): one monitor and one MDS per node, K OSDs per node on sparse files in
+  ``DIR/ceph/<node>/``, the manager on the first node, all bound to the nodes' addresses; bootstrapped
+  on the first ``up`` (~30 s), started again on later ones. Volumes come from
+  ``Enable-ClusterStorageSpacesDirect`` + ``New-Volume``. Default ``local``: directories of this machine.
 - ``sofs cluster down [--state-dir DIR] [--purge]``: SIGTERM every node (clean leave), SIGKILL after a
-  timeout; ``--purge`` also deletes the state dir.
+  timeout, then the cluster's Ceph daemons; ``--purge`` also deletes the state dir.
 - ``sofs cluster status [--state-dir DIR]``: cluster, nodes and groups.
 """
 from __future__ import annotations
@@ -23,14 +28,12 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-import sofs
 from sofs.cluster.client import ClusterClient, ClusterError
 from sofs.cluster.config import (
     ClusterConfig,
@@ -40,10 +43,13 @@ from sofs.cluster.config import (
     write_cluster_config,
 )
 from sofs.cluster.model import NodeState
+from sofs.cluster.processes import node_alive, start_node
 from sofs.cluster.store_embedded import EmbeddedStore
+from sofs.management.rest.tls import make_self_signed
 
-REPO_ROOT = str(Path(sofs.__file__).resolve().parent.parent)
 ENV_SMB_PORT = "SOFS_SMB_PORT"
+ENV_API_PORT = "SOFS_API_PORT"
+DEFAULT_API_PORT = 8443
 ENV_DNS_PORT = "SOFS_DNS_PORT"
 ENV_WITNESS_PORT = "SOFS_WITNESS_PORT"
 
@@ -59,6 +65,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     up.add_argument("--threshold", type=int, default=None, help="SameSubnetThreshold (default 10)")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for every node to be Up")
     up.add_argument("--no-smb", action="store_true", help="start the cluster agents only")
+    up.add_argument("--storage", choices=("local", "ceph"), default=None,
+                    help="volumes in local directories (default) or on the cluster's private Ceph")
+    up.add_argument("--disks-per-node", type=int, default=1, help="with --storage ceph: OSDs per node")
+    up.add_argument("--disk-size", default="10GB", help="with --storage ceph: size of each sparse disk file")
     env_port = os.environ.get(ENV_SMB_PORT)
     up.add_argument("--smb-port", type=int, default=int(env_port) if env_port else None,
                     help=f"SMB port of every node (default ${ENV_SMB_PORT}, else 445)")
@@ -68,6 +78,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     env_w = os.environ.get(ENV_WITNESS_PORT)
     up.add_argument("--witness-port", type=int, default=int(env_w) if env_w else None,
                     help=f"TCP port of every node's Witness service (default ${ENV_WITNESS_PORT}, else none)")
+    env_api = os.environ.get(ENV_API_PORT)
+    up.add_argument("--api-port", type=int, default=int(env_api) if env_api else DEFAULT_API_PORT,
+                    help=f"HTTPS port of every node's management API and dashboard (default ${ENV_API_PORT}, "
+                         f"else {DEFAULT_API_PORT}; 0: none)")
+    up.add_argument("--tls-cert", default="", help="the API's certificate (PEM); default: self-signed at creation")
+    up.add_argument("--tls-key", default="", help="the key of --tls-cert (PEM)")
     down = sub.add_parser("down", help="stop the node processes")
     down.add_argument("--purge", action="store_true", help="also delete the state dir")
     down.add_argument("--timeout", type=float, default=15.0)
@@ -75,34 +91,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     for sp in sub.choices.values():
         sp.add_argument("--state-dir", default=None)
     return p.parse_args(argv)
-
-
-def node_alive(pid: int) -> bool:
-    """Is ``pid`` a running (not zombie) ``sofs node`` process?"""
-    if pid <= 0:
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[1].split()[0]
-    return state != "Z" and b"node" in cmdline and any(b"sofs" in a for a in cmdline)
-
-
-def start_node(state_dir: Path, name: str, no_smb: bool, detach: bool) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, SOFS_CLUSTER_DIR=str(state_dir))
-    env.pop("SOFS_CLUSTER_CONFIG", None)
-    env["PYTHONPATH"] = REPO_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    cmd = [sys.executable, "-m", "sofs", "node", "--name", name, "--state-dir", str(state_dir)]
-    if no_smb:
-        cmd.append("--no-smb")
-    log = open(state_dir / f"{name}.log", "ab")  # noqa: SIM115  # handed to the child
-    try:
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
-                                start_new_session=detach)
-    finally:
-        log.close()
 
 
 async def wait_up(client: ClusterClient, pids: dict[str, int], timeout: float) -> bool:
@@ -151,18 +139,39 @@ async def up(args: argparse.Namespace) -> int:
                     await client.set_service_port(n.name, "witness", args.witness_port)
         info = await client.get_cluster()
         nodes = await client.get_nodes()
-        cfg = ClusterConfig(state_dir, name=info.name, prefix=client.keys.prefix,
-                            nodes={n.name: NodeProcess(n.address) for n in nodes})
+        storage = args.storage or (cfg.storage if cfg is not None else "local")
+        if cfg is not None and args.storage is not None and cfg.storage != args.storage:
+            print(f"sofs cluster: the cluster in {state_dir} uses --storage {cfg.storage}", file=sys.stderr)
+            return 2
+        if bool(args.tls_cert) != bool(args.tls_key):
+            print("sofs cluster up: --tls-cert and --tls-key go together", file=sys.stderr)
+            return 2
+        if args.api_port and not args.tls_cert:
+            make_self_signed(state_dir, info.name, [n.address for n in nodes])
+        if storage == "ceph":
+            err = await asyncio.to_thread(start_ceph, state_dir, [(n.name, n.address) for n in nodes], args)
+            if err:
+                print(f"sofs cluster: {err}", file=sys.stderr)
+                return 1
+        cfg = ClusterConfig(state_dir, name=info.name, prefix=client.keys.prefix, storage=storage,
+                            nodes={n.name: NodeProcess(n.address) for n in nodes}, api_port=args.api_port,
+                            tls_cert=str(Path(args.tls_cert).absolute()) if args.tls_cert else "",
+                            tls_key=str(Path(args.tls_key).absolute()) if args.tls_key else "")
         write_cluster_config(cfg)
         procs = {n.name: start_node(state_dir, n.name, args.no_smb, detach=not args.foreground) for n in nodes}
         cfg = replace(cfg, nodes={n: NodeProcess(cfg.nodes[n].address, p.pid) for n, p in procs.items()})
         write_cluster_config(cfg)
         ok = await wait_up(client, {n: p.pid for n, p in procs.items()}, args.timeout)
         await print_status(client, sys.stdout)
+        if storage == "ceph":
+            print(f"\nStorage: the cluster's Ceph in {state_dir / 'ceph'} (Enable-ClusterStorageSpacesDirect, "
+                  "then New-Volume)")
         if not ok:
             print(f"\nsofs cluster: not every node came Up within {args.timeout:.0f} s; see {state_dir}/*.log. "
                   "Stopping the node processes it started.", file=sys.stderr)
             await stop_pids(cfg, {n: p.pid for n, p in procs.items()}, 15.0)
+            if storage == "ceph":
+                await asyncio.to_thread(stop_ceph, state_dir)
             return 1
         print(USAGE.format(state_dir=state_dir, first=nodes[0].name))
     finally:
@@ -173,6 +182,35 @@ async def up(args: argparse.Namespace) -> int:
                 await asyncio.sleep(0.5)
         return await down(argparse.Namespace(state_dir=str(state_dir), purge=False, timeout=15.0))
     return 0
+
+
+def start_ceph(state_dir: Path, nodes: list[tuple[str, str]], args: argparse.Namespace) -> str | None:
+    """Bootstrap the cluster's Ceph (first time) or start its stopped daemons; an error message or None."""
+    from sofs.management.psbind import parse_number
+    from sofs.storage.ceph_cluster import CephCluster, CephError
+
+    ceph = CephCluster(state_dir / "ceph")
+    try:
+        if ceph.exists():
+            ceph.start()
+            ceph.wait_ready(180)
+        else:
+            t0 = time.monotonic()
+            ceph.bootstrap(nodes, disks_per_node=args.disks_per_node, osd_size=int(parse_number(args.disk_size) or 0))
+            print(f"Ceph: {len(nodes)} monitors, {len(nodes) * args.disks_per_node} OSDs, {len(nodes)} MDS "
+                  f"ready in {time.monotonic() - t0:.0f} s")
+    except (CephError, ValueError) as e:
+        return str(e)
+    return None
+
+
+def stop_ceph(state_dir: Path) -> None:
+    from sofs.storage.ceph_cluster import CephCluster
+
+    ceph = CephCluster(state_dir / "ceph")
+    if ceph.exists():
+        stopped = ceph.stop()
+        print(f"stopped {len(stopped)} Ceph daemon(s)")
 
 
 USAGE = """
@@ -195,6 +233,8 @@ async def down(args: argparse.Namespace) -> int:
     live = {n: p.pid for n, p in cfg.nodes.items() if node_alive(p.pid)}
     await stop_pids(cfg, live, args.timeout)
     print(f"stopped {len(live)} node process(es) of cluster {cfg.name}")
+    if cfg.storage == "ceph":
+        await asyncio.to_thread(stop_ceph, state_dir)
     if args.purge:
         shutil.rmtree(state_dir)
         print(f"removed {state_dir}")

@@ -1,10 +1,12 @@
 """``sofs node --name n1 [--address 127.0.0.11] [--state-dir DIR]``: run one cluster node process.
 
 Runs the :class:`~sofs.cluster.agent.NodeAgent` (heartbeat, quorum, group ownership) against the
-cluster found through :func:`sofs.cluster.config.load_cluster_config`. If ``sofs.server.node_smb``
-exists and has ``async def run_node_smb(node_ctx)``, it is started too with a :class:`NodeContext`,
-after the node's coordinator link server (:mod:`sofs.server.coordlink_server`, on the node's address
-at ``NodeRecord.link_port``; a node that picked a free port writes it into its record).
+cluster found through :func:`sofs.cluster.config.load_cluster_config`, the SMB server
+(:class:`sofs.server.node_smb.NodeSmb`, unless ``--no-smb``), and the management faces
+(:mod:`sofs.cli.node_api`: event recorder, and the HTTPS API + dashboard + ``/metrics`` when the
+cluster configuration names an ``api_port``).
+The node also runs its coordinator link server (:mod:`sofs.server.coordlink_server`, on the node's address at
+``NodeRecord.link_port``; a node that picked a free port writes it into its record).
 SIGTERM/SIGINT = clean leave (groups handed back, dynamic vote given up); SIGKILL = a node failure.
 """
 from __future__ import annotations
@@ -40,6 +42,8 @@ class NodeContext:
     config: ClusterConfig
     state_dir: Path
     smb_port: int = 445
+    addresses: tuple[str, ...] = ()
+    """Every client-access address of the node (``address`` first; multichannel)."""
     link: LinkServer | None = None
     """Where the node registers the volumes it coordinates (serving processes of other nodes connect)."""
     cluster: ClusterClient | None = None
@@ -84,6 +88,7 @@ async def node_main(args: argparse.Namespace) -> int:
         return 2
     rec = decode(NodeRecord, kv.value)
     address = args.address or rec.address
+    addresses = [address, *(a for a in rec.extra_addresses if a != address)]
     agent = NodeAgent(store, args.name, address, prefix=cfg.prefix,
                       on_fence=lambda why: log.warning("%s fenced: %s", args.name, why))
     stop = asyncio.Event()
@@ -92,13 +97,16 @@ async def node_main(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     await agent.start()
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(
-        run_role_services(agent, [address, *rec.extra_addresses], rec.dns_port), name=f"roles-{args.name}")]
+        run_role_services(agent, addresses, rec.dns_port), name=f"roles-{args.name}")]
     if rec.witness_port:
         from sofs.cli.witness_node import run_witness
-        tasks.append(asyncio.create_task(run_witness(agent, [address, *rec.extra_addresses], rec.witness_port),
+        tasks.append(asyncio.create_task(run_witness(agent, addresses, rec.witness_port),
                                          name=f"witness-{args.name}"))
+    smb_server = None
     link: LinkServer | None = None
     if not args.no_smb:
+        from sofs.server.node_smb import NodeSmb
+
         try:
             link = await start_link(store, cfg.prefix, rec, address)
         except OSError as e:
@@ -107,15 +115,14 @@ async def node_main(args: argparse.Namespace) -> int:
             await agent.stop(leave=True)
             await store.close()
             return 2
-        try:
-            from sofs.server.node_smb import run_node_smb  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            log.info("%s: no SMB node server available (sofs.server.node_smb); cluster agent only", args.name)
-        else:
-            client = ClusterClient(store, cfg.prefix)
-            ctx = NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port, link,
-                              client, await client.link_secret())
-            tasks.append(asyncio.create_task(run_node_smb(ctx), name=f"smb-{args.name}"))
+        client = ClusterClient(store, cfg.prefix)
+        smb = NodeSmb(NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port,
+                                  tuple(addresses), link, client, await client.link_secret()))
+        smb_server = smb.server
+        tasks.append(asyncio.create_task(smb.run(), name=f"smb-{args.name}"))
+    from sofs.cli.node_api import run_node_api
+    tasks.append(asyncio.create_task(run_node_api(args.name, address, cfg, store, agent, smb_server),
+                                     name=f"api-{args.name}"))
     log.info("%s: node agent running at %s (cluster %s, store %s)", args.name, address, cfg.name, cfg.backend)
     await stop.wait()
     log.info("%s: leaving the cluster cleanly", args.name)

@@ -268,6 +268,7 @@ class ClusterClient:
             check_address(addr)
             members[n] = NodeRecord(n, i + 1, addr, smb_port=check_port(smb_port),
                                     link_port=check_port(link_port) if link_port else 0,
+                                    extra_addresses=second_address(addr),
                                     dns_port=check_port(dns_port) if dns_port else 0,
                                     witness_port=check_port(witness_port) if witness_port else 0)
         cluster = ClusterRecord(name, str(uuid.uuid4()), static_address=statics, no_storage=no_storage)
@@ -460,7 +461,8 @@ class ClusterClient:
             used = {v.record.address for v in snap.nodes.values()}
             addr = address or next(str(FIRST_NODE_ADDRESS + i) for i in range(200)
                                    if str(FIRST_NODE_ADDRESS + i) not in used)
-            rec = NodeRecord(name, max((v.record.id for v in snap.nodes.values()), default=0) + 1, addr)
+            rec = NodeRecord(name, max((v.record.id for v in snap.nodes.values()), default=0) + 1, addr,
+                             extra_addresses=second_address(addr))
             members = {**{n: v.record for n, v in snap.nodes.items()}, name: rec}
             active = (*(snap.votes.record.active if snap.votes else ()), name)
             votes = vote_table(snap, c, active=active, members=members)
@@ -511,6 +513,16 @@ def _find(items: Mapping[str, R], name: str, what: str) -> R:
 def check_name(name: str, what: str) -> None:
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise ClusterError(f"Invalid {what} name {name!r}: use letters, digits and '-' (at most 63).")
+
+
+def second_address(addr: str) -> tuple[str, ...]:
+    """The embedded cluster's second address of a node on loopback (127.0.0.x -> 127.0.1.x): two
+    addresses per node, so a client can open a second channel (multichannel). Real addresses get none:
+    add them to the node record."""
+    ip = ipaddress.ip_address(addr)
+    if ip.version == 4 and ip in ipaddress.ip_network("127.0.0.0/24") and int(ip) & 0xFF:
+        return (str(ip + 256),)
+    return ()
 
 
 def check_address(addr: str) -> None:

@@ -90,7 +90,7 @@ async def close_open(server: ServerState, op: Handle, query: bool = False) -> Fi
 def _removed(op: Handle, path: str) -> Change | None:
     """The REMOVED change a delete-on-close makes (reported only while someone watches)."""
     vol = op.share.volume
-    if not vol.watching:
+    if not vol.watching and vol.local is not None:
         return None
     return Change(vol.to_volume(op.share, path), NotifyAction.REMOVED,
                   _DIR_NAME if op.is_directory and not op.stream else _FILE_NAME, op.pid)

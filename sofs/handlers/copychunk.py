@@ -25,7 +25,7 @@ import weakref
 from typing import Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError
-from sofs.handlers.fsio import run_fs
+from sofs.handlers.fsio import run_fs, run_pool
 from sofs.handlers.ioctl import ioctl_reply, register_fsctl
 from sofs.handlers.opens import Handle, get_open
 from sofs.wire.constants import CtlCode
@@ -130,10 +130,13 @@ async def _copychunk(ctx: Ctx, req: IoctlRequest) -> Reply:
         raise SmbError(NtStatus.ACCESS_DENIED, "copychunk source without FILE_READ_DATA")
     if src.is_directory:
         raise SmbError(NtStatus.INVALID_DEVICE_REQUEST, "copychunk from a directory")
+    src_fd, dst_fd = src.handle.fd, dst.handle.fd
+    if src_fd >= 0 and dst_fd >= 0:
+        src_size = (await run_fs(os.fstat, src_fd)).st_size
+    else:  # a handle without an OS descriptor (CephVfs): sizes and data through the VFS, in the pool
+        src_size = (await run_pool(src.vfs.stat, src.handle)).end_of_file
     done = total = 0
     status: int = NtStatus.SUCCESS
-    src_fd, dst_fd = src.handle.fd, dst.handle.fd
-    src_size = (await run_fs(os.fstat, src_fd)).st_size
     for chunk in copy.chunks:
         if chunk.source_offset + chunk.length > src_size:
             status = NtStatus.INVALID_VIEW_SIZE
@@ -142,10 +145,15 @@ async def _copychunk(ctx: Ctx, req: IoctlRequest) -> Reply:
                 or lock_conflict(ctx, dst, chunk.target_offset, chunk.length, True)):
             status = int(NtStatus.FILE_LOCK_CONFLICT)
             break
-        await run_fs(copy_range, src_fd, dst_fd, chunk.source_offset, chunk.target_offset, chunk.length)
+        if src_fd >= 0 and dst_fd >= 0:
+            await run_fs(copy_range, src_fd, dst_fd, chunk.source_offset, chunk.target_offset, chunk.length)
+        else:
+            data = await run_pool(src.vfs.read, src.handle, chunk.source_offset, chunk.length)
+            await run_pool(dst.vfs.write, dst.handle, chunk.target_offset, data)
         done += 1
         total += chunk.length
-        src_size = max(src_size, chunk.target_offset + chunk.length) if src_fd == dst_fd else src_size
+        if src.handle is dst.handle:
+            src_size = max(src_size, chunk.target_offset + chunk.length)
     if total:
         dst.written = True
     out = SrvCopychunkResponse(done, 0, total).encode()

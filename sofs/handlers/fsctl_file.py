@@ -176,6 +176,10 @@ async def fsctl_query_allocated_ranges(ctx: Ctx, req: IoctlRequest) -> bytes | R
 
 
 def _query_ranges(op: Handle, offset: int, length: int) -> list[FileAllocatedRangeBuffer]:
+    if op.handle.fd < 0:  # no OS descriptor (CephVfs): no hole map, the whole range counts as allocated
+        size = op.vfs.stat(op.handle).end_of_file
+        end = min(size, offset + length)
+        return [FileAllocatedRangeBuffer(offset, end - offset)] if length and end > offset else []
     return allocated_ranges(op.handle.fd, offset, length, is_sparse(op.vfs, op.handle))
 
 
@@ -241,6 +245,12 @@ async def fsctl_set_zero_data(ctx: Ctx, req: IoctlRequest) -> bytes:
 
 
 def _zero(op: Handle, offset: int, end: int) -> None:
+    if op.handle.fd < 0:  # no OS descriptor (CephVfs): zeros written through the VFS, size unchanged
+        end = min(end, op.vfs.stat(op.handle).end_of_file)
+        pos = offset
+        while pos < end:
+            pos += op.vfs.write(op.handle, pos, bytes(min(end - pos, 1 << 20)))
+        return
     zero_data(op.handle.fd, offset, end, is_sparse(op.vfs, op.handle))
 
 
@@ -316,6 +326,8 @@ async def fsctl_duplicate_extents(ctx: Ctx, req: IoctlRequest) -> bytes:
     _need_any(dst, A.FILE_WRITE_DATA, "duplicate extents target")
     if d.byte_count == 0:
         return b""
+    if src.handle.fd < 0 or dst.handle.fd < 0:
+        raise SmbError(NtStatus.NOT_SUPPORTED, "block cloning is not supported on this volume")
     try:
         await run_fs(clone_range, src.handle.fd, dst.handle.fd, d.source_offset, d.target_offset, d.byte_count)
     except OSError as e:

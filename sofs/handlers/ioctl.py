@@ -125,16 +125,17 @@ def _validate_negotiate(ctx: Ctx, req: IoctlRequest) -> Reply:
 
 
 def _network_interfaces(ctx: Ctx, req: IoctlRequest) -> Reply:
-    """[MS-SMB2] 3.3.5.15.11: the addresses this server listens on (one interface each)."""
+    """[MS-SMB2] 3.3.5.15.11: the addresses this server listens on, each with the OS interface holding it
+    (index, speed and RSS as the kernel reports them: :mod:`sofs.handlers.netif`)."""
     if ctx.conn.dialect < Dialect.SMB3_0:
         raise SmbError(NtStatus.INVALID_DEVICE_REQUEST)
     if not ctx.conn.server_capabilities & GlobalCaps.MULTI_CHANNEL:
         # Windows and Samba without multichannel (smb2.session.anon-encryption2)
         raise SmbError(NtStatus.FS_DRIVER_REQUIRED, "multichannel not offered")
-    entries = []
-    for i, (host, _port) in enumerate(ctx.server.config.listen, start=1):
-        addr = _concrete_address(host, ctx.conn.server_address)
-        entries.append(NetworkInterfaceInfo(i, 0, 10_000_000_000, addr))
+    from sofs.handlers.netif import interface_entries, os_interfaces
+
+    addrs = list(dict.fromkeys(_concrete_address(h, ctx.conn.server_address) for h, _ in ctx.server.config.listen))
+    entries = [NetworkInterfaceInfo(*e) for e in interface_entries(addrs, os_interfaces())]
     out = encode_network_interfaces(entries)
     if len(out) > req.max_output_response:
         raise SmbError(NtStatus.BUFFER_TOO_SMALL)

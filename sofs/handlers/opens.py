@@ -117,9 +117,10 @@ class Handle:
     def volume(self) -> VolumeClient:
         return self.share.volume  # type: ignore[no-any-return]
 
-    @property
-    def stream_key(self) -> str:
-        return stream_key(self.stream)
+    stream_key: str = field(init=False, default="")  # folded ``stream`` ('' for the file): locks, leases
+
+    def __post_init__(self) -> None:
+        self.stream_key = stream_key(self.stream) if self.stream else ""
 
     @property
     def siblings(self) -> list[Handle]:
@@ -181,6 +182,7 @@ class HandleMap:
         """A stream renamed in place: the handle joins the new stream's group."""
         self.remove(h)
         h.stream = stream
+        h.stream_key = stream_key(stream) if stream else ""
         self.add(h)
 
 
@@ -238,12 +240,17 @@ _DIR_NAME = 0x002
 def notify(server: ServerState, op: Handle, action: int, completion_filter: int = 0,
            path: str | None = None) -> None:
     """Report a change made through ``op`` to the volume's change-notify watches and directory
-    leases (sent only while the coordinator says someone watches). ``completion_filter`` 0 = the
-    name filter matching the object (FILE_NAME or DIR_NAME); ``path`` share-relative."""
+    leases. ``completion_filter`` 0 = the name filter matching the object (FILE_NAME or DIR_NAME);
+    ``path`` share-relative.
+
+    In the coordinator's own process nothing is sent while nobody watches (the flag is exact there).
+    A remote process always reports (batched per loop turn): its CHANGE_NOTIFY and the changes its
+    client makes right after it travel on one link, in order, while the coordinator's "someone
+    watches" news could arrive after the change (smbtorture smb2.notify.tree across nodes)."""
     if op.is_pipe:
         return
     vol = op.share.volume
-    if not vol.watching:
+    if not vol.watching and vol.local is not None:
         return
     if not completion_filter:
         completion_filter = _DIR_NAME if op.is_directory else _FILE_NAME

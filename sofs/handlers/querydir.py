@@ -13,7 +13,6 @@ file-system thread pool.
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
@@ -49,20 +48,9 @@ def _list(vfs: Any, h: Any, pattern: str) -> list[DirEntry]:
     return out
 
 
-def _alive(vfs: Any, dir_fd: int, entries: list[DirEntry]) -> list[DirEntry]:
-    out = []
-    for e in entries:
-        if e.name in (".", ".."):
-            out.append(e)
-            continue
-        try:
-            os.stat(e.name, dir_fd=dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            continue
-        except OSError:
-            pass
-        out.append(e)
-    return out
+def _alive(vfs: Any, h: Any, entries: list[DirEntry]) -> list[DirEntry]:
+    """The entries still in the directory (``.`` and ``..`` always)."""
+    return [e for e in entries if e.name in (".", "..") or vfs.child_exists(h, e.name)]
 
 
 async def handle_query_directory(ctx: Ctx, req: QueryDirectoryRequest) -> Reply:
@@ -98,7 +86,7 @@ async def handle_query_directory(ctx: Ctx, req: QueryDirectoryRequest) -> Reply:
         # window this reply can hold is checked: one stat per entry, not a relisting
         end = cur.index + (1 if req.flags & QF.RETURN_SINGLE_ENTRY else max(1, max_out // 16))
         window = cur.entries[cur.index:end]
-        alive = await run_fs(_alive, op.share.vfs, op.handle.fd, window)
+        alive = await run_fs(_alive, op.share.vfs, op.handle, window)
         cur.entries[cur.index:end] = alive
         end = cur.index + len(alive)
     if cur.index >= len(cur.entries):

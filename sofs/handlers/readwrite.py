@@ -85,7 +85,11 @@ async def handle_read(ctx: Ctx, req: ReadRequest) -> Reply:
         return reply(ReadResponse.encode_fixed(0))
     data: Any
     try:
-        if length <= INLINE_IO_MAX:
+        if fd < 0:  # no OS descriptor (CephVfs): the VFS reads, always in the pool
+            buf = POOL.get(length)
+            n = await run_pool(op.share.vfs.readinto, op.handle, offset, memoryview(buf)[:length])
+            data = memoryview(buf)[:n]
+        elif length <= INLINE_IO_MAX:
             data = os.pread(fd, length, offset)
             n = len(data)
         else:
@@ -117,6 +121,15 @@ def _pwrite_restore(fd: int, data: Any, offset: int, sync: bool,
     """A pool job: the write, then the pinned write time put back (see :func:`writetime.restore`)."""
     n = _pwrite_all(fd, data, offset, sync)
     return n, (writetime.restore(fd, wt) if n else None)
+
+
+def _vfs_write_restore(vfs: Any, h: Any, data: Any, offset: int, sync: bool,
+                       wt: writetime.WriteTime | None) -> tuple[int, int | None]:
+    """:func:`_pwrite_restore` for a handle without an OS descriptor (CephVfs): through the VFS."""
+    n = vfs.write(h, offset, data)
+    if sync:
+        vfs.flush(h)
+    return n, (writetime.restore_vfs(vfs, h, wt) if n else None)
 
 
 async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
@@ -153,7 +166,9 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
     wt = writetime.before_write(op) if length else None
     restored = None
     try:
-        if length <= INLINE_IO_MAX and not sync:
+        if fd < 0:  # no OS descriptor (CephVfs): the VFS writes, always in the pool
+            n, restored = await run_pool(_vfs_write_restore, op.share.vfs, op.handle, req.data, offset, sync, wt)
+        elif length <= INLINE_IO_MAX and not sync:
             n = _pwrite_all(fd, req.data, offset, False)
         else:
             n, restored = await run_file_write(op.local, op.share.vfs, _pwrite_restore, fd, req.data,
@@ -185,7 +200,7 @@ async def handle_flush(ctx: Ctx, req: FlushRequest) -> Reply:
         return reply(_FLUSH_BODY)
     writetime.flush(op.siblings)
     try:
-        await run_pool(os.fsync, op.handle.fd)
+        await run_pool(op.share.vfs.flush, op.handle)
     except OSError as e:
         raise _os_error(e) from None
     return reply(_FLUSH_BODY)

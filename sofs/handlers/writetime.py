@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from sofs.vfs.base import VfsError
+
 DELAY = 2.0
 
 
@@ -43,11 +45,28 @@ def before_write(op: Any) -> WriteTime | None:
     if wt is not None:
         return wt
     try:
-        st = os.fstat(op.handle.fd)
-    except OSError:
+        atime_ns, mtime_ns = _times(op)
+    except (OSError, VfsError):
         return None
-    wt = op.writetime = WriteTime(st.st_mtime_ns, st.st_atime_ns)
+    wt = op.writetime = WriteTime(mtime_ns, atime_ns)
     return wt
+
+
+def _times(op: Any) -> tuple[int, int]:
+    """(atime, mtime) in ns: ``fstat`` of the descriptor, or the VFS for a handle without one."""
+    h = op.handle
+    if h.fd >= 0:
+        st = os.fstat(h.fd)
+        return st.st_atime_ns, st.st_mtime_ns
+    return op.share.vfs.get_times_ns(h)  # type: ignore[no-any-return]
+
+
+def _set_times(op: Any, atime_ns: int, mtime_ns: int) -> None:
+    h = op.handle
+    if h.fd >= 0:
+        os.utime(h.fd, ns=(atime_ns, mtime_ns))
+    else:
+        op.share.vfs.set_times_ns(h, atime_ns, mtime_ns)
 
 
 def restore(fd: int, wt: WriteTime | None) -> int | None:
@@ -69,6 +88,22 @@ def restore(fd: int, wt: WriteTime | None) -> int | None:
     return pinned
 
 
+def restore_vfs(vfs: Any, h: Any, wt: WriteTime | None) -> int | None:
+    """:func:`restore` for a handle without an OS descriptor (CephVfs), through the VFS."""
+    if wt is None:
+        return None
+    try:
+        vfs.set_times_ns(h, wt.atime_ns, wt.pinned_ns)
+    except (OSError, VfsError):
+        return None
+    return wt.pinned_ns
+
+
+def _restore_op(op: Any, wt: WriteTime) -> int | None:
+    h = op.handle
+    return restore(h.fd, wt) if h.fd >= 0 else restore_vfs(op.share.vfs, h, wt)
+
+
 def after_write(op: Any, restored: int | None = None) -> None:
     """Put the pinned write time back (unless :func:`restore` already put this very value back) and
     schedule the one delayed update."""
@@ -76,7 +111,7 @@ def after_write(op: Any, restored: int | None = None) -> None:
     if wt is None or not _applies(op):
         return
     # not restored yet, or the delayed update fired meanwhile
-    if restored != wt.pinned_ns and restore(op.handle.fd, wt) is None:
+    if restored != wt.pinned_ns and _restore_op(op, wt) is None:
         return
     if wt.fired:
         wt.dirty = True
@@ -91,8 +126,8 @@ def _fire(op: Any, wt: WriteTime) -> None:
         return
     now = time.time_ns()
     try:
-        os.utime(op.handle.fd, ns=(wt.atime_ns, now))
-    except OSError:
+        _set_times(op, wt.atime_ns, now)
+    except (OSError, VfsError):
         return
     wt.pinned_ns = now
 
@@ -125,8 +160,8 @@ def repin(opens: list[Any]) -> None:
         if wt is None:
             continue
         try:
-            wt.pinned_ns = os.fstat(o.handle.fd).st_mtime_ns
-        except OSError:
+            wt.pinned_ns = _times(o)[1]
+        except (OSError, VfsError):
             pass
 
 

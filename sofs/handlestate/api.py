@@ -11,6 +11,10 @@ volume (the coordinator's own node, other nodes, later worker processes) reaches
   :class:`~sofs.handlestate.coordinator.VolumeCoordinator`;
 - from another process: the same calls as messages over a link (:mod:`sofs.server.coordlink`).
 
+The hot-path messages (AdmitRequest/Result, CloseResult, lease request/grant) are plain slots
+dataclasses, not frozen ones (a frozen dataclass sets each field through ``object.__setattr__``:
+microseconds per CREATE); treat every message as immutable all the same.
+
 Identity travels as ids, never as objects: an open is its persistent id (the FileId's persistent half,
 assigned by the coordinator), a client its ClientGuid, a lease (ClientGuid, LeaseKey), a serving
 process its *endpoint* number. Every request and result is a frozen dataclass of plain values (ints,
@@ -72,7 +76,7 @@ class Caller:
     dir_leasing: bool = False  # the connection negotiated SMB2_GLOBAL_CAP_DIRECTORY_LEASING
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LeaseRequest:
     """The RqLs context of a CREATE ([MS-SMB2] 2.2.13.2.8 / 2.2.13.2.10)."""
 
@@ -83,7 +87,7 @@ class LeaseRequest:
     epoch: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LeaseGrant:
     """The lease part of a CREATE response (state after the grant, v2 epoch, flags)."""
 
@@ -95,7 +99,7 @@ class LeaseGrant:
     parent_key: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AdmitRequest:
     """A new open of an object the serving process has opened on the volume ([MS-SMB2] 3.3.5.9).
 
@@ -124,7 +128,7 @@ class AdmitRequest:
     persistent_capable: bool = False  # the server advertises SMB2_GLOBAL_CAP_PERSISTENT_HANDLES
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AdmitResult:
     """The admitted open; or ``reopen``: nothing admitted, the object the serving process opened was
     deleted meanwhile (a purged disconnected open's delete-on-close): open it again."""
@@ -136,7 +140,7 @@ class AdmitResult:
     reopen: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CloseResult:
     """What the serving side does after the open left the table: ``delete`` the object (the stream
     when ``stream``) through its handle, then report it with :meth:`HandleService.deleted`;

@@ -399,29 +399,33 @@ def _sharing_violation(c: VolumeCoordinator, key: FileKey, access: int, share_ac
     return check_share_access(f.opens_of(key[1]), access, share_access) != NtStatus.SUCCESS
 
 
-async def resolve_breaks(c: VolumeCoordinator, req: AdmitRequest, key: FileKey, hook: AsyncHook | None) -> None:
+async def resolve_breaks(c: VolumeCoordinator, req: AdmitRequest, key: FileKey, hook: AsyncHook | None) -> bool:
     """Break what a new open of ``key`` contends with; wait (async CREATE) for the breaks that must be
-    acknowledged first, then look again (the holder may have closed its handle meanwhile)."""
+    acknowledged first, then look again (the holder may have closed its handle meanwhile). True when
+    it waited (the caller looks at the file again)."""
     if not has_holders(c, key):
-        return
+        return False
     access = effective_access(req.desired_access, req.is_directory)
     overwrite = req.existed and req.disposition in OVERWRITE
     oplock_stat = is_stat_open(access) and not overwrite
     lease_stat = is_stat_open(access, lease=True) and not overwrite
     if oplock_stat and lease_stat:
-        return  # stat opens break nothing unless they overwrite
+        return False  # stat opens break nothing unless they overwrite
     own = None
     if wants_lease(req):
         assert req.lease is not None
         own = c.table.leases.get(req.caller.client_guid, req.lease.key)
+    waited = False
     for _round in range(MAX_BREAK_ROUNDS):
         sv = _sharing_violation(c, key, access, req.share_access)
         hs = [h for h in holders(c, key, exclude_lease=own) if not (lease_stat if h.is_lease else oplock_stat)]
         orders = plan_breaks(hs, sv, overwrite, first_attempt=_round == 0)
         futs = [f for o in orders if (f := break_holder(c, o.ident, o.to, o.wait)) is not None]
         if not futs:
-            return
+            return waited
+        waited = True
         await wait_breaks(hook, futs)
+    return waited
 
 
 def wants_lease(req: AdmitRequest) -> bool:

@@ -42,6 +42,7 @@ log = logging.getLogger("sofs.durable")
 _WRITE_DATA = int(A.FILE_WRITE_DATA)
 _DELETE_ON_CLOSE = int(O.DELETE_ON_CLOSE)
 SMB3_0 = 0x0300
+_SUCCESS = NtStatus.SUCCESS
 
 
 def image(o: Open) -> OpenImage:
@@ -71,34 +72,44 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
     if c.grace is not None:
         await c.wait_grace()
     caller = req.caller
-    key = (req.file_id, stream_key(req.stream))
+    skey = stream_key(req.stream) if req.stream else ""
+    key = (req.file_id, skey)
     t = c.table
     f = t.files.get(req.file_id)
+    truncating = req.existed and req.disposition in caching.OVERWRITE
     if f is not None:
-        _refuse_if_waiting(f, key, caller.dialect)
+        waiting = abandoned = False
+        for x in f.opens.values():
+            if x.disconnected_at is not None:
+                if not x.persistent:
+                    abandoned = True
+                elif x.stream_key == skey:
+                    waiting = True
+        if waiting and caller.dialect >= SMB3_0:
+            # the handle waits for its client: nobody else gets the file meanwhile ([MS-SMB2] 3.3.5.9)
+            raise HandleStateError(NtStatus.FILE_NOT_AVAILABLE, "a persistent handle waits for its client")
         if req.app_instance_id is not None and req.durable is not None and req.durable.version == 2:
             await _close_stale_instance(c, req)
-        abandoned = any(o.disconnected_at is not None and not o.persistent for o in f.opens.values())
         if abandoned and await _purge_conflicting(c, req, key):
             # its delete-on-close removed the object the caller holds: it opens the name again
             # (smbtorture durable-open.delete_on_close1 expects a newly created file)
             return AdmitResult(0, 0, None, None, reopen=True)
         f = t.files.get(req.file_id)
-    truncating = req.existed and req.disposition in caching.OVERWRITE
     if f is not None:
-        if f.is_delete_pending(key[1]):
+        if f.is_delete_pending(skey):
             raise HandleStateError(NtStatus.DELETE_PENDING, req.path)  # breaks nothing (smb2.oplock.doc)
-        await caching.resolve_breaks(c, req, key, hook)
-        c.check_fence()
-        f = t.files.get(req.file_id)
-    if f is not None:
-        _refuse_if_waiting(f, key, caller.dialect)  # its client may have gone while we waited
-        # truncation writes, whatever access was asked
-        status = t.check_new_open(req.file_id, req.stream,
-                                  req.granted_access | _WRITE_DATA if truncating else req.granted_access,
-                                  req.share_access)
-        if status != NtStatus.SUCCESS:
-            raise HandleStateError(status, req.path)
+        if await caching.resolve_breaks(c, req, key, hook):
+            c.check_fence()
+            f = t.files.get(req.file_id)
+            if f is not None:
+                _refuse_if_waiting(f, key, caller.dialect)  # its client may have gone while we waited
+        if f is not None:
+            # truncation writes, whatever access was asked
+            status = t.check_new_open(req.file_id, req.stream,
+                                      req.granted_access | _WRITE_DATA if truncating else req.granted_access,
+                                      req.share_access)
+            if status is not _SUCCESS:
+                raise HandleStateError(status, req.path)
     o = Open(persistent_id=0, volatile_id=0, file_id=req.file_id, path=req.path, stream=req.stream,
              is_directory=req.is_directory, granted_access=req.granted_access, share_access=req.share_access,
              create_options=req.create_options, session_id=caller.session_id, tree_id=caller.tree_id,
@@ -107,16 +118,21 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
     if req.durable is not None and req.durable.version == 2 and caller.dialect >= SMB3_0:
         o.create_guid = req.durable.create_guid  # the replay cache: any DH2Q open, durable or not
     t.add_open(o)
+    lease = None
+    level = dgrant = None
+    if not req.oplock and req.durable is None and not req.create_options & _DELETE_ON_CLOSE:
+        level = 0  # the common plain open: nothing to grant, nothing to break for delete
     try:
-        if req.create_options & _DELETE_ON_CLOSE:
-            await caching.break_handle_caching(c, o, hook)
-        lease = None
-        if caching.wants_lease(req):
-            lease = caching.grant_lease(c, o, req)
-            level = o.oplock_level
-        else:
-            level = caching.grant_oplock_level(c, o, req)
-        dgrant = _grant_durable(c, o, req)
+        if level is None:
+            if req.create_options & _DELETE_ON_CLOSE:
+                await caching.break_handle_caching(c, o, hook)
+            if caching.wants_lease(req):
+                lease = caching.grant_lease(c, o, req)
+                level = o.oplock_level
+            else:
+                level = caching.grant_oplock_level(c, o, req)
+            if req.durable is not None:
+                dgrant = _grant_durable(c, o, req)
         if dgrant is not None and dgrant.persistent:
             c.check_fence()
             t.journal_open(o)
@@ -126,9 +142,10 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
         if t.opens_by_persistent.get(o.persistent_id) is o:
             c.close_sync(o)
         raise
-    from sofs.handlestate.coord_locks import sync_facts
+    if c.remote_sinks:
+        from sofs.handlestate.coord_locks import sync_facts
 
-    await sync_facts(c, key)
+        await sync_facts(c, key)
     return AdmitResult(o.persistent_id, level, lease, dgrant)
 
 

@@ -167,7 +167,7 @@ def _restream(c: VolumeCoordinator, file_id: int, old_stream: str | None, new_st
         return
     for x in f.opens.values():
         if x.stream_key == old_key[1]:
-            x.stream = new_stream
+            x.stream, x.stream_key = new_stream, new_key[1]
     locks = c.table.locks.files.pop(old_key, None)
     if locks:
         c.table.locks.files[new_key] = locks

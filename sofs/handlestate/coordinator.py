@@ -222,6 +222,11 @@ class VolumeCoordinator:
         sink.watching(self.watching)
         return LOCAL
 
+    @property
+    def remote_sinks(self) -> bool:
+        """Are serving processes other than this one attached (facts need pushing)?"""
+        return len(self.sinks) > (1 if LOCAL in self.sinks else 0)
+
     def attach(self, sink: Sink, name: str) -> int:
         ep = self._next_endpoint
         self._next_endpoint += 1
@@ -280,7 +285,8 @@ class VolumeCoordinator:
             self.removals[removed] = notify.removal_exemption(closing_key, self.delete_tokens.pop(removed, None))
         if o.persistent:
             await self.commit()
-        await locks.sync_facts(self, (o.file_id, o.stream_key))
+        if self.remote_sinks:
+            await locks.sync_facts(self, (o.file_id, o.stream_key))
         delete_path = None
         if res.delete and res.stream is None and o.stream is not None:
             delete_path = res.path  # the file's pending delete waited for this stream's open

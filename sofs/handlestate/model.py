@@ -89,9 +89,11 @@ class Open:
     lease: Any = None  # the LeaseRecord this open names (leases.py), shared with the lease's other opens
     oplock_breaking: int | None = None  # the level an outstanding oplock break goes to
 
-    @property
-    def stream_key(self) -> str:
-        return stream_key(self.stream)
+    stream_key: str = field(init=False, default="")
+    """The share-mode scope (folded stream name, '' for the file itself); follows ``stream``."""
+
+    def __post_init__(self) -> None:
+        self.stream_key = stream_key(self.stream) if self.stream else ""
 
     @property
     def connected(self) -> bool:

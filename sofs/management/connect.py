@@ -92,6 +92,21 @@ async def default_service_factory(kind: str, cluster: str | None = None) -> Any:
         keys = getattr(client, "keys", None)
         return ShareService(getattr(client, "store", client), prefix=getattr(keys, "prefix", "/sofs/"),
                             state_dir=_state_dir(client))
+    if kind == "drill":
+        from sofs.management.drill.service import DrillService
+        from sofs.management.services.cluster import ClusterService
+        cfg = find_cluster(cluster)
+        return DrillService(cfg, ClusterService(await open_cluster_client(cluster)),
+                            await default_service_factory("shares", cluster))
+    if kind == "clusterlog":
+        from sofs.management.clusterlog import ClusterLogService
+        cfg = find_cluster(cluster)
+        client = await open_cluster_client(cluster)
+        try:
+            nodes = [n.name for n in await client.get_nodes()]
+        finally:
+            await client.close()
+        return ClusterLogService(cfg.state_dir, nodes)
     if kind == "accounts":
         from sofs.management.services.accounts import AccountService
         client = await open_cluster_client(cluster)
@@ -104,4 +119,9 @@ async def default_service_factory(kind: str, cluster: str | None = None) -> Any:
 
         cfg = find_cluster(cluster)
         return OpenFileService(await default_service_factory("shares", cluster), cfg.state_dir)
+    if kind == "storage":
+        from sofs.management.services.storage import StorageService
+
+        cfg = find_cluster(cluster)
+        return StorageService(cfg.state_dir, cfg.storage, cfg.name, list(cfg.nodes))
     raise ManagementError(f"Unknown service '{kind}'.", "NotImplemented")

@@ -144,6 +144,11 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def to_data(value: Any) -> Any:
+    """Plain JSON data of cmdlet output objects (PascalCase property names, as ConvertTo-Json)."""
+    return _jsonable(value)
+
+
 def to_json(objects: Iterable[Any]) -> str:
     """``ConvertTo-Json``: one object -> a JSON object, several -> an array (2-space indent, as PS 7)."""
     items = [_jsonable(o) for o in objects]

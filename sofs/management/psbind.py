@@ -54,6 +54,8 @@ class ParamSpec:
     choices: tuple[str, ...] = ()  # ValidateSet; matched case-insensitively, canonical spelling bound
     from_pipeline_by_name: bool = False  # ValueFromPipelineByPropertyName
     help: str = ""
+    unsupported: str = ""
+    """Why sofs refuses this Windows parameter ("" = supported): naming it is a usage error."""
 
 
 _SIZE_RE = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(KB|MB|GB|TB|PB)?$", re.IGNORECASE)
@@ -178,6 +180,8 @@ def bind(args: Sequence[ParamArg | PosArg], specs: Sequence[ParamSpec],
             positional.append(a.value)
             continue
         spec = resolve_name(a.name, specs)
+        if spec.unsupported:
+            raise BindError(f"The parameter '-{spec.name}' is not supported by sofs: {spec.unsupported}")
         if spec.name in bound:
             raise BindError(f"Cannot bind parameter because parameter '{spec.name}' is specified more than "
                             "once. To provide multiple values to parameters that can accept multiple values, "

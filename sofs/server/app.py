@@ -20,7 +20,6 @@ from sofs.config import ServerConfig
 from sofs.server.connection import SmbConnection
 from sofs.server.state import ServerState, Share
 from sofs.server.volumes import attach_standalone, start_scavenger
-from sofs.vfs.posix import PosixVfs
 
 log = logging.getLogger("sofs.server")
 
@@ -37,10 +36,13 @@ def tune_malloc() -> None:
 
 
 def make_share(server: ServerState, cfg: Any, standalone: bool = True) -> Share:
-    """A share with its VFS; a standalone share is a volume of its own, coordinated in-process
-    (a cluster node attaches its shares to the cluster's volumes instead)."""
+    """A share with its VFS (a local directory, or CephFS below a Ceph mount point); a standalone
+    share is a volume of its own, coordinated in-process (a cluster node attaches its shares to the
+    cluster's volumes instead)."""
+    from sofs.vfs.mounts import open_share_vfs
+
     share = Share(cfg)
-    share.vfs = PosixVfs(cfg.path)
+    share.vfs = open_share_vfs(cfg.path)
     if standalone:
         share.volume = attach_standalone(server, share)
     return share

@@ -43,7 +43,7 @@ from sofs.handlestate.api import (
 from sofs.handlestate.durable import DurableGrant
 from sofs.server.coordlink_client import RemoteService
 from sofs.server.volumes import build_coordinator
-from sofs.vfs.posix import PosixVfs
+from sofs.vfs.mounts import open_share_vfs
 from sofs.wire.status import NtStatus
 
 if TYPE_CHECKING:
@@ -296,7 +296,7 @@ class ClusterVolumes:
             await self._stop_coordinator(v, "a new epoch")
         agent = self.ctx.agent
         root = self.volume_path(v.name)
-        coord = build_coordinator(v.client.name, str(root), PosixVfs(str(root)), ca=True, epoch=epoch,
+        coord = build_coordinator(v.client.name, str(root), open_share_vfs(str(root)), ca=True, epoch=epoch,
                                   may_act=lambda: agent.owns(group, epoch))
         expect = agent.up_nodes() - {self.me}
         coord.start_grace(expect, GRACE_S)

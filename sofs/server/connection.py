@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from time import perf_counter
 from typing import Any
 
 from sofs.engine.connection import Chain, Engine, Outgoing, ProtocolViolation, Request
@@ -183,6 +184,7 @@ class SmbConnection(asyncio.BufferedProtocol):
             trace.debug("conn %d mid %d %s sid 0x%x tid %d", conn.conn_id, hdr.message_id,
                         _cmd_name(hdr.command), hdr.session_id, hdr.tree_id)
         self.pending_by_mid[hdr.message_id] = (run, ctx)
+        started = perf_counter()
         try:
             reply = await dispatch(ctx)
             status, body = reply.status, reply.body
@@ -204,6 +206,7 @@ class SmbConnection(asyncio.BufferedProtocol):
             if ctx.async_id:
                 self.pending_by_async.pop(ctx.async_id, None)
         state.status = status
+        self.server.stats.record(hdr.command, status, perf_counter() - started)
         if tracing:
             trace.debug("conn %d mid %d -> 0x%08x", conn.conn_id, hdr.message_id, status)
         out = self._response(ctx, status, body)

@@ -191,6 +191,15 @@ class Link(asyncio.Protocol):
             await slot.hook_task
         return value
 
+    def _hook_done(self, cid: int, slot: _Slot, task: asyncio.Task[None]) -> None:
+        """The caller's ``going_async`` failed (e.g. a CANCEL arrived before the interim response):
+        the call fails with that error and the coordinator's side is cancelled, as in-process."""
+        if task.cancelled() or task.exception() is None or slot.fut.done():
+            return
+        if self._book.abandon(cid) is not None:
+            self.send(Cancel(cid))
+        slot.fut.set_exception(task.exception())  # type: ignore[arg-type]
+
     def notify(self, method: Method, args: tuple[Any, ...]) -> bool:
         """Send an Event; False when the link is closed."""
         return self.send(Event(method.name, args))
@@ -216,7 +225,9 @@ class Link(asyncio.Protocol):
             assert isinstance(frame, Pending)
             got = self._book.peek(frame.id)
             if got is not None and got[1].hook is not None and got[1].hook_task is None:
-                got[1].hook_task = self.loop.create_task(got[1].hook.going_async())
+                slot = got[1]
+                task = slot.hook_task = self.loop.create_task(slot.hook.going_async())  # type: ignore[union-attr]
+                task.add_done_callback(lambda t, cid=frame.id: self._hook_done(cid, slot, t))
         elif kind is Cancel:
             assert isinstance(frame, Cancel)
             task = self._serving.pop(frame.id, None)

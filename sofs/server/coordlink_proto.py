@@ -15,7 +15,7 @@ Framing: every frame is a 4-byte big-endian length followed by that many bytes (
     0x12  Auth        proof(32)                           client, answer to Challenge
     0x13  Welcome     endpoint                            server: the link is open
     0x14  Refuse      reason, message                     server, then it closes the link
-    1     Call        id, method, args                    both (client: HandleService; server: Sink.file_facts)
+    1     Call        id, method, args                    both (client: HandleService; server: Sink.file_facts, moved)
     2     Result      id, value                           both: the call returned value
     3     Error       id, exception                       both: the call raised
     4     Pending     id                                  server: the call's hook.going_async() was called

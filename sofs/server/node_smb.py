@@ -1,4 +1,4 @@
-"""The SMB server of a cluster node (``sofs node`` starts it through ``run_node_smb``).
+"""The SMB server of a cluster node (``sofs node`` runs a :class:`NodeSmb`).
 
 - Listens on the node's address (``NodeRecord.smb_port``, 445 by default) — in embedded mode each node
   has its own loopback address (127.0.0.11, .12, …), so every node serves the same shares.
@@ -37,6 +37,7 @@ from sofs.server.cluster_volumes import ClusterVolumes, ensure_volume_group, vol
 from sofs.server.node_accounts import AccountFollower
 from sofs.server.state import ServerState
 from sofs.server.volumes import start_scavenger
+from sofs.vfs.mounts import share_root_exists
 
 log = logging.getLogger("sofs.node.smb")
 
@@ -51,7 +52,7 @@ def node_server_config(ctx: Any) -> ServerConfig:
     path = Path(ctx.state_dir) / "smb.toml"
     cfg = load_config(path) if path.exists() else ServerConfig()
     cfg.shares = []
-    cfg.listen = [(ctx.address, int(ctx.smb_port))]
+    cfg.listen = [(a, int(ctx.smb_port)) for a in (getattr(ctx, "addresses", ()) or (ctx.address,))]
     if ctx.config.name:
         cfg.server_name = ctx.config.name.upper()[:15]
     return cfg
@@ -78,7 +79,7 @@ class NodeSmb:
         except (TypeError, ConfigError) as e:
             log.warning("share %r ignored: %s", doc.get("name"), e)
             return
-        if not Path(cfg.path).is_dir():
+        if not share_root_exists(cfg.path):  # a local directory, or below a Ceph volume's mount point
             log.warning("share %s: path %s is not a directory on this node; not served", cfg.name, cfg.path)
             return
         old = self.server.share(cfg.name)
@@ -183,7 +184,3 @@ class NodeSmb:
             account_watch.cancel()
             await self.set_serving(False)
             await self.volumes.close()
-
-
-async def run_node_smb(ctx: Any) -> None:
-    await NodeSmb(ctx).run()

@@ -15,6 +15,7 @@ from typing import Any
 from sofs.config import ServerConfig, ShareConfig
 from sofs.engine.state import ConnectionState, Session
 from sofs.handlers.opens import HandleMap
+from sofs.server.stats import RequestStats
 
 log = logging.getLogger("sofs.server")
 
@@ -50,6 +51,8 @@ class ServerState:
     persistent_handles: bool = True  # NEGOTIATE advertises SMB2_GLOBAL_CAP_PERSISTENT_HANDLES on 3.x
     directory_leasing: bool = True  # ... SMB2_GLOBAL_CAP_DIRECTORY_LEASING
     multichannel: bool = True  # ... SMB2_GLOBAL_CAP_MULTI_CHANNEL
+    stats: RequestStats = field(default_factory=RequestStats)
+    """Per-request counters (``/metrics``)."""
     _session_ids: Any = None
     _conn_ids: Any = field(default_factory=lambda: itertools.count(1))
 

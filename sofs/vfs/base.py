@@ -125,7 +125,8 @@ class FsStats:
 class VfsHandle(Protocol):
     """An open file, directory or stream. ``path`` is the share-relative backslash path with the
     on-disk case (no stream suffix); ``stream`` the stream name or None; ``fd`` the data descriptor
-    (usable for ``os.sendfile``)."""
+    (usable for ``os.sendfile``), or -1 for a backend without OS descriptors (``CephVfs``): handlers
+    then do data I/O through the Vfs methods."""
 
     path: str
     stream: str | None
@@ -161,6 +162,14 @@ class Vfs(Protocol):
     def flush(self, h: VfsHandle) -> None: ...
     def set_end_of_file(self, h: VfsHandle, size: int) -> None: ...
     def set_allocation_size(self, h: VfsHandle, size: int) -> None: ...
+    def get_times_ns(self, h: VfsHandle) -> tuple[int, int]:
+        """(atime, mtime) in ns since the Unix epoch (delayed write-time updates)."""
+        ...
+
+    def set_times_ns(self, h: VfsHandle, atime_ns: int, mtime_ns: int) -> None: ...
+    def child_exists(self, h: VfsHandle, name: str) -> bool:
+        """Whether directory ``h`` still has the entry ``name`` (QUERY_DIRECTORY drops vanished ones)."""
+        ...
 
     def set_basic_info(self, h: VfsHandle, creation_time: int = 0, last_access_time: int = 0,
                        last_write_time: int = 0, change_time: int = 0, attributes: int = 0) -> None:

@@ -14,6 +14,9 @@ xattrs (all in the ``user.`` namespace, so no privilege is needed; ext4/xfs/tmpf
     block, so large EA sets fail there with EA_TOO_LARGE.
 ``user.sofs.streamkey`` -- 16 random bytes naming the file's stream directory (see ``streams``).
 ``user.sofs.streamname`` -- on a stream's data file: the stream name as given (UTF-8).
+``user.sofs.allocation`` -- CephVfs only: the AllocationSize a client set beyond the data (8 bytes, little
+    endian). CephFS reserves no blocks (PosixVfs uses fallocate KEEP_SIZE instead), so the size asked
+    for is remembered and reported until the file is truncated below it.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ XATTR_SD = "user.sofs.sd"
 XATTR_EA = "user.sofs.ea"
 XATTR_STREAMKEY = "user.sofs.streamkey"
 XATTR_STREAMNAME = "user.sofs.streamname"
+XATTR_ALLOCATION = "user.sofs.allocation"
 
 _DOS = struct.Struct("<BBHIQ")
 DOSATTRIB_VERSION = 1

@@ -23,27 +23,25 @@ import errno
 import os
 import stat as stat_mod
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import filterfalse
 
 from sofs.vfs import posix_info as pinfo
 from sofs.vfs import posix_ns
-from sofs.vfs.base import DirEntry, EaEntry, FileInfo, FsStats, StreamInfo, VfsError
+from sofs.vfs.base import DirEntry, FileInfo, FsStats, StreamInfo, VfsError
 from sofs.vfs.confine import Confined, status_from_errno
 from sofs.vfs.meta import (
     XATTR_DOSATTRIB,
     XATTR_EA,
     XATTR_SD,
-    decode_eas,
     encode_dosattrib,
-    encode_eas,
-    merge_eas,
 )
 from sofs.vfs.names import NameError_, SmbPath, fold_name, parse_smb_path
 from sofs.vfs.streams import META_DIR, StreamStore
 from sofs.vfs.sysio import fallocate_keep_size
+from sofs.vfs.xattrmeta import XattrMetadata
 from sofs.wire.fscc_constants import CreateAction, CreateDisposition, CreateOptions
 from sofs.wire.fscc_constants import FileAttributes as FA
 from sofs.wire.status import NtStatus
@@ -83,7 +81,7 @@ def _rel(comps: Sequence[str]) -> str:
     return "/".join(comps)
 
 
-class PosixVfs:
+class PosixVfs(XattrMetadata):
     """A :class:`~sofs.vfs.base.Vfs` over the directory ``root``."""
 
     def __init__(self, root: str, *, case_sensitive: bool = False, use_openat2: bool | None = None) -> None:
@@ -486,6 +484,30 @@ class PosixVfs:
         except OSError as e:
             raise _err(e) from None
 
+    def get_times_ns(self, h: PosixHandle) -> tuple[int, int]:
+        """(atime, mtime) of the data object in ns (the delayed write-time logic uses them)."""
+        try:
+            st = os.fstat(h.fd)
+        except OSError as e:
+            raise _err(e) from None
+        return st.st_atime_ns, st.st_mtime_ns
+
+    def set_times_ns(self, h: PosixHandle, atime_ns: int, mtime_ns: int) -> None:
+        try:
+            os.utime(h.fd, ns=(atime_ns, mtime_ns))
+        except OSError as e:
+            raise _err(e) from None
+
+    def child_exists(self, h: PosixHandle, name: str) -> bool:
+        """Whether the directory ``h`` still has an entry ``name`` (as listed)."""
+        try:
+            os.stat(name, dir_fd=h.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True
+        return True
+
     def set_end_of_file(self, h: PosixHandle, size: int) -> None:
         if h.is_directory:
             raise VfsError(NtStatus.INVALID_PARAMETER, "directory")
@@ -518,34 +540,14 @@ class PosixVfs:
         except OSError as e:
             raise _err(e) from None
 
-    def get_security_descriptor(self, h: PosixHandle) -> bytes | None:
-        try:
-            return pinfo.read_xattr(h.base_fd, XATTR_SD)
-        except OSError as e:
-            raise _err(e) from None
+    def _get_xattr(self, h: PosixHandle, name: str) -> bytes | None:
+        return pinfo.read_xattr(h.base_fd, name)
 
-    def set_security_descriptor(self, h: PosixHandle, sd: bytes) -> None:
-        try:
-            os.setxattr(h.base_fd, XATTR_SD, bytes(sd))
-        except OSError as e:
-            raise _err(e) from None
+    def _set_xattr(self, h: PosixHandle, name: str, value: bytes) -> None:
+        os.setxattr(h.base_fd, name, value)
 
-    def get_eas(self, h: PosixHandle) -> list[EaEntry]:
-        try:
-            return decode_eas(pinfo.read_xattr(h.base_fd, XATTR_EA))
-        except OSError as e:
-            raise _err(e) from None
-
-    def set_eas(self, h: PosixHandle, eas: Iterable[EaEntry]) -> None:
-        """Merge ``eas`` into the file's EAs (an empty value deletes that EA)."""
-        merged = merge_eas(self.get_eas(h), eas)
-        try:
-            if merged:
-                os.setxattr(h.base_fd, XATTR_EA, encode_eas(merged))
-            else:
-                pinfo.remove_xattr(h.base_fd, XATTR_EA)
-        except OSError as e:
-            raise _err(e) from None
+    def _remove_xattr(self, h: PosixHandle, name: str) -> None:
+        pinfo.remove_xattr(h.base_fd, name)
 
     # --- namespace ------------------------------------------------------------------------
     def delete(self, h: PosixHandle) -> None:

@@ -45,7 +45,7 @@ def test_add_role_shows_group_resources_and_name(tmp_path: Path) -> None:
         assert [(n.role, n.addresses, n.fqdns) for n in network_names(snap)] == [("SOFS", (), ("sofs.",))]
         await beat(c, "n1", "n3")
         [nn] = network_names(await c.snapshot())
-        assert nn.addresses == ("127.0.0.11", "127.0.0.13") and nn.ttl == 1200
+        assert nn.addresses == ("127.0.0.11", "127.0.1.11", "127.0.0.13", "127.0.1.13") and nn.ttl == 1200
         await c.set_resource_parameter("SOFS", "dnszone", "example.test.")
         await c.set_resource_parameter("SOFS", "HostRecordTTL", "5")
         [nn] = network_names(await c.snapshot())

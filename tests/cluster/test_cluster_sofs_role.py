@@ -21,6 +21,7 @@ from tests.conftest import USERS
 
 pytestmark = pytest.mark.interop
 ADDR = {"n1": "127.0.0.11", "n2": "127.0.0.12", "n3": "127.0.0.13"}
+SECOND = {"n1": "127.0.1.11", "n2": "127.0.1.12", "n3": "127.0.1.13"}
 SHARE_PATH = r"C:\ClusterStorage\Volume1\Shares\VMS"
 
 
@@ -32,8 +33,8 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Path, int, int, Bind]]:
     vol = state / "ClusterStorage" / "Volume1" / "Shares" / "VMS"
     vol.mkdir(parents=True)
     vol.chmod(0o777)
-    smb_port = free_port_on(list(ADDR.values()))
-    dns_port = free_port_on(list(ADDR.values()))
+    smb_port = free_port_on([*ADDR.values(), *SECOND.values()])
+    dns_port = free_port_on([*ADDR.values(), *SECOND.values()])
     with private_bind(tmp_path) as bind:
         r = sofs("cluster", "up", "3", "--name", "sofsc", "--state-dir", str(state), "--delay-ms", "200",
                  "--threshold", "5", "--smb-port", str(smb_port), "--dns-port", str(dns_port))
@@ -69,7 +70,7 @@ def test_role_name_dns_and_share(cluster: tuple[Path, int, int, Bind]) -> None:
     print(ok(state, "Get-ClusterGroup"))
     print(ok(state, "Get-ClusterResource"))
     print(ok(state, "Get-ClusterResource", "SOFS", "|", "Get-ClusterParameter"))
-    all3 = sorted(ADDR.values())
+    all3 = sorted([*ADDR.values(), *SECOND.values()])  # each node: its address and its second one
     fqdn = f"sofs.{bind.zone}"
     until(lambda: all(dig(a, dns_port, "SOFS") == all3 for a in ADDR.values()), 15, "every node answers SOFS")
     until(lambda: dig(bind.address, bind.port, fqdn) == all3, 15, "BIND has the three addresses")
@@ -91,7 +92,7 @@ def test_role_name_dns_and_share(cluster: tuple[Path, int, int, Bind]) -> None:
     pids = node_pids(state)
     t0 = time.monotonic()
     kill_quietly(pids["n3"])
-    two = ["127.0.0.11", "127.0.0.12"]
+    two = sorted(["127.0.0.11", "127.0.0.12", "127.0.1.11", "127.0.1.12"])
     node_s = until(lambda: dig("127.0.0.11", dns_port, "SOFS") == two, 20, "n1 drops 127.0.0.13")
     bind_s = until(lambda: dig(bind.address, bind.port, fqdn) == two, 20, "BIND drops 127.0.0.13")
     print(f"kill -9 n3 -> n1's DNS answer without it after {node_s:.2f} s, BIND's after "

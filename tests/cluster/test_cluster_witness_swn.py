@@ -40,8 +40,8 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Path, int]]:
         pytest.skip("python3-samba (Samba's client bindings) is not installed")
     state = tmp_path / "cluster"
     state.mkdir()
-    port = free_port_on(list(ADDR.values()))
-    wport = free_port_on(list(ADDR.values()))
+    both = [*ADDR.values(), *(a.replace("127.0.0.", "127.0.1.") for a in ADDR.values())]
+    port, wport = free_port_on(both), free_port_on(both)
     r = sofs("cluster", "up", "3", "--name", "swnc", "--state-dir", str(state), "--delay-ms", "200",
              "--threshold", "5", "--smb-port", str(port), "--witness-port", str(wport))
     assert r.returncode == 0, r.stdout + r.stderr
@@ -118,7 +118,7 @@ def test_witness_timeline(cluster: tuple[Path, int]) -> None:
         r = sofs("Move-SmbWitnessClient", "-ClientName", "CLIENT1", "-DestinationNode", "n2", state=state)
         assert r.returncode == 0, r.stdout + r.stderr
         ev = clients[0].next()
-        assert (ev["event"], ev["addresses"]) == ("client_move", [ADDR["n2"]]), ev
+        assert (ev["event"], ev["addresses"]) == ("client_move", [ADDR["n2"], "127.0.1.12"]), ev
         print(f"CLIENT1: CLIENT_MOVE -> {ev['addresses']}")
 
         subprocess.Popen([sys.executable, "-m", "sofs", "node", "--name", "n3", "--state-dir", str(state)],

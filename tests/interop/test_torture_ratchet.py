@@ -15,6 +15,7 @@ import csv
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -69,9 +70,13 @@ def run_torture(port: int, share: str, tests: list[str], outdir: Path) -> dict[s
 WORKERS = int(os.environ.get("RATCHET_WORKERS", "3"))
 
 
-def run_worker(index: int, jobs: list[tuple[str, str]]) -> list[str]:
-    """One sofs server of its own (own shares, own port) running its slice of the list."""
+def run_worker(index: int, jobs: list[tuple[str, str]],
+               prepare: Callable[[Path], None] | None = None) -> list[str]:
+    """One sofs server of its own (own shares, own port) running its slice of the list; ``prepare(root)``
+    runs before the server starts (tests/ceph: the shares become CephFS mount points)."""
     root = tmpfs_dir(f"sofs-torture-{index}-")
+    if prepare is not None:
+        prepare(root)
     srv = start_sofs(root, shares=SHARES)
     failures: list[str] = []
     try:

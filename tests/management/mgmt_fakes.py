@@ -11,7 +11,9 @@ class FakeNode:
     name: str
     state: str = "Up"
     address: str = "127.0.0.11"
-    vote: int = 1
+    node_weight: int = 1
+    dynamic_weight: int = 1
+    id: str = "1"
     drain_status: str = "NotInitiated"
     last_heartbeat: float | None = None
     smb_port: int = 445

@@ -140,7 +140,7 @@ def test_property_assignment() -> None:
     assert code == 0, err
     assert c.calls[-1] == ("set_cluster_property", "same_subnet_delay", 2000)
     code, _, err = run(c, "(Get-Cluster).SameSubnetThreshold = 500")
-    assert code == 1 and "out of range (3-120)" in err
+    assert code == 1 and "out of range (2-120)" in err
     code, _, err = run(c, "(Get-Cluster).Name = x")
     assert code == 1 and "'Name' is a ReadOnly property." in err
     code, _, err = run(c, "(Get-Cluster).Bogus = x")

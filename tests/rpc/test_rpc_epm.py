@@ -4,7 +4,14 @@ from __future__ import annotations
 import asyncio
 import struct
 
-from sofs.rpc.epm import EPT_S_NOT_REGISTERED, EndpointMapper, decode_map, encode_map, tcp_tower, tower_interface
+from sofs.rpc.epm import (
+    EPT_S_NOT_REGISTERED,
+    EndpointMapper,
+    decode_map,
+    encode_map,
+    tcp_tower,
+    tower_interface,
+)
 from sofs.rpc.swn_ndr import SWN_SYNTAX
 
 

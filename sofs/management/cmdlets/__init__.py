@@ -8,11 +8,13 @@ from sofs.management.cmdlets import (  # noqa: F401
     cluster_group,
     cluster_node,
     csv,
+    drill,
     quorum,
     smb_openfile,
     smb_share,
     smb_witness,
     sofs_role,
+    storage,
     test_cluster,
 )
 from sofs.management.cmdlets.base import REGISTRY, CmdletSpec, Context, Rendered, cmdlet, lookup

@@ -9,7 +9,8 @@ from sofs.management.psbind import ParamSpec
 from sofs.management.psbind import ParamType as T
 
 
-@cmdlet("Format-Table", ParamSpec("Property", T.STRING_LIST, position=0), ParamSpec("AutoSize", T.SWITCH),
+@cmdlet("Format-Table", ParamSpec("Property", T.STRING_LIST, position=0),
+        ParamSpec("AutoSize", T.SWITCH, help="columns are always sized to their content (the default here)"),
         sink=True)
 async def format_table(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """Show the input as a table (all or the given columns)."""
@@ -25,13 +26,29 @@ async def format_list(ctx: Context, p: dict[str, Any]) -> list[Any]:
     return [Rendered(fmt.format_list(ctx.input, props))] if ctx.input else []
 
 
-@cmdlet("ConvertTo-Json", ParamSpec("Depth", T.INT), ParamSpec("Compress", T.SWITCH), sink=True)
+def _cut(value: Any, depth: int) -> Any:
+    """ConvertTo-Json -Depth: containers nested deeper than ``depth`` become their text."""
+    if isinstance(value, dict):
+        return {k: _cut(v, depth - 1) for k, v in value.items()} if depth >= 0 else str(value)
+    if isinstance(value, list):
+        return [_cut(v, depth) for v in value] if depth >= 0 else str(value)
+    return value
+
+
+@cmdlet("ConvertTo-Json", ParamSpec("Depth", T.INT, help="levels of nested objects kept (default 2, as PowerShell)"),
+        ParamSpec("Compress", T.SWITCH), sink=True)
 async def convert_to_json(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """Show the input as JSON."""
-    text = fmt.to_json(ctx.input) if ctx.input else "[]\n"
-    if p.get("Compress"):
-        import json
-        text = json.dumps(json.loads(text), separators=(",", ":")) + "\n"
+    import json
+
+    from sofs.management.errors import ManagementError
+    depth = p.get("Depth", 2)
+    if not 0 <= depth <= 100:
+        raise ManagementError(f"-Depth must be between 0 and 100, not {depth}.", "InvalidArgument")
+    data = json.loads(fmt.to_json(ctx.input)) if ctx.input else []
+    data = _cut(data, depth)
+    text = (json.dumps(data, separators=(",", ":")) if p.get("Compress")
+            else json.dumps(data, indent=2, ensure_ascii=False)) + "\n"
     return [Rendered(text)]
 
 
@@ -57,7 +74,7 @@ async def get_help(ctx: Context, p: dict[str, Any]) -> list[Any]:
     lines = [f"NAME\n    {spec.name}\n", f"SYNOPSIS\n    {spec.synopsis}\n",
              f"SYNTAX\n    {spec.name} {' '.join(parts)}\n"]
     details = [f"    -{ps.name}  {ps.help}".rstrip() + (f"  ({', '.join(ps.choices)})" if ps.choices else "")
-               for ps in spec.params]
+               + (f"  NOT SUPPORTED: {ps.unsupported}" if ps.unsupported else "") for ps in spec.params]
     lines.append("PARAMETERS\n" + "\n".join(details) + "\n")
     return [Rendered("\n".join(lines) + "\n")]
 

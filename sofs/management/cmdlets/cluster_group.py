@@ -18,7 +18,9 @@ async def get_cluster_group(ctx: Context, p: dict[str, Any]) -> list[Any]:
 @cmdlet("Move-ClusterGroup",
         ParamSpec("Name", T.STRING, mandatory=True, position=0, from_pipeline_by_name=True),
         ParamSpec("Node", T.STRING, position=1),
-        ParamSpec("Wait", T.INT), ParamSpec("IgnoreLocked", T.SWITCH))
+        ParamSpec("Wait", T.INT, unsupported=("the move is written at once and the nodes apply it within a "
+                                                "heartbeat; follow it with Get-ClusterGroup")),
+        ParamSpec("IgnoreLocked", T.SWITCH, unsupported="sofs has no locked groups"))
 async def move_cluster_group(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """Move a role to another node (or the best other Up node when -Node is omitted)."""
     svc = await ctx.service("cluster")

@@ -11,8 +11,9 @@ from sofs.management.psbind import ParamType as T
 @cmdlet("Get-SmbOpenFile",
         ParamSpec("FileId", T.STRING_LIST, position=0), ParamSpec("SessionId", T.STRING_LIST),
         ParamSpec("ClientComputerName", T.STRING_LIST), ParamSpec("ClientUserName", T.STRING_LIST),
-        ParamSpec("ClusterNodeName", T.STRING_LIST), ParamSpec("ScopeName", T.STRING),
-        ParamSpec("IncludeHidden", T.SWITCH),
+        ParamSpec("ClusterNodeName", T.STRING_LIST), ParamSpec("ScopeName", T.STRING, unsupported=(
+            "open files are listed for every scope; choose shares with -ShareName")),
+        ParamSpec("IncludeHidden", T.SWITCH, unsupported="sofs hides no open file: every one is always listed"),
         ParamSpec("ShareName", T.STRING_LIST, help="sofs extension: only these shares (wildcards allowed)"))
 async def get_smb_open_file(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """Open files of the cluster's shares: path, client, user, node, durable/persistent state, locks."""
@@ -24,7 +25,7 @@ async def get_smb_open_file(ctx: Context, p: dict[str, Any]) -> list[Any]:
 
 
 @cmdlet("Close-SmbOpenFile", ParamSpec("FileId", T.STRING_LIST, mandatory=True, position=0),
-        ParamSpec("Force", T.SWITCH))
+        ParamSpec("Force", T.SWITCH, help="sofs never prompts"))
 async def close_smb_open_file(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """Close open files by FileId (the node holding each one closes it within about a second; its client
     gets STATUS_FILE_CLOSED on its next use). sofs never prompts; -Force is accepted."""

@@ -16,7 +16,8 @@ async def get_smb_witness_client(ctx: Context, p: dict[str, Any]) -> list[Any]:
 
 
 @cmdlet("Move-SmbWitnessClient", ParamSpec("ClientName", T.STRING, mandatory=True, position=0),
-        ParamSpec("DestinationNode", T.STRING, mandatory=True, position=1), ParamSpec("Force", T.SWITCH))
+        ParamSpec("DestinationNode", T.STRING, mandatory=True, position=1),
+        ParamSpec("Force", T.SWITCH, help="sofs never prompts"))
 async def move_smb_witness_client(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """Tell a client (CLIENT_MOVE) to move its SMB connections to another node."""
     svc = await ctx.service("witness")

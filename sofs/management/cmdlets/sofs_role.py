@@ -18,7 +18,8 @@ async def add_sofs_role(ctx: Context, p: dict[str, Any]) -> list[Any]:
 
 @cmdlet("Remove-ClusterGroup",
         ParamSpec("Name", T.STRING, mandatory=True, position=0, from_pipeline_by_name=True),
-        ParamSpec("RemoveResources", T.SWITCH), ParamSpec("Force", T.SWITCH))
+        ParamSpec("RemoveResources", T.SWITCH, help="a group's resources are always removed with it"),
+        ParamSpec("Force", T.SWITCH, help="sofs never prompts"))
 async def remove_cluster_group(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """Remove a role with its resources (sofs never prompts; -RemoveResources and -Force are accepted)."""
     svc = await ctx.service("cluster")

@@ -86,7 +86,7 @@ async def build_env(ctx: Context, p: dict[str, Any]) -> tuple[CheckEnv, str]:
         ParamSpec("ReportName", T.STRING),
         ParamSpec("VolumePath", T.STRING_LIST, help="sofs extension: extra directories to validate"),
         ParamSpec("SmbPort", T.INT, help="sofs extension: SMB port for nodes not in the cluster (445)"),
-        ParamSpec("Force", T.SWITCH))
+        ParamSpec("Force", T.SWITCH, help="sofs never prompts"))
 async def test_cluster(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """Validate nodes, network, clock, store, witness and volumes; writes an HTML report."""
     try:

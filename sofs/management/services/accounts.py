@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 from spnego._ntlm_raw.crypto import ntowfv1  # pure-Python MD4 (hashlib's is disabled by OpenSSL 3)
 
 from sofs.management.errors import ManagementError
+from sofs.management.services import close_quietly
 
 FIRST_RID = 2000
 ACCESS = ("None", "Read", "Full")
@@ -90,11 +91,7 @@ class AccountService:
         self.domain_sid = domain_sid
 
     async def close(self) -> None:
-        closer = getattr(self.store, "close", None)
-        if closer is not None:
-            res = closer()
-            if hasattr(res, "__await__"):
-                await res
+        await close_quietly(self.store)
 
     def _key(self, name: str) -> str:
         return self.prefix + name.lower()

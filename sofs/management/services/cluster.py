@@ -24,7 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sofs.cluster.client import PROPERTIES
 from sofs.management.errors import ManagementError
+from sofs.management.services import close_quietly
 from sofs.management.services.models import (
     ClusterInfo,
     ClusterParameterInfo,
@@ -88,16 +90,26 @@ def _strs(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+_MISSING = object()
+
+
+def need(obj: Any, name: str, what: str) -> Any:
+    """A field the cluster client always returns: missing is an error, never a made-up default."""
+    value = field_of(obj, name, _MISSING)
+    if value is _MISSING:
+        raise ManagementError(f"The cluster returned a {what} record without '{name}'; the store and this "
+                              "sofs disagree on the record format.", "InvalidData", name)
+    return value
+
+
 def to_node(obj: Any) -> NodeInfo:
+    hb = field_of(obj, "last_heartbeat", None)
     return NodeInfo(
-        name=str(field_of(obj, "name", "")), state=state_text(field_of(obj, "state")),
-        type=str(field_of(obj, "type", "Node")), id=str(field_of(obj, "id", "") or ""),
-        address=str(field_of(obj, "address", "") or ""),
-        node_weight=int(field_of(obj, "node_weight", field_of(obj, "vote", 1)) or 0),
-        dynamic_weight=int(field_of(obj, "dynamic_weight", field_of(obj, "node_weight", 1)) or 0),
-        drain_status=state_text(field_of(obj, "drain_status"), "NotInitiated"),
-        last_heartbeat=field_of(obj, "last_heartbeat", field_of(obj, "heartbeat_time")),
-        smb_port=int(field_of(obj, "smb_port", field_of(obj, "port", 445)) or 445),
+        name=str(need(obj, "name", "node")), state=state_text(need(obj, "state", "node")), type="Node",
+        id=str(need(obj, "id", "node")), address=str(need(obj, "address", "node")),
+        node_weight=int(need(obj, "node_weight", "node")), dynamic_weight=int(need(obj, "dynamic_weight", "node")),
+        drain_status=state_text(need(obj, "drain_status", "node")), last_heartbeat=hb,
+        smb_port=int(need(obj, "smb_port", "node")),
         heartbeat_refresh_s=float(field_of(obj, "heartbeat_refresh_s", 0.0) or 0.0),
     )
 
@@ -195,11 +207,10 @@ class QuorumSpec:
         raise ManagementError(f"Unknown quorum mode '{self.mode}'.", "InvalidArgument")
 
 
-# Settable cluster common properties: PowerShell name -> (field, type, min, max)
+# Settable cluster common properties: PowerShell name -> (field, type, min, max). The integer ranges
+# are the cluster client's table (sofs.cluster.client.PROPERTIES), the one table for these settings.
 SETTABLE: dict[str, tuple[str, type, int, int]] = {
-    "SameSubnetDelay": ("same_subnet_delay", int, 100, 10000),
-    "SameSubnetThreshold": ("same_subnet_threshold", int, 3, 120),
-    "DynamicQuorum": ("dynamic_quorum", int, 0, 1),
+    **{ps: (fname, int, lo, hi) for ps, (fname, lo, hi) in PROPERTIES.items()},
     "Description": ("description", str, 0, 0),
 }
 
@@ -212,11 +223,7 @@ class ClusterService:
 
     async def close(self) -> None:
         """Close the underlying client (the CLI opens one per command)."""
-        closer = getattr(self.client, "close", None)
-        if closer is not None:
-            res = closer()
-            if hasattr(res, "__await__"):
-                await res
+        await close_quietly(self.client)
 
     # --- cluster -----------------------------------------------------------------------------
     async def new_cluster(self, name: str, nodes: Sequence[str], static_address: Sequence[str] = (),

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sofs.management.errors import ManagementError
+from sofs.management.services import close_quietly
 
 PREFIX = "/sofs/shares/"
 SOFS_GROUP_TYPE = "ScaleOutFileServer"  # sofs.cluster.model.GroupType.SOFS
@@ -132,11 +133,7 @@ class ShareService:
 
     async def close(self) -> None:
         """Close the underlying store (the CLI opens one per command)."""
-        closer = getattr(self.store, "close", None)
-        if closer is not None:
-            res = closer()
-            if hasattr(res, "__await__"):
-                await res
+        await close_quietly(self.store)
 
     def key(self, name: str) -> str:
         return self.prefix + name.lower()

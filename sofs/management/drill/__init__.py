@@ -1,0 +1,1 @@
+"""The failover drill (``Invoke-ClusterFailoverDrill``): see :mod:`sofs.management.drill.run`."""

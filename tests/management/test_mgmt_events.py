@@ -1,0 +1,91 @@
+"""The cluster event log: diff_events as a table, the log files, Get-ClusterLog's window; the metrics'
+bucket bounds agree with the server's counters."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from sofs.management.clusterlog import write_cluster_log
+from sofs.management.errors import ManagementError
+from sofs.management.events import ClusterEvent, ClusterView, append_events, diff_events, read_events
+
+UP3 = {"n1": "Up", "n2": "Up", "n3": "Up"}
+BASE = ClusterView(UP3, {"Cluster Group": ("n1", 1), "Volume1": ("n2", 1)}, dict.fromkeys(UP3, 1), "n1", True,
+                   {"vms": "{}"})
+
+
+def kinds(prev: ClusterView | None, cur: ClusterView) -> list[tuple[str, str]]:
+    return [(k, s) for k, s, _m, _sev, _d in diff_events(prev, cur)]
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({}, []),
+    ({"nodes": {**UP3, "n2": "Down"}}, [("NodeDown", "n2")]),
+    ({"nodes": {**UP3, "n3": "Paused"}}, [("NodePaused", "n3")]),
+    ({"nodes": {**UP3, "n4": "Joining"}}, [("NodeJoining", "n4")]),
+    ({"nodes": {"n1": "Up", "n2": "Up"}}, [("NodeRemoved", "n3")]),
+    ({"quorum": False}, [("QuorumLost", "")]),
+    ({"votes": {"n1": 1, "n2": 1, "n3": 0}}, [("VotesChanged", "")]),
+    ({"owners": {"Cluster Group": ("n3", 2), "Volume1": ("n2", 1)}}, [("OwnerChanged", "Cluster Group")]),
+    ({"witness_holder": ""}, [("WitnessHolderChanged", "")]),
+    ({"shares": {}}, [("ShareRemoved", "vms")]),
+    ({"shares": {"vms": "{}", "sql": "{}"}}, [("ShareAdded", "sql")]),
+    ({"shares": {"vms": '{"x": 1}'}}, [("ShareChanged", "vms")]),
+])
+def test_diff_events_table(change: dict[str, object], expected: list[tuple[str, str]]) -> None:
+    cur = ClusterView(**{**{f: getattr(BASE, f) for f in BASE.__dataclass_fields__}, **change})  # type: ignore[arg-type]
+    assert kinds(BASE, cur) == expected
+
+
+def test_failover_is_told_from_a_move() -> None:
+    down = ClusterView({**UP3, "n1": "Down"}, {"Cluster Group": ("n2", 2), "Volume1": ("n2", 1)}, BASE.votes,
+                       "n1", True, BASE.shares)
+    (node, owner) = diff_events(BASE, down)
+    assert node[0] == "NodeDown" and owner[0] == "OwnerChanged" and owner[4]["failover"] is True
+    assert owner[3] == "Warning" and "failover" in owner[2]
+    moved = ClusterView(UP3, {"Cluster Group": ("n2", 2), "Volume1": ("n2", 1)}, BASE.votes, "n1", True, BASE.shares)
+    assert diff_events(BASE, moved)[0][4]["failover"] is False
+    assert kinds(None, BASE) == [("RecorderStarted", "")]
+
+
+def test_log_files_window_and_cluster_log(tmp_path: Path) -> None:
+    now = time.time()
+    append_events(tmp_path, [ClusterEvent(now - 3600, "n1", "NodeDown", "n2", "old"),
+                             ClusterEvent(now - 5, "n1", "NodeUp", "n2", "node n2 is Up")])
+    append_events(tmp_path, [ClusterEvent(now - 4, "n2", "ShareAdded", "vms", "share vms created")])
+    with open(tmp_path / "events" / "n1.jsonl", "a") as f:
+        f.write('{"cut by a crash')  # a torn last line is skipped
+    assert [e.kind for e in read_events(tmp_path)] == ["NodeDown", "NodeUp", "ShareAdded"]
+    assert [e.kind for e in read_events(tmp_path, since=now - 60)] == ["NodeUp", "ShareAdded"]
+    assert [e.kind for e in read_events(tmp_path, nodes=["n2"])] == ["ShareAdded"]
+    assert [e.kind for e in read_events(tmp_path, limit=1)] == ["ShareAdded"]
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now - 2))
+    (tmp_path / "n1.log").write_text(f"{stamp},250 INFO sofs.cluster.agent: n1: state Up\nTraceback (x)\n"
+                                     "2001-01-01 00:00:00,000 INFO ancient\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    files = write_cluster_log(tmp_path, ["n1", "n2"], str(out), minutes=10, now=now)
+    assert [f.name for f in files] == ["n1_cluster.log", "n2_cluster.log"]
+    text = (out / "n1_cluster.log").read_text()
+    assert "[NodeUp] node n2 is Up" in text and "state Up" in text and "Traceback (x)" in text
+    assert "old" not in text and "ancient" not in text
+    assert text.index("[NodeUp]") < text.index("state Up")
+    with pytest.raises(ManagementError):
+        write_cluster_log(tmp_path, ["n1"], str(tmp_path / "missing"))
+    with pytest.raises(ManagementError):
+        write_cluster_log(tmp_path, ["n1"], str(out), minutes=0)
+
+
+def test_metric_buckets_match_the_server_counters() -> None:
+    from sofs.management.metrics import BUCKETS_S as SHOWN
+    from sofs.server.stats import BUCKETS_S as COUNTED
+    from sofs.server.stats import RequestStats
+    assert SHOWN == COUNTED
+    s = RequestStats()
+    s.record(0x0009, 0, 0.0003)
+    s.record(0x0009, 0xC0000022, 20.0)
+    assert s.named_counts() == {("WRITE", "SUCCESS"): 1, ("WRITE", "ACCESS_DENIED"): 1}
+    hist, total = s.named_latency()["WRITE"]
+    assert hist[2] == 1 and hist[-1] == 1 and total == pytest.approx(20.0003)
