@@ -97,13 +97,13 @@ def _deliver(c: VolumeCoordinator, w: Watch) -> None:
 def report(c: VolumeCoordinator, changes: tuple[Change, ...]) -> None:
     for ch in changes:
         origin = c.table.opens_by_persistent.get(ch.origin) if ch.origin else None
-        _change(c, ch.path, ch.action, ch.completion_filter, ch.origin, origin, parent_key_of(origin))
+        _change(c, ch.path, ch.action, ch.completion_filter, ch.origin, parent_key_of(origin))
 
 
 def report_removal(c: VolumeCoordinator, change: Change, exempt: bytes | None) -> None:
     """The REMOVED change of a delete on close (its open is gone): ``exempt`` as
     :func:`removal_exemption` decided when the last open closed."""
-    _change(c, change.path, change.action, change.completion_filter, change.origin, None, exempt)
+    _change(c, change.path, change.action, change.completion_filter, change.origin, exempt)
 
 
 def modified_closed(c: VolumeCoordinator, o: Open) -> None:
@@ -131,12 +131,10 @@ def removal_exemption(closing_parent_key: bytes | None, setter_parent_key: bytes
 
 
 def _change(c: VolumeCoordinator, path: str, action: int, completion_filter: int, origin: int,
-            origin_open: Open | None, exempt: bytes | None) -> None:
+            exempt: bytes | None) -> None:
     """Report a change of ``path`` to the watches and directory leases ([MS-FSCC] 2.7.1 NotifyAction,
     CompletionFilter bits the change matches, ``origin``: the open that made it, 0 = none;
     ``exempt``: the lease key whose directory lease the change spares)."""
-    if origin_open is not None and action == NotifyAction.MODIFIED and completion_filter & CompletionFilter.SIZE:
-        caching.contend_write(c, origin_open)  # end-of-file/allocation breaks read caching ([MS-FSA] 2.1.4.12)
     if action == NotifyAction.RENAMED_OLD_NAME:
         # held back until the new name arrives: a move to another directory is reported as
         # REMOVED + ADDED, a rename in place as RENAMED_OLD_NAME + RENAMED_NEW_NAME (Windows)
