@@ -58,7 +58,7 @@ from sofs.handlestate.api import (
     WatchResult,
 )
 from sofs.handlestate.durable import survives_disconnect
-from sofs.handlestate.model import Open
+from sofs.handlestate.model import Open, stream_key
 from sofs.handlestate.notify import NotifyTable, fold
 from sofs.handlestate.oplocks import OPLOCK_BREAK_TIMEOUT_NS, Caching
 from sofs.handlestate.table import OpenTable
@@ -102,6 +102,10 @@ class VolumeCoordinator:
         self.notify = NotifyTable()
         self.notify_waiters: dict[int, list[tuple[asyncio.Future[tuple[int, bytes]], int]]] = {}
         self.pending_renames: dict[int, tuple[str, int]] = {}
+        # directory-lease exemption of a delete (coord_notify.removal_exemption): the parent lease key
+        # of the open that set the pending delete, then, once the last close deletes, the key spared
+        self.delete_tokens: dict[FileKey, bytes | None] = {}
+        self.removals: dict[FileKey, bytes | None] = {}
         self.watching = False
         # what remote endpoints mirror of each file (coord_locks.sync_facts)
         self.facts_sent: dict[tuple[int, FileKey], FileFacts] = {}
@@ -277,11 +281,17 @@ class VolumeCoordinator:
     async def admit(self, req: AdmitRequest, hook: AsyncHook | None) -> AdmitResult:
         return await create.admit(self, req, hook)
 
-    async def close(self, persistent_id: int) -> CloseResult:
+    async def close(self, persistent_id: int, modified: bool = False) -> CloseResult:
         o = self.table.opens_by_persistent.get(persistent_id)
         if o is None:
             return CloseResult(False, None)
+        if modified:
+            notify.modified_closed(self, o)
+        closing_key = notify.parent_key_of(o)
         res = self.close_sync(o)
+        if res.delete:
+            removed = (res.file_id, stream_key(res.stream))
+            self.removals[removed] = notify.removal_exemption(closing_key, self.delete_tokens.pop(removed, None))
         if o.persistent:
             await self.commit()
         if self.remote_sinks:
@@ -294,6 +304,8 @@ class VolumeCoordinator:
     def close_sync(self, o: Open) -> Any:
         """Take an open out of everything (caching, locks, notify, table); returns the TableClose."""
         key = (o.file_id, o.stream_key)
+        if o.delete_on_close and key not in self.delete_tokens:
+            self.delete_tokens[key] = notify.parent_key_of(o)  # no disposition set it before
         locks.release_open(self, o, key)
         caching.forget_open(self, o)
         notify.forget_open(self, o)
@@ -304,6 +316,7 @@ class VolumeCoordinator:
         the coordinator does the delete-on-close itself, by path. True when the object was deleted."""
         res = self.close_sync(o)
         if res.delete:
+            self.delete_tokens.pop((res.file_id, stream_key(res.stream)), None)
             if self.delete_path is not None:
                 try:
                     await self.delete_path(res.path + (":" + res.stream if res.stream else ""))
@@ -315,8 +328,9 @@ class VolumeCoordinator:
 
     async def deleted(self, file_id: int, stream: str | None, change: Change | None) -> None:
         self.table.finish_delete(file_id, stream)
+        exempt = self.removals.pop((file_id, stream_key(stream)), None)
         if change is not None:
-            notify.report(self, (change,))
+            notify.report_removal(self, change, exempt)
 
     async def disconnect(self, persistent_id: int, position: int = 0) -> bool:
         o = self.table.opens_by_persistent.get(persistent_id)
