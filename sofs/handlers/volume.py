@@ -176,10 +176,17 @@ class ProcessSink:
             return False
         driver = self._driver_of(h)
         if driver is None:
-            return False
+            return True  # see _losing
         h.oplock_level = level
         self._send(driver, OplockBreakNotification(oplock_level=level, file_id=h.file_id).encode(), h.session)
         return True
+
+    # _losing: a live handle whose client connections are all gone is being handed back (connection
+    # loss: durable ones are disconnected at the coordinator, others closed; the call is on its way).
+    # Its break is taken as delivered: it stays outstanding until that call arrives, which then
+    # purges a durable open owing a break, as when the disconnect came first. Answering "cannot be
+    # reached" would complete the break as acknowledged and keep the durable open
+    # (smb2.durable-open.open2-oplock when the other client's CREATE reaches the coordinator first).
 
     def _client_driver(self, client_guid: bytes) -> Any:
         """The oldest live connection of a client (by ClientGuid): where Windows and Samba send lease
@@ -201,7 +208,7 @@ class ProcessSink:
             if d is not None and (driver is None or d is driver):
                 driver, session = d, h.session
         if driver is None:
-            return False
+            return h is not None and not h.closed  # see _losing
         if session is None:  # encrypt with a session of that connection (if it encrypts)
             session = next(iter(driver.engine.conn.sessions.values()), None)
         body = LeaseBreakNotification(lease_key, current, new, flags=_ACK_REQUIRED if ack_required else 0,
