@@ -226,13 +226,13 @@ class ProcessSink:
                     and h.session.connection.client_guid == client_guid:
                 h.lease = dataclasses.replace(g, state=state, epoch=g.epoch if epoch is None else epoch)
 
-    def revoked(self, persistent_id: int) -> None:
+    async def revoked(self, persistent_id: int) -> None:
         h = self._handle(persistent_id)
         if h is not None and not h.closed:
             from sofs.handlers.opens import drop_handle
 
             log.info("volume %s: %s closed by the coordinator", self.volume.name, h.path)
-            _spawn(drop_handle(self.server, h))
+            await drop_handle(self.server, h)
 
     def alive(self, persistent_id: int) -> bool:
         h = self._handle(persistent_id)

@@ -374,8 +374,10 @@ class Sink(Protocol):
         """Send a Lease Break Notification to the client (on the connection of open ``hint`` if it
         is still there); False when no connection of the client is left."""
 
-    def revoked(self, persistent_id: int) -> None:
-        """The coordinator closed the open: drop the handle (the client gets FILE_CLOSED)."""
+    async def revoked(self, persistent_id: int) -> None:
+        """The coordinator closed the open: drop the handle (the client gets FILE_CLOSED). Returns
+        once it is dropped: nothing the client sends on it after the coordinator's next answer
+        (a new instance's CREATE, [MS-SMB2] 3.3.5.9.13) reaches the file."""
 
     def alive(self, persistent_id: int) -> bool:
         """Is the open's client connection still up? (A remote process answers True while its link

@@ -464,7 +464,7 @@ class VolumeCoordinator:
         self.check_fence()
         sink = self.sink_of(o)
         if sink is not None:
-            sink.revoked(persistent_id)
+            await sink.revoked(persistent_id)
         await self._close_without_handle(o)
         if o.persistent:
             await self.commit()

@@ -102,9 +102,11 @@ class _ClientLink(Link):
         if not self.opened.done():
             self.opened.set_exception(e)
 
-    def serve(self, call: Call) -> Coroutine[Any, Any, Any]:  # file_facts / moved: the calls a server makes
+    def serve(self, call: Call) -> Coroutine[Any, Any, Any]:  # file_facts / moved / revoked: a server's calls
         if call.method == "moved":
             return self.sink.moved(*call.args)
+        if call.method == "revoked":
+            return self.sink.revoked(*call.args)
         return self.sink.file_facts(*call.args)
 
     def on_event(self, event: Event) -> None:
@@ -123,8 +125,6 @@ class _ClientLink(Link):
             elif name == "lease_break":
                 if not self.sink.lease_break(*args):
                     self.notify(_UNDELIVERABLE, (LeaseBreakNotice(*args),))
-            elif name == "revoked":
-                self.sink.revoked(*args)
             else:
                 self.sink.watching(*args)
         except Exception:  # noqa: BLE001 - a Sink bug must not end the link (logged with its traceback)

@@ -63,7 +63,7 @@ class Sink:
         self.lease_breaks.append((lease_key, current, new, ack_required))
         return self.deliver
 
-    def revoked(self, persistent_id: int) -> None:
+    async def revoked(self, persistent_id: int) -> None:
         self.revoked_ids.append(persistent_id)
 
     def alive(self, persistent_id: int) -> bool:

@@ -49,7 +49,7 @@ FRAMES = [
     Refuse(Reason.AUTH, "authentication failed"), Call(1, "close", (5,)),
     Call(2, "lock", (api.LockRequest(5, (api.LockRange(0, 1, True),), False, True), True)),
     Result(1, api.CloseResult(False, None)), Result(2, None), Error(2, api.HandleStateError(0xC0000054)),
-    Error(3, api.NotCoordinator("moved")), Pending(2), Cancel(2), Event("revoked", (5,)),
+    Error(3, api.NotCoordinator("moved")), Pending(2), Cancel(2), Event("watching", (True,)),
 ]
 
 
