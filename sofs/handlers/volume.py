@@ -234,6 +234,11 @@ class ProcessSink:
             log.info("volume %s: %s closed by the coordinator", self.volume.name, h.path)
             await drop_handle(self.server, h)
 
+    async def end_session(self, session_id: int, user: str) -> None:
+        from sofs.handlers.session import end_previous_session
+
+        await end_previous_session(self.server, session_id, user)
+
     def alive(self, persistent_id: int) -> bool:
         h = self._handle(persistent_id)
         return h is not None and not h.closed and self._driver_of(h) is not None

@@ -362,6 +362,11 @@ class HandleService(Protocol):
     async def revoke(self, persistent_id: int) -> bool:
         """Close an open from outside (Close-SmbOpenFile): its serving process is told to drop it."""
 
+    async def end_session(self, session_id: int, user: str) -> None:
+        """A new session of ``user`` names ``session_id`` as its PreviousSessionId ([MS-SMB2]
+        3.3.5.5.3) and no local session has it: the serving processes holding opens of that session
+        end it if it is ``user``'s (durable opens stay disconnected); returns once they did."""
+
 
 class Sink(Protocol):
     """Events from the coordinator to one serving process (endpoint)."""
@@ -378,6 +383,9 @@ class Sink(Protocol):
         """The coordinator closed the open: drop the handle (the client gets FILE_CLOSED). Returns
         once it is dropped: nothing the client sends on it after the coordinator's next answer
         (a new instance's CREATE, [MS-SMB2] 3.3.5.9.13) reaches the file."""
+
+    async def end_session(self, session_id: int, user: str) -> None:
+        """End this process's session ``session_id`` if it is ``user``'s (HandleService.end_session)."""
 
     def alive(self, persistent_id: int) -> bool:
         """Is the open's client connection still up? (A remote process answers True while its link

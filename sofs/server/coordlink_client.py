@@ -102,12 +102,15 @@ class _ClientLink(Link):
         if not self.opened.done():
             self.opened.set_exception(e)
 
-    def serve(self, call: Call) -> Coroutine[Any, Any, Any]:  # file_facts / moved / revoked: a server's calls
-        if call.method == "moved":
-            return self.sink.moved(*call.args)
-        if call.method == "revoked":
-            return self.sink.revoked(*call.args)
-        return self.sink.file_facts(*call.args)
+    def serve(self, call: Call) -> Coroutine[Any, Any, Any]:  # the Sink calls a server makes (SINK_CALLS)
+        sink, name, args = self.sink, call.method, call.args
+        if name == "moved":
+            return sink.moved(*args)
+        if name == "revoked":
+            return sink.revoked(*args)
+        if name == "end_session":
+            return sink.end_session(*args)
+        return sink.file_facts(*args)
 
     def on_event(self, event: Event) -> None:
         # on the next loop turn, after the callers of the results that arrived with it resumed: a
@@ -259,6 +262,9 @@ class RemoteService:
     async def revoke(self, persistent_id: int) -> bool:
         r: bool = await self._call(_M["revoke"], (persistent_id,))
         return r
+
+    async def end_session(self, session_id: int, user: str) -> None:
+        await self._call(_M["end_session"], (session_id, user))
 
     # ---- CoordinatorAdmin passthrough ----
 

@@ -299,6 +299,10 @@ class _RemoteSink:
         with contextlib.suppress(LinkLost):  # the process is gone: so is its handle
             await self._link.call(_REVOKED, (persistent_id,))
 
+    async def end_session(self, session_id: int, user: str) -> None:
+        with contextlib.suppress(LinkLost):  # the process is gone: so is its session
+            await self._link.call(_END_SESSION, (session_id, user))
+
     def alive(self, persistent_id: int) -> bool:
         """A linked process reports its own connection losses (``disconnect``): while its link is
         up, its opens' clients count as connected."""
@@ -322,3 +326,4 @@ _REVOKED = SINK_CALLS["revoked"]
 _WATCHING = SINK_EVENTS["watching"]
 _FILE_FACTS = SINK_CALLS["file_facts"]
 _MOVED = SINK_CALLS["moved"]
+_END_SESSION = SINK_CALLS["end_session"]

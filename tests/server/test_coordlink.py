@@ -176,6 +176,9 @@ class RecordingSink:
         await self.revoke_gate.wait()
         self.events.append(("revoked", persistent_id))
 
+    async def end_session(self, session_id: int, user: str) -> None:
+        self.events.append(("end_session", session_id, user))
+
     def watching(self, on: bool) -> None:
         self.events.append(("watching", on))
 
@@ -404,6 +407,8 @@ def test_revoked_returns_once_the_process_dropped_the_handle() -> None:
         sink.revoke_gate.set()
         await until(revoking)
         assert ("revoked", 9) in sink.events
+        await until(fake.sinks[svc.endpoint].end_session(0x51, "alice"))  # returns once applied
+        assert sink.events[-1] == ("end_session", 0x51, "alice")
     run(go)
 
 
