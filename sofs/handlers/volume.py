@@ -239,9 +239,18 @@ class ProcessSink:
 
         await end_previous_session(self.server, session_id, user)
 
-    def alive(self, persistent_id: int) -> bool:
+    async def release(self, persistent_id: int) -> bool:
         h = self._handle(persistent_id)
-        return h is not None and not h.closed and self._driver_of(h) is not None
+        if h is None or h.closed:
+            return True
+        if self._driver_of(h) is not None:
+            return False
+        if not h.lost:  # its loss not begun here: the claimer takes the open over, nothing to report
+            from sofs.handlers.opens import drop_handle
+
+            h.lost = True
+            await drop_handle(self.server, h)
+        return True
 
     async def moved(self, old: str, new: str, is_directory: bool) -> None:
         vol = self.volume

@@ -387,9 +387,11 @@ class Sink(Protocol):
     async def end_session(self, session_id: int, user: str) -> None:
         """End this process's session ``session_id`` if it is ``user``'s (HandleService.end_session)."""
 
-    def alive(self, persistent_id: int) -> bool:
-        """Is the open's client connection still up? (A remote process answers True while its link
-        is up: its own connection loss reaches the coordinator as ``disconnect``.)"""
+    async def release(self, persistent_id: int) -> bool:
+        """A durable reconnect or a replay claims the open while the coordinator still has it
+        connected here: False if its client is still connected here; else this process lets go of
+        the handle (a loss it already reported reaches the coordinator before the answer) and
+        answers True. Across nodes the reconnect can arrive before the old node saw its client go."""
 
     async def moved(self, old: str, new: str, is_directory: bool) -> None:
         """Opens at ``old`` (and below it, for a directory) are now at ``new`` (volume paths)."""

@@ -110,6 +110,8 @@ class _ClientLink(Link):
             return sink.revoked(*args)
         if name == "end_session":
             return sink.end_session(*args)
+        if name == "release":
+            return sink.release(*args)
         return sink.file_facts(*args)
 
     def on_event(self, event: Event) -> None:

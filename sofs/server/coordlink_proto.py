@@ -245,9 +245,8 @@ SERVICE: dict[str, Method] = {
 """What a client may Call: every HandleService method, and reclaim."""
 SINK_EVENTS = methods_of(api.Sink, ("oplock_break", "lease_break", "watching"))
 """What a server may send as Event."""
-SINK_CALLS = methods_of(api.Sink, ("file_facts", "moved", "revoked", "end_session"))
-"""What a server may Call (the client answers when the Sink applied it). ``Sink.alive`` does not
-travel: a linked process answers it on the coordinator's side (True while its link is up)."""
+SINK_CALLS = methods_of(api.Sink, ("file_facts", "moved", "revoked", "end_session", "release"))
+"""What a server may Call (the client answers when the Sink applied it)."""
 ADMIN_EVENTS = methods_of(api.CoordinatorAdmin, ("undeliverable",), skip=("endpoint",))
 """What a client may send as Event."""
 

@@ -303,10 +303,12 @@ class _RemoteSink:
         with contextlib.suppress(LinkLost):  # the process is gone: so is its session
             await self._link.call(_END_SESSION, (session_id, user))
 
-    def alive(self, persistent_id: int) -> bool:
-        """A linked process reports its own connection losses (``disconnect``): while its link is
-        up, its opens' clients count as connected."""
-        return True
+    async def release(self, persistent_id: int) -> bool:
+        try:
+            r: bool = await self._link.call(_RELEASE, (persistent_id,))
+        except LinkLost:  # the process is gone: so is its client's connection
+            return True
+        return r
 
     async def file_facts(self, facts: FileFacts) -> None:
         with contextlib.suppress(LinkLost):  # the process is gone: detach follows
@@ -327,3 +329,4 @@ _WATCHING = SINK_EVENTS["watching"]
 _FILE_FACTS = SINK_CALLS["file_facts"]
 _MOVED = SINK_CALLS["moved"]
 _END_SESSION = SINK_CALLS["end_session"]
+_RELEASE = SINK_CALLS["release"]

@@ -70,8 +70,8 @@ class Sink:
     async def end_session(self, session_id: int, user: str) -> None:
         self.ended_sessions.append((session_id, user))
 
-    def alive(self, persistent_id: int) -> bool:
-        return True
+    async def release(self, persistent_id: int) -> bool:
+        return False  # its client is still connected
 
     async def moved(self, old: str, new: str, is_directory: bool) -> None:
         self.moves.append((old, new))

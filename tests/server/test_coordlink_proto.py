@@ -115,8 +115,8 @@ def test_every_handle_service_method_travels() -> None:
     assert SERVICE["reclaim"].params == ("opens",)  # the endpoint is the link's
     assert {n for n, m in SERVICE.items() if m.hook is not None} == {
         "admit", "set_delete_on_close", "set_delete_pending", "check_rename", "lock", "watch"}
-    # every Sink method travels but ``alive``, which the linked side answers itself
-    assert set(SINK_EVENTS) | set(SINK_CALLS) | {"alive"} == {
+    # every Sink method travels
+    assert set(SINK_EVENTS) | set(SINK_CALLS) == {
         n for n, f in inspect.getmembers(api.Sink, inspect.isfunction) if not n.startswith("_")}
     assert ADMIN_EVENTS["undeliverable"].params == ("notice",)
 
