@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import socket
 import statistics
 import sys
 import threading
@@ -106,6 +107,15 @@ def restart(state: Path, name: str) -> None:
     nodes = dict(cfg.nodes)
     nodes[name] = NodeProcess(ADDR[name], start_node(state, name, no_smb=False, detach=True).pid)
     write_cluster_config(__import__("dataclasses").replace(cfg, nodes=nodes))
+
+
+def listening(addr: str, port: int) -> bool:
+    """A node is Up in the cluster a moment before its SMB listener is."""
+    try:
+        socket.create_connection((addr, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def up_nodes(state: Path) -> set[str]:
@@ -223,9 +233,9 @@ def main() -> int:
             for x in sorted(down):  # a round needs three nodes (the previous one's victim comes back)
                 restart(state, x)
             deadline = time.monotonic() + 60
-            while up_nodes(state) != set(ADDR):
+            while up_nodes(state) != set(ADDR) or not all(listening(a, port) for a in ADDR.values()):
                 if time.monotonic() > deadline:
-                    raise SystemExit("the cluster did not come back to three Up nodes")
+                    raise SystemExit("the cluster did not come back to three Up nodes serving SMB")
                 time.sleep(0.2)
             r = one_round(state, port, n)
             pauses.append(float(r["pause_s"]))  # type: ignore[arg-type]
