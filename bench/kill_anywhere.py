@@ -51,6 +51,7 @@ from smbprotocol.tree import TreeConnect
 
 from sofs.cli.cluster_cmd import start_node
 from sofs.cluster.config import NodeProcess, load_cluster_config, write_cluster_config
+from sofs.cluster.processes import node_alive
 from tests.conftest import USERS, tmpfs_dir
 from tests.interop.test_ca_durable import RW, _ctx, _lease, _lock
 
@@ -229,8 +230,12 @@ def main() -> int:
     results: list[dict[str, object]] = []
     try:
         for n in range(a.rounds):
-            down = set(ADDR) - up_nodes(state)
-            for x in sorted(down):  # a round needs three nodes (the previous one's victim comes back)
+            cfg = load_cluster_config(state)
+            assert cfg is not None
+            # a round needs three nodes: the previous round's victim comes back (whether or not the
+            # others already saw it go: a non-coordinator is marked Down after the heartbeat threshold)
+            down = {x for x, p in cfg.nodes.items() if not node_alive(p.pid)}
+            for x in sorted(down):
                 restart(state, x)
             deadline = time.monotonic() + 60
             while up_nodes(state) != set(ADDR) or not all(listening(a, port) for a in ADDR.values()):
