@@ -65,6 +65,7 @@ class Load:
     depth: int
     seconds: float
     sign: bool
+    op: str = "openclose"  # or "lock": LOCK + UNLOCK pairs on one open per loop
 
 
 # --- raw client --------------------------------------------------------------------------------
@@ -119,6 +120,33 @@ async def _raw_loop(c: object, name: str, end_at: float, stats: list[int]) -> No
     stats[1] += pers
 
 
+async def _raw_lock_loop(c: object, name: str, end_at: float, stats: list[int]) -> None:
+    """One open, then LOCK (exclusive, fail immediately) + UNLOCK pairs on its own range."""
+    from smbraw import RawClient, SmbError
+
+    from sofs.wire.constants import Command
+    from sofs.wire.header import HEADER_SIZE
+    from sofs.wire.messages.lock import LockElement, LockRequest
+
+    assert isinstance(c, RawClient)
+    template, _at = _create_template(name)
+    resp = await c.call(Command.CREATE, template)
+    if int.from_bytes(resp[8:12], "little"):
+        raise SmbError(int.from_bytes(resp[8:12], "little"), f"CREATE {name}")
+    fid = bytes(resp[HEADER_SIZE + 64:HEADER_SIZE + 80])
+    lock = LockRequest(file_id=fid, locks=(LockElement(0, 4096, 0x2 | 0x10),)).encode()
+    unlock = LockRequest(file_id=fid, locks=(LockElement(0, 4096, 0x4),)).encode()
+    n = 0
+    while time.perf_counter() < end_at:
+        for body in (lock, unlock):
+            resp = await c.call(Command.LOCK, body)
+            status = int.from_bytes(resp[8:12], "little")
+            if status:
+                raise SmbError(status, f"LOCK {name}")
+        n += 1
+    stats[0] += n
+
+
 async def _raw_process(t: Target, idx: int, load: Load, start_at: float) -> tuple[int, float, int]:
     from smbraw import RawClient
 
@@ -127,7 +155,8 @@ async def _raw_process(t: Target, idx: int, load: Load, start_at: float) -> tupl
     await asyncio.sleep(max(0.0, start_at - time.time()))
     t0 = time.perf_counter()
     stats = [0, 0]
-    await asyncio.gather(*(_raw_loop(c, f"bench-openclose-{idx}-{ci}-{d}.dat", t0 + load.seconds, stats)
+    loop = _raw_lock_loop if load.op == "lock" else _raw_loop
+    await asyncio.gather(*(loop(c, f"bench-{load.op}-{idx}-{ci}-{d}.dat", t0 + load.seconds, stats)
                            for ci, c in enumerate(clients) for d in range(load.depth)))
     elapsed = time.perf_counter() - t0
     for c in clients:
@@ -226,15 +255,19 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=1, help="run the targets this many times, interleaved")
     ap.add_argument("--no-sign", action="store_true", help="sign only the TREE_CONNECT (raw client)")
+    ap.add_argument("--op", choices=("openclose", "lock"), default="openclose",
+                    help="openclose: CREATE+CLOSE pairs; lock: LOCK+UNLOCK pairs on one open (raw client)")
     a = ap.parse_args()
     targets = [Target.parse(x) for x in a.target]
-    load = Load(a.procs, a.conns, a.depth, a.seconds, not a.no_sign)
-    print(f"# open+close/s, client {a.client}: {a.procs} processes x {a.conns} connections x "
+    load = Load(a.procs, a.conns, a.depth, a.seconds, not a.no_sign, a.op)
+    what = "lock+unlock" if a.op == "lock" else "open+close"
+    print(f"# {what}/s, client {a.client}: {a.procs} processes x {a.conns} connections x "
           f"{a.depth} loops, {a.seconds:.0f} s per target, signed={load.sign}, pid {os.getpid()}")
-    print(f"{'target':<14} {'round':>5} {'open+close/s':>13} {'mean ms':>8} {'pairs':>8} {'persistent':>10}")
+    print(f"{'target':<14} {'round':>5} {what + '/s':>13} {'mean ms':>8} {'pairs':>8} {'persistent':>10}")
     rates: dict[str, list[float]] = {t.name: [] for t in targets}
     for r in range(a.rounds):
-        order = targets if r % 2 == 0 else targets[::-1]  # alternate who goes first
+        k = r % len(targets)
+        order = targets[k:] + targets[:k]  # rotate who goes first
         for t in order:
             rate, lat, ops, pers = run_target(t, load, a.client)
             rates[t.name].append(rate)

@@ -5,6 +5,8 @@ cluster found through :func:`sofs.cluster.config.load_cluster_config`, the SMB s
 (:class:`sofs.server.node_smb.NodeSmb`, unless ``--no-smb``), and the management faces
 (:mod:`sofs.cli.node_api`: event recorder, and the HTTPS API + dashboard + ``/metrics`` when the
 cluster configuration names an ``api_port``).
+The node also runs its coordinator link server (:mod:`sofs.server.coordlink_server`, on the node's address at
+``NodeRecord.link_port``; a node that picked a free port writes it into its record).
 SIGTERM/SIGINT = clean leave (groups handed back, dynamic vote given up); SIGKILL = a node failure.
 """
 from __future__ import annotations
@@ -19,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sofs.cluster.agent import NodeAgent
+from sofs.cluster.client import ClusterClient
 from sofs.cluster.config import ClusterConfig, load_cluster_config
 from sofs.cluster.model import Keys, NodeRecord, decode
 from sofs.cluster.role_node import run_role_services
 from sofs.cluster.store import ClusterStore
+from sofs.server.coordlink_server import LinkServer
 
 log = logging.getLogger("sofs.node")
 
@@ -40,6 +44,22 @@ class NodeContext:
     smb_port: int = 445
     addresses: tuple[str, ...] = ()
     """Every client-access address of the node (``address`` first; multichannel)."""
+    link: LinkServer | None = None
+    """Where the node registers the volumes it coordinates (serving processes of other nodes connect)."""
+    cluster: ClusterClient | None = None
+    """The cluster's records (the SMB side creates a cluster volume's group through it)."""
+    link_secret: bytes = b""
+    """The secret the coordinator links of this cluster authenticate with."""
+
+
+async def start_link(store: ClusterStore, prefix: str, rec: NodeRecord, address: str) -> LinkServer:
+    """The node's coordinator link server, listening; its port published in the node record."""
+    client = ClusterClient(store, prefix)
+    link = LinkServer(await client.link_secret())
+    port = await link.start(address, rec.link_port)
+    if port != rec.link_port:
+        await client.set_link_port(rec.name, port)
+    return link
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -89,11 +109,21 @@ async def node_main(args: argparse.Namespace) -> int:
         fence = StorageFence(agent, store, cfg.prefix, args.name, Path(cfg.state_dir) / "ClusterStorage")
         tasks.append(asyncio.create_task(run_storage_fencing(fence), name=f"fence-{args.name}"))
     smb_server = None
+    link: LinkServer | None = None
     if not args.no_smb:
         from sofs.server.node_smb import NodeSmb
 
+        try:
+            link = await start_link(store, cfg.prefix, rec, address)
+        except OSError as e:
+            print(f"sofs node: cannot listen for coordinator links on {address}:{rec.link_port}: {e}",
+                  file=sys.stderr)
+            await agent.stop(leave=True)
+            await store.close()
+            return 2
+        client = ClusterClient(store, cfg.prefix)
         smb = NodeSmb(NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port,
-                                  tuple(addresses)))
+                                  tuple(addresses), link, client, await client.link_secret()))
         smb_server = smb.server
         tasks.append(asyncio.create_task(smb.run(), name=f"smb-{args.name}"))
     from sofs.cli.node_api import run_node_api
@@ -106,6 +136,8 @@ async def node_main(args: argparse.Namespace) -> int:
         t.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await t
+    if link is not None:
+        await link.close()
     await agent.stop(leave=True)
     await store.close()
     return 0

@@ -38,7 +38,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from sofs.cluster.adopt import Member, journals_to_adopt
 from sofs.cluster.decide import (
     Action,
     Activate,
@@ -112,8 +111,45 @@ class NodeAgent:
         """Groups this node may serve right now -> epoch (empty when fenced or the lease is in doubt)."""
         return dict(self._local) if self.has_quorum else {}
 
+    def owns(self, group: str, epoch: int) -> bool:
+        """May this node act for ``group`` at ``epoch`` right now? (The volume coordinator's fencing
+        check before every grant and journal append: false as soon as the record moved on, quorum
+        is lost, or the heartbeat lease may have run out, even before the loop runs again.)"""
+        return self._local.get(group) == epoch and self.has_quorum
+
+    def group_owners(self) -> dict[str, tuple[str | None, int]]:
+        """Every group of the last snapshot -> (owner, epoch)."""
+        snap = self.snapshot
+        if snap is None:
+            return {}
+        return {n: (g.record.owner, g.record.epoch) for n, g in snap.groups.items()}
+
+    def up_nodes(self) -> set[str]:
+        snap = self.snapshot
+        if snap is None:
+            return set()
+        return {n for n in snap.nodes if snap.node_state(n) in (NodeState.UP, NodeState.PAUSED)}
+
+    async def declare_down(self, node: str, reason: str) -> bool:
+        """``node`` is known dead (its process is gone: its links closed and nothing listens on its
+        link port): remove its heartbeat so every node sees it Down now instead of after the
+        heartbeat threshold. A node that is in fact alive finds its heartbeat gone at its next beat
+        and fences itself (it rejoins). Never for this node itself."""
+        if node == self.name:
+            return False
+        try:
+            gone = await self.store.delete(self.keys.heartbeat(node))
+        except StoreError as e:
+            log.warning("%s: declaring %s down failed: %s", self.name, node, e)
+            return False
+        if gone:
+            log.warning("%s: node %s declared down at once (%s)", self.name, node, reason)
+            self._wake.set()
+        return gone
+
     def on_change(self, callback: Callable[[NodeAgent], None]) -> None:
-        """``callback(agent)`` after every change of quorum or owned groups."""
+        """``callback(agent)`` after every change of quorum, owned groups, any group's owner, or the
+        set of Up nodes."""
         self._listeners.append(callback)
 
     @property
@@ -128,7 +164,7 @@ class NodeAgent:
     async def step(self) -> list[Action]:
         """One HA cycle; returns the actions decided (already applied)."""
         self.cycles += 1
-        before = (self._quorum, dict(self._local))
+        before = (self._quorum, dict(self._local), self.group_owners(), self.up_nodes())
         try:
             await self._load()  # first: the TTL may have changed (SameSubnetDelay/Threshold)
             lost = await self.heartbeat.beat(self.ttl_s, joining=self._joining, holds_witness=self.holds_witness)
@@ -143,7 +179,7 @@ class NodeAgent:
         actions = decide(view, self.name) if view is not None else self._blind()
         for a in actions:
             await self._apply(a)
-        if before != (self._quorum, self._local):
+        if before != (self._quorum, self._local, self.group_owners(), self.up_nodes()):
             for cb in list(self._listeners):
                 cb(self)
         return actions
@@ -160,15 +196,6 @@ class NodeAgent:
             c = snap.cluster.record
             self.delay_s, self.ttl_s = c.delay_s, c.ttl_s
             self._witness_cfg = c.witness
-
-    def journals_to_adopt(self) -> list[str]:
-        """Down nodes whose persistent-handle journals this node adopts now (:mod:`sofs.cluster.adopt`)."""
-        snap = self.snapshot
-        if snap is None:
-            return []
-        members = [Member(n, int(v.record.id), snap.node_state(n) in (NodeState.UP, NodeState.PAUSED))
-                   for n, v in snap.nodes.items()]
-        return journals_to_adopt(self.name, members, self.has_quorum)
 
     def _view(self) -> HAView | None:
         snap = self.snapshot

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +29,7 @@ from sofs.cluster.model import (
     GroupRecord,
     GroupType,
     Keys,
+    LinkSecret,
     NodeRecord,
     NodeState,
     ResourceRecord,
@@ -83,6 +85,8 @@ class NodeInfo:
     smb_port: int
     heartbeat_refresh_s: float = 0.0
     """The node rewrites ``last_heartbeat`` at least this often (0: only on change, an older node)."""
+    link_port: int = 0
+    """The node's coordinator link port (0: not listening yet)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +204,7 @@ class ClusterClient:
             r, hb = v.record, snap.heartbeats.get(name)
             out.append(NodeInfo(name, str(r.id), snap.node_state(name).value, r.address, r.node_weight,
                                 weights.get(name, 0), r.drain_status, hb.time if hb else None, r.smb_port,
-                                hb.time_refresh_s if hb else 0.0))
+                                hb.time_refresh_s if hb else 0.0, r.link_port))
         return out
 
     async def get_groups(self) -> list[GroupInfo]:
@@ -239,9 +243,11 @@ class ClusterClient:
     async def create_cluster(self, name: str, nodes: Sequence[str], static_address: Sequence[str] | str = (),
                              no_storage: bool = False, addresses: Mapping[str, str] | None = None,
                              properties: Mapping[str, int] | None = None, smb_port: int = 445,
-                             dns_port: int = 0, witness_port: int = 0) -> ClusterInfo:
+                             link_port: int = 0, dns_port: int = 0, witness_port: int = 0) -> ClusterInfo:
         """``New-Cluster``. ``smb_port``: the SMB port every node listens on (445; tests pick free ones);
-        ``dns_port``: the port of every node's DNS server for the roles' names (0: none)."""
+        ``link_port``: the coordinator link port of every node (0: each picks a free one);
+        ``dns_port``: the port of every node's DNS server for the roles' names (0: none). Also stores a
+        new random link secret."""
         check_name(name, "cluster")
         if not nodes:
             raise ClusterError("A cluster needs at least one node.")
@@ -261,6 +267,7 @@ class ClusterClient:
             addr = addrs.get(n) or next(a for a in free if a not in used)
             check_address(addr)
             members[n] = NodeRecord(n, i + 1, addr, smb_port=check_port(smb_port),
+                                    link_port=check_port(link_port) if link_port else 0,
                                     extra_addresses=second_address(addr),
                                     dns_port=check_port(dns_port) if dns_port else 0,
                                     witness_port=check_port(witness_port) if witness_port else 0)
@@ -272,7 +279,8 @@ class ClusterClient:
         votes = vote_table(empty, cluster, active=names, members=members)
         core = GroupRecord(CLUSTER_GROUP, GroupType.CLUSTER.value, None, 0, (), cluster_resources(cluster))
         ops: list[Op] = [Put(self.keys.cluster, encode(cluster)), Put(self.keys.votes, encode(votes)),
-                         Put(self.keys.group(CLUSTER_GROUP), encode(core))]
+                         Put(self.keys.group(CLUSTER_GROUP), encode(core)),
+                         Put(self.keys.link_secret, encode(LinkSecret(secrets.token_hex(32))))]
         ops += [Put(self.keys.node(n), encode(r)) for n, r in members.items()]
         res = await self.store.txn([Compare(self.keys.cluster, mod_revision=0)], ops)
         if not res.succeeded:
@@ -416,6 +424,23 @@ class ClusterClient:
         """The SMB port the node listens on (read by the node at start; restart it to apply)."""
         checked = check_port(port)
         return await self._update_node(name, lambda r: replace(r, smb_port=checked))
+
+    async def set_link_port(self, name: str, port: int) -> NodeInfo:
+        """The coordinator link port the node listens on (written by the node when it picked one)."""
+        checked = check_port(port)
+        return await self._update_node(name, lambda r: replace(r, link_port=checked))
+
+    async def link_secret(self) -> bytes:
+        """The cluster's link secret; a cluster created before there was one gets one now (once:
+        concurrent callers all get the one that was written first)."""
+        for _ in range(CAS_RETRIES):
+            kv = await self.store.get(self.keys.link_secret)
+            if kv is not None:
+                return bytes.fromhex(decode(LinkSecret, kv.value).key)
+            await self._cluster()  # no cluster, no secret
+            await self.store.txn([Compare(self.keys.link_secret, mod_revision=0)],
+                                 [Put(self.keys.link_secret, encode(LinkSecret(secrets.token_hex(32))))])
+        raise ClusterError("The cluster link secret kept changing; try again.")
 
     async def set_service_port(self, name: str, service: str, port: int) -> NodeInfo:
         """The port of the node's ``dns`` server or ``witness`` service (0: none; read at start)."""

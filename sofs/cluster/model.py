@@ -8,6 +8,8 @@ Key layout under the cluster prefix ``P`` (default ``/sofs/``), all values JSON:
 - ``P hb/<name>``          :class:`Heartbeat`, attached to the node's lease (TTL = delay x threshold):
                             present = the node is alive
 - ``P groups/<name>``      :class:`GroupRecord` (owner node + epoch, written with CAS)
+- ``P linksecret``         :class:`LinkSecret` (the HMAC key of the coordinator links between node
+                            processes, written by New-Cluster; readable by whoever can read the store)
 
 Pure: parsing a :class:`~sofs.cluster.store.Listing` into a :class:`Snapshot` does no I/O.
 """
@@ -121,10 +123,19 @@ class NodeRecord:
     """TCP port of the node's Witness service ([MS-SWN], ncacn_ip_tcp; 0: none)."""
     extra_addresses: tuple[str, ...] = ()
     """More client-access addresses of the node (multichannel); ``address`` comes first."""
+    link_port: int = 0
+    """TCP port of the node's coordinator link (:mod:`sofs.server.coordlink`) on ``address``; 0: any
+    free port, which the node writes here once it listens (other nodes read it from this record)."""
 
     @property
     def addresses(self) -> tuple[str, ...]:
         return (self.address, *self.extra_addresses)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSecret:
+    key: str
+    """Hex of the random key (32 bytes) that authenticates node processes to each other."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +186,7 @@ class Keys:
         self.nodes = self.prefix + "nodes/"
         self.hb = self.prefix + "hb/"
         self.groups = self.prefix + "groups/"
+        self.link_secret = self.prefix + "linksecret"
 
     def node(self, name: str) -> str:
         return self.nodes + name

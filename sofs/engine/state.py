@@ -31,6 +31,7 @@ class TreeConnect:
     encrypt: bool = False
     is_ca: bool = False
     open_count: int = 0
+    caller: Any = None  # the handle-state Caller of this tree (sofs.handlers.opens.caller_of), cached
     is_scaleout: bool = False
     """The share belongs to a Scale-Out File Server role (``sofs.handlers.scaleout``)."""
 

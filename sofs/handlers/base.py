@@ -137,6 +137,10 @@ class Ctx:
         if self.async_id == 0 and self._go_async is not None:
             await self._go_async(self)
 
+    going_async = go_async
+    """:class:`sofs.handlestate.api.AsyncHook`: the volume's coordinator is about to wait for another
+    client (a break acknowledgment, a lock, a change)."""
+
     @property
     def dialect(self) -> int:
         return self.conn.dialect

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from sofs.handlers import writetime
 from sofs.handlers.base import Ctx, Reply, reply
 from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import Open, get_open, notify, registry
+from sofs.handlers.opens import Handle, get_open
+from sofs.handlestate.api import Change
 from sofs.vfs.base import FileInfo
 from sofs.wire.constants import CloseFlags, NotifyAction
 from sofs.wire.fscc_constants import unix_ns_to_filetime
@@ -27,6 +28,7 @@ _EMPTY_CLOSE = CloseResponse().encode()
 _POSTQUERY = int(CloseFlags.POSTQUERY_ATTRIB)  # int: ``int & IntFlag`` builds an enum member
 _CLOSE_RSP = CloseResponse.LAYOUT.struct  # [MS-SMB2] 2.2.16, packed without a CloseResponse object
 _CLOSE_RSP_SIZE = CloseResponse.LAYOUT.structure_size
+_FILE_NAME, _DIR_NAME = 0x001, 0x002  # CompletionFilter of a removed file / directory
 
 
 async def handle_close(ctx: Ctx, req: CloseRequest) -> Reply:
@@ -41,26 +43,18 @@ async def handle_close(ctx: Ctx, req: CloseRequest) -> Reply:
                                  wt, wt, info.allocation_size, info.end_of_file, info.attributes))
 
 
-async def close_open(server: ServerState, op: Open, query: bool = False) -> FileInfo | None:
-    """Close ``op`` (idempotent): unregister, apply delete-on-close, release the VFS handle.
+async def close_open(server: ServerState, op: Handle, query: bool = False) -> FileInfo | None:
+    """Close ``op`` (idempotent): the coordinator lets the open go (and says whether its object is
+    to be deleted now: delete-on-close, [MS-FSA] 2.1.5.4), then the VFS handle is released.
 
     Returns the post-close attributes when ``query`` and the object still exists.
     """
     if op.closed:
         return None
     op.closed = True
-    reg = registry(server)
-    node = op.node
-    if node is not None and op.delete_on_close and op.handle is not None:
-        node.delete_pending = True
-    reg.remove(op)
+    server.handles.remove(op)
     if op.tree.open_count:
         op.tree.open_count -= 1
-    for hook in server.extensions.get("on_open_closed", ()):
-        try:
-            hook(server, op)  # issue 4/5: release leases, locks, durable state
-        except Exception:
-            log.exception("on_open_closed hook failed")
     if op.pipe is not None:
         closer = getattr(op.pipe, "close", None)
         if closer is not None:
@@ -69,25 +63,37 @@ async def close_open(server: ServerState, op: Open, query: bool = False) -> File
             except Exception:
                 log.exception("closing pipe %s failed", op.path)
         return None
+    vol = op.share.volume
+    try:
+        res = await vol.svc.close(op.pid, op.written)
+    except Exception:
+        log.exception("close of %s at the coordinator failed", op.path)
+        res = None
     if op.handle is None:
         return None
-    delete = False
-    base_path: str | None = None
-    if node is not None:
-        delete = node.delete_pending and not node.opens and node.key not in reg.nodes
-        if op.stream is not None:
-            base = reg.peek_node(node.key[0], node.key[1], None)
-            if base is not None and base.delete_pending and not base.opens and not reg._held_by_streams(base):
-                reg.nodes.pop(base.key, None)  # the last stream closed: the pending file delete happens now
-                base_path = base.path or op.path
+    delete = res is not None and res.delete and res.delete_path is None
     touch = writetime.on_close(op)
     info, deleted = await run_fs(_finish, op.share.vfs, op.handle, op.frozen_times, delete, query, touch)
-    if deleted:
-        notify(server, op, NotifyAction.REMOVED)
-    if base_path is not None:
-        await run_fs(_delete_path, op.share.vfs, base_path)
-        notify(server, op, NotifyAction.REMOVED, path=base_path)
+    if res is not None and res.delete:
+        change = None
+        if res.delete_path is not None:
+            base = vol.to_share(op.share, res.delete_path)
+            if base is not None:
+                await run_fs(_delete_path, op.share.vfs, base)
+                change = _removed(op, base)
+        elif deleted:
+            change = _removed(op, op.path + (":" + op.stream if op.stream else ""))
+        await vol.svc.deleted(op.vfile_id, None if res.delete_path is not None else res.stream, change)
     return info
+
+
+def _removed(op: Handle, path: str) -> Change | None:
+    """The REMOVED change a delete-on-close makes (reported only while someone watches)."""
+    vol = op.share.volume
+    if not vol.watching and vol.local is not None:
+        return None
+    return Change(vol.to_volume(op.share, path), NotifyAction.REMOVED,
+                  _DIR_NAME if op.is_directory and not op.stream else _FILE_NAME, op.pid)
 
 
 def _delete_path(vfs: Any, path: str) -> None:

@@ -1,8 +1,8 @@
 """Server-side copy: FSCTL_SRV_REQUEST_RESUME_KEY and FSCTL_SRV_COPYCHUNK(_WRITE) ([MS-SMB2] 3.3.5.15.6,
 3.3.5.15.7).
 
-The resume key is 24 random bytes per open (Windows: opaque, 24 bytes), kept in ``Open.ext`` and in a
-per-server weak map key → Open, so a closed open's key stops resolving by itself. The copy runs in the
+The resume key is 24 random bytes per open (Windows: opaque, 24 bytes), kept on the ``Handle`` and in a
+per-server weak map key → Handle, so a closed open's key stops resolving by itself. The copy runs in the
 file-system thread pool with ``os.copy_file_range`` (the kernel copies, or reflinks on XFS/btrfs;
 no byte travels over the SMB connection), falling back to pread/pwrite through one chunk-sized buffer
 when the kernel refuses (cross-device, overlapping ranges of one file, old kernels). Overlapping ranges
@@ -15,9 +15,7 @@ answers STATUS_INVALID_PARAMETER with the limits in the SRV_COPYCHUNK_RESPONSE.
 
 Errors: unknown key → OBJECT_NAME_NOT_FOUND; source without READ_DATA/EXECUTE, target without
 WRITE_DATA (COPYCHUNK also needs READ_DATA on the target) → ACCESS_DENIED; a chunk reading past the
-source's end → INVALID_VIEW_SIZE with the chunks done so far; a byte-range lock conflict (when the
-lock module is present: :func:`sofs.handlers.lock.check_io`) → FILE_LOCK_CONFLICT with the chunks
-done so far (Windows 2012+ copies with ReadFile/WriteFile, which honour locks).
+source's end → INVALID_VIEW_SIZE with the chunks done so far; a byte-range lock conflict → FILE_LOCK_CONFLICT with the chunks done so far (Windows 2012+ copies with ReadFile/WriteFile, which honour locks).
 """
 from __future__ import annotations
 
@@ -29,7 +27,7 @@ from typing import Any
 from sofs.handlers.base import Ctx, Reply, SmbError
 from sofs.handlers.fsio import run_fs, run_pool
 from sofs.handlers.ioctl import ioctl_reply, register_fsctl
-from sofs.handlers.opens import Open, get_open
+from sofs.handlers.opens import Handle, get_open
 from sofs.wire.constants import CtlCode
 from sofs.wire.errors import WireError
 from sofs.wire.fscc_constants import AccessMask as A
@@ -40,29 +38,24 @@ from sofs.wire.status import NtStatus
 MAX_CHUNKS = 256
 MAX_CHUNK_SIZE = 1024 * 1024
 MAX_TOTAL = 16 * 1024 * 1024
-EXT_KEYS = "sofs.copychunk.keys"
-OPEN_EXT = "sofs.copychunk"
 _RESPONSE_SIZE = SrvCopychunkResponse.ST.size
 _FALLBACK_ERRNOS = frozenset({errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF})
 
 
-def _key_map(ctx: Ctx) -> weakref.WeakValueDictionary[bytes, Open]:
-    m = ctx.server.extensions.get(EXT_KEYS)
-    if m is None:
-        m = ctx.server.extensions[EXT_KEYS] = weakref.WeakValueDictionary()
-    return m  # type: ignore[no-any-return]
+def _key_map(ctx: Ctx) -> weakref.WeakValueDictionary[bytes, Handle]:
+    return ctx.server.handles.resume_keys
 
 
-def resume_key(ctx: Ctx, op: Open, rand: Any = os.urandom) -> bytes:
+def resume_key(ctx: Ctx, op: Handle, rand: Any = os.urandom) -> bytes:
     """The open's resume key (created on first request; the same key on later requests)."""
-    key = op.ext.get(OPEN_EXT)
+    key = op.resume_key
     if key is None:
-        key = op.ext[OPEN_EXT] = rand(24)
+        key = op.resume_key = rand(24)
         _key_map(ctx)[key] = op
-    return key  # type: ignore[no-any-return]
+    return key
 
 
-def open_by_key(ctx: Ctx, key: bytes) -> Open | None:
+def open_by_key(ctx: Ctx, key: bytes) -> Handle | None:
     """The open a resume key names, if still open and usable by this session's user."""
     op = _key_map(ctx).get(bytes(key))
     if op is None or op.closed or op.handle is None:
@@ -92,17 +85,9 @@ def _limits_reply(req: IoctlRequest, file_id: bytes) -> Reply:
     return ioctl_reply(req, out, NtStatus.INVALID_PARAMETER, file_id)
 
 
-def lock_conflict(ctx: Ctx, op: Open, offset: int, length: int, write: bool) -> bool:
-    """Whether a byte-range lock of another open covers the range (:func:`sofs.handlers.lock.check_io`)."""
-    try:
-        from sofs.handlers.lock import check_io
-    except ImportError:
-        return False
-    try:
-        check_io(ctx.server, op, offset, length, write)
-    except SmbError:
-        return True
-    return False
+def lock_conflict(ctx: Ctx, op: Handle, offset: int, length: int, write: bool) -> bool:
+    """Whether a byte-range lock of another open covers the range ([MS-SMB2] 3.3.5.12/13 rules)."""
+    return bool(op.pid) and op.share.volume.io_conflict(op, offset, length, write)
 
 
 def check_limits(chunks: tuple[SrvCopychunk, ...]) -> bool:

@@ -6,16 +6,20 @@ The three parts, as in Samba's ``smb2_create.c``:
 2. open: non-destructive dispositions (OPEN, OPEN_IF, CREATE) are one VFS call in the thread pool;
    OVERWRITE / OVERWRITE_IF / SUPERSEDE first open the existing file without touching it, check
    access and share modes, and only then truncate (so a SHARING_VIOLATION never loses data);
-3. record the :class:`~sofs.handlers.opens.Open`, set the compound FileId, build the response with
-   the MxAc / QFid answers.
+3. ask the volume's coordinator to admit the open (:meth:`HandleService.admit`: share modes,
+   oplock/lease breaks and grants, durable/persistent grant, wherever the other opens' clients
+   are), record the :class:`~sofs.handlers.opens.Handle`, set the compound FileId, build the
+   response with the MxAc / QFid / lease / durable answers.
 
-IPC$ opens go to :mod:`sofs.handlers.pipes`.
+Durable reconnects (DHnC/DH2C) and replayed CREATEs (DH2Q CreateGuid) are answered before the VFS
+open, by :mod:`sofs.handlers.durable`. IPC$ opens go to :mod:`sofs.handlers.pipes`.
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
+from sofs.handlers import durable
 from sofs.handlers import open_logic as logic
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.create_contexts import (
@@ -26,9 +30,10 @@ from sofs.handlers.create_contexts import (
 )
 from sofs.handlers.flags import FA, A, D, O
 from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import Open, notify, registry, run_hooks
+from sofs.handlers.opens import Handle, caller_of, notify
 from sofs.handlers.reparse import stopped_on_symlink
 from sofs.handlers.scaleout import downgrade_create
+from sofs.handlestate.api import AdmitRequest, AdmitResult, HandleStateError, LeaseRequest
 from sofs.security.access import AccessDenied
 from sofs.security.files import add_parent_rights, needs_parent, new_object_sd, stored_maximal_access
 from sofs.security.token import Token, token_of_session
@@ -38,7 +43,7 @@ from sofs.vfs.links import StoppedOnSymlink
 from sofs.wire.constants import NotifyAction
 from sofs.wire.fscc_constants import CreateAction
 from sofs.wire.messages.create import CreateRequest, encode_create_response
-from sofs.wire.messages.create_contexts import CreateContext
+from sofs.wire.messages.create_contexts import CreateContext, LeaseV2
 from sofs.wire.status import NtStatus
 
 _TRUNCATING = (D.SUPERSEDE, D.OVERWRITE, D.OVERWRITE_IF)
@@ -50,16 +55,35 @@ _FA_READONLY = FA.READONLY
 _FA_HIDDEN_SYSTEM = FA.HIDDEN | FA.SYSTEM
 _WRITE_DATA = A.FILE_WRITE_DATA
 _DELETE = A.DELETE
+_PARENT_KEY_SET = 0x4  # [MS-SMB2] 2.2.13.2.10 SMB2_LEASE_FLAG_PARENT_LEASE_KEY_SET
+_SIZE, _ATTRIBUTES = 0x008, 0x004  # [MS-SMB2] 2.2.35 CompletionFilter
 
 
 async def handle_create(ctx: Ctx, req: CreateRequest) -> Reply:
     """[MS-SMB2] 3.3.5.9 Receiving an SMB2 CREATE Request."""
-    assert ctx.tree is not None and ctx.session is not None
-    contexts = parse_contexts(req.contexts, ctx.dialect) if req.contexts else CreateContexts()
-    if ctx.tree.is_ipc:
+    tree = ctx.tree
+    assert tree is not None and ctx.session is not None
+    if tree.is_ipc:
         from sofs.handlers.pipes import create_pipe
 
         return await create_pipe(ctx, req)
+    guid = None
+    if req.contexts:
+        # DHnC/DH2C reconnects are answered before the CREATE's own validation: a reconnect
+        # carries arbitrary values in every other field ([MS-SMB2] 3.3.5.9.7; durable-v2-open.reopen2)
+        reconnect, guid = durable.scan(req.contexts)
+        if reconnect:
+            contexts = parse_contexts(req.contexts, ctx.dialect)
+            if contexts.reconnect_v1 is not None or contexts.reconnect_v2 is not None:
+                return await durable.reconnect(ctx, req, contexts)
+    if guid is None or ctx.dialect < 0x0300:
+        return await _create(ctx, req)
+    return await durable.create_with_guid(ctx, req, guid, _create)
+
+
+async def _create(ctx: Ctx, req: CreateRequest) -> Reply:
+    contexts = parse_contexts(req.contexts, ctx.dialect) if req.contexts else CreateContexts()
+    assert ctx.tree is not None
     if ctx.tree.is_scaleout:
         req, contexts = downgrade_create(req, contexts)  # [MS-SMB2] 3.3.5.9 scale-out share caching
     logic.validate_request(req.desired_access, req.file_attributes, req.share_access,
@@ -71,17 +95,16 @@ async def handle_create(ctx: Ctx, req: CreateRequest) -> Reply:
         req = dataclasses.replace(req, name=req.name.replace("/", "\\"))
     if contexts.timewarp is not None:
         raise SmbError(NtStatus.OBJECT_NAME_NOT_FOUND, "no snapshots")
-    for hook in ctx.server.extensions.get("create_reconnect", ()):
-        # issue 5: durable reconnect (DHnC/DH2C) and replays answer here before any open
-        out = await hook(ctx, req, contexts)
+    if contexts.durable_v2 is not None and ctx.dialect >= 0x0300:
+        out = await durable.replayed(ctx, req, contexts)
         if out is not None:
-            return out  # type: ignore[no-any-return]
-    op, info, action, maximal = await _open(ctx, req, contexts)
-    return await _respond(ctx, req, contexts, op, info, action, maximal)
+            return out
+    op, info, action, maximal, res = await _open(ctx, req, contexts)
+    return await _respond(ctx, req, contexts, op, info, action, maximal, res)
 
 
 async def _open(ctx: Ctx, req: CreateRequest,
-                contexts: CreateContexts) -> tuple[Open, FileInfo, CreateAction, int]:
+                contexts: CreateContexts) -> tuple[Handle, FileInfo, CreateAction, int, AdmitResult]:
     tree = ctx.tree
     assert tree is not None
     share = tree.share
@@ -95,7 +118,6 @@ async def _open(ctx: Ctx, req: CreateRequest,
     share_max = logic.maximal_access(tree.maximal_access, read_only)
     # explicit rights beyond the share's cap fail before anything is touched
     logic.granted_access(req.desired_access, share_max)
-    ext = ctx.server.extensions
     for _attempt in range(4):
         if disp in _TRUNCATING or (read_only and disp in (D.OPEN_IF, D.CREATE)):
             first = D.OPEN
@@ -124,11 +146,6 @@ async def _open(ctx: Ctx, req: CreateRequest,
                 # a directory has no unnamed data stream ([MS-FSA] 2.1.5.1; smb2.streams.dir)
                 raise SmbError(NtStatus.NOT_A_DIRECTORY if opts & O.DIRECTORY_FILE
                                else NtStatus.FILE_IS_A_DIRECTORY, "directory ::$DATA")
-            for hook in ext.get("create_before_admit", ()):
-                # issue 4: oplock/lease breaks first; a hook answers None when it has nothing to wait for
-                pending = hook(ctx, req, contexts, h, info)
-                if pending is not None:
-                    await pending
             # what the stored DACL grants (None: no stored descriptor, not restricted), with DELETE /
             # READ_ATTRIBUTES from the parent ([MS-FSA] 2.1.5.1.2.1; sofs.security.files)
             dacl_max = None
@@ -138,25 +155,25 @@ async def _open(ctx: Ctx, req: CreateRequest,
                 if dacl_max is not None and needs_parent(dacl_max):
                     dacl_max = await run_fs(add_parent_rights, vfs, h.path, token, dacl_max,
                                             bool(opts & _BACKUP_INTENT))
-            op, maximal = _admit(ctx, req, h, info, action, dacl_max)
+            granted, maximal = _check_access(ctx, req, h, info, action, dacl_max)
+            res = await share.volume.svc.admit(_admit_request(ctx, req, contexts, h, info, action, granted), ctx)
+        except HandleStateError as e:
+            await run_fs(vfs.close, h)
+            raise SmbError(e.status, e.message) from None
         except BaseException:
             await run_fs(vfs.close, h)
             raise
-        if not op.delete_on_close and action == _OPENED and disp not in _TRUNCATING:
-            return op, info, action, maximal  # the common case: an existing object, opened
-        if op.delete_on_close:
-            try:
-                await run_hooks(ctx, "before_delete", op)
-            except BaseException:
-                _forget(ctx, op)
-                await run_fs(vfs.close, h)
-                raise
+        if res.reopen:
+            await run_fs(vfs.close, h)
+            continue
+        op = _record(ctx, req, contexts, h, info, granted, res)
+        if action == _OPENED and disp not in _TRUNCATING:
+            return op, info, action, maximal, res  # the common case: an existing object, opened
         if disp in _TRUNCATING and action == CreateAction.OPENED:
             try:
                 info = await run_fs(_truncate, vfs, h, req.file_attributes, info.is_directory)
             except BaseException:
-                _forget(ctx, op)
-                await run_fs(vfs.close, h)
+                await _forget(ctx, op)
                 raise
             action = CreateAction.SUPERSEDED if disp == D.SUPERSEDE else CreateAction.OVERWRITTEN
         if action != CreateAction.OPENED:
@@ -164,10 +181,9 @@ async def _open(ctx: Ctx, req: CreateRequest,
                 info = await run_fs(_apply_new_file_contexts, vfs, h, contexts, info,
                                     token_of_session(ctx.session), action == CreateAction.CREATED)
             except BaseException:
-                _forget(ctx, op)
-                await run_fs(vfs.close, h)
+                await _forget(ctx, op)
                 raise
-        return op, info, action, maximal
+        return op, info, action, maximal, res
     raise SmbError(NtStatus.SHARING_VIOLATION, "create kept racing with other creates")
 
 
@@ -234,12 +250,11 @@ def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: F
     return vfs.stat(h) if changed else info
 
 
-def _admit(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo, action: CreateAction,
-           dacl_max: int | None) -> tuple[Open, int]:
-    """Access and share-mode checks on the opened object, then record the Open."""
+def _check_access(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo, action: CreateAction,
+                  dacl_max: int | None) -> tuple[int, int]:
+    """The access checks of the opened object ([MS-FSA] 2.1.5.1.2.1): (granted, maximal)."""
     tree = ctx.tree
-    session = ctx.session
-    assert tree is not None and session is not None
+    assert tree is not None
     share = tree.share
     existed = action == _OPENED
     is_dir = info.is_directory
@@ -261,68 +276,88 @@ def _admit(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo, action: CreateA
     if dacl_max is not None:
         maximal &= dacl_max
     granted = logic.granted_access(req.desired_access, maximal, is_dir)
-    opts = req.create_options
-    doc = bool(opts & _DELETE_ON_CLOSE)
-    if doc:
+    if req.create_options & _DELETE_ON_CLOSE:
         if not granted & _DELETE:
             raise SmbError(NtStatus.ACCESS_DENIED, "delete-on-close without DELETE")
         if attributes & _FA_READONLY and not is_dir:
             raise SmbError(NtStatus.CANNOT_DELETE, "delete-on-close of a read-only file")
-    reg = registry(ctx.server)
-    stream = h.stream
-    node = reg.node(share.name, info.file_id, stream)
-    if node.delete_pending:
-        raise SmbError(NtStatus.DELETE_PENDING)
-    if stream is not None:
-        base = reg.peek_node(share.name, info.file_id, None)
-        if base is not None and base.delete_pending:
-            raise SmbError(NtStatus.DELETE_PENDING, "base file is delete-pending")
-    share_access = req.share_access
-    if node.opens:
-        # truncation writes, whatever access was asked
-        logic.check_share_access(node.opens, granted | _WRITE_DATA if truncating else granted, share_access)
-    if stream is None and granted & _DELETE:
-        # deleting/renaming the file conflicts with opens of its named streams too ([MS-FSA] 2.1.5.1.2)
-        for other in reg.nodes_of_file(share.name, info.file_id):
-            if other is not node:
-                logic.check_share_access(other.opens, granted & _DELETE, share_access)
-    path = h.path
-    op = Open(
-        file_id=reg.new_file_id(), session=session, tree=tree, share=share, path=path,
-        stream=stream, is_directory=is_dir, handle=h, granted_access=granted,
-        share_access=share_access, create_options=opts,
-        create_disposition=disp, node=node, delete_on_close=doc,
-        mode=opts & 0x103E,
-    )
-    node.opens.append(op)
-    node.path = path
-    reg.add(op)
+    return granted, maximal
+
+
+def _admit_request(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, h: Any, info: FileInfo,
+                   action: CreateAction, granted: int) -> AdmitRequest:
+    tree = ctx.tree
+    assert tree is not None
+    share = tree.share
+    lease = None
+    rq = contexts.lease
+    if rq is not None:
+        if isinstance(rq, LeaseV2):
+            parent = rq.parent_lease_key if rq.flags & _PARENT_KEY_SET else None
+            lease = LeaseRequest(bytes(rq.lease_key), rq.lease_state, 2, parent, rq.epoch)
+        else:
+            lease = LeaseRequest(bytes(rq.lease_key), rq.lease_state, 1)
+    app = contexts.app_instance_id
+    ver = contexts.app_instance_version
+    return AdmitRequest(
+        caller_of(ctx), info.file_id, h.stream, share.volume.to_volume(share, h.path), info.is_directory,
+        action == _OPENED, req.create_disposition, req.create_options, req.desired_access, granted,
+        req.share_access, req.requested_oplock_level, lease, durable.request_of(contexts),
+        bytes(app.app_instance_id) if app is not None else None,
+        (ver.version_high, ver.version_low) if ver is not None and app is not None else None,
+        tree.is_ca, int(share.config.ca_timeout), bool(ctx.server.persistent_handles))
+
+
+def _record(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, h: Any, info: FileInfo, granted: int,
+            res: AdmitResult) -> Handle:
+    """The admitted open becomes this process's handle."""
+    tree = ctx.tree
+    session = ctx.session
+    assert tree is not None and session is not None
+    handles = ctx.server.handles
+    g = res.durable
+    lease = res.lease
+    pid = res.persistent_id
+    opts = req.create_options
+    op = Handle(  # positional, in field order (file_id ... durable_timeout_ms)
+        handles.new_file_id(pid), pid, session, tree, tree.share, h.path, h.stream, info.is_directory, h,
+        granted, req.share_access, opts, req.create_disposition, bool(opts & _DELETE_ON_CLOSE), opts & 0x103E,
+        res.oplock_level, info.file_id, g is not None, g is not None and g.persistent,
+        lease.key if lease is not None else None, lease, g.timeout_ms if g is not None else 0)
+    dq = contexts.durable_v2
+    if dq is not None and ctx.dialect >= 0x0300:
+        op.create_guid = bytes(dq.create_guid)
+        op.replay_pending = True
+        if contexts.app_instance_id is not None and g is not None:
+            op.app_instance_id = bytes(contexts.app_instance_id.app_instance_id)
+    handles.add(op)
     tree.open_count += 1
-    return op, maximal
+    return op
 
 
-def _forget(ctx: Ctx, op: Open) -> None:
-    registry(ctx.server).remove(op)
-    op.closed = True
-    if op.tree.open_count:
-        op.tree.open_count -= 1
+async def _forget(ctx: Ctx, op: Handle) -> None:
+    """Take back an admitted open whose CREATE failed afterwards."""
+    from sofs.handlers.close import close_open
+
+    await close_open(ctx.server, op)
 
 
-async def _respond(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, op: Open, info: FileInfo,
-                   action: CreateAction, maximal: int) -> Reply:
+async def _respond(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, op: Handle, info: FileInfo,
+                   action: CreateAction, maximal: int, res: AdmitResult) -> Reply:
     out_ctx: list[CreateContext] = []
     if contexts.maximal_access is not None:
         out_ctx.append(maximal_access_response(maximal))
     if contexts.query_on_disk_id:
         out_ctx.append(on_disk_id_response(info.file_id, await _volume_id(op)))
-    for hook in ctx.server.extensions.get("create_context_handlers", ()):
-        more = hook(ctx, req, contexts, op, action)  # a list, or an awaitable of one
-        if type(more) is not list:
-            more = await more
-        if more:
-            out_ctx.extend(more)
+    if res.lease is not None:
+        out_ctx.append(durable.lease_context(res.lease))
+    if res.durable is not None:
+        out_ctx.append(durable.grant_context(res.durable))
     if action == CreateAction.CREATED:
         notify(ctx.server, op, NotifyAction.ADDED)
+    elif action == CreateAction.OVERWRITTEN or action == CreateAction.SUPERSEDED:
+        # the truncation changes size and attributes (Samba open_file_ntcreate; smb2.dirlease.overwrite)
+        notify(ctx.server, op, NotifyAction.MODIFIED, _SIZE | _ATTRIBUTES)
     ctx.set_file_id(op.file_id)
     wt = info.last_write_time  # ChangeTime is reported as LastWriteTime (opens.change_time)
     return reply(encode_create_response(
@@ -330,7 +365,7 @@ async def _respond(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, op: O
         info.allocation_size, info.end_of_file, info.attributes, op.file_id, out_ctx))
 
 
-async def _volume_id(op: Open) -> int:
+async def _volume_id(op: Handle) -> int:
     share = op.share
     vid = getattr(share, "_sofs_volume_id", None)
     if vid is None:

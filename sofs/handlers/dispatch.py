@@ -24,11 +24,18 @@ from typing import Any
 
 from sofs.engine.state import Session, SessionState
 from sofs.handlers.base import ConnectionAbort, Ctx, Reply, SmbError
+from sofs.handlers.durable import on_request
 from sofs.wire.constants import Command
 from sofs.wire.errors import WireError
 from sofs.wire.status import NtStatus
 
 log = logging.getLogger("sofs.dispatch")
+_RELATED = b"\xff" * 16
+# requests naming an open by FileId: the modifying ones fail on a stale ChannelSequence, the others
+# only move it forward ([MS-SMB2] 3.3.5.2.10)
+_MODIFYING = frozenset({Command.WRITE, Command.SET_INFO, Command.IOCTL, Command.LOCK})
+_FILE_ID_COMMANDS = _MODIFYING | frozenset({Command.READ, Command.QUERY_INFO, Command.FLUSH,
+                                            Command.QUERY_DIRECTORY, Command.CHANGE_NOTIFY})
 
 Handler = Callable[[Ctx, Any], Awaitable[Reply]]
 
@@ -215,4 +222,12 @@ async def dispatch(ctx: Ctx) -> Reply:
         req = rtype.decode(ctx.msg)
     except WireError as e:
         raise SmbError(e.status, str(e)) from None
+    if command in _FILE_ID_COMMANDS:
+        # [MS-SMB2] 3.3.5.2.10 ChannelSequence and the CreateGuid replay entry of a durable open
+        fid = req.file_id
+        h = ctx.server.handles.by_id.get(fid if type(fid) is bytes else bytes(fid))
+        if h is None and fid == _RELATED and ctx.chain.file_id is not None:
+            h = ctx.server.handles.by_id.get(ctx.chain.file_id)
+        if h is not None and (h.replay_pending or h.durable or h.resilient):
+            await on_request(ctx, req, command in _MODIFYING)
     return await handler(ctx, req)

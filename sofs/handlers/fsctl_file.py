@@ -37,7 +37,7 @@ from sofs.handlers.base import Ctx, Reply, SmbError
 from sofs.handlers.copychunk import lock_conflict
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.ioctl import ioctl_reply, register_fsctl
-from sofs.handlers.opens import Open, get_open, registry
+from sofs.handlers.opens import Handle, get_open
 from sofs.wire.constants import CtlCode
 from sofs.wire.errors import WireError
 from sofs.wire.fscc_constants import AccessMask as A
@@ -76,12 +76,12 @@ def fallocate(fd: int, mode: int, offset: int, length: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
-def _need_any(op: Open, mask: int, what: str) -> None:
+def _need_any(op: Handle, mask: int, what: str) -> None:
     if not op.granted_access & mask:
         raise SmbError(NtStatus.ACCESS_DENIED, f"{what}: access {mask:#x} not granted")
 
 
-def _file_open(ctx: Ctx, req: IoctlRequest) -> Open:
+def _file_open(ctx: Ctx, req: IoctlRequest) -> Handle:
     op = get_open(ctx, req.file_id)
     if op.is_pipe or op.handle is None:
         raise SmbError(NtStatus.INVALID_DEVICE_REQUEST, "file FSCTL on a pipe")
@@ -174,7 +174,7 @@ async def fsctl_query_allocated_ranges(ctx: Ctx, req: IoctlRequest) -> bytes | R
     return encode_allocated_ranges(ranges)
 
 
-def _query_ranges(op: Open, offset: int, length: int) -> list[FileAllocatedRangeBuffer]:
+def _query_ranges(op: Handle, offset: int, length: int) -> list[FileAllocatedRangeBuffer]:
     if op.handle.fd < 0:  # no OS descriptor (CephVfs): no hole map, the whole range counts as allocated
         size = op.vfs.stat(op.handle).end_of_file
         end = min(size, offset + length)
@@ -243,7 +243,7 @@ async def fsctl_set_zero_data(ctx: Ctx, req: IoctlRequest) -> bytes:
     return b""
 
 
-def _zero(op: Open, offset: int, end: int) -> None:
+def _zero(op: Handle, offset: int, end: int) -> None:
     if op.handle.fd < 0:  # no OS descriptor (CephVfs): zeros written through the VFS, size unchanged
         end = min(end, op.vfs.stat(op.handle).end_of_file)
         pos = offset
@@ -312,7 +312,7 @@ async def fsctl_duplicate_extents(ctx: Ctx, req: IoctlRequest) -> bytes:
         d = DuplicateExtentsData.decode(req.input)
     except WireError:
         raise SmbError(NtStatus.INVALID_PARAMETER, "DUPLICATE_EXTENTS_DATA too short") from None
-    src = registry(ctx.server).by_id.get(bytes(d.file_id))
+    src = ctx.server.handles.by_id.get(bytes(d.file_id))
     if src is None or src.closed or src.session is not ctx.session or src.handle is None:
         raise SmbError(NtStatus.INVALID_HANDLE, "unknown source handle")
     _need_any(src, A.FILE_READ_DATA, "duplicate extents source")

@@ -171,7 +171,7 @@ def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) ->
 
 
 async def run_file_write(node: Any, vfs: Any, fn: Callable[..., T], *args: object) -> T:
-    """A large write to the file ``node`` (a FileNode, or None): on a local file system through the
+    """A large write to the file ``node`` (an opens.LocalFile, or None): on a local file system through the
     file's :class:`Serial` (made on its first large write), otherwise in the pool, in parallel."""
     if node is None or not inline_metadata(vfs):
         return await run_pool(fn, *args)

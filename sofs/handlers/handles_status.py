@@ -14,53 +14,86 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from sofs.handlers.opens import registry
+from sofs.handlers.opens import Handle
 from sofs.handlestate.listing import STATUS_DIR, close_requests, status_name
+from sofs.wire.codec import make_file_id
 
 if TYPE_CHECKING:
     from sofs.server.state import ServerState
 
 log = logging.getLogger("sofs.handles")
-_LAST = "sofs.handles_status.last"
+
+
+def _lock_rows(op: Handle) -> list[list[Any]]:
+    vol = op.share.volume
+    if vol.local is not None:
+        locks = vol.local.table.locks.locks_of((op.vfile_id, op.stream_key))
+        return [[lk.offset, lk.length, "X" if lk.exclusive else "S"] for lk in locks if lk.owner == op.pid]
+    facts = vol.facts.get((op.vfile_id, op.stream_key))
+    return [[lk.offset, lk.length, "X" if lk.exclusive else "S"]
+            for lk in (facts.locks if facts is not None else ()) if lk.owner == op.pid]
+
+
+def _lease_state(op: Handle) -> int | None:
+    vol = op.share.volume
+    if op.lease_key is None:
+        return None
+    if vol.local is not None:
+        o = vol.local.table.opens_by_persistent.get(op.pid)
+        if o is not None and o.lease is not None:
+            return int(o.lease.state)
+    return None
 
 
 def open_rows(server: ServerState) -> dict[str, list[dict[str, Any]]]:
-    """Per share name: one row per open (FileId, path, client, user, session, kind, locks, lease)."""
-    mgr = server.extensions.get("caching")
+    """Per share name: one row per handle of this process (FileId, path, client, user, session,
+    kind, locks, lease), plus the disconnected opens of the volumes this process coordinates."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for op in list(registry(server).by_id.values()):
+    for op in list(server.handles.by_id.values()):
         if op.is_pipe or op.closed:
             continue
-        hop = op.ext.get("durable")
         session = op.session
         conn = session.connection
         user = getattr(session.user, "name", "") if session.user is not None else ""
-        locks = []
-        if mgr is not None and op.node is not None:
-            locks = [[lk.offset, lk.length, "X" if lk.exclusive else "S"]
-                     for lk in mgr.locks.locks_of(op.node.key) if lk.owner is op]
-        lease = op.ext.get("lease")
-        kind = "persistent" if op.ext.get("persistent") else ("durable" if hop is not None else "")
+        kind = "persistent" if op.persistent else ("durable" if op.durable else "")
         row = {
             "file_id": op.file_id.hex(), "path": op.path + (":" + op.stream if op.stream else ""),
-            "client": conn.client_address if conn.conn_id else "", "user": user or (hop.owner_sid if hop else ""),
+            "client": conn.client_address if conn.conn_id else "", "user": user,
             "session_id": f"0x{session.session_id:x}" if session.session_id else "",
-            "kind": kind, "state": "disconnected" if hop is not None and not hop.connected else "connected",
-            "resilient": bool(op.ext.get("resilient")), "access": f"0x{op.granted_access:x}",
-            "share_access": op.share_access, "oplock": op.oplock_level,
-            "lease": int(lease.state) if lease is not None else None, "locks": locks,
+            "kind": kind, "state": "connected", "resilient": op.resilient,
+            "access": f"0x{op.granted_access:x}", "share_access": op.share_access, "oplock": op.oplock_level,
+            "lease": _lease_state(op), "locks": _lock_rows(op),
         }
         out.setdefault(op.share.name, []).append(row)
+    for vol_name, coord in server.coordinators.items():
+        shares = [s for s in server.shares.values() if s.volume is not None and s.volume.name == vol_name]
+        for o in coord.table.opens_by_persistent.values():
+            if o.disconnected_at is None:
+                continue
+            for share in shares:
+                path = share.volume.to_share(share, o.path)
+                if path is None:
+                    continue
+                locks = [[lk.offset, lk.length, "X" if lk.exclusive else "S"]
+                         for lk in coord.table.locks.locks_of((o.file_id, o.stream_key)) if lk.owner == o.persistent_id]
+                out.setdefault(share.name, []).append({
+                    "file_id": make_file_id(o.persistent_id, 0).hex(),
+                    "path": path + (":" + o.stream if o.stream else ""), "client": "", "user": o.owner_sid,
+                    "session_id": "", "kind": "persistent" if o.persistent else "durable",
+                    "state": "disconnected", "resilient": o.resilient, "access": f"0x{o.granted_access:x}",
+                    "share_access": o.share_access, "oplock": o.oplock_level,
+                    "lease": int(o.lease.state) if o.lease is not None else None, "locks": locks,
+                })
+                break
     return out
 
 
 def write_status(server: ServerState) -> None:
     rows = open_rows(server)
-    last = server.extensions.get(_LAST)
-    if rows == last:
+    if rows == _last.get(id(server)):
         return
-    server.extensions[_LAST] = rows
-    node = server.extensions.get("node_name")
+    _last[id(server)] = rows
+    node = server.node_name or None
     name = status_name(node)
     for share in server.shares.values():
         base = os.path.join(share.config.path, STATUS_DIR)
@@ -75,33 +108,36 @@ def write_status(server: ServerState) -> None:
             continue
 
 
+_last: dict[int, Any] = {}
+
+
 async def serve_close_requests(server: ServerState) -> int:
     """``Close-SmbOpenFile``: close the opens named by request files for this server (connected ones
-    too: their client gets STATUS_FILE_CLOSED on the next use, as on Windows); persistent opens are
-    journaled closed, so they do not come back. Returns how many opens were closed."""
+    too: their client gets STATUS_FILE_CLOSED on the next use, as on Windows); an open whose volume
+    this process coordinates is revoked there (wherever its client is; persistent ones are
+    journaled closed, so they do not come back). Returns how many opens were closed."""
     from sofs.handlers.close import close_open
-    from sofs.handlers.durable_state import volumes
 
-    node = server.extensions.get("node_name")
+    node = server.node_name or None
     n = 0
     for share in list(server.shares.values()):
         reqs = close_requests(share.config.path, node)
         if not reqs:
             continue
         wanted = {pid for pid, _ in reqs}
-        for op in list(registry(server).by_id.values()):
-            if op.share is share and int.from_bytes(op.file_id[:8], "little") in wanted and not op.closed:
-                log.warning("share %s: closing %s (FileId 0x%s) on request (Close-SmbOpenFile)",
-                            share.name, op.path, op.file_id[:8][::-1].hex())
-                await close_open(server, op)
+        vol = share.volume
+        for pid in sorted(wanted):
+            h = server.handles.of_pid(vol.name, pid) if vol is not None else None
+            coord = server.coordinators.get(vol.name) if vol is not None else None
+            if coord is not None and coord.table.opens_by_persistent.get(pid) is not None:
+                log.warning("share %s: closing FileId 0x%016x on request (Close-SmbOpenFile)", share.name, pid)
+                await coord.revoke(pid)
                 n += 1
-        v = volumes(server).get(share.name.lower())
-        if v is not None:
-            for pid in wanted:
-                if v.table.get_by_persistent(pid) is not None:
-                    v.table.close_open(pid)
-                    v.live.pop(pid, None)
-            await v.commit()
+            elif h is not None and not h.closed:
+                log.warning("share %s: closing %s (FileId 0x%016x) on request (Close-SmbOpenFile)",
+                            share.name, h.path, pid)
+                await close_open(server, h)
+                n += 1
         for _, path in reqs:
             path.unlink(missing_ok=True)
     return n

@@ -72,12 +72,12 @@ def server_capabilities(server: ServerState, dialect: int, client_caps: int) -> 
         caps |= GlobalCaps.LEASING | GlobalCaps.LARGE_MTU
     if Dialect.SMB3_0 <= dialect < Dialect.SMB3_1_1 and client_caps & GlobalCaps.ENCRYPTION:
         caps |= GlobalCaps.ENCRYPTION
-    if dialect >= Dialect.SMB3_0 and server.extensions.get("persistent_handles"):
+    if dialect >= Dialect.SMB3_0 and server.persistent_handles:
         caps |= GlobalCaps.PERSISTENT_HANDLES
-    if dialect >= Dialect.SMB3_0 and server.extensions.get("multichannel", True):
+    if dialect >= Dialect.SMB3_0 and server.multichannel:
         caps |= GlobalCaps.MULTI_CHANNEL  # session binding: sofs.handlers.session._bind
     if (dialect >= Dialect.SMB3_0 and client_caps & GlobalCaps.DIRECTORY_LEASING
-            and server.extensions.get("directory_leasing")):
+            and server.directory_leasing):
         # only to clients that offer it, as Samba (smbd_smb2_request_process_negprot): impacket offers
         # none and breaks when a server announces it (its create() then needs a parent lease key)
         caps |= GlobalCaps.DIRECTORY_LEASING

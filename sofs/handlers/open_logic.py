@@ -8,11 +8,8 @@ Every function is pure: inputs in, a value or an :class:`SmbError` out.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Protocol
-
 from sofs.handlers.base import SmbError
-from sofs.handlers.flags import FA, A, D, O, S
+from sofs.handlers.flags import FA, A, D, O
 from sofs.wire.fscc_constants import FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, map_generic
 from sofs.wire.status import NtStatus
 
@@ -95,31 +92,6 @@ def creating_needs_write(disposition: int, exists: bool) -> bool:
     if disposition == D.CREATE:
         return True
     return disposition == D.OPEN_IF and not exists
-
-
-class ShareModeOpen(Protocol):
-    granted_access: int
-    share_access: int
-
-
-def check_share_access(existing: Iterable[ShareModeOpen], access: int, share: int) -> None:
-    """[MS-FSA] 2.1.5.1.2.1 CheckShareAccess: SHARING_VIOLATION when the new open conflicts.
-
-    Opens whose access touches neither data nor DELETE take no part (attribute-only opens).
-    """
-    if not access & SHARE_MODE_RIGHTS:
-        return
-    for op in existing:
-        oa, os_ = op.granted_access, op.share_access
-        if not oa & SHARE_MODE_RIGHTS:
-            continue
-        if ((oa & _DATA_READ and not share & S.READ)
-                or (oa & _DATA_WRITE and not share & S.WRITE)
-                or (oa & A.DELETE and not share & S.DELETE)
-                or (access & _DATA_READ and not os_ & S.READ)
-                or (access & _DATA_WRITE and not os_ & S.WRITE)
-                or (access & A.DELETE and not os_ & S.DELETE)):
-            raise SmbError(NtStatus.SHARING_VIOLATION)
 
 
 def stored_create_attributes(file_attributes: int, is_directory: bool) -> int:

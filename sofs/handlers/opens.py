@@ -1,20 +1,16 @@
-"""The handler-side open table: FileId → :class:`Open`, per-file shared state, and teardown.
+"""The serving process's handles: FileId → :class:`Handle`, and teardown.
 
-[MS-SMB2] 3.3.1.10 (Open), 3.3.1.7 GlobalOpenTable; [MS-FSA] 2.1.1.5 (Stream/File: the opens of one
-file, delete-pending). One :class:`OpenRegistry` per server lives in
-``server.extensions["sofs.opens"]``; each share's opens are also listed in ``share.opens`` when the
-handle-state layer provides a table there (see :func:`_share_table`).
+[MS-SMB2] 3.3.1.10 Open, split in two as a Cluster Shared Volume splits it: the *open* (share modes,
+oplock or lease, locks, durability, replay) belongs to the volume's coordinator
+(:class:`sofs.handlestate.model.Open`, reached through the volume's
+:class:`~sofs.handlers.volume.VolumeClient`); the process holding the client's connection keeps the
+*handle*: the FileId the client uses, its session and tree, the VFS handle, the directory cursor and
+the per-handle I/O state. A handle names its open by the persistent id (the FileId's persistent
+half); the volatile half is this process's.
 
-Adapter note: ``sofs.handlestate`` had no open table when this was written, so the share-mode and
-delete-pending bookkeeping lives here (:class:`FileNode`, keyed by share + 64-bit file id + stream).
-It is the single place to swap for the journaled handle-state table later.
-
-Public API for other handlers (lead's LOGOFF / TREE_DISCONNECT / connection teardown):
-
-- ``get_open(ctx, file_id) -> Open`` (FILE_CLOSED when unknown or owned by another session/tree);
-- ``await close_tree_opens(server, tree)``, ``await close_session_opens(server, session)``;
-- ``install_hooks(server)`` registers ``on_connection_lost`` and ``on_session_logoff`` hooks
-  (``on_session_logoff``: callables ``(server, session)``; the lead's LOGOFF calls them).
+:class:`HandleMap` (``server.handles``) indexes the handles by FileId, by (volume, persistent id)
+for the coordinator's events, and groups the handles of one file stream of this process in a
+:class:`LocalFile` (large writes run one after another; the delayed write time is per file).
 """
 from __future__ import annotations
 
@@ -22,33 +18,33 @@ import asyncio
 import itertools
 import logging
 import os
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sofs.handlers.base import Ctx, SmbError
+from sofs.handlestate.api import Caller, Change, LeaseGrant
+from sofs.handlestate.model import stream_key
 from sofs.wire.codec import make_file_id
 from sofs.wire.status import NtStatus
 
 if TYPE_CHECKING:
     from sofs.engine.state import ConnectionState, Session, TreeConnect
+    from sofs.handlers.volume import VolumeClient
     from sofs.server.state import ServerState
 
 log = logging.getLogger("sofs.opens")
-
-EXT_KEY = "sofs.opens"
 FileIdT = bytes
 """An SMB2_FILEID as the 16 bytes on the wire (Persistent, Volatile little-endian)."""
 
 
-@dataclass(eq=False)
-class FileNode:
-    """State shared by every open of one file or stream ([MS-FSA] 2.1.1.5 / 2.1.1.6)."""
+@dataclass(eq=False, slots=True)
+class LocalFile:
+    """This process's handles of one file stream (data path only: never an authority on sharing)."""
 
     key: tuple[str, int, str]
-    opens: list[Open] = field(default_factory=list)
-    delete_pending: bool = False
-    path: str = ""
+    handles: list[Handle] = field(default_factory=list)
     writes: Any = None  # fsio.Serial of the large writes to this file, made on the first one
 
 
@@ -62,15 +58,16 @@ class DirCursor:
     started: bool = False
 
 
-@dataclass(eq=False)
-class Open:
-    """[MS-SMB2] 3.3.1.10 Open, as the handlers use it.
+@dataclass(eq=False, slots=True, weakref_slot=True)
+class Handle:
+    """One open as the serving process holds it (see the module docstring).
 
-    ``handle`` is the VFS handle (None for a named pipe, which has ``pipe``). ``ext`` is the
-    extension point for durable handles / leases (issues 4/5): anything keyed by its module name.
-    """
+    ``path`` is share-relative; ``handle`` is the VFS handle (None for a named pipe, which has
+    ``pipe``). ``pid`` is the coordinator's persistent id (0 for a pipe)."""
 
+    # the first 22 in the order ``create._record`` passes them (positionally: one is made per CREATE)
     file_id: FileIdT
+    pid: int
     session: Session
     tree: TreeConnect
     share: Any
@@ -78,21 +75,36 @@ class Open:
     stream: str | None = None
     is_directory: bool = False
     handle: Any = None
-    pipe: Any = None
     granted_access: int = 0
     share_access: int = 0
     create_options: int = 0
     create_disposition: int = 0
-    node: FileNode | None = None
     delete_on_close: bool = False
-    position: int = 0
     mode: int = 0
     oplock_level: int = 0
+    vfile_id: int = 0  # the object's file id on the volume (inode)
+    durable: bool = False
+    persistent: bool = False
+    lease_key: bytes | None = None
+    lease: LeaseGrant | None = None  # the lease as this process last heard of it (for a reclaim)
+    durable_timeout_ms: int = 0
+    pipe: Any = None
+    position: int = 0
     cursor: DirCursor | None = None
     frozen_times: dict[str, int] = field(default_factory=dict)
     written: bool = False
     closed: bool = False
-    ext: dict[str, Any] = field(default_factory=dict)
+    local: LocalFile | None = None
+    resilient: bool = False
+    channel_sequence: int = 0
+    replay_pending: bool = False  # its CreateGuid is in the replay cache until the client uses the FileId
+    create_guid: bytes | None = None
+    app_instance_id: bytes | None = None
+    app_instance_version: tuple[int, int] | None = None
+    watch: tuple[int, bool] | None = None  # CHANGE_NOTIFY filter and WATCH_TREE, once asked
+    lost: bool = False  # its client is gone: being handed back to the coordinator
+    writetime: Any = None  # sofs.handlers.writetime.WriteTime
+    resume_key: bytes | None = None  # FSCTL_SRV_REQUEST_RESUME_KEY (server-side copy source)
 
     @property
     def is_pipe(self) -> bool:
@@ -102,90 +114,115 @@ class Open:
     def vfs(self) -> Any:
         return self.share.vfs
 
+    @property
+    def volume(self) -> VolumeClient:
+        return self.share.volume  # type: ignore[no-any-return]
 
-class OpenRegistry:
-    """All opens of the server, by FileId, and the per-file nodes."""
+    stream_key: str = field(init=False, default="")  # folded ``stream`` ('' for the file): locks, leases
+
+    def __post_init__(self) -> None:
+        self.stream_key = stream_key(self.stream) if self.stream else ""
+
+    @property
+    def siblings(self) -> list[Handle]:
+        """This process's handles of the same file stream (this one included)."""
+        return self.local.handles if self.local is not None else [self]
+
+
+class HandleMap:
+    """Every handle of this process, by FileId, by (volume, persistent id), and per file stream."""
 
     def __init__(self, rand: Callable[[int], bytes] = os.urandom) -> None:
-        # Persistent ids: a random 32-bit prefix (not reused across restarts) + a counter;
-        # volatile ids: a separate counter, so a reconnect can change only the volatile half.
-        base = int.from_bytes(rand(4), "little") << 32
-        self._persistent = itertools.count(base | 1)
+        # volatile ids: a counter from a random start, so a reconnect changes only the volatile half
         self._volatile = itertools.count(int.from_bytes(rand(2), "little") << 16 | 1)
-        self.by_id: dict[FileIdT, Open] = {}
-        self.nodes: dict[tuple[str, int, str], FileNode] = {}
+        # pipes have no coordinator: their persistent half is this process's own counter
+        self._pipe_ids = itertools.count((int.from_bytes(rand(3), "little") << 40) | 1)
+        self.by_id: dict[FileIdT, Handle] = {}
+        self.by_pid: dict[tuple[str, int], Handle] = {}
+        self.files: dict[tuple[str, int, str], LocalFile] = {}
+        # FSCTL_SRV_REQUEST_RESUME_KEY → the source handle of a server-side copy
+        self.resume_keys: weakref.WeakValueDictionary[bytes, Handle] = weakref.WeakValueDictionary()
 
-    def new_file_id(self) -> FileIdT:
-        return make_file_id(next(self._persistent) & 0xFFFFFFFFFFFFFFFF,
-                            next(self._volatile) & 0xFFFFFFFFFFFFFFFF)
+    def new_file_id(self, persistent_id: int) -> FileIdT:
+        return make_file_id(persistent_id & 0xFFFFFFFFFFFFFFFF, next(self._volatile) & 0xFFFFFFFFFFFFFFFF)
 
-    def add(self, op: Open) -> None:
-        self.by_id[op.file_id] = op
+    def new_pipe_id(self) -> int:
+        return next(self._pipe_ids) & 0xFFFFFFFFFFFFFFFF
 
-    def remove(self, op: Open) -> None:
-        self.by_id.pop(op.file_id, None)
-        node = op.node
-        if node is not None:
+    def add(self, h: Handle) -> None:
+        self.by_id[h.file_id] = h
+        if h.pid and h.handle is not None:
+            vol = h.share.volume.name
+            self.by_pid[(vol, h.pid)] = h
+            key = (vol, h.vfile_id, h.stream_key)
+            lf = self.files.get(key)
+            if lf is None:
+                lf = self.files[key] = LocalFile(key)
+            lf.handles.append(h)
+            h.local = lf
+
+    def remove(self, h: Handle) -> None:
+        self.by_id.pop(h.file_id, None)
+        if h.pid and h.handle is not None:
+            vol = h.share.volume.name
+            if self.by_pid.get((vol, h.pid)) is h:
+                del self.by_pid[(vol, h.pid)]
+        lf = h.local
+        if lf is not None:
             try:
-                node.opens.remove(op)
+                lf.handles.remove(h)
             except ValueError:
                 pass
-            if not node.opens and not self._held_by_streams(node):
-                self.nodes.pop(node.key, None)
+            if not lf.handles and self.files.get(lf.key) is lf:
+                del self.files[lf.key]
 
-    def _held_by_streams(self, node: FileNode) -> bool:
-        """A delete-pending file stays pending while its named streams are open ([MS-FSA]
-        2.1.5.4; smbtorture smb2.streams.delete)."""
-        if not node.delete_pending or node.key[2]:
-            return False
-        return any(n.opens for n in self.nodes_of_file(node.key[0], node.key[1]) if n is not node)
+    def of_pid(self, volume: str, pid: int) -> Handle | None:
+        return self.by_pid.get((volume, pid))
 
-    def node(self, share_name: str, file_id: int, stream: str | None) -> FileNode:
-        key = (share_name.lower(), file_id, (stream or "").upper())
-        n = self.nodes.get(key)
-        if n is None:
-            n = self.nodes[key] = FileNode(key)
-        return n
-
-    def peek_node(self, share_name: str, file_id: int, stream: str | None) -> FileNode | None:
-        return self.nodes.get((share_name.lower(), file_id, (stream or "").upper()))
-
-    def nodes_of_file(self, share_name: str, file_id: int) -> list[FileNode]:
-        """The nodes of a file's default stream and all its named streams."""
-        low = share_name.lower()
-        return [n for k, n in self.nodes.items() if k[0] == low and k[1] == file_id]
-
-
-def registry(server: ServerState) -> OpenRegistry:
-    reg = server.extensions.get(EXT_KEY)
-    if reg is None:
-        reg = server.extensions[EXT_KEY] = OpenRegistry()
-        install_hooks(server)
-    return reg
-
-
-def _as_bytes(file_id: bytes | memoryview | tuple[int, int]) -> FileIdT:
-    if isinstance(file_id, tuple):
-        return make_file_id(*file_id)
-    return bytes(file_id)
+    def restream(self, h: Handle, stream: str | None) -> None:
+        """A stream renamed in place: the handle joins the new stream's group."""
+        self.remove(h)
+        h.stream = stream
+        h.stream_key = stream_key(stream) if stream else ""
+        self.add(h)
 
 
 def resolve_file_id(ctx: Ctx, file_id: bytes | memoryview | tuple[int, int]) -> FileIdT:
     """The request's FileId with the compound 'related' marker resolved ([MS-SMB2] 3.3.5.2.7.2)."""
-    return ctx.file_id(_as_bytes(file_id))
+    if isinstance(file_id, tuple):
+        return ctx.file_id(make_file_id(*file_id))
+    return ctx.file_id(bytes(file_id))
 
 
-def get_open(ctx: Ctx, file_id: bytes | memoryview | tuple[int, int]) -> Open:
-    """The open named by ``file_id`` for this session and tree; FILE_CLOSED otherwise.
+def get_open(ctx: Ctx, file_id: bytes | memoryview | tuple[int, int]) -> Handle:
+    """The handle named by ``file_id`` for this session and tree; FILE_CLOSED otherwise.
 
     Records the FileId for following related requests of a compound.
     """
     fid = ctx.file_id(make_file_id(*file_id) if type(file_id) is tuple else file_id)  # type: ignore[arg-type]
-    op = registry(ctx.server).by_id.get(fid)
-    if op is None or op.closed or op.session is not ctx.session or op.tree is not ctx.tree:
+    h = ctx.server.handles.by_id.get(fid)
+    if h is None or h.closed or h.session is not ctx.session or h.tree is not ctx.tree:
         raise SmbError(NtStatus.FILE_CLOSED, f"no open {fid.hex()}")
     ctx.set_file_id(fid)
-    return op
+    return h
+
+
+def caller_of(ctx: Ctx) -> Caller:
+    """Who asks, as the coordinator identifies callers (cached on the tree connect)."""
+    tree = ctx.tree
+    assert tree is not None and ctx.session is not None
+    c = tree.caller
+    if c is None or c.session_id != ctx.session.session_id or c.endpoint != tree.share.volume.endpoint:
+        conn = ctx.conn
+        user = ctx.session.user
+        c = tree.caller = Caller(
+            tree.share.volume.endpoint, conn.client_guid, ctx.session.session_id, tree.tree_id,
+            str(getattr(user, "sid", "") or getattr(user, "name", "")), conn.dialect,
+            bool(conn.server_capabilities & _CAP_DIRECTORY_LEASING))
+    return c  # type: ignore[no-any-return]
+
+
+_CAP_DIRECTORY_LEASING = 0x20  # [MS-SMB2] 2.2.4 SMB2_GLOBAL_CAP_DIRECTORY_LEASING
 
 
 def change_time(info: Any) -> int:
@@ -195,60 +232,92 @@ def change_time(info: Any) -> int:
     return int(info.last_write_time)
 
 
-async def run_hooks(ctx: Ctx, name: str, op: Open) -> None:
-    """``await f(ctx, op)`` for each hook in ``server.extensions[name]`` (e.g. ``before_rename`` /
-    ``before_delete``: issue 4 breaks other leases' handle caching first)."""
-    for hook in ctx.server.extensions.get(name, []):
-        await hook(ctx, op)
-
-
 # --- change notification ---------------------------------------------------------------------
 
 _FILE_NAME = 0x001
 _DIR_NAME = 0x002
 
 
-def notify(server: ServerState, op: Open, action: int, completion_filter: int = 0,
+def notify(server: ServerState, op: Handle, action: int, completion_filter: int = 0,
            path: str | None = None) -> None:
-    """Report a change made through ``op`` to CHANGE_NOTIFY watches / directory leases (issue 4's
-    ``server.extensions["notify_change"]``); a no-op without it. ``completion_filter`` 0 = the
-    name filter matching the object (FILE_NAME or DIR_NAME)."""
-    fn = server.extensions.get("notify_change")
-    if fn is None or op.is_pipe:
+    """Report a change made through ``op`` to the volume's change-notify watches and directory
+    leases. ``completion_filter`` 0 = the name filter matching the object (FILE_NAME or DIR_NAME);
+    ``path`` share-relative.
+
+    In the coordinator's own process nothing is sent while nobody watches (the flag is exact there).
+    A remote process always reports (batched per loop turn): its CHANGE_NOTIFY and the changes its
+    client makes right after it travel on one link, in order, while the coordinator's "someone
+    watches" news could arrive after the change (smbtorture smb2.notify.tree across nodes)."""
+    if op.is_pipe:
+        return
+    vol = op.share.volume
+    if not vol.watching and vol.local is not None:
         return
     if not completion_filter:
         completion_filter = _DIR_NAME if op.is_directory else _FILE_NAME
     p = op.path if path is None else path
     if op.stream:
         p = f"{p}:{op.stream}"
-    try:
-        fn(server, op.share, p, action, completion_filter, op)
-    except Exception:
-        log.exception("notify_change failed")
+    vol.report(Change(vol.to_volume(op.share, p), action, completion_filter, op.pid))
 
 
 # --- teardown ------------------------------------------------------------------------------------
 
-async def _close_all(server: ServerState, ops: list[Open]) -> None:
+async def _close_all(server: ServerState, hs: list[Handle]) -> None:
     from sofs.handlers.close import close_open
 
-    for op in ops:
+    for h in hs:
         try:
-            await close_open(server, op)
+            await close_open(server, h)
         except Exception:  # one broken open must not keep the others open
-            log.exception("closing open %s failed", op.path)
+            log.exception("closing open %s failed", h.path)
 
 
 async def close_tree_opens(server: ServerState, tree: TreeConnect) -> None:
-    """Close every open of ``tree`` (TREE_DISCONNECT, [MS-SMB2] 3.3.5.8)."""
-    reg = registry(server)
-    await _close_all(server, [op for op in list(reg.by_id.values()) if op.tree is tree])
+    """Close every handle of ``tree`` (TREE_DISCONNECT, [MS-SMB2] 3.3.5.8)."""
+    await _close_all(server, [h for h in list(server.handles.by_id.values()) if h.tree is tree])
 
 
 async def close_session_opens(server: ServerState, session: Session) -> None:
-    """Close every open of ``session`` (LOGOFF / session expiry, [MS-SMB2] 3.3.5.6)."""
-    reg = registry(server)
-    await _close_all(server, [op for op in list(reg.by_id.values()) if op.session is session])
+    """Close every handle of ``session`` (LOGOFF / session expiry, [MS-SMB2] 3.3.5.6)."""
+    await _close_all(server, [h for h in list(server.handles.by_id.values()) if h.session is session])
+
+
+async def lose_handle(server: ServerState, h: Handle) -> None:
+    """The handle's client is gone (connection lost, session replaced): a durable open stays at the
+    coordinator, disconnected, and this process lets go of its VFS handle; anything else closes."""
+    if h.closed or h.lost:
+        return
+    h.lost = True
+    if h.durable or h.resilient:
+        try:
+            kept = await h.share.volume.svc.disconnect(h.pid, h.position)
+        except Exception:
+            log.exception("disconnect of %s failed", h.path)
+            kept = True
+        if kept:
+            await drop_handle(server, h)
+            return
+    from sofs.handlers.close import close_open
+
+    await close_open(server, h)
+
+
+async def drop_handle(server: ServerState, h: Handle) -> None:
+    """Forget a handle whose open lives on at the coordinator (disconnected) or was closed there."""
+    if h.closed:
+        return
+    h.closed = True
+    server.handles.remove(h)
+    if h.tree.open_count:
+        h.tree.open_count -= 1
+    if h.handle is not None:
+        from sofs.handlers.fsio import run_fs
+
+        try:
+            await run_fs(h.share.vfs.close, h.handle)
+        except Exception:
+            log.exception("closing the VFS handle of %s failed", h.path)
 
 
 def _spawn(coro: Any) -> None:
@@ -265,46 +334,29 @@ def _spawn(coro: Any) -> None:
 _pending: set[asyncio.Task[None]] = set()
 
 
-def _on_connection_lost(server: ServerState, conn: ConnectionState) -> None:
-    """Close the opens of the sessions the lost connection carried (durable handles: issue 5 hooks
-    in through ``server.extensions["preserve_open"]``: a callable (server, open) -> bool that keeps
-    an open alive when it returns True)."""
-    reg = registry(server)
-    preserve = server.extensions.get("preserve_open")
-    doomed = []
-    for op in list(reg.by_id.values()):
-        s = op.session
-        if s.connection is conn and not [c for c in s.channels if c is not conn]:
-            if preserve is not None and preserve(server, op):
-                continue
-            doomed.append(op)
+def connection_lost(server: ServerState, conn: ConnectionState) -> None:
+    """The handles of the sessions the lost connection carried (and no other channel does) lose
+    their client: durable ones stay disconnected at the coordinator, the others close."""
+    doomed = [h for h in list(server.handles.by_id.values())
+              if h.session.connection is conn and not [c for c in h.session.channels if c is not conn]]
     if doomed:
-        _spawn(_close_all(server, doomed))
+        _spawn(_lose_all(server, doomed))
 
 
-def _on_session_logoff(server: ServerState, session: Session) -> None:
-    _spawn(close_session_opens(server, session))
+async def _lose_all(server: ServerState, hs: list[Handle]) -> None:
+    for h in hs:
+        try:
+            await lose_handle(server, h)
+        except Exception:
+            log.exception("losing open %s failed", h.path)
 
 
-async def _on_session_end(server: ServerState, session: Session, disconnected: bool = False) -> None:
-    await close_session_opens(server, session)
-
-
-def install_hooks(server: ServerState) -> None:
-    """Register the teardown hooks once per server (idempotent)."""
-    hooks = server.extensions.setdefault("on_connection_lost", [])
-    if _on_connection_lost not in hooks:
-        hooks.append(_on_connection_lost)
-    hooks = server.extensions.setdefault("on_session_logoff", [])
-    if _on_session_logoff not in hooks:
-        hooks.append(_on_session_logoff)
-    # the lead's TREE_DISCONNECT / LOGOFF hook names (close is idempotent if others register too)
-    for name, fn in (("on_tree_end", close_tree_opens), ("on_session_end", _on_session_end)):
-        hooks = server.extensions.setdefault(name, [])
-        if fn not in hooks:
-            hooks.append(fn)
-    server.extensions.setdefault(EXT_KEY, OpenRegistry())
-
-
-install = install_hooks
-"""``sofs.server.app`` calls ``install(server)`` on every extension module."""
+async def session_ended(server: ServerState, session: Session, keep_durable: bool) -> None:
+    """LOGOFF, expiry, or a session replaced through PreviousSessionId ([MS-SMB2] 3.3.5.5.3): its
+    durable opens stay disconnected when ``keep_durable`` (Samba closes a logged-off session's files
+    with SHUTDOWN_CLOSE, which keeps durable ones; smbtorture durable-open.reopen4), the rest close."""
+    hs = [h for h in list(server.handles.by_id.values()) if h.session is session]
+    if keep_durable:
+        await _lose_all(server, hs)
+    else:
+        await _close_all(server, hs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
-from sofs.handlers.opens import Open, get_open, registry
+from sofs.handlers.opens import Handle, get_open
 from sofs.handlers.scaleout import share_type
 from sofs.wire.codec import Buffer
 from sofs.wire.fscc_constants import FILE_GENERIC_READ, FILE_GENERIC_WRITE, map_generic
@@ -28,7 +28,7 @@ _SHI1005_ENCRYPT = 0x00008000
 def share_infos(server: Any) -> list[tuple[str, int, str, int]]:
     """(name, type, comment, SHI1005 flags) of every share, for NetShareEnum."""
     out: list[tuple[str, int, str, int]] = []
-    clustered = bool(server.extensions.get("node_name"))
+    clustered = bool(server.node_name)
     for share in server.shares.values():
         cfg = share.config
         flags = 0
@@ -58,12 +58,13 @@ async def create_pipe(ctx: Ctx, req: CreateRequest) -> Reply:
     pipe = _new_pipe(ctx, req.name)
     if pipe is None:
         raise SmbError(NtStatus.OBJECT_NAME_NOT_FOUND, f"no pipe {req.name!r}")
-    reg = registry(ctx.server)
+    handles = ctx.server.handles
     granted = map_generic(req.desired_access) & 0x001F01FF or (FILE_GENERIC_READ | FILE_GENERIC_WRITE)
-    op = Open(file_id=reg.new_file_id(), session=session, tree=tree, share=tree.share,
+    op = Handle(file_id=handles.new_file_id(handles.new_pipe_id()), pid=0, session=session, tree=tree,
+              share=tree.share,
               path=req.name, pipe=pipe, granted_access=granted, share_access=req.share_access,
               create_options=req.create_options, create_disposition=req.create_disposition)
-    reg.add(op)
+    handles.add(op)
     tree.open_count += 1
     ctx.set_file_id(op.file_id)
     rsp = CreateResponse(create_action=1, file_attributes=int(FA.NORMAL),
@@ -71,7 +72,7 @@ async def create_pipe(ctx: Ctx, req: CreateRequest) -> Reply:
     return reply(rsp.encode())
 
 
-async def pipe_read(ctx: Ctx, op: Open, length: int) -> Reply:
+async def pipe_read(ctx: Ctx, op: Handle, length: int) -> Reply:
     """READ on a pipe: the next (part of a) message; PIPE_EMPTY → nothing queued."""
     data, status = op.pipe.read(length)
     if status not in (NtStatus.SUCCESS, NtStatus.BUFFER_OVERFLOW):
@@ -79,7 +80,7 @@ async def pipe_read(ctx: Ctx, op: Open, length: int) -> Reply:
     return Reply((ReadResponse.encode_fixed(len(data)), data), status)
 
 
-async def pipe_write(ctx: Ctx, op: Open, data: Buffer) -> Reply:
+async def pipe_write(ctx: Ctx, op: Handle, data: Buffer) -> Reply:
     """WRITE on a pipe: feed the RPC server (which answers synchronously)."""
     n = op.pipe.write(data)
     return reply(WriteResponse(count=n).encode())

@@ -8,8 +8,8 @@ No match on the first query → NO_SUCH_FILE; nothing left → NO_MORE_FILES. IN
 FileIndex is ignored (NTFS gives no stable indexes either; Samba does the same).
 
 Access-based enumeration (issue 3): on shares with FolderEnumerationMode AccessBased the listing
-goes through ``server.extensions["abe_filter"]`` (default :func:`sofs.security.abe.abe_filter`), a
-callable ``(ctx, open, entries) -> entries`` run in the file-system thread pool.
+goes through :func:`sofs.security.abe.abe_filter` ``(ctx, open, entries) -> entries``, run in the
+file-system thread pool.
 """
 from __future__ import annotations
 
@@ -78,8 +78,7 @@ async def handle_query_directory(ctx: Ctx, req: QueryDirectoryRequest) -> Reply:
             pattern = cur.pattern  # RESTART_SCANS without a pattern keeps the old one
         entries = await run_fs(_list, op.share.vfs, op.handle, pattern)
         if op.share.config.access_based_enumeration:
-            abe = ctx.server.extensions.get("abe_filter", abe_filter)
-            entries = list(await run_fs(abe, ctx, op, entries))
+            entries = list(await run_fs(abe_filter, ctx, op, entries))
         cur = op.cursor = DirCursor(pattern=pattern, entries=entries, index=0, started=True)
         if not entries:
             raise SmbError(NtStatus.NO_SUCH_FILE)

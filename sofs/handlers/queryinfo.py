@@ -12,7 +12,7 @@ from typing import Any
 
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import Open, change_time, get_open
+from sofs.handlers.opens import Handle, change_time, get_open
 from sofs.security.files import query_security
 from sofs.security.token import token_of_session
 from sofs.vfs.base import FileInfo
@@ -47,7 +47,7 @@ def _ea_size(eas: list[Any]) -> int:
 _83_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'()-@^_`{}~")
 
 
-def short_name(op: Open) -> str:
+def short_name(op: Handle) -> str:
     """The 8.3 name: the name itself, upper-cased, when it already is a valid 8.3 name; else
     none (short-name generation is off, as on a Windows volume with 8dot3name disabled)."""
     last = op.path.rsplit("\\", 1)[-1].upper()
@@ -58,17 +58,17 @@ def short_name(op: Open) -> str:
     return ""
 
 
-def smb_name(op: Open) -> str:
+def smb_name(op: Handle) -> str:
     name = "\\" + op.path if op.path else "\\"
     if op.stream:
         name += ":" + op.stream
     return name
 
 
-def _file_class(op: Open, cls: int, info: FileInfo, ea_size: int, dialect: int) -> bytes | None:
+def _file_class(op: Handle, cls: int, info: FileInfo, ea_size: int, dialect: int) -> bytes | None:
     basic = fscc.FileBasicInformation(info.creation_time, info.last_access_time, info.last_write_time,
                                       change_time(info), info.attributes)
-    delete_pending = bool(op.node is not None and op.node.delete_pending)
+    delete_pending = bool(op.pid) and op.share.volume.delete_pending(op)
     standard = fscc.FileStandardInformation(info.allocation_size, info.end_of_file, info.nlink,
                                             delete_pending, info.is_directory)
     if cls == FIC.FileBasicInformation:
@@ -116,7 +116,7 @@ def _file_class(op: Open, cls: int, info: FileInfo, ea_size: int, dialect: int) 
     return None
 
 
-def _fs_class(ctx: Ctx, op: Open, cls: int, stats: Any) -> bytes | None:
+def _fs_class(ctx: Ctx, op: Handle, cls: int, stats: Any) -> bytes | None:
     if cls == FSC.FileFsVolumeInformation:
         return fscc.FileFsVolumeInformation(stats.volume_creation_time, stats.volume_serial,
                                             op.share.name, False).encode()
@@ -179,7 +179,7 @@ async def handle_query_info(ctx: Ctx, req: QueryInfoRequest) -> Reply:
     raise SmbError(NtStatus.INVALID_PARAMETER, f"InfoType {it}")
 
 
-async def _query_file(ctx: Ctx, op: Open, req: QueryInfoRequest) -> Reply:
+async def _query_file(ctx: Ctx, op: Handle, req: QueryInfoRequest) -> Reply:
     cls = req.file_info_class
     if cls in _READ_ATTR_CLASSES and not op.granted_access & A.FILE_READ_ATTRIBUTES:
         raise SmbError(NtStatus.ACCESS_DENIED, "no FILE_READ_ATTRIBUTES")
@@ -209,7 +209,7 @@ def _stat_eas(vfs: Any, h: Any, need_eas: bool) -> tuple[FileInfo, list[Any]]:
     return vfs.stat(h), (vfs.get_eas(h) if need_eas else [])
 
 
-async def _query_eas(op: Open, req: QueryInfoRequest) -> Reply:
+async def _query_eas(op: Handle, req: QueryInfoRequest) -> Reply:
     """FileFullEaInformation ([MS-SMB2] 3.3.5.20.1, [MS-FSA] 2.1.5.2.x): all EAs or the listed ones."""
     if not op.granted_access & A.FILE_READ_EA:
         raise SmbError(NtStatus.ACCESS_DENIED, "no FILE_READ_EA")
@@ -246,7 +246,7 @@ async def _query_eas(op: Open, req: QueryInfoRequest) -> Reply:
     return Reply((QueryInfoResponse(data).encode(),), status)
 
 
-async def _query_security(ctx: Ctx, op: Open, req: QueryInfoRequest) -> Reply:
+async def _query_security(ctx: Ctx, op: Handle, req: QueryInfoRequest) -> Reply:
     """[MS-SMB2] 3.3.5.20.3: the requested parts of the security descriptor."""
     info = req.additional_information
     if info & (SI.OWNER | SI.GROUP | SI.DACL | SI.LABEL) and not op.granted_access & A.READ_CONTROL:

@@ -20,7 +20,7 @@ from sofs.handlers import writetime
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.flags import A
 from sofs.handlers.fsio import INLINE_IO_MAX, run_file_write, run_fs, run_pool
-from sofs.handlers.opens import Open, get_open
+from sofs.handlers.opens import Handle, get_open
 from sofs.vfs.confine import status_from_errno
 from sofs.wire.bufpool import POOL
 from sofs.wire.constants import ChannelType, WriteFlags
@@ -76,8 +76,8 @@ async def handle_read(ctx: Ctx, req: ReadRequest) -> Reply:
         raise SmbError(NtStatus.INVALID_PARAMETER, "offset out of range")
     length, offset = req.length, req.offset
     fd = op.handle.fd
-    for hook in ctx.server.extensions.get("check_read", []):
-        hook(ctx, op, offset, length)  # issue 4: byte-range lock conflicts (FILE_LOCK_CONFLICT)
+    if op.share.volume.io_conflict(op, offset, length, False):
+        raise SmbError(NtStatus.FILE_LOCK_CONFLICT)  # a byte-range lock ([MS-SMB2] 3.3.5.12)
     if length == 0:
         if req.minimum_count:
             raise SmbError(NtStatus.END_OF_FILE)
@@ -158,8 +158,9 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
     if length and offset + length >= _MAX_FILE_SIZE:
         # a write that would reach the largest file size: Windows answers DISK_FULL (Samba writes)
         raise SmbError(NtStatus.DISK_FULL, "write beyond the maximum file size")
-    for hook in ctx.server.extensions.get("check_write", []):
-        hook(ctx, op, offset, length)  # issue 4: byte-range lock conflicts
+    vol = op.share.volume
+    if vol.io_conflict(op, offset, length, True):
+        raise SmbError(NtStatus.FILE_LOCK_CONFLICT)  # a byte-range lock ([MS-SMB2] 3.3.5.13)
     sync = bool(req.flags & WriteFlags.WRITE_THROUGH) or bool(op.mode & 0x2)
     fd = op.handle.fd
     wt = writetime.before_write(op) if length else None
@@ -170,7 +171,7 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
         elif length <= INLINE_IO_MAX and not sync:
             n = _pwrite_all(fd, req.data, offset, False)
         else:
-            n, restored = await run_file_write(op.node, op.share.vfs, _pwrite_restore, fd, req.data,
+            n, restored = await run_file_write(op.local, op.share.vfs, _pwrite_restore, fd, req.data,
                                                offset, sync, wt)
     except OSError as e:
         raise _os_error(e) from None
@@ -181,9 +182,7 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
     frozen = op.frozen_times.get("last_write_time")
     if frozen:  # a write time made sticky with SET_INFO -1 survives this write ([MS-FSA] 2.1.4.17)
         await run_fs(op.share.vfs.set_basic_info, op.handle, 0, 0, frozen)
-    if op.node is not None:
-        for hook in ctx.server.extensions.get("on_write", []):
-            hook(ctx, op, offset, n)  # e.g. lease breaks of other opens (issue 4)
+    vol.contend_write(op)  # other opens' read caching breaks to none ([MS-FSA] 2.1.4.12)
     return reply(WriteResponse(count=n, remaining=0).encode())
 
 
@@ -199,7 +198,7 @@ async def handle_flush(ctx: Ctx, req: FlushRequest) -> Reply:
         raise SmbError(NtStatus.ACCESS_DENIED, "flush without write access")
     if op.is_directory:
         return reply(_FLUSH_BODY)
-    writetime.flush(op.node.opens if op.node is not None else [op])
+    writetime.flush(op.siblings)
     try:
         await run_pool(op.share.vfs.flush, op.handle)
     except OSError as e:
@@ -207,5 +206,5 @@ async def handle_flush(ctx: Ctx, req: FlushRequest) -> Reply:
     return reply(_FLUSH_BODY)
 
 
-def current_position(op: Open) -> int:
+def current_position(op: Handle) -> int:
     return op.position

@@ -20,7 +20,7 @@ from __future__ import annotations
 from sofs.handlers.base import Ctx, SmbError
 from sofs.handlers.fsio import run_fs
 from sofs.handlers.ioctl import register_fsctl
-from sofs.handlers.opens import Open, get_open
+from sofs.handlers.opens import Handle, get_open
 from sofs.vfs.links import StoppedOnSymlink, make_link, read_link
 from sofs.wire.constants import CtlCode
 from sofs.wire.errors import WireError
@@ -41,7 +41,7 @@ def stopped_on_symlink(e: StoppedOnSymlink, dialect: int) -> SmbError:
     return SmbError(NtStatus.STOPPED_ON_SYMLINK, str(e), body=ErrorResponse(count, data).encode())
 
 
-def _file_open(ctx: Ctx, req: IoctlRequest) -> Open:
+def _file_open(ctx: Ctx, req: IoctlRequest) -> Handle:
     op = get_open(ctx, req.file_id)
     if op.is_pipe or op.handle is None:
         raise SmbError(NtStatus.INVALID_DEVICE_REQUEST, "reparse FSCTL on a pipe")

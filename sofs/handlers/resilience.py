@@ -10,10 +10,9 @@ not survive a server restart.
 from __future__ import annotations
 
 from sofs.handlers.base import Ctx, Reply, SmbError
-from sofs.handlers.durable_state import mark, pid_of, volume
 from sofs.handlers.ioctl import ioctl_reply, register_fsctl
 from sofs.handlers.opens import get_open
-from sofs.handlestate.model import Open as HOpen
+from sofs.handlestate.api import HandleStateError
 from sofs.wire.constants import CtlCode
 from sofs.wire.errors import WireError
 from sofs.wire.fsctl import NetworkResiliencyRequest
@@ -29,7 +28,7 @@ async def fsctl_request_resiliency(ctx: Ctx, req: IoctlRequest) -> Reply:
     if ctx.dialect < 0x0210:
         raise SmbError(NtStatus.INVALID_DEVICE_REQUEST, "resiliency needs SMB 2.1")
     op = get_open(ctx, req.file_id)
-    if op.is_pipe or op.node is None:
+    if op.is_pipe or not op.pid:
         raise SmbError(NtStatus.INVALID_PARAMETER, "resiliency on a pipe")
     try:
         rq = NetworkResiliencyRequest.decode(bytes(req.input))
@@ -38,22 +37,9 @@ async def fsctl_request_resiliency(ctx: Ctx, req: IoctlRequest) -> Reply:
     if rq.timeout > MAX_RESILIENCY_TIMEOUT_MS:
         raise SmbError(NtStatus.INVALID_PARAMETER, "resiliency timeout above the maximum")
     timeout = rq.timeout or DEFAULT_RESILIENCY_TIMEOUT_MS
-    v = volume(ctx.server, op.share)
-    hop: HOpen | None = op.ext.get("durable")
-    if hop is None:
-        assert ctx.session is not None and ctx.tree is not None
-        user = ctx.session.user
-        hop = v.table.add_open(HOpen(
-            persistent_id=pid_of(op.file_id), volatile_id=int.from_bytes(op.file_id[8:], "little"),
-            file_id=op.node.key[1], path=op.path, stream=op.stream, is_directory=op.is_directory,
-            granted_access=op.granted_access, share_access=op.share_access, create_options=op.create_options,
-            session_id=ctx.session.session_id, tree_id=ctx.tree.tree_id, client_guid=ctx.conn.client_guid,
-            owner_sid=str(getattr(user, "sid", "") or getattr(user, "name", "")), durable=False,
-            persistent=False, durable_timeout_ms=timeout, oplock_level=op.oplock_level), check=False)
-        mark(op, hop)
-        v.live[hop.persistent_id] = op
-    elif not hop.persistent:
-        hop.durable_timeout_ms = timeout
-    hop.resilient = True  # runtime only: a persistent open already outlives a restart
-    op.ext["resilient"] = True
+    try:
+        await op.share.volume.svc.set_resilient(op.pid, timeout)
+    except HandleStateError as e:
+        raise SmbError(e.status, e.message) from None
+    op.resilient = True
     return ioctl_reply(req, b"", file_id=op.file_id)

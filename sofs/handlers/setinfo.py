@@ -13,7 +13,8 @@ from typing import Any
 from sofs.handlers import writetime
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.fsio import run_fs
-from sofs.handlers.opens import Open, get_open, notify, run_hooks
+from sofs.handlers.opens import Handle, get_open, notify
+from sofs.handlestate.api import HandleStateError
 from sofs.security.access import AccessDenied
 from sofs.security.files import set_security
 from sofs.security.token import token_of_session
@@ -51,7 +52,7 @@ _ATTR_SETTABLE = int(FA.READONLY | FA.HIDDEN | FA.SYSTEM | FA.DIRECTORY | FA.ARC
                      | FA.NO_SCRUB_DATA)
 
 
-def _need(op: Open, mask: int) -> None:
+def _need(op: Handle, mask: int) -> None:
     if not op.granted_access & mask:
         raise SmbError(NtStatus.ACCESS_DENIED, f"needs access {mask:#x}")
 
@@ -77,7 +78,7 @@ async def handle_set_info(ctx: Ctx, req: SetInfoRequest) -> Reply:
     raise SmbError(NtStatus.INVALID_PARAMETER, f"InfoType {it}")
 
 
-async def _set_file(ctx: Ctx, op: Open, cls: int, buf: Any) -> None:
+async def _set_file(ctx: Ctx, op: Handle, cls: int, buf: Any) -> None:
     minimum = _MIN_SIZE.get(cls)
     if minimum is None:
         raise SmbError(NtStatus.INVALID_INFO_CLASS, f"file class {cls} cannot be set")
@@ -113,7 +114,7 @@ async def _set_file(ctx: Ctx, op: Open, cls: int, buf: Any) -> None:
         notify(ctx.server, op, NotifyAction.MODIFIED, change)
 
 
-async def _apply(ctx: Ctx, op: Open, cls: int, info: Any, vfs: Any) -> None:
+async def _apply(ctx: Ctx, op: Handle, cls: int, info: Any, vfs: Any) -> None:
     if cls == FIC.FileBasicInformation:
         await _set_basic(op, info)
     elif cls == FIC.FileDispositionInformation:
@@ -127,7 +128,8 @@ async def _apply(ctx: Ctx, op: Open, cls: int, info: Any, vfs: Any) -> None:
         if info.end_of_file < 0:
             raise SmbError(NtStatus.INVALID_PARAMETER, "negative size")
         await run_fs(vfs.set_end_of_file, op.handle, info.end_of_file)
-        writetime.repin(op.node.opens if op.node is not None else [op])
+        writetime.repin(op.siblings)
+        op.share.volume.contend_write(op)
     elif cls == FIC.FileAllocationInformation:
         _need(op, A.FILE_WRITE_DATA)
         if op.is_directory:
@@ -135,6 +137,7 @@ async def _apply(ctx: Ctx, op: Open, cls: int, info: Any, vfs: Any) -> None:
         if info.allocation_size < 0:
             raise SmbError(NtStatus.INVALID_PARAMETER, "negative size")
         await run_fs(vfs.set_allocation_size, op.handle, info.allocation_size)
+        op.share.volume.contend_write(op)  # a size change breaks read caching ([MS-FSA] 2.1.4.12)
     elif cls == FIC.FileFullEaInformation:
         _need(op, A.FILE_WRITE_EA)
         eas = [VfsEa(e.name.encode("latin-1"), bytes(e.value), e.flags) for e in info.eas]
@@ -144,7 +147,7 @@ async def _apply(ctx: Ctx, op: Open, cls: int, info: Any, vfs: Any) -> None:
         raise SmbError(NtStatus.PRIVILEGE_NOT_HELD, "SeManageVolumePrivilege")
 
 
-async def _set_basic(op: Open, info: Any) -> None:
+async def _set_basic(op: Handle, info: Any) -> None:
     """FileBasicInformation ([MS-FSA] 2.1.5.14.2)."""
     _need(op, A.FILE_WRITE_ATTRIBUTES)
     attrs = info.file_attributes
@@ -176,9 +179,9 @@ async def _set_basic(op: Open, info: Any) -> None:
             apply[key] = v
             op.frozen_times[key] = v
     vfs = op.share.vfs
-    writetime.flush(op.node.opens if op.node is not None else [op])
+    writetime.flush(op.siblings)
     if "last_write_time" in apply or "last_write_time" in freeze:
-        writetime.cancel_all(op.node.opens if op.node is not None else [op])
+        writetime.cancel_all(op.siblings)
     if freeze:
         current = await run_fs(vfs.stat, op.handle)
         for key in freeze:
@@ -193,11 +196,10 @@ def _basic(vfs: Any, h: Any, times: dict[str, int], attrs: int) -> None:
                        change_time=times.get("change_time", 0), attributes=attrs)
 
 
-async def set_delete_pending(op: Open, pending: bool, ignore_readonly: bool, ctx: Ctx | None = None) -> None:
+async def set_delete_pending(op: Handle, pending: bool, ignore_readonly: bool, ctx: Ctx | None = None) -> None:
     """FileDispositionInformation ([MS-FSA] 2.1.5.14.3)."""
     _need(op, A.DELETE)
-    node = op.node
-    if node is None:
+    if not op.pid:
         raise SmbError(NtStatus.INVALID_PARAMETER)
     if pending:
         vfs = op.share.vfs
@@ -206,24 +208,28 @@ async def set_delete_pending(op: Open, pending: bool, ignore_readonly: bool, ctx
             raise SmbError(NtStatus.CANNOT_DELETE, "read-only")
         if op.is_directory and not op.stream and not await run_fs(vfs.is_directory_empty, op.handle):
             raise SmbError(NtStatus.DIRECTORY_NOT_EMPTY)
-        if ctx is not None:
-            await run_hooks(ctx, "before_delete", op)
-    node.delete_pending = pending
+    try:
+        await op.share.volume.svc.set_delete_pending(op.pid, pending, ctx)
+    except HandleStateError as e:
+        raise SmbError(e.status, e.message) from None
 
 
-async def _set_disposition_ex(op: Open, flags: int, ctx: Ctx) -> None:
+async def _set_disposition_ex(op: Handle, flags: int, ctx: Ctx) -> None:
     """FileDispositionInformationEx ([MS-FSCC] 2.4.12): ON_CLOSE sets the per-open flag;
     POSIX_SEMANTICS is treated as plain delete-pending (the name goes with the last close)."""
     if flags & DX.ON_CLOSE:
         _need(op, A.DELETE)
-        if flags & DX.DELETE:
-            await run_hooks(ctx, "before_delete", op)
-        op.delete_on_close = bool(flags & DX.DELETE)
+        value = bool(flags & DX.DELETE)
+        try:
+            await op.share.volume.svc.set_delete_on_close(op.pid, value, ctx)
+        except HandleStateError as e:
+            raise SmbError(e.status, e.message) from None
+        op.delete_on_close = value
         return
     await set_delete_pending(op, bool(flags & DX.DELETE), bool(flags & DX.IGNORE_READONLY_ATTRIBUTE), ctx)
 
 
-async def _set_security(ctx: Ctx, op: Open, info: int, buf: Any) -> None:
+async def _set_security(ctx: Ctx, op: Handle, info: int, buf: Any) -> None:
     """[MS-SMB2] 3.3.5.21.3: merge the selected parts of the new descriptor into the stored one."""
     if info & (SI.OWNER | SI.GROUP | SI.LABEL):
         _need(op, A.WRITE_OWNER)

@@ -57,7 +57,7 @@ async def handle_tree_connect(ctx: Ctx, req: TreeConnectRequest) -> Reply:
             flags |= ShareFlags.ACCESS_BASED_DIRECTORY_ENUM
         if encrypt:
             flags |= ShareFlags.ENCRYPT_DATA
-        clustered = bool(server.extensions.get("node_name"))
+        clustered = bool(server.node_name)
         caps = share_capabilities(cfg, dialect, clustered)
         is_ca = bool(caps & ShareCaps.CONTINUOUS_AVAILABILITY)
         tree = TreeConnect(session.next_tree_id, session, share, access, encrypt=encrypt, is_ca=is_ca,
@@ -81,10 +81,10 @@ async def handle_tree_disconnect(ctx: Ctx, req: TreeDisconnectRequest) -> Reply:
 
 
 async def end_tree(server, tree: TreeConnect) -> None:  # type: ignore[no-untyped-def]
-    for hook in server.extensions.get("on_tree_end", []):
-        try:
-            res = hook(server, tree)
-            if hasattr(res, "__await__"):
-                await res
-        except Exception:
-            log.exception("tree-end hook failed")
+    """TREE_DISCONNECT ([MS-SMB2] 3.3.5.8): the tree's handles close."""
+    from sofs.handlers.opens import close_tree_opens
+
+    try:
+        await close_tree_opens(server, tree)
+    except Exception:
+        log.exception("closing the opens of tree %d failed", tree.tree_id)

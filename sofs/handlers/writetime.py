@@ -21,7 +21,6 @@ from typing import Any
 from sofs.vfs.base import VfsError
 
 DELAY = 2.0
-KEY = "sofs.writetime"
 
 
 @dataclass(eq=False)
@@ -42,14 +41,14 @@ def before_write(op: Any) -> WriteTime | None:
     when the write time is not pinned: a stream, a frozen write time, no file)."""
     if not _applies(op):
         return None
-    wt: WriteTime | None = op.ext.get(KEY)
+    wt: WriteTime | None = op.writetime
     if wt is not None:
         return wt
     try:
         atime_ns, mtime_ns = _times(op)
     except (OSError, VfsError):
         return None
-    wt = op.ext[KEY] = WriteTime(mtime_ns, atime_ns)
+    wt = op.writetime = WriteTime(mtime_ns, atime_ns)
     return wt
 
 
@@ -108,7 +107,7 @@ def _restore_op(op: Any, wt: WriteTime) -> int | None:
 def after_write(op: Any, restored: int | None = None) -> None:
     """Put the pinned write time back (unless :func:`restore` already put this very value back) and
     schedule the one delayed update."""
-    wt: WriteTime | None = op.ext.get(KEY)
+    wt: WriteTime | None = op.writetime
     if wt is None or not _applies(op):
         return
     # not restored yet, or the delayed update fired meanwhile
@@ -123,7 +122,7 @@ def after_write(op: Any, restored: int | None = None) -> None:
 def _fire(op: Any, wt: WriteTime) -> None:
     wt.timer = None
     wt.fired = True
-    if op.closed or op.ext.get(KEY) is not wt:
+    if op.closed or op.writetime is not wt:
         return
     now = time.time_ns()
     try:
@@ -135,7 +134,8 @@ def _fire(op: Any, wt: WriteTime) -> None:
 
 def on_close(op: Any) -> bool:
     """Forget the state; True when the close must set the write time to now."""
-    wt: WriteTime | None = op.ext.pop(KEY, None)
+    wt: WriteTime | None = op.writetime
+    op.writetime = None
     if wt is None:
         return False
     pending = wt.timer is not None
@@ -147,7 +147,8 @@ def on_close(op: Any) -> bool:
 def cancel_all(opens: list[Any]) -> None:
     """An explicit write time was set: no open of the file updates it any more."""
     for o in opens:
-        wt: WriteTime | None = o.ext.pop(KEY, None)
+        wt: WriteTime | None = o.writetime
+        o.writetime = None
         if wt is not None and wt.timer is not None:
             wt.timer.cancel()
 
@@ -155,7 +156,7 @@ def cancel_all(opens: list[Any]) -> None:
 def repin(opens: list[Any]) -> None:
     """The file's write time moved for another reason (EOF/allocation change): keep the new one."""
     for o in opens:
-        wt: WriteTime | None = o.ext.get(KEY)
+        wt: WriteTime | None = o.writetime
         if wt is None:
             continue
         try:
@@ -167,7 +168,7 @@ def repin(opens: list[Any]) -> None:
 def flush(opens: list[Any]) -> None:
     """FLUSH and SET_INFO FileBasicInformation carry out a pending delayed update at once."""
     for o in opens:
-        wt: WriteTime | None = o.ext.get(KEY)
+        wt: WriteTime | None = o.writetime
         if wt is not None and wt.timer is not None:
             wt.timer.cancel()
             _fire(o, wt)

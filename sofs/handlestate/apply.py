@@ -5,7 +5,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sofs.handlestate import records as R
-from sofs.handlestate.model import ByteRangeLock, Lease, LeaseState, Open, OpenFile, path_key
+from sofs.handlestate.locks import RangeLock
+from sofs.handlestate.model import Open, OpenFile, path_key
+from sofs.handlestate.oplocks import Caching
 from sofs.wire.fscc_constants import CreateOptions
 
 _DELETE_ON_CLOSE = int(CreateOptions.DELETE_ON_CLOSE)  # a plain int: IntFlag & costs an enum call
@@ -40,14 +42,12 @@ def _added(t: OpenTable, rec: R.OpenAdded) -> None:
 
 
 def insert_open(t: OpenTable, o: Open) -> None:
-    """Index ``o`` as a new connected open (what replaying its ``OpenAdded`` does)."""
+    """Index ``o`` as a new open (what replaying its ``OpenAdded`` does)."""
     f = t.files.get(o.file_id)
     if f is None:
         f = t.files[o.file_id] = OpenFile(o.file_id, o.path, o.is_directory)
     f.opens[o.persistent_id] = o
     t.opens_by_persistent[o.persistent_id] = o
-    t.opens_by_volatile[o.volatile_id] = o
-    t._index_path(o.path, o.file_id)
     if o.create_guid is not None:
         t.by_create_guid[o.create_guid] = o.persistent_id
     if o.app_instance_id is not None:
@@ -55,14 +55,23 @@ def insert_open(t: OpenTable, o: Open) -> None:
 
 
 def remove_open(t: OpenTable, rec: R.OpenRemoved) -> None:
-    """Drop the open (what replaying its ``OpenRemoved`` does); its file goes with its last open."""
-    o = t.opens_by_persistent.pop(rec.persistent_id)
-    if t.opens_by_volatile.get(o.volatile_id) is o:
-        del t.opens_by_volatile[o.volatile_id]
+    """Replaying an ``OpenRemoved``: :func:`drop_open`."""
+    drop_open(t, rec.persistent_id)
+
+
+def drop_open(t: OpenTable, persistent_id: int) -> None:
+    """Drop the open with its locks and its share of its lease; its file goes with its last open
+    unless a delete is pending."""
+    o = t.opens_by_persistent.pop(persistent_id, None)
+    if o is None:
+        return
     f = t.files[o.file_id]
     del f.opens[o.persistent_id]
-    if f.locks:
-        f.locks = [lk for lk in f.locks if lk.owner != o.persistent_id]
+    if t.locks.files:
+        t.locks.release_owner((o.file_id, o.stream_key), o.persistent_id)
+    if o.lease is not None:
+        t.leases.detach(o.lease, o.persistent_id)
+        o.lease = None
     if o.create_guid is not None and t.by_create_guid.get(o.create_guid) == o.persistent_id:
         del t.by_create_guid[o.create_guid]
     if o.app_instance_id is not None:
@@ -71,41 +80,26 @@ def remove_open(t: OpenTable, rec: R.OpenRemoved) -> None:
             pids.discard(o.persistent_id)
             if not pids:
                 del t.by_app_instance[o.app_instance_id]
-    if f.opens or f.locks or f.delete_pending or f.stream_delete_pending:
-        t._unindex_path(o.path, o.file_id)
-        return
-    # the last open of a file that keeps nothing else: the file and its path keys go
-    del t.files[f.file_id]
-    key = path_key(o.path)
-    _unindex_key(t, key, f.file_id)
-    if f.path != o.path:
-        fkey = path_key(f.path)
-        if fkey != key:
-            _unindex_key(t, fkey, f.file_id)
-
-
-def _unindex_key(t: OpenTable, key: str, file_id: int) -> None:
-    ids = t.by_path.get(key)
-    if ids is not None:
-        ids.discard(file_id)
-        if not ids:
-            del t.by_path[key]
+    if not f.opens and not f.delete_pending and not f.stream_delete_pending:
+        del t.files[f.file_id]
 
 
 def _disconnected(t: OpenTable, rec: R.OpenDisconnected) -> None:
-    o = t.opens_by_persistent[rec.persistent_id]
-    if t.opens_by_volatile.get(o.volatile_id) is o:
-        del t.opens_by_volatile[o.volatile_id]
+    o = t.opens_by_persistent.get(rec.persistent_id)
+    if o is None:
+        return
     o.disconnected_at = rec.at
+    o.endpoint = 0
 
 
 def _reconnected(t: OpenTable, rec: R.OpenReconnected) -> None:
-    o = t.opens_by_persistent[rec.persistent_id]
-    if t.opens_by_volatile.get(o.volatile_id) is o:
-        del t.opens_by_volatile[o.volatile_id]
-    o.volatile_id, o.session_id, o.tree_id = rec.volatile_id, rec.session_id, rec.tree_id
+    o = t.opens_by_persistent.get(rec.persistent_id)
+    if o is None:
+        return
+    o.session_id, o.tree_id = rec.session_id, rec.tree_id
+    if rec.volatile_id:
+        o.volatile_id = rec.volatile_id
     o.disconnected_at = None
-    t.opens_by_volatile[o.volatile_id] = o
 
 
 def _delete_pending(t: OpenTable, rec: R.DeletePendingSet) -> None:
@@ -122,67 +116,83 @@ def _delete_pending(t: OpenTable, rec: R.DeletePendingSet) -> None:
     t._maybe_drop_file(f)
 
 
+def moved_path(path: str, old: str, new: str, is_directory: bool) -> str | None:
+    """``path`` after a rename of ``old`` to ``new`` (for a directory, paths below move too), or
+    None when the rename does not touch it."""
+    okey = path_key(path)
+    old_key = path_key(old)
+    if okey == old_key:
+        return new
+    if is_directory and old_key and okey.startswith(old_key + "\\"):
+        return new + path[len(old):]
+    return None
+
+
 def _moved(t: OpenTable, rec: R.PathMoved) -> None:
-    old_key = path_key(rec.old)
-    prefix = old_key + "\\" if old_key else ""
-    for o in list(t.opens_by_persistent.values()):
-        okey = path_key(o.path)
-        if o.file_id == rec.file_id and okey == old_key:
-            new_path = rec.new
-        elif rec.is_directory and prefix and okey.startswith(prefix):
-            new_path = rec.new + o.path[len(rec.old):]
-        else:
+    for o in t.opens_by_persistent.values():
+        if o.file_id != rec.file_id and not rec.is_directory:
             continue
-        old_path, o.path = o.path, new_path
-        t._unindex_path(old_path, o.file_id)
-        t._index_path(new_path, o.file_id)
+        new_path = moved_path(o.path, rec.old, rec.new, rec.is_directory)
+        if new_path is None:
+            continue
+        o.path = new_path
         f = t.files[o.file_id]
-        if path_key(f.path) == okey:
-            f.path = new_path
+        f.path = new_path
+    f = t.files.get(rec.file_id)
+    if f is not None and path_key(f.path) == path_key(rec.old):
+        f.path = rec.new
 
 
 def _lock_added(t: OpenTable, rec: R.LockAdded) -> None:
-    t.files[rec.file_id].locks.append(
-        ByteRangeLock(rec.owner, rec.stream_key, rec.offset, rec.length, rec.exclusive))
+    t.locks.files.setdefault((rec.file_id, rec.stream_key), []).append(
+        RangeLock(rec.owner, rec.offset, rec.length, rec.exclusive))
 
 
 def _lock_removed(t: OpenTable, rec: R.LockRemoved) -> None:
-    f = t.files[rec.file_id]
-    for i, lk in enumerate(f.locks):
-        if (lk.owner, lk.stream, lk.offset, lk.length) == (rec.owner, rec.stream_key, rec.offset, rec.length):
-            del f.locks[i]
-            break
-    t._maybe_drop_file(f)
+    t.locks.unlock((rec.file_id, rec.stream_key), rec.owner, rec.offset, rec.length)
 
 
 def _lease(t: OpenTable, rec: R.LeaseSet) -> None:
-    f = t.files.get(rec.file_id)
-    if f is None:
-        return
-    key = (rec.client_guid, rec.lease_key)
+    lease = t.leases.get(rec.client_guid, rec.lease_key)
     if rec.state == 0:
-        f.leases.pop(key, None)
+        if lease is not None:
+            t.leases.drop(lease)
         return
-    lease = f.leases.get(key) or Lease(rec.client_guid, rec.lease_key)
-    lease.state, lease.epoch, lease.version = LeaseState(rec.state), rec.epoch, rec.version
-    lease.parent_lease_key = rec.parent_lease_key
-    f.leases[key] = lease
+    if lease is None:
+        f = t.files.get(rec.file_id)
+        lease = t.leases.lookup_for_open(rec.client_guid, rec.lease_key, (rec.file_id, ""),
+                                         bool(f and f.is_directory), rec.version, rec.parent_lease_key,
+                                         rec.epoch)
+        lease.fresh = False  # a restored lease is not new: upgrades must be grantable in full
+    lease.state, lease.epoch, lease.version = Caching(rec.state), rec.epoch, rec.version
+    lease.parent_key = rec.parent_lease_key
 
+
+# a record naming an open the table does not have (a journal keeps only persistent opens' records)
+# changes nothing
 
 def _delete_on_close(t: OpenTable, rec: R.DeleteOnCloseSet) -> None:
-    t.opens_by_persistent[rec.persistent_id].delete_on_close = rec.value
+    o = t.opens_by_persistent.get(rec.persistent_id)
+    if o is not None:
+        o.delete_on_close = rec.value
 
 
 def _channel_sequence(t: OpenTable, rec: R.ChannelSequenceSet) -> None:
-    t.opens_by_persistent[rec.persistent_id].channel_sequence = rec.value
+    o = t.opens_by_persistent.get(rec.persistent_id)
+    if o is not None:
+        o.channel_sequence = rec.value
 
 
 def _lock_sequence(t: OpenTable, rec: R.LockSequenceSet) -> None:
-    t.opens_by_persistent[rec.persistent_id].lock_sequences[rec.index] = rec.value
+    o = t.opens_by_persistent.get(rec.persistent_id)
+    if o is not None:
+        o.lock_sequences[rec.index] = rec.value
 
 
 def _oplock(t: OpenTable, rec: R.OplockSet) -> None:
-    t.opens_by_persistent[rec.persistent_id].oplock_level = rec.level
+    o = t.opens_by_persistent.get(rec.persistent_id)
+    if o is not None:
+        o.oplock_level = rec.level
 
 
 _APPLY: dict[type, Callable[[Any, Any], None]] = {

@@ -23,10 +23,11 @@ Writes ([MS-SMB2] 3.3.5.9.10: state a client may reclaim is durable before it is
 - **Compaction**: when the file has grown past ``compact_bytes``, the flusher writes a new generation
   file = header + a snapshot of the live state (``snapshot()`` callback, taken on the loop thread at
   the moment of the request, so it includes every entry appended before) to ``journal.<g+1>.tmp``,
-  fsyncs it, renames it into place, fsyncs the directory and unlinks the old generation.
-  Crash points: before the rename the old generation is intact (the ``.tmp`` is discarded on load);
-  after it the new one is complete (rename of an fsynced file is atomic); a leftover old file is
-  removed on load.
+  fsyncs it, links it into place, fsyncs the directory and unlinks the old generation.
+  Crash points: before the link the old generation is intact (the ``.tmp`` is discarded on load);
+  after it the new one is complete (a link of an fsynced file is atomic); a leftover old file is
+  removed on load. A generation is linked into place, never renamed over: a file already there means
+  a newer writer took over (:class:`JournalFenced`), and the journal fails rather than replace it.
 
 Fencing: every entry carries the writer's epoch; the header too. On load, entries with an epoch
 lower than one already seen are dropped (a stale writer's records). A new owner loads, then compacts
@@ -63,7 +64,6 @@ from sofs.handlestate.journal_codec import (
 log = logging.getLogger("sofs.journal")
 
 JOURNAL_REL = ".sofs/journal"
-ADOPTED_MARK = ".adopted-by-"  # in a claimed journal directory's name: <dead>.adopted-by-<me>.<ns>
 _GEN_RE = re.compile(r"^journal\.(\d+)$")
 
 Snapshot = Callable[[], list[R.Record]]
@@ -84,11 +84,9 @@ class LoadResult:
     error: str = ""
 
 
-def journal_dir(share_root: str | os.PathLike[str], owner: str | None = None) -> Path:
-    """The share's journal directory; ``owner`` (a cluster node name) gives each node its own until a
-    volume has one coordinator that owns the journal for the whole cluster."""
-    base = Path(share_root) / JOURNAL_REL
-    return base / owner if owner else base
+def journal_dir(root: str | os.PathLike[str]) -> Path:
+    """The journal directory of a volume (a standalone share's root, or a Cluster Shared Volume's)."""
+    return Path(root) / JOURNAL_REL
 
 
 def _fsync_dir(path: Path) -> None:
@@ -113,12 +111,12 @@ def load_dir(directory: Path) -> LoadResult:
         if m:
             gens.append(int(m.group(1)))
         elif name.endswith(".tmp"):
-            (directory / name).unlink(missing_ok=True)  # compaction crashed before its rename
+            (directory / name).unlink(missing_ok=True)  # compaction crashed before its link
     if not gens:
         return LoadResult(0, 0, [])
     gens.sort()
     for old in gens[:-1]:
-        (directory / f"journal.{old}").unlink(missing_ok=True)  # crashed after the rename
+        (directory / f"journal.{old}").unlink(missing_ok=True)  # crashed after the link
     gen = gens[-1]
     data = (directory / f"journal.{gen}").read_bytes()
     scan = decode_frames(data)
@@ -134,6 +132,10 @@ def load_dir(directory: Path) -> LoadResult:
     if scan.error:
         log.warning("journal.%d: %s (%d bytes dropped)", gen, scan.error, scan.size - scan.good_end)
     return LoadResult(gen, epoch, kept, scan.size - scan.good_end, dropped, scan.error)
+
+
+class JournalFenced(OSError):
+    """The next generation file exists: another (newer) writer owns the journal now."""
 
 
 class PersistentHandleJournal:
@@ -372,7 +374,7 @@ class PersistentHandleJournal:
         self.directory.mkdir(parents=True, exist_ok=True)
         gen = self.generation + 1
         final = self.directory / f"journal.{gen}"
-        tmp = self.directory / f"journal.{gen}.tmp"
+        tmp = self.directory / f"journal.{gen}.{os.getpid()}.{id(self):x}.tmp"  # one per writer
         blob = encode_entry((self.epoch, 0, JournalHeader(gen, self.epoch), True)) + blob
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o600)
         try:
@@ -382,7 +384,14 @@ class PersistentHandleJournal:
                 view = view[n:]
             self._fsync(fd)
             self.fsyncs += 1
-            os.rename(tmp, final)
+            # link, not rename: a generation is never replaced. A writer that finds its next generation
+            # taken has been fenced (a newer coordinator loaded the journal and moved on)
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                raise JournalFenced(f"{final} exists: another writer took the journal over") from None
+            finally:
+                tmp.unlink(missing_ok=True)
             _fsync_dir(self.directory)
         except BaseException:
             os.close(fd)
@@ -422,12 +431,19 @@ def snapshot_records(table: object, persistent_only: bool = True) -> list[R.Reco
                 out.append(R.ChannelSequenceSet(o.persistent_id, o.channel_sequence))
             for idx, val in sorted(o.lock_sequences.items()):
                 out.append(R.LockSequenceSet(o.persistent_id, idx, val))
-        for lk in f.locks:
-            if lk.owner in pids:
-                out.append(R.LockAdded(f.file_id, lk.owner, lk.stream, lk.offset, lk.length, lk.exclusive))
-        for lease in f.leases.values():
-            out.append(R.LeaseSet(f.file_id, lease.client_guid, lease.lease_key, int(lease.state),
-                                  lease.epoch, lease.version, lease.parent_lease_key))
+        skeys = sorted({o.stream_key for o in opens})
+        for skey in skeys:
+            for lk in table.locks.locks_of((f.file_id, skey)):
+                if lk.owner in pids:
+                    out.append(R.LockAdded(f.file_id, lk.owner, skey, lk.offset, lk.length,  # type: ignore[arg-type]
+                                           lk.exclusive))
+        seen = set()
+        for o in opens:
+            lease = o.lease
+            if lease is not None and id(lease) not in seen:
+                seen.add(id(lease))
+                out.append(R.LeaseSet(f.file_id, lease.client_guid, lease.key, int(lease.state),
+                                      lease.epoch, lease.version, lease.parent_key))
         if f.delete_pending:
             out.append(R.DeletePendingSet(f.file_id, "", True))
         for skey in sorted(f.stream_delete_pending):

@@ -3,9 +3,9 @@
 Every running server (a standalone ``sofs serve``, or each node of a cluster) publishes the opens it
 holds in ``<share root>/.sofs/handles.json`` — ``handles.<node>.json`` on a cluster node, since all
 nodes serve the same share root — at most a second stale (``sofs.handlers.handles_status``). On a
-continuously available share the persistent-handle journals (``.sofs/journal`` and, on a cluster,
-``.sofs/journal/<node>``) are read too, so persistent opens whose server is down still show: they
-come back when it restarts, or when a surviving node adopts them.
+continuously available share the persistent-handle journal is read too (the share's own on a
+standalone server, the Cluster Shared Volume's on a cluster), so persistent opens whose server is down
+still show: they come back when it restarts, or when the volume's next coordinator replays it.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sofs.handlestate.journal import ADOPTED_MARK, JOURNAL_REL, has_generation, load_dir
+from sofs.handlestate.journal import JOURNAL_REL, has_generation, load_dir
 from sofs.handlestate.table import OpenTable
 
 STATUS_DIR = ".sofs"
@@ -46,38 +46,49 @@ def _status_rows(root: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _journal_dirs(root: str) -> list[tuple[str, Path]]:
-    """(node or '', directory) of every journal under the share (the standalone one and per node)."""
-    base = Path(root) / JOURNAL_REL
-    if not base.is_dir():
-        return []
-    out: list[tuple[str, Path]] = []
-    if has_generation(base):
-        out.append(("", base))
-    for sub in sorted(base.iterdir()):
-        if sub.is_dir() and ADOPTED_MARK not in sub.name:
-            out.append((sub.name, sub))
-    return out
+def _journal_of(root: str) -> tuple[Path, str] | None:
+    """The journal holding the share's persistent opens, and the share's path inside the journal's
+    volume: ``<share root>/.sofs/journal`` on a standalone server; on a cluster, the journal of the
+    Cluster Shared Volume the share lives on (``<...>/ClusterStorage/<Volume>/.sofs/journal``),
+    whose coordinator journals the opens of every node."""
+    share = Path(root)
+    own = share / JOURNAL_REL
+    if own.is_dir() and has_generation(own):
+        return own, ""
+    for vol in share.parents:
+        if vol.parent.name == "ClusterStorage":
+            j = vol / JOURNAL_REL
+            if j.is_dir() and has_generation(j):
+                return j, "\\".join(share.relative_to(vol).parts)
+            return None
+    return None
 
 
 def _journal_rows(root: str) -> list[dict[str, Any]]:
+    found = _journal_of(root)
+    if found is None:
+        return []
+    directory, prefix = found
+    table = OpenTable()
+    try:
+        table.replay(load_dir(directory).entries)
+    except (OSError, KeyError, ValueError, TypeError):  # a journal being rewritten: skip it
+        return []
     rows = []
-    for node, d in _journal_dirs(root):
-        table = OpenTable()
-        try:
-            table.replay(load_dir(d).entries)
-        except (OSError, KeyError, ValueError, TypeError):  # a journal being rewritten: skip it
-            continue
-        for o in table.opens_by_persistent.values():
-            f = table.files.get(o.file_id)
-            locks = [[lk.offset, lk.length, "X" if lk.exclusive else "S"]
-                     for lk in (f.locks if f else []) if lk.owner == o.persistent_id]
-            lease = f.leases.get((o.client_guid, o.lease_key)) if f is not None and o.lease_key else None
-            rows.append({"path": o.path, "client": "", "user": o.owner_sid, "kind": "persistent",
-                         "state": "journal", "locks": locks, "lease": int(lease.state) if lease else None,
-                         "node": node,
-                         "file_id": (o.persistent_id.to_bytes(8, "little")
-                                     + o.volatile_id.to_bytes(8, "little")).hex()})
+    for o in table.opens_by_persistent.values():
+        path = o.path
+        if prefix:  # the open's path is volume-relative: keep the share's files only
+            if path[:len(prefix) + 1].lower() != prefix.lower() + "\\":
+                continue
+            path = path[len(prefix) + 1:]
+        locks = [[lk.offset, lk.length, "X" if lk.exclusive else "S"]
+                 for lk in table.locks.locks_of((o.file_id, o.stream_key)) if lk.owner == o.persistent_id]
+        lease = o.lease
+        rows.append({"path": path, "client": "", "user": o.owner_sid, "kind": "persistent",
+                     "state": "journal", "locks": locks, "lease": int(lease.state) if lease else None,
+                     "node": "",
+                     "file_id": (o.persistent_id.to_bytes(8, "little")
+                                 + o.volatile_id.to_bytes(8, "little")).hex()})
     return rows
 
 

@@ -1,14 +1,16 @@
-"""The per-volume open table's objects: ``Open``, ``Lease``, ``ByteRangeLock``, ``OpenFile``.
+"""The per-volume open table's objects: ``Open`` and ``OpenFile`` (leases: ``leases.LeaseRecord``,
+byte-range locks: ``locks.RangeLock``).
 
 Invariants (checked by ``OpenTable.check_invariants`` in tests):
 
 I1  Every Open is in exactly one OpenFile (``files[open.file_id].opens[open.persistent_id]``) and in
-    ``opens_by_persistent``; a *connected* Open is also in ``opens_by_volatile``; a disconnected one
-    (``disconnected_at`` set, durable/persistent only) is not.
-I2  ``persistent_id`` is unique in the volume for the table's life and across restarts (it carries the
-    epoch in its top bits); ``volatile_id`` is unique among connected opens.
-I3  An OpenFile exists iff it has at least one Open (disconnected ones included) or a byte-range lock;
-    it is dropped together with its last Open.
+    ``opens_by_persistent``. A connected Open names the serving process (``endpoint``) that holds its
+    client's connection; a disconnected one (``disconnected_at`` set, durable/persistent only) none.
+I2  ``persistent_id`` is unique in the volume for the table's life and across restarts and
+    coordinator changes (it carries the coordinator's epoch in its top bits). Volatile ids are the
+    serving process's business (each process numbers the handles it serves).
+I3  An OpenFile exists iff it has at least one Open (disconnected ones included) or a delete-pending
+    flag; byte-range locks (``OpenTable.locks``) always belong to an Open of the file.
 I4  Share modes: for any two Opens A, B of the same stream (``stream_key``) whose granted access
     includes data access (READ_DATA/EXECUTE/WRITE_DATA/APPEND_DATA/DELETE), each one's access is
     allowed by the other's share mode ([MS-FSA] 2.1.5.1.2.2). Disconnected durable/persistent Opens
@@ -29,21 +31,11 @@ nothing here reads a clock.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntFlag
 from typing import Any
 
 from sofs.vfs.names import fold_name
 
 LOCK_SEQUENCE_ENTRIES = 64  # [MS-SMB2] 3.3.1.10 Open.LockSequenceArray
-
-
-class LeaseState(IntFlag):
-    """[MS-SMB2] 2.2.13.2.8 LeaseState bits."""
-
-    NONE = 0
-    READ = 0x01
-    HANDLE = 0x02
-    WRITE = 0x04
 
 
 def stream_key(stream: str | None) -> str:
@@ -56,38 +48,11 @@ def path_key(path: str) -> str:
 
 
 @dataclass(slots=True)
-class Lease:
-    """[MS-SMB2] 3.3.1.4 Lease, kept on the file it names (one per (client_guid, lease_key))."""
-
-    client_guid: bytes
-    lease_key: bytes
-    state: LeaseState = LeaseState.NONE
-    epoch: int = 0
-    version: int = 1
-    parent_lease_key: bytes | None = None
-    breaking: bool = False
-    breaking_to: LeaseState = LeaseState.NONE
-    break_deadline: int | None = None  # monotonic ns
-
-
-@dataclass(frozen=True, slots=True)
-class ByteRangeLock:
-    """One granted byte-range lock ([MS-SMB2] 2.2.26.1), owned by an Open (by persistent id)."""
-
-    owner: int
-    stream: str
-    offset: int
-    length: int
-    exclusive: bool
-
-
-@dataclass(slots=True)
 class Open:
     """[MS-SMB2] 3.3.1.10 Open, with the fields durable/persistent reconnect and replay need.
 
-    ``vfs_handle`` is runtime-only (never journaled); after a restart it is re-created on reconnect.
-    ``frozen_times`` holds the FileBasicInformation fields this handle set to -1 (sticky) or set
-    explicitly: keys 'last_write_time' etc., values the FILETIME to re-apply after writes.
+    The coordinator's record: ids and values only. The serving process keeps the run-time side of
+    the same open (VFS handle, session, directory cursor) in its own ``sofs.handlers.opens.Handle``.
     """
 
     persistent_id: int
@@ -116,12 +81,19 @@ class Open:
     lock_sequences: dict[int, int] = field(default_factory=dict)  # index 1..64 -> sequence
     delete_on_close: bool = False
     disconnected_at: int | None = None
-    frozen_times: dict[str, int] = field(default_factory=dict)
-    vfs_handle: Any = None
+    resilient_timeout_ms: int = 0
+    create_action: int = 1  # FILE_OPENED; a replayed CREATE answers with the original action
+    # run-time only (never journaled): where the client is, and the caching machinery's links
+    endpoint: int = 0
+    position: int = 0  # FilePositionInformation kept while disconnected (a reconnect gets it back)
+    lease: Any = None  # the LeaseRecord this open names (leases.py), shared with the lease's other opens
+    oplock_breaking: int | None = None  # the level an outstanding oplock break goes to
 
-    @property
-    def stream_key(self) -> str:
-        return stream_key(self.stream)
+    stream_key: str = field(init=False, default="")
+    """The share-mode scope (folded stream name, '' for the file itself); follows ``stream``."""
+
+    def __post_init__(self) -> None:
+        self.stream_key = stream_key(self.stream) if self.stream else ""
 
     @property
     def connected(self) -> bool:
@@ -130,7 +102,7 @@ class Open:
 
 @dataclass(slots=True)
 class OpenFile:
-    """Everything the server knows about one file (by FileId) while it has opens or locks."""
+    """Everything the coordinator knows about one file (by FileId) while it has opens."""
 
     file_id: int
     path: str
@@ -138,8 +110,6 @@ class OpenFile:
     opens: dict[int, Open] = field(default_factory=dict)  # persistent_id -> Open
     delete_pending: bool = False  # the file (default stream / directory) itself
     stream_delete_pending: set[str] = field(default_factory=set)  # stream keys
-    locks: list[ByteRangeLock] = field(default_factory=list)
-    leases: dict[tuple[bytes, bytes], Lease] = field(default_factory=dict)  # (client_guid, key)
 
     def opens_of(self, skey: str) -> list[Open]:
         return [o for o in self.opens.values() if o.stream_key == skey]

@@ -6,9 +6,7 @@ which smbtorture smb2.acls.ACCESSBASED checks bit by bit. Rights a parent would 
 (READ_ATTRIBUTES from LIST_DIRECTORY) do not count. ``.`` and ``..`` are always listed; entries
 without a stored descriptor have the default one (everyone) and are listed.
 
-QUERY_DIRECTORY calls ``server.extensions["abe_filter"](ctx, open, entries)`` on shares with ABE;
-:func:`install` registers :func:`abe_filter` there (add ``"sofs.security.abe"`` to
-``sofs.server.app.EXTENSION_MODULES``).
+QUERY_DIRECTORY calls :func:`abe_filter` on shares with ABE.
 
 The descriptors are read by name relative to the open directory's descriptor (``/proc/self/fd/N/name``
 with ``follow_symlinks=False``: the directory is already confined, the final name is not followed),
@@ -74,7 +72,3 @@ def filter_entries(vfs: Any, dir_handle: Any, entries: Iterable[Any], token: Tok
 def abe_filter(ctx: Any, op: Any, entries: Iterable[Any]) -> list[Any]:
     """The QUERY_DIRECTORY hook (``server.extensions["abe_filter"]``)."""
     return filter_entries(op.share.vfs, op.handle, entries, token_of_session(ctx.session))
-
-
-def install(server: Any) -> None:
-    server.extensions["abe_filter"] = abe_filter

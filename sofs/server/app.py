@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import importlib
 import logging
 import signal
 from collections.abc import Callable
@@ -22,17 +21,10 @@ from sofs.auth.users import UserDb, UserEntry
 from sofs.config import ServerConfig
 from sofs.server.connection import SmbConnection
 from sofs.server.state import ServerState, Share
+from sofs.server.volumes import attach_standalone, start_scavenger
 
 log = logging.getLogger("sofs.server")
 
-# Modules that register hooks/extensions on a ServerState (open handling, durable handles, ...).
-# Each exposes ``install(server: ServerState) -> None``; missing ones are skipped.
-EXTENSION_MODULES = (
-    "sofs.handlers.opens",
-    "sofs.server.caching_install",  # oplocks, leases, byte-range locks, change notify
-    "sofs.server.persist_install",  # durable/persistent handles (after caching: reads its grant)
-    "sofs.security.abe",  # access-based enumeration filter
-)
 
 
 def tune_malloc() -> None:
@@ -45,15 +37,17 @@ def tune_malloc() -> None:
         pass
 
 
-def make_share(server: ServerState, cfg: Any) -> Share:
+def make_share(server: ServerState, cfg: Any, standalone: bool = True) -> Share:
+    """A share with its VFS (a local directory, or CephFS below a Ceph mount point); a standalone
+    share is a volume of its own, coordinated in-process (a cluster node attaches its shares to the
+    cluster's volumes instead)."""
     from sofs.vfs.mounts import open_share_vfs
 
     share = Share(cfg)
     # a local directory, or CephFS below a Ceph mount point (writes through on CA shares there)
     share.vfs = open_share_vfs(cfg.path, write_through=bool(cfg.continuously_available))
-    factory = server.extensions.get("open_table_factory")
-    if factory is not None:
-        share.opens = factory(share)
+    if standalone:
+        share.volume = attach_standalone(server, share)
     return share
 
 
@@ -77,16 +71,6 @@ def build_state(cfg: ServerConfig) -> ServerState:
     from sofs.handlers.session import preauth_on_wire
 
     server.extensions["preauth_hook"] = preauth_on_wire
-    for name in EXTENSION_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ImportError as e:
-            if e.name != name:
-                raise
-            continue
-        install = getattr(mod, "install", None)
-        if install is not None:
-            install(server)
     for s in cfg.shares:
         server.add_share(make_share(server, s))
     return server
@@ -107,6 +91,7 @@ async def serve(cfg: ServerConfig, ready: Callable[[ServerState], None] | None =
                 stop: asyncio.Event | None = None) -> None:
     tune_malloc()
     server = build_state(cfg)
+    start_scavenger(server)
     listeners = await start_listeners(server)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -18,6 +18,7 @@ from sofs.engine.state import Session, SessionState
 from sofs.handlers.base import ERROR_BODY, ChainState, ConnectionAbort, Ctx, Reply, SmbError
 from sofs.handlers.dispatch import dispatch
 from sofs.handlers.eager import start_eager
+from sofs.handlers.opens import connection_lost as handles_lost
 from sofs.server.state import ServerState
 from sofs.wire.constants import Command, HeaderFlags
 from sofs.wire.header import Header
@@ -36,6 +37,7 @@ _CANCEL = int(Command.CANCEL)
 _SESSION_SETUP = int(Command.SESSION_SETUP)
 SESSION_SETUP_BONUS_CREDITS = 32
 _HIGH_WATER = 4 * 1024 * 1024
+SETTLE_S = 1.0  # how long a response waits for an earlier request's coordinator call to settle
 MAX_ASYNC_CREDITS = 512  # Windows' (and smbtorture's) max async credits per connection
 
 
@@ -63,6 +65,7 @@ class SmbConnection(asyncio.BufferedProtocol):
         self._writable.set()
         self.closed = False
         self.peer = ""
+        self.unsettled: list[asyncio.Future[None]] = []  # see settling()
 
     # -- transport callbacks --------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -122,11 +125,10 @@ class SmbConnection(asyncio.BufferedProtocol):
         self.server.connections.pop(conn.conn_id, None)
         for task in list(self.tasks):
             task.cancel()
-        for hook in self.server.extensions.get("on_connection_lost", []):
-            try:
-                hook(self.server, conn)
-            except Exception:
-                log.exception("connection-lost hook failed")
+        try:
+            handles_lost(self.server, conn)
+        except Exception:
+            log.exception("handing back the handles of connection %d failed", conn.conn_id)
         drop_connection_sessions(self.server, conn)
         log.info("connection %d from %s closed", conn.conn_id, self.peer)
 
@@ -185,6 +187,7 @@ class SmbConnection(asyncio.BufferedProtocol):
             trace.debug("conn %d mid %d %s sid 0x%x tid %d", conn.conn_id, hdr.message_id,
                         _cmd_name(hdr.command), hdr.session_id, hdr.tree_id)
         self.pending_by_mid[hdr.message_id] = (run, ctx)
+        earlier = self.unsettled[:] if self.unsettled else None
         started = perf_counter()
         try:
             reply = await dispatch(ctx)
@@ -207,6 +210,8 @@ class SmbConnection(asyncio.BufferedProtocol):
             if ctx.async_id:
                 self.pending_by_async.pop(ctx.async_id, None)
         state.status = status
+        if earlier is not None:
+            await _settle(earlier)
         self.server.stats.record(hdr.command, status, perf_counter() - started)
         if tracing:
             trace.debug("conn %d mid %d -> 0x%08x", conn.conn_id, hdr.message_id, status)
@@ -339,6 +344,17 @@ class SmbConnection(asyncio.BufferedProtocol):
         else:
             self.transport.write(data)
 
+    def settling(self) -> asyncio.Future[None]:
+        """A request of this connection calls the volume's coordinator in another process; the
+        caller completes the future once the coordinator answered or went async. Until then the
+        responses of requests that arrived after the call wait (up to :data:`SETTLE_S`): the breaks
+        the call caused reach the client first, as when the coordinator is in-process, where they
+        are sent before the next request runs (smb2.lease.rename_wait across nodes)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.unsettled.append(fut)
+        fut.add_done_callback(self.unsettled.remove)
+        return fut
+
     # -- server-initiated messages (oplock/lease breaks) ------------------------------------------
     async def send_notification(self, header: Header, body: bytes, session: Session | None = None) -> None:
         """Send an unsolicited message (MessageId 0xFFFFFFFFFFFFFFFF), e.g. a break notification."""
@@ -349,8 +365,8 @@ class SmbConnection(asyncio.BufferedProtocol):
 
 def drop_connection_sessions(server: ServerState, conn: Any) -> None:
     """[MS-SMB2] 3.3.7.1: the sessions of a lost connection go away, unless another channel carries
-    them (it becomes the session's connection); channels bound here are unbound. Opens were dealt
-    with by the ``on_connection_lost`` hooks (durable ones preserved)."""
+    them (it becomes the session's connection); channels bound here are unbound. Handles were dealt
+    with by :func:`sofs.handlers.opens.connection_lost` (durable ones kept disconnected)."""
     for session in list(conn.sessions.values()):
         if session.connection is not conn:
             continue
@@ -368,6 +384,12 @@ def drop_connection_sessions(server: ServerState, conn: Any) -> None:
         if conn in session.channels:
             session.channels.remove(conn)
     conn.bound_sessions.clear()
+
+
+async def _settle(earlier: list[asyncio.Future[None]]) -> None:
+    pending = [f for f in earlier if not f.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=SETTLE_S)
 
 
 def _is_error(status: int) -> bool:

@@ -13,13 +13,13 @@
 - Fencing: when the node agent loses quorum, the node stops serving SMB (listeners closed, connections
   dropped) and starts again when quorum is back, so a partitioned node never serves stale state.
 
-- Failover of persistent handles: every node journals the persistent opens it grants in its own
-  directory of the volume; when the cluster declares a node down, the adopter (the up node with the
-  lowest id, with quorum) takes that journal over (:mod:`sofs.handlers.durable_adopt`), so the dead
-  node's clients reconnect (DH2C) to it.
-
-Not yet: a volume has no coordinator, so share modes and locks between live opens are enforced per
-node, not cluster-wide; a dead node's client must reconnect to the adopter.
+- One file server across all nodes: every share lives on a Cluster Shared Volume
+  (``C:\\ClusterStorage\\<Volume>``), and the volume's coordinator (the node owning the volume's
+  cluster group) holds every open, share mode, lease, lock, watch and persistent handle of the volume,
+  for the clients of all nodes (:mod:`sofs.server.cluster_volumes`). Data goes straight from each
+  node to the volume. A client of a node that dies reconnects (DH2C) to any other node.
+- A share whose path is not on a cluster volume is not served (every node would enforce share modes
+  and locks on its own: not one file server); the node logs why.
 """
 from __future__ import annotations
 
@@ -33,9 +33,11 @@ from typing import Any
 
 from sofs.config import ConfigError, ServerConfig, ShareConfig, load_config, map_cluster_path
 from sofs.server.app import build_state, make_share, start_listeners, tune_malloc
+from sofs.server.cluster_volumes import ClusterVolumes, ensure_volume_group, volume_and_rest
 from sofs.server.domain_member import DomainMember
 from sofs.server.node_accounts import AccountFollower
 from sofs.server.state import ServerState
+from sofs.server.volumes import start_scavenger
 from sofs.vfs.mounts import share_root_exists
 
 log = logging.getLogger("sofs.node.smb")
@@ -62,9 +64,11 @@ class NodeSmb:
         self.ctx = ctx
         self.cfg = node_server_config(ctx)
         self.server: ServerState = build_state(self.cfg)
-        # one persistent-handle journal per node until volumes have a coordinator (see module doc);
-        # also marks the server as a cluster node (shares of a role claim SCALEOUT: handlers/scaleout.py)
-        self.server.extensions["node_name"] = ctx.name
+        self.server.extensions["scaleout"] = True
+        self.server.node_name = ctx.name
+        self.volume_root = Path(ctx.state_dir) / "ClusterStorage"
+        self.volumes = ClusterVolumes(self.server, ctx, self.volume_root)
+        self._pending: set[asyncio.Task[Any]] = set()
         self.listeners: list[Any] = []
         self.prefix = f"{ctx.config.prefix}shares/"
         self._serving = False
@@ -82,14 +86,37 @@ class NodeSmb:
         old = self.server.share(cfg.name)
         if old is not None and old.config == cfg:
             return
+        where = volume_and_rest(cfg.path, self.volume_root)
+        if where is None:
+            log.warning("%s: share %s: %s is not on a Cluster Shared Volume (C:\\ClusterStorage\\<Volume>); "
+                        "not served (its opens would not be coordinated across the nodes)",
+                        self.ctx.name, cfg.name, cfg.path)
+            return
+        volume, rest = where
         try:
-            share = make_share(self.server, cfg)
+            share = make_share(self.server, cfg, standalone=False)
         except Exception:
             log.exception("%s: share %s could not be loaded; not served", self.ctx.name, cfg.name)
             return
+        client = self.volumes.client_for(volume)
+        client.prefixes[cfg.name.lower()] = rest
+        share.volume = client
         self.server.add_share(share)
-        log.info("%s: serving share %s -> %s%s", self.ctx.name, cfg.name, cfg.path,
+        self._spawn(self._volume_ready(volume))
+        log.info("%s: serving share %s -> %s on volume %s%s", self.ctx.name, cfg.name, cfg.path, volume,
                  " (continuously available)" if cfg.continuously_available else "")
+
+    async def _volume_ready(self, volume: str) -> None:
+        try:
+            await ensure_volume_group(self.ctx, volume)
+        except Exception:
+            log.exception("%s: registering volume %s failed", self.ctx.name, volume)
+        self._changed.set()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     def remove_share(self, key: str) -> None:
         name = key[len(self.prefix):]
@@ -136,19 +163,9 @@ class NodeSmb:
             self.listeners = []
             log.warning("%s: SMB stopped (no quorum)", self.ctx.name)
 
-    async def adopt_dead_nodes(self) -> int:
-        """Adopt the persistent handles of nodes the cluster declared down, if this node is the adopter
-        (``NodeAgent.journals_to_adopt``; :mod:`sofs.handlers.durable_adopt`)."""
-        from sofs.handlers.durable_adopt import adopt_all
-
-        pick = getattr(self.ctx.agent, "journals_to_adopt", None)
-        n = 0
-        for dead in (pick() if pick is not None else []):
-            n += await adopt_all(self.server, dead)
-        return n
-
     async def run(self) -> None:
         tune_malloc()
+        start_scavenger(self.server)
         revision = await self.load_shares()
         accounts = AccountFollower(self.server, self.ctx.store, self.ctx.config.prefix, self.cfg)
         await accounts.load()
@@ -161,17 +178,16 @@ class NodeSmb:
         try:
             while True:
                 await self.set_serving(bool(agent.has_quorum))
-                if self._serving:
-                    await self.adopt_dead_nodes()
                 try:
                     await domain.refresh()
                 except Exception:
                     log.exception("domain membership not applied")
                 self._changed.clear()
+                await self.volumes.sync()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout=1.0)
         finally:
             watcher.cancel()
             account_watch.cancel()
             await self.set_serving(False)
-
+            await self.volumes.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 from sofs.config import ServerConfig, ShareConfig
 from sofs.engine.state import ConnectionState, Session
+from sofs.handlers.opens import HandleMap
 from sofs.server.stats import RequestStats
 
 log = logging.getLogger("sofs.server")
@@ -21,11 +22,12 @@ log = logging.getLogger("sofs.server")
 
 @dataclass(eq=False)
 class Share:
-    """A share at run time: its configuration plus the file-system backend and open table."""
+    """A share at run time: its configuration, the file-system backend, and the volume it is on
+    (``volume``: a :class:`~sofs.handlers.volume.VolumeClient`, the way to the volume's handle state)."""
 
     config: ShareConfig
     vfs: Any = None
-    opens: Any = None  # sofs.handlestate open table for this share's volume
+    volume: Any = None
 
     @property
     def name(self) -> str:
@@ -42,6 +44,13 @@ class ServerState:
     connections: dict[int, Any] = field(default_factory=dict)
     start_filetime: int = 0
     extensions: dict[str, Any] = field(default_factory=dict)
+    handles: HandleMap = field(default_factory=HandleMap)
+    volumes: dict[str, Any] = field(default_factory=dict)  # volume name -> VolumeClient
+    coordinators: dict[str, Any] = field(default_factory=dict)  # volumes coordinated in this process
+    node_name: str = ""  # the cluster node this server is (empty: a standalone server)
+    persistent_handles: bool = True  # NEGOTIATE advertises SMB2_GLOBAL_CAP_PERSISTENT_HANDLES on 3.x
+    directory_leasing: bool = True  # ... SMB2_GLOBAL_CAP_DIRECTORY_LEASING
+    multichannel: bool = True  # ... SMB2_GLOBAL_CAP_MULTI_CHANNEL
     stats: RequestStats = field(default_factory=RequestStats)
     """Per-request counters (``/metrics``)."""
     _session_ids: Any = None
@@ -67,6 +76,9 @@ class ServerState:
 
     def add_share(self, share: Share) -> None:
         self.shares[share.name.lower()] = share
+
+    def volume_clients(self) -> list[Any]:
+        return list(self.volumes.values())
 
     def new_connection_state(self, client: str, server: str) -> ConnectionState:
         c = ConnectionState(conn_id=self.new_conn_id(), client_address=client, server_address=server)

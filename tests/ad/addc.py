@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 
 
-
 def _root_conftest() -> Any:
     """tests/conftest.py under a name of its own: "conftest" in sys.modules may be another directory's."""
     name = "sofs_tests_root_conftest"

@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cluster"))
-from addc import ADMIN_PASSWORD, DNS_DOMAIN, USERS, Dc, dc  # noqa: E402,F401  (dc: fixture)
+from addc import ADMIN_PASSWORD, DNS_DOMAIN, USERS, Dc, dc  # noqa: F401  (dc: fixture)
 from cluster_proc import free_port_on, sofs, sofs_env
 
 pytestmark = pytest.mark.interop

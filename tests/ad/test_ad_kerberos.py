@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from addc import ADMIN_PASSWORD, DNS_DOMAIN, NODE, USERS, Dc, dc, root_conftest  # noqa: E402,F401  (dc: fixture)
+from addc import ADMIN_PASSWORD, DNS_DOMAIN, NODE, USERS, Dc, dc, root_conftest  # noqa: F401  (dc: fixture)
 
 start_sofs = root_conftest.start_sofs
 

@@ -30,10 +30,6 @@ RW = 0x80000000 | 0x40000000
 
 @pytest.fixture(scope="module")
 def server():
-    from sofs.server import app
-
-    if "sofs.server.caching_install" not in app.EXTENSION_MODULES:
-        pytest.skip("sofs.server.caching_install is not in EXTENSION_MODULES yet")
     srv = start_sofs()
     yield srv
     srv.stop()

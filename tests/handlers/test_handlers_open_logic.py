@@ -9,7 +9,6 @@ from sofs.handlers import open_logic as logic
 from sofs.handlers.base import SmbError
 from sofs.wire.fscc_constants import FILE_ALL_ACCESS, FILE_GENERIC_READ
 from sofs.wire.fscc_constants import AccessMask as A
-from sofs.wire.fscc_constants import ShareAccess as S
 from sofs.wire.status import NtStatus
 
 MAX = int(A.MAXIMUM_ALLOWED)
@@ -62,21 +61,6 @@ def test_granted_access_maximum_allowed_and_generic() -> None:
 class _Op:
     granted_access: int
     share_access: int
-
-
-@pytest.mark.parametrize(("existing", "access", "share", "ok"), [
-    ([], int(A.FILE_READ_DATA), 0, True),
-    ([_Op(int(A.FILE_READ_DATA), S.READ)], int(A.FILE_READ_DATA), S.READ, True),
-    ([_Op(int(A.FILE_READ_DATA), S.READ)], int(A.FILE_WRITE_DATA), S.READ, False),
-    ([_Op(int(A.FILE_READ_DATA), S.READ | S.WRITE)], int(A.FILE_WRITE_DATA), S.READ, True),
-    ([_Op(int(A.FILE_WRITE_DATA), 7)], int(A.FILE_READ_DATA), S.READ, False),  # I deny their write
-    ([_Op(int(A.DELETE), S.READ)], int(A.FILE_READ_DATA), S.READ, False),
-    ([_Op(int(A.FILE_READ_ATTRIBUTES), 0)], int(A.FILE_WRITE_DATA), 0, True),  # attribute-only open
-    ([_Op(int(A.FILE_READ_DATA), 0)], int(A.FILE_READ_ATTRIBUTES), 0, True),
-])
-def test_share_access(existing: list[_Op], access: int, share: int, ok: bool) -> None:
-    status = _status(logic.check_share_access, existing, access, share)
-    assert status == (0 if ok else NtStatus.SHARING_VIOLATION)
 
 
 def test_stored_create_attributes() -> None:

@@ -7,12 +7,11 @@ from types import SimpleNamespace
 
 from sofs.handlers import writetime
 
-
 OLD = 1_000_000_000 * 10**9
 
 
 def _op(fd: int) -> SimpleNamespace:
-    return SimpleNamespace(handle=SimpleNamespace(fd=fd), stream=None, frozen_times={}, ext={}, closed=False)
+    return SimpleNamespace(handle=SimpleNamespace(fd=fd), stream=None, frozen_times={}, writetime=None, closed=False)
 
 
 def _old_file(path) -> int:  # type: ignore[no-untyped-def]
@@ -31,7 +30,7 @@ def test_write_keeps_time_until_flush_then_close_updates(tmp_path) -> None:  # t
         os.pwrite(fd, b"x", 0)
         writetime.after_write(op)
         assert os.fstat(fd).st_mtime_ns == old  # pinned: the write did not move it
-        assert op.ext[writetime.KEY].timer is not None  # one delayed update scheduled
+        assert op.writetime.timer is not None  # one delayed update scheduled
         writetime.flush([op])  # FLUSH carries it out now
         moved = os.fstat(fd).st_mtime_ns
         assert moved > old
@@ -40,7 +39,7 @@ def test_write_keeps_time_until_flush_then_close_updates(tmp_path) -> None:  # t
         writetime.after_write(op)
         assert os.fstat(fd).st_mtime_ns == moved  # a second write does not move it again...
         assert writetime.on_close(op)  # ...until close
-        assert writetime.KEY not in op.ext
+        assert op.writetime is None
 
     try:
         asyncio.run(run())
@@ -63,7 +62,7 @@ def test_explicit_time_cancels_pending_updates(tmp_path) -> None:  # type: ignor
         frozen = _op(fd)
         frozen.frozen_times["last_write_time"] = 1
         writetime.before_write(frozen)
-        assert writetime.KEY not in frozen.ext  # sticky write time: nothing to delay
+        assert frozen.writetime is None  # sticky write time: nothing to delay
 
     try:
         asyncio.run(run())
@@ -79,7 +78,7 @@ def test_restore_in_a_pool_job_then_after_write_skips_the_second_futimens(tmp_pa
     async def run() -> None:
         op = _op(fd)
         wt = writetime.before_write(op)
-        assert wt is op.ext[writetime.KEY]
+        assert wt is op.writetime
         os.pwrite(fd, b"x" * 100_000, 0)
         restored = await asyncio.get_running_loop().run_in_executor(None, writetime.restore, fd, wt)
         assert restored == old and os.fstat(fd).st_mtime_ns == old

@@ -1,23 +1,12 @@
-"""Tables for the pure open-state decisions ([MS-FSA] 2.1.5.1.2.2 sharing and delete rules)."""
+"""Tables for the share-access check ([MS-FSA] 2.1.5.1.2.2)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import pytest
 
-from sofs.handlestate.rules import (
-    can_delete_directory,
-    check_base_delete_vs_streams,
-    check_delete_on_close_option,
-    check_existing_file_access,
-    check_open_delete_pending,
-    check_rename,
-    check_set_disposition,
-    check_share_access,
-)
+from sofs.handlestate.rules import check_share_access
 from sofs.wire.fscc_constants import AccessMask as AM
-from sofs.wire.fscc_constants import CreateOptions as CO
-from sofs.wire.fscc_constants import FileAttributes as FA
 from sofs.wire.status import NtStatus as S
 
 R, W, D = 1, 2, 4  # FILE_SHARE_READ / WRITE / DELETE
@@ -82,67 +71,19 @@ def test_share_check_is_symmetric_for_pairs(existing: list[tuple[int, int]], acc
     assert check_share_access([Ex(access, share)], a, s) == expected
 
 
-@pytest.mark.parametrize("streams,access,expected", [
-    ([], DEL, OK),
-    ([(RD, R)], DEL, SV),
-    ([(RD, R | D)], DEL, OK),
-    ([(RA, 0)], DEL, OK),
-    ([(RD, R)], RD | WR, OK),
-])
-def test_base_delete_vs_open_streams(streams: list[tuple[int, int]], access: int, expected: S) -> None:
-    assert check_base_delete_vs_streams([Ex(a, s) for a, s in streams], access) == expected
+def test_the_precomputed_masks_decide_as_share_conflict() -> None:
+    """check_share_access's table gives share_conflict's answer for every access, sharing and
+    existing open (all data-access bits, a non-data bit, all sharings)."""
+    from types import SimpleNamespace
 
+    from sofs.handlestate.rules import DATA_ACCESS, share_conflict
 
-@pytest.mark.parametrize("attrs,is_dir,access,options,expected", [
-    (0, False, WR, 0, OK),
-    (FA.READONLY, False, WR, 0, S.ACCESS_DENIED),
-    (FA.READONLY, False, AP, 0, S.ACCESS_DENIED),
-    (FA.READONLY, False, RD | DEL, 0, OK),
-    (FA.READONLY, True, WR, 0, OK),  # FILE_ADD_FILE on a read-only directory is fine
-    (FA.READONLY, False, DEL, CO.DELETE_ON_CLOSE, S.CANNOT_DELETE),
-    (FA.READONLY, True, DEL, CO.DELETE_ON_CLOSE, S.CANNOT_DELETE),
-])
-def test_existing_file_access(attrs: int, is_dir: bool, access: int, options: int, expected: S) -> None:
-    assert check_existing_file_access(attrs, is_dir, access, options) == expected
-
-
-def test_delete_on_close_option_needs_delete() -> None:
-    assert check_delete_on_close_option(CO.DELETE_ON_CLOSE, RD) == S.INVALID_PARAMETER
-    assert check_delete_on_close_option(CO.DELETE_ON_CLOSE, DEL) == OK
-    assert check_delete_on_close_option(0, RD) == OK
-
-
-@pytest.mark.parametrize("delete,granted,attrs,is_dir,empty,expected", [
-    (False, 0, FA.READONLY, True, False, OK),  # clearing is always allowed
-    (True, DEL, 0, False, True, OK),
-    (True, RD, 0, False, True, S.ACCESS_DENIED),
-    (True, DEL, FA.READONLY, False, True, S.CANNOT_DELETE),
-    (True, DEL, 0, True, False, S.DIRECTORY_NOT_EMPTY),
-    (True, DEL, 0, True, True, OK),
-])
-def test_set_disposition(delete: bool, granted: int, attrs: int, is_dir: bool, empty: bool,
-                         expected: S) -> None:
-    assert check_set_disposition(delete, granted, attrs, is_dir, empty) == expected
-
-
-def test_directory_and_pending_rules() -> None:
-    assert can_delete_directory(True) == OK
-    assert can_delete_directory(False) == S.DIRECTORY_NOT_EMPTY
-    assert can_delete_directory(True, delete_pending_children=True) == S.DIRECTORY_NOT_EMPTY
-    assert check_open_delete_pending(True) == S.DELETE_PENDING
-    assert check_open_delete_pending(False) == OK
-
-
-@pytest.mark.parametrize("granted,is_dir,below,exists,replace,target_opens,target_dir,expected", [
-    (DEL, False, 0, False, False, 0, False, OK),
-    (RD, False, 0, False, False, 0, False, S.ACCESS_DENIED),
-    (DEL, True, 1, False, False, 0, False, S.ACCESS_DENIED),  # open children
-    (DEL, True, 0, False, False, 0, False, OK),
-    (DEL, False, 0, True, False, 0, False, S.OBJECT_NAME_COLLISION),
-    (DEL, False, 0, True, True, 0, False, OK),
-    (DEL, False, 0, True, True, 1, False, S.ACCESS_DENIED),  # target open
-    (DEL, False, 0, True, True, 0, True, S.ACCESS_DENIED),  # target is a directory
-])
-def test_check_rename(granted: int, is_dir: bool, below: int, exists: bool, replace: bool,
-                      target_opens: int, target_dir: bool, expected: S) -> None:
-    assert check_rename(granted, is_dir, below, exists, replace, target_opens, target_dir) == expected
+    bits = [1 << i for i in range(17) if DATA_ACCESS >> i & 1] + [0x80]  # + FILE_READ_ATTRIBUTES
+    accesses = [sum(b for j, b in enumerate(bits) if n >> j & 1) for n in range(1 << len(bits))]
+    for a in accesses:
+        for s in range(8):
+            for ea in accesses:
+                for es in range(8):
+                    want = S.SHARING_VIOLATION if share_conflict(ea, es, a, s) else S.SUCCESS
+                    got = check_share_access([SimpleNamespace(granted_access=ea, share_access=es)], a, s)
+                    assert got == want, (hex(a), s, hex(ea), es)

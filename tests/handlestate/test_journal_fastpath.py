@@ -35,12 +35,13 @@ def test_table_fast_path_replays_to_the_same_state(tmp_path: Path) -> None:
     j.load()
     j.start()
     t.journal = j
-    given = _open(1, vfs_handle="H")
+    given = _open(1)
     live = t.add_open(given)
-    assert live is given and live.vfs_handle == "H"  # the caller's open is the live one
+    assert live is given  # the caller's open is the live one
     t.add_open(_open(2, persistent=False))  # not journaled
     b = t.add_open(_open(3))
-    t.set_channel_sequence(b.persistent_id, 4)
+    b.channel_sequence = 4
+    t.log(R.ChannelSequenceSet(b.persistent_id, 4), True)
     t.close_open(live.persistent_id)
     assert j.commit_now()
     t.check_invariants()
@@ -52,7 +53,9 @@ def test_table_fast_path_replays_to_the_same_state(tmp_path: Path) -> None:
     assert again.opens_by_persistent[b.persistent_id].channel_sequence == 4
 
 
-def test_an_open_with_state_beyond_the_record_is_rebuilt_from_it() -> None:
+def test_state_beyond_the_record_is_journaled_with_it() -> None:
+    """An open added with state its OpenAdded record does not carry (a reclaim after a coordinator
+    change) is journaled with that state as records of their own: a replay rebuilds all of it."""
     t = OpenTable()
     seen: list[R.JournalEntry] = []
 
@@ -61,9 +64,13 @@ def test_an_open_with_state_beyond_the_record_is_rebuilt_from_it() -> None:
             seen.append(e)
 
     t.journal = Hook()
-    o = _open(1, channel_sequence=3)
+    o = _open(1, channel_sequence=3, lock_sequences={2: 5})
     live = t.add_open(o)
-    assert live is not o and live.channel_sequence == 0  # exactly what a replay would hold
+    assert live is o
     plain = t.add_open(_open(2))
-    assert [type(e.record) for e in seen] == [R.OpenAdded, R.OpenAdded]
-    assert seen[1].record.open == to_record(plain)  # type: ignore[union-attr]
+    assert [type(e.record) for e in seen] == [R.OpenAdded, R.ChannelSequenceSet, R.LockSequenceSet, R.OpenAdded]
+    assert seen[3].record.open == to_record(plain)  # type: ignore[union-attr]
+    again = OpenTable()
+    again.replay(seen)
+    assert again.opens_by_persistent[o.persistent_id].channel_sequence == 3
+    assert again.opens_by_persistent[o.persistent_id].lock_sequences == {2: 5}

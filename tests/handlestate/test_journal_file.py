@@ -9,7 +9,9 @@ from pathlib import Path
 from sofs.handlestate import records as R
 from sofs.handlestate.journal import PersistentHandleJournal, load_dir, snapshot_records
 from sofs.handlestate.journal_codec import JournalHeader, encode_entry
-from sofs.handlestate.model import ByteRangeLock, Lease, LeaseState, Open
+from sofs.handlestate.locks import RangeLock
+from sofs.handlestate.model import Open
+from sofs.handlestate.oplocks import Caching
 from sofs.handlestate.table import OpenTable
 
 
@@ -21,8 +23,8 @@ def _open(fid: int, persistent: bool = True, **kw: object) -> Open:
 
 def _state(t: OpenTable) -> object:
     return sorted((o.persistent_id, o.path, o.connected, o.channel_sequence, tuple(sorted(o.lock_sequences.items())),
-                   tuple(sorted((lk.offset, lk.length) for lk in t.files[o.file_id].locks)),
-                   tuple(sorted((k, int(v.state)) for k, v in t.files[o.file_id].leases.items())))
+                   tuple(sorted((lk.offset, lk.length) for lk in t.locks.locks_of((o.file_id, o.stream_key)))),
+                   (o.lease.key, int(o.lease.state)) if o.lease is not None else None)
                   for o in t.opens_by_persistent.values() if o.persistent)
 
 
@@ -37,13 +39,20 @@ def _make(tmp: Path, epoch: int = 1, **kw: object) -> tuple[PersistentHandleJour
 
 
 def _mutate(t: OpenTable) -> None:
-    a = t.add_open(_open(10, create_guid=b"c" * 16))
+    a = t.add_open(_open(10, create_guid=b"c" * 16, lease_key=b"k" * 16))
     b = t.add_open(_open(11))
     t.add_open(_open(12, persistent=False))  # not journaled
-    t.add_lock(ByteRangeLock(a.persistent_id, "", 0, 100, True), 10)
-    t.set_lease(10, Lease(b"g" * 16, b"k" * 16, LeaseState.READ | LeaseState.HANDLE | LeaseState.WRITE, 1, 2))
-    t.set_channel_sequence(a.persistent_id, 4)
-    t.set_lock_sequence(a.persistent_id, 3, 9)
+    # the lock / lease machines change memory, the table journals what they did
+    t.locks.try_lock((10, ""), RangeLock(a.persistent_id, 0, 100, True))
+    t.log(R.LockAdded(10, a.persistent_id, "", 0, 100, True), True)
+    lease = t.leases.lookup_for_open(b"g" * 16, b"k" * 16, (10, ""), False, 2, None, 1)
+    t.leases.attach(lease, a.persistent_id)
+    a.lease, lease.state = lease, Caching.R | Caching.H | Caching.W
+    t.log(R.LeaseSet(10, b"g" * 16, b"k" * 16, int(lease.state), 1, 2, None), True)
+    a.channel_sequence = 4
+    t.log(R.ChannelSequenceSet(a.persistent_id, 4), True)
+    a.lock_sequences[3] = 9
+    t.log(R.LockSequenceSet(a.persistent_id, 3, 9), True)
     t.disconnect(b.persistent_id, 5)
 
 
@@ -214,3 +223,34 @@ def test_failed_write_fails_commit(tmp_path: Path) -> None:
         return "no error"
 
     assert "journal failed" in asyncio.run(main())
+
+
+def test_a_stale_writer_cannot_replace_the_new_generation(tmp_path: Path) -> None:
+    """A coordinator that was frozen (SIGSTOP, a partition) while another took the volume over comes
+    back and compacts: its generation would be the one the new coordinator already wrote. The link
+    fails, the stale journal fails, and the new coordinator's file is untouched."""
+    async def main() -> tuple[str, object, object]:
+        old, old_t = _make(tmp_path, epoch=1)
+        _mutate(old_t)
+        await old.commit()
+        new, new_t = _make(tmp_path, epoch=2)  # takes over: loads generation g, writes g + 1
+        new_t.add_open(_open(20))
+        await new.commit()
+        expected = _state(new_t)
+        old_t.add_open(_open(30))  # the stale writer appends (to its unlinked file) and compacts
+        old.request_compaction()
+        try:
+            await old.commit()
+            err = "no error"
+        except OSError as e:
+            err = str(e)
+        await new.close()
+        return err, expected, new.generation
+
+    err, expected, gen = asyncio.run(main())
+    assert "another writer took the journal over" in err
+    res = load_dir(tmp_path / "j")
+    t = OpenTable(epoch=3)
+    t.replay(res.entries)
+    assert res.generation == gen and res.epoch == 2 and _state(t) == expected
+    assert sorted(os.listdir(tmp_path / "j")) == [f"journal.{gen}"]

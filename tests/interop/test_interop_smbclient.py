@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import USERS
 
 pytestmark = pytest.mark.interop
@@ -28,7 +27,7 @@ def smbclient(srv, commands: str, *opts: str, share: str = "data", user: str = "
         pytest.fail("smbclient is not installed: run scripts/setup.sh")
     cmd = ["smbclient", f"//{srv.host}/{share}", "-p", str(srv.port), "-U", f"{user}%{USERS[user]}",
            "--option=client min protocol=SMB2_02", *opts, "-c", commands]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=cwd)
+    return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
 def sha256(path: Path) -> str:
@@ -73,7 +72,7 @@ def test_smbclient_100mib(sofs_server, tmp_path, mode) -> None:
 
 def test_share_list(sofs_server) -> None:
     r = subprocess.run(["smbclient", "-L", f"//{sofs_server.host}", "-p", str(sofs_server.port),
-                        "-U", f"alice%{USERS['alice']}"], capture_output=True, text=True, timeout=60)
+                        "-U", f"alice%{USERS['alice']}"], check=False, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     for name in ("data", "ca", "enc", "IPC$"):
         assert name in r.stdout
@@ -81,7 +80,7 @@ def test_share_list(sofs_server) -> None:
 
 def test_wrong_password(sofs_server) -> None:
     r = subprocess.run(["smbclient", f"//{sofs_server.host}/data", "-p", str(sofs_server.port),
-                        "-U", "alice%nope", "-c", "ls"], capture_output=True, text=True, timeout=60)
+                        "-U", "alice%nope", "-c", "ls"], check=False, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
     assert "NT_STATUS_LOGON_FAILURE" in r.stdout + r.stderr
 

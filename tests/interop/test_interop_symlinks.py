@@ -11,8 +11,8 @@ import os
 import struct
 
 import pytest
-
 from conftest import USERS
+
 from sofs.wire.reparse import SymlinkTarget, encode_symlink_reparse
 
 pytestmark = pytest.mark.interop
@@ -150,9 +150,9 @@ def test_set_info_times_kept_through_writes_and_copy(smb445) -> None:
     raw = SMBRawIO(p, mode="w")
     raw.open()
     raw.write(b"a" * 5000)
-    t0 = datetime.datetime(2020, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc).timestamp()
+    t0 = datetime.datetime(2020, 1, 2, 3, 4, 5, tzinfo=datetime.UTC).timestamp()
     basic = FileBasicInformation()
-    ft = lambda s: int(s * 10**7) + 116444736000000000  # noqa: E731
+    ft = lambda s: int(s * 10**7) + 116444736000000000
     basic["creation_time"], basic["last_access_time"] = ft(t0), ft(t0 + 10)
     basic["last_write_time"], basic["change_time"], basic["file_attributes"] = ft(t0 + 20), ft(t0 + 30), 0
     with SMBFileTransaction(raw) as tr:

@@ -156,13 +156,6 @@ def test_share_acl_read_only_for_reader(server):
         smbclient.reset_connection_cache()
 
 
-def _abe_wired() -> bool:
-    from sofs.server import app
-
-    return "sofs.security.abe" in app.EXTENSION_MODULES
-
-
-@pytest.mark.skipif(not _abe_wired(), reason="sofs.security.abe not in EXTENSION_MODULES yet")
 def test_abe_hides_unreadable_entries(server):
     from sofs.auth.users import UserDb, UserEntry
     from sofs.config import ServerConfig

@@ -39,15 +39,19 @@ def _status(root: Path, node: str, rows: list[dict[str, Any]]) -> None:
     (root / ".sofs" / f"handles.{node}.json").write_text(json.dumps({"share": "VMS", "node": node, "opens": rows}))
 
 
-def _journal_open(root: Path, node: str, pid: int, path: str) -> None:
+def _journal_open(root: Path, *opens: tuple[int, str]) -> None:
+    """Persistent opens (id, volume-relative path) in the journal of the share's Cluster Shared Volume,
+    as the volume's coordinator leaves them when it dies."""
     table = OpenTable()
-    j = PersistentHandleJournal(journal_dir(root, node), 1, lambda: snapshot_records(table))
+    j = PersistentHandleJournal(journal_dir(root.parents[1]), 1, lambda: snapshot_records(table))
     j.load()
     j.start()
     table.journal = j
-    table.add_open(HOpen(persistent_id=pid, volatile_id=7, file_id=99, path=path, stream=None, is_directory=False,
-                         granted_access=0x3, share_access=1, create_options=0x40, session_id=1, tree_id=1,
-                         client_guid=b"g" * 16, owner_sid="S-1-5-21-1-2-3-1000", durable=True, persistent=True))
+    for i, (pid, path) in enumerate(opens):
+        table.add_open(HOpen(persistent_id=pid, volatile_id=7, file_id=99 + i, path=path, stream=None,
+                             is_directory=False, granted_access=0x3, share_access=1, create_options=0x40,
+                             session_id=1, tree_id=1, client_guid=b"g" * 16, owner_sid="S-1-5-21-1-2-3-1000",
+                             durable=True, persistent=True))
 
     async def finish() -> None:
         await j.commit()
@@ -72,11 +76,12 @@ def test_lists_status_rows_and_journal_only_opens(tmp_path: Path) -> None:
     _status(root, "n1", [{"file_id": fid.hex(), "path": "vm1/disk.vhdx", "client": "127.0.0.5:50000",
                           "user": "alice", "session_id": "0x2a", "kind": "persistent", "state": "connected",
                           "locks": [[0, 10, "X"]], "lease": 7}])
-    _journal_open(root, "n2", 0x9999, "vm2/disk.vhdx")  # n2 is down: only its journal tells
+    # no coordinator runs: only the journal tells; another share's open on the same volume is not listed
+    _journal_open(root, (0x9999, r"Shares\VMS\vm2\disk.vhdx"), (0x8888, r"Shares\Other\x.vhdx"))
     svc = OpenFileService(FakeShares(ShareInfo("VMS", "*", SHARE_PATH, continuously_available=True)), tmp_path)
     rows = asyncio.run(svc.get_open_files())
     assert [(r.file_id, r.share_relative_path, r.cluster_node_name, r.state) for r in rows] == [
-        (0x1234, r"vm1\disk.vhdx", "n1", "Connected"), (0x9999, r"vm2\disk.vhdx", "n2", "Journal")]
+        (0x1234, r"vm1\disk.vhdx", "n1", "Connected"), (0x9999, r"vm2\disk.vhdx", "", "Journal")]
     first = rows[0]
     assert first.path == SHARE_PATH + r"\vm1\disk.vhdx" and first.client_computer_name == "127.0.0.5"
     assert first.session_id == 0x2A and first.client_user_name == "alice" and first.locks == 1
@@ -91,7 +96,7 @@ def test_lists_status_rows_and_journal_only_opens(tmp_path: Path) -> None:
 
 def test_journal_rows_hidden_when_a_node_publishes_the_open(tmp_path: Path) -> None:
     root = _volume(tmp_path)
-    _journal_open(root, "n1", 0x77, "a.vhdx")
+    _journal_open(root, (0x77, r"Shares\VMS\a.vhdx"))
     fid = (0x77).to_bytes(8, "little") + (9).to_bytes(8, "little")
     _status(root, "n1", [{"file_id": fid.hex(), "path": "a.vhdx", "kind": "persistent", "state": "connected"}])
     svc = OpenFileService(FakeShares(ShareInfo("VMS", "*", SHARE_PATH, continuously_available=True)), tmp_path)
@@ -103,13 +108,13 @@ def test_close_smb_open_file_requests(tmp_path: Path) -> None:
     root = _volume(tmp_path)
     fid = (0x1234).to_bytes(8, "little") + (5).to_bytes(8, "little")
     _status(root, "n1", [{"file_id": fid.hex(), "path": "a.vhdx", "kind": "", "state": "connected"}])
-    _journal_open(root, "n2", 0x9999, "b.vhdx")  # n2 is down
+    _journal_open(root, (0x9999, r"Shares\VMS\b.vhdx"))  # its coordinator is down
     svc = OpenFileService(FakeShares(ShareInfo("VMS", "*", SHARE_PATH, continuously_available=True)), tmp_path)
 
     code, _out, err = run(svc, "Close-SmbOpenFile", "-FileId", "5", "-Force")
     assert code != 0 and "No open file with FileId 5" in err
     code, _out, err = run(svc, "Close-SmbOpenFile", "-FileId", str(0x9999))
-    assert code != 0 and "not running" in err and "n2" in err
+    assert code != 0 and "no running server coordinates" in err, err
 
     # n1 does not act on the request here: the request file is there, and the cmdlet says it timed out
     with pytest.raises(ManagementError, match="still open"):

@@ -134,7 +134,7 @@ def test_binding_as_another_user_is_access_denied(share) -> None:
 def test_binding_refused_when_multichannel_is_off(share) -> None:
     async def go():
         c1 = MemClient.create(share)
-        c1.proto.server.extensions["multichannel"] = False
+        c1.proto.server.multichannel = False
         await c1.negotiate((0x0311,))
         assert (await c1.login()).status == 0
         c2 = MemClient.attach(c1)

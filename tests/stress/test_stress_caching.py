@@ -236,16 +236,12 @@ def _rss() -> int:
 
 
 def _live_opens() -> int:
-    from sofs.handlers.opens import Open as SofsOpen
+    from sofs.handlers.opens import Handle
 
-    return sum(1 for o in gc.get_objects() if type(o) is SofsOpen)
+    return sum(1 for o in gc.get_objects() if type(o) is Handle)
 
 
-def test_stress_caching(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sofs.server import app
-
-    if "sofs.server.caching_install" not in app.EXTENSION_MODULES:
-        monkeypatch.setattr(app, "EXTENSION_MODULES", (*app.EXTENSION_MODULES, "sofs.server.caching_install"))
+def test_stress_caching(tmp_path: Path) -> None:
     share = tmp_path / "share"
     share.mkdir()
     port = _free_port()
@@ -254,11 +250,9 @@ def test_stress_caching(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     srv = ServerThread(cfg)
     srv.start()
     try:
-        from sofs.handlers.breaks import manager
-        from sofs.handlers.opens import registry
-
-        mgr = srv.call(lambda: manager(srv.state))
+        mgr = srv.call(lambda: srv.state.coordinators["share"])
         mgr.timeout_ns = 2_000_000_000  # a client that never acks costs 2 s, not 35
+        sink = srv.call(lambda: mgr.sinks[0])
         gc.collect()
         base_rss, base_opens = _rss(), _live_opens()
         stats: dict[str, int] = {}
@@ -283,15 +277,16 @@ def test_stress_caching(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
             t.join(DURATION + 60)
         assert not [t for t in threads if t.is_alive()], "deadlock: clients still running"
         assert not errors, errors[:3]
-        srv.call(mgr.locks.check_invariants)
+        srv.call(mgr.table.check_invariants)
         time.sleep(0.5)  # let the last acknowledgments land
         # no lost break: every notification the server sent reached its client
-        assert stats.get("breaks_received", 0) == mgr.sent_breaks, (stats, mgr.sent_breaks)
+        assert stats.get("breaks_received", 0) == sink.sent_breaks, (stats, sink.sent_breaks)
         assert stats["opens"] > CLIENTS and stats.get("locks", 0) + stats.get("locks_blocking", 0) > 0
-        state = srv.call(lambda: (dict(mgr.locks.files), dict(mgr.oplock_opens), dict(mgr.leases.by_key),
-                                  dict(mgr.lock_waiters), dict(mgr.break_waiters), dict(mgr.timers),
-                                  dict(registry(srv.state).by_id)))
-        assert state == ({}, {}, {}, {}, {}, {}, {}), state  # every handle closed: nothing left
+        state = srv.call(lambda: (dict(mgr.table.locks.files), dict(mgr.oplock_opens),
+                                  dict(mgr.table.leases.by_key), dict(mgr.lock_waiters), dict(mgr.break_waiters),
+                                  dict(mgr.timers), dict(mgr.table.opens_by_persistent),
+                                  dict(srv.state.handles.by_id)))
+        assert state == ({}, {}, {}, {}, {}, {}, {}, {}), state  # every handle closed: nothing left
         for c in clients:
             c.disconnect()
         end = time.monotonic() + 10

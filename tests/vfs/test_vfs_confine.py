@@ -8,9 +8,9 @@ import pytest
 from sofs.vfs.base import VfsError
 from sofs.vfs.links import StoppedOnSymlink, read_link
 from sofs.vfs.posix import PosixVfs
-from sofs.wire.fscc_constants import FileAttributes as FA
 from sofs.wire.fscc_constants import CreateDisposition as D
 from sofs.wire.fscc_constants import CreateOptions as O
+from sofs.wire.fscc_constants import FileAttributes as FA
 from sofs.wire.reparse import SymlinkTarget
 from sofs.wire.status import NtStatus as S
 
@@ -83,7 +83,7 @@ def test_inner_symlink_never_followed(root: str, use_openat2: bool) -> None:
         with pytest.raises(StoppedOnSymlink) as st:
             v.open_stat("DLINK\\f", D.OPEN)
         assert st.value.target.substitute == "d" and st.value.unparsed_length == len("\\f".encode("utf-16-le"))
-        h, action, info, sd = v.open_stat("link", D.OPEN, O.OPEN_REPARSE_POINT)
+        h, _action, info, sd = v.open_stat("link", D.OPEN, O.OPEN_REPARSE_POINT)
         assert h.is_link and info.attributes == FA.REPARSE_POINT | FA.ARCHIVE and sd is None
         assert read_link(v, h).target.substitute == "d\\f"
         v.close(h)

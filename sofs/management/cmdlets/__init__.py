@@ -7,6 +7,7 @@ from sofs.management.cmdlets import (  # noqa: F401
     cluster,
     cluster_group,
     cluster_node,
+    csv,
     domain,
     drill,
     quorum,

@@ -94,3 +94,30 @@ class QuorumInfo:
     witness_owner_node: str = ""  # the node holding the witness now
     witness_location: str = ""  # the disk path, the \\server\share, or the storage account
     witness_dynamic_weight: int = 0  # 1 when the witness vote counts now (even node votes)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSharedVolumeInfo:
+    """``Get-ClusterSharedVolume``: a cluster shared volume and its coordinator node."""
+
+    PS_TABLE: ClassVar[tuple[str, ...]] = ("name", "state", "node")
+    name: str  # "Cluster Virtual Disk (Volume1)"
+    state: str = "Unknown"  # Online, Offline, Pending
+    node: str = ""  # the coordinator (owner node)
+    volume: str = ""  # C:\ClusterStorage\Volume1
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSharedVolumeStateInfo:
+    """``Get-ClusterSharedVolumeState``: how one node reaches one volume."""
+
+    PS_TABLE: ClassVar[tuple[str, ...]] = ("name", "node", "state_info", "volume_friendly_name")
+    name: str
+    node: str
+    state_info: str = "Unavailable"  # Direct, Unavailable (sofs never redirects I/O)
+    volume_friendly_name: str = ""
+    volume_name: str = ""
+    file_system_redirected_io_reason: str = "NotFileSystemRedirected"
+    block_redirected_io_reason: str = "NotBlockRedirected"
+    reason: str = ""  # why a node cannot reach the volume

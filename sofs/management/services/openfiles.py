@@ -114,9 +114,9 @@ class OpenFileService:
         for r in rows:
             if r.state == "Journal":
                 raise ManagementError(
-                    f"FileId {file_id} ({r.path}) belongs to node '{r.cluster_node_name or 'this server'}', which "
-                    "is not running: its persistent handle comes back when the node restarts or a surviving node "
-                    "adopts it; close it then.", "ResourceUnavailable")
+                    f"FileId {file_id} ({r.path}) is only in the journal of its volume, which no running server "
+                    "coordinates: its persistent handle comes back when the server restarts or a node coordinates "
+                    "the volume again; close it then.", "ResourceUnavailable")
         shares = {s.name: s for s in await self.shares.get_shares()}
         for r in rows:
             root = map_cluster_path(shares[r.share_name].path, self.state_dir)

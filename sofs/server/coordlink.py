@@ -1,0 +1,277 @@
+"""The coordinator link: a volume's HandleService across node processes, over TCP.
+
+A serving process that does not coordinate a volume reaches the volume's coordinator through a
+:class:`~sofs.server.coordlink_client.RemoteService` (it implements
+:class:`~sofs.handlestate.api.HandleService`); every node process runs a
+:class:`~sofs.server.coordlink_server.LinkServer` on its own address, which authenticates the
+serving processes that connect and plugs each into the registered coordinator of the volume it
+names (:class:`~sofs.handlestate.api.CoordinatorAdmin`). The wire protocol is in
+:mod:`~sofs.server.coordlink_proto` (frames, handshake) and :mod:`~sofs.server.coordlink_codec`
+(values).
+
+Semantics kept from an in-process call:
+
+- a HandleStateError / NotCoordinator raised by the coordinator is raised by the remote call (same
+  type, status and message); any other exception becomes :class:`~sofs.server.coordlink_codec.CoordinatorFault`;
+- ``hook.going_async()`` at the coordinator runs the caller's hook (Pending frame) before the call's
+  result is returned to the caller;
+- cancelling the caller's task cancels the coordinator-side task of that call (Cancel frame; the
+  caller does not wait for the coordinator-side ``finally``);
+- Sink events arrive in the order the coordinator made them; ``await sink.file_facts()`` returns when
+  the remote process has applied the facts (or its link is gone);
+- the sync Sink methods (``oplock_break``/``lease_break``) return True when the event was sent; if the
+  remote Sink then returns False, the link calls ``CoordinatorAdmin.undeliverable(endpoint, notice)``.
+
+Link loss: the client's in-flight and later calls raise :class:`LinkLost` (a NotCoordinator: ask the
+cluster for the coordinator again, open a new RemoteService, reclaim); the server cancels the link's
+in-flight calls and calls ``CoordinatorAdmin.detach(endpoint)`` at once (a killed process's socket
+closes at once, so a node death is seen without waiting for heartbeats).
+
+This module holds :class:`Link`, the part both ends share: frames in and out, the calls it made
+(futures) and the calls it serves (tasks).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import typing
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from sofs.handlestate.api import AsyncHook, HandleStateError, NotCoordinator
+from sofs.server.coordlink_codec import Codec, CodecError, CoordinatorFault
+from sofs.server.coordlink_proto import (
+    Call,
+    CallBook,
+    Cancel,
+    Error,
+    Event,
+    Frame,
+    FrameBuffer,
+    Method,
+    Pending,
+    ProtocolError,
+    Result,
+    check_frame,
+    check_result,
+    decode_frame,
+    encode_frame,
+)
+
+log = logging.getLogger("sofs.coordlink")
+
+
+class LinkLost(NotCoordinator):
+    """The link to the coordinator closed: the call's outcome is unknown; ask the cluster again."""
+
+
+@dataclass(slots=True)
+class _Slot:
+    """A call this side made and still waits for."""
+
+    fut: asyncio.Future[Any]
+    hook: AsyncHook | None
+    hook_task: asyncio.Task[None] | None = None
+
+
+def wire_error(e: HandleStateError | NotCoordinator | CoordinatorFault) -> Exception:
+    """The registered exception type ``e`` travels as (a subclass travels as its base)."""
+    if isinstance(e, HandleStateError):
+        return e if type(e) is HandleStateError else HandleStateError(e.status, e.message)
+    base = NotCoordinator if isinstance(e, NotCoordinator) else CoordinatorFault
+    return e if type(e) is base else base(str(e))
+
+
+class Link(asyncio.Protocol):
+    """One end of a link (see the module docstring). Subclasses handle the handshake frames,
+    :meth:`serve` (run an incoming Call), :meth:`on_event` and :meth:`on_lost`."""
+
+    def __init__(self, accepts: dict[type, dict[str, Method] | None]) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.accepts = accepts
+        self.peer = "?"
+        self.transport: asyncio.Transport | None = None
+        self.lost: asyncio.Future[str] = self.loop.create_future()
+        self._codec = Codec()
+        self._buffer = FrameBuffer()
+        self._book: CallBook[_Slot] = CallBook()
+        self._serving: dict[int, asyncio.Task[None]] = {}
+        self._reason = "closed"
+
+    # ---- asyncio.Protocol ----
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = typing.cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        addr = transport.get_extra_info("peername")
+        self.peer = f"{addr[0]}:{addr[1]}" if addr else "?"
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            for body in self._buffer.feed(data):
+                frame = decode_frame(self._codec, body)
+                check_frame(frame, self.accepts)
+                self.on_frame(frame)
+                if self.transport is None or self.transport.is_closing():
+                    return
+        except ProtocolError as e:
+            log.warning("coordlink %s: dropping the link: %s", self.peer, e)
+            self.abort(f"protocol error: {e}")
+        except Exception as e:  # our bug: lose this link, not the process
+            log.exception("coordlink %s: dropping the link after an internal error", self.peer)
+            self.abort(f"internal error: {type(e).__name__}: {e}")
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if exc is not None and self._reason == "closed":
+            self._reason = str(exc) or type(exc).__name__
+        err = LinkLost(f"link to {self.peer} lost: {self._reason}")
+        for slot in self._book.outstanding():
+            if not slot.fut.done():
+                slot.fut.set_exception(err)
+        serving, self._serving = self._serving, {}
+        for task in serving.values():
+            task.cancel()
+        try:
+            self.on_lost()
+        finally:
+            if not self.lost.done():
+                self.lost.set_result(self._reason)
+
+    # ---- sending ----
+
+    def send(self, frame: Frame) -> bool:
+        """Write ``frame``; False when the link is closed. Raises CodecError for a value with no
+        wire form."""
+        t = self.transport
+        if t is None or t.is_closing():
+            return False
+        t.write(encode_frame(self._codec, frame))
+        return True
+
+    def abort(self, reason: str) -> None:
+        """Close at once (unsent data is dropped); connection_lost follows."""
+        self._reason = reason
+        if self.transport is not None:
+            self.transport.abort()
+
+    def close(self, reason: str) -> None:
+        """Close after the data already written."""
+        self._reason = reason
+        if self.transport is not None:
+            self.transport.close()
+
+    async def call(self, method: Method, args: tuple[Any, ...], hook: AsyncHook | None = None) -> Any:
+        """Call ``method`` at the peer; see the module docstring for errors and cancellation."""
+        t = self.transport
+        if t is None or t.is_closing():
+            raise LinkLost(f"link to {self.peer} lost: {self._reason}")
+        slot = _Slot(self.loop.create_future(), hook)
+        cid = self._book.start(method, slot)
+        try:
+            data = encode_frame(self._codec, Call(cid, method.name, args))
+        except CodecError:
+            self._book.abandon(cid)
+            raise
+        t.write(data)
+        try:
+            value = await slot.fut
+        except asyncio.CancelledError:
+            if self._book.abandon(cid) is not None:
+                self.send(Cancel(cid))
+            raise
+        except BaseException:
+            if slot.hook_task is not None:
+                await slot.hook_task
+            raise
+        if slot.hook_task is not None:
+            await slot.hook_task
+        return value
+
+    def _hook_done(self, cid: int, slot: _Slot, task: asyncio.Task[None]) -> None:
+        """The caller's ``going_async`` failed (e.g. a CANCEL arrived before the interim response):
+        the call fails with that error and the coordinator's side is cancelled, as in-process."""
+        if task.cancelled() or task.exception() is None or slot.fut.done():
+            return
+        if self._book.abandon(cid) is not None:
+            self.send(Cancel(cid))
+        slot.fut.set_exception(task.exception())  # type: ignore[arg-type]
+
+    def notify(self, method: Method, args: tuple[Any, ...]) -> bool:
+        """Send an Event; False when the link is closed."""
+        return self.send(Event(method.name, args))
+
+    # ---- receiving ----
+
+    def on_frame(self, frame: Frame) -> None:
+        kind = type(frame)
+        if kind is Result or kind is Error:
+            assert isinstance(frame, Result | Error)
+            got = self._book.settle(frame.id)
+            if got is not None and not got[1].fut.done():
+                answer = check_result(got[0], frame)
+                if isinstance(answer, Result):
+                    got[1].fut.set_result(answer.value)
+                else:
+                    got[1].fut.set_exception(answer.error)
+        elif kind is Call:
+            assert isinstance(frame, Call)
+            self._book.serve(frame.id)
+            self._serving[frame.id] = self.loop.create_task(self._run(frame.id, self.serve(frame)))
+        elif kind is Pending:
+            assert isinstance(frame, Pending)
+            got = self._book.peek(frame.id)
+            if got is not None and got[1].hook is not None and got[1].hook_task is None:
+                slot = got[1]
+                task = slot.hook_task = self.loop.create_task(slot.hook.going_async())  # type: ignore[union-attr]
+                task.add_done_callback(lambda t, cid=frame.id: self._hook_done(cid, slot, t))
+        elif kind is Cancel:
+            assert isinstance(frame, Cancel)
+            task = self._serving.pop(frame.id, None)
+            if task is not None and self._book.served(frame.id):
+                task.cancel()
+        elif kind is Event:
+            assert isinstance(frame, Event)
+            self.on_event(frame)
+        else:
+            self.on_handshake(frame)
+
+    async def _run(self, cid: int, coro: Coroutine[Any, Any, Any]) -> None:
+        try:
+            value = await coro
+        except asyncio.CancelledError:
+            if self._book.served(cid):  # not cancelled by the caller: tell it
+                self._serving.pop(cid, None)
+                self.send(Error(cid, CoordinatorFault("the call was cancelled at the coordinator")))
+            raise
+        except (HandleStateError, NotCoordinator, CoordinatorFault) as e:
+            answer: Result | Error = Error(cid, wire_error(e))
+        except Exception as e:
+            log.exception("coordlink %s: call %d failed", self.peer, cid)
+            answer = Error(cid, CoordinatorFault(f"{type(e).__name__}: {e}"))
+        else:
+            answer = Result(cid, value)
+        if not self._book.served(cid):
+            return  # cancelled by the caller meanwhile
+        self._serving.pop(cid, None)
+        try:
+            self.send(answer)
+        except CodecError as e:
+            self.send(Error(cid, CoordinatorFault(str(e))))
+
+    # ---- for subclasses ----
+
+    def serve(self, call: Call) -> Coroutine[Any, Any, Any]:
+        raise NotImplementedError
+
+    def on_event(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def on_handshake(self, frame: Frame) -> None:
+        raise NotImplementedError
+
+    def on_lost(self) -> None:
+        """The link closed (connection_lost); in-flight calls already failed or were cancelled."""

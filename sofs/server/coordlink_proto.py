@@ -1,0 +1,392 @@
+"""The coordinator link protocol, sans I/O: frames, handshake, call bookkeeping (no sockets, no clock).
+
+A link is one TCP connection from a serving process (the *client*) to the node process that
+coordinates one volume (the *server*, a :class:`~sofs.server.coordlink.LinkServer`). It carries
+the :class:`~sofs.handlestate.api.HandleService` calls of that process for that volume, and the
+:class:`~sofs.handlestate.api.Sink` events back.
+
+Framing: every frame is a 4-byte big-endian length followed by that many bytes (at most
+:data:`MAX_FRAME`): a msgpack array ``[kind, field...]`` whose fields are values of
+:mod:`~sofs.server.coordlink_codec`::
+
+    kind  frame       fields                              sent by
+    0x10  Hello       version, nonce(32), name, volume    client, first
+    0x11  Challenge   nonce(32), proof(32)                server, answer to Hello
+    0x12  Auth        proof(32)                           client, answer to Challenge
+    0x13  Welcome     endpoint                            server: the link is open
+    0x14  Refuse      reason, message                     server, then it closes the link
+    1     Call        id, method, args                    both (client: HandleService; server: Sink.file_facts, moved)
+    2     Result      id, value                           both: the call returned value
+    3     Error       id, exception                       both: the call raised
+    4     Pending     id                                  server: the call's hook.going_async() was called
+    5     Cancel      id                                  both: the caller's task was cancelled
+    6     Event       method, args                        both, no answer (server: Sink events; client: undeliverable)
+
+Handshake (HMAC-SHA256 with the cluster's link secret, RFC 2104 through :mod:`hmac`): the client sends
+Hello with a random nonce; the server answers with its own nonce and a proof
+``HMAC(secret, transcript("server"))``; the client checks it (so it never talks to a process
+without the secret) and answers ``HMAC(secret, transcript("client"))``; the server checks that, then
+attaches the client to the volume's coordinator and sends Welcome with the endpoint number, or
+Refuse (:class:`Reason`). The transcript is the msgpack array ``["sofs-link", role, version,
+client nonce, server nonce, name, volume]``: both nonces make a proof good for one connection only,
+the role keeps one side's proof from serving as the other's. The link is authenticated at connect,
+not encrypted: run it on a trusted cluster network.
+
+Calls: ids are chosen by the caller, from 1 up, per direction. ``args`` are the method's positional
+arguments after ``self``; an :class:`~sofs.handlestate.api.AsyncHook` argument travels as ``true``
+(the callee may send Pending) or ``nil`` (no hook). ``reclaim`` is CoordinatorAdmin.reclaim without
+its endpoint (the link's). A Result or Error for an id the caller has cancelled is ignored; an id it
+never issued is a protocol error. Any protocol error (bad framing, a value the codec refuses, a
+frame or method not allowed in the state) ends the link.
+"""
+from __future__ import annotations
+
+import enum
+import hmac
+import inspect
+import struct
+import typing
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import msgpack  # type: ignore[import-untyped]
+
+from sofs.handlestate import api
+from sofs.server.coordlink_codec import ERROR_TYPES, Check, Codec, CodecError, CoordinatorFault, compile_check
+
+PROTOCOL_VERSION = 1
+MAX_FRAME = 16 << 20
+NONCE_LEN = 32
+T = TypeVar("T")
+_LEN = struct.Struct(">I")
+
+
+class ProtocolError(Exception):
+    """The peer broke the protocol: the link is dropped."""
+
+
+class Reason(enum.IntEnum):
+    """Why a server refuses or ends a link (Refuse.reason)."""
+
+    AUTH = 1  # wrong secret
+    NOT_COORDINATOR = 2  # this process does not coordinate the volume (any more)
+    VERSION = 3  # unsupported protocol version
+    PROTOCOL = 4  # malformed handshake
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    version: int
+    nonce: bytes
+    name: str
+    volume: str
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    nonce: bytes
+    proof: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    proof: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    endpoint: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    reason: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    id: int
+    method: str
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    id: int
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    id: int
+    error: Exception
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    method: str
+    args: tuple[Any, ...]
+
+
+Frame = Hello | Challenge | Auth | Welcome | Refuse | Call | Result | Error | Pending | Cancel | Event
+FRAMES: dict[int, type] = {0x10: Hello, 0x11: Challenge, 0x12: Auth, 0x13: Welcome, 0x14: Refuse,
+                           1: Call, 2: Result, 3: Error, 4: Pending, 5: Cancel, 6: Event}
+KIND = {cls: kind for kind, cls in FRAMES.items()}
+ERRORS = frozenset(c for c, _ in ERROR_TYPES.values())
+_FIELD_TYPES: dict[type, tuple[Any, ...]] = {
+    Hello: (int, bytes, str, str), Challenge: (bytes, bytes), Auth: (bytes,), Welcome: (int,),
+    Refuse: (int, str), Call: (int, str, tuple), Result: (int, None), Error: (int, ERRORS),
+    Pending: (int,), Cancel: (int,), Event: (str, tuple),
+}  # None: any value; a frozenset: one of those types
+
+
+def encode_frame(codec: Codec, frame: Frame) -> bytes:
+    """Length prefix + msgpack array ``[kind, fields...]``. Raises CodecError for a value with no
+    wire form (the frame is not sent)."""
+    body = codec.pack((KIND[type(frame)], *(getattr(frame, f) for f in frame.__slots__)))
+    if len(body) > MAX_FRAME:
+        raise CodecError(f"{type(frame).__name__} of {len(body)} bytes exceeds {MAX_FRAME}")
+    return _LEN.pack(len(body)) + body
+
+
+def decode_frame(codec: Codec, body: bytes) -> Frame:
+    """A frame from its body (without the length prefix); ProtocolError if it is not one."""
+    try:
+        t = codec.unpack(body)
+    except CodecError as e:
+        raise ProtocolError(str(e)) from e
+    if type(t) is not tuple or not t or type(t[0]) is not int or t[0] not in FRAMES:
+        raise ProtocolError(f"not a frame: {t!r:.80}")
+    cls = FRAMES[t[0]]
+    want = _FIELD_TYPES[cls]
+    fields = t[1:]
+    if len(fields) != len(want) or not all(
+            w is None or (type(v) in w if isinstance(w, frozenset) else type(v) is w) for w, v in zip(want, fields)):
+        raise ProtocolError(f"bad {cls.__name__} frame: {fields!r:.80}")
+    frame: Frame = cls(*fields)
+    return frame
+
+
+class FrameBuffer:
+    """Splits a byte stream into frame bodies."""
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self._buf = bytearray()
+        self._max = max_frame
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        out = []
+        pos = 0
+        buf = self._buf
+        while len(buf) - pos >= 4:
+            (n,) = _LEN.unpack_from(buf, pos)
+            if n > self._max:
+                raise ProtocolError(f"frame of {n} bytes exceeds {self._max}")
+            if len(buf) - pos - 4 < n:
+                break
+            out.append(bytes(buf[pos + 4:pos + 4 + n]))
+            pos += 4 + n
+        if pos:
+            del buf[:pos]
+        return out
+
+
+# ---- methods ----
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    """A call or event that may travel: its checked arguments and result."""
+
+    name: str
+    params: tuple[str, ...]
+    checks: tuple[Check | None, ...]  # None: the AsyncHook argument (true or nil)
+    returns: Check
+    hook: int | None = None  # index of the AsyncHook argument
+
+    def check_args(self, args: tuple[Any, ...]) -> None:
+        if len(args) != len(self.params):
+            raise ProtocolError(f"{self.name}: {len(args)} arguments, expected {len(self.params)}")
+        for name, check, v in zip(self.params, self.checks, args):
+            if not (v is None or v is True) if check is None else not check.ok(v):
+                raise ProtocolError(f"{self.name}({name}=...): unexpected {type(v).__name__} {v!r:.60}")
+
+
+def methods_of(proto: type, names: tuple[str, ...], *, skip: tuple[str, ...] = ()) -> dict[str, Method]:
+    """The :class:`Method` table of ``names`` in protocol class ``proto``, from its type hints
+    (``skip``: leading parameters the link supplies itself, e.g. ``endpoint``)."""
+    out = {}
+    for name in names:
+        fn = getattr(proto, name)
+        hints = typing.get_type_hints(fn)
+        params = [p for p in list(inspect.signature(fn).parameters)[1:] if p not in skip]
+        hook = [i for i, p in enumerate(params) if api.AsyncHook in typing.get_args(hints[p])]
+        checks = tuple(None if i in hook else compile_check(hints[p]) for i, p in enumerate(params))
+        out[name] = Method(name, tuple(params), checks, compile_check(hints["return"]), hook[0] if hook else None)
+    return out
+
+
+SERVICE: dict[str, Method] = {
+    **methods_of(api.HandleService, tuple(n for n in vars(api.HandleService)
+                                          if not n.startswith("_") and callable(getattr(api.HandleService, n)))),
+    **methods_of(api.CoordinatorAdmin, ("reclaim",), skip=("endpoint",)),
+}
+"""What a client may Call: every HandleService method, and reclaim."""
+SINK_EVENTS = methods_of(api.Sink, ("oplock_break", "lease_break", "watching"))
+"""What a server may send as Event."""
+SINK_CALLS = methods_of(api.Sink, ("file_facts", "moved", "revoked", "end_session", "release"))
+"""What a server may Call (the client answers when the Sink applied it)."""
+ADMIN_EVENTS = methods_of(api.CoordinatorAdmin, ("undeliverable",), skip=("endpoint",))
+"""What a client may send as Event."""
+
+
+# ---- handshake ----
+
+def proof(secret: bytes, role: str, hello: Hello, server_nonce: bytes) -> bytes:
+    """HMAC-SHA256 over the transcript of the handshake, for ``role`` "server" or "client"."""
+    transcript = msgpack.packb(("sofs-link", role, hello.version, hello.nonce, server_nonce, hello.name,
+                                hello.volume))
+    return hmac.digest(secret, transcript, "sha256")
+
+
+class LinkRefused(Exception):
+    """The link could not be opened: ``reason`` (:class:`Reason`) and the server's message."""
+
+    def __init__(self, reason: int, message: str) -> None:
+        super().__init__(f"{Reason(reason).name if reason in Reason._value2member_map_ else reason}: {message}")
+        self.reason = reason
+
+
+class ServerHandshake:
+    """The server's half of the handshake. ``nonce``: NONCE_LEN random bytes (injected)."""
+
+    def __init__(self, secret: bytes, nonce: bytes) -> None:
+        self._secret = secret
+        self._nonce = nonce
+        self.hello: Hello | None = None
+
+    def on_hello(self, hello: Hello) -> Challenge | Refuse:
+        if hello.version != PROTOCOL_VERSION:
+            return Refuse(Reason.VERSION, f"link protocol {hello.version} not supported (this node: "
+                                          f"{PROTOCOL_VERSION})")
+        if len(hello.nonce) != NONCE_LEN:
+            return Refuse(Reason.PROTOCOL, "bad nonce")
+        self.hello = hello
+        return Challenge(self._nonce, proof(self._secret, "server", hello, self._nonce))
+
+    def on_auth(self, auth: Auth) -> bool:
+        """Whether the client proved it holds the secret."""
+        assert self.hello is not None
+        want = proof(self._secret, "client", self.hello, self._nonce)
+        return hmac.compare_digest(want, auth.proof)
+
+
+class ClientHandshake:
+    """The client's half. ``nonce``: NONCE_LEN random bytes (injected)."""
+
+    def __init__(self, secret: bytes, nonce: bytes, name: str, volume: str) -> None:
+        self._secret = secret
+        self.hello = Hello(PROTOCOL_VERSION, nonce, name, volume)
+
+    def on_challenge(self, ch: Challenge) -> Auth:
+        """The answer to the server's challenge; LinkRefused when the server does not know the secret."""
+        if not hmac.compare_digest(proof(self._secret, "server", self.hello, ch.nonce), ch.proof):
+            raise LinkRefused(Reason.AUTH, "the server could not prove it holds the cluster link secret")
+        return Auth(proof(self._secret, "client", self.hello, ch.nonce))
+
+
+# ---- calls ----
+
+class CallBook(Generic[T]):
+    """The calls one side of a link has made (id -> the caller's slot) and is serving (ids).
+
+    Ids of own calls grow from 1; an answer for an id already settled (cancelled by the caller) is
+    late and ignored; an answer for an id never issued, or a second Call with an id being served,
+    is a :class:`ProtocolError`."""
+
+    def __init__(self) -> None:
+        self._next = 1
+        self._out: dict[int, tuple[Method, T]] = {}
+        self._serving: set[int] = set()
+
+    def start(self, method: Method, slot: T) -> int:
+        cid = self._next
+        self._next += 1
+        self._out[cid] = (method, slot)
+        return cid
+
+    def _known(self, cid: int) -> None:
+        if not 0 < cid < self._next:
+            raise ProtocolError(f"answer for call {cid}, which was never made")
+
+    def peek(self, cid: int) -> tuple[Method, T] | None:
+        self._known(cid)
+        return self._out.get(cid)
+
+    def settle(self, cid: int) -> tuple[Method, T] | None:
+        """The answer arrived: the call's method and slot, or None when it was cancelled before."""
+        self._known(cid)
+        return self._out.pop(cid, None)
+
+    def abandon(self, cid: int) -> T | None:
+        """The caller gave up (cancelled): its slot, None if already settled."""
+        got = self._out.pop(cid, None)
+        return None if got is None else got[1]
+
+    def outstanding(self) -> list[T]:
+        """Every unanswered call's slot, forgetting them (the link is gone)."""
+        slots = [s for _, s in self._out.values()]
+        self._out.clear()
+        return slots
+
+    def serve(self, cid: int) -> None:
+        if cid in self._serving or cid < 1:
+            raise ProtocolError(f"call id {cid} already in progress")
+        self._serving.add(cid)
+
+    def served(self, cid: int) -> bool:
+        """The served call ended; False if it was not being served (cancelled meanwhile)."""
+        if cid in self._serving:
+            self._serving.discard(cid)
+            return True
+        return False
+
+
+def check_result(method: Method, frame: Result | Error) -> Result | Error:
+    """A Result whose value is not what the method returns becomes an Error (CoordinatorFault)."""
+    if isinstance(frame, Result) and not method.returns.ok(frame.value):
+        return Error(frame.id, CoordinatorFault(
+            f"{method.name} returned {type(frame.value).__name__} {frame.value!r:.60}"))
+    return frame
+
+
+def check_frame(frame: Frame, accepts: dict[type, dict[str, Method] | None]) -> None:
+    """ProtocolError unless ``frame`` is allowed (``accepts``: frame type -> allowed methods or None)."""
+    kind = type(frame)
+    if kind not in accepts:
+        raise ProtocolError(f"unexpected {kind.__name__} frame")
+    table = accepts[kind]
+    if table is not None:
+        assert isinstance(frame, Call | Event)
+        m = table.get(frame.method)
+        if m is None:
+            raise ProtocolError(f"unknown {kind.__name__.lower()} {frame.method!r}")
+        m.check_args(frame.args)
+
+
+SERVER_OPEN: dict[type, dict[str, Method] | None] = {
+    Call: SERVICE, Event: ADMIN_EVENTS, Result: None, Error: None, Cancel: None}
+CLIENT_OPEN: dict[type, dict[str, Method] | None] = {
+    Call: SINK_CALLS, Event: SINK_EVENTS, Result: None, Error: None, Pending: None, Cancel: None,
+    Refuse: None}
