@@ -223,15 +223,27 @@ def signing_algorithm_of(conn: ConnectionState) -> int:
 
 
 async def _close_previous(ctx: Ctx, session: Session, previous_id: int) -> None:
-    """[MS-SMB2] 3.3.5.5.3: a PreviousSessionId of the same user is logged off (durable opens kept)."""
-    old = ctx.server.sessions.get(previous_id)
-    if old is None or old is session or not old.valid or old.is_anonymous or old.is_guest:
+    """[MS-SMB2] 3.3.5.5.3: a PreviousSessionId of the same user is logged off (durable opens kept),
+    by the worker process holding it when it is not this one."""
+    server = ctx.server
+    if previous_id not in server.sessions and server.workers is not None:
+        if _user_name(session):
+            await server.workers.logoff_previous(previous_id, _user_name(session))
         return
-    if _user_name(old) != _user_name(session):
-        return
-    log.info("connection %d: session 0x%x replaces previous session 0x%x", ctx.conn.conn_id,
-             session.session_id, old.session_id)
-    await end_session(ctx.server, old, disconnected=True)
+    if await logoff_previous(server, previous_id, _user_name(session), session):
+        log.info("connection %d: session 0x%x replaced previous session 0x%x", ctx.conn.conn_id,
+                 session.session_id, previous_id)
+
+
+async def logoff_previous(server: Any, previous_id: int, user: str, new: Session | None = None) -> bool:
+    """Log off session ``previous_id`` of this process if ``user`` (lower-case name) owns it."""
+    old = server.sessions.get(previous_id)
+    if old is None or old is new or not old.valid or old.is_anonymous or old.is_guest:
+        return False
+    if not user or _user_name(old) != user:
+        return False
+    await end_session(server, old, disconnected=True)
+    return True
 
 
 def _user_name(session: Session) -> str:

@@ -64,6 +64,7 @@ class SmbConnection(asyncio.BufferedProtocol):
         self._writable.set()
         self.closed = False
         self.peer = ""
+        self.token = 0  # the main process's number for this connection (several worker processes)
 
     # -- transport callbacks --------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -123,12 +124,15 @@ class SmbConnection(asyncio.BufferedProtocol):
         self.server.connections.pop(conn.conn_id, None)
         for task in list(self.tasks):
             task.cancel()
+        handed_back = None
         try:
-            handles_lost(self.server, conn)
+            handed_back = handles_lost(self.server, conn)
         except Exception:
             log.exception("handing back the handles of connection %d failed", conn.conn_id)
         drop_connection_sessions(self.server, conn)
         log.info("connection %d from %s closed", conn.conn_id, self.peer)
+        if self.token and self.server.workers is not None:
+            self.server.workers.connection_closed(self.token, handed_back)
 
     def abort(self) -> None:
         if self.transport is not None and not self.closed:
