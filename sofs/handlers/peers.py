@@ -23,6 +23,13 @@ class Peers(Protocol):
     def rows(self) -> dict[str, list[dict[str, Any]]]:
         """The open-file rows the other workers published (share name -> rows)."""
 
+    def owner_of(self, session_id: int) -> int | None:
+        """The index of the other worker whose session ids look like ``session_id`` (None: this one)."""
+
+    def hand_off(self, token: int, worker: int, state: dict[str, Any], request: bytes, fd: int) -> None:
+        """Move connection ``token`` (socket ``fd``, a duplicate the caller closes afterwards) to
+        ``worker``, which goes on from ``state`` by receiving ``request`` again."""
+
     def close_elsewhere(self, volume: str, persistent_id: int) -> None:
         """Close-SmbOpenFile of an open this process neither holds nor coordinates: whichever worker
         holds it closes it."""

@@ -17,12 +17,13 @@ from sofs.crypto.preauth import PREAUTH_ZERO, preauth_hash
 from sofs.crypto.signing import make_signer
 from sofs.crypto.transform import NonceCounter, make_cipher
 from sofs.engine.state import Channel, ConnectionState, Session, SessionState
-from sofs.handlers.base import Ctx, Reply, SmbError, reply
+from sofs.handlers.base import ConnectionHandoff, Ctx, Reply, SmbError, reply
 from sofs.wire.constants import (
     Cipher,
     Command,
     Dialect,
     GlobalCaps,
+    HeaderFlags,
     SecurityMode,
     SessionFlags,
     SessionSetupFlags,
@@ -143,6 +144,8 @@ def _check_binding(ctx: Ctx, req: SessionSetupRequest) -> Session:
     if hdr.session_id == 0:
         raise SmbError(NtStatus.INVALID_PARAMETER, "binding without a SessionId")
     session = ctx.server.sessions.get(hdr.session_id)
+    if session is None:
+        _hand_off_binding(ctx)
     if session is None or session.state is not SessionState.VALID:
         raise SmbError(NtStatus.USER_SESSION_DELETED, "binding to an unknown session")
     ctx.session = session
@@ -170,6 +173,19 @@ def _check_binding(ctx: Ctx, req: SessionSetupRequest) -> Session:
     if 1 + len(session.channels) >= MAX_CHANNELS and conn.conn_id not in session.bound:
         raise SmbError(NtStatus.INSUFFICIENT_RESOURCES, "too many channels")
     return session
+
+
+def _hand_off_binding(ctx: Ctx) -> None:
+    """A binding request for a session another worker process made (its id says which): the
+    connection moves there, unless it already moved once or carries more than this request."""
+    peers, conn, hdr = ctx.server.workers, ctx.conn, ctx.header
+    if peers is None or conn.migrated or conn.sessions or conn.bound_sessions or ctx.encrypted:
+        return
+    if hdr.next_command or hdr.flags & HeaderFlags.RELATED_OPERATIONS:
+        return
+    worker = peers.owner_of(hdr.session_id)
+    if worker is not None:
+        raise ConnectionHandoff(worker)
 
 
 async def _bind(ctx: Ctx, req: SessionSetupRequest, session: Session) -> Reply:

@@ -176,7 +176,10 @@ class ProcessSink:
             return False
         driver = self._driver_of(h)
         if driver is None:
-            return False
+            # the client's connection is gone and the handle's loss (disconnect or close) is on its
+            # way to the coordinator: that decides the break, as if it had come first (a durable
+            # open owing a break is purged, smbtorture durable-open.oplock across processes)
+            return True
         h.oplock_level = level
         self._send(driver, OplockBreakNotification(oplock_level=level, file_id=h.file_id).encode(), h.session)
         return True
@@ -201,7 +204,8 @@ class ProcessSink:
             if d is not None and (driver is None or d is driver):
                 driver, session = d, h.session
         if driver is None:
-            return False
+            # as for oplock_break: the hint handle's loss is on its way to the coordinator
+            return h is not None and not h.closed
         if session is None:  # encrypt with a session of that connection (if it encrypts)
             session = next(iter(driver.engine.conn.sessions.values()), None)
         body = LeaseBreakNotification(lease_key, current, new, flags=_ACK_REQUIRED if ack_required else 0,

@@ -104,14 +104,23 @@ class Placement:
     def opened(self, worker: int, client_guid: bytes | None) -> int:
         """A connection was given to ``worker``; returns its token (for :meth:`closed`)."""
         token = next(self._tokens)
-        if client_guid == bytes(16):
-            client_guid = None
+        self._add(token, worker, None if client_guid == bytes(16) else client_guid)
+        return token
+
+    def moved(self, token: int, worker: int) -> None:
+        """Connection ``token`` went on to ``worker`` (a binding to a session held there)."""
+        got = self.conns.get(token)
+        if got is None:
+            return
+        self.closed(token)
+        self._add(token, worker, got[1])
+
+    def _add(self, token: int, worker: int, client_guid: bytes | None) -> None:
         self.conns[token] = (worker, client_guid)
         self.load[worker] = self.load.get(worker, 0) + 1
         if client_guid is not None:
             w, n = self.clients.get(client_guid, (worker, 0))
             self.clients[client_guid] = (worker, n + 1) if w == worker else (worker, 1)
-        return token
 
     def closed(self, token: int) -> None:
         """The connection ``token`` ended (and its worker handed back its opens)."""

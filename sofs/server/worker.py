@@ -27,7 +27,7 @@ from sofs.handlers.session import logoff_previous
 from sofs.handlers.volume import ProcessSink, VolumeClient
 from sofs.server.app import build_state, shutdown_connections, tune_malloc
 from sofs.server.coordlink_client import RemoteService
-from sofs.server.placement import session_ids
+from sofs.server.placement import session_ids, session_worker
 from sofs.server.state import ServerState
 from sofs.server.workerlink import Channel, ChannelClosed
 from sofs.server.workers import PREV_TIMEOUT_S, STOP_GRACE_S, WorkerSpec, connection_factory
@@ -39,14 +39,15 @@ ROWS_EVERY_S = 1.0
 class WorkerPeers:
     """A worker's :class:`~sofs.handlers.peers.Peers`: everything goes through the main process."""
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, index: int) -> None:
         self.channel = channel
+        self.index = index
         self._req = itertools.count(1)
         self.waits: dict[int, asyncio.Future[bool]] = {}
 
-    def _send(self, msg: tuple[Any, ...]) -> None:
+    def _send(self, msg: tuple[Any, ...], fds: tuple[int, ...] = ()) -> None:
         with contextlib.suppress(ChannelClosed):
-            self.channel.send(msg)
+            self.channel.send(msg, fds)
 
     def connection_closed(self, token: int, handed_back: asyncio.Future[Any] | None) -> None:
         if handed_back is None:
@@ -69,6 +70,13 @@ class WorkerPeers:
     def rows(self) -> dict[str, list[dict[str, Any]]]:
         return {}
 
+    def owner_of(self, session_id: int) -> int | None:
+        w = session_worker(session_id)
+        return None if w == self.index else w
+
+    def hand_off(self, token: int, worker: int, state: dict[str, Any], request: bytes, fd: int) -> None:
+        self._send(("handoff", token, worker, state, request), (fd,))
+
     def close_elsewhere(self, volume: str, persistent_id: int) -> None:
         """Close requests are served by the main process."""
 
@@ -84,7 +92,7 @@ class Worker:
         self.server.start_filetime = spec.start_filetime
         self.server.number_sessions(session_ids(spec.index))
         self.channel = Channel(socket.socket(fileno=spec.control_fd), self._on_message, self._on_closed)
-        self.peers = WorkerPeers(self.channel)
+        self.peers = WorkerPeers(self.channel, spec.index)
         self.server.workers = self.peers
         self.links: list[RemoteService] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -125,14 +133,16 @@ class Worker:
     # ---- the control channel ----------------------------------------------------------------------
     def _on_message(self, msg: tuple[Any, ...], fds: list[int]) -> None:
         kind = msg[0]
-        if kind == "conn":
+        if kind in ("conn", "adopt"):
             if len(fds) != 1:
                 for fd in fds:
                     os.close(fd)
                 log.error("a connection message came with %d descriptors", len(fds))
                 return
             sock = socket.socket(fileno=fds[0])
-            self._spawn(self.loop.connect_accepted_socket(connection_factory(self.server, int(msg[1])), sock))
+            adopt = (dict(msg[2]), bytes(msg[3])) if kind == "adopt" else None
+            self._spawn(self.loop.connect_accepted_socket(
+                connection_factory(self.server, int(msg[1]), adopt), sock))
             return
         for fd in fds:
             os.close(fd)

@@ -85,13 +85,9 @@ class _Child:
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def connection_factory(server: ServerState, token: int) -> Any:
-    def make() -> SmbConnection:
-        conn = SmbConnection(server)
-        conn.token = token
-        return conn
-
-    return make
+def connection_factory(server: ServerState, token: int,
+                       adopt: tuple[dict[str, Any], bytes] | None = None) -> Any:
+    return lambda: SmbConnection(server, token, adopt)
 
 
 class Supervisor:
@@ -259,8 +255,13 @@ class Supervisor:
             log.error("worker supervision failed", exc_info=task.exception())
 
     def _on_message(self, child: _Child, msg: tuple[Any, ...], fds: list[int]) -> None:
-        for fd in fds:  # workers send no descriptors
-            os.close(fd)
+        try:
+            self._message(child, msg, fds)
+        finally:
+            for fd in fds:  # forwarded (Channel.send duplicates) or not wanted
+                os.close(fd)
+
+    def _message(self, child: _Child, msg: tuple[Any, ...], fds: list[int]) -> None:
         kind = msg[0]
         if kind == "closed":
             self.placement.closed(int(msg[1]))
@@ -273,6 +274,11 @@ class Supervisor:
             fut = self._waits.pop(int(msg[1]), None)
             if fut is not None and not fut.done():
                 fut.set_result(bool(msg[2]))
+        elif kind == "handoff":
+            _, token, worker, state, request = msg
+            if len(fds) == 1:
+                self.route_handoff(int(token), int(worker), dict(state), bytes(request), fds[0])
+            return
         elif kind == "ready":
             self.placement.worker_up(child.index)
             if child.ready is not None and not child.ready.done():
@@ -383,6 +389,26 @@ class Supervisor:
         finally:
             conn.close()
 
+    def route_handoff(self, token: int, worker: int, state: dict[str, Any], request: bytes, fd: int) -> None:
+        """A connection moves to ``worker`` (see ConnectionHandoff); to any live worker when that one
+        is gone (the binding then fails there as for an unknown session). ``fd`` stays the caller's."""
+        target = worker if worker in self.placement.up else self.placement.choose(None)
+        if target is None:
+            self.placement.closed(token)
+            return
+        self.placement.moved(token, target)
+        if target == 0 and not self.dedicated:
+            sock = socket.socket(fileno=os.dup(fd))
+            self._spawn_task(self.loop.connect_accepted_socket(
+                connection_factory(self.server, token, (state, request)), sock))
+            return
+        child = self.children[target]
+        try:
+            assert child.channel is not None
+            child.channel.send(("adopt", token, state, request), (fd,))
+        except ChannelClosed:
+            self.placement.closed(token)
+
     # ---- for MainPeers ----------------------------------------------------------------------------
     def close_elsewhere(self, volume: str, persistent_id: int) -> None:
         for c in self.children.values():
@@ -412,6 +438,13 @@ class MainPeers:
             for share, rows in c.rows.items():
                 out.setdefault(share, []).extend(rows)
         return out
+
+    def owner_of(self, session_id: int) -> int | None:
+        w = session_worker(session_id)
+        return w if w != 0 and w in self.sup.placement.up else None
+
+    def hand_off(self, token: int, worker: int, state: dict[str, Any], request: bytes, fd: int) -> None:
+        self.sup.route_handoff(token, worker, state, request, fd)
 
     def close_elsewhere(self, volume: str, persistent_id: int) -> None:
         self.sup.close_elsewhere(volume, persistent_id)
