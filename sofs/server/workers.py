@@ -122,7 +122,9 @@ class Supervisor:
 
     # ---- start and stop ---------------------------------------------------------------------------
     async def start(self) -> None:
-        """Link server, workers (ready), then the listeners."""
+        """Link server, worker processes, listeners. The main process serves (as worker 0) from the
+        start; each other worker takes connections once it is ready. A dedicated coordinator waits
+        for its workers before it listens."""
         self.link = LinkServer(self._secret)
         await self.link.start(LINK_HOST, 0)
         for name, coord in self.server.coordinators.items():
@@ -131,18 +133,26 @@ class Supervisor:
         if not self.dedicated:
             self.server.number_sessions(session_ids(0))
             self.placement.worker_up(0)
+            self._listen()
         for i in range(self.first_child, self.count):
             self.children[i] = _Child(i)
             await self._spawn(self.children[i])
+        self._spawn_task(self._all_ready())
+        if self.dedicated:
+            first = [c.ready for c in self.children.values() if c.ready is not None]
+            await asyncio.wait(first, timeout=READY_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+            if not self.placement.up:
+                raise RuntimeError(f"no worker process started in {READY_TIMEOUT_S:.0f} s")
+            self._listen()
+
+    async def _all_ready(self) -> None:
         ready = [c.ready for c in self.children.values() if c.ready is not None]
-        done, pending = await asyncio.wait(ready, timeout=READY_TIMEOUT_S)
+        _done, pending = await asyncio.wait(ready, timeout=READY_TIMEOUT_S)
         if pending:
-            raise RuntimeError(f"{len(pending)} worker process(es) did not start in {READY_TIMEOUT_S:.0f} s")
-        for f in done:
-            f.result()
-        self._listen()
-        log.info("serving with %d worker processes%s", self.count,
-                 " (the main process coordinates only)" if self.dedicated else "")
+            log.error("%d worker process(es) did not start in %.0f s", len(pending), READY_TIMEOUT_S)
+        else:
+            log.info("serving with %d worker processes%s", self.count,
+                     " (the main process coordinates only)" if self.dedicated else "")
 
     def _listen(self) -> None:
         for host, port in self.server.config.listen:
