@@ -383,7 +383,7 @@ def test_a_killed_worker_is_restarted_and_its_clients_reclaim(fresh: SofsServer)
 
 TORTURE_ACROSS = {
     "share": ["smb2.lease.request", "smb2.lease.break", "smb2.lease.oplock", "smb2.lease.breaking3",
-              "smb2.lease.v2_request", "smb2.oplock.batch1", "smb2.sharemode.sharemode-access",
+              "smb2.lease.v2_epoch2", "smb2.lease.v2_flags_breaking", "smb2.oplock.batch1", "smb2.sharemode.sharemode-access",
               "smb2.durable-open.oplock", "smb2.durable-open.open2-lease",
               "smb2.session.bind_negative_smb3signCtoHd", "smb2.session.bind2"],
     "ca": ["smb2.durable-v2-open.reopen1a-lease", "smb2.replay.replay3"],
