@@ -51,6 +51,7 @@ def test_channel_over_a_socket_pair() -> None:
             left.send(big, (0,))
         left.close()
         assert "closed" in await asyncio.wait_for(closed, 5)
+        assert right.closed  # the far end saw its peer go
         with pytest.raises(ChannelClosed):
             left.send(("stop",))
 
