@@ -2,7 +2,10 @@
 their worker, and the book of connections per worker."""
 from __future__ import annotations
 
+import os
 import struct
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -110,3 +113,23 @@ def test_a_dead_worker_loses_its_connections_and_clients() -> None:
     p.closed(t)  # a late report of a connection of the dead worker changes nothing
     assert p.load == {0: 1, 1: 0}
     assert Placement(2).choose(None) is None  # nobody up
+
+
+def test_worker_count_settings_are_checked(tmp_path: Path) -> None:
+    from sofs.config import ConfigError, ServerConfig, validate
+    from sofs.server.node_smb import node_server_config
+    from sofs.server.workers import worker_count
+
+    assert worker_count(ServerConfig(workers=3)) == 3
+    assert worker_count(ServerConfig()) == (os.cpu_count() or 1)  # 0: one per core
+    for bad in (-1, 65, True, "2"):
+        with pytest.raises(ConfigError, match="workers"):
+            validate(ServerConfig(workers=bad))  # type: ignore[arg-type]
+    # a cluster node serves SMB in one process: a workers setting in its smb.toml is refused, not ignored
+    (tmp_path / "smb.toml").write_text("[server]\nworkers = 2\n")
+    ctx = SimpleNamespace(state_dir=str(tmp_path), smb_port=445, address="127.0.0.1", addresses=(),
+                          config=SimpleNamespace(name=""))
+    with pytest.raises(ConfigError, match="one process"):
+        node_server_config(ctx)
+    (tmp_path / "smb.toml").write_text("[server]\nworkers = 1\n")
+    assert node_server_config(ctx).workers == 1
