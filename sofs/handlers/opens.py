@@ -334,6 +334,13 @@ def _spawn(coro: Any) -> asyncio.Task[None] | None:
 _pending: set[asyncio.Task[None]] = set()
 
 
+async def settle(timeout: float) -> None:
+    """Wait (up to ``timeout`` seconds) for the handles of lost connections to be handed back or
+    closed at their coordinators (a process stopping does this before it closes its links)."""
+    if _pending:
+        await asyncio.wait(list(_pending), timeout=timeout)
+
+
 def connection_lost(server: ServerState, conn: ConnectionState) -> asyncio.Task[None] | None:
     """The handles of the sessions the lost connection carried (and no other channel does) lose
     their client: durable ones stay disconnected at the coordinator, the others close. Returns the

@@ -19,6 +19,7 @@ from sofs.auth.kerberos import KerberosAcceptor
 from sofs.auth.ntlm import NtlmAcceptor
 from sofs.auth.users import UserDb, UserEntry
 from sofs.config import ServerConfig
+from sofs.handlers.opens import settle
 from sofs.server.connection import SmbConnection
 from sofs.server.state import ServerState, Share
 from sofs.server.volumes import attach_standalone, start_scavenger
@@ -139,6 +140,7 @@ async def shutdown_connections(server: ServerState, grace: float = 5.0) -> None:
         if c.transport is not None:
             c.transport.close()
     await asyncio.sleep(0)
+    await settle(grace)  # their opens are closed (or kept for their clients) at the coordinators
 
 
 def run(cfg: ServerConfig, use_uvloop: bool = True) -> None:
