@@ -38,14 +38,14 @@ from typing import Any
 
 from sofs.config import ServerConfig
 from sofs.handlers.session import logoff_previous
+from sofs.server.acceptor import Acceptor
 from sofs.server.connection import SmbConnection
 from sofs.server.coordlink_server import LinkServer
-from sofs.server.placement import PEEK_BYTES, Placement, negotiate_client_guid, session_ids, session_worker
+from sofs.server.placement import Placement, session_ids, session_worker
 from sofs.server.state import ServerState
 from sofs.server.workerlink import Channel, ChannelClosed
 
 log = logging.getLogger("sofs.workers")
-PEEK_TIMEOUT_S = 2.0  # a client that says nothing for this long is placed by load alone
 READY_TIMEOUT_S = 60.0
 PREV_TIMEOUT_S = 10.0
 STOP_GRACE_S = 5.0
@@ -105,7 +105,6 @@ class Supervisor:
         self.placement = Placement(count)
         self.children: dict[int, _Child] = {}
         self.link: LinkServer | None = None
-        self.listeners: list[socket.socket] = []
         self.stopping = False
         self.restarts = 0
         self._secret = secrets.token_bytes(32)
@@ -113,8 +112,8 @@ class Supervisor:
         self._waits: dict[int, asyncio.Future[bool]] = {}
         self._forwarded: dict[int, tuple[_Child, int]] = {}  # our request id -> (asking child, its id)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._peeking: dict[int, tuple[socket.socket, asyncio.TimerHandle, int]] = {}
         self.loop = asyncio.get_running_loop()
+        self.acceptor = Acceptor(self._place)
 
     @property
     def first_child(self) -> int:
@@ -155,32 +154,12 @@ class Supervisor:
                      " (the main process coordinates only)" if self.dedicated else "")
 
     def _listen(self) -> None:
-        for host, port in self.server.config.listen:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-            family, _t, _p, _c, addr = infos[0]
-            s = socket.socket(family, socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(addr)
-                s.listen(512)
-            except OSError:
-                s.close()
-                raise
-            s.setblocking(False)
-            self.loop.add_reader(s.fileno(), self._accept, s)
-            self.listeners.append(s)
-            log.info("listening on %s:%d", host, port)
+        self.acceptor.listen(self.server.config.listen)
 
     async def stop(self) -> None:
         """Stop accepting, let every worker finish its requests and close, then wait for them."""
         self.stopping = True
-        for s in self.listeners:
-            self.loop.remove_reader(s.fileno())
-            s.close()
-        self.listeners = []
-        for conn, timer, _n in list(self._peeking.values()):
-            timer.cancel()
-            self._drop(conn)
+        self.acceptor.close()
         procs = []
         for c in self.children.values():
             if c.channel is not None and not c.channel.closed:
@@ -325,61 +304,8 @@ class Supervisor:
             self._waits.pop(rid, None)
 
     # ---- connections ------------------------------------------------------------------------------
-    def _accept(self, lsock: socket.socket) -> None:
-        for _ in range(64):
-            try:
-                conn, _addr = lsock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as e:  # EMFILE and friends: try again on the next wake-up
-                log.warning("accept failed: %s", e)
-                return
-            conn.setblocking(False)
-            timer = self.loop.call_later(PEEK_TIMEOUT_S, self._place, conn, None)
-            self._peeking[conn.fileno()] = (conn, timer, 0)
-            self.loop.add_reader(conn.fileno(), self._peek, conn)
-
-    def _peek(self, conn: socket.socket) -> None:
-        fd = conn.fileno()
-        try:
-            data = conn.recv(PEEK_BYTES, socket.MSG_PEEK)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self._drop(conn)
-            return
-        if not data:
-            self._drop(conn)  # the client left before it said anything
-            return
-        if len(data) < PEEK_BYTES and data[0] == 0 and len(data) < 4 + int.from_bytes(data[1:4].ljust(3, b"\0"), "big"):
-            # the rest of the first message is on its way: look again shortly (level-triggered
-            # readiness would spin meanwhile)
-            _c, timer, tries = self._peeking[fd]
-            if tries < 20:
-                self.loop.remove_reader(fd)
-                self._peeking[fd] = (conn, timer, tries + 1)
-                self.loop.call_later(0.002, self._repeek, conn)
-                return
-        self._place(conn, negotiate_client_guid(data))
-
-    def _repeek(self, conn: socket.socket) -> None:
-        if conn.fileno() in self._peeking:
-            self.loop.add_reader(conn.fileno(), self._peek, conn)
-
-    def _unpeek(self, conn: socket.socket) -> None:
-        got = self._peeking.pop(conn.fileno(), None)
-        if got is not None:
-            got[1].cancel()
-            self.loop.remove_reader(conn.fileno())
-
-    def _drop(self, conn: socket.socket) -> None:
-        self._unpeek(conn)
-        conn.close()
-
     def _place(self, conn: socket.socket, guid: bytes | None) -> None:
-        if conn.fileno() < 0:
-            return
-        self._unpeek(conn)
+        """Give an accepted connection (peeked at by the Acceptor) to its worker."""
         worker = self.placement.choose(guid)
         if worker is None:
             log.warning("no worker is up: connection dropped")
