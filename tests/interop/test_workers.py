@@ -22,16 +22,15 @@ import pytest
 
 from sofs.handlestate.listing import collect, request_close
 from tests.conftest import USERS, SofsServer, start_sofs
+from tests.interop.test_ca_durable import RWH, _ctx, _lease
 
 pytest.importorskip("smbprotocol")
 from smbprotocol.connection import Connection, Dialects
 from smbprotocol.create_contexts import (
     CreateContextName,
-    SMB2CreateContextRequest,
     SMB2CreateDurableHandleReconnectV2,
     SMB2CreateDurableHandleRequestV2,
     SMB2CreateDurableHandleResponseV2,
-    SMB2CreateRequestLeaseV2,
     SMB2CreateResponseLease,
     SMB2CreateResponseLeaseV2,
 )
@@ -50,7 +49,6 @@ from smbprotocol.tree import TreeConnect
 
 SHARES = {"data": "", "ca": "continuously_available = true"}
 RW = int(FilePipePrinterAccessMask.FILE_READ_DATA | FilePipePrinterAccessMask.FILE_WRITE_DATA)
-RWH = 0x7
 SHARING_VIOLATION = 0xC0000043
 FILE_LOCK_CONFLICT = 0xC0000054
 LOCK_NOT_GRANTED = 0xC0000055
@@ -66,22 +64,6 @@ def worker_of(session_id: int) -> int:
 
 def _status(e: BaseException) -> int:
     return int(getattr(e, "status", 0) or 0)
-
-
-def _ctx(name: bytes, data: Any) -> SMB2CreateContextRequest:
-    c = SMB2CreateContextRequest()
-    c["buffer_name"] = name
-    c["buffer_data"] = data
-    return c
-
-
-def _lease(key: bytes) -> SMB2CreateContextRequest:
-    lease = SMB2CreateRequestLeaseV2()
-    lease["lease_key"] = key
-    lease["lease_state"] = RWH
-    lease["parent_lease_key"] = bytes(16)
-    lease["epoch"] = bytes(2)
-    return _ctx(CreateContextName.SMB2_CREATE_REQUEST_LEASE_V2, lease)
 
 
 class Client:
