@@ -99,7 +99,7 @@ class ServerConfig:
     max_credits: int = 8192
     state_dir: str | None = None
     workers: int = 0  # SMB worker processes (sofs.server.workers); 0: one per core
-    dedicated_coordinator: bool = False  # with several workers: the main process coordinates only
+    dedicated_coordinator: bool = False  # the main process coordinates only; `workers` processes serve
     shares: list[ShareConfig] = field(default_factory=list)
     users: list[UserConfig] = field(default_factory=list)
     groups: dict[str, int] = field(default_factory=dict)

@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="SMB worker processes (default: one per core; 1: a single process)")
     p.add_argument("--dedicated-coordinator", action="store_true",
-                   help="with several workers: the main process coordinates the volumes and serves no client")
+                   help="the main process coordinates the volumes and serves no client (the --workers N serve)")
     p.add_argument("--no-uvloop", action="store_true", help="use the stdlib asyncio loop")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="-v: info (default), -vv: debug with a per-request trace")

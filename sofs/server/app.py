@@ -100,7 +100,7 @@ async def serve(cfg: ServerConfig, ready: Callable[[ServerState], None] | None =
     supervisor = None
     listeners = []
     count = worker_count(cfg)
-    if count > 1:
+    if count > 1 or cfg.dedicated_coordinator:  # dedicated: even one worker is a process of its own
         supervisor = Supervisor(server, count, dedicated=cfg.dedicated_coordinator, uvloop=use_uvloop,
                                 log_level=logging.getLogger().getEffectiveLevel())
         try:

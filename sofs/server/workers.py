@@ -95,8 +95,8 @@ class Supervisor:
 
     def __init__(self, server: ServerState, count: int, *, dedicated: bool = False, uvloop: bool = True,
                  log_level: int = logging.INFO) -> None:
-        if count < 2:
-            raise ValueError("a supervisor needs at least two workers")
+        if count < (1 if dedicated else 2):
+            raise ValueError("a supervisor needs a worker process besides the main one")
         self.server = server
         self.count = count
         self.dedicated = dedicated

@@ -392,3 +392,26 @@ def test_smbtorture_across_workers(tmp_path: Path) -> None:
     assert not failures, failures
     assert re.search(r"\[w1\]: connection \d+ from", log) and re.search(r"sofs.conn: connection \d+ from", log)
     assert "handed to worker" in log  # the binding test's second connection moved to its session
+
+
+@pytest.mark.timeout(120)
+def test_dedicated_coordinator_serves_no_client() -> None:
+    """``--dedicated-coordinator``: the main process holds the coordinators only; with ``--workers 1``
+    one worker process serves every client, and a share mode still holds between two of them."""
+    s = start_sofs(shares={"data": ""}, args=("--workers", "1", "--dedicated-coordinator"))
+    try:
+        a, b = Client(s, "data"), Client(s, "data")
+        assert (a.worker, b.worker) == (0, 0)
+        held, _ = a.open("dedicated.txt", share_access=0)
+        with pytest.raises(SMBResponseException) as ei:
+            b.open("dedicated.txt")
+        assert _status(ei.value) == SHARING_VIOLATION
+        held.close()
+        log = s.log_text()
+        assert len(re.findall(r"\[w0\]: connection \d+ from", log)) == 2, log[-3000:]
+        assert not re.search(r"sofs\.conn: connection \d+ from", log)  # nothing served by the main process
+        assert "the main process coordinates only" in log
+        a.drop()
+        b.drop()
+    finally:
+        _stop(s)
