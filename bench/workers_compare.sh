@@ -15,6 +15,7 @@
 #
 # Knobs: ROUNDS (3), BENCH_TIME (5 s per run), BENCH_CONFIGS ("4:8 16:8"), TESTS ("read4k read64k
 #        openclose echo put get"), WORKERS (2: the N of the second sofs), PUT_CLIENTS (8), PUT_MB (64),
+#        MODE (plain | sign | encrypt: smbclient's put/get; PUT_CLIENTS=1 PUT_MB=512 is the issue's bulk),
 #        SAMBA_PORT (4450), SOFS_PORT (4455; --workers N on SOFS_PORT+1)
 # Prints one table: per test and configuration the median of each server, and the medians of the
 # per-round ratios against Samba; raw rows in $STATE/results.tsv.
@@ -36,6 +37,12 @@ declare -A PID=([samba]=$SAMBA_PID [w1]=$W1_PID [wn]=$WN_PID)
 declare -A DIR=([samba]=$SHARE_ROOT/share [w1]=$STATE/w1 [wn]=$STATE/wn)
 WHO=(samba w1 wn)
 SRC=$STATE/src
+case ${MODE:-plain} in
+  plain) OPT=();;
+  sign) OPT=(--option='client signing=required');;
+  encrypt) OPT=(--option='client smb encrypt=required');;
+  *) echo "MODE must be plain, sign or encrypt" >&2; exit 2;;
+esac
 head -c "${PUT_MB}M" /dev/urandom >"$SRC"
 
 cpu() { python3 bench/tree_cpu.py "${PID[$1]}"; }
@@ -64,7 +71,7 @@ bulk() { # who put|get -> "MB/s cpu_us_per_MiB"
   for i in $(seq 1 "$PUT_CLIENTS"); do
     if [ "$op" = put ]; then cmd="put $SRC bulk-$i"; else cmd="get bulk-$i /dev/null"; fi
     smbclient //127.0.0.1/share -p "${PORT[$who]}" -s "$STATE/client.conf" -A "$STATE/auth.txt" \
-      -c "$cmd" >/dev/null 2>&1 &
+      "${OPT[@]}" -c "$cmd" >/dev/null 2>&1 &
     pids+=($!)
   done
   local bad=0
@@ -94,7 +101,7 @@ for r in $(seq 1 "${ROUNDS:-3}"); do
 done
 
 echo "# $(nproc) cores, load before: $(cut -d' ' -f1-3 /proc/loadavg); clients on the same machine; ${T}s runs," \
-  "${ROUNDS:-3} rounds, order rotating; sofs wN = --workers $N"
+  "${ROUNDS:-3} rounds, order rotating; sofs wN = --workers $N; put/get ${MODE:-plain}"
 python3 - "$RES" "$N" <<'EOF'
 import collections, statistics, sys
 rows = collections.defaultdict(dict)
