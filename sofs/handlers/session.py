@@ -239,25 +239,33 @@ def signing_algorithm_of(conn: ConnectionState) -> int:
 
 
 async def _close_previous(ctx: Ctx, session: Session, previous_id: int) -> None:
-    """[MS-SMB2] 3.3.5.5.3: a PreviousSessionId of the same user is logged off (durable opens kept),
-    by the worker process holding it when it is not this one."""
-    server = ctx.server
-    if previous_id not in server.sessions and server.workers is not None:
-        if _user_name(session):
-            await server.workers.logoff_previous(previous_id, _user_name(session))
+    """[MS-SMB2] 3.3.5.5.3: a PreviousSessionId of the same user is logged off (durable opens kept).
+    A session this process does not have may be another worker process's (its id names the worker:
+    the main process routes the logoff there) or another node's (the client reconnected elsewhere,
+    its old connection not yet seen gone there): each volume's coordinator has the node holding
+    opens of it end it, so the client's durable reconnects that follow find them disconnected."""
+    server, user = ctx.server, _user_name(session)
+    if previous_id in server.sessions:
+        await end_previous_session(server, previous_id, user, session)
         return
-    if await logoff_previous(server, previous_id, _user_name(session), session):
-        log.info("connection %d: session 0x%x replaced previous session 0x%x", ctx.conn.conn_id,
-                 session.session_id, previous_id)
+    if server.workers is not None and user and await server.workers.logoff_previous(previous_id, user):
+        return
+    for vol in {id(v): v for v in server.volumes.values()}.values():
+        try:
+            await vol.svc.end_session(previous_id, user)
+        except Exception as e:  # noqa: BLE001 - the reconnects that follow fail as without it
+            log.warning("volume %s: ending previous session 0x%x failed: %s", vol.name, previous_id, e)
 
 
-async def logoff_previous(server: Any, previous_id: int, user: str, new: Session | None = None) -> bool:
-    """Log off session ``previous_id`` of this process if ``user`` (lower-case name) owns it."""
+async def end_previous_session(server: Any, previous_id: int, user: str, new: Session | None = None) -> bool:
+    """End this process's session ``previous_id`` if it is ``user``'s (lower-case name; see
+    :func:`_close_previous`). True when it did."""
     old = server.sessions.get(previous_id)
     if old is None or old is new or not old.valid or old.is_anonymous or old.is_guest:
         return False
     if not user or _user_name(old) != user:
         return False
+    log.info("session 0x%x replaced by a new session of its user", previous_id)
     await end_session(server, old, disconnected=True)
     return True
 

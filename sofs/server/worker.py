@@ -23,9 +23,10 @@ import sys
 from typing import Any
 
 from sofs.handlers.handles_status import open_rows
-from sofs.handlers.session import logoff_previous
+from sofs.handlers.session import end_previous_session
 from sofs.handlers.volume import ProcessSink, VolumeClient
 from sofs.server.app import build_state, shutdown_connections, tune_malloc
+from sofs.server.cluster_volumes import Router
 from sofs.server.coordlink_client import RemoteService
 from sofs.server.placement import session_ids, session_worker
 from sofs.server.state import ServerState
@@ -105,7 +106,9 @@ class Worker:
             client = VolumeClient(name, None, -1)  # type: ignore[arg-type]
             rs = await RemoteService.connect(spec.link_host, spec.link_port, secret=spec.secret, name=spec.name,
                                              volume=name, sink=ProcessSink(self.server, client))
-            client.svc, client.endpoint = rs, rs.endpoint
+            router = Router(client)  # for its settling: breaks reach the client before later responses
+            router.set(rs)
+            client.svc, client.endpoint = router, rs.endpoint
             by_volume[name] = client
             self.server.volumes[name] = client
             self.links.append(rs)
@@ -165,7 +168,7 @@ class Worker:
             log.warning("unknown control message %r", kind)
 
     async def _prev(self, rid: int, sid: int, user: str) -> None:
-        found = await logoff_previous(self.server, sid, user)
+        found = await end_previous_session(self.server, sid, user)
         if found:
             log.info("session 0x%x logged off: its client came back with it as PreviousSessionId", sid)
         with contextlib.suppress(ChannelClosed):

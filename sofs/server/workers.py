@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sofs.config import ServerConfig
-from sofs.handlers.session import logoff_previous
+from sofs.handlers.session import end_previous_session
 from sofs.server.acceptor import Acceptor
 from sofs.server.connection import SmbConnection
 from sofs.server.coordlink_server import LinkServer
@@ -288,7 +288,7 @@ class Supervisor:
         if owner == asker:
             return False  # the asker looked it up itself
         if owner == 0 and not self.dedicated:
-            return await logoff_previous(self.server, sid, user)
+            return await end_previous_session(self.server, sid, user)
         child = self.children.get(owner)
         if child is None or child.channel is None or child.channel.closed:
             return False
