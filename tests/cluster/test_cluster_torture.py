@@ -158,7 +158,7 @@ def run_list(torture_cluster: TortureCluster, slow: bool) -> None:
         # that failed run once more, alone; a regression fails both times (the first failures are
         # printed either way)
         print("failed on the first run (run again alone):\n" + "\n".join(sorted(failures)))
-        again = [(share, t) for share, tests in read_list().items() for t in tests
+        again = [(share, t) for share, tests in read_list(slow).items() for t in tests
                  if any(f.startswith(f"{t} [{share}]:") for f in failures)]
         failures = run_slice(torture_cluster, 0, again)
     assert not failures, "smbtorture regressions across nodes:\n" + "\n".join(sorted(failures))
