@@ -327,6 +327,7 @@ async def reclaim(c: VolumeCoordinator, endpoint: int, opens: tuple[ReclaimOpen,
     c.check_fence()
     t = c.table
     refused: list[int] = []
+    keys: set[tuple[int, str]] = set()
     for r in opens:
         img = r.image
         o = t.opens_by_persistent.get(img.persistent_id)
@@ -390,7 +391,14 @@ async def reclaim(c: VolumeCoordinator, endpoint: int, opens: tuple[ReclaimOpen,
             from sofs.handlestate.coord_notify import register_watch
 
             register_watch(c, o, r.watch[0], r.watch[1])
+        keys.add(key)
     c.set_watching()
     await c.commit()
+    # the process's mirror starts again from what is here now (its locks, read caching): before the
+    # answer, as after a LOCK, so its data path and its next reclaim see the locks it re-declared
+    from sofs.handlestate.coord_locks import sync_facts
+
+    for key in keys:
+        await sync_facts(c, key)
     c.reclaimed(endpoint)
     return tuple(refused)
