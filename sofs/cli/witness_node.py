@@ -19,8 +19,10 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+from sofs.auth.ntlm import NtlmAcceptor
 from sofs.cluster import swn as reg
 from sofs.cluster.agent import NodeAgent
 from sofs.cluster.role import network_names
@@ -136,15 +138,25 @@ def encode_notice(notice: reg.Notice) -> tuple[int, list[bytes]]:
     return notice.kind, [n.ipaddr_info_list(entries)]
 
 
-async def run_witness(agent: NodeAgent, addresses: list[str], port: int) -> None:
-    """Serve the Witness service until cancelled."""
+def rpc_acceptor(smb_server: Any) -> Callable[[], NtlmAcceptor | None]:
+    """Authenticated binds are checked against the node's SMB accounts (the same user database as
+    SESSION_SETUP, kept current by the node); NTLM only on DCE/RPC (see sofs.rpc.dcerpc_security)."""
+    def make() -> NtlmAcceptor | None:
+        acceptor = getattr(smb_server, "acceptor", None) if smb_server is not None else None
+        return NtlmAcceptor(acceptor.userdb) if acceptor is not None else None
+    return make
+
+
+async def run_witness(agent: NodeAgent, addresses: list[str], port: int, smb_server: Any = None) -> None:
+    """Serve the Witness service until cancelled (authenticated binds need ``smb_server``'s accounts)."""
     backend = ClusterWitnessBackend(agent)
-    servers = await start_rpc_tcp(lambda: WitnessService(backend), addresses, port)
+    auth = rpc_acceptor(smb_server)
+    servers = await start_rpc_tcp(lambda: WitnessService(backend), addresses, port, auth)
     epm_port = int(os.environ.get("SOFS_EPM_PORT", EPM_PORT))
     if epm_port:
         for a in addresses:
             servers += await start_rpc_tcp(lambda a=a: EndpointMapper({SWN_SYNTAX: port}, a), [a],  # type: ignore[misc]
-                                           epm_port)
+                                           epm_port, auth)
     log.info("%s: Witness service (MS-SWN) on %s port %d (endpoint mapper on %d)", agent.name,
              ", ".join(addresses), port, epm_port)
     try:
