@@ -22,8 +22,6 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from spnego.iov import BufferType, IOVBuffer
-
 from sofs.rpc.dcerpc import (
     HEADER_SIZE,
     PFC_FIRST_FRAG,
@@ -145,6 +143,8 @@ def request_stub_offset(hdr: PduHeader) -> int:
 def unprotect_stub(pdu: bytes, stub_start: int, part: AuthPart, level: int, security: PacketSecurity) -> bytes:
     """The plaintext stub of a received request at ``level`` (integrity: checked; privacy: decrypted
     and checked). Raises ValueError (bad signature, undecryptable) — the caller faults the call."""
+    from spnego.iov import BufferType, IOVBuffer  # here: the module also serves Samba's Python (tests)
+
     padded = pdu[stub_start : part.trailer_offset]
     trailer_bytes = pdu[part.trailer_offset : part.trailer_offset + SEC_TRAILER_SIZE]
     try:
@@ -165,6 +165,8 @@ def protected_responses(call_id: int, context_id: int, stub: bytes, max_frag: in
                         security: PacketSecurity) -> list[bytes]:
     """[C706] 12.6.4.10 response PDUs carrying ``stub``, each fragment signed (integrity) or sealed
     (privacy) with ``security`` at ``trailer.auth_level``, in the order they must be sent."""
+    from spnego.iov import BufferType, IOVBuffer
+
     sig_len = NTLM_SIGNATURE_SIZE
     room = max(STUB_ALIGN, (max_frag - HEADER_SIZE - 8 - SEC_TRAILER_SIZE - sig_len) // STUB_ALIGN * STUB_ALIGN)
     out = []

@@ -20,9 +20,21 @@ Decisions (where the spec lets the server choose):
 """
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import Protocol
 
-from sofs.rpc.dcerpc import NCA_S_PROTO_ERROR, PduError, PduHeader, RpcFault, encode_responses
+from sofs.rpc.dcerpc import (
+    HEADER_SIZE,
+    NCA_S_PROTO_ERROR,
+    PduError,
+    PduHeader,
+    PType,
+    RpcFault,
+    encode_bind_nak,
+    encode_fault,
+    encode_responses,
+)
 from sofs.rpc.dcerpc_auth import (
     AUTHN_GSS_NEGOTIATE,
     AUTHN_WINNT,
@@ -32,15 +44,18 @@ from sofs.rpc.dcerpc_auth import (
     LEVEL_PKT_PRIVACY,
     NCA_S_FAULT_ACCESS_DENIED,
     NCA_S_FAULT_SEC_PKG_ERROR,
+    PFC_SUPPORT_HEADER_SIGN,
     AuthPart,
     PacketSecurity,
     SecTrailer,
+    append_auth,
     protected_responses,
     request_stub_offset,
     split_auth,
     unprotect_stub,
 )
 
+log = logging.getLogger("sofs.rpc.auth")
 SUPPORTED_TYPES = frozenset({AUTHN_GSS_NEGOTIATE, AUTHN_WINNT})
 SUPPORTED_LEVELS = frozenset({LEVEL_CONNECT, LEVEL_PKT_INTEGRITY, LEVEL_PKT_PRIVACY})
 
@@ -76,6 +91,8 @@ class SecurityFault(RpcFault):
 
 
 class AssociationSecurity:
+    """The security state of one association (one TCP connection, one named pipe open)."""
+
     NONE, PENDING, DONE, FAILED = "none", "pending", "done", "failed"
 
     def __init__(self, acceptor: Acceptor | None) -> None:
@@ -160,6 +177,14 @@ class AssociationSecurity:
             if hdr.auth_length:
                 raise RpcFault(NCA_S_PROTO_ERROR)
             return bytes(pdu[start : hdr.frag_length])
+        try:
+            return self._checked_stub(pdu, hdr, start)
+        except SecurityFault:
+            if self.state == self.DONE:
+                self._fail("a request failed its security checks")
+            raise
+
+    def _checked_stub(self, pdu: bytes, hdr: PduHeader, start: int) -> bytes:
         if self.state != self.DONE or self.trailer is None:
             raise SecurityFault(NCA_S_FAULT_ACCESS_DENIED)
         if not hdr.auth_length:
@@ -189,3 +214,42 @@ class AssociationSecurity:
             assert security is not None
             return protected_responses(call_id, context_id, stub, max_frag, self.trailer, security)
         return encode_responses(call_id, context_id, stub, max_frag)
+
+
+@dataclass(frozen=True, slots=True)
+class BindAuth:
+    """What a bind / alter_context's authentication asks of the transport: send ``refusal`` instead of
+    the ack (and close the association when ``close``), or append ``token`` to the ack."""
+
+    refusal: bytes | None = None
+    close: bool = False
+    token: bytes | None = None
+    header_sign: int = 0
+
+
+def bind_auth(security: AssociationSecurity, pdu: bytes, hdr: PduHeader) -> BindAuth:
+    """Run the authentication carried by a bind or alter_context PDU (none: nothing to do)."""
+    if not hdr.auth_length:
+        return BindAuth()
+    part = split_auth(pdu, hdr, HEADER_SIZE + 12)
+    if hdr.ptype == PType.BIND:
+        try:
+            token = security.bind(part)
+        except BindRefused as e:
+            log.info("DCE/RPC bind refused: %s", e)
+            return BindAuth(refusal=encode_bind_nak(hdr.call_id, e.reason))
+    else:
+        try:
+            token = security.alter(part)
+        except SecurityFault as e:
+            log.info("DCE/RPC alter_context refused: %s", security.error)
+            return BindAuth(refusal=encode_fault(hdr.call_id, e.status), close=True)
+    # NTLMSSP always signs the whole PDU, header included: echo the client's header-signing flag
+    return BindAuth(token=token, header_sign=hdr.flags & PFC_SUPPORT_HEADER_SIGN)
+
+
+def with_bind_auth(security: AssociationSecurity, ack: bytes, auth: BindAuth) -> bytes:
+    """The bind_ack / alter_context_resp ``ack`` with the acceptor's token in a sec_trailer."""
+    if not auth.token or security.trailer is None:
+        return ack
+    return append_auth(ack, security.trailer, auth.token, flags=auth.header_sign)

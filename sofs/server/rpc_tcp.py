@@ -37,12 +37,11 @@ from sofs.rpc.dcerpc import (
     RpcFault,
     SyntaxId,
     encode_bind_ack,
-    encode_bind_nak,
     encode_fault,
     negotiate_context,
 )
-from sofs.rpc.dcerpc_auth import PFC_SUPPORT_HEADER_SIGN, AuthPart, append_auth, split_auth
-from sofs.rpc.dcerpc_security import Acceptor, AssociationSecurity, BindRefused, SecurityFault
+from sofs.rpc.dcerpc_auth import split_auth
+from sofs.rpc.dcerpc_security import Acceptor, AssociationSecurity, SecurityFault, bind_auth, with_bind_auth
 from sofs.rpc.ndr import NdrError
 
 log = logging.getLogger("sofs.rpc.tcp")
@@ -115,6 +114,7 @@ class RpcTcpProtocol(asyncio.Protocol):
             self._send(encode_fault(hdr.call_id, NCA_S_PROTO_ERROR))
 
     def _fault_and_close(self, call_id: int, status: int) -> None:
+        """A security fault: the association's protection can no longer be trusted."""
         self._send(encode_fault(call_id, status))
         if self.transport is not None:
             self.transport.close()
@@ -122,22 +122,12 @@ class RpcTcpProtocol(asyncio.Protocol):
     def _bind(self, pdu: bytes, hdr: PduHeader) -> None:
         bind = Bind.decode(pdu)
         alter = hdr.ptype == PType.ALTER_CONTEXT
-        part: AuthPart | None = split_auth(pdu, hdr, HEADER_SIZE + 12) if hdr.auth_length else None
-        token: bytes | None = None
-        if part is not None and not alter:
-            try:
-                token = self.security.bind(part)
-            except BindRefused as e:
-                log.info("RPC bind refused: %s", e)
-                self._send(encode_bind_nak(hdr.call_id, e.reason))
-                return
-        elif part is not None:
-            try:
-                token = self.security.alter(part)
-            except SecurityFault as e:
-                log.info("RPC alter_context refused: %s", self.security.error)
-                self._fault_and_close(hdr.call_id, e.status)
-                return
+        auth = bind_auth(self.security, pdu, hdr)
+        if auth.refusal is not None:
+            self._send(auth.refusal)
+            if auth.close and self.transport is not None:
+                self.transport.close()
+            return
         if not alter:
             self._max_xmit = max(512, min(bind.max_recv_frag, MAX_FRAG))
         results = []
@@ -149,10 +139,7 @@ class RpcTcpProtocol(asyncio.Protocol):
         ack = encode_bind_ack(hdr.call_id, self._max_xmit, max(512, min(bind.max_xmit_frag, MAX_FRAG)),
                               bind.assoc_group_id or 0x12345, "" if alter else str(self.port), results,
                               alter_context=alter)
-        if part is not None and token and self.security.trailer is not None:
-            # NTLMSSP always signs the whole PDU, header included: echo the client's header-signing flag
-            ack = append_auth(ack, self.security.trailer, token, flags=hdr.flags & PFC_SUPPORT_HEADER_SIGN)
-        self._send(ack)
+        self._send(with_bind_auth(self.security, ack, auth))
 
     def _request(self, pdu: bytes, hdr: PduHeader) -> None:
         req = Request.decode(pdu, hdr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import threading
 import uuid
@@ -148,3 +149,14 @@ def test_samba_wrong_password_is_refused(servers: tuple[int, int], options: str)
     out = _samba(servers[1], options, "wrong password")
     # SPNEGO: the alter_context is faulted (Samba reports a logon failure); NTLMSSP: the first call
     assert out.split("\n")[0] in ("ERR 3221225581", "ERR 3221225506"), out  # LOGON_FAILURE / ACCESS_DENIED
+
+
+@pytest.mark.parametrize("options", ["sign", "seal", "seal,ntlm", "connect"])
+def test_rpcclient_named_pipe_with_rpc_auth(sofs_server, options: str) -> None:  # type: ignore[no-untyped-def]
+    """srvsvc over \\pipe\\srvsvc of IPC$ with DCE/RPC-level signing / sealing inside the SMB session."""
+    if not shutil.which("rpcclient"):
+        pytest.skip("rpcclient not installed")
+    r = subprocess.run(["rpcclient", f"ncacn_np:{sofs_server.host}[{options}]", "-p", str(sofs_server.port), "-U",
+                        f"alice%{USERS['alice']}", "-c", "netshareenumall"],
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0 and "netname: data" in r.stdout, r.stdout + r.stderr
