@@ -44,6 +44,7 @@ from cluster_proc import free_port_on, kill_quietly, node_pids, sofs
 from failover_client import CaWriter, WitnessFollower
 from kill_anywhere import ADDR, coordinator, restart, up_nodes
 
+from sofs.cluster.processes import node_alive
 from tests.conftest import USERS, tmpfs_dir
 
 SHARE = "CA"
@@ -136,8 +137,9 @@ def main() -> int:
     pauses: dict[tuple[str, str], list[float]] = {}
     try:
         for n in range(a.rounds):
-            for x in sorted(set(ADDR) - up_nodes(state)):  # the previous round's victim comes back
-                restart(state, x)
+            for x, pid in sorted(node_pids(state).items()):  # the previous round's victim comes back
+                if not node_alive(pid):
+                    restart(state, x)
             deadline = time.monotonic() + 120
             while up_nodes(state) != set(ADDR):
                 if time.monotonic() > deadline:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -133,6 +134,8 @@ _SESSION_EXPIRED = int(NtStatus.NETWORK_SESSION_EXPIRED)
 _EXPIRED = SessionState.EXPIRED
 _VALID = SessionState.VALID
 
+_wall_clock = time.time  # session activity stamps are read by other processes (Get-SmbSession)
+
 _NO_SIGN_CHECK = frozenset({Command.NEGOTIATE, Command.SESSION_SETUP, Command.CANCEL, Command.ECHO})
 # [MS-SMB2] 3.3.5.2.9: processed even on an expired session (smb2.session.expire2 adds ECHO/CANCEL)
 _EXPIRED_OK = frozenset({Command.LOGOFF, Command.CLOSE, Command.LOCK, Command.CANCEL, Command.ECHO})
@@ -174,6 +177,8 @@ def check_session(ctx: Ctx, spec: CommandSpec) -> None:
     if related and status and not expired:
         raise SmbError(NtStatus.INVALID_PARAMETER, "related request without a valid previous session")
     ctx.session = None if status else session
+    if session is not None and not status:
+        session.last_active = _wall_clock()
     if session is not None and (session.valid or expired) and hdr.command not in _NO_SIGN_CHECK:
         if hdr.is_signed and not ctx.encrypted:
             signer = session.signer_for(ctx.conn)

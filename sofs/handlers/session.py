@@ -323,13 +323,15 @@ async def handle_logoff(ctx: Ctx, req: LogoffRequest) -> Reply:
     return reply(LogoffResponse().encode())
 
 
-async def end_session(server, session: Session, disconnected: bool) -> None:  # type: ignore[no-untyped-def]
+async def end_session(server, session: Session, disconnected: bool,  # type: ignore[no-untyped-def]
+                      keep_durable: bool = True) -> None:
     """Tear a session down: its handles close (durable ones stay disconnected at their volume's
-    coordinator, [MS-SMB2] 3.3.5.5.3 / 3.3.5.6), it leaves the tables."""
+    coordinator, [MS-SMB2] 3.3.5.5.3 / 3.3.5.6, unless ``keep_durable`` is False: Close-SmbSession),
+    it leaves the tables."""
     from sofs.handlers.opens import session_ended
 
     try:
-        await session_ended(server, session, keep_durable=True)
+        await session_ended(server, session, keep_durable=keep_durable)
     except Exception:
         log.exception("ending the handles of session 0x%x failed", session.session_id)
     session.trees.clear()
