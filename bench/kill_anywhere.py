@@ -6,12 +6,13 @@ available share on Volume1. Each round:
 1. client A opens ``round-N.vhdx`` on node X with a persistent handle, an RWH lease and a byte-range
    lock, and writes 4 KiB blocks in a loop (every acknowledged block is recorded);
 2. X is killed with SIGKILL: the volume's coordinator in even rounds, another node in odd rounds;
-3. meanwhile client B, on a surviving node, tries a read-write open, a read-only open and (through
-   an open of another file it may make) nothing of the file: every attempt must fail (the handle
-   waits: STATUS_FILE_NOT_AVAILABLE) until A is back;
-4. A reconnects (DH2C, same ClientGuid, same lease key) — to the volume's coordinator in half the
-   rounds, to a non-coordinator node in the other half — retrying on that node only, and writes again;
-   the pause is the time from the kill to that first acknowledged write;
+3. meanwhile client B, connected to a surviving node before the kill, tries a read-write and a
+   read-only open of the file: both must fail with STATUS_FILE_NOT_AVAILABLE (the handle waits for
+   its client; with no open, B cannot reach the locked range);
+4. A reconnects (DH2C, same ClientGuid, same lease key) to a survivor chosen before the kill (the
+   coordinator or the third node in turn when another node dies; either survivor when the
+   coordinator dies — which one became coordinator is looked up afterwards), retrying on that node
+   only, and writes again; the pause is the time from the kill to that first acknowledged write;
 5. every acknowledged block is read back and checked; X is restarted before the next round (a
    restarted node joins as a serving node; the volume's state stays with its coordinator).
 
@@ -116,12 +117,21 @@ def up_nodes(state: Path) -> set[str]:
 
 
 def one_round(state: Path, port: int, n: int) -> dict[str, object]:
+    """One round. Everything a client would not do between the kill and its reconnect (cmdlets,
+    new sessions of the observer B) happens before the kill: B is connected already, and the node A
+    reconnects to is chosen beforehand (a client retries the server it knows, it asks no cmdlet)."""
     coord = coordinator(state)
     names = sorted(ADDR)
     victim = coord if n % 2 == 0 else next(x for x in names if x != coord)
+    survivors = [x for x in names if x != victim]
+    # odd rounds (another node dies): the coordinator stays; reconnect to it or to the third node in
+    # turn. Even rounds (the coordinator dies): one of the survivors becomes it; which one A picked
+    # is classified afterwards
+    target = survivors[(n // 2) % 2]
     guid, cg, lk = uuid.uuid4(), uuid.uuid4(), uuid.uuid4().bytes
     name = f"round-{n}.vhdx"
     conn, tree = connect(ADDR[victim], port, guid)
+    b_conn, b_tree = connect(ADDR[next(x for x in survivors if x != target)], port, uuid.uuid4(), "bob")
     dh = SMB2CreateDurableHandleRequestV2()
     dh["timeout"], dh["flags"], dh["create_guid"] = 0, 0x2, cg
     op = Open(tree, name)
@@ -153,21 +163,18 @@ def one_round(state: Path, port: int, n: int) -> dict[str, object]:
     t.join(10)
     with contextlib.suppress(SMBException, OSError, ValueError):
         conn.disconnect(close=False)
-    survivors = [x for x in names if x != victim]
-    # B: every attempt on the file fails while A is away
-    refused, granted = 0, 0
-    b_conn, b_tree = connect(ADDR[survivors[0]], port, uuid.uuid4(), "bob")
-    for access in (RW, 0x1):
+    # B (already connected to a survivor): every attempt on the file fails while A is away
+    refused: list[str] = []
+    granted = 0
+    for access in (RW, 0x1):  # read-write, then read-only (with no open, B cannot reach the locked range)
         try:
             o = Open(b_tree, name)
             o.create(ImpersonationLevel.Impersonation, access, 0x80, 7, CreateDisposition.FILE_OPEN, 0x40)
             granted += 1
             o.close()
-        except SMBResponseException:
-            refused += 1
-    b_conn.disconnect()
-    new_coord = coordinator(state)
-    target = new_coord if n % 4 < 2 else next(x for x in survivors if x != new_coord)
+        except SMBResponseException as e:
+            refused.append(f"{e.status:#x}")
+    t_b = time.monotonic() - t0
     tries = 0
     while True:
         tries += 1
@@ -189,13 +196,16 @@ def one_round(state: Path, port: int, n: int) -> dict[str, object]:
                 raise SystemExit(f"round {n}: no reclaim on {target} within 60 s: {e!r}") from e
             time.sleep(0.05)
     pause = time.monotonic() - t0
+    with contextlib.suppress(SMBException, OSError, ValueError):
+        b_conn.disconnect()
+    new_coord = coordinator(state)
     lost = [i for i in sorted(acked) if o2.read(i * BLOCK, BLOCK) != block(n, i)]
     o2.close()
     c2.disconnect()
     return {"round": n, "killed": victim, "role": "coordinator" if victim == coord else "other",
             "reclaim_on": target, "reclaim_role": "coordinator" if target == new_coord else "other",
-            "tries": tries, "pause_s": pause, "acked": len(acked), "lost": len(lost),
-            "refused": refused, "granted": granted}
+            "tries": tries, "pause_s": round(pause, 3), "b_refused_after_s": round(t_b, 3),
+            "acked": len(acked), "lost": len(lost), "refused": refused, "granted": granted}
 
 
 def main() -> int:
@@ -205,7 +215,8 @@ def main() -> int:
     root = tmpfs_dir("sofs-kill-")
     state = root / "cluster"
     port = cluster_up(state)
-    pauses = []
+    pauses: list[float] = []
+    results: list[dict[str, object]] = []
     try:
         for n in range(a.rounds):
             down = set(ADDR) - up_nodes(state)
@@ -218,14 +229,21 @@ def main() -> int:
                 time.sleep(0.2)
             r = one_round(state, port, n)
             pauses.append(float(r["pause_s"]))  # type: ignore[arg-type]
+            results.append(r)
             print(json.dumps(r), flush=True)
-            if r["lost"] or r["granted"]:
-                print("FAILED: lost writes or another client got the file", flush=True)
+            if r["lost"] or r["granted"] or any(x != "0xc0000467" for x in r["refused"]):  # type: ignore[attr-defined]
+                print("FAILED: lost writes, or another client was not refused with STATUS_FILE_NOT_AVAILABLE",
+                      flush=True)
                 return 1
     finally:
         sofs("cluster", "down", "--state-dir", str(state), timeout=60)
     print(f"# {len(pauses)} rounds: pause from SIGKILL to the first write after the reclaim: "
           f"median {statistics.median(pauses):.2f} s, max {max(pauses):.2f} s")
+    for role in ("coordinator", "other"):
+        sel = [float(r["pause_s"]) for r in results if r["reclaim_role"] == role]  # type: ignore[arg-type]
+        if sel:
+            print(f"#   reclaimed on the {role}: {len(sel)} rounds, median {statistics.median(sel):.2f} s, "
+                  f"max {max(sel):.2f} s")
     return 0
 
 

@@ -65,7 +65,7 @@ async def close_open(server: ServerState, op: Handle, query: bool = False) -> Fi
         return None
     vol = op.share.volume
     try:
-        res = await vol.svc.close(op.pid)
+        res = await vol.svc.close(op.pid, op.written)
     except Exception:
         log.exception("close of %s at the coordinator failed", op.path)
         res = None

@@ -56,6 +56,7 @@ _FA_HIDDEN_SYSTEM = FA.HIDDEN | FA.SYSTEM
 _WRITE_DATA = A.FILE_WRITE_DATA
 _DELETE = A.DELETE
 _PARENT_KEY_SET = 0x4  # [MS-SMB2] 2.2.13.2.10 SMB2_LEASE_FLAG_PARENT_LEASE_KEY_SET
+_SIZE, _ATTRIBUTES = 0x008, 0x004  # [MS-SMB2] 2.2.35 CompletionFilter
 
 
 async def handle_create(ctx: Ctx, req: CreateRequest) -> Reply:
@@ -356,6 +357,9 @@ async def _respond(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, op: H
         out_ctx.append(durable.grant_context(res.durable))
     if action == CreateAction.CREATED:
         notify(ctx.server, op, NotifyAction.ADDED)
+    elif action == CreateAction.OVERWRITTEN or action == CreateAction.SUPERSEDED:
+        # the truncation changes size and attributes (Samba open_file_ntcreate; smb2.dirlease.overwrite)
+        notify(ctx.server, op, NotifyAction.MODIFIED, _SIZE | _ATTRIBUTES)
     ctx.set_file_id(op.file_id)
     wt = info.last_write_time  # ChangeTime is reported as LastWriteTime (opens.change_time)
     return reply(encode_create_response(

@@ -311,7 +311,10 @@ class HandleService(Protocol):
 
     async def admit(self, req: AdmitRequest, hook: AsyncHook | None) -> AdmitResult: ...
 
-    async def close(self, persistent_id: int) -> CloseResult: ...
+    async def close(self, persistent_id: int, modified: bool = False) -> CloseResult:
+        """The client closed the open (or it goes for another reason). ``modified``: data was written
+        through it, which breaks its directory's leases ([MS-SMB2] 3.3.4.7; Samba breaks them at
+        the close of a modified file, not at each write)."""
 
     async def deleted(self, file_id: int, stream: str | None, change: Change | None) -> None:
         """The object a :class:`CloseResult` said to delete is gone (or could not go): clear its

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 from sofs.handlestate import coord_caching as caching
 from sofs.handlestate.api import AsyncHook, HandleStateError, RenameCheck
 from sofs.handlestate.apply import moved_path
-from sofs.handlestate.model import path_key, stream_key
+from sofs.handlestate.coord_notify import parent_key_of
+from sofs.handlestate.model import Open, path_key, stream_key
 from sofs.handlestate.notify import fold
+from sofs.handlestate.oplocks import Caching
 from sofs.handlestate.rules import check_share_access
 from sofs.wire.fscc_constants import AccessMask as A
 from sofs.wire.fscc_constants import ShareAccess as S
@@ -44,6 +46,9 @@ async def set_delete_pending(c: VolumeCoordinator, pid: int, value: bool, hook: 
     o = c.get(pid)
     if value:
         await caching.break_handle_caching(c, o, hook)
+        c.delete_tokens[(o.file_id, o.stream_key)] = parent_key_of(o)  # the last setter's, as Samba
+    else:
+        c.delete_tokens.pop((o.file_id, o.stream_key), None)
     c.table.set_delete_pending(o.file_id, o.stream, value)
     if o.persistent:
         await c.commit()
@@ -67,7 +72,7 @@ async def check_rename(c: VolumeCoordinator, req: RenameCheck, hook: AsyncHook |
         if c.table.opens_below(o.path):
             raise HandleStateError(NtStatus.ACCESS_DENIED, "directory has open files below it")
     await _check_target(c, req, hook)
-    _check_parent_share_mode(c, req.persistent_id, req.target)
+    await _check_parent_share_mode(c, req.persistent_id, req.target, hook)
     if not o.is_directory:
         await caching.break_for_rename(c, o, hook)
 
@@ -89,15 +94,39 @@ async def _check_target(c: VolumeCoordinator, req: RenameCheck, hook: AsyncHook 
         raise HandleStateError(NtStatus.ACCESS_DENIED, "target is open")
 
 
-def _check_parent_share_mode(c: VolumeCoordinator, pid: int, target: str) -> None:
+async def _check_parent_share_mode(c: VolumeCoordinator, pid: int, target: str, hook: AsyncHook | None) -> None:
     """A rename changes the destination directory: an open of it that holds DELETE access or does
     not share write (and is not attribute-only) conflicts: SHARING_VIOLATION ([MS-FSA] 2.1.5.14.10;
     Samba's rename_dst_parent_check; smbtorture smb2.rename.*delete_access, msword). Modelled as an
-    implicit open of the directory for FILE_ADD_FILE sharing read and write."""
+    implicit open of the directory for FILE_ADD_FILE sharing read and write. The directory leases
+    of conflicting opens lose H first and the rename waits for the acknowledgments: a client that
+    closes its cached handle lets the rename through (Samba ``delay_for_handle_lease_break_send``;
+    smb2.dirlease.rename_dst_parent)."""
     parent = path_key(target.rsplit("\\", 1)[0]) if "\\" in target else ""
-    others = [x for x in c.table.opens_by_persistent.values()
-              if x.persistent_id != pid and x.is_directory and not x.stream and path_key(x.path) == parent]
-    status = check_share_access(others, _ADD_FILE, _SHARE_RW)
+    own = c.get(pid).lease
+
+    def dir_opens() -> list[Open]:
+        return [x for x in c.table.opens_by_persistent.values()
+                if x.persistent_id != pid and x.is_directory and not x.stream and path_key(x.path) == parent]
+
+    for _round in range(caching.MAX_BREAK_ROUNDS):
+        leases = {id(x.lease): x.lease for x in dir_opens() if x.lease is not None and x.lease is not own
+                  and check_share_access([x], _ADD_FILE, _SHARE_RW) != NtStatus.SUCCESS}
+        futs = []
+        for lease in leases.values():
+            cur = lease.required if lease.breaking else lease.state
+            if cur & Caching.H:
+                f = caching.break_holder(c, lease, cur & ~Caching.H, True)
+            elif lease.breaking and lease.state & Caching.H:
+                f = caching.break_holder(c, lease, cur, True)  # already losing H: wait for it
+            else:
+                continue
+            if f is not None:
+                futs.append(f)
+        if not futs:
+            break
+        await caching.wait_breaks(hook, futs)
+    status = check_share_access(dir_opens(), _ADD_FILE, _SHARE_RW)
     if status != NtStatus.SUCCESS:
         raise HandleStateError(status, "destination directory open without sharing")
 

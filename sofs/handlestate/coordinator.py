@@ -58,7 +58,7 @@ from sofs.handlestate.api import (
     WatchResult,
 )
 from sofs.handlestate.durable import survives_disconnect
-from sofs.handlestate.model import Open
+from sofs.handlestate.model import Open, stream_key
 from sofs.handlestate.notify import NotifyTable, fold
 from sofs.handlestate.oplocks import OPLOCK_BREAK_TIMEOUT_NS, Caching
 from sofs.handlestate.table import OpenTable
@@ -86,6 +86,7 @@ class VolumeCoordinator:
         self.may_act = may_act
         self.delete_path = delete_path  # housekeeping: remove an object whose last open went with no handle
         self.sinks: dict[int, Sink] = {}
+        self.remote_sinks = False  # serving processes other than this one attached (kept by _sinks_changed)
         self.endpoint_names: dict[int, str] = {}
         self._next_endpoint = LOCAL + 1
         # oplock/lease break machinery (coord_caching)
@@ -101,6 +102,10 @@ class VolumeCoordinator:
         self.notify = NotifyTable()
         self.notify_waiters: dict[int, list[tuple[asyncio.Future[tuple[int, bytes]], int]]] = {}
         self.pending_renames: dict[int, tuple[str, int]] = {}
+        # directory-lease exemption of a delete (coord_notify.removal_exemption): the parent lease key
+        # of the open that set the pending delete, then, once the last close deletes, the key spared
+        self.delete_tokens: dict[FileKey, bytes | None] = {}
+        self.removals: dict[FileKey, bytes | None] = {}
         self.watching = False
         # what remote endpoints mirror of each file (coord_locks.sync_facts)
         self.facts_sent: dict[tuple[int, FileKey], FileFacts] = {}
@@ -215,19 +220,21 @@ class VolumeCoordinator:
     def attach_local(self, sink: Sink, name: str = "") -> int:
         self.sinks[LOCAL] = sink
         self.endpoint_names[LOCAL] = name
+        self._sinks_changed()
         sink.watching(self.watching)
         return LOCAL
 
-    @property
-    def remote_sinks(self) -> bool:
-        """Are serving processes other than this one attached (facts need pushing)?"""
-        return len(self.sinks) > (1 if LOCAL in self.sinks else 0)
+    def _sinks_changed(self) -> None:
+        # are serving processes other than this one attached (facts need pushing)? An attribute: the
+        # plain open and close ask it every time
+        self.remote_sinks = len(self.sinks) > (1 if LOCAL in self.sinks else 0)
 
     def attach(self, sink: Sink, name: str) -> int:
         ep = self._next_endpoint
         self._next_endpoint += 1
         self.sinks[ep] = sink
         self.endpoint_names[ep] = name
+        self._sinks_changed()
         sink.watching(self.watching)
         return ep
 
@@ -236,6 +243,7 @@ class VolumeCoordinator:
         coordinator that no longer coordinates (the volume moved: the processes leave it to
         re-register elsewhere) changes nothing: its state is not the volume's any more."""
         self.sinks.pop(endpoint, None)
+        self._sinks_changed()
         if self.closed or (self.may_act is not None and not self.may_act()):
             self.endpoint_names.pop(endpoint, None)
             return
@@ -273,11 +281,17 @@ class VolumeCoordinator:
     async def admit(self, req: AdmitRequest, hook: AsyncHook | None) -> AdmitResult:
         return await create.admit(self, req, hook)
 
-    async def close(self, persistent_id: int) -> CloseResult:
+    async def close(self, persistent_id: int, modified: bool = False) -> CloseResult:
         o = self.table.opens_by_persistent.get(persistent_id)
         if o is None:
             return CloseResult(False, None)
+        if modified:
+            notify.modified_closed(self, o)
+        closing_key = notify.parent_key_of(o)
         res = self.close_sync(o)
+        if res.delete:
+            removed = (res.file_id, stream_key(res.stream))
+            self.removals[removed] = notify.removal_exemption(closing_key, self.delete_tokens.pop(removed, None))
         if o.persistent:
             await self.commit()
         if self.remote_sinks:
@@ -290,6 +304,8 @@ class VolumeCoordinator:
     def close_sync(self, o: Open) -> Any:
         """Take an open out of everything (caching, locks, notify, table); returns the TableClose."""
         key = (o.file_id, o.stream_key)
+        if o.delete_on_close and key not in self.delete_tokens:
+            self.delete_tokens[key] = notify.parent_key_of(o)  # no disposition set it before
         locks.release_open(self, o, key)
         caching.forget_open(self, o)
         notify.forget_open(self, o)
@@ -300,6 +316,7 @@ class VolumeCoordinator:
         the coordinator does the delete-on-close itself, by path. True when the object was deleted."""
         res = self.close_sync(o)
         if res.delete:
+            self.delete_tokens.pop((res.file_id, stream_key(res.stream)), None)
             if self.delete_path is not None:
                 try:
                     await self.delete_path(res.path + (":" + res.stream if res.stream else ""))
@@ -311,8 +328,9 @@ class VolumeCoordinator:
 
     async def deleted(self, file_id: int, stream: str | None, change: Change | None) -> None:
         self.table.finish_delete(file_id, stream)
+        exempt = self.removals.pop((file_id, stream_key(stream)), None)
         if change is not None:
-            notify.report(self, (change,))
+            notify.report_removal(self, change, exempt)
 
     async def disconnect(self, persistent_id: int, position: int = 0) -> bool:
         o = self.table.opens_by_persistent.get(persistent_id)

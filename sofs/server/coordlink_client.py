@@ -108,6 +108,13 @@ class _ClientLink(Link):
         return self.sink.file_facts(*call.args)
 
     def on_event(self, event: Event) -> None:
+        # on the next loop turn, after the callers of the results that arrived with it resumed: a
+        # break caused by a request follows that request's answer, as from an in-process coordinator
+        # (which sends it on the next loop turn) and from Samba (smb2.dirlease.unlink_*). Events
+        # keep their order among themselves and before the calls (file_facts, moved) sent after them.
+        self.loop.call_soon(self._deliver, event)
+
+    def _deliver(self, event: Event) -> None:
         name, args = event.method, event.args
         try:
             if name == "oplock_break":
@@ -185,8 +192,8 @@ class RemoteService:
         r: AdmitResult = await self._call(_M["admit"], (req, _flag(hook)), hook)
         return r
 
-    async def close(self, persistent_id: int) -> CloseResult:
-        r: CloseResult = await self._call(_M["close"], (persistent_id,))
+    async def close(self, persistent_id: int, modified: bool = False) -> CloseResult:
+        r: CloseResult = await self._call(_M["close"], (persistent_id, modified))
         return r
 
     async def deleted(self, file_id: int, stream: str | None, change: Change | None) -> None:

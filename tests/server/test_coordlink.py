@@ -133,7 +133,7 @@ class FakeCoordinator:
         finally:
             self.sig.set(f"lock finally {req.persistent_id}")
 
-    async def close(self, persistent_id: int) -> CloseResult:
+    async def close(self, persistent_id: int, modified: bool = False) -> CloseResult:
         return CloseResult(persistent_id == 7, None)
 
     async def oplock_ack(self, persistent_id: int, level: int) -> int:

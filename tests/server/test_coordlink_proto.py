@@ -122,8 +122,10 @@ def test_every_handle_service_method_travels() -> None:
 
 
 @pytest.mark.parametrize(("method", "args", "ok"), [
-    ("close", (5,), True),
-    ("close", ("5",), False),
+    ("close", (5, False), True),
+    ("close", (5, True), True),
+    ("close", (5,), False),
+    ("close", ("5", False), False),
     ("close", (5, 6), False),
     ("lock", (api.LockRequest(1, (), False, False), True), True),
     ("lock", (api.LockRequest(1, (), False, False), None), True),
