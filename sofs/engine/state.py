@@ -77,6 +77,9 @@ class Session:
     next_tree_id: int = 1
     created_at: float = 0.0
     last_active: float = 0.0  # wall time of the session's last request (Get-SmbSession SecondsIdle)
+    expires_at: float | None = None
+    """Session.ExpirationTime (wall time): the end of the Kerberos ticket the session authenticated
+    with, None for NTLM (no expiry); a re-authentication sets it again."""
     channels: list[ConnectionState] = field(default_factory=list)  # bound connections besides ``connection``
     bound: dict[int, Channel] = field(default_factory=dict)  # conn_id -> channel (binding or bound)
     sign_setup_responses: bool = False  # this SESSION_SETUP came signed with the session's key

@@ -152,7 +152,12 @@ def _lookup_session(ctx: Ctx, sid: int) -> tuple[Session | None, int]:
         return None, _USER_SESSION_DELETED
     state = session.state
     if state is _VALID:
-        return session, 0
+        if session.expires_at is None or _wall_clock() < session.expires_at:
+            return session, 0
+        # [MS-SMB2] 3.3.5.2.9: past Session.ExpirationTime (the Kerberos ticket's end) the session is
+        # expired until the client re-authenticates (Samba smb2srv_session_lookup: the same check)
+        session.state = state = _EXPIRED
+        log.info("session 0x%x expired (its Kerberos ticket ended)", session.session_id)
     if state is _EXPIRED:
         return session, _SESSION_EXPIRED
     return session, _USER_SESSION_DELETED
@@ -188,13 +193,14 @@ def check_session(ctx: Ctx, spec: CommandSpec) -> None:
             raise SmbError(NtStatus.ACCESS_DENIED, "unsigned request on a session that requires signing")
         if session.encrypt_data and not ctx.encrypted and ctx.server.config.reject_unencrypted:
             raise SmbError(NtStatus.ACCESS_DENIED, "unencrypted request on an encrypted session")
+    if expired:
+        # the request's signature was checked above: its answer is signed, errors included (Samba
+        # does the same), and the commands 3.3.5.2.9 lets through see the session
+        ctx.session = session
     if related and chain.create_error:
         raise SmbError(chain.create_error, "an earlier CREATE of this compound failed")
-    if spec.needs_session:
-        if expired and hdr.command in _EXPIRED_OK:
-            ctx.session = session
-        elif status:
-            raise SmbError(status)
+    if spec.needs_session and status and not (expired and hdr.command in _EXPIRED_OK):
+        raise SmbError(status)
     if spec.needs_tree:
         session = ctx.session
         assert session is not None

@@ -66,12 +66,14 @@ async def handle_session_setup(ctx: Ctx, req: SessionSetupRequest) -> Reply:
             raise SmbError(NtStatus.USER_SESSION_DELETED)
         session = found
         _verify_setup_signature(ctx, session)
-        if session.state is SessionState.VALID and session.auth is None:
+        if session.state is not SessionState.IN_PROGRESS and session.auth is None:
             # re-authentication ([MS-SMB2] 3.3.5.5.2): start a fresh exchange on the same session
             session.preauth_hash = conn.preauth_hash
     ctx.session = session
     _sign_setup_errors(ctx, session)
-    reauth = session.state is SessionState.VALID
+    # an expired session re-authenticates like a valid one ([MS-SMB2] 3.3.5.5.3; Samba: the
+    # NETWORK_SESSION_EXPIRED status of smbXsrv_session is cleared by the new authentication)
+    reauth = session.state is not SessionState.IN_PROGRESS
     if session.auth is None:
         session.auth = server.acceptor.new_context()
     if conn.dialect == Dialect.SMB3_1_1:
@@ -245,6 +247,7 @@ def _take_identity(session: Session) -> Any:
     session.user = auth.user
     session.is_guest = bool(getattr(auth, "is_guest", False))
     session.is_anonymous = bool(getattr(auth, "is_anonymous", False))
+    session.expires_at = getattr(auth, "expires_at", None)
     return auth
 
 
@@ -257,10 +260,19 @@ def _identity_flags(session: Session) -> int:
     return 0
 
 
+def _expiry_note(session: Session) -> str:
+    if session.expires_at is None:
+        return ""
+    return f", expires in {session.expires_at - time.time():.0f} s"
+
+
 def _reauthenticated(session: Session) -> int:
     """Re-authentication done: the session keys stay those of the first authentication (Windows,
     Samba); only the user may change."""
     _take_identity(session)
+    session.state = SessionState.VALID
+    log.info("session 0x%x re-authenticated as %s%s", session.session_id, getattr(session.user, "name", ""),
+             _expiry_note(session))
     flags = _identity_flags(session)
     if session.encrypt_data:
         flags |= SessionFlags.ENCRYPT_DATA
@@ -289,9 +301,10 @@ def _complete(ctx: Ctx, session: Session, req: SessionSetupRequest) -> int:
             flags |= SessionFlags.ENCRYPT_DATA
     session.state = SessionState.VALID
     user = getattr(session.user, "name", "anonymous")
-    log.info("connection %d: session 0x%x user %s (%s%s%s)", conn.conn_id, session.session_id, user,
+    log.info("connection %d: session 0x%x user %s (%s%s%s%s)", conn.conn_id, session.session_id, user,
              "guest" if session.is_guest else "anonymous" if session.is_anonymous else "authenticated",
-             ", signing" if session.signing_required else "", ", encrypted" if session.encrypt_data else "")
+             ", signing" if session.signing_required else "", ", encrypted" if session.encrypt_data else "",
+             _expiry_note(session))
     return int(flags)
 
 

@@ -23,7 +23,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sofs.engine.state import ConnectionState, Session
+from sofs.engine.state import ConnectionState, Session, SessionState
 from sofs.handlers.netif import OsInterface, interface_entries
 
 log = logging.getLogger("sofs.sessions")
@@ -55,12 +55,13 @@ def _channel(conn: ConnectionState, interfaces: Sequence[OsInterface]) -> dict[s
 
 
 def session_rows(sessions: Sequence[Session], server_name: str, interfaces: Sequence[OsInterface]) -> list[dict[str, Any]]:
-    """One JSON-able row per valid session (pure)."""
+    """One JSON-able row per established session, valid or expired (a Kerberos session past its
+    ticket's end keeps its opens until the client re-authenticates) (pure)."""
     from sofs.handlers.session import MAX_CHANNELS
 
     out = []
     for s in sessions:
-        if not s.valid:
+        if s.state is SessionState.IN_PROGRESS:
             continue
         trees = []
         for t in s.trees.values():
@@ -87,7 +88,7 @@ async def close_sessions(server: Any, session_ids: Sequence[int]) -> int:
     n = 0
     for sid in session_ids:
         session = server.sessions.get(sid)
-        if session is None or not session.valid:
+        if session is None or session.state is SessionState.IN_PROGRESS:
             continue
         log.warning("closing session 0x%x of %s on request (Close-SmbSession)", sid,
                     getattr(session.user, "name", "") or "anonymous")
