@@ -316,16 +316,14 @@ def _record(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, h: Any, info
     assert tree is not None and session is not None
     handles = ctx.server.handles
     g = res.durable
-    op = Handle(
-        file_id=handles.new_file_id(res.persistent_id), pid=res.persistent_id, session=session, tree=tree,
-        share=tree.share, path=h.path, stream=h.stream, is_directory=info.is_directory, handle=h,
-        granted_access=granted, share_access=req.share_access, create_options=req.create_options,
-        create_disposition=req.create_disposition, delete_on_close=bool(req.create_options & _DELETE_ON_CLOSE),
-        mode=req.create_options & 0x103E, oplock_level=res.oplock_level, vfile_id=info.file_id,
-        durable=g is not None, persistent=g is not None and g.persistent,
-        lease_key=res.lease.key if res.lease is not None else None, lease=res.lease,
-        durable_timeout_ms=g.timeout_ms if g is not None else 0,
-    )
+    lease = res.lease
+    pid = res.persistent_id
+    opts = req.create_options
+    op = Handle(  # positional, in field order (file_id ... durable_timeout_ms)
+        handles.new_file_id(pid), pid, session, tree, tree.share, h.path, h.stream, info.is_directory, h,
+        granted, req.share_access, opts, req.create_disposition, bool(opts & _DELETE_ON_CLOSE), opts & 0x103E,
+        res.oplock_level, info.file_id, g is not None, g is not None and g.persistent,
+        lease.key if lease is not None else None, lease, g.timeout_ms if g is not None else 0)
     dq = contexts.durable_v2
     if dq is not None and ctx.dialect >= 0x0300:
         op.create_guid = bytes(dq.create_guid)

@@ -65,6 +65,7 @@ class Handle:
     ``path`` is share-relative; ``handle`` is the VFS handle (None for a named pipe, which has
     ``pipe``). ``pid`` is the coordinator's persistent id (0 for a pipe)."""
 
+    # the first 22 in the order ``create._record`` passes them (positionally: one is made per CREATE)
     file_id: FileIdT
     pid: int
     session: Session
@@ -74,27 +75,27 @@ class Handle:
     stream: str | None = None
     is_directory: bool = False
     handle: Any = None
-    pipe: Any = None
     granted_access: int = 0
     share_access: int = 0
     create_options: int = 0
     create_disposition: int = 0
     delete_on_close: bool = False
-    position: int = 0
     mode: int = 0
     oplock_level: int = 0
+    vfile_id: int = 0  # the object's file id on the volume (inode)
+    durable: bool = False
+    persistent: bool = False
+    lease_key: bytes | None = None
+    lease: LeaseGrant | None = None  # the lease as this process last heard of it (for a reclaim)
+    durable_timeout_ms: int = 0
+    pipe: Any = None
+    position: int = 0
     cursor: DirCursor | None = None
     frozen_times: dict[str, int] = field(default_factory=dict)
     written: bool = False
     closed: bool = False
     local: LocalFile | None = None
-    vfile_id: int = 0  # the object's file id on the volume (inode)
-    durable: bool = False
-    persistent: bool = False
     resilient: bool = False
-    lease_key: bytes | None = None
-    lease: LeaseGrant | None = None  # the lease as this process last heard of it (for a reclaim)
-    durable_timeout_ms: int = 0
     channel_sequence: int = 0
     replay_pending: bool = False  # its CreateGuid is in the replay cache until the client uses the FileId
     create_guid: bytes | None = None

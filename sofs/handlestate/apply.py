@@ -55,9 +55,14 @@ def insert_open(t: OpenTable, o: Open) -> None:
 
 
 def remove_open(t: OpenTable, rec: R.OpenRemoved) -> None:
-    """Drop the open (what replaying its ``OpenRemoved`` does) with its locks and its share of its
-    lease; its file goes with its last open unless a delete is pending."""
-    o = t.opens_by_persistent.pop(rec.persistent_id, None)
+    """Replaying an ``OpenRemoved``: :func:`drop_open`."""
+    drop_open(t, rec.persistent_id)
+
+
+def drop_open(t: OpenTable, persistent_id: int) -> None:
+    """Drop the open with its locks and its share of its lease; its file goes with its last open
+    unless a delete is pending."""
+    o = t.opens_by_persistent.pop(persistent_id, None)
     if o is None:
         return
     f = t.files[o.file_id]

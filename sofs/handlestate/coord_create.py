@@ -31,6 +31,7 @@ from sofs.handlestate.model import Open, OpenFile, path_key, stream_key
 from sofs.handlestate.oplocks import LEASE, NONE, Caching, is_stat_open, plan_breaks
 from sofs.handlestate.replay import create_replay_status
 from sofs.handlestate.rules import check_share_access
+from sofs.handlestate.table import share_status
 from sofs.wire.fscc_constants import AccessMask as A
 from sofs.wire.fscc_constants import CreateOptions as O
 from sofs.wire.status import NtStatus
@@ -98,23 +99,23 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
     if f is not None:
         if f.is_delete_pending(skey):
             raise HandleStateError(NtStatus.DELETE_PENDING, req.path)  # breaks nothing (smb2.oplock.doc)
-        if await caching.resolve_breaks(c, req, key, hook):
+        if caching.has_holders(c, key) and await caching.resolve_breaks(c, req, key, hook):
             c.check_fence()
             f = t.files.get(req.file_id)
             if f is not None:
                 _refuse_if_waiting(f, key, caller.dialect)  # its client may have gone while we waited
+                if f.is_delete_pending(skey):
+                    raise HandleStateError(NtStatus.DELETE_PENDING, req.path)
         if f is not None:
             # truncation writes, whatever access was asked
-            status = t.check_new_open(req.file_id, req.stream,
-                                      req.granted_access | _WRITE_DATA if truncating else req.granted_access,
-                                      req.share_access)
+            status = share_status(f, skey, req.granted_access | _WRITE_DATA if truncating else req.granted_access,
+                                  req.share_access)
             if status is not _SUCCESS:
                 raise HandleStateError(status, req.path)
-    o = Open(persistent_id=0, volatile_id=0, file_id=req.file_id, path=req.path, stream=req.stream,
-             is_directory=req.is_directory, granted_access=req.granted_access, share_access=req.share_access,
-             create_options=req.create_options, session_id=caller.session_id, tree_id=caller.tree_id,
-             client_guid=caller.client_guid, owner_sid=caller.user, endpoint=caller.endpoint,
-             create_action=_create_action(req.existed, req.disposition))
+    # positional up to owner_sid (persistent_id ... owner_sid): one is made per CREATE
+    o = Open(0, 0, req.file_id, req.path, req.stream, req.is_directory, req.granted_access, req.share_access,
+             req.create_options, caller.session_id, caller.tree_id, caller.client_guid, caller.user,
+             endpoint=caller.endpoint, create_action=_create_action(req.existed, req.disposition))
     if req.durable is not None and req.durable.version == 2 and caller.dialect >= SMB3_0:
         o.create_guid = req.durable.create_guid  # the replay cache: any DH2Q open, durable or not
     t.add_open(o)

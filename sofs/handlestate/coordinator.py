@@ -34,8 +34,6 @@ from sofs.handlestate import coord_notify as notify
 from sofs.handlestate import records as R
 from sofs.handlestate.api import (
     LOCAL,
-    AdmitRequest,
-    AdmitResult,
     AsyncHook,
     Change,
     CloseResult,
@@ -278,8 +276,7 @@ class VolumeCoordinator:
             caching.undeliverable_lease(self, notice.client_guid, notice.lease_key)
 
     # ---- HandleService --------------------------------------------------------------------------
-    async def admit(self, req: AdmitRequest, hook: AsyncHook | None) -> AdmitResult:
-        return await create.admit(self, req, hook)
+    admit = create.admit  # (req, hook) -> AdmitResult, bound here: no coroutine in between
 
     async def close(self, persistent_id: int, modified: bool = False) -> CloseResult:
         o = self.table.opens_by_persistent.get(persistent_id)
@@ -287,7 +284,8 @@ class VolumeCoordinator:
             return CloseResult(False, None)
         if modified:
             notify.modified_closed(self, o)
-        closing_key = notify.parent_key_of(o)
+        lease = o.lease
+        closing_key = lease.parent_key if lease is not None else None  # notify.parent_key_of
         res = self.close_sync(o)
         if res.delete:
             removed = (res.file_id, stream_key(res.stream))
@@ -306,10 +304,14 @@ class VolumeCoordinator:
         key = (o.file_id, o.stream_key)
         if o.delete_on_close and key not in self.delete_tokens:
             self.delete_tokens[key] = notify.parent_key_of(o)  # no disposition set it before
-        locks.release_open(self, o, key)
-        caching.forget_open(self, o)
-        notify.forget_open(self, o)
-        return self.table.close_open(o.persistent_id)
+        pid = o.persistent_id
+        if self.table.locks.files or pid in self.lock_waits_of:
+            locks.release_open(self, o, key)
+        if o.oplock_level or o.lease is not None or o.oplock_breaking is not None:
+            caching.forget_open(self, o)
+        if o.is_directory or pid in self.notify.watches or pid in self.pending_renames:
+            notify.forget_open(self, o)
+        return self.table.close_open(pid)
 
     async def _close_without_handle(self, o: Open) -> bool:
         """Close an open no serving process holds (expired, revoked from a dead process, purged):

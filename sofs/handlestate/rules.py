@@ -43,14 +43,40 @@ def share_conflict(existing_access: int, existing_share: int, access: int, share
     )
 
 
+def share_masks(access: int, share: int) -> tuple[int, int]:
+    """``share_conflict`` turned around for one new open: (the sharing every existing open must
+    grant, the data accesses no existing open may hold). An existing open with data access
+    ``a`` and sharing ``s`` conflicts when ``need & ~s or a & denied`` ([MS-FSA] 2.1.5.1.2.2)."""
+    need = ((SHARE_READ if access & READ_ACCESS else 0) | (SHARE_WRITE if access & WRITE_ACCESS else 0)
+            | (SHARE_DELETE if access & DELETE_ACCESS else 0))
+    denied = ((0 if share & SHARE_READ else READ_ACCESS) | (0 if share & SHARE_WRITE else WRITE_ACCESS)
+              | (0 if share & SHARE_DELETE else DELETE_ACCESS))
+    return need, denied
+
+
+def _mask_key(access: int, share: int) -> int:
+    return (access & DATA_ACCESS) | (share & 7) << 17  # DATA_ACCESS tops at DELETE (bit 16)
+
+
+# every (data access, sharing) pair, precomputed: this runs for every open of a file already open
+_DATA_BITS = [1 << i for i in range(DATA_ACCESS.bit_length()) if DATA_ACCESS >> i & 1]
+_MASKS = {_mask_key(a, s): share_masks(a, s)
+          for a in (sum(b for j, b in enumerate(_DATA_BITS) if n >> j & 1) for n in range(1 << len(_DATA_BITS)))
+          for s in range(8)}
+
+
 def check_share_access(existing_opens: Iterable[HasShareMode], desired_access: int,
-                       share_access: int) -> NtStatus:
+                       share_access: int, stream_key: str | None = None) -> NtStatus:
     """SHARING_VIOLATION if a new open (granted ``desired_access``, sharing ``share_access``)
-    conflicts with any existing open of the **same stream**; SUCCESS otherwise."""
+    conflicts with any existing open of the **same stream** (those whose ``stream_key`` is
+    ``stream_key``, when given); SUCCESS otherwise."""
     if not desired_access & DATA_ACCESS:
         return _SUCCESS
+    need, denied = _MASKS[(desired_access & DATA_ACCESS) | (share_access & 7) << 17]
     for ex in existing_opens:
-        if share_conflict(ex.granted_access, ex.share_access, desired_access, share_access):
+        a = ex.granted_access
+        if (a & DATA_ACCESS and (need & ~ex.share_access or a & denied)
+                and (stream_key is None or ex.stream_key == stream_key)):  # type: ignore[attr-defined]
             return _VIOLATION
     return _SUCCESS
 

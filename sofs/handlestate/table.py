@@ -22,11 +22,11 @@ instead of a doomed file.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sofs.handlestate import records as R
 from sofs.handlestate.api import HandleStateError
-from sofs.handlestate.apply import apply_record, insert_open, remove_open, to_record
+from sofs.handlestate.apply import apply_record, drop_open, insert_open, to_record
 from sofs.handlestate.leases import LeaseTable
 from sofs.handlestate.locks import ByteRangeLocks
 from sofs.handlestate.model import Open, OpenFile, path_key, stream_key
@@ -45,9 +45,22 @@ def file_key(file_id: int, stream: str | None) -> tuple[int, str]:
     return (file_id, stream_key(stream))
 
 
-@dataclass(frozen=True, slots=True)
-class TableClose:
-    """What must happen after an Open went away."""
+def share_status(f: OpenFile, skey: str, granted_access: int, share_access: int) -> NtStatus:
+    """The share-mode check of a new open of stream ``skey`` of ``f`` (delete pending already
+    checked): SUCCESS or SHARING_VIOLATION."""
+    status = check_share_access(f.opens.values(), granted_access, share_access, skey)
+    if status is _OK and not skey and granted_access & _DELETE:
+        # deleting/renaming the file conflicts with opens of its named streams ([MS-FSA] 2.1.5.1.2)
+        status = check_share_access([o for o in f.opens.values() if o.stream_key], granted_access & _DELETE,
+                                    share_access)
+    return status
+
+
+_OK = NtStatus.SUCCESS
+
+
+class TableClose(NamedTuple):
+    """What must happen after an Open went away (a tuple: one is made per close)."""
 
     file_id: int
     path: str
@@ -135,12 +148,7 @@ class OpenTable:
         skey = stream_key(stream)
         if f.is_delete_pending(skey):
             return NtStatus.DELETE_PENDING
-        status = check_share_access(f.opens_of(skey), granted_access, share_access)
-        if status == NtStatus.SUCCESS and not skey and granted_access & _DELETE:
-            # deleting/renaming the file conflicts with opens of its named streams ([MS-FSA] 2.1.5.1.2)
-            status = check_share_access([o for o in f.opens.values() if o.stream_key], granted_access & _DELETE,
-                                        share_access)
-        return status
+        return share_status(f, skey, granted_access, share_access)
 
     # --- mutations ------------------------------------------------------------------------
     def apply(self, record: R.Record) -> None:
@@ -207,14 +215,14 @@ class OpenTable:
         o = self.opens_by_persistent[persistent_id]
         if o.delete_on_close:
             self.apply(R.DeletePendingSet(o.file_id, o.stream_key, True))
-        rec = R.OpenRemoved(persistent_id)
         if self._journal is not None and o.persistent:  # ``apply`` inlined: the record concerns ``o``
+            rec = R.OpenRemoved(persistent_id)
             self._seq += 1
             if self._append_record is not None:
                 self._append_record(rec, True)
             else:
                 self._journal.append(R.JournalEntry(self.epoch, self._seq, rec, True))
-        remove_open(self, rec)
+        drop_open(self, persistent_id)
         f = self.files.get(o.file_id)
         if f is None:
             return TableClose(o.file_id, o.path, o.stream, False, True)

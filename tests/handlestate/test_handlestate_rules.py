@@ -69,3 +69,21 @@ def test_share_check_is_symmetric_for_pairs(existing: list[tuple[int, int]], acc
         return
     (a, s), = existing
     assert check_share_access([Ex(access, share)], a, s) == expected
+
+
+def test_the_precomputed_masks_decide_as_share_conflict() -> None:
+    """check_share_access's table gives share_conflict's answer for every access, sharing and
+    existing open (all data-access bits, a non-data bit, all sharings)."""
+    from types import SimpleNamespace
+
+    from sofs.handlestate.rules import DATA_ACCESS, share_conflict
+
+    bits = [1 << i for i in range(17) if DATA_ACCESS >> i & 1] + [0x80]  # + FILE_READ_ATTRIBUTES
+    accesses = [sum(b for j, b in enumerate(bits) if n >> j & 1) for n in range(1 << len(bits))]
+    for a in accesses:
+        for s in range(8):
+            for ea in accesses:
+                for es in range(8):
+                    want = S.SHARING_VIOLATION if share_conflict(ea, es, a, s) else S.SUCCESS
+                    got = check_share_access([SimpleNamespace(granted_access=ea, share_access=es)], a, s)
+                    assert got == want, (hex(a), s, hex(ea), es)
