@@ -199,3 +199,32 @@ def test_smbtorture_with_kerberos(dc: Dc, tmp_path: Path) -> None:
     finally:
         srv.stop()
         shutil.rmtree(srv.root, ignore_errors=True)
+
+
+def test_machine_changes_its_own_password(dc: Dc, tmp_path: Path) -> None:
+    """What a member node does every 30 days (sofs.server.domain_member): bound as itself with its
+    current password, it sets a new one (no administrator); the kvno moves, a keytab from the new
+    password gets tickets (``kinit -k``); a change with a stale password is refused."""
+    from sofs.domain.join import (
+        Domain,
+        DomainError,
+        change_own_password,
+        connect,
+        join_computer,
+        keytab_entries,
+    )
+    from sofs.wire.keytab import encode_keytab
+
+    domain = Domain(DNS_DOMAIN, "CORP", dc.addr, f"dc1.{DNS_DOMAIN}", str(dc.state / "private" / "tls" / "ca.pem"))
+    conn = connect(domain, "Administrator", ADMIN_PASSWORD)
+    old = join_computer(conn, domain, "SOFSROT", f"sofsrot.{DNS_DOMAIN}")
+    conn.unbind()
+    new = change_own_password(domain, old)
+    assert new.kvno == old.kvno + 1 and new.password != old.password
+    keytab = tmp_path / "krb5.keytab"
+    keytab.write_bytes(encode_keytab(keytab_entries(domain, new, previous=old)))
+    dc.kinit("SOFSROT$", tmp_path / "cc", keytab=keytab)
+    connect(domain, f"SOFSROT$@{DNS_DOMAIN}", new.password).unbind()  # (the old one still binds for an
+    # hour: Samba's "old password allowed period", as AD's OldPasswordAllowedPeriod)
+    with pytest.raises(DomainError, match="changing its own password"):  # a change with a wrong password
+        change_own_password(domain, old)
