@@ -39,6 +39,7 @@ class DomainMember:
         self.directory: Any = None
         self.clock, self.change, self.max_age_s = clock, change, max_age_s
         self.retry_at = 0.0
+        self.task: asyncio.Task[bool] | None = None  # a password change under way
 
     async def refresh(self) -> None:
         """Apply the stored membership if it changed since the last call; resolve new share names."""
@@ -47,8 +48,9 @@ class DomainMember:
         if rev != self.revision:
             self.revision = rev
             await self._apply(kv)
-        if kv is not None:
-            await self.change_password_if_due(kv)
+        if kv is not None and (self.task is None or self.task.done()):
+            # in the background: a DC that does not answer must not hold up the node's loop
+            self.task = asyncio.create_task(self.change_password_if_due(kv))
         directory = self.directory
         if directory is not None:
             self.server.users.directory = directory  # the user database may have been rebuilt meanwhile
