@@ -228,3 +228,36 @@ def test_machine_changes_its_own_password(dc: Dc, tmp_path: Path) -> None:
     # hour: Samba's "old password allowed period", as AD's OldPasswordAllowedPeriod)
     with pytest.raises(DomainError, match="changing its own password"):  # a change with a wrong password
         change_own_password(domain, old)
+
+
+def test_file_dacl_and_abe_with_domain_sids(dc: Dc, tmp_path: Path) -> None:
+    """File security descriptors and access-based enumeration enforce the PAC's groups: a file whose
+    DACL grants only CORP\\HyperV-Servers is listed and read by dave (a member, by Kerberos)
+    and neither listed nor opened for eve."""
+    import os
+
+    from sofs.wire.dtyp import SecurityDescriptor
+
+    group = dc.sid_of("HyperV-Servers")
+    srv = start_sofs(server_extra=f'kerberos_keytab = "{dc.state / "node.keytab"}"\ndomain = "CORP"',
+                     shares={"abe": 'folder_enumeration_mode = "AccessBased"'})
+    try:
+        root = srv.shares["abe"]
+        (root / "public.txt").write_bytes(b"p")
+        (root / "vm.vhdx").write_bytes(b"disk")
+        sd = SecurityDescriptor.from_sddl(f"O:{group}D:(A;;FA;;;{group})")
+        os.setxattr(root / "vm.vhdx", "user.sofs.sd", sd.encode())
+        for user, sees in (("dave", True), ("eve", False)):
+            cc = tmp_path / user
+            dc.kinit(user, cc, password=USERS[user])
+            r = smbclient_krb(dc, srv, cc, "abe", "ls")
+            assert r.returncode == 0 and "public.txt" in r.stdout, r.stdout + r.stderr
+            assert ("vm.vhdx" in r.stdout) is sees, (user, r.stdout)
+            r = smbclient_krb(dc, srv, cc, "abe", "get vm.vhdx", cwd=tmp_path)
+            if sees:
+                assert r.returncode == 0 and (tmp_path / "vm.vhdx").read_bytes() == b"disk", r.stdout + r.stderr
+            else:
+                assert "NT_STATUS_ACCESS_DENIED" in r.stdout + r.stderr, r.stdout + r.stderr
+    finally:
+        srv.stop()
+        shutil.rmtree(srv.root, ignore_errors=True)
