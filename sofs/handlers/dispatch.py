@@ -234,11 +234,12 @@ async def dispatch(ctx: Ctx) -> Reply:
     except WireError as e:
         raise SmbError(e.status, str(e)) from None
     if command in _FILE_ID_COMMANDS:
-        # [MS-SMB2] 3.3.5.2.10 ChannelSequence and the CreateGuid replay entry of a durable open
+        # [MS-SMB2] 3.3.5.2.10 ChannelSequence (every open) and the CreateGuid replay entry of a durable open
         fid = req.file_id
         h = ctx.server.handles.by_id.get(fid if type(fid) is bytes else bytes(fid))
         if h is None and fid == _RELATED and ctx.chain.file_id is not None:
             h = ctx.server.handles.by_id.get(ctx.chain.file_id)
-        if h is not None and (h.replay_pending or h.durable or h.resilient):
+        if h is not None and (h.replay_pending or h.durable or h.resilient
+                              or ctx.header.channel_sequence != h.channel_sequence):
             await on_request(ctx, req, command in _MODIFYING)
     return await handler(ctx, req)
