@@ -43,7 +43,7 @@ from sofs.cluster.config import (
     write_cluster_config,
 )
 from sofs.cluster.model import NodeState
-from sofs.cluster.processes import node_alive, start_node
+from sofs.cluster.processes import node_alive, node_processes, start_node
 from sofs.cluster.store_embedded import EmbeddedStore
 from sofs.management.rest.tls import make_self_signed
 
@@ -232,6 +232,10 @@ async def down(args: argparse.Namespace) -> int:
         print(f"sofs cluster: no cluster in {state_dir}", file=sys.stderr)
         return 1
     live = {n: p.pid for n, p in cfg.nodes.items() if node_alive(p.pid)}
+    known = set(live.values())
+    for pid, name in node_processes(state_dir).items():  # restarted by hand: not in the configuration
+        if pid not in known:
+            live[f"{name} (pid {pid})"] = pid
     await stop_pids(cfg, live, args.timeout)
     print(f"stopped {len(live)} node process(es) of cluster {cfg.name}")
     if cfg.storage == "ceph":

@@ -225,15 +225,28 @@ def signing_algorithm_of(conn: ConnectionState) -> int:
 
 
 async def _close_previous(ctx: Ctx, session: Session, previous_id: int) -> None:
-    """[MS-SMB2] 3.3.5.5.3: a PreviousSessionId of the same user is logged off (durable opens kept)."""
-    old = ctx.server.sessions.get(previous_id)
-    if old is None or old is session or not old.valid or old.is_anonymous or old.is_guest:
+    """[MS-SMB2] 3.3.5.5.3: a PreviousSessionId of the same user is logged off (durable opens kept).
+    A session this process does not have may be another node's (the client reconnected elsewhere,
+    its old connection not yet seen gone there): each volume's coordinator has the node holding
+    opens of it end it, so the client's durable reconnects that follow find them disconnected."""
+    server, user = ctx.server, _user_name(session)
+    if previous_id in server.sessions:
+        await end_previous_session(server, previous_id, user)
         return
-    if _user_name(old) != _user_name(session):
+    for vol in {id(v): v for v in server.volumes.values()}.values():
+        try:
+            await vol.svc.end_session(previous_id, user)
+        except Exception as e:  # noqa: BLE001 - the reconnects that follow fail as without it
+            log.warning("volume %s: ending previous session 0x%x failed: %s", vol.name, previous_id, e)
+
+
+async def end_previous_session(server, previous_id: int, user: str) -> None:  # type: ignore[no-untyped-def]
+    """End this process's session ``previous_id`` if it is ``user``'s (see :func:`_close_previous`)."""
+    old = server.sessions.get(previous_id)
+    if old is None or not old.valid or old.is_anonymous or old.is_guest or _user_name(old) != user:
         return
-    log.info("connection %d: session 0x%x replaces previous session 0x%x", ctx.conn.conn_id,
-             session.session_id, old.session_id)
-    await end_session(ctx.server, old, disconnected=True)
+    log.info("session 0x%x replaced by a new session of its user", previous_id)
+    await end_session(server, old, disconnected=True)
 
 
 def _user_name(session: Session) -> str:

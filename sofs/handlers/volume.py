@@ -176,10 +176,17 @@ class ProcessSink:
             return False
         driver = self._driver_of(h)
         if driver is None:
-            return False
+            return True  # see _losing
         h.oplock_level = level
         self._send(driver, OplockBreakNotification(oplock_level=level, file_id=h.file_id).encode(), h.session)
         return True
+
+    # _losing: a live handle whose client connections are all gone is being handed back (connection
+    # loss: durable ones are disconnected at the coordinator, others closed; the call is on its way).
+    # Its break is taken as delivered: it stays outstanding until that call arrives, which then
+    # purges a durable open owing a break, as when the disconnect came first. Answering "cannot be
+    # reached" would complete the break as acknowledged and keep the durable open
+    # (smb2.durable-open.open2-oplock when the other client's CREATE reaches the coordinator first).
 
     def _client_driver(self, client_guid: bytes) -> Any:
         """The oldest live connection of a client (by ClientGuid): where Windows and Samba send lease
@@ -201,7 +208,7 @@ class ProcessSink:
             if d is not None and (driver is None or d is driver):
                 driver, session = d, h.session
         if driver is None:
-            return False
+            return h is not None and not h.closed  # see _losing
         if session is None:  # encrypt with a session of that connection (if it encrypts)
             session = next(iter(driver.engine.conn.sessions.values()), None)
         body = LeaseBreakNotification(lease_key, current, new, flags=_ACK_REQUIRED if ack_required else 0,
@@ -219,17 +226,31 @@ class ProcessSink:
                     and h.session.connection.client_guid == client_guid:
                 h.lease = dataclasses.replace(g, state=state, epoch=g.epoch if epoch is None else epoch)
 
-    def revoked(self, persistent_id: int) -> None:
+    async def revoked(self, persistent_id: int) -> None:
         h = self._handle(persistent_id)
         if h is not None and not h.closed:
             from sofs.handlers.opens import drop_handle
 
             log.info("volume %s: %s closed by the coordinator", self.volume.name, h.path)
-            _spawn(drop_handle(self.server, h))
+            await drop_handle(self.server, h)
 
-    def alive(self, persistent_id: int) -> bool:
+    async def end_session(self, session_id: int, user: str) -> None:
+        from sofs.handlers.session import end_previous_session
+
+        await end_previous_session(self.server, session_id, user)
+
+    async def release(self, persistent_id: int) -> bool:
         h = self._handle(persistent_id)
-        return h is not None and not h.closed and self._driver_of(h) is not None
+        if h is None or h.closed:
+            return True
+        if self._driver_of(h) is not None:
+            return False
+        if not h.lost:  # its loss not begun here: the claimer takes the open over, nothing to report
+            from sofs.handlers.opens import drop_handle
+
+            h.lost = True
+            await drop_handle(self.server, h)
+        return True
 
     async def moved(self, old: str, new: str, is_directory: bool) -> None:
         vol = self.volume

@@ -362,6 +362,11 @@ class HandleService(Protocol):
     async def revoke(self, persistent_id: int) -> bool:
         """Close an open from outside (Close-SmbOpenFile): its serving process is told to drop it."""
 
+    async def end_session(self, session_id: int, user: str) -> None:
+        """A new session of ``user`` names ``session_id`` as its PreviousSessionId ([MS-SMB2]
+        3.3.5.5.3) and no local session has it: the serving processes holding opens of that session
+        end it if it is ``user``'s (durable opens stay disconnected); returns once they did."""
+
 
 class Sink(Protocol):
     """Events from the coordinator to one serving process (endpoint)."""
@@ -374,12 +379,19 @@ class Sink(Protocol):
         """Send a Lease Break Notification to the client (on the connection of open ``hint`` if it
         is still there); False when no connection of the client is left."""
 
-    def revoked(self, persistent_id: int) -> None:
-        """The coordinator closed the open: drop the handle (the client gets FILE_CLOSED)."""
+    async def revoked(self, persistent_id: int) -> None:
+        """The coordinator closed the open: drop the handle (the client gets FILE_CLOSED). Returns
+        once it is dropped: nothing the client sends on it after the coordinator's next answer
+        (a new instance's CREATE, [MS-SMB2] 3.3.5.9.13) reaches the file."""
 
-    def alive(self, persistent_id: int) -> bool:
-        """Is the open's client connection still up? (A remote process answers True while its link
-        is up: its own connection loss reaches the coordinator as ``disconnect``.)"""
+    async def end_session(self, session_id: int, user: str) -> None:
+        """End this process's session ``session_id`` if it is ``user``'s (HandleService.end_session)."""
+
+    async def release(self, persistent_id: int) -> bool:
+        """A durable reconnect or a replay claims the open while the coordinator still has it
+        connected here: False if its client is still connected here; else this process lets go of
+        the handle (a loss it already reported reaches the coordinator before the answer) and
+        answers True. Across nodes the reconnect can arrive before the old node saw its client go."""
 
     async def moved(self, old: str, new: str, is_directory: bool) -> None:
         """Opens at ``old`` (and below it, for a directory) are now at ``new`` (volume paths)."""

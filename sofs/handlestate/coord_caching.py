@@ -289,10 +289,29 @@ def _send_lease_break(c: VolumeCoordinator, lease: LeaseRecord, cur: int, new: i
         target = next((o for o in opens if o.disconnected_at is None and o.endpoint in c.sinks), None)
     if target is None:
         return False
+    first = _first_open_of_client(c, lease)
+    if first is not None and first.endpoint != target.endpoint:
+        target = first
     c.sent_breaks += 1
     return bool(c.sinks[target.endpoint].lease_break(
         lease.client_guid, lease.key, cur, new, ack_required, lease.epoch if lease.version >= 2 else 0,
         lease.version, target.persistent_id))
+
+
+def _first_open_of_client(c: VolumeCoordinator, lease: LeaseRecord) -> Open | None:
+    """The client's oldest connected open of the lease's file, whatever lease it names. A lease break
+    goes to the client's oldest connection (Windows, Samba; smb2.lease.v2_complex1), which the
+    serving process picks among its own connections; across processes the coordinator knows no
+    connection ages, so it sends the break to the process of the client's first open of the file."""
+    f = c.table.files.get(lease.file_key[0])  # type: ignore[index]
+    if f is None:
+        return None
+    guid = lease.client_guid
+    sinks = c.sinks
+    for o in f.opens.values():
+        if o.client_guid == guid and o.disconnected_at is None and o.endpoint in sinks:
+            return o
+    return None
 
 
 def undeliverable_oplock(c: VolumeCoordinator, pid: int) -> None:

@@ -254,10 +254,13 @@ async def replay(c: VolumeCoordinator, req: ReplayRequest) -> ReplayResult:
         return ReplayResult(image(o))
     if same:
         return ReplayResult(image(o))
-    if connected and _alive(c, o):
-        raise HandleStateError(NtStatus.FILE_NOT_AVAILABLE, "replayed open still in use elsewhere")
-    c.check_fence()
     if connected:
+        if not await _released(c, o):
+            raise HandleStateError(NtStatus.FILE_NOT_AVAILABLE, "replayed open still in use elsewhere")
+        if c.table.opens_by_persistent.get(o.persistent_id) is not o:
+            return ReplayResult(None, 0)  # closed meanwhile (its loss arrived): a new open
+    c.check_fence()
+    if o.disconnected_at is None:
         c.table.disconnect(o.persistent_id, 0)
     _attach(c, o, caller.session_id, caller.tree_id, caller.endpoint)
     await c.commit()
@@ -265,9 +268,10 @@ async def replay(c: VolumeCoordinator, req: ReplayRequest) -> ReplayResult:
     return ReplayResult(image(o))
 
 
-def _alive(c: VolumeCoordinator, o: Open) -> bool:
+async def _released(c: VolumeCoordinator, o: Open) -> bool:
+    """Has the process holding connected open ``o`` let go of it (its client is gone)?"""
     sink = c.sink_of(o)
-    return sink is not None and sink.alive(o.persistent_id)
+    return sink is None or await sink.release(o.persistent_id)
 
 
 def _attach(c: VolumeCoordinator, o: Open, session_id: int, tree_id: int, endpoint: int) -> None:
@@ -283,9 +287,12 @@ async def reconnect(c: VolumeCoordinator, req: ReconnectRequest) -> OpenImage:
     o = c.table.opens_by_persistent.get(req.persistent_id)
     if o is not None and not (o.durable or o.resilient):
         o = None
-    if o is not None and o.disconnected_at is None and not _alive(c, o):
-        c.table.disconnect(o.persistent_id, 0)  # its connection is gone but the loss was not seen yet
-        o.endpoint = -1
+    if o is not None and o.disconnected_at is None and await _released(c, o):
+        c.check_fence()
+        o = c.table.opens_by_persistent.get(req.persistent_id)  # its reported loss may have closed it
+        if o is not None and o.disconnected_at is None:
+            c.table.disconnect(o.persistent_id, 0)  # its connection is gone but the loss was not seen yet
+            o.endpoint = -1
     facts = None if o is None else ReconnectFacts(
         2 if o.create_guid is not None else 1, o.create_guid, o.client_guid, o.owner_sid,
         o.lease_key, o.disconnected_at is None)

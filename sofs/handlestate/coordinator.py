@@ -466,11 +466,18 @@ class VolumeCoordinator:
         self.check_fence()
         sink = self.sink_of(o)
         if sink is not None:
-            sink.revoked(persistent_id)
+            await sink.revoked(persistent_id)
         await self._close_without_handle(o)
         if o.persistent:
             await self.commit()
         return True
+
+    async def end_session(self, session_id: int, user: str) -> None:
+        endpoints = {o.endpoint for o in self.table.opens_by_persistent.values()
+                     if o.session_id == session_id and o.disconnected_at is None}
+        sinks = [s for ep in endpoints if (s := self.sinks.get(ep)) is not None]
+        if sinks:
+            await asyncio.gather(*(s.end_session(session_id, user) for s in sinks))
 
     async def close_expired(self) -> int:
         """The scavenger's work: disconnected opens whose timeout has passed are closed."""

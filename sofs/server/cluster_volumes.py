@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sofs.handlers.base import Ctx
 from sofs.handlers.opens import Handle, drop_handle
 from sofs.handlers.volume import ProcessSink, VolumeClient
 from sofs.handlestate.api import (
@@ -101,8 +102,10 @@ class Router:
         deadline = time.monotonic() + self.wait_s
         while True:
             svc = await self._next(deadline)
+            call_args = [self._fresh(a) for a in args]
+            settled = _settling(svc, call_args)
             try:
-                return await getattr(svc, name)(*[self._fresh(a) for a in args])
+                return await getattr(svc, name)(*call_args)
             except NotCoordinator as e:
                 if self.current is svc:
                     self.current = None  # the sync loop installs the next one
@@ -110,6 +113,9 @@ class Router:
                          self.volume.name, name, e)
                 if time.monotonic() >= deadline:
                     raise HandleStateError(NtStatus.FILE_NOT_AVAILABLE, str(e)) from None
+            finally:
+                if settled is not None and not settled.done():
+                    settled.set_result(None)
 
     def _fresh(self, arg: Any) -> Any:
         """A request built before a coordinator change names this process by its old endpoint."""
@@ -126,6 +132,37 @@ class Router:
             return await self._call(name, *args)
 
         return call
+
+
+class _Settle:
+    """The AsyncHook of a request's call to a remote coordinator: the coordinator going async
+    settles the call for the requests after it on the connection (``SmbConnection.settling``)."""
+
+    __slots__ = ("ctx", "settled")
+
+    def __init__(self, ctx: Ctx, settled: asyncio.Future[None]) -> None:
+        self.ctx = ctx
+        self.settled = settled
+
+    async def going_async(self) -> None:
+        if not self.settled.done():
+            self.settled.set_result(None)
+        await self.ctx.going_async()
+
+
+def _settling(svc: Any, args: list[Any]) -> asyncio.Future[None] | None:
+    """A call that may wait at a remote coordinator (its last argument is the request's hook): the
+    connection's later responses wait until it settled (answered or async), so the breaks it
+    causes reach the client before them, as with an in-process coordinator."""
+    if not (args and isinstance(args[-1], Ctx) and isinstance(svc, RemoteService)):
+        return None
+    ctx = args[-1]
+    settling = getattr(ctx.driver, "settling", None)
+    if settling is None:
+        return None
+    settled: asyncio.Future[None] = settling()
+    args[-1] = _Settle(ctx, settled)
+    return settled
 
 
 def _caller(h: Handle, endpoint: int) -> Caller:

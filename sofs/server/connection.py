@@ -37,6 +37,7 @@ _CANCEL = int(Command.CANCEL)
 _SESSION_SETUP = int(Command.SESSION_SETUP)
 SESSION_SETUP_BONUS_CREDITS = 32
 _HIGH_WATER = 4 * 1024 * 1024
+SETTLE_S = 1.0  # how long a response waits for an earlier request's coordinator call to settle
 MAX_ASYNC_CREDITS = 512  # Windows' (and smbtorture's) max async credits per connection
 
 
@@ -65,6 +66,7 @@ class SmbConnection(asyncio.BufferedProtocol):
         self._writable.set()
         self.closed = False
         self.peer = ""
+        self.unsettled: list[asyncio.Future[None]] = []  # see settling()
 
     # -- transport callbacks --------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -188,6 +190,7 @@ class SmbConnection(asyncio.BufferedProtocol):
             trace.debug("conn %d mid %d %s sid 0x%x tid %d", conn.conn_id, hdr.message_id,
                         _cmd_name(hdr.command), hdr.session_id, hdr.tree_id)
         self.pending_by_mid[hdr.message_id] = (run, ctx)
+        earlier = self.unsettled[:] if self.unsettled else None
         started = perf_counter()
         try:
             reply = await dispatch(ctx)
@@ -210,6 +213,8 @@ class SmbConnection(asyncio.BufferedProtocol):
             if ctx.async_id:
                 self.pending_by_async.pop(ctx.async_id, None)
         state.status = status
+        if earlier is not None:
+            await _settle(earlier)
         self.server.stats.record(hdr.command, status, perf_counter() - started)
         if tracing:
             trace.debug("conn %d mid %d -> 0x%08x", conn.conn_id, hdr.message_id, status)
@@ -351,6 +356,17 @@ class SmbConnection(asyncio.BufferedProtocol):
         else:
             self.transport.write(data)
 
+    def settling(self) -> asyncio.Future[None]:
+        """A request of this connection calls the volume's coordinator in another process; the
+        caller completes the future once the coordinator answered or went async. Until then the
+        responses of requests that arrived after the call wait (up to :data:`SETTLE_S`): the breaks
+        the call caused reach the client first, as when the coordinator is in-process, where they
+        are sent before the next request runs (smb2.lease.rename_wait across nodes)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.unsettled.append(fut)
+        fut.add_done_callback(self.unsettled.remove)
+        return fut
+
     # -- server-initiated messages (oplock/lease breaks) ------------------------------------------
     async def send_notification(self, header: Header, body: bytes, session: Session | None = None) -> None:
         """Send an unsolicited message (MessageId 0xFFFFFFFFFFFFFFFF), e.g. a break notification."""
@@ -380,6 +396,12 @@ def drop_connection_sessions(server: ServerState, conn: Any) -> None:
         if conn in session.channels:
             session.channels.remove(conn)
     conn.bound_sessions.clear()
+
+
+async def _settle(earlier: list[asyncio.Future[None]]) -> None:
+    pending = [f for f in earlier if not f.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=SETTLE_S)
 
 
 def _is_error(status: int) -> bool:

@@ -102,10 +102,17 @@ class _ClientLink(Link):
         if not self.opened.done():
             self.opened.set_exception(e)
 
-    def serve(self, call: Call) -> Coroutine[Any, Any, Any]:  # file_facts / moved: the calls a server makes
-        if call.method == "moved":
-            return self.sink.moved(*call.args)
-        return self.sink.file_facts(*call.args)
+    def serve(self, call: Call) -> Coroutine[Any, Any, Any]:  # the Sink calls a server makes (SINK_CALLS)
+        sink, name, args = self.sink, call.method, call.args
+        if name == "moved":
+            return sink.moved(*args)
+        if name == "revoked":
+            return sink.revoked(*args)
+        if name == "end_session":
+            return sink.end_session(*args)
+        if name == "release":
+            return sink.release(*args)
+        return sink.file_facts(*args)
 
     def on_event(self, event: Event) -> None:
         # on the next loop turn, after the callers of the results that arrived with it resumed: a
@@ -123,8 +130,6 @@ class _ClientLink(Link):
             elif name == "lease_break":
                 if not self.sink.lease_break(*args):
                     self.notify(_UNDELIVERABLE, (LeaseBreakNotice(*args),))
-            elif name == "revoked":
-                self.sink.revoked(*args)
             else:
                 self.sink.watching(*args)
         except Exception:  # noqa: BLE001 - a Sink bug must not end the link (logged with its traceback)
@@ -259,6 +264,9 @@ class RemoteService:
     async def revoke(self, persistent_id: int) -> bool:
         r: bool = await self._call(_M["revoke"], (persistent_id,))
         return r
+
+    async def end_session(self, session_id: int, user: str) -> None:
+        await self._call(_M["end_session"], (session_id, user))
 
     # ---- CoordinatorAdmin passthrough ----
 

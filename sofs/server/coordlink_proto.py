@@ -243,11 +243,10 @@ SERVICE: dict[str, Method] = {
     **methods_of(api.CoordinatorAdmin, ("reclaim",), skip=("endpoint",)),
 }
 """What a client may Call: every HandleService method, and reclaim."""
-SINK_EVENTS = methods_of(api.Sink, ("oplock_break", "lease_break", "revoked", "watching"))
+SINK_EVENTS = methods_of(api.Sink, ("oplock_break", "lease_break", "watching"))
 """What a server may send as Event."""
-SINK_CALLS = methods_of(api.Sink, ("file_facts", "moved"))
-"""What a server may Call (the client answers when the Sink applied it). ``Sink.alive`` does not
-travel: a linked process answers it on the coordinator's side (True while its link is up)."""
+SINK_CALLS = methods_of(api.Sink, ("file_facts", "moved", "revoked", "end_session", "release"))
+"""What a server may Call (the client answers when the Sink applied it)."""
 ADMIN_EVENTS = methods_of(api.CoordinatorAdmin, ("undeliverable",), skip=("endpoint",))
 """What a client may send as Event."""
 

@@ -295,13 +295,20 @@ class _RemoteSink:
         return self._link.notify(_LEASE_BREAK, (client_guid, lease_key, current, new, ack_required, epoch,
                                                 version, hint))
 
-    def revoked(self, persistent_id: int) -> None:
-        self._link.notify(_REVOKED, (persistent_id,))
+    async def revoked(self, persistent_id: int) -> None:
+        with contextlib.suppress(LinkLost):  # the process is gone: so is its handle
+            await self._link.call(_REVOKED, (persistent_id,))
 
-    def alive(self, persistent_id: int) -> bool:
-        """A linked process reports its own connection losses (``disconnect``): while its link is
-        up, its opens' clients count as connected."""
-        return True
+    async def end_session(self, session_id: int, user: str) -> None:
+        with contextlib.suppress(LinkLost):  # the process is gone: so is its session
+            await self._link.call(_END_SESSION, (session_id, user))
+
+    async def release(self, persistent_id: int) -> bool:
+        try:
+            r: bool = await self._link.call(_RELEASE, (persistent_id,))
+        except LinkLost:  # the process is gone: so is its client's connection
+            return True
+        return r
 
     async def file_facts(self, facts: FileFacts) -> None:
         with contextlib.suppress(LinkLost):  # the process is gone: detach follows
@@ -317,7 +324,9 @@ class _RemoteSink:
 
 _OPLOCK_BREAK = SINK_EVENTS["oplock_break"]
 _LEASE_BREAK = SINK_EVENTS["lease_break"]
-_REVOKED = SINK_EVENTS["revoked"]
+_REVOKED = SINK_CALLS["revoked"]
 _WATCHING = SINK_EVENTS["watching"]
 _FILE_FACTS = SINK_CALLS["file_facts"]
 _MOVED = SINK_CALLS["moved"]
+_END_SESSION = SINK_CALLS["end_session"]
+_RELEASE = SINK_CALLS["release"]

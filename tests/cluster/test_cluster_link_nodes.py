@@ -36,7 +36,7 @@ class NullSink:
     def lease_break(self, *args: object) -> bool:
         return True
 
-    def revoked(self, persistent_id: int) -> None:
+    async def revoked(self, persistent_id: int) -> None:
         pass
 
     def watching(self, on: bool) -> None:

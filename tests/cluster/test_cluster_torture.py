@@ -7,6 +7,11 @@ Three real ``sofs node`` processes (embedded store, loopback), the fixture share
 than its first, so share modes, oplock/lease breaks, locks, notify, replay and durable reconnects are
 checked between nodes (each volume has one coordinator; the other nodes reach it over the link).
 
+The list runs in ``WORKERS`` slices at once on the one cluster (most of its time is break timeouts a
+test waits out): each slice has shares of its own (``share``/``ca``, ``share2``/``ca2``, ...: own
+directories on the volume) and a relay of its own, so a test's connections still go round the nodes
+in turn.
+
 Run it by hand for a whole group and a comparison with one node::
 
     .venv/bin/python tests/cluster/test_cluster_torture.py smb2.lease smb2.oplock ...
@@ -14,9 +19,11 @@ Run it by hand for a whole group and a comparison with one node::
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -33,9 +40,15 @@ from tests.interop.test_torture_ratchet import run_torture
 LIST = Path(__file__).resolve().parents[1] / "torture" / "passing_nodes.txt"
 ADDR = {"n1": "127.0.0.11", "n2": "127.0.0.12", "n3": "127.0.0.13"}
 SHARES = {"share": False, "ca": True}
+WORKERS = int(os.environ.get("RATCHET_WORKERS", "3"))
 
 
-async def _new_shares(state: Path) -> None:
+def share_of(share: str, worker: int) -> str:
+    """Worker ``worker``'s copy of fixture share ``share`` (worker 0: the share itself)."""
+    return share if worker == 0 else f"{share}{worker + 1}"
+
+
+async def _new_shares(state: Path, names: dict[str, bool]) -> None:
     from sofs.cluster.config import load_cluster_config
     from sofs.management.services.shares import ShareService
 
@@ -44,7 +57,7 @@ async def _new_shares(state: Path) -> None:
     store = await cfg.open_store()
     try:
         svc = ShareService(store, prefix=cfg.prefix, check_local_paths=False)
-        for name, ca in SHARES.items():
+        for name, ca in names.items():
             await svc.new_share(name, rf"C:\ClusterStorage\Volume1\torture\{name}", full_access=["alice", "bob"],
                                 continuously_available=ca)
     finally:
@@ -52,19 +65,25 @@ async def _new_shares(state: Path) -> None:
 
 
 class TortureCluster:
-    """A 3-node cluster with the fixture shares and the relay in front of it."""
+    """A 3-node cluster with the fixture shares of ``workers`` slices, a relay in front of it for each."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, workers: int = 1) -> None:
         self.root = root or tmpfs_dir("sofs-nodes-torture-")
         self.state = self.root / "cluster"
-        self.proxy: RoundRobinProxy | None = None
+        self.workers = workers
+        self.proxies: list[RoundRobinProxy] = []
+        self.shares = {share_of(s, w): ca for w in range(workers) for s, ca in SHARES.items()}
+
+    @property
+    def proxy(self) -> RoundRobinProxy | None:
+        return self.proxies[0] if self.proxies else None
 
     def start(self) -> TortureCluster:
         state = self.state
         state.mkdir(parents=True)
         (state / "smb.toml").write_text(
             "".join(f'[[user]]\nname = "{u}"\npassword = "{p}"\n' for u, p in USERS.items()))
-        for name in SHARES:
+        for name in self.shares:
             d = state / "ClusterStorage" / "Volume1" / "torture" / name
             d.mkdir(parents=True)
             d.chmod(0o777)
@@ -72,17 +91,18 @@ class TortureCluster:
         r = sofs("cluster", "up", "3", "--name", "tort", "--state-dir", str(state), "--smb-port", str(port),
                  timeout=120)
         assert r.returncode == 0, r.stdout + r.stderr
-        asyncio.run(_new_shares(state))
-        self.proxy = RoundRobinProxy("127.0.0.1", [(a, port) for a in ADDR.values()]).start()
+        asyncio.run(_new_shares(state, self.shares))
+        self.proxies = [RoundRobinProxy("127.0.0.1", [(a, port) for a in ADDR.values()]).start()
+                        for _ in range(self.workers)]
         return self
 
-    def run(self, share: str, tests: list[str]) -> dict[str, tuple[str, str]]:
-        assert self.proxy is not None
-        return run_torture(self.proxy.port, share, tests, self.root / f"out-{share}")
+    def run(self, share: str, tests: list[str], worker: int = 0) -> dict[str, tuple[str, str]]:
+        name = share_of(share, worker)
+        return run_torture(self.proxies[worker].port, name, tests, self.root / f"out-{name}")
 
     def stop(self) -> None:
-        if self.proxy is not None:
-            self.proxy.stop()
+        for proxy in self.proxies:
+            proxy.stop()
         sofs("cluster", "down", "--state-dir", str(self.state), timeout=60)
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -93,9 +113,9 @@ def read_list() -> dict[str, list[str]]:
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        name, *opts = line.split()
-        share = next((o.split("=", 1)[1] for o in opts if o.startswith("share=")), "share")
-        by_share.setdefault(share, []).append(name)
+        words = line.split()  # a test name may hold spaces ('smb2.delete-on-close-perms.CREATE Existing')
+        share = next((w.split("=", 1)[1] for w in words if w.startswith("share=")), "share")
+        by_share.setdefault(share, []).append(" ".join(w for w in words if not w.startswith("share=")))
     return by_share
 
 
@@ -103,21 +123,32 @@ def read_list() -> dict[str, list[str]]:
 def torture_cluster() -> Iterator[TortureCluster]:
     if shutil.which("smbtorture") is None:
         pytest.fail("smbtorture is not installed: run scripts/setup.sh")
-    c = TortureCluster().start()
+    c = TortureCluster(workers=WORKERS).start()
     yield c
     c.stop()
+
+
+def run_slice(c: TortureCluster, worker: int, jobs: list[tuple[str, str]]) -> list[str]:
+    by_share: dict[str, list[str]] = {}
+    for share, test in jobs:
+        by_share.setdefault(share, []).append(test)
+    failures = []
+    for share, tests in by_share.items():
+        results = c.run(share, tests, worker)
+        failures += [f"{t} [{share}]: {r[0]}: {r[1]}" for t in tests
+                     if (r := results.get(t, ("missing", "no result")))[0] != "success"]
+    return failures
 
 
 @pytest.mark.interop
 @pytest.mark.timeout(2400)
 def test_smbtorture_ratchet_across_nodes(torture_cluster: TortureCluster) -> None:
-    wanted = read_list()
-    failures = []
-    for share, tests in wanted.items():
-        results = torture_cluster.run(share, tests)
-        failures += [f"{t} [{share}]: {r[0]}: {r[1]}" for t in tests
-                     if (r := results.get(t, ("missing", "no result")))[0] != "success"]
-    assert torture_cluster.proxy is not None and torture_cluster.proxy.connections > 0
+    jobs = [(share, t) for share, tests in read_list().items() for t in tests]
+    n = torture_cluster.workers
+    with ThreadPoolExecutor(n) as pool:
+        failures = [f for part in pool.map(run_slice, [torture_cluster] * n, range(n),
+                                           [jobs[i::n] for i in range(n)]) for f in part]
+    assert all(p.connections > 0 for p in torture_cluster.proxies)
     assert not failures, "smbtorture regressions across nodes:\n" + "\n".join(sorted(failures))
 
 

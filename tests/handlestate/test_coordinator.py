@@ -49,6 +49,7 @@ class Sink:
         self.oplock_breaks: list[tuple[int, int]] = []
         self.lease_breaks: list[tuple[bytes, int, int, bool]] = []
         self.revoked_ids: list[int] = []
+        self.ended_sessions: list[tuple[int, str]] = []
         self.facts: dict[tuple[int, str], FileFacts] = {}
         self.moves: list[tuple[str, str]] = []
         self.is_watching = False
@@ -63,11 +64,14 @@ class Sink:
         self.lease_breaks.append((lease_key, current, new, ack_required))
         return self.deliver
 
-    def revoked(self, persistent_id: int) -> None:
+    async def revoked(self, persistent_id: int) -> None:
         self.revoked_ids.append(persistent_id)
 
-    def alive(self, persistent_id: int) -> bool:
-        return True
+    async def end_session(self, session_id: int, user: str) -> None:
+        self.ended_sessions.append((session_id, user))
+
+    async def release(self, persistent_id: int) -> bool:
+        return False  # its client is still connected
 
     async def moved(self, old: str, new: str, is_directory: bool) -> None:
         self.moves.append((old, new))
@@ -258,6 +262,22 @@ def test_revoke_tells_the_holder_and_replay_finds_the_open() -> None:
         assert other.image is None and other.status == 0  # another client: a new open
         assert await c.revoke(res.persistent_id)
         assert a.revoked_ids == [res.persistent_id] and not c.table.opens_by_persistent
+    run(body)
+
+
+def test_a_previous_session_is_ended_by_the_process_holding_its_live_opens() -> None:
+    """A client reconnecting through another node names its old session (PreviousSessionId): the
+    coordinator has the process holding live opens of that session end it; nobody else is asked."""
+    async def body() -> None:
+        c, a, b, ep1, ep2 = two()
+        await c.admit(admit_req(caller(ep1, session=0x51)), None)
+        gone = await c.admit(admit_req(caller(ep2, session=0x52), file_id=11, oplock=BATCH,
+                                       durable=DurableRequest(2, 0, False, b"g" * 16)), None)
+        assert await c.disconnect(gone.persistent_id)
+        await c.end_session(0x51, "alice")
+        await c.end_session(0x52, "alice")  # only a disconnected open: no process has the session
+        await c.end_session(0x53, "alice")
+        assert a.ended_sessions == [(0x51, "alice")] and b.ended_sessions == []
     run(body)
 
 

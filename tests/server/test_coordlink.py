@@ -144,8 +144,8 @@ class FakeCoordinator:
         for ep, sink in self.sinks.items():
             self.calls.append(("sent", ep, sink.oplock_break(persistent_id, 1),
                                sink.lease_break(b"g" * 16, b"k" * 16, 7, 1, True, 3, 2, persistent_id)))
-            sink.revoked(persistent_id)
             sink.watching(True)
+            await sink.revoked(persistent_id)
             await sink.file_facts(FileFacts(persistent_id, "", (api.FileLock(1, 0, 10, True),), True))
             self.sig.set("facts returned")
 
@@ -160,6 +160,8 @@ class RecordingSink:
         self.events: list[tuple[object, ...]] = []
         self.gate = asyncio.Event()
         self.gate.set()
+        self.revoke_gate = asyncio.Event()
+        self.revoke_gate.set()
 
     def oplock_break(self, persistent_id: int, level: int) -> bool:
         self.events.append(("oplock_break", persistent_id, level))
@@ -169,8 +171,13 @@ class RecordingSink:
         self.events.append(("lease_break", *args))
         return self.deliver
 
-    def revoked(self, persistent_id: int) -> None:
+    async def revoked(self, persistent_id: int) -> None:
+        self.sig.set("revoked arrived")
+        await self.revoke_gate.wait()
         self.events.append(("revoked", persistent_id))
+
+    async def end_session(self, session_id: int, user: str) -> None:
+        self.events.append(("end_session", session_id, user))
 
     def watching(self, on: bool) -> None:
         self.events.append(("watching", on))
@@ -324,8 +331,8 @@ def test_events_both_ways_and_undeliverable_breaks(loop: str) -> None:
         facts = FileFacts(13, "", (api.FileLock(1, 0, 10, True),), True)
         lease = (b"g" * 16, b"k" * 16, 7, 1, True, 3, 2, 13)
         for sink in (sink2, sink3):
-            assert sink.events == [("watching", False), ("oplock_break", 13, 1), ("lease_break", *lease), ("revoked", 13),
-                                   ("watching", True), ("file_facts", facts)]
+            assert sink.events == [("watching", False), ("oplock_break", 13, 1), ("lease_break", *lease), ("watching", True),
+                                   ("revoked", 13), ("file_facts", facts)]
         # across the link the coordinator's Sink answers True; n3's own False comes back later
         assert [c[2:] for c in fake.calls if c[0] == "sent"] == [(True, True), (True, True)]
         await sig.wait("undeliverable 2")
@@ -387,6 +394,24 @@ def test_drop_node_and_abort_link_fail_in_flight_calls_at_once() -> None:
     run(go)
 
 
+def test_revoked_returns_once_the_process_dropped_the_handle() -> None:
+    """A coordinator closing an open (a new application instance's CREATE) answers only after the
+    serving process dropped the handle: the old client's next request on it gets FILE_CLOSED."""
+    async def go(server: LinkServer, fake: FakeCoordinator, sig: Signal) -> None:
+        svc, sink = await connect(server, sig)
+        sink.revoke_gate.clear()
+        revoking = asyncio.ensure_future(fake.sinks[svc.endpoint].revoked(9))
+        await sig.wait("revoked arrived")
+        await asyncio.sleep(0.05)
+        assert not revoking.done() and ("revoked", 9) not in sink.events
+        sink.revoke_gate.set()
+        await until(revoking)
+        assert ("revoked", 9) in sink.events
+        await until(fake.sinks[svc.endpoint].end_session(0x51, "alice"))  # returns once applied
+        assert sink.events[-1] == ("end_session", 0x51, "alice")
+    run(go)
+
+
 CHILD = """
 import asyncio, sys
 from sofs.handlestate.api import LockRange, LockRequest
@@ -395,7 +420,7 @@ from sofs.server.coordlink_client import RemoteService
 class Sink:
     def oplock_break(self, *a): return True
     def lease_break(self, *a): return True
-    def revoked(self, *a): pass
+    async def revoked(self, *a): pass
     def watching(self, *a): pass
     async def file_facts(self, facts): pass
 

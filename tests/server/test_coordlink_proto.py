@@ -49,7 +49,7 @@ FRAMES = [
     Refuse(Reason.AUTH, "authentication failed"), Call(1, "close", (5,)),
     Call(2, "lock", (api.LockRequest(5, (api.LockRange(0, 1, True),), False, True), True)),
     Result(1, api.CloseResult(False, None)), Result(2, None), Error(2, api.HandleStateError(0xC0000054)),
-    Error(3, api.NotCoordinator("moved")), Pending(2), Cancel(2), Event("revoked", (5,)),
+    Error(3, api.NotCoordinator("moved")), Pending(2), Cancel(2), Event("watching", (True,)),
 ]
 
 
@@ -115,8 +115,8 @@ def test_every_handle_service_method_travels() -> None:
     assert SERVICE["reclaim"].params == ("opens",)  # the endpoint is the link's
     assert {n for n, m in SERVICE.items() if m.hook is not None} == {
         "admit", "set_delete_on_close", "set_delete_pending", "check_rename", "lock", "watch"}
-    # every Sink method travels but ``alive``, which the linked side answers itself
-    assert set(SINK_EVENTS) | set(SINK_CALLS) | {"alive"} == {
+    # every Sink method travels
+    assert set(SINK_EVENTS) | set(SINK_CALLS) == {
         n for n, f in inspect.getmembers(api.Sink, inspect.isfunction) if not n.startswith("_")}
     assert ADMIN_EVENTS["undeliverable"].params == ("notice",)
 
