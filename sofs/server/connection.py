@@ -60,7 +60,6 @@ class SmbConnection(asyncio.BufferedProtocol):
         self.tasks: set[asyncio.Task[None]] = set()
         self.pending_by_async: dict[int, tuple[_ChainRun, Ctx]] = {}
         self.pending_by_mid: dict[int, tuple[_ChainRun, Ctx]] = {}
-        self.cancelling: set[asyncio.Task[None]] = set()  # chains cancelled, their answer not yet sent
         self._batch: list[Any] | None = None  # responses of one buffer_updated, one writelines
         self._writable = asyncio.Event()
         self._writable.set()
@@ -167,8 +166,6 @@ class SmbConnection(asyncio.BufferedProtocol):
                     state.create_error = state.status  # Samba: compound_create_err
                 if out is not None:
                     run.outs.append(out)
-            if run.outs and self.cancelling and run.task not in self.cancelling:
-                await self._after_cancelled()
             if run.outs:
                 await self._send(run.outs, run.encrypt_with)
         except ConnectionAbort as e:
@@ -321,18 +318,14 @@ class SmbConnection(asyncio.BufferedProtocol):
             # the next loop turn: a Task cancelled before its first step would never resume the
             # suspended handler (the CANCEL may sit in the same read as its request)
             asyncio.get_running_loop().call_soon(run.task.cancel)
-            self.cancelling.add(run.task)
-            run.task.add_done_callback(self.cancelling.discard)
+            # answers of requests read after the CANCEL wait for its CANCELLED answer, as from Samba,
+            # which answers the cancelled request while it processes the CANCEL (smb2.session.expire2:
+            # a NOTIFY refused at once must not overtake the one cancelled before it)
+            done = self.settling()
+            run.task.add_done_callback(lambda _t: done.done() or done.set_result(None))
         else:
             # still synchronous: it completes on its own, or is cancelled when it would go async
             ctx.cancel_requested = True
-
-    async def _after_cancelled(self) -> None:
-        """Answers of requests read after a CANCEL leave after the cancelled request's CANCELLED
-        answer, as from Samba, which answers the cancelled request while it processes the CANCEL
-        (smb2.session.expire2: a NOTIFY refused at once must not overtake the one cancelled before
-        it). A cancelled handler that does not finish within a second stops holding others back."""
-        await asyncio.wait(list(self.cancelling), timeout=1.0)
 
     async def _send(self, outs: list[Outgoing], encrypt_with: Session | None) -> None:
         if self.closed or self.transport is None:
