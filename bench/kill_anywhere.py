@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import socket
 import statistics
 import sys
 import threading
@@ -50,6 +51,7 @@ from smbprotocol.tree import TreeConnect
 
 from sofs.cli.cluster_cmd import start_node
 from sofs.cluster.config import NodeProcess, load_cluster_config, write_cluster_config
+from sofs.cluster.processes import node_alive
 from tests.conftest import USERS, tmpfs_dir
 from tests.interop.test_ca_durable import RW, _ctx, _lease, _lock
 
@@ -106,6 +108,15 @@ def restart(state: Path, name: str) -> None:
     nodes = dict(cfg.nodes)
     nodes[name] = NodeProcess(ADDR[name], start_node(state, name, no_smb=False, detach=True).pid)
     write_cluster_config(__import__("dataclasses").replace(cfg, nodes=nodes))
+
+
+def listening(addr: str, port: int) -> bool:
+    """A node is Up in the cluster a moment before its SMB listener is."""
+    try:
+        socket.create_connection((addr, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def up_nodes(state: Path) -> set[str]:
@@ -219,13 +230,17 @@ def main() -> int:
     results: list[dict[str, object]] = []
     try:
         for n in range(a.rounds):
-            down = set(ADDR) - up_nodes(state)
-            for x in sorted(down):  # a round needs three nodes (the previous one's victim comes back)
+            cfg = load_cluster_config(state)
+            assert cfg is not None
+            # a round needs three nodes: the previous round's victim comes back (whether or not the
+            # others already saw it go: a non-coordinator is marked Down after the heartbeat threshold)
+            down = {x for x, p in cfg.nodes.items() if not node_alive(p.pid)}
+            for x in sorted(down):
                 restart(state, x)
             deadline = time.monotonic() + 60
-            while up_nodes(state) != set(ADDR):
+            while up_nodes(state) != set(ADDR) or not all(listening(a, port) for a in ADDR.values()):
                 if time.monotonic() > deadline:
-                    raise SystemExit("the cluster did not come back to three Up nodes")
+                    raise SystemExit("the cluster did not come back to three Up nodes serving SMB")
                 time.sleep(0.2)
             r = one_round(state, port, n)
             pauses.append(float(r["pause_s"]))  # type: ignore[arg-type]

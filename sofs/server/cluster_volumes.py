@@ -210,18 +210,27 @@ def reclaim_images(server: ServerState, vol: VolumeClient, endpoint: int,
     return tuple(out)
 
 
-async def probe_dead(host: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> bool:
+async def probe_dead(host: str, port: int, timeout: float = PROBE_TIMEOUT_S, tries: int = 3,
+                     spacing: float = 0.1) -> bool:
     """Is the process that listened on ``host:port`` gone? True only when the host answers that
-    nothing listens there (connection refused); a timeout proves nothing (partition, SIGSTOP)."""
-    try:
-        _r, w = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except ConnectionRefusedError:
-        return True
-    except (OSError, TimeoutError):
-        return False
-    w.close()
-    with contextlib.suppress(Exception):
-        await w.wait_closed()
+    nothing listens there (connection refused); a timeout proves nothing (partition, SIGSTOP).
+
+    A few probes, ``spacing`` apart: a process being killed closes its descriptors one by one, so
+    its links can reset while its listening socket still completes a handshake for a moment (a
+    probe right after the link reset was accepted once in 20 kill rounds, and the volume then
+    waited for the heartbeat threshold)."""
+    for i in range(tries):
+        if i:
+            await asyncio.sleep(spacing)
+        try:
+            _r, w = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        except ConnectionRefusedError:
+            return True
+        except (OSError, TimeoutError):
+            return False
+        w.close()
+        with contextlib.suppress(Exception):
+            await w.wait_closed()
     return False
 
 
