@@ -98,6 +98,12 @@ async def node_main(args: argparse.Namespace) -> int:
     await agent.start()
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(
         run_role_services(agent, addresses, rec.dns_port), name=f"roles-{args.name}")]
+    if cfg.storage == "ceph":  # this node's Ceph sessions carry its name; dead nodes' are evicted
+        from sofs.server.storage_fence import StorageFence, run_storage_fencing
+        from sofs.vfs.mounts import set_session_tag
+        set_session_tag(args.name)
+        fence = StorageFence(agent, store, cfg.prefix, args.name, Path(cfg.state_dir) / "ClusterStorage")
+        tasks.append(asyncio.create_task(run_storage_fencing(fence), name=f"fence-{args.name}"))
     smb_server = None
     link: LinkServer | None = None
     if not args.no_smb:

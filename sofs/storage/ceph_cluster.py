@@ -45,7 +45,12 @@ CAPS = {
     "mgr": {"mon": "allow profile mgr", "osd": "allow *", "mds": "allow *"},
     "mds": {"mon": "allow profile mds", "osd": "allow rw tag cephfs *=*", "mds": "allow", "mgr": "allow profile mds"},
     "osd": {"mon": "allow profile osd", "mgr": "allow profile osd", "osd": "allow *"},
-    f"client.{CLIENT}": {"mon": f"allow r fsname={FS_NAME}", "mds": f"allow rwps fsname={FS_NAME}",
+    # the nodes' client; it fences a dead node out (sofs.server.storage_fence, sofs.vfs.cephmon.fence_node):
+    # blocklist its clients, mark its OSDs down, fail its MDS ('mds fail' needs the MDS service's rw;
+    # pools, keys and the OSD map stay out of reach)
+    f"client.{CLIENT}": {"mon": f"allow r fsname={FS_NAME}, allow service mds rw, allow command 'osd blocklist', "
+                                "allow command 'osd down'",
+                         "mds": f"allow rwps fsname={FS_NAME}",
                          "osd": f"allow rw tag cephfs data={FS_NAME}"},
 }
 

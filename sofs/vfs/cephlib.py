@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -93,13 +94,18 @@ _SIGS: dict[str, tuple[list[object], object]] = {
     "ceph_mount": ([_vp, _cp], ctypes.c_int),
     "ceph_unmount": ([_vp], ctypes.c_int),
     "ceph_release": ([_vp], ctypes.c_int),
+    "ceph_shutdown": ([_vp], None),
+    "ceph_init": ([_vp], ctypes.c_int),
+    "ceph_start_reclaim": ([_vp, _cp, ctypes.c_uint], ctypes.c_int),
+    "ceph_set_uuid": ([_vp, _cp], None),
+    "ceph_getaddrs": ([_vp, ctypes.POINTER(ctypes.c_char_p)], ctypes.c_int),
     "ceph_open": ([_vp, _cp, ctypes.c_int, ctypes.c_uint], ctypes.c_int),
     "ceph_close": ([_vp, ctypes.c_int], ctypes.c_int),
     "ceph_fstatx": ([_vp, ctypes.c_int, ctypes.POINTER(CephStatx), ctypes.c_uint, ctypes.c_uint], ctypes.c_int),
     "ceph_statx": ([_vp, _cp, ctypes.POINTER(CephStatx), ctypes.c_uint, ctypes.c_uint], ctypes.c_int),
     "ceph_fsetattrx": ([_vp, ctypes.c_int, ctypes.POINTER(CephStatx), ctypes.c_int], ctypes.c_int),
-    "ceph_preadv": ([_vp, ctypes.c_int, ctypes.POINTER(_Iovec), ctypes.c_int, _i64], _i64),
-    "ceph_pwritev": ([_vp, ctypes.c_int, ctypes.POINTER(_Iovec), ctypes.c_int, _i64], _i64),
+    "ceph_preadv": ([_vp, ctypes.c_int, ctypes.POINTER(_Iovec), ctypes.c_int, _i64], ctypes.c_int),
+    "ceph_pwritev": ([_vp, ctypes.c_int, ctypes.POINTER(_Iovec), ctypes.c_int, _i64], ctypes.c_int),
     "ceph_fsync": ([_vp, ctypes.c_int, ctypes.c_int], ctypes.c_int),
     "ceph_ftruncate": ([_vp, ctypes.c_int, _i64], ctypes.c_int),
     "ceph_fallocate": ([_vp, ctypes.c_int, ctypes.c_int, _i64, _i64], ctypes.c_int),
@@ -126,16 +132,20 @@ _SIGS: dict[str, tuple[list[object], object]] = {
 _lib: ctypes.CDLL | None = None
 
 
+def load(name: str, soname: str, sigs: dict[str, tuple[list[object], object]]) -> ctypes.CDLL:
+    """Shared library ``name`` (``soname`` if not found by name) with the prototypes ``sigs``."""
+    lib = ctypes.CDLL(ctypes.util.find_library(name) or soname)
+    for fname, (args, res) in sigs.items():
+        fn = getattr(lib, fname)
+        fn.argtypes, fn.restype = args, res
+    return lib
+
+
 def library() -> ctypes.CDLL:
     """``libcephfs.so.2`` with the prototypes above; OSError when it is not installed."""
     global _lib
     if _lib is None:
-        lib = ctypes.CDLL(ctypes.util.find_library("cephfs") or "libcephfs.so.2")
-        for name, (args, res) in _SIGS.items():
-            fn = getattr(lib, name)
-            fn.argtypes = args
-            fn.restype = res
-        _lib = lib
+        _lib = load("cephfs", "libcephfs.so.2", _SIGS)
     return _lib
 
 
@@ -159,29 +169,97 @@ def _buf_ptr(buf: memoryview) -> int:
     return ctypes.addressof(ctypes.c_char.from_buffer(buf))
 
 
+CEPH_RECLAIM_RESET = 1
+
+
+def _client(conf_file: str, client_id: str, fs_name: str, options: dict[str, str] | None) -> _vp:
+    """A created, configured, initialised (not mounted) ``ceph_mount_info``."""
+    lib = library()
+    cm = _vp()
+    _check(lib.ceph_create(ctypes.byref(cm), client_id.encode()), "ceph_create")
+    try:
+        _check(lib.ceph_conf_read_file(cm, conf_file.encode()), "ceph_conf_read_file", conf_file)
+        for k, v in (options or {}).items():
+            _check(lib.ceph_conf_set(cm, k.encode(), str(v).encode()), f"ceph_conf_set {k}")
+        _check(lib.ceph_select_filesystem(cm, fs_name.encode()), "ceph_select_filesystem", fs_name)
+        _check(lib.ceph_init(cm), "ceph_init")
+    except OSError:
+        lib.ceph_release(cm)
+        raise
+    return cm
+
+
+def _reset(lib: ctypes.CDLL, cm: _vp, uuid: str) -> bool:
+    rc = lib.ceph_start_reclaim(cm, uuid.encode(), CEPH_RECLAIM_RESET)
+    if rc == -errno.ENOENT:
+        return False
+    _check(rc, "ceph_start_reclaim", uuid)
+    return True
+
+
+def reset_session(conf_file: str, client_id: str, fs_name: str, uuid: str,
+                  options: dict[str, str] | None = None) -> bool:
+    """Evict the client session tagged ``uuid`` (``ceph_set_uuid``) from every MDS, with its caps, and
+    blocklist it (the "CephFS reclaim interface", CEPH_RECLAIM_RESET, as NFS-Ganesha uses it): what
+    that client cached or held is released at once instead of after the MDS session timeout (60 s), and
+    should it still be alive it can no longer write. True if such a session existed, False if not. The
+    evicting client must have the same Ceph identity (``client_id``) as the evicted one."""
+    lib = library()
+    cm = _client(conf_file, client_id, fs_name, options)
+    try:
+        return _reset(lib, cm, uuid)
+    finally:
+        lib.ceph_shutdown(cm)
+
+
 class CephMount:
     """One libcephfs client, mounted at ``root`` of the file system (paths are then relative to it, and
-    ``statfs`` reports the quota of ``root`` when it has one). Thread-safe (libcephfs is)."""
+    ``statfs`` reports the quota of ``root`` when it has one). Thread-safe (libcephfs is).
+
+    ``uuid`` tags the client's MDS session (:func:`reset_session` evicts it by that tag); a session
+    left with the same tag by an earlier incarnation (a process killed) is evicted before mounting."""
 
     def __init__(self, conf_file: str, client_id: str, fs_name: str,
-                 options: dict[str, str] | None = None, root: str = "/") -> None:
+                 options: dict[str, str] | None = None, root: str = "/", uuid: str | None = None) -> None:
         self.lib = library()
-        self.cm = _vp()
-        _check(self.lib.ceph_create(ctypes.byref(self.cm), client_id.encode()), "ceph_create")
+        self._args = (conf_file, client_id, fs_name, options, root, uuid)
+        self.cm = self._connect()
+
+    def _connect(self) -> _vp:
+        conf_file, client_id, fs_name, options, root, uuid = self._args
+        cm = _client(conf_file, client_id, fs_name, options)
         try:
-            _check(self.lib.ceph_conf_read_file(self.cm, conf_file.encode()), "ceph_conf_read_file", conf_file)
-            for k, v in (options or {}).items():
-                _check(self.lib.ceph_conf_set(self.cm, k.encode(), str(v).encode()), f"ceph_conf_set {k}")
-            _check(self.lib.ceph_select_filesystem(self.cm, fs_name.encode()), "ceph_select_filesystem", fs_name)
-            _check(self.lib.ceph_mount(self.cm, root.encode()), "ceph_mount", root)
+            if uuid:
+                _reset(self.lib, cm, uuid)
+                self.lib.ceph_set_uuid(cm, uuid.encode())
+            _check(self.lib.ceph_mount(cm, root.encode()), "ceph_mount", root)
         except OSError:
-            self.lib.ceph_release(self.cm)
+            self.lib.ceph_shutdown(cm)
             raise
+        return cm
+
+    def addrs(self) -> str:
+        """This client's messenger addresses, as Ceph prints them (``[v2:127.0.0.1:0/3839261203]``)."""
+        out = ctypes.c_char_p()
+        _check(self.lib.ceph_getaddrs(self.cm, ctypes.byref(out)), "ceph_getaddrs")
+        return (out.value or b"").decode()
+
+    def evicted(self) -> bool:
+        """Was this client's session evicted (blocklisted)? Its calls then fail with ESHUTDOWN."""
+        try:
+            self.lstat(b"/")
+        except OSError as e:
+            return e.errno == errno.ESHUTDOWN
+        return False
+
+    def remount(self) -> None:
+        """Replace the client by a new one (same options and uuid); descriptors of the old one are gone."""
+        old, self.cm = self.cm, self._connect()
+        self.lib.ceph_shutdown(old)
 
     def shutdown(self) -> None:
         if self.cm:
-            self.lib.ceph_unmount(self.cm)
-            self.lib.ceph_release(self.cm)
+            self.lib.ceph_shutdown(self.cm)
             self.cm = _vp()
 
     # --- files ---------------------------------------------------------------------------------

@@ -11,6 +11,11 @@ A share whose path lies at or below a mount point is served from ``root`` + the 
 through libcephfs; the local directory stays the place of sofs's own per-share files (persistent
 handle journals, open-file status), as for local volumes. One libcephfs client per process and
 volume (mounted at the volume's root, as a kernel mount would be), shared by the volume's shares.
+
+On a cluster node each client session carries the uuid ``sofs:<node>:<fs>:<root>``
+(:func:`session_uuid`): a node that restarts evicts its previous incarnation's session before it
+mounts (``CephMount(uuid=...)``). The nodes publish their clients' addresses (:func:`session_addrs`);
+when the cluster declares a node down, a survivor blocklists them (:func:`fence_node`).
 """
 from __future__ import annotations
 
@@ -56,8 +61,51 @@ def find_mount(path: str | Path) -> tuple[CephMountSpec, str] | None:
     return None
 
 
-_mounts: dict[tuple[str, str, str], Any] = {}
+_mounts: dict[tuple[str, str, str, str], Any] = {}
 _lock = threading.Lock()
+_tag: str | None = None
+
+
+def set_session_tag(tag: str | None) -> None:
+    """Name this process's Ceph client sessions after ``tag`` (a cluster node's name), so that another
+    node can evict them when this node dies (:func:`fence_sessions`). Set before the first mount."""
+    global _tag
+    _tag = tag
+
+
+def session_uuid(tag: str, spec: CephMountSpec) -> str:
+    """The uuid of the session a process tagged ``tag`` holds on ``spec``'s volume (``ceph_set_uuid``)."""
+    return f"sofs:{tag}:{spec.fs}:{spec.root}"
+
+
+def cluster_mounts(volume_root: Path) -> list[CephMountSpec]:
+    """The Ceph mount specs of the volumes under ``volume_root`` (``<state dir>/ClusterStorage``)."""
+    try:
+        dirs = sorted(d for d in volume_root.iterdir() if d.is_dir())
+    except OSError:
+        return []
+    return [spec for d in dirs if (spec := read_mount(d)) is not None]
+
+
+def session_addrs() -> list[str]:
+    """The addresses of this process's Ceph clients (what :func:`fence_node` blocklists)."""
+    from sofs.vfs.cephmon import client_addr
+
+    with _lock:
+        mounts = list(_mounts.values())
+    return sorted({client_addr(m.addrs()) for m in mounts})
+
+
+def fence_node(spec: CephMountSpec, node: str, addrs: list[str]) -> list[str]:
+    """Fence the dead cluster node ``node`` out of ``spec``'s Ceph cluster: its clients at ``addrs``
+    (:func:`session_addrs` of its process) blocklisted, its OSDs marked down, its MDS failed
+    (:func:`sofs.vfs.cephmon.fence_node`). Without it a file the dead node had open for writing
+    could not be opened by another node for the MDS's session timeout (60 s; measured 65 s). Blocking
+    (run it in a thread). Returns what was done."""
+    from sofs.vfs.ceph import CLIENT_OPTIONS
+    from sofs.vfs.cephmon import fence_node as fence
+
+    return fence(spec.conf, spec.client, node, addrs, {"keyring": spec.keyring, **CLIENT_OPTIONS})
 
 
 def ceph_client(spec: CephMountSpec) -> Any:
@@ -71,8 +119,22 @@ def ceph_client(spec: CephMountSpec) -> Any:
         m = _mounts.get(key)
         if m is None:
             m = _mounts[key] = CephMount(spec.conf, spec.client, spec.fs,
-                                         {"keyring": spec.keyring, **CLIENT_OPTIONS}, root=spec.root)
+                                         {"keyring": spec.keyring, **CLIENT_OPTIONS}, root=spec.root,
+                                         uuid=session_uuid(_tag, spec) if _tag else None)
         return m
+
+
+def renew_evicted() -> int:
+    """Re-create this process's Ceph clients whose session was evicted (this node was fenced while
+    alive); returns how many. Blocking (run it in a thread)."""
+    with _lock:
+        mounts = list(_mounts.values())
+    n = 0
+    for m in mounts:
+        if m.evicted():
+            m.remount()
+            n += 1
+    return n
 
 
 def share_root_exists(path: str) -> bool:
