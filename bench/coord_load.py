@@ -50,7 +50,7 @@ class Client(threading.Thread):
         self.i, self.addr, self.port = i, addr, port
         self.stop = threading.Event()
         self.done: list[float] = []  # completion time of every loop
-        self.errors: list[str] = []
+        self.errors: list[tuple[float, str]] = []  # (when, what)
         self.last: bytes = b""
 
     def run(self) -> None:
@@ -74,7 +74,7 @@ class Client(threading.Thread):
                 op.lock([lk])
                 op.write(data, 0)
                 if op.read(0, 4096) != data:
-                    self.errors.append(f"loop {n}: read back something else")
+                    self.errors.append((time.monotonic(), f"loop {n}: read back something else"))
                 lk["flags"] = 0x4
                 op.lock([lk])
                 op.close()
@@ -82,7 +82,7 @@ class Client(threading.Thread):
                 self.last = data
                 self.done.append(time.monotonic())
             except Exception as e:  # noqa: BLE001 - every failure is what this benchmark counts
-                self.errors.append(f"loop {n}: {type(e).__name__}: {e}")
+                self.errors.append((time.monotonic(), f"loop {n}: {type(e).__name__}: {e}"))
                 if op is not None:  # an application closes what it opened, error or not
                     with contextlib.suppress(Exception):
                         op.close()
@@ -100,17 +100,14 @@ def coordinator(state: Path) -> str:
         time.sleep(0.1)
 
 
-def gap_around(clients: list[Client], t: float, window: float = 15.0) -> float:
-    """The longest time any client went without completing a loop, around time ``t``."""
+def gap_around(clients: list[Client], t0: float, t1: float) -> float:
+    """The longest time a client went without completing a loop, over the gaps that overlap the
+    event (``t0``: the cmdlet started or the kill; ``t1``: the cmdlet returned)."""
     worst = 0.0
     for c in clients:
-        times = [x for x in c.done if t - window < x < t + window]
-        before = [x for x in c.done if x <= t]
-        after = [x for x in c.done if x > t]
-        if before and after:
-            worst = max(worst, after[0] - before[-1])
-        for a, b in itertools.pairwise(times):
-            worst = max(worst, b - a)
+        for a, b in itertools.pairwise(c.done):
+            if b > t0 and a < t1:
+                worst = max(worst, b - a)
     return worst
 
 
@@ -132,6 +129,7 @@ def main() -> int:
         raise SystemExit(r.stdout + r.stderr)
     sofs("New-SmbShare", "-Name", SHARE, "-Path", rf"C:\ClusterStorage\Volume1\{SHARE}", "-FullAccess", "alice",
          state=state)
+    print(f"# state and node logs: {state}", flush=True)
     try:
         home = coord = coordinator(state)  # no client connects to it: it can be killed
         others = [n for n in sorted(ADDR) if n != coord]
@@ -146,32 +144,41 @@ def main() -> int:
             to = nodes[(nodes.index(coord) + 1) % len(nodes)]
             t = time.monotonic()
             r = sofs("Move-ClusterSharedVolume", "-Name", "Cluster Virtual Disk (Volume1)", "-Node", to, state=state)
-            events.append((f"move {k + 1}: {coord} -> {to}", t, r.returncode))
+            events.append((f"move {k + 1}: {coord} -> {to}", t, time.monotonic(), r.returncode))
+            print(f"{time.strftime('%H:%M:%S')} move {k + 1}: {coord} -> {to} rc={r.returncode}", flush=True)
             time.sleep(a.settle)
         if a.kill:
-            if coordinator(state) != home:
-                sofs("Move-ClusterSharedVolume", "-Name", "Cluster Virtual Disk (Volume1)", "-Node", home, state=state)
+            if (coord := coordinator(state)) != home:
+                t = time.monotonic()
+                r = sofs("Move-ClusterSharedVolume", "-Name", "Cluster Virtual Disk (Volume1)", "-Node", home,
+                         state=state)
+                events.append((f"move back: {coord} -> {home}", t, time.monotonic(), r.returncode))
+                print(f"{time.strftime('%H:%M:%S')} move back: {coord} -> {home} rc={r.returncode}", flush=True)
                 time.sleep(a.settle)
             coord = coordinator(state)
             t = time.monotonic()
             kill_quietly(node_pids(state)[coord])
-            events.append((f"SIGKILL of coordinator {coord}", t, 0))
+            events.append((f"SIGKILL of coordinator {coord}", t, t + 0.001, 0))
+            print(f"{time.strftime('%H:%M:%S')} SIGKILL of coordinator {coord}", flush=True)
             time.sleep(max(a.settle, 5.0))
         for c in clients:
             c.stop.set()
         for c in clients:
             c.join(30)
-        errors = [e for c in clients for e in c.errors]
-        for what, t, rc in events:
-            print(f"{what:<40} rc={rc} pause {gap_around(clients, t):.2f} s", flush=True)
+        errors = [(when, f"{c.i} {e}") for c in clients for when, e in c.errors]
+        for what, t0, t1, rc in events:
+            print(f"{what:<40} rc={rc} pause {gap_around(clients, t0, t1):.2f} s", flush=True)
         loops = sum(len(c.done) for c in clients)
         ok_files = all((d / f"c{c.i}.dat").read_bytes()[:4096] == c.last for c in clients if c.last)
         time.sleep(2)
         listing = sofs("Get-SmbOpenFile", state=state).stdout.strip()
         print(f"# {loops} loops by 4 clients, {len(errors)} error(s); files consistent: {ok_files}; "
-              f"open files left: {'none' if not listing else listing}", flush=True)
-        for e in errors[:20]:
-            print("ERROR", e)
+              f"open files left: {'none' if not listing else listing}; "
+              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+        for when, e in sorted(errors)[:20]:
+            near = max((ev for ev in events if ev[1] <= when), key=lambda ev: ev[1], default=None)
+            at = f"{when - near[1]:+.2f} s after {near[0]}" if near else "before the first event"
+            print(f"ERROR client {e} ({at})")
         return 1 if errors or not ok_files else 0
     finally:
         sofs("cluster", "down", "--state-dir", str(state), timeout=60)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sofs.handlers.eager import start_eager
-from sofs.handlestate.api import Change, FileFacts, HandleService
+from sofs.handlestate.api import Change, FileFacts, HandleService, LockRange
 from sofs.handlestate.apply import moved_path
 from sofs.handlestate.locks import RangeLock, io_conflicts
 from sofs.wire.constants import Command, LeaseBreakFlags
@@ -83,6 +83,20 @@ class VolumeClient:
             if io_conflicts(RangeLock(lk.owner, lk.offset, lk.length, lk.exclusive), h.pid, offset, length, write):
                 return True
         return False
+
+    def held_locks(self, h: Handle, ranges: tuple[LockRange, ...]) -> tuple[LockRange, ...]:
+        """The locks ``h`` holds on ``ranges`` (same offset and length), as this process knows them:
+        the coordinator's own when it is in-process, else the mirror (pushed before a LOCK is
+        answered, so it holds what the client was told)."""
+        spans = {(r.offset, r.length) for r in ranges}
+        local = self.local
+        if local is not None:
+            held: Any = local.table.locks.locks_of((h.vfile_id, h.stream_key))
+        else:
+            facts = self.facts.get((h.vfile_id, h.stream_key))
+            held = facts.locks if facts is not None else ()
+        return tuple(LockRange(lk.offset, lk.length, lk.exclusive) for lk in held
+                     if lk.owner == h.pid and (lk.offset, lk.length) in spans)
 
     def write_contends(self, h: Handle) -> bool:
         local = self.local

@@ -212,7 +212,12 @@ class LockRange:
 
 @dataclass(frozen=True, slots=True)
 class LockRequest:
-    """[MS-SMB2] 3.3.5.14: lock (all or nothing) or unlock ``ranges`` of an open."""
+    """[MS-SMB2] 3.3.5.14: lock (all or nothing) or unlock ``ranges`` of an open.
+
+    ``held_before``: set only on a request sent again after a coordinator change (its first sending
+    may have taken effect at the old coordinator, which the reclaim carried here): the open's locks
+    on ``ranges`` before the first sending. The coordinator answers success when its locks show the
+    request applied already (a lock: these ranges held once more; an unlock: once less)."""
 
     persistent_id: int
     ranges: tuple[LockRange, ...]
@@ -220,6 +225,7 @@ class LockRequest:
     blocking: bool
     sequence_index: int = 0  # 0: no lock-sequence replay detection
     sequence_number: int = 0
+    held_before: tuple[LockRange, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,6 +105,13 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
             if f is not None:
                 _refuse_if_waiting(f, key, caller.dialect)  # its client may have gone while we waited
                 if f.is_delete_pending(skey):
+                    if not f.opens_of(skey):
+                        # a broken holder closed with delete-on-close, the last open: once the object
+                        # is gone this CREATE starts over (Samba retries a deferred open from scratch;
+                        # smbtorture durable-open.delete_on_close1 when the loss of the holder's client
+                        # reaches the coordinator after this CREATE, as across nodes)
+                        await c.until_deleted(key)
+                        return AdmitResult(0, 0, None, None, reopen=True)
                     raise HandleStateError(NtStatus.DELETE_PENDING, req.path)
         if f is not None:
             # truncation writes, whatever access was asked
@@ -320,6 +327,7 @@ async def reclaim(c: VolumeCoordinator, endpoint: int, opens: tuple[ReclaimOpen,
     c.check_fence()
     t = c.table
     refused: list[int] = []
+    keys: set[tuple[int, str]] = set()
     for r in opens:
         img = r.image
         o = t.opens_by_persistent.get(img.persistent_id)
@@ -383,7 +391,14 @@ async def reclaim(c: VolumeCoordinator, endpoint: int, opens: tuple[ReclaimOpen,
             from sofs.handlestate.coord_notify import register_watch
 
             register_watch(c, o, r.watch[0], r.watch[1])
+        keys.add(key)
     c.set_watching()
     await c.commit()
+    # the process's mirror starts again from what is here now (its locks, read caching): before the
+    # answer, as after a LOCK, so its data path and its next reclaim see the locks it re-declared
+    from sofs.handlestate.coord_locks import sync_facts
+
+    for key in keys:
+        await sync_facts(c, key)
     c.reclaimed(endpoint)
     return tuple(refused)

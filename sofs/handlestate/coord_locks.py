@@ -15,6 +15,7 @@ before its client hears of it.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from sofs.handlestate import coord_caching as caching
@@ -42,7 +43,9 @@ async def lock(c: VolumeCoordinator, req: LockRequest, hook: AsyncHook | None) -
             return  # a replayed (index, number): done already
         if o.lock_sequences.pop(index, None) is not None:
             c.table.log(R.LockSequenceSet(o.persistent_id, index, 0xFF), o.persistent)
-    if req.unlock:
+    if req.held_before is not None and applied_already(c, o, key, req):
+        pass  # sent again after a coordinator change: its first sending took effect
+    elif req.unlock:
         _unlock_all(c, o, key, req)
     else:
         await _lock_all(c, o, key, req, hook)
@@ -52,6 +55,21 @@ async def lock(c: VolumeCoordinator, req: LockRequest, hook: AsyncHook | None) -
     if o.persistent:
         await c.commit()  # the locks a reconnect will find are durable before the answer
     await sync_facts(c, key)
+
+
+def applied_already(c: VolumeCoordinator, o: Open, key: FileKey, req: LockRequest) -> bool:
+    """Did the first sending of a request sent again after a coordinator change take effect (at the
+    old coordinator; the reclaim or the journal brought its result here)? ``req.held_before`` is the
+    open's locks on the request's ranges before it: a lock took effect when each of its ranges is held
+    once more than then, an unlock when once less (an unlock names no mode: offset and length count).
+    A lock is all or nothing; a request whose effect is not all here is applied again, and gets the
+    answer it gets (a lock the range still conflicts with, RANGE_NOT_LOCKED for an unlock)."""
+    pid, width = o.persistent_id, 2 if req.unlock else 3
+    now = Counter((lk.offset, lk.length, lk.exclusive)[:width] for lk in c.table.locks.locks_of(key) if lk.owner == pid)
+    before = Counter((r.offset, r.length, r.exclusive)[:width] for r in req.held_before or ())
+    asked = Counter((r.offset, r.length, r.exclusive)[:width] for r in req.ranges)
+    step = -1 if req.unlock else 1
+    return all(now[k] == before[k] + step * n for k, n in asked.items())
 
 
 def _unlock_all(c: VolumeCoordinator, o: Open, key: FileKey, req: LockRequest) -> None:

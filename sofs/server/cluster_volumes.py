@@ -35,8 +35,10 @@ from sofs.handlers.volume import ProcessSink, VolumeClient
 from sofs.handlestate.api import (
     LOCAL,
     Caller,
+    FileFacts,
     HandleStateError,
     LockRange,
+    LockRequest,
     NotCoordinator,
     OpenImage,
     ReclaimOpen,
@@ -72,12 +74,28 @@ def volume_of_group(group: str) -> str | None:
 
 
 class Router:
-    """A volume's HandleService that follows the coordinator (see the module docstring)."""
+    """A volume's HandleService that follows the coordinator (see the module docstring).
 
-    def __init__(self, volume: VolumeClient, wait_s: float = ROUTE_WAIT_S) -> None:
+    A call sent again after a coordinator change must take effect once, though its first sending
+    may have taken effect at the old coordinator, whose answer was lost; what the old coordinator
+    did reaches the new one through the serving processes' reclaim (and the journal):
+
+    - ``lock``: the open's locks on the request's ranges as this process knew them before the first
+      sending travel with the resent request (``LockRequest.held_before``): the coordinator answers
+      success when its state shows the request applied already (coordinator.coord_locks);
+    - ``admit``, ``reconnect``, ``replay`` (a call after which this process registers a handle):
+      an answer from a coordinator that is no longer current by the time the caller runs again came
+      too late for the reclaim, which re-registered the handles that existed then: the new
+      coordinator does not know the open, so the call is sent again there;
+    - the others are idempotent by nature (a close of an open the new coordinator does not know
+      answers nothing to delete; the handle left this process before its close was sent)."""
+
+    def __init__(self, volume: VolumeClient, wait_s: float = ROUTE_WAIT_S,
+                 held: Callable[[LockRequest], tuple[LockRange, ...]] | None = None) -> None:
         self.volume = volume
         self.current: Any = None
         self.wait_s = wait_s
+        self.held = held  # the open's locks on a request's ranges, as this process knows them
         self._changed = asyncio.Event()
 
     def set(self, svc: Any) -> None:
@@ -100,12 +118,17 @@ class Router:
 
     async def _call(self, name: str, *args: Any) -> Any:
         deadline = time.monotonic() + self.wait_s
+        if name == "lock" and self.held is not None:
+            first = args[0]
+            again = (dataclasses.replace(first, held_before=self.held(first)), *args[1:])
+        else:
+            again = args
         while True:
             svc = await self._next(deadline)
             call_args = [self._fresh(a) for a in args]
             settled = _settling(svc, call_args)
             try:
-                return await getattr(svc, name)(*call_args)
+                result = await getattr(svc, name)(*call_args)
             except NotCoordinator as e:
                 if self.current is svc:
                     self.current = None  # the sync loop installs the next one
@@ -113,9 +136,16 @@ class Router:
                          self.volume.name, name, e)
                 if time.monotonic() >= deadline:
                     raise HandleStateError(NtStatus.FILE_NOT_AVAILABLE, str(e)) from None
+                args = again
+                continue
             finally:
                 if settled is not None and not settled.done():
                     settled.set_result(None)
+            if name in _REGISTERS and self.current is not svc and time.monotonic() < deadline:
+                log.info("volume %s: %s answered by a coordinator that is no longer current; sending it "
+                         "again", self.volume.name, name)
+                continue
+            return result
 
     def _fresh(self, arg: Any) -> Any:
         """A request built before a coordinator change names this process by its old endpoint."""
@@ -132,6 +162,9 @@ class Router:
             return await self._call(name, *args)
 
         return call
+
+
+_REGISTERS = frozenset({"admit", "reconnect", "replay"})
 
 
 class _Settle:
@@ -210,6 +243,14 @@ def reclaim_images(server: ServerState, vol: VolumeClient, endpoint: int,
     return tuple(out)
 
 
+def mirror_of(server: ServerState, vol: VolumeClient, coordinator: VolumeCoordinator) -> dict[tuple[int, str], FileFacts]:
+    """The facts a process that stops coordinating keeps mirroring for its handles' files until the
+    next coordinator pushes its own (at the reclaim)."""
+    keys = {(h.vfile_id, h.stream_key) for h in list(server.handles.by_pid.values())
+            if not h.closed and h.share.volume is vol}
+    return {key: coordinator.facts(key) for key in keys}
+
+
 async def probe_dead(host: str, port: int, timeout: float = PROBE_TIMEOUT_S, tries: int = 3,
                      spacing: float = 0.1) -> bool:
     """Is the process that listened on ``host:port`` gone? True only when the host answers that
@@ -266,11 +307,17 @@ class ClusterVolumes:
         v = self.vols.get(key)
         if v is None:
             client = VolumeClient(key, None, -1)  # type: ignore[arg-type]
-            router = Router(client)
+            router = Router(client, held=self._held_locks(client))
             client.svc = router  # type: ignore[assignment]
             v = self.vols[key] = _Volume(volume, client, router)
             self.server.volumes[key] = client
         return v.client
+
+    def _held_locks(self, client: VolumeClient) -> Callable[[LockRequest], tuple[LockRange, ...]]:
+        def held(req: LockRequest) -> tuple[LockRange, ...]:
+            h = self.server.handles.of_pid(client.name, req.persistent_id)
+            return client.held_locks(h, req.ranges) if h is not None else ()
+        return held
 
     def volume_path(self, volume: str) -> Path:
         return self.root / volume
@@ -333,13 +380,12 @@ class ClusterVolumes:
             v.router.unset()
 
     async def _become_coordinator(self, v: _Volume, group: str, epoch: int) -> None:
-        images: tuple[ReclaimOpen, ...] = ()
-        if v.remote is not None:
-            images = reclaim_images(self.server, v.client, -1)
-            await self._drop_remote(v, "this node coordinates the volume now")
-        if v.coordinator is not None:
-            images = reclaim_images(self.server, v.client, -1, v.coordinator)
-            await self._stop_coordinator(v, "a new epoch")
+        # every live handle, whether or not a link to the old coordinator is still up: when the old
+        # coordinator let its links go before this node heard of the move, the link's watcher has
+        # already dropped it, and the handles must come back all the same
+        images = reclaim_images(self.server, v.client, -1, v.coordinator)
+        await self._drop_remote(v, "this node coordinates the volume now")
+        await self._stop_coordinator(v, "a new epoch")
         agent = self.ctx.agent
         root = self.volume_path(v.name)
         coord = build_coordinator(v.client.name, str(root), open_share_vfs(str(root)), ca=True, epoch=epoch,
@@ -366,6 +412,9 @@ class ClusterVolumes:
         v.coordinator = None
         self.ctx.link.unregister(v.client.name, why)
         self.server.coordinators.pop(v.client.name, None)
+        # the data path turns to the mirror: it starts from the coordinator's last word on the files
+        # this process has open (what it mirrored before it coordinated is stale)
+        v.client.facts = mirror_of(self.server, v.client, coord)
         v.client.local = None
         v.router.unset()
         await coord.stop()
@@ -396,7 +445,6 @@ class ClusterVolumes:
                     return
                 await asyncio.sleep(0.05)
         client.local, client.endpoint = None, rs.endpoint
-        client.facts.clear()
         v.remote = rs
         # this process's opens are back before any waiting request of its clients goes out
         await self._reclaim(v, rs.reclaim(tuple(dataclasses.replace(
