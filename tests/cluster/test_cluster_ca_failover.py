@@ -221,3 +221,44 @@ def test_persistent_handle_moves_to_a_surviving_node(cluster: tuple[Path, int], 
         conn2.disconnect()
     print(f"\nSIGKILL of {node} ({victim}) -> DH2C accepted on {survivors[-1]} after {took:.2f} s "
           f"(the volume's coordinator is now {_coordinator(state)})")
+
+
+def test_a_persistent_handle_outlives_the_coordinators_death(cluster: tuple[Path, int]) -> None:
+    """The coordinator dies, the client's node does not: the handle stays connected (its node
+    re-registers it with the new coordinator, which replayed it from the journal), the client goes on
+    writing without noticing, and a reader on the third node gets the file (no FILE_NOT_AVAILABLE)."""
+    state, port = cluster
+    coord = _until(lambda: _coordinator(state), 30, "the volume's coordinator")
+    node = next(n for n in sorted(ADDR) if n != coord)
+    third = next(n for n in sorted(ADDR) if n not in (coord, node))
+    conn, tree = _until(lambda: _connect(ADDR[node], port, uuid.uuid4()), 30, f"tree connect on {node}")
+    dh = SMB2CreateDurableHandleRequestV2()
+    dh["timeout"], dh["flags"], dh["create_guid"] = 0, 0x2, uuid.uuid4()
+    op = Open(tree, "vm.vhdx")
+    # no lease: the reader below would break it, and smbprotocol's receive thread dies on a lease
+    # break notification (the connection goes, the handle waits: FILE_NOT_AVAILABLE for the reader)
+    rsp = op.create(ImpersonationLevel.Impersonation, RW, 0x80, ShareAccess.FILE_SHARE_READ,
+                    CreateDisposition.FILE_OVERWRITE_IF, 0x40,
+                    [_ctx(CreateContextName.SMB2_CREATE_DURABLE_HANDLE_REQUEST_V2, dh)],
+                    oplock_level=RequestedOplockLevel.SMB2_OPLOCK_LEVEL_NONE)
+    assert [c for c in rsp if isinstance(c, SMB2CreateDurableHandleResponseV2)], "no persistent handle"
+    op.write(b"a" * 4096, 0)
+    kill_quietly(node_pids(state)[coord])
+    _until(lambda: _coordinator(state) != coord or (_ for _ in ()).throw(ValueError("not moved yet")),
+           30, "a new coordinator")
+    _until(lambda: op.write(b"b" * 4096, 4096), 30, "the next write through the same handle")
+
+    def read_on_third() -> None:
+        c3, t3 = _connect(ADDR[third], port, uuid.uuid4(), "bob")
+        try:
+            r = Open(t3, "vm.vhdx")
+            r.create(ImpersonationLevel.Impersonation, 0x1, 0x80,
+                     ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE, CreateDisposition.FILE_OPEN, 0x40)
+            assert r.read(0, 8192) == b"a" * 4096 + b"b" * 4096
+            r.close()
+        finally:
+            c3.disconnect()
+
+    read_on_third()  # at once: FILE_NOT_AVAILABLE here meant the handle was left disconnected
+    op.close()
+    conn.disconnect()
