@@ -1,6 +1,7 @@
 """Issue 15 item 7 / acceptance 3 (small CI size): Invoke-ClusterFailoverDrill against a real 3-node
-cluster: 2 VMs per event on a CA share through a kill -9 of a node, a drain and a live migration; the
-report shows 0 errors and 0 lost or corrupt blocks; VolumeMove is reported as not run (issue 13)."""
+cluster: 2 VMs per event on a CA share through a kill -9 of a node, a drain, a live migration through
+the same node and through another node, and a move of the volume's coordinator
+(Move-ClusterSharedVolume); the report shows 0 errors and 0 lost or corrupt blocks for each."""
 from __future__ import annotations
 
 import sys
@@ -36,7 +37,7 @@ def cluster(tmp_path: Path) -> Iterator[Path]:
 
 def test_failover_drill_small(cluster: Path, tmp_path: Path) -> None:
     report = tmp_path / "drill.htm"
-    r = sofs("Invoke-ClusterFailoverDrill", "VMS", "-Event", "Kill,LiveMigration,Drain,VolumeMove", "-VMCount", "2",
+    r = sofs("Invoke-ClusterFailoverDrill", "VMS", "-Event", "Kill,LiveMigration,LiveMigrationOtherNode,Drain,VolumeMove", "-VMCount", "2",
              "-VMSize", "1MB", "-User", "hyperv", "-Password", "hyperv password", "-WarmupSeconds", "2",
              "-RunSeconds", "4", "-ReportName", str(report), "-AsJson", state=cluster, timeout=400)
     print(r.stderr)
@@ -48,10 +49,13 @@ def test_failover_drill_small(cluster: Path, tmp_path: Path) -> None:
     by_event = {}
     for x in rows:
         by_event.setdefault(x["Event"], []).append(x)
-    for event in ("Kill", "LiveMigration", "Drain"):
+    for event in ("Kill", "LiveMigration", "LiveMigrationOtherNode", "Drain", "VolumeMove"):
         assert [x["Result"] for x in by_event[event]] == ["Passed", "Passed"], by_event[event]
         assert all(x["LostBlocks"] == 0 and x["CorruptBlocks"] == 0 and x["Errors"] == 0 for x in by_event[event])
-    assert by_event["VolumeMove"][0]["Result"] == "NotRun" and "issue 13" in by_event["VolumeMove"][0]["Detail"]
+    move = by_event["VolumeMove"][0]["Detail"]
+    assert "Move-ClusterSharedVolume Volume1" in move, move
+    src, dst = move.split("Volume1 ", 1)[1].split(" (")[0].split(" -> ")
+    assert src != dst, move  # the coordinator did move
     text = report.read_text()
     assert "reclaimed" in text and "closed_by_new_host" in text and "class='Failed'" not in text
     r = sofs("cluster", "down", "--state-dir", str(cluster), state=cluster)
