@@ -56,6 +56,15 @@ def test_failover_drill_small(cluster: Path, tmp_path: Path) -> None:
     assert "Move-ClusterSharedVolume Volume1" in move, move
     src, dst = move.split("Volume1 ", 1)[1].split(" (")[0].split(" -> ")
     assert src != dst, move  # the coordinator did move
+    # the handle events of the coordinators: clients reclaimed their persistent handles (kill), the
+    # nodes re-registered their opens with the volume's new coordinator (move), the migration closed
+    # the old host's handle (App Instance ID)
+    (tmp_path / "log").mkdir()
+    r = sofs("Get-ClusterLog", "-Destination", str(tmp_path / "log"), "-TimeSpan", "30", state=cluster)
+    assert r.returncode == 0, r.stderr
+    log = "".join(p.read_text() for p in (tmp_path / "log").glob("*_cluster.log"))
+    for kind in ("[HandleReclaimed]", "[HandlesReregistered]", "[HandleSuperseded]"):
+        assert kind in log, kind
     text = report.read_text()
     assert "reclaimed" in text and "closed_by_new_host" in text and "class='Failed'" not in text
     r = sofs("cluster", "down", "--state-dir", str(cluster), state=cluster)
