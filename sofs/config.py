@@ -98,6 +98,8 @@ class ServerConfig:
     max_transact_size: int = 8 * 1024 * 1024
     max_credits: int = 8192
     state_dir: str | None = None
+    workers: int = 0  # SMB worker processes (sofs.server.workers); 0: one per core
+    dedicated_coordinator: bool = False  # the main process coordinates only; `workers` processes serve
     shares: list[ShareConfig] = field(default_factory=list)
     users: list[UserConfig] = field(default_factory=list)
     groups: dict[str, int] = field(default_factory=dict)
@@ -194,7 +196,13 @@ def load_config(path: str | Path | None = None) -> ServerConfig:
     return cfg
 
 
+MAX_WORKERS = 64
+
+
 def validate(cfg: ServerConfig) -> None:
+    if not isinstance(cfg.workers, int) or isinstance(cfg.workers, bool) or not 0 <= cfg.workers <= MAX_WORKERS:
+        raise ConfigError(f"workers = {cfg.workers!r}: a number of worker processes from 1 to {MAX_WORKERS} "
+                          "(0: one per core)")
     seen: set[str] = set()
     for s in cfg.shares:
         low = s.name.lower()

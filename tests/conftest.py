@@ -114,7 +114,7 @@ def write_config(root: Path, port: int, host: str = "127.0.0.1", server_extra: s
     return cfg, paths
 
 
-def wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 15) -> None:
+def wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -140,7 +140,12 @@ def start_sofs(root: Path | None = None, port: int | None = None, host: str = "1
     with open(log, "ab") as out:
         proc = subprocess.Popen([*wrapper, sys.executable, "-m", "sofs", "serve", "--config", str(cfg), *args],
                                 stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    wait_listening(host, port, proc, log)
+    try:
+        wait_listening(host, port, proc, log)
+    except BaseException:
+        proc.kill()  # with its worker processes (they stop when the main process is gone)
+        proc.wait()
+        raise
     return SofsServer(host, port, root, cfg, proc, log, paths)
 
 

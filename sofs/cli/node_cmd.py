@@ -26,6 +26,7 @@ from sofs.cluster.config import ClusterConfig, load_cluster_config
 from sofs.cluster.model import Keys, NodeRecord, decode
 from sofs.cluster.role_node import run_role_services
 from sofs.cluster.store import ClusterStore
+from sofs.config import ConfigError
 from sofs.server.coordlink_server import LinkServer
 
 log = logging.getLogger("sofs.node")
@@ -122,8 +123,15 @@ async def node_main(args: argparse.Namespace) -> int:
             await store.close()
             return 2
         client = ClusterClient(store, cfg.prefix)
-        smb = NodeSmb(NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port,
-                                  tuple(addresses), link, client, await client.link_secret()))
+        try:
+            smb = NodeSmb(NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port,
+                                      tuple(addresses), link, client, await client.link_secret()))
+        except ConfigError as e:
+            print(f"sofs node: {e}", file=sys.stderr)
+            await link.close()
+            await agent.stop(leave=True)
+            await store.close()
+            return 2
         smb_server = smb.server
         tasks.append(asyncio.create_task(smb.run(), name=f"smb-{args.name}"))
     from sofs.cli.node_api import run_node_api

@@ -24,6 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--require-signing", action="store_true", help="require SMB signing")
     p.add_argument("--encrypt", action="store_true", help="require encryption server-wide")
     p.add_argument("--guest", action="store_true", help="allow anonymous/guest sessions")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="SMB worker processes (default: one per core; 1: a single process)")
+    p.add_argument("--dedicated-coordinator", action="store_true",
+                   help="the main process coordinates the volumes and serves no client (the --workers N serve)")
     p.add_argument("--no-uvloop", action="store_true", help="use the stdlib asyncio loop")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="-v: info (default), -vv: debug with a per-request trace")
@@ -49,6 +53,11 @@ def main(argv: list[str]) -> int:
         cfg.require_signing |= args.require_signing
         cfg.encrypt_data |= args.encrypt
         cfg.guest_ok |= args.guest
+        if args.workers is not None:
+            cfg.workers = args.workers
+            if args.workers < 1:
+                raise ConfigError(f"--workers {args.workers}: at least 1")
+        cfg.dedicated_coordinator |= args.dedicated_coordinator
         validate(cfg)
     except ConfigError as e:
         print(f"sofs serve: {e}", file=sys.stderr)

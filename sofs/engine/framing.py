@@ -44,6 +44,11 @@ class FrameReader:
         self._big_filled = 0
         self.max_frame = max_frame
 
+    @property
+    def pending(self) -> int:
+        """Bytes received and not yet returned as a frame."""
+        return self._end - self._start + (self._big_filled if self._big is not None else 0)
+
     def get_buffer(self) -> memoryview:
         if self._big is not None:
             return self._big[self._big_filled:]

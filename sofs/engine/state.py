@@ -119,8 +119,39 @@ class ConnectionState:
     authenticated_session: bool = False  # a non-anonymous, non-guest session was set up here
     bound_sessions: dict[int, Session] = field(default_factory=dict)  # sessions of other connections bound here
     next_async_id: int = 1
+    migrated: bool = False  # handed over from another worker process: it is not handed on again
 
     def new_async_id(self) -> int:
         aid = self.next_async_id
         self.next_async_id += 1
         return aid
+
+    def export_negotiated(self, message_id: int, charge: int) -> dict[str, Any]:
+        """What another worker process needs to go on with this connection from the request
+        ``message_id`` on (taken back out of the sequence window: the new owner receives it again):
+        the negotiated parameters, the pre-auth hash and the credits granted. Only for a connection
+        without sessions (a binding SESSION_SETUP is its first request after NEGOTIATE)."""
+        w = self.window
+        if self.sessions or self.bound_sessions or w.used or w.low != message_id + max(charge, 1):
+            raise ValueError("only a connection whose last request is its first after NEGOTIATE moves")
+        return {"dialect": self.dialect, "negotiated": self.negotiated, "client_guid": self.client_guid,
+                "client_capabilities": self.client_capabilities, "client_security_mode": self.client_security_mode,
+                "client_dialects": list(self.client_dialects), "server_capabilities": self.server_capabilities,
+                "server_security_mode": self.server_security_mode, "cipher_id": self.cipher_id,
+                "signing_algorithm": self.signing_algorithm, "preauth_hash": self.preauth_hash,
+                "supports_multi_credit": self.supports_multi_credit, "max_read_size": self.max_read_size,
+                "max_write_size": self.max_write_size, "max_transact_size": self.max_transact_size,
+                "window": [message_id, w.high, w.max_credits], "smb1_upgraded": self.smb1_upgraded,
+                "next_async_id": self.next_async_id}
+
+    def restore_negotiated(self, d: dict[str, Any]) -> None:
+        """The inverse of :meth:`export_negotiated`, on a fresh connection state."""
+        for k, v in d.items():
+            if k == "window":
+                self.window.low, self.window.high, self.window.max_credits = (int(x) for x in v)
+                self.window.used = set()
+            elif k == "client_dialects":
+                self.client_dialects = tuple(v)
+            else:
+                setattr(self, k, v)
+        self.migrated = True

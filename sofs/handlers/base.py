@@ -43,6 +43,15 @@ class ConnectionAbort(Exception):
     """Raised by a handler when [MS-SMB2] says the connection must be dropped (no response)."""
 
 
+class ConnectionHandoff(ConnectionAbort):
+    """Raised by a handler when the request belongs to another worker process of the server (a
+    binding SESSION_SETUP for a session it holds): the connection moves there, with this request."""
+
+    def __init__(self, worker: int) -> None:
+        super().__init__(f"to worker {worker}")
+        self.worker = worker
+
+
 @dataclass(slots=True)
 class Reply:
     """A handler's answer: status (SUCCESS or a warning/info status with a body) and body pieces."""

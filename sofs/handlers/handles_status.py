@@ -90,6 +90,9 @@ def open_rows(server: ServerState) -> dict[str, list[dict[str, Any]]]:
 
 def write_status(server: ServerState) -> None:
     rows = open_rows(server)
+    if server.workers is not None:  # the other worker processes' handles (they publish to this one)
+        for share, more in server.workers.rows().items():
+            rows.setdefault(share, []).extend(more)
     if rows == _last.get(id(server)):
         return
     _last[id(server)] = rows
@@ -138,6 +141,8 @@ async def serve_close_requests(server: ServerState) -> int:
                             share.name, h.path, pid)
                 await close_open(server, h)
                 n += 1
+            elif server.workers is not None and vol is not None:
+                server.workers.close_elsewhere(vol.name, pid)  # another worker process holds it
         for _, path in reqs:
             path.unlink(missing_ok=True)
     return n

@@ -320,27 +320,37 @@ async def drop_handle(server: ServerState, h: Handle) -> None:
             log.exception("closing the VFS handle of %s failed", h.path)
 
 
-def _spawn(coro: Any) -> None:
+def _spawn(coro: Any) -> asyncio.Task[None] | None:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         asyncio.run(coro)
-        return
+        return None
     task = loop.create_task(coro)
     _pending.add(task)
     task.add_done_callback(_pending.discard)
+    return task
 
 
 _pending: set[asyncio.Task[None]] = set()
 
 
-def connection_lost(server: ServerState, conn: ConnectionState) -> None:
+async def settle(timeout: float) -> None:
+    """Wait (up to ``timeout`` seconds) for the handles of lost connections to be handed back or
+    closed at their coordinators (a process stopping does this before it closes its links)."""
+    if _pending:
+        await asyncio.wait(list(_pending), timeout=timeout)
+
+
+def connection_lost(server: ServerState, conn: ConnectionState) -> asyncio.Task[None] | None:
     """The handles of the sessions the lost connection carried (and no other channel does) lose
-    their client: durable ones stay disconnected at the coordinator, the others close."""
+    their client: durable ones stay disconnected at the coordinator, the others close. Returns the
+    task doing it (None: nothing to do)."""
     doomed = [h for h in list(server.handles.by_id.values())
               if h.session.connection is conn and not [c for c in h.session.channels if c is not conn]]
     if doomed:
-        _spawn(_lose_all(server, doomed))
+        return _spawn(_lose_all(server, doomed))
+    return None
 
 
 async def _lose_all(server: ServerState, hs: list[Handle]) -> None:

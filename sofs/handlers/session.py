@@ -17,12 +17,13 @@ from sofs.crypto.preauth import PREAUTH_ZERO, preauth_hash
 from sofs.crypto.signing import make_signer
 from sofs.crypto.transform import NonceCounter, make_cipher
 from sofs.engine.state import Channel, ConnectionState, Session, SessionState
-from sofs.handlers.base import Ctx, Reply, SmbError, reply
+from sofs.handlers.base import ConnectionHandoff, Ctx, Reply, SmbError, reply
 from sofs.wire.constants import (
     Cipher,
     Command,
     Dialect,
     GlobalCaps,
+    HeaderFlags,
     SecurityMode,
     SessionFlags,
     SessionSetupFlags,
@@ -143,6 +144,8 @@ def _check_binding(ctx: Ctx, req: SessionSetupRequest) -> Session:
     if hdr.session_id == 0:
         raise SmbError(NtStatus.INVALID_PARAMETER, "binding without a SessionId")
     session = ctx.server.sessions.get(hdr.session_id)
+    if session is None:
+        _hand_off_binding(ctx)
     if session is None or session.state is not SessionState.VALID:
         raise SmbError(NtStatus.USER_SESSION_DELETED, "binding to an unknown session")
     ctx.session = session
@@ -170,6 +173,19 @@ def _check_binding(ctx: Ctx, req: SessionSetupRequest) -> Session:
     if 1 + len(session.channels) >= MAX_CHANNELS and conn.conn_id not in session.bound:
         raise SmbError(NtStatus.INSUFFICIENT_RESOURCES, "too many channels")
     return session
+
+
+def _hand_off_binding(ctx: Ctx) -> None:
+    """A binding request for a session another worker process made (its id says which): the
+    connection moves there, unless it already moved once or carries more than this request."""
+    peers, conn, hdr = ctx.server.workers, ctx.conn, ctx.header
+    if peers is None or conn.migrated or conn.sessions or conn.bound_sessions or ctx.encrypted:
+        return
+    if hdr.next_command or hdr.flags & HeaderFlags.RELATED_OPERATIONS:
+        return
+    worker = peers.owner_of(hdr.session_id)
+    if worker is not None:
+        raise ConnectionHandoff(worker)
 
 
 async def _bind(ctx: Ctx, req: SessionSetupRequest, session: Session) -> Reply:
@@ -224,12 +240,15 @@ def signing_algorithm_of(conn: ConnectionState) -> int:
 
 async def _close_previous(ctx: Ctx, session: Session, previous_id: int) -> None:
     """[MS-SMB2] 3.3.5.5.3: a PreviousSessionId of the same user is logged off (durable opens kept).
-    A session this process does not have may be another node's (the client reconnected elsewhere,
+    A session this process does not have may be another worker process's (its id names the worker:
+    the main process routes the logoff there) or another node's (the client reconnected elsewhere,
     its old connection not yet seen gone there): each volume's coordinator has the node holding
     opens of it end it, so the client's durable reconnects that follow find them disconnected."""
     server, user = ctx.server, _user_name(session)
     if previous_id in server.sessions:
-        await end_previous_session(server, previous_id, user)
+        await end_previous_session(server, previous_id, user, session)
+        return
+    if server.workers is not None and user and await server.workers.logoff_previous(previous_id, user):
         return
     for vol in {id(v): v for v in server.volumes.values()}.values():
         try:
@@ -238,13 +257,17 @@ async def _close_previous(ctx: Ctx, session: Session, previous_id: int) -> None:
             log.warning("volume %s: ending previous session 0x%x failed: %s", vol.name, previous_id, e)
 
 
-async def end_previous_session(server, previous_id: int, user: str) -> None:  # type: ignore[no-untyped-def]
-    """End this process's session ``previous_id`` if it is ``user``'s (see :func:`_close_previous`)."""
+async def end_previous_session(server: Any, previous_id: int, user: str, new: Session | None = None) -> bool:
+    """End this process's session ``previous_id`` if it is ``user``'s (lower-case name; see
+    :func:`_close_previous`). True when it did."""
     old = server.sessions.get(previous_id)
-    if old is None or not old.valid or old.is_anonymous or old.is_guest or _user_name(old) != user:
-        return
+    if old is None or old is new or not old.valid or old.is_anonymous or old.is_guest:
+        return False
+    if not user or _user_name(old) != user:
+        return False
     log.info("session 0x%x replaced by a new session of its user", previous_id)
     await end_session(server, old, disconnected=True)
+    return True
 
 
 def _user_name(session: Session) -> str:

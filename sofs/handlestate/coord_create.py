@@ -105,6 +105,13 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
             if f is not None:
                 _refuse_if_waiting(f, key, caller.dialect)  # its client may have gone while we waited
                 if f.is_delete_pending(skey):
+                    if not f.opens_of(skey):
+                        # a broken holder closed with delete-on-close, the last open: once the object
+                        # is gone this CREATE starts over (Samba retries a deferred open from scratch;
+                        # smbtorture durable-open.delete_on_close1 when the loss of the holder's client
+                        # reaches the coordinator after this CREATE, as across nodes)
+                        await c.until_deleted(key)
+                        return AdmitResult(0, 0, None, None, reopen=True)
                     raise HandleStateError(NtStatus.DELETE_PENDING, req.path)
         if f is not None:
             # truncation writes, whatever access was asked

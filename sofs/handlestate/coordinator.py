@@ -21,6 +21,7 @@ volume at this epoch?) is asked before anything is granted or appended: a stale 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Hashable
@@ -105,6 +106,8 @@ class VolumeCoordinator:
         # of the open that set the pending delete, then, once the last close deletes, the key spared
         self.delete_tokens: dict[FileKey, bytes | None] = {}
         self.removals: dict[FileKey, bytes | None] = {}
+        # new opens waiting for the last closer's delete-on-close to be done (coord_create.admit)
+        self.delete_waiters: dict[FileKey, asyncio.Event] = {}
         self.watching = False
         # what remote endpoints mirror of each file (coord_locks.sync_facts)
         self.facts_sent: dict[tuple[int, FileKey], FileFacts] = {}
@@ -326,11 +329,25 @@ class VolumeCoordinator:
                 except Exception:
                     log.exception("volume %s: delete of %s failed", self.name, res.path)
             self.table.finish_delete(res.file_id, res.stream)
+            self._delete_done((res.file_id, stream_key(res.stream)))
         await locks.sync_facts(self, (o.file_id, o.stream_key))
         return bool(res.delete)
 
+    def _delete_done(self, key: FileKey) -> None:
+        ev = self.delete_waiters.pop(key, None)
+        if ev is not None:
+            ev.set()
+
+    async def until_deleted(self, key: FileKey) -> None:
+        """Until the pending delete of ``key``, whose last open closed, is done (bounded by the
+        break timeout: a closer that died before reporting it leaves the flag to the next open)."""
+        ev = self.delete_waiters.setdefault(key, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ev.wait(), self.timeout_ns / 1e9)
+
     async def deleted(self, file_id: int, stream: str | None, change: Change | None) -> None:
         self.table.finish_delete(file_id, stream)
+        self._delete_done((file_id, stream_key(stream)))
         exempt = self.removals.pop((file_id, stream_key(stream)), None)
         if change is not None:
             notify.report_removal(self, change, exempt)

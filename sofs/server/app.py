@@ -19,6 +19,7 @@ from sofs.auth.kerberos import KerberosAcceptor
 from sofs.auth.ntlm import NtlmAcceptor
 from sofs.auth.users import UserDb, UserEntry
 from sofs.config import ServerConfig
+from sofs.handlers.opens import settle
 from sofs.server.connection import SmbConnection
 from sofs.server.state import ServerState, Share
 from sofs.server.volumes import attach_standalone, start_scavenger
@@ -51,7 +52,9 @@ def make_share(server: ServerState, cfg: Any, standalone: bool = True) -> Share:
     return share
 
 
-def build_state(cfg: ServerConfig) -> ServerState:
+def build_state(cfg: ServerConfig, coordinate: bool = True) -> ServerState:
+    """The server state of ``cfg``; ``coordinate``: each share is a volume coordinated in this process
+    (False: a worker process, whose shares reach the main process's coordinators over links)."""
     users = UserDb(
         cfg.domain_sid,
         [UserEntry(u.name, u.password, u.nt_hash, u.rid, tuple(u.groups)) for u in cfg.users],
@@ -72,7 +75,7 @@ def build_state(cfg: ServerConfig) -> ServerState:
 
     server.extensions["preauth_hook"] = preauth_on_wire
     for s in cfg.shares:
-        server.add_share(make_share(server, s))
+        server.add_share(make_share(server, s, standalone=coordinate))
     return server
 
 
@@ -88,11 +91,25 @@ async def start_listeners(server: ServerState) -> list[asyncio.base_events.Serve
 
 
 async def serve(cfg: ServerConfig, ready: Callable[[ServerState], None] | None = None,
-                stop: asyncio.Event | None = None) -> None:
+                stop: asyncio.Event | None = None, use_uvloop: bool = True) -> None:
     tune_malloc()
     server = build_state(cfg)
     start_scavenger(server)
-    listeners = await start_listeners(server)
+    from sofs.server.workers import Supervisor, worker_count
+
+    supervisor = None
+    listeners = []
+    count = worker_count(cfg)
+    if count > 1 or cfg.dedicated_coordinator:  # dedicated: even one worker is a process of its own
+        supervisor = Supervisor(server, count, dedicated=cfg.dedicated_coordinator, uvloop=use_uvloop,
+                                log_level=logging.getLogger().getEffectiveLevel())
+        try:
+            await supervisor.start()
+        except BaseException:
+            await supervisor.stop()
+            raise
+    else:
+        listeners = await start_listeners(server)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -106,6 +123,8 @@ async def serve(cfg: ServerConfig, ready: Callable[[ServerState], None] | None =
     log.info("shutting down")
     for srv in listeners:
         srv.close()
+    if supervisor is not None:
+        await supervisor.stop()
     await shutdown_connections(server)
     for srv in listeners:
         await srv.wait_closed()
@@ -121,6 +140,7 @@ async def shutdown_connections(server: ServerState, grace: float = 5.0) -> None:
         if c.transport is not None:
             c.transport.close()
     await asyncio.sleep(0)
+    await settle(grace)  # their opens are closed (or kept for their clients) at the coordinators
 
 
 def run(cfg: ServerConfig, use_uvloop: bool = True) -> None:
@@ -132,4 +152,4 @@ def run(cfg: ServerConfig, use_uvloop: bool = True) -> None:
             return
         except ImportError:
             pass
-    asyncio.run(serve(cfg))
+    asyncio.run(serve(cfg, use_uvloop=False))

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from time import perf_counter
 from typing import Any
 
 from sofs.engine.connection import Chain, Engine, Outgoing, ProtocolViolation, Request
 from sofs.engine.framing import FramingError
 from sofs.engine.state import Session, SessionState
-from sofs.handlers.base import ERROR_BODY, ChainState, ConnectionAbort, Ctx, Reply, SmbError
+from sofs.handlers.base import (
+    ERROR_BODY,
+    ChainState,
+    ConnectionAbort,
+    ConnectionHandoff,
+    Ctx,
+    Reply,
+    SmbError,
+)
 from sofs.handlers.dispatch import dispatch
 from sofs.handlers.eager import start_eager
 from sofs.handlers.opens import connection_lost as handles_lost
@@ -53,7 +62,8 @@ class _ChainRun:
 
 
 class SmbConnection(asyncio.BufferedProtocol):
-    def __init__(self, server: ServerState) -> None:
+    def __init__(self, server: ServerState, token: int = 0,
+                 adopt: tuple[dict[str, Any], bytes] | None = None) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
         self.engine: Engine | None = None
@@ -65,6 +75,9 @@ class SmbConnection(asyncio.BufferedProtocol):
         self._writable.set()
         self.closed = False
         self.peer = ""
+        self.token = token  # the main process's number for this connection (several worker processes)
+        self.adopt = adopt  # handed over by another worker: its negotiated state and the request to redo
+        self.handed_off = False
         self.unsettled: list[asyncio.Future[None]] = []  # see settling()
 
     # -- transport callbacks --------------------------------------------------------------------
@@ -78,6 +91,23 @@ class SmbConnection(asyncio.BufferedProtocol):
         self.server.connections[conn.conn_id] = self
         transport.set_write_buffer_limits(high=_HIGH_WATER)
         log.info("connection %d from %s", conn.conn_id, self.peer)
+        if self.adopt is not None:
+            state, request = self.adopt
+            self.adopt = None
+            conn.restore_negotiated(state)
+            log.info("connection %d: taken over from another worker process (%s)", conn.conn_id,
+                     "binding to a session of this one")
+            self._inject(len(request).to_bytes(4, "big") + request)
+
+    def _inject(self, data: bytes) -> None:
+        """Process ``data`` as if it had arrived from the socket."""
+        view = memoryview(data)
+        while view and not self.closed:
+            buf = self.get_buffer(len(view))
+            n = min(len(buf), len(view))
+            buf[:n] = view[:n]
+            view = view[n:]
+            self.buffer_updated(n)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         assert self.engine is not None
@@ -125,16 +155,45 @@ class SmbConnection(asyncio.BufferedProtocol):
         self.server.connections.pop(conn.conn_id, None)
         for task in list(self.tasks):
             task.cancel()
+        if self.handed_off:  # it lives on in another worker process
+            return
+        handed_back = None
         try:
-            handles_lost(self.server, conn)
+            handed_back = handles_lost(self.server, conn)
         except Exception:
             log.exception("handing back the handles of connection %d failed", conn.conn_id)
         drop_connection_sessions(self.server, conn)
         log.info("connection %d from %s closed", conn.conn_id, self.peer)
+        if self.token and self.server.workers is not None:
+            self.server.workers.connection_closed(self.token, handed_back)
 
     def abort(self) -> None:
         if self.transport is not None and not self.closed:
             self.transport.abort()
+
+    def _hand_off(self, chain: Chain, worker: int) -> bool:
+        """Move this connection, with the request of ``chain``, to worker process ``worker`` (see
+        ConnectionHandoff). False when it cannot move (more than that request in flight)."""
+        assert self.engine is not None
+        peers, conn, t = self.server.workers, self.engine.conn, self.transport
+        if (peers is None or t is None or self.closed or len(chain.requests) != 1 or chain.encrypted
+                or self.engine.reader.pending or self.pending_by_mid or self.pending_by_async):
+            return False
+        req = chain.requests[0]
+        hdr = req.header
+        try:
+            state = conn.export_negotiated(hdr.message_id, hdr.credit_charge if conn.supports_multi_credit else 1)
+        except ValueError:
+            return False
+        fd = os.dup(t.get_extra_info("socket").fileno())
+        try:
+            peers.hand_off(self.token, worker, state, bytes(req.msg), fd)
+        finally:
+            os.close(fd)
+        log.info("connection %d: handed to worker %d (binding to a session there)", conn.conn_id, worker)
+        self.handed_off = True
+        t.abort()  # our descriptor only: the socket lives on in the other worker
+        return True
 
     # -- request processing ---------------------------------------------------------------------
     async def _run_chain(self, chain: Chain, run: _ChainRun) -> None:
@@ -169,6 +228,8 @@ class SmbConnection(asyncio.BufferedProtocol):
             if run.outs:
                 await self._send(run.outs, run.encrypt_with)
         except ConnectionAbort as e:
+            if isinstance(e, ConnectionHandoff) and self._hand_off(chain, e.worker):
+                return
             log.info("connection %d: abort: %s", self.engine.conn.conn_id, e)
             self.abort()
         except asyncio.CancelledError:

@@ -17,8 +17,9 @@ Semantics kept from an in-process call:
   result is returned to the caller;
 - cancelling the caller's task cancels the coordinator-side task of that call (Cancel frame; the
   caller does not wait for the coordinator-side ``finally``);
-- Sink events arrive in the order the coordinator made them; ``await sink.file_facts()`` returns when
-  the remote process has applied the facts (or its link is gone);
+- Sink events arrive in the order the coordinator made them; the Sink's async methods (``file_facts``,
+  ``moved``, ``revoked``, ``end_session``, ``release``) are calls that return when the remote process
+  has applied them (or its link is gone);
 - the sync Sink methods (``oplock_break``/``lease_break``) return True when the event was sent; if the
   remote Sink then returns False, the link calls ``CoordinatorAdmin.undeliverable(endpoint, notice)``.
 

@@ -52,6 +52,10 @@ def share_from_doc(doc: dict[str, Any], state_dir: Path) -> ShareConfig:
 def node_server_config(ctx: Any) -> ServerConfig:
     path = Path(ctx.state_dir) / "smb.toml"
     cfg = load_config(path) if path.exists() else ServerConfig()
+    if cfg.workers > 1 or cfg.dedicated_coordinator:
+        # refused, not ignored: a node's SMB service is one process (worker processes are sofs serve's)
+        raise ConfigError(f"{path}: workers = {cfg.workers}, dedicated_coordinator = {cfg.dedicated_coordinator}: "
+                          "a cluster node serves SMB in one process (worker processes: standalone sofs serve only)")
     cfg.shares = []
     cfg.listen = [(a, int(ctx.smb_port)) for a in (getattr(ctx, "addresses", ()) or (ctx.address,))]
     if ctx.config.name:

@@ -15,6 +15,7 @@ from typing import Any
 from sofs.config import ServerConfig, ShareConfig
 from sofs.engine.state import ConnectionState, Session
 from sofs.handlers.opens import HandleMap
+from sofs.handlers.peers import Peers
 from sofs.server.stats import RequestStats
 
 log = logging.getLogger("sofs.server")
@@ -53,6 +54,8 @@ class ServerState:
     multichannel: bool = True  # ... SMB2_GLOBAL_CAP_MULTI_CHANNEL
     stats: RequestStats = field(default_factory=RequestStats)
     """Per-request counters (``/metrics``)."""
+    workers: Peers | None = None
+    """The other SMB worker processes of this server (:mod:`sofs.server.workers`); None: one process."""
     _session_ids: Any = None
     _conn_ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -64,6 +67,10 @@ class ServerState:
 
     def new_session_id(self) -> int:
         return next(self._session_ids)
+
+    def number_sessions(self, ids: Any) -> None:
+        """Take session ids from ``ids`` (a worker process: ids that name their worker)."""
+        self._session_ids = ids
 
     def new_conn_id(self) -> int:
         return int(next(self._conn_ids))

@@ -1,5 +1,7 @@
 """The smbtorture ratchet across nodes: every test listed in ``tests/torture/passing_nodes.txt`` must
-keep passing with each new connection of a test sent to the next node of a 3-node cluster.
+keep passing with each new connection of a test sent to the next node of a 3-node cluster. The default
+run takes the lines not marked ``slow`` (the acceptance groups of issue 13, once each: the CA share for
+durable handles and replay, the plain share for the rest); ``-m slow`` runs every line.
 
 Three real ``sofs node`` processes (embedded store, loopback), the fixture shares (``share`` plain,
 ``ca`` continuously available) on the cluster volume Volume1, and a round-robin relay
@@ -107,7 +109,8 @@ class TortureCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def read_list() -> dict[str, list[str]]:
+def read_list(slow: bool = False) -> dict[str, list[str]]:
+    """share -> tests of the list; the lines marked ``slow`` only when ``slow``."""
     by_share: dict[str, list[str]] = {}
     for raw in LIST.read_text().splitlines():
         line = raw.split("#", 1)[0].strip()
@@ -115,7 +118,10 @@ def read_list() -> dict[str, list[str]]:
             continue
         words = line.split()  # a test name may hold spaces ('smb2.delete-on-close-perms.CREATE Existing')
         share = next((w.split("=", 1)[1] for w in words if w.startswith("share=")), "share")
-        by_share.setdefault(share, []).append(" ".join(w for w in words if not w.startswith("share=")))
+        if "slow" in words and not slow:
+            continue
+        name = " ".join(w for w in words if not w.startswith("share=") and w != "slow")
+        by_share.setdefault(share, []).append(name)
     return by_share
 
 
@@ -140,10 +146,8 @@ def run_slice(c: TortureCluster, worker: int, jobs: list[tuple[str, str]]) -> li
     return failures
 
 
-@pytest.mark.interop
-@pytest.mark.timeout(2400)
-def test_smbtorture_ratchet_across_nodes(torture_cluster: TortureCluster) -> None:
-    jobs = [(share, t) for share, tests in read_list().items() for t in tests]
+def run_list(torture_cluster: TortureCluster, slow: bool) -> None:
+    jobs = [(share, t) for share, tests in read_list(slow).items() for t in tests]
     n = torture_cluster.workers
     with ThreadPoolExecutor(n) as pool:
         failures = [f for part in pool.map(run_slice, [torture_cluster] * n, range(n),
@@ -154,10 +158,23 @@ def test_smbtorture_ratchet_across_nodes(torture_cluster: TortureCluster) -> Non
         # that failed run once more, alone; a regression fails both times (the first failures are
         # printed either way)
         print("failed on the first run (run again alone):\n" + "\n".join(sorted(failures)))
-        again = [(share, t) for share, tests in read_list().items() for t in tests
+        again = [(share, t) for share, tests in read_list(slow).items() for t in tests
                  if any(f.startswith(f"{t} [{share}]:") for f in failures)]
         failures = run_slice(torture_cluster, 0, again)
     assert not failures, "smbtorture regressions across nodes:\n" + "\n".join(sorted(failures))
+
+
+@pytest.mark.interop
+@pytest.mark.timeout(2400)
+def test_smbtorture_ratchet_across_nodes(torture_cluster: TortureCluster) -> None:
+    run_list(torture_cluster, slow=False)
+
+
+@pytest.mark.interop
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_smbtorture_ratchet_across_nodes_full(torture_cluster: TortureCluster) -> None:
+    run_list(torture_cluster, slow=True)
 
 
 def main(argv: list[str]) -> int:

@@ -281,6 +281,29 @@ def test_a_previous_session_is_ended_by_the_process_holding_its_live_opens() -> 
     run(body)
 
 
+def test_an_open_waiting_for_a_holder_that_closes_with_delete_on_close_starts_over() -> None:
+    """The broken holder's client is gone and its durable open is purged (its loss reached the
+    coordinator after the new CREATE, as across nodes): its delete-on-close removes the file, and
+    the waiting CREATE starts over once the object is gone, instead of DELETE_PENDING."""
+    async def body() -> None:
+        c, a, _b, ep1, ep2 = two()
+        first = await c.admit(admit_req(caller(ep1), access=RD | WR | DEL, share=0, oplock=BATCH,
+                                        durable=DurableRequest(1, 0, False, None)), None)
+        await c.set_delete_on_close(first.persistent_id, True, None)
+        hook = Hook()
+        second = asyncio.create_task(c.admit(admit_req(caller(ep2, b"d" * 16), access=RD | WR, share=0), hook))
+        await hook.waiting()
+        assert a.oplock_breaks == [(first.persistent_id, LEVEL_II)]
+        assert not await c.disconnect(first.persistent_id)  # owes a break: not kept, the process closes it
+        assert (await c.close(first.persistent_id)).delete
+        await asyncio.sleep(0)
+        assert not second.done()  # the closer deletes the object now
+        await c.deleted(10, None, None)
+        assert (await asyncio.wait_for(second, 5)).reopen
+        c.table.check_invariants()
+    run(body)
+
+
 def test_a_new_coordinator_rebuilds_from_the_journal_and_holds_opens_until_the_survivors_reclaim(
         tmp_path: Path) -> None:
     async def body() -> None:

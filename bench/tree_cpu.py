@@ -1,0 +1,50 @@
+"""CPU seconds (user + system) a server has spent: the process PID, every live descendant, and the
+children it has already reaped (``cutime``/``cstime``, where Samba's per-connection smbd processes
+end up once their client left). Used by bench/workers_compare.sh to price a request.
+
+    python3 bench/tree_cpu.py PID [PID...]   ->  one line: seconds
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[int, list[str]] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    rest = raw[raw.rindex(")") + 2:].split()  # after "pid (comm) "
+    return int(rest[1]), rest  # ppid, fields from "state" on
+
+
+def tree_cpu(roots: list[int]) -> float:
+    procs = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            got = _stat(int(name))
+            if got is not None:
+                procs[int(name)] = got
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _f) in procs.items():
+        children.setdefault(ppid, []).append(pid)
+    ticks = 0
+    todo = [p for p in roots if p in procs]
+    seen: set[int] = set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        f = procs[pid][1]
+        ticks += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])  # utime stime cutime cstime
+        todo.extend(children.get(pid, []))
+    return ticks / TICK
+
+
+if __name__ == "__main__":
+    print(f"{tree_cpu([int(a) for a in sys.argv[1:]]):.2f}")
