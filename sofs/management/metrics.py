@@ -32,9 +32,8 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
 
-BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-"""The bounds ``sofs.server.stats`` counts with (the same values: management may not import the server;
-a test checks they agree)."""
+from sofs.handlestate.stats import BUCKETS_S  # the bounds the server's counters use
+
 STATES = ("Up", "Down", "Joining", "Paused")
 
 
