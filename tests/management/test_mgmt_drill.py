@@ -4,6 +4,8 @@ the same node and through another node, and a move of the volume's coordinator
 (Move-ClusterSharedVolume); the report shows 0 errors and 0 lost or corrupt blocks for each."""
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from cluster_proc import free_port_on, sofs
 
 pytestmark = pytest.mark.interop
 ADDR = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
+ARTIFACTS = Path(os.environ.get("SOFS_ARTIFACTS", ROOT / "artifacts")) / "drill"
 
 
 @pytest.fixture
@@ -41,6 +44,9 @@ def test_failover_drill_small(cluster: Path, tmp_path: Path) -> None:
              "-VMSize", "1MB", "-User", "hyperv", "-Password", "hyperv password", "-WarmupSeconds", "2",
              "-RunSeconds", "4", "-ReportName", str(report), "-AsJson", state=cluster, timeout=400)
     print(r.stderr)
+    if report.exists():  # kept for a look at the handle timelines (as the dashboard's screenshots)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(report, ARTIFACTS / "drill.htm")
     assert r.returncode == 0, r.stdout + r.stderr
     import json
     rows = json.loads(r.stdout[: r.stdout.rindex("]") + 1])
