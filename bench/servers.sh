@@ -33,7 +33,7 @@ sofs_start() {
   mkdir -p "$dir"; chmod 777 "$dir"
   "$@" -q --listen "127.0.0.1:$port" --share "share=$dir" --user "$USER_NAME:$PASS" >"$log" 2>&1 &
   BENCH_PIDS+=($!)
-  for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return 0; sleep 0.1; done
+  for _ in $(seq 300); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return 0; sleep 0.1; done  # 30 s: imports on a loaded machine
   echo "the server on port $port did not start (see $log)" >&2
   exit 1
 }

@@ -5,6 +5,7 @@ read-only account gets no action buttons. Screenshots of the views go to ``artif
 (``$SOFS_ARTIFACTS`` to change it)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -178,10 +179,22 @@ def test_dashboard_views_data_and_actions(cluster: tuple[Path, int, int], tmp_pa
         until(lambda: not [r for r in table(drv, "openfiles") if r[2] == "vm1.vhdx"], 20,
               "the open file closed: " + text(drv, "#action-result"))
         assert not [f for f in cmdlet(state, "Get-SmbOpenFile") if f["ShareRelativePath"] == "vm1.vhdx"]
+        # the SMB session, as Get-SmbSession shows it (all 64 bits of its id), closed through the page
+        cmd = [s for s in cmdlet(state, "Get-SmbSession", "-ClusterNodeName", "n2")
+               if s["ClientUserName"].endswith("\\admin")]
+        assert len(cmd) == 1, cmd
+        sid = str(cmd[0]["SessionId"])
+        shown = until(lambda: [r for r in table(drv, "sessions") if r[0] == sid], 15, "the session shown")
+        assert (shown[0][2], shown[0][3], shown[0][4]) == (cmd[0]["ClientUserName"], "n2", cmd[0]["Dialect"])
+        click(drv, f'#sessions tr[data-session="{sid}"] button.close')
+        until(lambda: not [s for s in cmdlet(state, "Get-SmbSession") if str(s["SessionId"]) == sid], 20,
+              "the session closed: " + text(drv, "#action-result"))
+        until(lambda: not [r for r in table(drv, "sessions") if r[0] == sid], 10, "the page to show it")
         drv.save_screenshot(str(ARTIFACTS / "events.png"))
     finally:
         drv.quit()
-        conn.disconnect()
+        with contextlib.suppress(Exception):  # the session was closed by the server
+            conn.disconnect()
 
     drv = browser(tmp_path / "chrome2")
     try:  # a read-only account sees everything and gets no action buttons

@@ -23,8 +23,9 @@ async function api(method, path, body) {
     body: body ? JSON.stringify(body) : undefined,
   });
   if (r.status === 401) { signOut("The account or password was not accepted."); throw new Error("401"); }
-  // FileIds are 64-bit: keep their digits (JSON.parse source text access) instead of a rounded Number
-  const data = r.status === 204 ? null : JSON.parse(await r.text(), (k, v, ctx) => (k === "FileId" && ctx?.source) ? ctx.source : v);
+  // FileIds and SessionIds are 64-bit: keep their digits (JSON.parse source text access) instead of a rounded Number
+  const wide = new Set(["FileId", "SessionId"]);
+  const data = r.status === 204 ? null : JSON.parse(await r.text(), (k, v, ctx) => (wide.has(k) && ctx?.source) ? ctx.source : v);
   if (!r.ok) throw new Error(data?.error?.message ?? `HTTP ${r.status}`);
   return data;
 }
@@ -105,6 +106,15 @@ function renderOpenFiles(files, full) {
     el("td", {}, ...(full ? [el("button", { class: "close", onclick: () => act(`Close ${f.FileId}`, "DELETE", `/openfiles/${f.FileId}`) }, "Close")] : []))));
 }
 
+function renderSessions(sessions, full) {
+  rows("sessions", sessions, (s) => el("tr", { "data-session": s.SessionId },
+    el("td", {}, s.SessionId), el("td", {}, s.ClientComputerName), el("td", {}, s.ClientUserName),
+    el("td", {}, s.ClusterNodeName), el("td", {}, s.Dialect), el("td", {}, s.NumOpens), el("td", {}, s.Channels),
+    el("td", {}, s.SecondsIdle),
+    el("td", {}, ...(full ? [el("button", { class: "close", onclick: () => act(`Close session ${s.SessionId}`, "DELETE",
+      `/sessions/${encodeURIComponent(s.ClusterNodeName)}/${s.SessionId}`) }, "Close")] : []))));
+}
+
 function renderEvents(events) {
   rows("events", events.slice(-40).reverse(), (e) => el("tr", { class: `sev-${e.Severity}` },
     el("td", {}, new Date(e.Time * 1000).toLocaleTimeString()), el("td", {}, e.Node), el("td", {}, e.Kind), el("td", {}, e.Message)));
@@ -113,10 +123,10 @@ function renderEvents(events) {
 async function refresh() {
   if (!auth) return;
   try {
-    const [me, cluster, nodes, groups, quorum, shares, files, events, volumes, volstates] = await Promise.all([
+    const [me, cluster, nodes, groups, quorum, shares, files, sessions, events, volumes, volstates] = await Promise.all([
       api("GET", "/whoami"), api("GET", "/cluster"), api("GET", "/nodes"), api("GET", "/groups"), api("GET", "/quorum"),
-      api("GET", "/shares"), api("GET", "/openfiles"), api("GET", "/events?limit=200"), api("GET", "/volumes"),
-      api("GET", "/volumes/state")]);
+      api("GET", "/shares"), api("GET", "/openfiles"), api("GET", "/sessions"), api("GET", "/events?limit=200"),
+      api("GET", "/volumes"), api("GET", "/volumes/state")]);
     const full = me.ClusterAccess === "Full";
     $("#cluster-name").textContent = cluster.Name;
     $("#who").textContent = `${me.Name} (${full ? "admin" : "read-only"})`;
@@ -127,6 +137,7 @@ async function refresh() {
     rows("shares", list(shares), (s) => el("tr", { "data-share": s.Name }, el("td", {}, s.Name), el("td", {}, s.Path),
       el("td", {}, s.ContinuouslyAvailable), el("td", {}, s.EncryptData), el("td", {}, s.ScopeName)));
     renderOpenFiles(list(files), full);
+    renderSessions(list(sessions), full);
     renderEvents(list(events));
     $("#updated").textContent = "updated " + new Date().toLocaleTimeString();
     document.body.dataset.loaded = "1";
