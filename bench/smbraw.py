@@ -37,6 +37,7 @@ from sofs.wire.messages import (
 
 STATUS_PENDING = 0x00000103
 STATUS_MORE_PROCESSING = 0xC0000016
+SESSION_FLAG_BINDING = 0x01  # [MS-SMB2] 2.2.5 SMB2_SESSION_FLAG_BINDING
 _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
 
@@ -114,6 +115,21 @@ class RawClient:
         c.sign_all = sign
         return c
 
+    @classmethod
+    async def open_channel(cls, first: RawClient, host: str, port: int, user: str, password: str) -> RawClient:
+        """A second channel of ``first``'s session ([MS-SMB2] 3.2.4.1.7 binding, multichannel): a new
+        connection with the same ClientGuid, SESSION_SETUP with the BINDING flag signed with the
+        session's key; the channel then signs with its own key. The tree connect is the session's."""
+        loop = asyncio.get_running_loop()
+        _t, proto = await loop.create_connection(_Proto, host, port)
+        c = cls(proto)
+        c.client_guid = first.client_guid
+        await c._negotiate()
+        c.session_id, c.signer = first.session_id, first.signer
+        await c._session_setup(user, password, flags=SESSION_FLAG_BINDING)
+        c.tree_id, c.sign_all, c.share_capabilities = first.tree_id, first.sign_all, first.share_capabilities
+        return c
+
     def close(self) -> None:
         if self.proto.transport is not None:
             self.proto.transport.close()
@@ -167,14 +183,14 @@ class RawClient:
                 self.signing_alg = c.signing_algorithms[0]
         self.preauth = preauth_hash(PREAUTH_ZERO, req, resp) if self.dialect == 0x0311 else PREAUTH_ZERO
 
-    async def _session_setup(self, user: str, password: str) -> None:
+    async def _session_setup(self, user: str, password: str, flags: int = 0) -> None:
         ntlm = spnego.client(user, password, protocol="ntlm")
         token = ntlm.step()
         pre = self.preauth
         while True:
             assert token is not None
-            mid, req = self.build(Command.SESSION_SETUP, SessionSetupRequest(0, 1, 0, 0, 0, token).encode(),
-                                  sign=False)
+            mid, req = self.build(Command.SESSION_SETUP, SessionSetupRequest(flags, 1, 0, 0, 0, token).encode(),
+                                  sign=bool(flags & SESSION_FLAG_BINDING))
             pre = preauth_hash(pre, req)
             resp = await self.send_msg(mid, req)
             h = Header.decode(resp)

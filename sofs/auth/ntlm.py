@@ -236,6 +236,18 @@ class AuthContext:
         finally:
             _ACTIVE.reset(reset)
 
+    @property
+    def security_context(self) -> NegotiateProxy | None:
+        """The completed NTLM context (in SPNEGO or raw) for message signing and sealing — DCE/RPC
+        packet protection; None for Kerberos (its GSS context is not kept), guest and anonymous logons."""
+        if not self.complete or self._ctx is None or not self.session_key or self.is_guest or self.is_anonymous:
+            return None
+        return self._ctx
+
+    @property
+    def user_name(self) -> str:
+        return self.user.name if self.complete and self.user is not None else ""
+
     def _step(self, token: bytes, lookup: _Lookup) -> bytes | None:
         acceptor = self._acceptor
         if self._ctx is None:

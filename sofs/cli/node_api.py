@@ -23,6 +23,7 @@ from sofs.management.rest.tls import server_context, tls_paths
 from sofs.management.services.accounts import AccountService
 from sofs.management.services.cluster import ClusterService
 from sofs.management.services.openfiles import OpenFileService
+from sofs.management.services.sessions import SmbSessionService
 from sofs.management.services.shares import ShareService
 
 log = logging.getLogger("sofs.node.api")
@@ -48,16 +49,17 @@ def api_services(cfg: ClusterConfig, store: Any, registry: Any = None) -> ApiSer
     domain_sid = (load_config(smb) if smb.exists() else ServerConfig()).domain_sid
     vroot = str(cfg.state_dir / "ClusterStorage")
     shares = ShareService(store, prefix=cfg.prefix, state_dir=cfg.state_dir)
-    return ApiServices(ClusterService(ClusterClient(store, cfg.prefix, volume_root=vroot,
-                                                    store_description=f"{cfg.backend}:{cfg.state_dir}")),
-                       shares, OpenFileService(shares, cfg.state_dir),
-                       AccountService(store, prefix=cfg.prefix, domain_sid=domain_sid), cfg.state_dir, registry)
+    client = ClusterClient(store, cfg.prefix, volume_root=vroot, store_description=f"{cfg.backend}:{cfg.state_dir}")
+    return ApiServices(ClusterService(client), shares, OpenFileService(shares, cfg.state_dir),
+                       AccountService(store, prefix=cfg.prefix, domain_sid=domain_sid), cfg.state_dir, registry,
+                       SmbSessionService(client))
 
 
 async def run_node_api(name: str, address: str, cfg: ClusterConfig, store: Any, agent: Any,
                        smb_server: Any = None) -> None:
     """Record events, and serve the API on ``address:cfg.api_port`` until cancelled."""
-    recorder = EventRecorder(name, cfg.state_dir, store, cfg.prefix, agent)
+    recorder = EventRecorder(name, cfg.state_dir, store, cfg.prefix, agent,
+                             handles=smb_server.stats.handles if smb_server is not None else None)
     rec_task = asyncio.create_task(recorder.run(), name=f"events-{name}")
     runner: web.AppRunner | None = None
     try:

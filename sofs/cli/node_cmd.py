@@ -99,10 +99,6 @@ async def node_main(args: argparse.Namespace) -> int:
     await agent.start()
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(
         run_role_services(agent, addresses, rec.dns_port), name=f"roles-{args.name}")]
-    if rec.witness_port:
-        from sofs.cli.witness_node import run_witness
-        tasks.append(asyncio.create_task(run_witness(agent, addresses, rec.witness_port),
-                                         name=f"witness-{args.name}"))
     if cfg.storage == "ceph":  # this node's Ceph sessions carry its name; dead nodes' are evicted
         from sofs.server.storage_fence import StorageFence, run_storage_fencing
         from sofs.vfs.mounts import set_session_tag
@@ -134,6 +130,10 @@ async def node_main(args: argparse.Namespace) -> int:
             return 2
         smb_server = smb.server
         tasks.append(asyncio.create_task(smb.run(), name=f"smb-{args.name}"))
+    if rec.witness_port:
+        from sofs.cli.witness_node import run_witness
+        tasks.append(asyncio.create_task(run_witness(agent, addresses, rec.witness_port, smb_server),
+                                         name=f"witness-{args.name}"))
     from sofs.cli.node_api import run_node_api
     tasks.append(asyncio.create_task(run_node_api(args.name, address, cfg, store, agent, smb_server),
                                      name=f"api-{args.name}"))

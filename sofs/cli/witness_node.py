@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+from sofs.auth.ntlm import NtlmAcceptor
 from sofs.cluster import swn as reg
 from sofs.cluster.agent import NodeAgent
 from sofs.cluster.role import network_names
@@ -111,7 +114,12 @@ class ClusterWitnessBackend:
         # RegisterEx's Timeout (seconds) bounds the wait; a Register (v1) registration waits for ever
         deadline = time.monotonic() + first.timeout if first.version == n.WITNESS_V2 else None
         seen = -1
+        touched = -reg.TOUCH_S
         while True:
+            if time.monotonic() - touched >= reg.TOUCH_S:  # the client is here: not abandoned
+                touched = time.monotonic()
+                await self._touch(k, ident)
+                seen = -1
             snap = self.agent.snapshot
             if snap is not None and snap.revision != seen:
                 seen = snap.revision
@@ -120,12 +128,24 @@ class ClusterWitnessBackend:
                     raise KeyError(str(ident))
                 cur = reg.decode_registration(kv.value)
                 notice, told = reg.next_notice(cur, snap)
-                if notice is not None and await self.store.cas(k, reg.encode_registration(told), kv.mod_revision):
-                    log.info("witness: notify %s: %s", cur.client_computer_name, notice)
-                    return encode_notice(notice)
+                if notice is not None:
+                    if await self.store.cas(k, reg.encode_registration(told), kv.mod_revision):
+                        log.info("witness: notify %s: %s", cur.client_computer_name, notice)
+                        return encode_notice(notice)
+                    seen = -1  # the record changed meanwhile: look again
             if deadline is not None and time.monotonic() >= deadline:
                 return None
             await asyncio.sleep(POLL_S)
+
+    async def _touch(self, k: str, ident: uuid.UUID) -> None:
+        for _ in range(5):
+            kv = await self.store.get(k)
+            if kv is None:
+                raise KeyError(str(ident))
+            cur = reg.decode_registration(kv.value)
+            new = dataclasses.replace(cur, last_seen=time.time())
+            if await self.store.cas(k, reg.encode_registration(new), kv.mod_revision):
+                return
 
 
 def encode_notice(notice: reg.Notice) -> tuple[int, list[bytes]]:
@@ -136,21 +156,38 @@ def encode_notice(notice: reg.Notice) -> tuple[int, list[bytes]]:
     return notice.kind, [n.ipaddr_info_list(entries)]
 
 
-async def run_witness(agent: NodeAgent, addresses: list[str], port: int) -> None:
-    """Serve the Witness service until cancelled."""
+def rpc_acceptor(smb_server: Any) -> Callable[[], NtlmAcceptor | None]:
+    """Authenticated binds are checked against the node's SMB accounts (the same user database as
+    SESSION_SETUP, kept current by the node); NTLM only on DCE/RPC (see sofs.rpc.dcerpc_security)."""
+    def make() -> NtlmAcceptor | None:
+        acceptor = getattr(smb_server, "acceptor", None) if smb_server is not None else None
+        return NtlmAcceptor(acceptor.userdb) if acceptor is not None else None
+    return make
+
+
+async def run_witness(agent: NodeAgent, addresses: list[str], port: int, smb_server: Any = None) -> None:
+    """Serve the Witness service until cancelled (authenticated binds need ``smb_server``'s accounts)."""
     backend = ClusterWitnessBackend(agent)
-    servers = await start_rpc_tcp(lambda: WitnessService(backend), addresses, port)
+    auth = rpc_acceptor(smb_server)
+    servers = await start_rpc_tcp(lambda: WitnessService(backend), addresses, port, auth)
     epm_port = int(os.environ.get("SOFS_EPM_PORT", EPM_PORT))
     if epm_port:
         for a in addresses:
             servers += await start_rpc_tcp(lambda a=a: EndpointMapper({SWN_SYNTAX: port}, a), [a],  # type: ignore[misc]
-                                           epm_port)
+                                           epm_port, auth)
     log.info("%s: Witness service (MS-SWN) on %s port %d (endpoint mapper on %d)", agent.name,
              ", ".join(addresses), port, epm_port)
+    swept = time.monotonic()
     try:
         while True:
             with contextlib.suppress(Exception):
                 await backend.refresh_shares()
+            if time.monotonic() - swept >= reg.TOUCH_S:
+                swept = time.monotonic()
+                with contextlib.suppress(Exception):
+                    for client in await reg.sweep(agent.store, agent.keys, time.time()):
+                        log.info("witness: registration of %s expired (no AsyncNotify for %.0f s)", client,
+                                 reg.MAX_IDLE_S)
             await asyncio.sleep(max(1.0, agent.delay_s))
     finally:
         await stop_rpc_tcp(servers)

@@ -3,17 +3,19 @@ domain-joined Windows cluster registers its network names; optionally signed wit
 
 The owner node of a Scale-Out File Server role keeps ``<DnsName>.<DnsZone>.`` equal to the addresses of
 the Up nodes: whenever that set changes (and every :data:`REFRESH_S` in case someone edited the zone),
-it sends one update that replaces the name's A and AAAA record sets. The message is built by dnspython
+it sends one update that replaces the name's A and AAAA record sets. When the role is removed
+(``Remove-ClusterGroup``), the node that registered it deletes them (retried until the server takes it). The message is built by dnspython
 (``dns.update``) and sent over TCP. Parameters come from the DNN resource (``sofs.cluster.role``).
 """
 from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import ipaddress
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import dns.asyncquery
@@ -107,10 +109,13 @@ class Registrar:
         self._clock = clock
         self._send = sender
         self._done: dict[str, tuple[Registration, float]] = {}
+        self._removed: dict[str, Registration] = {}  # roles removed, their records still to delete
         self.last_error: dict[str, str] = {}
 
-    async def step(self, owned: Sequence[NetworkName]) -> list[str]:
-        """Register what changed; returns the roles updated now. Never raises."""
+    async def step(self, owned: Sequence[NetworkName], existing: Collection[str] | None = None) -> list[str]:
+        """Register what changed; returns the roles updated now. ``existing``: the roles the cluster
+        still has (None: unknown): a registered role not among them has been removed, and its records
+        are deleted. Never raises."""
         now = self._clock()
         updated = []
         for nn in owned:
@@ -120,23 +125,38 @@ class Registrar:
             prev = self._done.get(nn.role)
             if prev is not None and prev[0] == reg and now - prev[1] < REFRESH_S:
                 continue
-            try:
-                res = self._send(reg)
-                if asyncio.iscoroutine(res):
-                    await res
-            except UpdateFailed as e:
-                if self.last_error.get(nn.role) != str(e):
-                    log.warning("DNS registration of %s failed: %s", nn.role, e)
-                self.last_error[nn.role] = str(e)
+            if not await self._try(nn.role, reg):
                 continue
             self._done[nn.role] = (reg, now)
-            self.last_error.pop(nn.role, None)
             updated.append(nn.role)
             log.info("registered %s.%s -> %s (TTL %d) at %s:%d", reg.name, reg.zone, ", ".join(reg.addresses) or
                      "(no address)", reg.ttl, reg.server, reg.port)
         for role in set(self._done) - {n.role for n in owned}:
-            del self._done[role]  # no longer ours: the new owner registers it
+            reg = self._done.pop(role)[0]  # no longer ours: the new owner registers it ...
+            if existing is not None and role not in existing:
+                self._removed[role] = dataclasses.replace(reg, addresses=())  # ... or the role is gone
+        for role, reg in list(self._removed.items()):
+            if existing is not None and role in existing:
+                del self._removed[role]  # created again meanwhile: its owner registers it
+                continue
+            if await self._try(role, reg):
+                del self._removed[role]
+                updated.append(role)
+                log.info("deleted %s.%s from %s:%d (role removed)", reg.name, reg.zone, reg.server, reg.port)
         return updated
+
+    async def _try(self, role: str, reg: Registration) -> bool:
+        try:
+            res = self._send(reg)
+            if asyncio.iscoroutine(res):
+                await res
+        except UpdateFailed as e:
+            if self.last_error.get(role) != str(e):
+                log.warning("DNS update for %s failed: %s", role, e)
+            self.last_error[role] = str(e)
+            return False
+        self.last_error.pop(role, None)
+        return True
 
 
 def tsig_secret(raw: bytes) -> str:

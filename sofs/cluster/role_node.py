@@ -34,9 +34,9 @@ async def run_role_services(agent: NodeAgent, addresses: list[str], dns_port: in
     try:
         while True:
             snap = agent.snapshot
-            owned = agent.owned_groups()
-            if snap is not None and owned:
-                await registrar.step([n for n in network_names(snap) if n.role in owned])
+            if snap is not None:
+                names, owned = network_names(snap), agent.owned_groups()
+                await registrar.step([n for n in names if n.role in owned], existing={n.role for n in names})
             await asyncio.sleep(agent.delay_s)
     finally:
         if server is not None:

@@ -14,6 +14,11 @@ cluster as it is now with what the registration last told its client:
 3. with the IP notification flag (RegisterEx), a change of that node's addresses → IP_CHANGE.
 
 Delivering a notice is a compare-and-set of the record, so two nodes never deliver the same one twice.
+
+Abandoned registrations expire: a client keeps an AsyncNotify outstanding, and the node serving it
+stamps ``last_seen`` when the call arrives and every :data:`TOUCH_S` while it waits; a registration not
+seen for :data:`MAX_IDLE_S` (its client died, or never came back after its witness node died, the
+case where no RPC context rundown can run) is deleted by any node's sweep (:func:`sweep`).
 """
 from __future__ import annotations
 
@@ -52,6 +57,17 @@ class WitnessRegistration:
     """Addresses of a pending CLIENT_MOVE / SHARE_MOVE (empty: none)."""
     registered: float = 0.0
     notices: int = 0
+    last_seen: float = 0.0
+    """Wall time the client last had an AsyncNotify here (0: only ``registered`` is known)."""
+
+
+TOUCH_S = 60.0
+MAX_IDLE_S = 900.0
+
+
+def expired(reg: WitnessRegistration, now: float, max_idle_s: float = MAX_IDLE_S) -> bool:
+    """Whether a registration was abandoned: no AsyncNotify for ``max_idle_s`` (pure)."""
+    return now - max(reg.last_seen, reg.registered) > max_idle_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +127,20 @@ def new_registration(snap: Snapshot, me: str, *, version: int, net_name: str, ip
         registered=time.time() if wall is None else wall)
 
 
+async def sweep(store: ClusterStore, keys: Keys, now: float, max_idle_s: float = MAX_IDLE_S) -> list[str]:
+    """Delete the abandoned registrations (a compare-and-delete: one seen meanwhile stays); returns
+    their clients' names."""
+    gone = []
+    for kv in (await store.list(keys.prefix + "swn/")).kvs:
+        try:
+            r = decode_registration(kv.value)
+        except (ValueError, TypeError):
+            continue
+        if expired(r, now, max_idle_s) and await store.cas_delete(kv.key, kv.mod_revision):
+            gone.append(r.client_computer_name)
+    return gone
+
+
 def encode_registration(reg: WitnessRegistration) -> bytes:
     return json.dumps(dataclasses.asdict(reg), sort_keys=True).encode()
 
@@ -142,10 +172,16 @@ async def move_client(store: ClusterStore, keys: Keys, snap: Snapshot, client: s
     dest = node_addresses(snap, node)
     moved = 0
     for kv in (await store.list(keys.prefix + "swn/")).kvs:
-        reg = decode_registration(kv.value)
-        if reg.client_computer_name.lower() != client.lower():
-            continue
-        new = replace(reg, move_to=dest, file_server_node=node)
-        if await store.cas(kv.key, encode_registration(new), kv.mod_revision):
-            moved += 1
+        for _ in range(5):  # a node may stamp last_seen meanwhile: read again
+            reg = decode_registration(kv.value)
+            if reg.client_computer_name.lower() != client.lower():
+                break
+            new = replace(reg, move_to=dest, file_server_node=node)
+            if await store.cas(kv.key, encode_registration(new), kv.mod_revision):
+                moved += 1
+                break
+            got = await store.get(kv.key)
+            if got is None:
+                break
+            kv = got
     return moved

@@ -13,7 +13,8 @@ LDAPS: setting ``unicodePwd`` needs an encrypted connection, [MS-ADTS] 3.1.1.3.1
   keytab entries (the account principal and every SPN, AES256/AES128/RC4), so no key ever has to be
   exported from the DC;
 - rotate the password (Windows: every 30 days) keeping the previous kvno's keys in the keytab for
-  tickets issued before the change; remove the account (``Remove-Computer``).
+  tickets issued before the change: by an administrator (``Reset-ComputerMachinePassword``) or by the
+  machine itself (:func:`change_own_password`); remove the account (``Remove-Computer``).
 
 The caller keeps the password and keytab (the cluster store's secrets); this module does no file I/O.
 """
@@ -182,6 +183,32 @@ def rotate_password(conn: Any, domain: Domain, machine: MachineAccount) -> Machi
     except ldap3.core.exceptions.LDAPException as e:
         raise DomainError(f"rotating the password of {machine.account}: {e}") from None
     assert found is not None
+    return MachineAccount(machine.name, machine.dns_host, password, int(found["msDS-KeyVersionNumber"]),
+                          machine.spns, machine.sid)
+
+
+def change_own_password(domain: Domain, machine: MachineAccount) -> MachineAccount:
+    """The machine changes its own password, bound as itself with the current one (what a member's
+    Netlogon does every MaximumPasswordAge days): an LDAP password *change*, the old value deleted and
+    the new one added in one modify ([MS-ADTS] 3.1.1.3.1.5.2), which needs no administrator."""
+    import ldap3
+
+    password = new_machine_password()
+    conn = connect(domain, f"{machine.account}@{domain.dns_name}", machine.password)
+    try:
+        found = _find(conn, domain, machine.account)
+        if found is None:
+            raise DomainError(f"{machine.account} is not in {domain.dns_name} (removed?)")
+        conn.modify(found["distinguishedName"],
+                    {"unicodePwd": [(ldap3.MODIFY_DELETE, [f'"{machine.password}"'.encode("utf-16-le")]),
+                                    (ldap3.MODIFY_ADD, [f'"{password}"'.encode("utf-16-le")])]})
+        found = _find(conn, domain, machine.account)
+    except ldap3.core.exceptions.LDAPException as e:
+        raise DomainError(f"{machine.account} changing its own password: {e}") from None
+    finally:
+        conn.unbind()
+    if found is None or found.get("msDS-KeyVersionNumber") is None:
+        raise DomainError(f"{machine.account}: the directory shows no key version after the change")
     return MachineAccount(machine.name, machine.dns_host, password, int(found["msDS-KeyVersionNumber"]),
                           machine.spns, machine.sid)
 

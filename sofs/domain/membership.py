@@ -25,6 +25,8 @@ class Membership:
     previous: MachineAccount | None = None
     cno: MachineAccount | None = None  # the cluster name object (role SPNs)
     cno_previous: MachineAccount | None = None
+    changed_at: float = 0.0
+    """Wall time the node's machine password was last set (0: unknown, never changed automatically)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -39,13 +41,24 @@ class Membership:
         machine = acct(d["machine"])
         assert machine is not None
         return cls(Domain(**d["domain"]), machine, acct(d.get("previous")), acct(d.get("cno")),
-                   acct(d.get("cno_previous")))
+                   acct(d.get("cno_previous")), float(d.get("changed_at") or 0.0))
 
     def keytab(self, now: int | None = None) -> bytes:
         entries = keytab_entries(self.domain, self.machine, previous=self.previous, now=now)
         if self.cno is not None:
             entries += keytab_entries(self.domain, self.cno, previous=self.cno_previous, now=now)
         return encode_keytab(entries)
+
+
+MAX_PASSWORD_AGE_S = 30 * 86400
+"""Netlogon's MaximumPasswordAge default (30 days): a member changes its machine password when older."""
+RETRY_S = 900.0
+"""After a failed change, the next try (Netlogon's ScavengeInterval default, 15 minutes)."""
+
+
+def password_change_due(m: Membership, now: float, max_age_s: float = MAX_PASSWORD_AGE_S) -> bool:
+    """Whether the node should change its machine password now (pure)."""
+    return m.changed_at > 0 and now - m.changed_at >= max_age_s
 
 
 def write_secret(path: Path, data: bytes) -> None:

@@ -34,6 +34,8 @@ class TreeConnect:
     caller: Any = None  # the handle-state Caller of this tree (sofs.handlers.opens.caller_of), cached
     is_scaleout: bool = False
     """The share belongs to a Scale-Out File Server role (``sofs.handlers.scaleout``)."""
+    server_name: str = ""
+    """The server part of the TREE_CONNECT path (``SERVER`` of ``\\\\SERVER\\share``): the name the client used."""
 
 
 @dataclass(eq=False)
@@ -74,6 +76,10 @@ class Session:
     trees: dict[int, TreeConnect] = field(default_factory=dict)
     next_tree_id: int = 1
     created_at: float = 0.0
+    last_active: float = 0.0  # wall time of the session's last request (Get-SmbSession SecondsIdle)
+    expires_at: float | None = None
+    """Session.ExpirationTime (wall time): the end of the Kerberos ticket the session authenticated
+    with, None for NTLM (no expiry); a re-authentication sets it again."""
     channels: list[ConnectionState] = field(default_factory=list)  # bound connections besides ``connection``
     bound: dict[int, Channel] = field(default_factory=dict)  # conn_id -> channel (binding or bound)
     sign_setup_responses: bool = False  # this SESSION_SETUP came signed with the session's key

@@ -324,6 +324,8 @@ def _record(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, h: Any, info
         granted, req.share_access, opts, req.create_disposition, bool(opts & _DELETE_ON_CLOSE), opts & 0x103E,
         res.oplock_level, info.file_id, g is not None, g is not None and g.persistent,
         lease.key if lease is not None else None, lease, g.timeout_ms if g is not None else 0)
+    if ctx.dialect >= 0x0300:
+        op.channel_sequence = ctx.header.channel_sequence  # [MS-SMB2] 3.3.5.9: Open.ChannelSequence
     dq = contexts.durable_v2
     if dq is not None and ctx.dialect >= 0x0300:
         op.create_guid = bytes(dq.create_guid)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -133,6 +134,8 @@ _SESSION_EXPIRED = int(NtStatus.NETWORK_SESSION_EXPIRED)
 _EXPIRED = SessionState.EXPIRED
 _VALID = SessionState.VALID
 
+_wall_clock = time.time  # session activity stamps are read by other processes (Get-SmbSession)
+
 _NO_SIGN_CHECK = frozenset({Command.NEGOTIATE, Command.SESSION_SETUP, Command.CANCEL, Command.ECHO})
 # [MS-SMB2] 3.3.5.2.9: processed even on an expired session (smb2.session.expire2 adds ECHO/CANCEL)
 _EXPIRED_OK = frozenset({Command.LOGOFF, Command.CLOSE, Command.LOCK, Command.CANCEL, Command.ECHO})
@@ -149,7 +152,12 @@ def _lookup_session(ctx: Ctx, sid: int) -> tuple[Session | None, int]:
         return None, _USER_SESSION_DELETED
     state = session.state
     if state is _VALID:
-        return session, 0
+        if session.expires_at is None or _wall_clock() < session.expires_at:
+            return session, 0
+        # [MS-SMB2] 3.3.5.2.9: past Session.ExpirationTime (the Kerberos ticket's end) the session is
+        # expired until the client re-authenticates (Samba smb2srv_session_lookup: the same check)
+        session.state = state = _EXPIRED
+        log.info("session 0x%x expired (its Kerberos ticket ended)", session.session_id)
     if state is _EXPIRED:
         return session, _SESSION_EXPIRED
     return session, _USER_SESSION_DELETED
@@ -174,6 +182,8 @@ def check_session(ctx: Ctx, spec: CommandSpec) -> None:
     if related and status and not expired:
         raise SmbError(NtStatus.INVALID_PARAMETER, "related request without a valid previous session")
     ctx.session = None if status else session
+    if session is not None and not status:
+        session.last_active = _wall_clock()
     if session is not None and (session.valid or expired) and hdr.command not in _NO_SIGN_CHECK:
         if hdr.is_signed and not ctx.encrypted:
             signer = session.signer_for(ctx.conn)
@@ -183,13 +193,14 @@ def check_session(ctx: Ctx, spec: CommandSpec) -> None:
             raise SmbError(NtStatus.ACCESS_DENIED, "unsigned request on a session that requires signing")
         if session.encrypt_data and not ctx.encrypted and ctx.server.config.reject_unencrypted:
             raise SmbError(NtStatus.ACCESS_DENIED, "unencrypted request on an encrypted session")
+    if expired:
+        # the request's signature was checked above: its answer is signed, errors included (Samba
+        # does the same), and the commands 3.3.5.2.9 lets through see the session
+        ctx.session = session
     if related and chain.create_error:
         raise SmbError(chain.create_error, "an earlier CREATE of this compound failed")
-    if spec.needs_session:
-        if expired and hdr.command in _EXPIRED_OK:
-            ctx.session = session
-        elif status:
-            raise SmbError(status)
+    if spec.needs_session and status and not (expired and hdr.command in _EXPIRED_OK):
+        raise SmbError(status)
     if spec.needs_tree:
         session = ctx.session
         assert session is not None
@@ -223,11 +234,12 @@ async def dispatch(ctx: Ctx) -> Reply:
     except WireError as e:
         raise SmbError(e.status, str(e)) from None
     if command in _FILE_ID_COMMANDS:
-        # [MS-SMB2] 3.3.5.2.10 ChannelSequence and the CreateGuid replay entry of a durable open
+        # [MS-SMB2] 3.3.5.2.10 ChannelSequence (every open) and the CreateGuid replay entry of a durable open
         fid = req.file_id
         h = ctx.server.handles.by_id.get(fid if type(fid) is bytes else bytes(fid))
         if h is None and fid == _RELATED and ctx.chain.file_id is not None:
             h = ctx.server.handles.by_id.get(ctx.chain.file_id)
-        if h is not None and (h.replay_pending or h.durable or h.resilient):
+        if h is not None and (h.replay_pending or h.durable or h.resilient
+                              or ctx.header.channel_sequence != h.channel_sequence):
             await on_request(ctx, req, command in _MODIFYING)
     return await handler(ctx, req)

@@ -298,9 +298,11 @@ def _orphaned(ctx: Ctx, task: asyncio.Future[Any]) -> None:
 async def on_request(ctx: Ctx, req: Any, modifies: bool) -> None:
     """Before a handler whose request has a FileId: the first use of the FileId clears its CreateGuid
     replay entry (Samba ``smbXsrv_open_clear_replay_cache``; a related compound request does not
-    count, smb2.replay.replay6), and the ChannelSequence rule of [MS-SMB2] 3.3.5.2.10 applies to a
-    durable open: a stale modifying request fails with FILE_NOT_AVAILABLE, a newer sequence moves
-    the open forward (journaled for a persistent open before the request runs)."""
+    count, smb2.replay.replay6), and the ChannelSequence rule of [MS-SMB2] 3.3.5.2.10 applies to every
+    open on SMB 3.x (as Samba's smbd_smb2_request_dispatch_update_counts): a stale modifying request
+    fails with FILE_NOT_AVAILABLE, a newer sequence moves the open forward (journaled for a durable
+    open before the request runs; smb2.replay.channel-sequence on a scale-out share, where the open
+    is not durable)."""
     fid = getattr(req, "file_id", None)
     if fid is None:
         return
@@ -312,12 +314,11 @@ async def on_request(ctx: Ctx, req: Any, modifies: bool) -> None:
     if h.replay_pending and not ctx.header.is_related and raw != _RELATED:
         h.replay_pending = False
         await h.share.volume.svc.forget_replay(h.pid)
-    if not (h.durable or h.resilient):
-        return
     d = channel_rule(h.channel_sequence, ctx.header.channel_sequence, dialect=ctx.dialect,
                      is_replay=ctx.header.is_replay, modifies=modifies)
     if d.status != NtStatus.SUCCESS:
         raise SmbError(d.status, "stale ChannelSequence")
     if d.new_sequence != h.channel_sequence:
         h.channel_sequence = d.new_sequence
-        await h.share.volume.svc.set_channel_sequence(h.pid, d.new_sequence)
+        if h.durable or h.resilient:  # a plain open's sequence lives and dies with this handle
+            await h.share.volume.svc.set_channel_sequence(h.pid, d.new_sequence)

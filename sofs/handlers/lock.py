@@ -18,6 +18,7 @@ A granted lock contends level II oplocks / read leases of other opens (Samba doe
 """
 from __future__ import annotations
 
+from sofs.engine.state import SessionState
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
 from sofs.handlers.opens import Handle, get_open
 from sofs.handlestate.api import HandleStateError, LockRange
@@ -48,6 +49,11 @@ def lock_sequence_applies(ctx: Ctx, op: Handle) -> bool:
 async def handle_lock(ctx: Ctx, req: LockRequest) -> Reply:
     """[MS-SMB2] 3.3.5.14 Receiving an SMB2 LOCK Request: validated here (the first element decides
     the request kind), done by the volume's coordinator."""
+    session = ctx.session
+    if req.locks[0].flags != _UNLOCK and session is not None and session.state is SessionState.EXPIRED:
+        # 3.3.5.2.9 lets LOCK through on an expired session for its unlocks only (Samba
+        # smbd_smb2_request_process_lock; smb2.session.expire2)
+        raise SmbError(NtStatus.NETWORK_SESSION_EXPIRED, "lock on an expired session")
     op = get_open(ctx, req.file_id)
     if op.is_pipe or not op.pid:
         raise SmbError(NtStatus.INVALID_PARAMETER, "LOCK on a pipe")

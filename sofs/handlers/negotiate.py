@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sofs.engine.connection import Outgoing
 from sofs.engine.state import ConnectionState
 from sofs.handlers.base import Ctx, Reply, SmbError, reply
+from sofs.handlers.sessions_status import dialect_name
 from sofs.wire.constants import (
     Cipher,
     Command,
@@ -133,7 +134,7 @@ async def handle_negotiate(ctx: Ctx, req: NegotiateRequest) -> Reply:
         security_buffer=server.acceptor.initial_token(),
         negotiate_contexts=tuple(contexts),  # type: ignore[arg-type]
     )
-    log.info("connection %d negotiated dialect %s", conn.conn_id, _dialect_name(dialect))
+    log.info("connection %d negotiated dialect %s", conn.conn_id, dialect_name(dialect))
     return reply(resp.encode())
 
 
@@ -185,6 +186,3 @@ def handle_smb1_negotiate(server: ServerState, conn: ConnectionState, dialects: 
     hdr = Header(command=Command.NEGOTIATE, credits=conn.window.grant(1), message_id=0)
     return Outgoing(hdr, (resp.encode(),))
 
-
-def _dialect_name(d: int) -> str:
-    return {0x0202: "2.0.2", 0x0210: "2.1", 0x0300: "3.0", 0x0302: "3.0.2", 0x0311: "3.1.1"}.get(d, hex(d))

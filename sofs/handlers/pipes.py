@@ -44,11 +44,13 @@ def share_infos(server: Any) -> list[tuple[str, int, str, int]]:
 
 
 def _new_pipe(ctx: Ctx, name: str) -> Any:
+    from sofs.auth.ntlm import NtlmAcceptor
     from sofs.rpc.pipe import open_pipe
 
     cfg = ctx.server.config
+    users = getattr(ctx.server.acceptor, "userdb", None)
     return open_pipe(name, shares=lambda: share_infos(ctx.server), server_name=cfg.server_name,
-                     domain_name=cfg.domain)
+                     domain_name=cfg.domain, acceptor=NtlmAcceptor(users) if users is not None else None)
 
 
 async def create_pipe(ctx: Ctx, req: CreateRequest) -> Reply:

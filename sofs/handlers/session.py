@@ -67,12 +67,14 @@ async def handle_session_setup(ctx: Ctx, req: SessionSetupRequest) -> Reply:
             raise SmbError(NtStatus.USER_SESSION_DELETED)
         session = found
         _verify_setup_signature(ctx, session)
-        if session.state is SessionState.VALID and session.auth is None:
+        if session.state is not SessionState.IN_PROGRESS and session.auth is None:
             # re-authentication ([MS-SMB2] 3.3.5.5.2): start a fresh exchange on the same session
             session.preauth_hash = conn.preauth_hash
     ctx.session = session
     _sign_setup_errors(ctx, session)
-    reauth = session.state is SessionState.VALID
+    # an expired session re-authenticates like a valid one ([MS-SMB2] 3.3.5.5.3; Samba: the
+    # NETWORK_SESSION_EXPIRED status of smbXsrv_session is cleared by the new authentication)
+    reauth = session.state is not SessionState.IN_PROGRESS
     if session.auth is None:
         session.auth = server.acceptor.new_context()
     if conn.dialect == Dialect.SMB3_1_1:
@@ -281,6 +283,7 @@ def _take_identity(session: Session) -> Any:
     session.user = auth.user
     session.is_guest = bool(getattr(auth, "is_guest", False))
     session.is_anonymous = bool(getattr(auth, "is_anonymous", False))
+    session.expires_at = getattr(auth, "expires_at", None)
     return auth
 
 
@@ -293,10 +296,19 @@ def _identity_flags(session: Session) -> int:
     return 0
 
 
+def _expiry_note(session: Session) -> str:
+    if session.expires_at is None:
+        return ""
+    return f", expires in {session.expires_at - time.time():.0f} s"
+
+
 def _reauthenticated(session: Session) -> int:
     """Re-authentication done: the session keys stay those of the first authentication (Windows,
     Samba); only the user may change."""
     _take_identity(session)
+    session.state = SessionState.VALID
+    log.info("session 0x%x re-authenticated as %s%s", session.session_id, getattr(session.user, "name", ""),
+             _expiry_note(session))
     flags = _identity_flags(session)
     if session.encrypt_data:
         flags |= SessionFlags.ENCRYPT_DATA
@@ -325,9 +337,10 @@ def _complete(ctx: Ctx, session: Session, req: SessionSetupRequest) -> int:
             flags |= SessionFlags.ENCRYPT_DATA
     session.state = SessionState.VALID
     user = getattr(session.user, "name", "anonymous")
-    log.info("connection %d: session 0x%x user %s (%s%s%s)", conn.conn_id, session.session_id, user,
+    log.info("connection %d: session 0x%x user %s (%s%s%s%s)", conn.conn_id, session.session_id, user,
              "guest" if session.is_guest else "anonymous" if session.is_anonymous else "authenticated",
-             ", signing" if session.signing_required else "", ", encrypted" if session.encrypt_data else "")
+             ", signing" if session.signing_required else "", ", encrypted" if session.encrypt_data else "",
+             _expiry_note(session))
     return int(flags)
 
 
@@ -359,13 +372,15 @@ async def handle_logoff(ctx: Ctx, req: LogoffRequest) -> Reply:
     return reply(LogoffResponse().encode())
 
 
-async def end_session(server, session: Session, disconnected: bool) -> None:  # type: ignore[no-untyped-def]
+async def end_session(server, session: Session, disconnected: bool,  # type: ignore[no-untyped-def]
+                      keep_durable: bool = True) -> None:
     """Tear a session down: its handles close (durable ones stay disconnected at their volume's
-    coordinator, [MS-SMB2] 3.3.5.5.3 / 3.3.5.6), it leaves the tables."""
+    coordinator, [MS-SMB2] 3.3.5.5.3 / 3.3.5.6, unless ``keep_durable`` is False: Close-SmbSession),
+    it leaves the tables."""
     from sofs.handlers.opens import session_ended
 
     try:
-        await session_ended(server, session, keep_durable=True)
+        await session_ended(server, session, keep_durable=keep_durable)
     except Exception:
         log.exception("ending the handles of session 0x%x failed", session.session_id)
     session.trees.clear()

@@ -63,6 +63,7 @@ async def handle_tree_connect(ctx: Ctx, req: TreeConnectRequest) -> Reply:
         tree = TreeConnect(session.next_tree_id, session, share, access, encrypt=encrypt, is_ca=is_ca,
                            is_scaleout=bool(caps & ShareCaps.SCALEOUT))
         resp = TreeConnectResponse(ShareType.DISK, int(flags), caps, access)
+    tree.server_name = req.path.lstrip("\\").split("\\", 1)[0]
     session.next_tree_id += 1
     session.trees[tree.tree_id] = tree
     ctx.tree = tree

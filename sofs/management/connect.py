@@ -114,6 +114,10 @@ async def default_service_factory(kind: str, cluster: str | None = None) -> Any:
     if kind == "witness":
         from sofs.management.services.witness import WitnessClientService
         return WitnessClientService(await open_cluster_client(cluster))
+    if kind == "sessions":
+        from sofs.management.services.sessions import SmbSessionService
+
+        return SmbSessionService(await open_cluster_client(cluster))
     if kind == "domain":
         from sofs.management.services.domain import DomainService
 

@@ -46,7 +46,9 @@ def table_columns(obj: Any) -> list[str] | None:
     """The default Format-Table columns of ``obj``, or None when its default view is a list."""
     cols = getattr(type(obj), "PS_TABLE", None)
     if cols is not None:
-        return [pascal(c) for c in cols]
+        names = {f.name: f.metadata.get("ps", pascal(f.name)) for f in dataclasses.fields(obj)} \
+            if dataclasses.is_dataclass(obj) else {}
+        return [names.get(c, pascal(c)) for c in cols]
     props = properties_of(obj)
     return list(props) if len(props) <= 4 else None
 

@@ -4,6 +4,9 @@ A :class:`NamedPipe` is one open of ``\\srvsvc`` or ``\\wkssvc``: a pure, messag
 with a DCE/RPC server behind it. The SMB handlers map WRITE → :meth:`NamedPipe.write`, READ →
 :meth:`NamedPipe.read`, IOCTL FSCTL_PIPE_TRANSCEIVE → :meth:`NamedPipe.transceive`.
 
+DCE/RPC-level authentication (a bind with a sec_trailer, as ``rpcclient -S``/smbtorture ``[sign]`` or
+``[seal]`` send inside the SMB session) is served as on TCP (:mod:`sofs.rpc.dcerpc_security`).
+
 Read semantics (message mode): each response PDU is one message; a read returns bytes of the first
 queued message only, with STATUS_BUFFER_OVERFLOW when part of that message is left for the next
 read, and ``(b"", STATUS_PIPE_EMPTY)`` when nothing is queued (a handler may instead keep the READ
@@ -37,9 +40,10 @@ from sofs.rpc.dcerpc import (
     encode_bind_ack,
     encode_bind_nak,
     encode_fault,
-    encode_responses,
     negotiate_context,
 )
+from sofs.rpc.dcerpc_auth import split_auth
+from sofs.rpc.dcerpc_security import Acceptor, AssociationSecurity, bind_auth, with_bind_auth
 from sofs.rpc.ndr import NdrError
 from sofs.rpc.srvsvc import ShareInfoSource, SrvsvcService
 from sofs.rpc.wkssvc import WkssvcService
@@ -63,8 +67,9 @@ class RpcService(Protocol):
 class NamedPipe:
     """One open of an RPC pipe (pure: no I/O, no clock)."""
 
-    def __init__(self, service: RpcService, assoc_group_id: int = 0x53F0) -> None:
+    def __init__(self, service: RpcService, assoc_group_id: int = 0x53F0, acceptor: Acceptor | None = None) -> None:
         self.service = service
+        self.security = AssociationSecurity(acceptor)
         self._assoc_group_id = assoc_group_id
         self._in = bytearray()
         self._out: deque[bytes] = deque()
@@ -129,7 +134,10 @@ class NamedPipe:
                 self._bind(pdu, hdr)
             elif hdr.ptype == PType.REQUEST:
                 self._request(pdu, hdr)
-            elif hdr.ptype in (PType.AUTH3, PType.CO_CANCEL, PType.ORPHANED, PType.SHUTDOWN):
+            elif hdr.ptype == PType.AUTH3:
+                if hdr.auth_length:  # [C706] rpc_auth_3: header, 4 octets of padding, sec_trailer, token
+                    self.security.auth3(split_auth(pdu, hdr, HEADER_SIZE))
+            elif hdr.ptype in (PType.CO_CANCEL, PType.ORPHANED, PType.SHUTDOWN):
                 if hdr.ptype == PType.ORPHANED:
                     self._partial = None
             else:
@@ -146,8 +154,9 @@ class NamedPipe:
     def _bind(self, pdu: bytes, hdr: PduHeader) -> None:
         bind = Bind.decode(pdu)
         alter = hdr.ptype == PType.ALTER_CONTEXT
-        if hdr.auth_length:
-            self._out.append(encode_bind_nak(hdr.call_id, 0))  # no DCE/RPC-level auth on pipes
+        auth = bind_auth(self.security, pdu, hdr)
+        if auth.refusal is not None:
+            self._out.append(auth.refusal)
             return
         if not alter:
             self._max_xmit = max(512, min(bind.max_recv_frag, MAX_FRAG))
@@ -155,34 +164,28 @@ class NamedPipe:
                 self._assoc_group_id = bind.assoc_group_id
         results = [self._negotiate(c) for c in bind.contexts]
         sec_addr = "" if alter else f"\\PIPE\\{self.service.pipe_name}"
-        self._out.append(
-            encode_bind_ack(
-                hdr.call_id,
-                self._max_xmit,
-                max(512, min(bind.max_xmit_frag, MAX_FRAG)),
-                self._assoc_group_id,
-                sec_addr,
-                results,
-                alter_context=alter,
-            )
-        )
+        ack = encode_bind_ack(hdr.call_id, self._max_xmit, max(512, min(bind.max_xmit_frag, MAX_FRAG)),
+                              self._assoc_group_id, sec_addr, results, alter_context=alter)
+        self._out.append(with_bind_auth(self.security, ack, auth))
 
     def _request(self, pdu: bytes, hdr: PduHeader) -> None:
         req = Request.decode(pdu, hdr)
-        if hdr.auth_length:
-            self._out.append(encode_fault(hdr.call_id, NCA_S_PROTO_ERROR))
+        try:
+            stub = self.security.request_stub(pdu, hdr)
+        except RpcFault as e:  # a SecurityFault also fails the association: its later calls fault too
+            self._out.append(encode_fault(hdr.call_id, e.status))
             return
         if req.context_id not in self._contexts:
             self._out.append(encode_fault(hdr.call_id, NCA_S_UNKNOWN_IF, req.context_id))
             return
         first, last = bool(req.flags & PFC_FIRST_FRAG), bool(req.flags & PFC_LAST_FRAG)
         if first:
-            self._partial = (req.call_id, req.context_id, req.opnum, bytearray(req.stub))
+            self._partial = (req.call_id, req.context_id, req.opnum, bytearray(stub))
         elif self._partial is None or self._partial[0] != req.call_id:
             self._out.append(encode_fault(hdr.call_id, NCA_S_PROTO_ERROR))
             return
         else:
-            self._partial[3].extend(req.stub)
+            self._partial[3].extend(stub)
         if len(self._partial[3]) > MAX_REQUEST:
             self._partial = None
             self._out.append(encode_fault(hdr.call_id, NCA_S_PROTO_ERROR))
@@ -202,7 +205,7 @@ class NamedPipe:
         except NdrError:
             self._out.append(encode_fault(call_id, NCA_S_FAULT_NDR, ctx_id))
             return
-        self._out.extend(encode_responses(call_id, ctx_id, out, self._max_xmit))
+        self._out.extend(self.security.responses(call_id, ctx_id, out, self._max_xmit))
 
 
 PIPE_NAMES = ("srvsvc", "wkssvc")
@@ -216,8 +219,10 @@ def open_pipe(
     domain_name: str,
     server_comment: str = "",
     assoc_group_id: int = 0x53F0,
+    acceptor: Acceptor | None = None,
 ) -> NamedPipe | None:
     """A new pipe endpoint for a CREATE of ``name`` on IPC$, or None (→ OBJECT_NAME_NOT_FOUND).
+    ``acceptor`` checks DCE/RPC-level authentication (binds with a sec_trailer; refused without it).
 
     Accepts ``srvsvc``, ``\\srvsvc``, ``PIPE\\srvsvc`` (any case); likewise wkssvc.
     """
@@ -228,4 +233,4 @@ def open_pipe(
         "wkssvc": lambda: WkssvcService(server_name, domain_name),
     }
     factory = factories.get(key)
-    return NamedPipe(factory(), assoc_group_id) if factory else None
+    return NamedPipe(factory(), assoc_group_id, acceptor) if factory else None

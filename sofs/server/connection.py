@@ -379,6 +379,11 @@ class SmbConnection(asyncio.BufferedProtocol):
             # the next loop turn: a Task cancelled before its first step would never resume the
             # suspended handler (the CANCEL may sit in the same read as its request)
             asyncio.get_running_loop().call_soon(run.task.cancel)
+            # answers of requests read after the CANCEL wait for its CANCELLED answer, as from Samba,
+            # which answers the cancelled request while it processes the CANCEL (smb2.session.expire2:
+            # a NOTIFY refused at once must not overtake the one cancelled before it)
+            done = self.settling()
+            run.task.add_done_callback(lambda _t: done.done() or done.set_result(None))
         else:
             # still synchronous: it completes on its own, or is cancelled when it would go async
             ctx.cancel_requested = True

@@ -5,26 +5,41 @@
 changes (password rotation, re-join, Remove-Computer): it writes the keytab (0600) into the node's state
 directory, gives the SMB server its Kerberos acceptor and the directory that resolves domain names in
 share ACLs (pre-resolving the names of the current shares off the event loop).
+
+Like a Windows member's Netlogon, the node changes its own machine password when it is older than
+MaximumPasswordAge (30 days; :func:`~sofs.domain.membership.password_change_due`), bound as itself, and
+keeps the previous keys for tickets issued before; a failed change is tried again 15 minutes later.
+The cluster name object's password changes only with ``Reset-ComputerMachinePassword``.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sofs.auth.kerberos import KerberosAcceptor
-from sofs.domain.membership import Membership, install
+from sofs.domain.join import DomainError, MachineAccount, change_own_password
+from sofs.domain.membership import MAX_PASSWORD_AGE_S, RETRY_S, Membership, install, password_change_due
 
 log = logging.getLogger("sofs.domain")
 
 
 class DomainMember:
-    def __init__(self, server: Any, store: Any, key: str, state_dir: Path, node: str) -> None:
+    def __init__(self, server: Any, store: Any, key: str, state_dir: Path, node: str, *,
+                 clock: Callable[[], float] = time.time,
+                 change: Callable[[Any, MachineAccount], MachineAccount] = change_own_password,
+                 max_age_s: float = MAX_PASSWORD_AGE_S) -> None:
         # the state directory may be the cluster's (embedded mode: every node on one machine)
         self.server, self.store, self.key, self.dir = server, store, key, state_dir / "domain" / node
         self.revision: int | None = None
         self.directory: Any = None
+        self.clock, self.change, self.max_age_s = clock, change, max_age_s
+        self.retry_at = 0.0
+        self.task: asyncio.Task[bool] | None = None  # a password change under way
 
     async def refresh(self) -> None:
         """Apply the stored membership if it changed since the last call; resolve new share names."""
@@ -33,6 +48,9 @@ class DomainMember:
         if rev != self.revision:
             self.revision = rev
             await self._apply(kv)
+        if kv is not None and (self.task is None or self.task.done()):
+            # in the background: a DC that does not answer must not hold up the node's loop
+            self.task = asyncio.create_task(self.change_password_if_due(kv))
         directory = self.directory
         if directory is not None:
             self.server.users.directory = directory  # the user database may have been rebuilt meanwhile
@@ -54,3 +72,34 @@ class DomainMember:
         acceptor._init_token = b""  # the NEGOTIATE hint now lists Kerberos
         self.server.users.directory = self.directory = directory
         log.info("domain member of %s as %s (kvno %d)", m.domain.dns_name, m.machine.account, m.machine.kvno)
+
+    async def change_password_if_due(self, kv: Any) -> bool:
+        """Change the node's machine password when it is due; the new membership goes to the store
+        only if nobody changed it meanwhile (else, if the stored password is still the old one, into
+        the fresh document). True when a change was stored."""
+        m = Membership.from_json(kv.value.decode())
+        now = self.clock()
+        if not password_change_due(m, now, self.max_age_s) or now < self.retry_at:
+            return False
+        try:
+            machine = await asyncio.to_thread(self.change, m.domain, m.machine)
+        except DomainError as e:
+            self.retry_at = now + RETRY_S
+            log.warning("machine password of %s not changed (next try in %.0f s): %s", m.machine.account,
+                        RETRY_S, e)
+            return False
+        old = m.machine
+        for _ in range(5):
+            new = dataclasses.replace(m, machine=machine, previous=old, changed_at=now)
+            if await self.store.cas(self.key, new.to_json().encode(), kv.mod_revision):
+                log.info("machine password of %s changed (kvno %d)", machine.account, machine.kvno)
+                return True
+            kv = await self.store.get(self.key)
+            if kv is None:
+                break
+            m = Membership.from_json(kv.value.decode())
+            if m.machine.password != old.password:
+                break
+        log.error("machine password of %s changed in the directory (kvno %d) but the membership changed "
+                  "meanwhile; run Reset-ComputerMachinePassword", machine.account, machine.kvno)
+        return False

@@ -36,6 +36,7 @@ from sofs.server.app import build_state, make_share, start_listeners, tune_mallo
 from sofs.server.cluster_volumes import ClusterVolumes, ensure_volume_group, volume_and_rest
 from sofs.server.domain_member import DomainMember
 from sofs.server.node_accounts import AccountFollower
+from sofs.server.node_status import SessionPublisher
 from sofs.server.state import ServerState
 from sofs.server.volumes import start_scavenger
 from sofs.vfs.mounts import share_root_exists
@@ -175,6 +176,7 @@ class NodeSmb:
         await accounts.load()
         domain = DomainMember(self.server, self.ctx.store, f"{self.ctx.config.prefix}secrets/domain/{self.ctx.name}",
                               Path(self.ctx.state_dir), self.ctx.name)  # issue 18: Add-Computer's secret
+        sessions = SessionPublisher(self.server, self.ctx.store, self.ctx.config.prefix, self.ctx.name)
         agent = self.ctx.agent
         agent.on_change(lambda _a: self._changed.set())
         watcher = asyncio.create_task(self.follow_shares(revision))
@@ -188,10 +190,16 @@ class NodeSmb:
                     log.exception("domain membership not applied")
                 self._changed.clear()
                 await self.volumes.sync()
+                try:
+                    await sessions.tick()  # Get-SmbSession's listing, Close-SmbSession's requests
+                except Exception as e:  # noqa: BLE001 - a store hiccup: next second
+                    log.debug("session listing not published: %s", e)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout=1.0)
         finally:
             watcher.cancel()
             account_watch.cancel()
             await self.set_serving(False)
+            with contextlib.suppress(Exception):
+                await sessions.withdraw()
             await self.volumes.close()

@@ -6,9 +6,11 @@ call runs as its own task, so a pending AsyncNotify never blocks the UnRegister 
 sent after it on the same connection. Responses are written as the calls complete, each call's
 fragments together.
 
-No RPC-level authentication: a bind with an auth trailer is refused (bind_nak). Windows witness
-clients authenticate (packet privacy), so they are refused too; Samba's rpcclient and smbtorture
-without ``[sign]``/``[seal]`` are served.
+Authentication ([MS-RPCE] 3.3.1.5.2): a bind without a sec_trailer makes an anonymous association; a
+bind with one (NTLMSSP or SPNEGO/NTLM at CONNECT, PKT_INTEGRITY or PKT_PRIVACY, as Windows witness
+clients use) is accepted with the security contexts of ``auth`` (the node's user accounts) and its
+requests and responses are verified / signed / sealed (:mod:`sofs.rpc.dcerpc_security`). Without
+``auth`` (a node that serves no SMB has no accounts) authenticated binds get a bind_nak.
 """
 from __future__ import annotations
 
@@ -35,11 +37,11 @@ from sofs.rpc.dcerpc import (
     RpcFault,
     SyntaxId,
     encode_bind_ack,
-    encode_bind_nak,
     encode_fault,
-    encode_responses,
     negotiate_context,
 )
+from sofs.rpc.dcerpc_auth import split_auth
+from sofs.rpc.dcerpc_security import Acceptor, AssociationSecurity, SecurityFault, bind_auth, with_bind_auth
 from sofs.rpc.ndr import NdrError
 
 log = logging.getLogger("sofs.rpc.tcp")
@@ -54,9 +56,10 @@ class AsyncRpcService(Protocol):
 
 
 class RpcTcpProtocol(asyncio.Protocol):
-    def __init__(self, service: AsyncRpcService, port: int) -> None:
+    def __init__(self, service: AsyncRpcService, port: int, acceptor: Acceptor | None = None) -> None:
         self.service = service
         self.port = port
+        self.security = AssociationSecurity(acceptor)
         self.transport: asyncio.Transport | None = None
         self._in = bytearray()
         self._contexts: set[int] = set()
@@ -104,14 +107,26 @@ class RpcTcpProtocol(asyncio.Protocol):
             self._bind(pdu, hdr)
         elif hdr.ptype == PType.REQUEST:
             self._request(pdu, hdr)
-        elif hdr.ptype not in (PType.AUTH3, PType.CO_CANCEL, PType.ORPHANED, PType.SHUTDOWN):
+        elif hdr.ptype == PType.AUTH3:
+            if hdr.auth_length:  # [C706] rpc_auth_3: header, 4 octets of padding, sec_trailer, token
+                self.security.auth3(split_auth(pdu, hdr, HEADER_SIZE))
+        elif hdr.ptype not in (PType.CO_CANCEL, PType.ORPHANED, PType.SHUTDOWN):
             self._send(encode_fault(hdr.call_id, NCA_S_PROTO_ERROR))
+
+    def _fault_and_close(self, call_id: int, status: int) -> None:
+        """A security fault: the association's protection can no longer be trusted."""
+        self._send(encode_fault(call_id, status))
+        if self.transport is not None:
+            self.transport.close()
 
     def _bind(self, pdu: bytes, hdr: PduHeader) -> None:
         bind = Bind.decode(pdu)
         alter = hdr.ptype == PType.ALTER_CONTEXT
-        if hdr.auth_length:
-            self._send(encode_bind_nak(hdr.call_id, 0))
+        auth = bind_auth(self.security, pdu, hdr)
+        if auth.refusal is not None:
+            self._send(auth.refusal)
+            if auth.close and self.transport is not None:
+                self.transport.close()
             return
         if not alter:
             self._max_xmit = max(512, min(bind.max_recv_frag, MAX_FRAG))
@@ -121,22 +136,28 @@ class RpcTcpProtocol(asyncio.Protocol):
             if res.result == RESULT_ACCEPTANCE:
                 self._contexts.add(c.context_id)
             results.append(res)
-        self._send(encode_bind_ack(hdr.call_id, self._max_xmit, max(512, min(bind.max_xmit_frag, MAX_FRAG)),
-                                   bind.assoc_group_id or 0x12345, "" if alter else str(self.port), results,
-                                   alter_context=alter))
+        ack = encode_bind_ack(hdr.call_id, self._max_xmit, max(512, min(bind.max_xmit_frag, MAX_FRAG)),
+                              bind.assoc_group_id or 0x12345, "" if alter else str(self.port), results,
+                              alter_context=alter)
+        self._send(with_bind_auth(self.security, ack, auth))
 
     def _request(self, pdu: bytes, hdr: PduHeader) -> None:
         req = Request.decode(pdu, hdr)
-        if hdr.auth_length:
-            self._send(encode_fault(hdr.call_id, NCA_S_PROTO_ERROR))
+        try:
+            stub = self.security.request_stub(pdu, hdr)
+        except SecurityFault as e:
+            self._fault_and_close(hdr.call_id, e.status)
+            return
+        except RpcFault as e:
+            self._send(encode_fault(hdr.call_id, e.status))
             return
         if req.context_id not in self._contexts:
             self._send(encode_fault(hdr.call_id, NCA_S_UNKNOWN_IF, req.context_id))
             return
         if req.flags & PFC_FIRST_FRAG:
-            self._partial[req.call_id] = (req.context_id, req.opnum, bytearray(req.stub))
+            self._partial[req.call_id] = (req.context_id, req.opnum, bytearray(stub))
         elif req.call_id in self._partial:
-            self._partial[req.call_id][2].extend(req.stub)
+            self._partial[req.call_id][2].extend(stub)
         else:
             self._send(encode_fault(hdr.call_id, NCA_S_PROTO_ERROR))
             return
@@ -165,18 +186,23 @@ class RpcTcpProtocol(asyncio.Protocol):
             log.exception("RPC call %d failed", opnum)
             self._send(encode_fault(call_id, NCA_S_PROTO_ERROR, ctx_id, did_not_execute=False))
             return
-        self._send(b"".join(encode_responses(call_id, ctx_id, out, self._max_xmit)))
+        self._send(b"".join(self.security.responses(call_id, ctx_id, out, self._max_xmit)))
 
 
 async def start_rpc_tcp(service_factory: Callable[[], AsyncRpcService], addresses: list[str],
-                        port: int) -> list[asyncio.base_events.Server]:
-    """Listen on ``port`` of every address (one service object per connection)."""
+                        port: int, auth: Callable[[], Acceptor | None] | None = None,
+                        ) -> list[asyncio.base_events.Server]:
+    """Listen on ``port`` of every address (one service object per connection); ``auth`` gives the
+    acceptor for authenticated binds at each new connection (None: anonymous binds only)."""
     loop = asyncio.get_running_loop()
     servers = []
+
+    def protocol() -> RpcTcpProtocol:
+        return RpcTcpProtocol(service_factory(), port, auth() if auth is not None else None)
+
     for a in addresses:
         try:
-            servers.append(await loop.create_server(lambda: RpcTcpProtocol(service_factory(), port), a, port,
-                                                    reuse_address=True))
+            servers.append(await loop.create_server(protocol, a, port, reuse_address=True))
         except OSError as e:
             log.warning("RPC over TCP cannot listen on %s:%d: %s", a, port, e)
     return servers

@@ -4,11 +4,12 @@ Add-Computer creates the nodes' accounts and the cluster name object (SPNs of th
 Scale-Out File Server role); each node writes its keytab from the cluster store's secret. The share
 grants a domain group and a machine account by name (resolved through LDAP); a domain user in the
 group gets in with Kerberos through every node and through the role's name, one outside is refused,
-the Hyper-V host's machine account gets in with its keytab; the machine passwords rotate and the
-accounts go with Remove-Computer.
+the Hyper-V host's machine account gets in with its keytab; Get-SmbSession and Get-SmbConnection show
+their domain names; the machine passwords rotate and the accounts go with Remove-Computer.
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -55,6 +56,19 @@ def smb(dc: Dc, cc: Path, name: str, addr: str, port: int, cmd: str = "ls") -> s
                           timeout=60, env=dc.env(cc), check=False)
 
 
+def as_json(state: Path, *args: str) -> list[dict[str, object]]:
+    out = ok(state, *args, "-AsJson").strip()
+    data = json.loads(out) if out else []
+    return data if isinstance(data, list) else [data]
+
+
+def hold(dc: Dc, cc: Path, name: str, addr: str, port: int) -> subprocess.Popen[str]:
+    """An smbclient session that stays logged on until its standard input says ``quit``."""
+    return subprocess.Popen(["smbclient", f"//{name}/VMS", "-I", addr, "-p", str(port), "--use-kerberos=required",
+                             "--option=client min protocol=SMB3"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=dc.env(cc))
+
+
 def until_ok(fn, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while True:
@@ -98,6 +112,23 @@ def test_cluster_joins_the_domain(dc: Dc, cluster: tuple[Path, int], tmp_path: P
     dc.kinit("HOST1$", cc_host, keytab=dc.state / "host1.keytab")
     r = smb(dc, cc_host, f"sofs.{DNS_DOMAIN}", ADDR["n3"], port)
     assert r.returncode == 0, r.stdout + r.stderr
+
+    # Get-SmbSession shows the domain identities of live sessions (smbclient waiting for commands)
+    held = [hold(dc, cc, f"sofs.{DNS_DOMAIN}", ADDR["n2"], port),
+            hold(dc, cc_host, f"sofs.{DNS_DOMAIN}", ADDR["n3"], port)]
+    try:
+        want = {("CORP\\dave", "n2"), ("CORP\\HOST1$", "n3")}
+        deadline = time.monotonic() + 30
+        while not want <= (seen := {(s["ClientUserName"], s["ClusterNodeName"])
+                                    for s in as_json(state, "Get-SmbSession")}):
+            assert time.monotonic() < deadline, f"Get-SmbSession shows {seen}"
+            time.sleep(0.5)
+        print(ok(state, "Get-SmbSession", "-ClientUserName", "CORP\\*"))
+        conns = as_json(state, "Get-SmbConnection", "-UserName", "CORP\\dave")
+        assert {(c["ShareName"], c["UserName"]) for c in conns} == {("VMS", "CORP\\dave")}
+    finally:
+        for p in held:
+            p.communicate("quit\n", timeout=30)
 
     # machine password rotation: new kvno; a ticket issued before the change still works
     out = ok(state, "Reset-ComputerMachinePassword", "-Credential", "CORP\\Administrator", env=admin)

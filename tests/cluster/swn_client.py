@@ -4,10 +4,13 @@
 witness service for WATCHED_IP, then AsyncNotify in a loop; prints one JSON line per event
 (``registered``, then one per notification with the wall time it arrived). After the first
 notification the next AsyncNotify goes to ADDRESS2 (a new association, same registration) when given.
+Anonymous, unless ``$SWN_CREDENTIALS`` is ``user%password``: then it authenticates as Windows clients do
+(SPNEGO/NTLM, packet privacy; ``$SWN_BINDING`` changes the binding options, default ``seal``).
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -19,12 +22,23 @@ addr, port, net_name, ip, client = sys.argv[1:6]
 addr2 = sys.argv[6] if len(sys.argv) > 6 else None
 lp = param.LoadParm()
 creds = Credentials()
-creds.guess(lp)
-creds.set_anonymous()
+secret = os.environ.get("SWN_CREDENTIALS")
+if secret:
+    lp.load_default()  # Samba's gensec needs a loaded configuration for NTLMSSP
+    creds.guess(lp)
+    user, _, password = secret.partition("%")
+    creds.set_username(user)
+    creds.set_password(password)
+    creds.set_domain("WORKGROUP")
+    options = "," + os.environ.get("SWN_BINDING", "seal")
+else:
+    creds.guess(lp)
+    creds.set_anonymous()
+    options = ""
 
 
 def connect(a: str) -> witness.witness:
-    return witness.witness(f"ncacn_ip_tcp:{a}[{port}]", lp, creds)
+    return witness.witness(f"ncacn_ip_tcp:{a}[{port}{options}]", lp, creds)
 
 
 def say(**kw: object) -> None:

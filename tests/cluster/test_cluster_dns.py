@@ -136,3 +136,32 @@ def test_rfc2136_update_reaches_bind(tmp_path: Path) -> None:
             assert r is not None
             asyncio.run(send_update(r))
         assert dig(bind.address, bind.port, fqdn) == ["127.0.0.11", "127.0.0.13"]
+        # the role moves to another node: the records are the new owner's to keep
+        moved = Registrar()
+        assert asyncio.run(moved.step([nn2], existing={"SOFS"})) == ["SOFS"]
+        assert asyncio.run(moved.step([], existing={"SOFS"})) == []
+        assert dig(bind.address, bind.port, fqdn) == ["127.0.0.11", "127.0.0.13"]
+        # Remove-ClusterGroup: the node that registered the name deletes it
+        assert asyncio.run(reg.step([], existing=set())) == ["SOFS"]
+        assert dig(bind.address, bind.port, fqdn) == []
+
+
+def test_a_removed_roles_records_are_deleted_until_the_server_takes_it() -> None:
+    sent: list[tuple[str, ...]] = []
+    fail = [True]
+
+    def sender(r: Registration) -> None:
+        if fail[0] and not r.addresses:
+            raise UpdateFailed("127.0.2.53:53: TimeoutError")
+        sent.append(r.addresses)
+
+    params = {"DnsServer": "127.0.2.53", "DnsZone": "example.test"}
+    nn = NetworkName("SOFS", "n1", "SOFS", "example.test", 5, ("127.0.0.11",), params)
+    reg = Registrar(sender=sender)
+    assert asyncio.run(reg.step([nn], existing={"SOFS"})) == ["SOFS"]
+    assert asyncio.run(reg.step([], existing=set())) == []  # the server does not answer: kept
+    assert "TimeoutError" in reg.last_error["SOFS"]
+    fail[0] = False
+    assert asyncio.run(reg.step([], existing=set())) == ["SOFS"]
+    assert sent == [("127.0.0.11",), ()] and not reg.last_error
+    assert asyncio.run(reg.step([], existing=set())) == []  # done once

@@ -106,6 +106,15 @@ def test_role_name_dns_and_share(cluster: tuple[Path, int, int, Bind]) -> None:
                  dig(bind.address, bind.port, fqdn) == all3, 30, "n3 back in both answers")
     print(f"n3 restarted -> back in both answers after {back:.2f} s")
 
+    # Remove-ClusterGroup (refused while a share is scoped to the role): its name leaves BIND and the nodes
+    r = sofs("Remove-ClusterGroup", "SOFS", state=state)
+    assert r.returncode != 0 and "VMS" in r.stderr, r.stdout + r.stderr
+    ok(state, "Remove-SmbShare", "VMS", "-Force")
+    ok(state, "Remove-ClusterGroup", "SOFS")
+    gone = until(lambda: dig(bind.address, bind.port, fqdn) == [] and dig("127.0.0.11", dns_port, "SOFS") == [],
+                 20, "the role's name gone from BIND and the nodes")
+    print(f"Remove-ClusterGroup SOFS -> gone from BIND after {gone:.2f} s")
+
 
 
 def sofs_node_cmd(state: Path, node: str) -> list[str]:

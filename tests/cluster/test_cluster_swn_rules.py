@@ -57,3 +57,37 @@ def test_moves_and_ip_change() -> None:
 def test_unknown_address_is_unavailable() -> None:
     r = new_registration(snap({"n1"}), "n1", version=0x10001, net_name="SOFS", ip_address="10.9.9.9", client="C")
     assert r.file_server_node == "" and r.last_state == UNAVAILABLE
+
+
+def test_abandoned_registrations_expire(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """No AsyncNotify for MAX_IDLE_S (the client died, or never came back after its witness node died):
+    any node's sweep deletes the registration; one seen meanwhile stays, as do the others."""
+    import asyncio
+    import dataclasses
+
+    from sofs.cluster.model import Keys
+    from sofs.cluster.store_embedded import EmbeddedStore
+    from sofs.cluster.swn import MAX_IDLE_S, expired, key, list_registrations, move_client, sweep
+
+    old = new_registration(snap({"n1"}), "n1", version=0x10001, net_name="SOFS", ip_address="127.0.0.11",
+                           client="GONE", wall=1000.0)
+    live = dataclasses.replace(new_registration(snap({"n1"}), "n1", version=0x10001, net_name="SOFS",
+                                                ip_address="127.0.0.11", client="HERE", wall=1000.0),
+                               last_seen=1000.0 + MAX_IDLE_S)
+    now = 1000.0 + MAX_IDLE_S + 1
+    assert expired(old, now) and not expired(live, now) and not expired(old, 1000.0 + MAX_IDLE_S)
+    assert decode_registration(encode_registration(live)) == live
+
+    async def go() -> None:
+        store = await EmbeddedStore.open(tmp_path / "store")
+        keys = Keys("/c/")
+        try:
+            for r in (old, live):
+                await store.put(key(keys, r.id), encode_registration(r))
+            assert await sweep(store, keys, now) == ["GONE"]
+            assert [r.client_computer_name for r in await list_registrations(store, keys)] == ["HERE"]
+            assert await move_client(store, keys, snap({"n1", "n2"}), "HERE", "n2") == 1
+        finally:
+            await store.close()
+
+    asyncio.run(go())

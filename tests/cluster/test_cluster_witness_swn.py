@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 from cluster_proc import free_port_on, kill_quietly, node_pids, sofs, sofs_env
 
+from tests.conftest import USERS
+
 pytestmark = pytest.mark.interop
 ADDR = {"n1": "127.0.0.11", "n2": "127.0.0.12", "n3": "127.0.0.13"}
 HERE = Path(__file__).resolve().parent
@@ -40,6 +42,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Path, int]]:
         pytest.skip("python3-samba (Samba's client bindings) is not installed")
     state = tmp_path / "cluster"
     state.mkdir()
+    (state / "smb.toml").write_text(f'[[user]]\nname = "alice"\npassword = "{USERS["alice"]}"\n')
     both = [*ADDR.values(), *(a.replace("127.0.0.", "127.0.1.") for a in ADDR.values())]
     port, wport = free_port_on(both), free_port_on(both)
     r = sofs("cluster", "up", "3", "--name", "swnc", "--state-dir", str(state), "--delay-ms", "200",
@@ -135,7 +138,32 @@ def test_witness_timeline(cluster: tuple[Path, int]) -> None:
                                 capture_output=True, text=True, timeout=30, check=False)
             print(r2.stdout)
             assert r2.returncode == 0 and all(a in r2.stdout for a in ADDR.values()), r2.stdout + r2.stderr
+            _rpcclient_authenticated(wport)
     finally:
         for c in clients:
             c.proc.kill()
             c.proc.wait(5)
+
+
+def _rpcclient_authenticated(wport: int) -> None:
+    """rpcclient with the node's accounts: signed and sealed (SPNEGO/NTLM, and raw NTLMSSP), the witness
+    commands a client uses; a wrong password is refused."""
+    for opts in ("sign", "seal", "seal,ntlm", "connect"):
+        binding = f"ncacn_ip_tcp:{ADDR['n2']}[{wport},{opts}]"
+        r = subprocess.run(["rpcclient", binding, "-U", f"alice%{USERS['alice']}", "-c", "GetInterfaceList"],
+                           capture_output=True, text=True, timeout=30, check=False)
+        assert r.returncode == 0 and ADDR["n3"] in r.stdout, f"{opts}: {r.stdout}{r.stderr}"
+        r = subprocess.run(["rpcclient", binding, "-U", f"alice%{USERS['alice']}", "-c",
+                            f"Register --V1 --net=SOFS --ip={ADDR['n3']} --client=SEALED{opts.upper()}"],
+                           capture_output=True, text=True, timeout=30, check=False)
+        handle = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+        assert r.returncode == 0 and handle.startswith("0:"), f"{opts}: {r.stdout}{r.stderr}"
+        r = subprocess.run(["rpcclient", binding, "-U", f"alice%{USERS['alice']}", "-c", f"UnRegister {handle}"],
+                           capture_output=True, text=True, timeout=30, check=False)
+        assert r.returncode == 0, f"{opts}: {r.stdout}{r.stderr}"
+    print(f"rpcclient ncacn_ip_tcp:{ADDR['n2']}[PORT,sign|seal|seal,ntlm|connect] -U alice%...: "
+          "GetInterfaceList, Register, UnRegister OK")
+    r = subprocess.run(["rpcclient", f"ncacn_ip_tcp:{ADDR['n2']}[{wport},seal]", "-U", "alice%wrong",
+                        "-c", "GetInterfaceList"], capture_output=True, text=True, timeout=30, check=False)
+    # rpcclient binds with NTLMSSP: the AUTH3 has no answer, its first call is refused
+    assert r.returncode != 0 and "NT_STATUS_ACCESS_DENIED" in r.stdout + r.stderr, r.stdout + r.stderr

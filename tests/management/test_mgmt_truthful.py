@@ -31,6 +31,8 @@ HELPERS = {  # parameter read by a helper the body calls (its name is in the bod
     ("Test-Cluster", "SmbPort"): "build_env",
     **{(c, "ScopeName"): "_in_scope" for c in ("Block-SmbShareAccess", "Get-SmbShareAccess", "Grant-SmbShareAccess",
                                                "Remove-SmbShare", "Revoke-SmbShareAccess", "Unblock-SmbShareAccess")},
+    **{(c, p): "_selected" for c in ("Get-SmbSession", "Close-SmbSession")
+       for p in ("SessionId", "ClientComputerName", "ClientUserName", "ScopeName", "ClusterNodeName")},
 }
 ALWAYS = {"Force", "NoStorage", "AutoSize", "RemoveResources"}  # their effect is what sofs always does
 
@@ -75,7 +77,8 @@ def sample(p: Any) -> list[str]:
 MANDATORY = {"New-SmbShare": ["-Name", "s", "-Path", "/tmp"], "New-Cluster": ["-Name", "c"],
              "Move-ClusterGroup": ["-Name", "g"], "Suspend-ClusterNode": ["-Name", "n1"],
              "Resume-ClusterNode": ["-Name", "n1"], "Remove-ClusterNode": ["-Name", "n1"],
-             "Get-SmbOpenFile": []}
+             "Get-SmbOpenFile": [], "Get-SmbSession": [], "Close-SmbSession": [], "Get-SmbConnection": [],
+             "Get-SmbMultichannelConnection": []}
 
 
 @pytest.mark.parametrize(("cmd", "param"), UNSUPPORTED, ids=[f"{c} -{p.name}" for c, p in UNSUPPORTED])

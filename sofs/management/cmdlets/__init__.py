@@ -12,6 +12,7 @@ from sofs.management.cmdlets import (  # noqa: F401
     drill,
     quorum,
     smb_openfile,
+    smb_session,
     smb_share,
     smb_witness,
     sofs_role,

@@ -35,6 +35,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sofs.management import format as fmt
 from sofs.management.errors import ManagementError
 from sofs.management.events import read_events
+from sofs.management.services.csv import CsvService
 
 API = "/api/v1"
 STATUS = {"ObjectNotFound": 404, "ResourceExists": 409, "InvalidOperation": 409, "InvalidArgument": 400,
@@ -52,6 +53,8 @@ class ApiServices:
     state_dir: Path
     metrics: Any = None
     """a ``prometheus_client`` registry (``/metrics``), or None"""
+    sessions: Any = None
+    """``SmbSessionService`` (sessions, connections, channels), or None"""
 
 
 # route body schemas: field -> (type, required)
@@ -64,6 +67,12 @@ BODIES: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
               "folder_enumeration_mode": (str, False), "ca_timeout": (int, False), "read_only": (bool, False),
               "create_path": (bool, False)},
 }
+
+
+def _sessions(svc: ApiServices) -> Any:
+    if svc.sessions is None:
+        raise ManagementError("This node's API serves no session listing.", "NotImplemented")
+    return svc.sessions
 
 
 def bad(message: str) -> web.HTTPException:
@@ -152,6 +161,7 @@ async def _account(accounts: Any, header: str) -> Any:
 def make_app(svc: ApiServices, static_dir: Path | None = None) -> web.Application:
     app = web.Application(middlewares=[errors, auth_middleware(svc.accounts)], client_max_size=1 << 20)
     r = web.RouteTableDef()
+    csvs = CsvService(svc.cluster)
 
     @r.get(API + "/")
     async def index(request: web.Request) -> web.Response:
@@ -202,6 +212,19 @@ def make_app(svc: ApiServices, static_dir: Path | None = None) -> web.Applicatio
     async def quorum(request: web.Request) -> web.Response:
         return reply(await svc.cluster.get_quorum())
 
+    @r.get(API + "/volumes")
+    async def volumes(request: web.Request) -> web.Response:
+        return reply(await csvs.get_csvs())
+
+    @r.get(API + "/volumes/state")
+    async def volume_states(request: web.Request) -> web.Response:
+        return reply(await csvs.get_states())
+
+    @r.post(API + "/volumes/{name}/move")
+    async def move_volume(request: web.Request) -> web.Response:
+        b = await body(request, "move")
+        return reply(await csvs.move_csv(request.match_info["name"], b.get("node")))
+
     @r.get(API + "/shares")
     async def shares(request: web.Request) -> web.Response:
         return reply(await svc.shares.get_shares())
@@ -239,6 +262,30 @@ def make_app(svc: ApiServices, static_dir: Path | None = None) -> web.Applicatio
         except ValueError:
             raise bad(f"'{request.match_info['file_id']}' is not a FileId (a decimal number).") from None
         return reply(await svc.openfiles.close_open_file(fid))
+
+    @r.get(API + "/sessions")
+    async def sessions(request: web.Request) -> web.Response:
+        q = request.query
+        return reply(await _sessions(svc).get_sessions(None, q.getall("client", None), q.getall("user", None),
+                                                       q.getall("node", None)))
+
+    @r.delete(API + "/sessions/{node}/{session_id}")
+    async def close_session(request: web.Request) -> web.Response:
+        try:
+            sid = int(request.match_info["session_id"])
+        except ValueError:
+            raise bad(f"'{request.match_info['session_id']}' is not a SessionId (a decimal number).") from None
+        return reply(await _sessions(svc).close_sessions([sid], cluster_node_names=[request.match_info["node"]]))
+
+    @r.get(API + "/connections")
+    async def connections(request: web.Request) -> web.Response:
+        q = request.query
+        return reply(await _sessions(svc).get_connections(q.getall("server", None), q.getall("share", None),
+                                                          q.getall("user", None)))
+
+    @r.get(API + "/multichannel")
+    async def multichannel(request: web.Request) -> web.Response:
+        return reply(await _sessions(svc).get_multichannel_connections(request.query.getall("server", None)))
 
     @r.get(API + "/accounts")
     async def accounts(request: web.Request) -> web.Response:

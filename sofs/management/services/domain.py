@@ -12,6 +12,7 @@ join gets its SPNs at the next ``Add-Computer`` (which reuses the accounts).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,8 +73,8 @@ class DomainService:
             conn = connect(domain, user, password)
             try:
                 cno = join_computer(conn, domain, cluster, f"{cluster.lower()}.{dns}", _role_spns(roles, dns))
-                return [Membership(domain, join_computer(conn, domain, n, f"{n.lower()}.{dns}"), cno=cno)
-                        for n in nodes]
+                return [Membership(domain, join_computer(conn, domain, n, f"{n.lower()}.{dns}"), cno=cno,
+                                   changed_at=time.time()) for n in nodes]
             finally:
                 conn.unbind()
 
@@ -101,7 +102,7 @@ class DomainService:
                 for n, m in current.items():
                     if m is not None:
                         out[n] = Membership(domain, rotate_password(conn, domain, m.machine), previous=m.machine,
-                                            cno=cno, cno_previous=cno_old)
+                                            cno=cno, cno_previous=cno_old, changed_at=time.time())
                 return out
             finally:
                 conn.unbind()

@@ -23,8 +23,9 @@ async function api(method, path, body) {
     body: body ? JSON.stringify(body) : undefined,
   });
   if (r.status === 401) { signOut("The account or password was not accepted."); throw new Error("401"); }
-  // FileIds are 64-bit: keep their digits (JSON.parse source text access) instead of a rounded Number
-  const data = r.status === 204 ? null : JSON.parse(await r.text(), (k, v, ctx) => (k === "FileId" && ctx?.source) ? ctx.source : v);
+  // FileIds and SessionIds are 64-bit: keep their digits (JSON.parse source text access) instead of a rounded Number
+  const wide = new Set(["FileId", "SessionId"]);
+  const data = r.status === 204 ? null : JSON.parse(await r.text(), (k, v, ctx) => (wide.has(k) && ctx?.source) ? ctx.source : v);
   if (!r.ok) throw new Error(data?.error?.message ?? `HTTP ${r.status}`);
   return data;
 }
@@ -75,6 +76,20 @@ function renderGroups(groups, nodes, full) {
   });
 }
 
+function renderVolumes(volumes, states, nodes, full) {
+  rows("volumes", volumes, (v) => {
+    const key = "volume:" + v.Name;
+    const pick = el("select", { class: "target", onchange: (ev) => { chosen[key] = ev.target.value; } },
+      ...nodes.filter((n) => n.State === "Up").map((n) => el("option", { value: n.Name }, n.Name)));
+    if (chosen[key]) pick.value = chosen[key];
+    const access = states.filter((s) => s.Name === v.Name).map((s) => `${s.Node}: ${s.StateInfo}`).join(", ");
+    return el("tr", { "data-volume": v.Name }, el("td", {}, v.Name), el("td", {}, v.Volume), el("td", {}, v.Node),
+      state(v.State), el("td", {}, v.Epoch), el("td", {}, access),
+      el("td", {}, ...(full ? [pick, el("button", { class: "move-volume", onclick: () =>
+        act(`Move ${v.Name} to ${pick.value}`, "POST", `/volumes/${encodeURIComponent(v.Name)}/move`, { node: pick.value }) }, "Move")] : [])));
+  });
+}
+
 function renderQuorum(q) {
   const dl = $("#quorum dl");
   const items = [["QuorumType", q.QuorumType], ["QuorumResource", q.QuorumResource || "(none: node majority)"],
@@ -91,6 +106,15 @@ function renderOpenFiles(files, full) {
     el("td", {}, ...(full ? [el("button", { class: "close", onclick: () => act(`Close ${f.FileId}`, "DELETE", `/openfiles/${f.FileId}`) }, "Close")] : []))));
 }
 
+function renderSessions(sessions, full) {
+  rows("sessions", sessions, (s) => el("tr", { "data-session": s.SessionId },
+    el("td", {}, s.SessionId), el("td", {}, s.ClientComputerName), el("td", {}, s.ClientUserName),
+    el("td", {}, s.ClusterNodeName), el("td", {}, s.Dialect), el("td", {}, s.NumOpens), el("td", {}, s.Channels),
+    el("td", {}, s.SecondsIdle),
+    el("td", {}, ...(full ? [el("button", { class: "close", onclick: () => act(`Close session ${s.SessionId}`, "DELETE",
+      `/sessions/${encodeURIComponent(s.ClusterNodeName)}/${s.SessionId}`) }, "Close")] : []))));
+}
+
 function renderEvents(events) {
   rows("events", events.slice(-40).reverse(), (e) => el("tr", { class: `sev-${e.Severity}` },
     el("td", {}, new Date(e.Time * 1000).toLocaleTimeString()), el("td", {}, e.Node), el("td", {}, e.Kind), el("td", {}, e.Message)));
@@ -99,18 +123,21 @@ function renderEvents(events) {
 async function refresh() {
   if (!auth) return;
   try {
-    const [me, cluster, nodes, groups, quorum, shares, files, events] = await Promise.all([
+    const [me, cluster, nodes, groups, quorum, shares, files, sessions, events, volumes, volstates] = await Promise.all([
       api("GET", "/whoami"), api("GET", "/cluster"), api("GET", "/nodes"), api("GET", "/groups"), api("GET", "/quorum"),
-      api("GET", "/shares"), api("GET", "/openfiles"), api("GET", "/events?limit=200")]);
+      api("GET", "/shares"), api("GET", "/openfiles"), api("GET", "/sessions"), api("GET", "/events?limit=200"),
+      api("GET", "/volumes"), api("GET", "/volumes/state")]);
     const full = me.ClusterAccess === "Full";
     $("#cluster-name").textContent = cluster.Name;
     $("#who").textContent = `${me.Name} (${full ? "admin" : "read-only"})`;
     renderNodes(list(nodes), full);
     renderGroups(list(groups), list(nodes), full);
     renderQuorum(quorum);
+    renderVolumes(list(volumes), list(volstates), list(nodes), full);
     rows("shares", list(shares), (s) => el("tr", { "data-share": s.Name }, el("td", {}, s.Name), el("td", {}, s.Path),
       el("td", {}, s.ContinuouslyAvailable), el("td", {}, s.EncryptData), el("td", {}, s.ScopeName)));
     renderOpenFiles(list(files), full);
+    renderSessions(list(sessions), full);
     renderEvents(list(events));
     $("#updated").textContent = "updated " + new Date().toLocaleTimeString();
     document.body.dataset.loaded = "1";
