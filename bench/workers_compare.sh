@@ -100,7 +100,7 @@ for r in $(seq 1 "${ROUNDS:-3}"); do
   done
 done
 
-echo "# $(nproc) cores, load before: $(cut -d' ' -f1-3 /proc/loadavg); clients on the same machine; ${T}s runs," \
+echo "# $(nproc) cores, load at the end: $(cut -d' ' -f1-3 /proc/loadavg); clients on the same machine; ${T}s runs," \
   "${ROUNDS:-3} rounds, order rotating; sofs wN = --workers $N; put/get ${MODE:-plain}"
 python3 - "$RES" "$N" <<'EOF'
 import collections, statistics, sys

@@ -6,6 +6,7 @@ and two users (alice in HyperVHosts, bob), and stops it after the test module. U
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -68,6 +69,7 @@ class SofsServer:
     proc: subprocess.Popen[bytes]
     log: Path
     shares: dict[str, Path] = field(default_factory=dict)
+    group: bool = False  # the server runs under a wrapper in a process group of its own (see stop)
 
     @property
     def share(self) -> Path:
@@ -78,6 +80,17 @@ class SofsServer:
         return p + ("\\" + path if path else "")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.group:
+            # a wrapper (faketime) forks the server and does not pass signals on: signal the group
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            return
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -139,14 +152,15 @@ def start_sofs(root: Path | None = None, port: int | None = None, host: str = "1
     env = dict(os.environ, PYTHONPATH=ROOT, **(env_extra or {}))
     with open(log, "ab") as out:
         proc = subprocess.Popen([*wrapper, sys.executable, "-m", "sofs", "serve", "--config", str(cfg), *args],
-                                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+                                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+                                start_new_session=bool(wrapper))
+    srv = SofsServer(host, port, root, cfg, proc, log, paths, group=bool(wrapper))
     try:
         wait_listening(host, port, proc, log)
     except BaseException:
-        proc.kill()  # with its worker processes (they stop when the main process is gone)
-        proc.wait()
+        srv.stop(signal.SIGKILL)  # with its worker processes (they stop when the main process is gone)
         raise
-    return SofsServer(host, port, root, cfg, proc, log, paths)
+    return srv
 
 
 @pytest.fixture(scope="module")

@@ -58,7 +58,8 @@ def api_services(cfg: ClusterConfig, store: Any, registry: Any = None) -> ApiSer
 async def run_node_api(name: str, address: str, cfg: ClusterConfig, store: Any, agent: Any,
                        smb_server: Any = None) -> None:
     """Record events, and serve the API on ``address:cfg.api_port`` until cancelled."""
-    recorder = EventRecorder(name, cfg.state_dir, store, cfg.prefix, agent)
+    recorder = EventRecorder(name, cfg.state_dir, store, cfg.prefix, agent,
+                             handles=smb_server.stats.handles if smb_server is not None else None)
     rec_task = asyncio.create_task(recorder.run(), name=f"events-{name}")
     runner: web.AppRunner | None = None
     try:

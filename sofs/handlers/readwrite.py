@@ -101,6 +101,7 @@ async def handle_read(ctx: Ctx, req: ReadRequest) -> Reply:
     if n == 0 or n < req.minimum_count:
         raise SmbError(NtStatus.END_OF_FILE)
     op.position = offset + n
+    ctx.server.stats.bytes_read += n
     return Reply((ReadResponse.encode_fixed(n), data))
 
 
@@ -177,6 +178,7 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
         raise _os_error(e) from None
     op.position = offset + n
     op.written = True
+    ctx.server.stats.bytes_written += n
     if n:
         writetime.after_write(op, restored)
     frozen = op.frozen_times.get("last_write_time")

@@ -228,11 +228,16 @@ def _arm(c: VolumeCoordinator, ident: Hashable) -> None:
 
 
 def _timed_out_lease(c: VolumeCoordinator, lease: LeaseRecord) -> None:
+    if lease.breaking:
+        c.stats.breaks_timed_out += 1
     lease_timeout(c, lease)
     _facts_soon(c, lease.file_key)  # type: ignore[arg-type]
 
 
 def _timed_out_oplock(c: VolumeCoordinator, pid: int) -> None:
+    o = c.table.opens_by_persistent.get(pid)
+    if o is not None and o.oplock_breaking is not None:
+        c.stats.breaks_timed_out += 1
     oplock_timeout(c, pid)
     o = c.table.opens_by_persistent.get(pid)
     if o is not None:
@@ -275,7 +280,7 @@ def _send_oplock_break(c: VolumeCoordinator, o: Open, level: int) -> bool:
     sink = c.sink_of(o)
     if sink is None:
         return False
-    c.sent_breaks += 1
+    c.stats.breaks_sent += 1
     return bool(sink.oplock_break(o.persistent_id, level))
 
 
@@ -292,7 +297,7 @@ def _send_lease_break(c: VolumeCoordinator, lease: LeaseRecord, cur: int, new: i
     first = _first_open_of_client(c, lease)
     if first is not None and first.endpoint != target.endpoint:
         target = first
-    c.sent_breaks += 1
+    c.stats.breaks_sent += 1
     return bool(c.sinks[target.endpoint].lease_break(
         lease.client_guid, lease.key, cur, new, ack_required, lease.epoch if lease.version >= 2 else 0,
         lease.version, target.persistent_id))

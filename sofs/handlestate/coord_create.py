@@ -205,7 +205,9 @@ async def _close_stale_instance(c: VolumeCoordinator, req: AdmitRequest) -> None
         if status != NtStatus.SUCCESS:
             raise HandleStateError(status, "a newer instance of the application holds the file")
         log.info("app instance %s: closing stale open of %s", app.hex(), o.path)
-        await c.revoke(o.persistent_id)
+        holder = c.endpoint_name(o.endpoint)
+        if await c.revoke(o.persistent_id):
+            c.stats.superseded(c.name, holder, full_name(o.path, o.stream), o.persistent_id)
     await c.commit()
 
 
@@ -311,6 +313,8 @@ async def reconnect(c: VolumeCoordinator, req: ReconnectRequest) -> OpenImage:
     assert o is not None
     _attach(c, o, caller.session_id, caller.tree_id, caller.endpoint)
     await c.commit()
+    c.stats.reclaimed(c.name, c.endpoint_name(caller.endpoint), full_name(o.path, o.stream), o.persistent_id,
+                      o.persistent)
     from sofs.handlestate.coord_locks import sync_facts
 
     await sync_facts(c, (o.file_id, o.stream_key))
@@ -394,6 +398,8 @@ async def reclaim(c: VolumeCoordinator, endpoint: int, opens: tuple[ReclaimOpen,
         keys.add(key)
     c.set_watching()
     await c.commit()
+    if opens:
+        c.stats.reregistered(c.name, c.endpoint_name(endpoint), len(opens) - len(refused), len(refused))
     # the process's mirror starts again from what is here now (its locks, read caching): before the
     # answer, as after a LOCK, so its data path and its next reclaim see the locks it re-declared
     from sofs.handlestate.coord_locks import sync_facts

@@ -60,6 +60,7 @@ from sofs.handlestate.durable import survives_disconnect
 from sofs.handlestate.model import Open, stream_key
 from sofs.handlestate.notify import NotifyTable, fold
 from sofs.handlestate.oplocks import OPLOCK_BREAK_TIMEOUT_NS, Caching
+from sofs.handlestate.stats import HandleStats
 from sofs.handlestate.table import OpenTable
 from sofs.wire.status import NtStatus
 
@@ -74,8 +75,9 @@ class VolumeCoordinator:
     def __init__(self, name: str, table: OpenTable | None = None, *, journal: Any = None,
                  clock: Callable[[], int] = time.monotonic_ns, timeout_ns: int = OPLOCK_BREAK_TIMEOUT_NS,
                  may_act: Callable[[], bool] | None = None,
-                 delete_path: Callable[[str], Any] | None = None) -> None:
+                 delete_path: Callable[[str], Any] | None = None, stats: HandleStats | None = None) -> None:
         self.name = name
+        self.stats = stats if stats is not None else HandleStats()  # the node's, shared by its volumes
         self.table = table if table is not None else OpenTable()
         self.journal = journal
         if journal is not None:
@@ -93,7 +95,6 @@ class VolumeCoordinator:
         self.break_waiters: dict[Hashable, list[asyncio.Future[None]]] = {}
         self.timers: dict[Hashable, asyncio.TimerHandle] = {}
         self.dir_leases: dict[str, FileKey] = {}  # folded volume path of a leased directory
-        self.sent_breaks = 0
         # byte-range lock waiters (coord_locks)
         self.lock_waiters: dict[FileKey, list[asyncio.Future[Any]]] = {}
         self.lock_waits_of: dict[int, list[asyncio.Future[Any]]] = {}

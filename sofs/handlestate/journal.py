@@ -60,6 +60,7 @@ from sofs.handlestate.journal_codec import (
     encode_open_added,
     fenced,
 )
+from sofs.handlestate.stats import HandleStats
 
 log = logging.getLogger("sofs.journal")
 
@@ -147,8 +148,9 @@ class PersistentHandleJournal:
                  executor: Executor | None = None,
                  fsync: Callable[[int], None] = os.fdatasync,
                  inline_sync_max_us: float | None = None,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter, stats: HandleStats | None = None) -> None:
         self.directory = Path(directory)
+        self.stats = stats if stats is not None else HandleStats()
         self.epoch = epoch
         self.snapshot = snapshot
         self.compact_bytes = compact_bytes
@@ -324,7 +326,9 @@ class PersistentHandleJournal:
         self._waiters.clear()
 
     def _note_sync(self, dt_us: float) -> None:
-        """Track write + sync time; switch between inline and threaded commits (hysteresis)."""
+        """Count the commit; track write + sync time; switch between inline and threaded commits
+        (hysteresis)."""
+        self.stats.commit(dt_us / 1e6)
         if self.inline_sync_max_us <= 0:
             return
         # one sample moves the average by at most a fifth of 8x the limit: a lone hiccup (the loop

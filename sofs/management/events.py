@@ -11,7 +11,11 @@ the pure function :func:`diff_events` over two :class:`ClusterView` values:
 - ``OwnerChanged`` — a group (role, volume) got a new owner or epoch, with the reason read from the
   previous owner's state (failover when it was Down, move otherwise);
 - ``WitnessHolderChanged`` — the node holding the witness changed;
-- ``ShareAdded`` / ``ShareChanged`` / ``ShareRemoved``.
+- ``ShareAdded`` / ``ShareChanged`` / ``ShareRemoved``;
+- from the volumes the node coordinates (:func:`handle_event`): ``HandleReclaimed`` (a client took its
+  durable/persistent handle back), ``HandlesReregistered`` (a node re-registered its clients' opens
+  with a new coordinator), ``HandleSuperseded`` (a handle closed for another instance of its
+  application: a live migration).
 
 Readers (``Get-ClusterLog``, ``GET /api/v1/events``, the dashboard) merge the logs of every node of the
 state directory (:func:`read_events`).
@@ -24,6 +28,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sofs.handlestate.stats import HANDLE_RECLAIMED, HANDLES_REREGISTERED, HandleEvent
 
 MAX_LOG_BYTES = 8 << 20
 """A node's log is rotated to ``<node>.jsonl.1`` past this size (one older generation is kept)."""
@@ -108,6 +114,27 @@ def diff_events(prev: ClusterView | None, cur: ClusterView) -> list[Change]:
         elif prev.shares[s] != cur.shares[s]:
             out.append(("ShareChanged", s, f"share {s} changed", "Information", {}))
     return out
+
+
+def handle_event(ev: HandleEvent, recorder: str) -> ClusterEvent:
+    """Pure: the cluster event of one handle event of the volumes ``recorder`` coordinates
+    (:class:`~sofs.handlestate.stats.HandleEvent`); it keeps its own time."""
+    kind = "persistent" if ev.persistent else "durable"
+    if ev.kind == HANDLE_RECLAIMED:
+        msg = (f"volume {ev.volume}: {kind} handle of {ev.path} ({ev.persistent_id:#x}) reclaimed by its client "
+               f"through {ev.node or 'this node'}")
+        sev = "Information"
+    elif ev.kind == HANDLES_REREGISTERED:
+        msg = (f"volume {ev.volume}: {ev.node or 'this node'} re-registered {ev.count} open(s) with the new "
+               f"coordinator" + (f"; {ev.refused} not taken back (their clients lose them)" if ev.refused else ""))
+        sev = "Warning" if ev.refused else "Information"
+    else:
+        msg = (f"volume {ev.volume}: handle of {ev.path} ({ev.persistent_id:#x}) held through {ev.node or 'this node'} "
+               "closed: another instance of its application opened the file (App Instance ID)")
+        sev = "Information"
+    details = {"volume": ev.volume, "node": ev.node, "persistent_id": ev.persistent_id, "count": ev.count,
+               "refused": ev.refused, "persistent": ev.persistent}
+    return ClusterEvent(ev.time, recorder, ev.kind, ev.path or ev.volume, msg, sev, details)
 
 
 def log_path(state_dir: str | os.PathLike[str], node: str) -> Path:

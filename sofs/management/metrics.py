@@ -7,6 +7,14 @@ names follow the Prometheus conventions (``sofs_`` prefix, ``_total`` counters, 
 
 - ``sofs_smb_requests_total{command,status}`` — requests answered, by SMB2 command and NTSTATUS name;
 - ``sofs_smb_request_duration_seconds{command}`` — latency histogram per command;
+- ``sofs_smb_read_bytes_total``, ``sofs_smb_written_bytes_total`` — file data moved by READ and WRITE;
+- ``sofs_smb_breaks_sent_total``, ``sofs_smb_breaks_timed_out_total`` — oplock and lease breaks the
+  volumes this node coordinates sent, and those not acknowledged in time;
+- ``sofs_smb_handle_events_total{kind}`` — ``HandleReclaimed`` (a client's DHnC/DH2C),
+  ``HandlesReregistered`` (opens a node re-registered with a new coordinator), ``HandleSuperseded``
+  (closed for another instance of the application), at the volumes this node coordinates;
+- ``sofs_journal_commit_duration_seconds`` — persistent-handle journal commits (write + fdatasync)
+  of the volumes this node coordinates (its ``_count``: the commits);
 - ``sofs_smb_sessions``, ``sofs_smb_connections``, ``sofs_smb_open_files{kind}`` (plain, durable,
   persistent);
 - ``sofs_cluster_node_up{node}`` (1 Up, 0 otherwise) and ``sofs_cluster_node_state{node,state}``,
@@ -24,9 +32,8 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
 
-BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-"""The bounds ``sofs.server.stats`` counts with (the same values: management may not import the server;
-a test checks they agree)."""
+from sofs.handlestate.stats import BUCKETS_S  # the bounds the server's counters use
+
 STATES = ("Up", "Down", "Joining", "Paused")
 
 
@@ -65,12 +72,9 @@ class NodeCollector:
             hist = HistogramMetricFamily("sofs_smb_request_duration_seconds", "SMB2 request latency",
                                          labels=["command"])
             for cmd, (counts, total) in sorted(src.stats.named_latency().items()):
-                acc, buckets = 0, []
-                for bound, n in zip((*map(str, BUCKETS_S), "+Inf"), counts, strict=True):
-                    acc += n
-                    buckets.append((bound, acc))
-                hist.add_metric([cmd], buckets, total)
+                hist.add_metric([cmd], _buckets(counts), total)
             yield hist
+            yield from _io_and_handles(src.stats)
         for name, fn, doc in (("sofs_smb_sessions", src.sessions, "SMB sessions"),
                               ("sofs_smb_connections", src.connections, "SMB connections")):
             if fn is not None:
@@ -115,6 +119,35 @@ class NodeCollector:
             yield ev
             yield CounterMetricFamily("sofs_cluster_failovers", "groups seen moving away from a Down owner",
                                       value=rec.failovers)
+
+
+def _buckets(counts: list[int]) -> list[tuple[str, int]]:
+    acc, out = 0, []
+    for bound, n in zip((*map(str, BUCKETS_S), "+Inf"), counts, strict=True):
+        acc += n
+        out.append((bound, acc))
+    return out
+
+
+def _io_and_handles(stats: Any) -> Iterator[Metric]:
+    """Bytes moved, breaks, journal commits (``RequestStats`` and its ``HandleStats``)."""
+    yield CounterMetricFamily("sofs_smb_read_bytes", "file data read by SMB2 READ", value=stats.bytes_read)
+    yield CounterMetricFamily("sofs_smb_written_bytes", "file data written by SMB2 WRITE", value=stats.bytes_written)
+    h = stats.handles
+    yield CounterMetricFamily("sofs_smb_breaks_sent", "oplock and lease breaks sent by the volumes this node "
+                              "coordinates", value=h.breaks_sent)
+    yield CounterMetricFamily("sofs_smb_breaks_timed_out", "breaks not acknowledged within the break timeout",
+                              value=h.breaks_timed_out)
+    ev = CounterMetricFamily("sofs_smb_handle_events", "handles reclaimed by their clients, opens re-registered "
+                             "with a new coordinator, handles superseded by another application instance",
+                             labels=["kind"])
+    for kind in ("HandleReclaimed", "HandlesReregistered", "HandleSuperseded"):
+        ev.add_metric([kind], h.event_counts.get(kind, 0))
+    yield ev
+    j = HistogramMetricFamily("sofs_journal_commit_duration_seconds", "persistent-handle journal commits "
+                              "(write + fdatasync) of the volumes this node coordinates")
+    j.add_metric([], _buckets(list(h.commit_hist)), h.commit_seconds)
+    yield j
 
 
 def registry_for(src: MetricSources) -> CollectorRegistry:

@@ -16,7 +16,8 @@ from typing import Any
 
 from sofs.cluster.model import Keys, Snapshot, parse_snapshot
 from sofs.cluster.store import StoreError
-from sofs.management.events import ClusterEvent, ClusterView, append_events, diff_events
+from sofs.handlestate.stats import HandleStats
+from sofs.management.events import ClusterEvent, ClusterView, append_events, diff_events, handle_event
 
 log = logging.getLogger("sofs.node.events")
 
@@ -31,8 +32,10 @@ def view_of(snap: Snapshot, quorum: bool, shares: dict[str, str]) -> ClusterView
 
 class EventRecorder:
     def __init__(self, node: str, state_dir: str | Path, store: Any, prefix: str, agent: Any,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, handles: HandleStats | None = None) -> None:
         self.node = node
+        self.handles = handles
+        """the node's SMB server's handle events (reclaims, re-registrations, App Instance closes), or None"""
         self.state_dir = Path(state_dir)
         self.store = store
         self.keys = Keys(prefix)
@@ -46,20 +49,26 @@ class EventRecorder:
         self._wake = asyncio.Event()
 
     async def step(self) -> list[ClusterEvent]:
+        handles = [handle_event(e, self.node) for e in self.handles.take_events()] if self.handles else []
+        if handles:
+            self._append(handles)
         snap = parse_snapshot(await self.store.list(self.keys.prefix), self.keys)
         if snap.cluster is None:
-            return []
+            return handles
         listing = await self.store.list(self.shares_prefix)
         shares = {kv.key[len(self.shares_prefix):]: kv.value.decode(errors="replace") for kv in listing.kvs}
         cur = view_of(snap, bool(self.agent.has_quorum), shares)
         now = self.clock()
         events = [ClusterEvent(now, self.node, k, s, m, sev, d) for k, s, m, sev, d in diff_events(self.prev, cur)]
         self.prev = cur
+        self._append(events)
+        return handles + events
+
+    def _append(self, events: list[ClusterEvent]) -> None:
         append_events(self.state_dir, events)
         for e in events:
             self.counts[e.kind] += 1
             self.failovers += int(bool(e.details.get("failover")))
-        return events
 
     def poke(self, _agent: Any = None) -> None:
         self._wake.set()

@@ -389,7 +389,7 @@ class ClusterVolumes:
         agent = self.ctx.agent
         root = self.volume_path(v.name)
         coord = build_coordinator(v.client.name, str(root), open_share_vfs(str(root)), ca=True, epoch=epoch,
-                                  may_act=lambda: agent.owns(group, epoch))
+                                  may_act=lambda: agent.owns(group, epoch), stats=self.server.stats.handles)
         expect = agent.up_nodes() - {self.me}
         coord.start_grace(expect, GRACE_S)
         client = v.client

@@ -3,22 +3,26 @@
 ``record(command, status, seconds)`` adds one request to the latency histogram of its command (fixed
 bucket bounds :data:`BUCKETS_S`, cumulated only when read) and, when the status is not SUCCESS, to a
 count per (command, status); the SUCCESS count is derived when read (histogram total minus the
-errors). ``bench/icount.sh echo`` measured the cost (issue 15 note).
+errors). ``bench/icount.sh echo`` measured the cost (issue 15 note). READ and WRITE add the
+bytes they moved (``bytes_read``/``bytes_written``, plain increments in ``handlers.readwrite``);
+``handles`` is the node's :class:`~sofs.handlestate.stats.HandleStats` (breaks, journal commits).
 """
 from __future__ import annotations
 
 from bisect import bisect_left
 
+from sofs.handlestate.stats import BUCKETS_S, HandleStats
 from sofs.wire.constants import Command
 from sofs.wire.status import NtStatus
 
-BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
 
 class RequestStats:
-    __slots__ = ("errors", "hist", "sums")
+    __slots__ = ("bytes_read", "bytes_written", "errors", "handles", "hist", "sums")
 
     def __init__(self) -> None:
+        self.bytes_read = 0
+        self.bytes_written = 0
+        self.handles = HandleStats()
         self.hist: dict[int, list[int]] = {}
         """command -> requests per latency bucket (the last one: above every bound), not cumulated"""
         self.sums: dict[int, float] = {}

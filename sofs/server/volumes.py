@@ -20,6 +20,7 @@ from sofs.handlers.volume import VolumeClient, local_volume
 from sofs.handlestate.coordinator import VolumeCoordinator
 from sofs.handlestate.journal import PersistentHandleJournal, journal_dir, snapshot_records
 from sofs.handlestate.scavenger import run_scavenger
+from sofs.handlestate.stats import HandleStats
 from sofs.handlestate.table import OpenTable
 from sofs.server.state import ServerState
 from sofs.wire.fscc_constants import CreateDisposition
@@ -43,7 +44,8 @@ def _delete_path(vfs: Any, path: str) -> None:
 
 def build_coordinator(name: str, root: str, vfs: Any, *, ca: bool, epoch: int = 0,
                       may_act: Callable[[], bool] | None = None,
-                      clock: Callable[[], int] = time.monotonic_ns) -> VolumeCoordinator:
+                      clock: Callable[[], int] = time.monotonic_ns,
+                      stats: HandleStats | None = None) -> VolumeCoordinator:
     """A coordinator for the volume at ``root``. On a continuously available volume the journal in
     ``<root>/.sofs/journal`` is replayed first: every persistent open comes back **disconnected**
     (its CA timeout counts from now) with its locks, lease and sequences, and the journal restarts
@@ -56,14 +58,15 @@ def build_coordinator(name: str, root: str, vfs: Any, *, ca: bool, epoch: int = 
     if not ca:
         # a journal-less volume: persistent ids still carry a start-unique epoch
         table = OpenTable(epoch=epoch or (int.from_bytes(os.urandom(3), "little") | 1))
-        return VolumeCoordinator(name, table, clock=clock, may_act=may_act, delete_path=delete_path)
+        return VolumeCoordinator(name, table, clock=clock, may_act=may_act, delete_path=delete_path, stats=stats)
     table = OpenTable()
-    journal = PersistentHandleJournal(journal_dir(root), 1, lambda: snapshot_records(table))
+    journal = PersistentHandleJournal(journal_dir(root), 1, lambda: snapshot_records(table), stats=stats)
     res = journal.load()
     journal.epoch = table.epoch = max(epoch, res.epoch + 1)
     table.replay(res.entries)
     journal.start()  # new generation, new epoch: fences a previous writer, drops a torn tail
-    c = VolumeCoordinator(name, table, journal=journal, clock=clock, may_act=may_act, delete_path=delete_path)
+    c = VolumeCoordinator(name, table, journal=journal, clock=clock, may_act=may_act, delete_path=delete_path,
+                          stats=stats)
     restored = c.restore()
     if restored:
         log.info("volume %s: %d persistent open(s) restored from the journal (epoch %d)",
@@ -74,7 +77,8 @@ def build_coordinator(name: str, root: str, vfs: Any, *, ca: bool, epoch: int = 
 def attach_standalone(server: ServerState, share: Any) -> VolumeClient:
     """A standalone share: its own volume, coordinated in this process."""
     name = share.name.lower()
-    coord = build_coordinator(name, share.config.path, share.vfs, ca=bool(share.config.continuously_available))
+    coord = build_coordinator(name, share.config.path, share.vfs, ca=bool(share.config.continuously_available),
+                              stats=server.stats.handles)
     vol = local_volume(server, name, coord, server.node_name)
     server.coordinators[name] = coord
     server.volumes[name] = vol

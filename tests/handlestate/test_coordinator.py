@@ -345,3 +345,33 @@ def test_a_new_coordinator_rebuilds_from_the_journal_and_holds_opens_until_the_s
         assert (new.table.epoch > 1) and (res.persistent_id >> 40) == 1
         new.table.check_invariants()
     run(body)
+
+
+def test_breaks_sent_and_timed_out_are_counted_in_the_nodes_stats() -> None:
+    """Issue 15 metrics: a break sent counts once; a break nobody acknowledges within the break
+    timeout counts as timed out; an acknowledged one does not. The stats object is the node's
+    (shared by every volume it coordinates)."""
+    from sofs.handlestate.stats import HandleStats
+
+    async def body() -> None:
+        stats = HandleStats()
+        c = VolumeCoordinator("vol", timeout_ns=50_000_000, stats=stats)  # 50 ms break timeout
+        a, b = Sink("n1"), Sink("n2")
+        ep1, ep2 = c.attach(a, "n1"), c.attach(b, "n2")
+        first = await c.admit(admit_req(caller(ep1), access=RD | WR, oplock=BATCH), None)
+        hook = Hook()
+        second = asyncio.create_task(c.admit(admit_req(caller(ep2, b"d" * 16), access=RD), hook))
+        await hook.waiting()
+        assert (stats.breaks_sent, stats.breaks_timed_out) == (1, 0)
+        await c.oplock_ack(first.persistent_id, LEVEL_II)
+        await second
+        assert (stats.breaks_sent, stats.breaks_timed_out) == (1, 0)
+        other = VolumeCoordinator("vol2", timeout_ns=50_000_000, stats=stats)  # a second volume, same node
+        x, y = Sink("n1"), Sink("n2")
+        ep1, ep2 = other.attach(x, "n1"), other.attach(y, "n2")
+        key = b"k" * 16
+        await other.admit(admit_req(caller(ep1), access=RD | WR, oplock=LEASE, lease=LeaseRequest(key, RWH, 2)),
+                          None)
+        await other.admit(admit_req(caller(ep2, b"d" * 16), access=RD | WR), Hook())  # waits out the timeout
+        assert x.lease_breaks and (stats.breaks_sent, stats.breaks_timed_out) == (2, 1)
+    run(body)

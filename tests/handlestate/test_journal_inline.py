@@ -128,3 +128,26 @@ def test_inline_commit_waits_for_a_queued_compaction(tmp_path: Path) -> None:
     t2 = OpenTable(epoch=2)
     t2.replay(load_dir(tmp_path / "j").entries)
     assert t2.opens_by_persistent == {}
+
+
+def test_commits_land_in_the_latency_histogram(tmp_path: Path) -> None:
+    """Issue 15 metrics: every write + fdatasync (inline or in the thread) is one commit in the node's
+    HandleStats histogram, in the bucket of its measured time; the probe and snapshots are not."""
+    from sofs.handlestate.stats import BUCKETS_S, HandleStats
+
+    stats = HandleStats()
+    disk = FakeDisk(5)
+    j, t = _make(tmp_path, disk, stats=stats)
+    assert sum(stats.commit_hist) == 0  # the start-up probe is not a commit
+    t.add_open(_open(1))
+    assert j.commit_now()
+    disk.us = 4000  # 4 ms: the (0.0025, 0.005] bucket
+
+    async def main() -> None:
+        t.add_open(_open(2))
+        await j.commit()
+
+    asyncio.run(main())
+    assert sum(stats.commit_hist) == 2
+    assert stats.commit_hist[0] == 1 and stats.commit_hist[BUCKETS_S.index(0.005)] == 1
+    assert stats.commit_seconds == pytest.approx(0.000005 + 0.004)

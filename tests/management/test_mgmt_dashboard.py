@@ -139,6 +139,10 @@ def test_dashboard_views_data_and_actions(cluster: tuple[Path, int, int], tmp_pa
         groups = {r[0]: r[1] for r in table(drv, "groups")}
         assert groups == {g["Name"]: g["OwnerNode"] for g in cmdlet(state, "Get-ClusterGroup")}
         assert [r[0] for r in table(drv, "shares")] == [s["Name"] for s in cmdlet(state, "Get-SmbShare")]
+        vols = until(lambda: table(drv, "volumes"), 10, "the volumes shown")
+        assert [(r[0], r[2], r[3]) for r in vols] == [(v["Name"], v["Node"], v["State"])
+                                                     for v in cmdlet(state, "Get-ClusterSharedVolume")]
+        assert "Direct" in vols[0][5], vols  # how each node reaches it (Get-ClusterSharedVolumeState)
         q = cmdlet(state, "Get-ClusterQuorum")[0]
         assert text(drv, "#q-QuorumType") == q["QuorumType"]
         files = until(lambda: [r for r in table(drv, "openfiles") if r[2] == "vm1.vhdx"], 15, "the open file shown")
@@ -155,6 +159,13 @@ def test_dashboard_views_data_and_actions(cluster: tuple[Path, int, int], tmp_pa
               "the move to take effect")
         until(lambda: "done" in text(drv, "#action-result"), 10, "the page to say so")
         until(lambda: {r[0]: r[1] for r in table(drv, "groups")}["Cluster Group"] == target, 10, "the page to show it")
+        # move the volume's coordinator through the page
+        vol = cmdlet(state, "Get-ClusterSharedVolume")[0]
+        vtarget = next(n for n in ADDR if n != vol["Node"])
+        vrow = f'#volumes tr[data-volume="{vol["Name"]}"]'
+        click(drv, vrow + " button.move-volume", vrow + " select.target", vtarget)
+        until(lambda: cmdlet(state, "Get-ClusterSharedVolume")[0]["Node"] == vtarget, 15, "the volume move")
+        until(lambda: [r[2] for r in table(drv, "volumes")] == [vtarget], 10, "the page to show the new coordinator")
         drv.save_screenshot(str(ARTIFACTS / "after-move.png"))
         # drain and resume a node through the page
         click(drv, '#nodes tr[data-node="n3"] button.drain')
@@ -188,7 +199,8 @@ def test_dashboard_views_data_and_actions(cluster: tuple[Path, int, int], tmp_pa
     drv = browser(tmp_path / "chrome2")
     try:  # a read-only account sees everything and gets no action buttons
         sign_in(drv, f"https://{ADDR['n3']}:{api_port}/", "viewer")
-        assert drv.execute_script("return document.querySelectorAll('button.move, button.drain, button.close')"
+        assert drv.execute_script("return document.querySelectorAll('button.move, button.drain, button.close, "
+                                  "button.move-volume')"
                                   ".length") == 0
         assert "read-only" in text(drv, "#who")
         drv.save_screenshot(str(ARTIFACTS / "read-only.png"))

@@ -78,14 +78,32 @@ def test_log_files_window_and_cluster_log(tmp_path: Path) -> None:
         write_cluster_log(tmp_path, ["n1"], str(out), minutes=0)
 
 
-def test_metric_buckets_match_the_server_counters() -> None:
-    from sofs.management.metrics import BUCKETS_S as SHOWN
-    from sofs.server.stats import BUCKETS_S as COUNTED
+def test_server_counters_by_name() -> None:
     from sofs.server.stats import RequestStats
-    assert SHOWN == COUNTED
     s = RequestStats()
     s.record(0x0009, 0, 0.0003)
     s.record(0x0009, 0xC0000022, 20.0)
     assert s.named_counts() == {("WRITE", "SUCCESS"): 1, ("WRITE", "ACCESS_DENIED"): 1}
     hist, total = s.named_latency()["WRITE"]
     assert hist[2] == 1 and hist[-1] == 1 and total == pytest.approx(20.0003)
+
+
+def test_handle_events_become_cluster_events() -> None:
+    """Handle reclaims (issue 15 item 4): the coordinator's HandleStats queue -> the event log's entries."""
+    from sofs.handlestate.stats import HandleStats
+    from sofs.management.events import handle_event
+
+    hs = HandleStats(clock=lambda: 1000.0)
+    hs.reclaimed("volume1", "n2", r"Shares\VMS\vm1.vhdx", 0x51, True)
+    hs.reregistered("volume1", "n3", 4, 0)
+    hs.reregistered("volume1", "n1", 2, 1)
+    hs.superseded("volume1", "n1", r"Shares\VMS\vm1.vhdx", 0x51)
+    evs = [handle_event(e, "n2") for e in hs.take_events()]
+    assert not hs.take_events()  # taken once
+    assert [(e.kind, e.severity, e.node, e.time) for e in evs] == [
+        ("HandleReclaimed", "Information", "n2", 1000.0), ("HandlesReregistered", "Information", "n2", 1000.0),
+        ("HandlesReregistered", "Warning", "n2", 1000.0), ("HandleSuperseded", "Information", "n2", 1000.0)]
+    assert evs[0].message == r"volume volume1: persistent handle of Shares\VMS\vm1.vhdx (0x51) reclaimed by its client through n2"
+    assert "n3 re-registered 4 open(s)" in evs[1].message and "1 not taken back" in evs[2].message
+    assert evs[0].details["node"] == "n2" and evs[2].details["refused"] == 1
+    assert dict(hs.event_counts) == {"HandleReclaimed": 1, "HandlesReregistered": 6, "HandleSuperseded": 1}

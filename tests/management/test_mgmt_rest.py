@@ -92,10 +92,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Ap
 GETS = ["/api/v1/", "/api/v1/whoami", "/api/v1/cluster", "/api/v1/nodes", "/api/v1/nodes/n2", "/api/v1/groups",
         "/api/v1/resources", "/api/v1/quorum", "/api/v1/shares", "/api/v1/shares/Data", "/api/v1/shares/Data/access",
         "/api/v1/openfiles", "/api/v1/sessions", "/api/v1/connections", "/api/v1/multichannel", "/api/v1/accounts",
-        "/api/v1/events", "/metrics"]
+        "/api/v1/events", "/api/v1/volumes", "/api/v1/volumes/state", "/metrics"]
 MUTATIONS: list[tuple[str, str, Any]] = [
     ("POST", "/api/v1/nodes/n3/suspend", {"drain": True}), ("POST", "/api/v1/nodes/n3/resume", None),
-    ("POST", "/api/v1/groups/Cluster%20Group/move", {"node": "n2"}),
+    ("POST", "/api/v1/groups/Cluster%20Group/move", {"node": "n2"}), ("POST", "/api/v1/volumes/Volume1/move", {"node": "n2"}),
     ("POST", "/api/v1/shares", {"name": "X", "path": r"C:\ClusterStorage\Volume1\X", "create_path": True}),
     ("DELETE", "/api/v1/shares/Data", None), ("DELETE", "/api/v1/openfiles/1", None),
     ("DELETE", "/api/v1/sessions/n1/1", None)]
@@ -129,6 +129,8 @@ def test_every_get_route_on_every_node(cluster: tuple[Path, Api, int]) -> None:
     assert api.call("GET", "/api/v1/shares")[1] == as_json(state, "Get-SmbShare")
     assert api.call("GET", "/api/v1/quorum")[1] == as_json(state, "Get-ClusterQuorum")[0]
     assert api.call("GET", "/api/v1/groups")[1] == as_json(state, "Get-ClusterGroup")
+    assert api.call("GET", "/api/v1/volumes")[1] == as_json(state, "Get-ClusterSharedVolume")
+    assert api.call("GET", "/api/v1/volumes/state")[1] == as_json(state, "Get-ClusterSharedVolumeState")
     assert api.call("GET", "/api/v1/nodes/n9")[0] == 404
 
 
@@ -146,6 +148,7 @@ def test_mutations_need_full_access_and_valid_bodies(cluster: tuple[Path, Api, i
                  ("POST", "/api/v1/nodes/n3/suspend", b'{"drain": "yes"}'),
                  ("POST", "/api/v1/nodes/n3/suspend", b'{"drian": true}'),
                  ("POST", "/api/v1/groups/Cluster%20Group/move", b'{"node": 3}'),
+                 ("POST", "/api/v1/volumes/Volume1/move", b'{"nod": "n2"}'),
                  ("POST", "/api/v1/shares", b'{"name": "Y"}'),
                  ("POST", "/api/v1/shares", b'{"name": "Y", "path": "/tmp", "full_access": [1]}'),
                  ("DELETE", "/api/v1/openfiles/abc", None), ("DELETE", "/api/v1/sessions/n1/abc", None)]
@@ -153,7 +156,8 @@ def test_mutations_need_full_access_and_valid_bodies(cluster: tuple[Path, Api, i
         status, data = api.call(method, path, raw=raw)
         assert status == 400 and data["error"]["message"], (path, raw, data)
     for method, path, body in [("POST", "/api/v1/nodes/n9/suspend", None), ("POST", "/api/v1/groups/nope/move", None),
-                               ("DELETE", "/api/v1/shares/nope", None), ("DELETE", "/api/v1/sessions/n1/7", None)]:
+                               ("DELETE", "/api/v1/shares/nope", None), ("DELETE", "/api/v1/sessions/n1/7", None),
+                               ("POST", "/api/v1/volumes/nope/move", None)]:
         assert api.call(method, path, body=body)[0] == 404, path
     assert api.call("POST", "/api/v1/groups/Cluster%20Group/move", body={"node": "n9"})[0] == 404
     assert snapshot(api) == before  # nothing changed
@@ -164,6 +168,11 @@ def test_admin_actions_take_effect(cluster: tuple[Path, Api, int]) -> None:
     status, g = api.call("POST", "/api/v1/groups/Cluster%20Group/move", body={"node": "n3"})
     assert status == 200 and g["OwnerNode"] == "n3"
     assert as_json(state, "Get-ClusterGroup", "Cluster Group")[0]["OwnerNode"] == "n3"
+    vol = as_json(state, "Get-ClusterSharedVolume", "Volume1")[0]
+    target = next(n for n in ADDR if n != vol["Node"])
+    status, v = api.call("POST", "/api/v1/volumes/Volume1/move", body={"node": target}, node="n2")
+    assert status == 200 and v["Node"] == target and v["Epoch"] > vol["Epoch"], (vol, v)
+    assert as_json(state, "Get-ClusterSharedVolume", "Volume1")[0]["Node"] == target
     status, n = api.call("POST", "/api/v1/nodes/n2/suspend", body={"drain": True}, node="n3")
     assert status == 200 and n["State"] == "Paused"
     wait_event(api, "NodePaused")
@@ -239,6 +248,14 @@ def test_metrics_parse_and_move_with_a_workload(cluster: tuple[Path, Api, int]) 
     assert during[hist] - before.get(hist, 0) == 10
     assert during[("sofs_smb_sessions", ())] >= 1 and during[("sofs_smb_open_files", (("kind", "plain"),))] >= 1
     assert during[("sofs_smb_requests_total", (("command", "CREATE"), ("status", "SUCCESS")))] >= 1
+    moved = {k: during[(k, ())] - before[(k, ())] for k in ("sofs_smb_written_bytes_total", "sofs_smb_read_bytes_total")}
+    assert moved == {"sofs_smb_written_bytes_total": 10 * 4096, "sofs_smb_read_bytes_total": 4096}, moved
+    for node in ADDR:  # breaks and journal commits: counted by the coordinator (tests/handlestate), shown here
+        m = scrape(node)
+        assert ("sofs_smb_breaks_sent_total", ()) in m and ("sofs_smb_breaks_timed_out_total", ()) in m
+        assert ("sofs_journal_commit_duration_seconds_count", ()) in m
+        assert ("sofs_smb_handle_events_total", (("kind", "HandleReclaimed"),)) in m
+        assert ("sofs_journal_commit_duration_seconds_bucket", (("le", "+Inf"),)) in m
 
 
 def test_sessions_through_the_api(cluster: tuple[Path, Api, int]) -> None:

@@ -297,6 +297,6 @@ def test_stress_caching(tmp_path: Path) -> None:
         gc.collect()
         assert _live_opens() <= base_opens
         assert _rss() - base_rss < 64 * 1024 * 1024
-        print(f"stress: {stats}, breaks sent {mgr.sent_breaks}")
+        print(f"stress: {stats}, breaks sent {mgr.stats.breaks_sent}")
     finally:
         srv.shutdown()

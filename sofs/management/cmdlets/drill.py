@@ -14,7 +14,8 @@ from sofs.management.psbind import ParamType as T
         ParamSpec("Share", T.STRING, mandatory=True, position=0, help="a continuously available share"),
         ParamSpec("Event", T.STRING_LIST, help="Kill, Drain, LiveMigration, LiveMigrationOtherNode, VolumeMove (default: "
                                                  "all)"),
-        ParamSpec("Node", T.STRING, help="the node to kill or drain (default: the first VM's node)"),
+        ParamSpec("Node", T.STRING, help="the node to kill or drain, or to move the volume to (default: the first VM's node; "
+                                           "for VolumeMove another node than its coordinator)"),
         ParamSpec("VMCount", T.INT, help="VM processes per event (default 2)"),
         ParamSpec("VMSize", T.UINT64, help="size of each VM's preallocated file (default 8MB)"),
         ParamSpec("User", T.STRING, mandatory=True, help="the SMB account the VMs log on with"),

@@ -11,11 +11,12 @@ collects what each VM saw:
 - ``Drain``: ``Suspend-ClusterNode -Drain`` of that node, then ``Resume-ClusterNode``.
 - ``LiveMigration``: the first VM is paused and a new process (the destination host) opens its file
   through the same node with the same App Instance ID, which must close the old host's handle; the VM
-  goes on there. ``LiveMigrationOtherNode``: the same through another node — this needs the open
-  table to be one per volume (issue 13, the volume coordinator); until then each node keeps its own
-  and the old host's handle is not closed (the drill reports it as Failed, as it is).
-- ``VolumeMove``: moving a volume's coordinator needs the volume coordinator (issue 13); until it
-  exists the drill reports this event as not run, with that reason.
+  goes on there. ``LiveMigrationOtherNode``: the same through another node (the volume's
+  coordinator holds the opens of every node, so the new host's open closes the old host's handle
+  whichever node each talks to).
+- ``VolumeMove``: ``Move-ClusterSharedVolume`` of the share's volume (its coordinator) to ``-Node``,
+  else to another node the cluster picks, under the VMs' I/O: the new coordinator replays the journal
+  and the nodes re-register their clients' opens; the VMs must not notice beyond a pause.
 
 The report (HTML) gives per event and per VM the pause (longest time between two completed I/Os),
 the errors the application saw, lost and corrupt blocks (both must be 0), and the timeline of its
@@ -40,9 +41,9 @@ from typing import Any, ClassVar
 from sofs.cluster.config import NodeProcess, load_cluster_config, write_cluster_config
 from sofs.cluster.processes import REPO_ROOT, node_alive, start_node
 from sofs.management.errors import ManagementError
+from sofs.management.services.csv import CsvService, volume_name
 
 EVENTS = ("Kill", "Drain", "LiveMigration", "LiveMigrationOtherNode", "VolumeMove")
-NOT_YET = {"VolumeMove": "needs the volume coordinator (issue 13): a volume has no coordinator to move yet"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,7 @@ class DrillSpec:
     state_dir: Path
     share: str
     share_dir: Path
+    volume: str  # the share's cluster shared volume (VolumeMove)
     nodes: dict[str, str]  # name -> address
     pids: Callable[[], dict[str, int]]
     port: int
@@ -129,8 +131,6 @@ class Drill:
 
     async def run_event(self, event: str) -> list[DrillResult]:
         s = self.spec
-        if event in NOT_YET:
-            return [DrillResult(event, "-", 0.0, 0, 0, 0, "NotRun", NOT_YET[event])]
         target = s.node or next(iter(s.nodes))
         app_ids = [str(uuid.uuid4()) for _ in range(s.vms)]
         specs = [self._vm_spec(event, i, app_ids[i]) for i in range(s.vms)]
@@ -151,6 +151,14 @@ class Drill:
             await asyncio.sleep(2)
             await self.cluster.resume_node(target)
             detail = f"Suspend-ClusterNode -Drain {target}, Resume-ClusterNode after 2 s"
+        elif event == "VolumeMove":
+            csvs = CsvService(self.cluster)
+            before = (await csvs.get_csvs([s.volume]))[0]
+            dest = s.node if s.node and s.node != before.node else None
+            t0 = time.monotonic()
+            after = await csvs.move_csv(before.name, dest)
+            detail = (f"Move-ClusterSharedVolume {volume_name(before.name)} {before.node} -> {after.node} "
+                      f"({time.monotonic() - t0:.1f} s)")
         elif event in ("LiveMigration", "LiveMigrationOtherNode"):
             first = next(iter(procs))
             procs[first].send_signal(signal.SIGUSR1)
@@ -241,6 +249,9 @@ async def run_drill(spec: DrillSpec, cluster: Any, events: list[str]) -> list[Dr
             raise ManagementError(f"Unknown drill event '{e}' (use {', '.join(EVENTS)}).", "InvalidArgument", e)
     if spec.vms < 1 or spec.size < 64 << 10:
         raise ManagementError("-VMCount must be at least 1 and -VMSize at least 64KB.", "InvalidArgument")
+    if "VolumeMove" in events and not spec.volume:
+        raise ManagementError(f"The share '{spec.share}' is not on a cluster shared volume: VolumeMove needs one "
+                              "(a share under C:\\ClusterStorage\\<Volume>).", "InvalidArgument", spec.share)
     if spec.node is not None and spec.node not in spec.nodes:
         raise ManagementError(f"The cluster node '{spec.node}' was not found.", "ObjectNotFound", spec.node)
     for name, pid in spec.pids().items():

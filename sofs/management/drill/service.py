@@ -11,6 +11,15 @@ from sofs.management.drill.run import DrillResult, DrillSpec, report_html, run_d
 from sofs.management.errors import ManagementError
 
 
+def share_volume(path: str) -> str:
+    """The cluster shared volume a share's path lies on (``C:\\ClusterStorage\\<Volume>\\...`` or a
+    POSIX path under ``.../ClusterStorage/<Volume>/``), or "" when it is on none."""
+    parts = [x for x in path.replace("\\", "/").split("/") if x]
+    low = [x.lower() for x in parts]
+    i = low.index("clusterstorage") if "clusterstorage" in low else -1
+    return parts[i + 1] if 0 <= i < len(parts) - 1 else ""
+
+
 class DrillService:
     def __init__(self, cfg: ClusterConfig, cluster: Any, shares: Any) -> None:
         self.cfg = cfg
@@ -37,6 +46,7 @@ class DrillService:
             return {n: p.pid for n, p in (cfg.nodes if cfg else {}).items()}
         with tempfile.TemporaryDirectory(prefix="sofs-drill-") as work:
             spec = DrillSpec(self.cfg.state_dir, info.name, Path(self.shares.local_path(info.path)),
+                             share_volume(info.path),
                              {n.name: n.address for n in nodes}, pids, ports.pop(), user, password, vms, size,
                              warmup_s, after_s, node, Path(work), progress)
             results = await run_drill(spec, self.cluster, events)

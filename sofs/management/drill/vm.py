@@ -141,10 +141,15 @@ class Vm:
             return
         raise TimeoutError(f"could not reclaim the handle within {self.spec.get('ca_timeout', 60)} s")
 
-    def first_open(self, addr: str) -> None:
-        """The VM starts: open through its node, or the next ones if that one does not answer."""
+    def first_open(self, addr: str, timeout_s: float = 30.0) -> None:
+        """The VM starts: open through its node, or the next ones if that one does not answer (for up
+        to ``timeout_s``: a share just created reaches every node a moment later, longer on a loaded
+        machine; each failure is in the timeline)."""
         nodes = self.spec["nodes"]
-        for i in range(len(nodes) * 3):
+        deadline = time.monotonic() + timeout_s
+        i = -1
+        while time.monotonic() < deadline:
+            i += 1
             a = nodes[(nodes.index(addr) + i) % len(nodes)]
             try:
                 self.open(a)

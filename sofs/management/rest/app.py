@@ -35,6 +35,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sofs.management import format as fmt
 from sofs.management.errors import ManagementError
 from sofs.management.events import read_events
+from sofs.management.services.csv import CsvService
 
 API = "/api/v1"
 STATUS = {"ObjectNotFound": 404, "ResourceExists": 409, "InvalidOperation": 409, "InvalidArgument": 400,
@@ -160,6 +161,7 @@ async def _account(accounts: Any, header: str) -> Any:
 def make_app(svc: ApiServices, static_dir: Path | None = None) -> web.Application:
     app = web.Application(middlewares=[errors, auth_middleware(svc.accounts)], client_max_size=1 << 20)
     r = web.RouteTableDef()
+    csvs = CsvService(svc.cluster)
 
     @r.get(API + "/")
     async def index(request: web.Request) -> web.Response:
@@ -209,6 +211,19 @@ def make_app(svc: ApiServices, static_dir: Path | None = None) -> web.Applicatio
     @r.get(API + "/quorum")
     async def quorum(request: web.Request) -> web.Response:
         return reply(await svc.cluster.get_quorum())
+
+    @r.get(API + "/volumes")
+    async def volumes(request: web.Request) -> web.Response:
+        return reply(await csvs.get_csvs())
+
+    @r.get(API + "/volumes/state")
+    async def volume_states(request: web.Request) -> web.Response:
+        return reply(await csvs.get_states())
+
+    @r.post(API + "/volumes/{name}/move")
+    async def move_volume(request: web.Request) -> web.Response:
+        b = await body(request, "move")
+        return reply(await csvs.move_csv(request.match_info["name"], b.get("node")))
 
     @r.get(API + "/shares")
     async def shares(request: web.Request) -> web.Response:

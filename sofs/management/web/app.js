@@ -76,6 +76,20 @@ function renderGroups(groups, nodes, full) {
   });
 }
 
+function renderVolumes(volumes, states, nodes, full) {
+  rows("volumes", volumes, (v) => {
+    const key = "volume:" + v.Name;
+    const pick = el("select", { class: "target", onchange: (ev) => { chosen[key] = ev.target.value; } },
+      ...nodes.filter((n) => n.State === "Up").map((n) => el("option", { value: n.Name }, n.Name)));
+    if (chosen[key]) pick.value = chosen[key];
+    const access = states.filter((s) => s.Name === v.Name).map((s) => `${s.Node}: ${s.StateInfo}`).join(", ");
+    return el("tr", { "data-volume": v.Name }, el("td", {}, v.Name), el("td", {}, v.Volume), el("td", {}, v.Node),
+      state(v.State), el("td", {}, v.Epoch), el("td", {}, access),
+      el("td", {}, ...(full ? [pick, el("button", { class: "move-volume", onclick: () =>
+        act(`Move ${v.Name} to ${pick.value}`, "POST", `/volumes/${encodeURIComponent(v.Name)}/move`, { node: pick.value }) }, "Move")] : [])));
+  });
+}
+
 function renderQuorum(q) {
   const dl = $("#quorum dl");
   const items = [["QuorumType", q.QuorumType], ["QuorumResource", q.QuorumResource || "(none: node majority)"],
@@ -109,15 +123,17 @@ function renderEvents(events) {
 async function refresh() {
   if (!auth) return;
   try {
-    const [me, cluster, nodes, groups, quorum, shares, files, sessions, events] = await Promise.all([
+    const [me, cluster, nodes, groups, quorum, shares, files, sessions, events, volumes, volstates] = await Promise.all([
       api("GET", "/whoami"), api("GET", "/cluster"), api("GET", "/nodes"), api("GET", "/groups"), api("GET", "/quorum"),
-      api("GET", "/shares"), api("GET", "/openfiles"), api("GET", "/sessions"), api("GET", "/events?limit=200")]);
+      api("GET", "/shares"), api("GET", "/openfiles"), api("GET", "/sessions"), api("GET", "/events?limit=200"),
+      api("GET", "/volumes"), api("GET", "/volumes/state")]);
     const full = me.ClusterAccess === "Full";
     $("#cluster-name").textContent = cluster.Name;
     $("#who").textContent = `${me.Name} (${full ? "admin" : "read-only"})`;
     renderNodes(list(nodes), full);
     renderGroups(list(groups), list(nodes), full);
     renderQuorum(quorum);
+    renderVolumes(list(volumes), list(volstates), list(nodes), full);
     rows("shares", list(shares), (s) => el("tr", { "data-share": s.Name }, el("td", {}, s.Name), el("td", {}, s.Path),
       el("td", {}, s.ContinuouslyAvailable), el("td", {}, s.EncryptData), el("td", {}, s.ScopeName)));
     renderOpenFiles(list(files), full);
