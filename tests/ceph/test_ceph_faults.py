@@ -123,8 +123,10 @@ def test_osd_mds_and_node_kill_are_pauses(tmp_path: Path) -> None:
         time.sleep(15)
         report[f"{osd} kill"] = w.longest_gap(t)
         degraded = c.cmdlet_json("Get-VirtualDisk")[0]
+        repair = c.cmdlet_json("Get-StorageJob")  # the copies the dead OSD held are missing: a repair job
         c.ceph.start([other])
         healthy = c.wait_disk(("OK",))
+        left = c.cmdlet_json("Get-StorageJob")
 
         t = time.monotonic()  # 2: the active MDS dies; a standby takes over; restarted 15 s later
         _kill(c.ceph.pids(), [f"mds.{home}"])
@@ -154,6 +156,9 @@ def test_osd_mds_and_node_kill_are_pauses(tmp_path: Path) -> None:
               f"{healthy['HealthStatus']}/{healthy['OperationalStatus']}; monitor elections called: {elections}")
         assert not w.errors, f"application errors: {w.errors}"
         assert degraded["HealthStatus"] == "Warning" and healthy["OperationalStatus"] == "OK"
+        print(f"Get-StorageJob during the OSD's absence: {repair}; once Healthy: {left}")
+        assert any(str(j.get("Name", "")).endswith("-Repair") for j in repair), repair
+        assert left == [], left
         n = len(w.acked)
         for i in range(0, n, 97):  # acknowledged blocks read back through the same handle (a sample)...
             assert op.read(i * BLOCK, BLOCK) == _block(i), f"block {i}"
