@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
-import json
 import os
 import sys
 import threading
@@ -31,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "cluster"))
 
-from cluster_proc import free_port_on, kill_quietly, node_pids, sofs
+from cluster_proc import csv_coordinator, free_port_on, kill_quietly, node_pids, sofs
 from smbprotocol.connection import Connection, Dialects
 from smbprotocol.open import CreateDisposition, ImpersonationLevel, Open, ShareAccess, SMB2LockElement
 from smbprotocol.session import Session
@@ -90,16 +89,6 @@ class Client(threading.Thread):
         conn.disconnect()
 
 
-def coordinator(state: Path) -> str:
-    while True:
-        r = sofs("Get-ClusterSharedVolume", "-AsJson", state=state)
-        if r.returncode == 0:
-            d = json.loads(r.stdout)
-            if d.get("State") == "Online" and d.get("Node"):
-                return str(d["Node"])
-        time.sleep(0.1)
-
-
 def gap_around(clients: list[Client], t0: float, t1: float) -> float:
     """The longest time a client went without completing a loop, over the gaps that overlap the
     event (``t0``: the cmdlet started or the kill; ``t1``: the cmdlet returned)."""
@@ -131,7 +120,7 @@ def main() -> int:
          state=state)
     print(f"# state and node logs: {state}", flush=True)
     try:
-        home = coord = coordinator(state)  # no client connects to it: it can be killed
+        home = coord = csv_coordinator(state)  # no client connects to it: it can be killed
         others = [n for n in sorted(ADDR) if n != coord]
         clients = [Client(i, ADDR[others[i % 2]], port) for i in range(4)]
         for c in clients:
@@ -139,7 +128,7 @@ def main() -> int:
         time.sleep(a.settle)
         events = []
         for k in range(a.moves):
-            coord = coordinator(state)
+            coord = csv_coordinator(state)
             nodes = sorted(ADDR)
             to = nodes[(nodes.index(coord) + 1) % len(nodes)]
             t = time.monotonic()
@@ -148,14 +137,14 @@ def main() -> int:
             print(f"{time.strftime('%H:%M:%S')} move {k + 1}: {coord} -> {to} rc={r.returncode}", flush=True)
             time.sleep(a.settle)
         if a.kill:
-            if (coord := coordinator(state)) != home:
+            if (coord := csv_coordinator(state)) != home:
                 t = time.monotonic()
                 r = sofs("Move-ClusterSharedVolume", "-Name", "Cluster Virtual Disk (Volume1)", "-Node", home,
                          state=state)
                 events.append((f"move back: {coord} -> {home}", t, time.monotonic(), r.returncode))
                 print(f"{time.strftime('%H:%M:%S')} move back: {coord} -> {home} rc={r.returncode}", flush=True)
                 time.sleep(a.settle)
-            coord = coordinator(state)
+            coord = csv_coordinator(state)
             t = time.monotonic()
             kill_quietly(node_pids(state)[coord])
             events.append((f"SIGKILL of coordinator {coord}", t, t + 0.001, 0))

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "cluster"))
 
-from cluster_proc import free_port_on, kill_quietly, node_pids, sofs
+from cluster_proc import csv_coordinator, free_port_on, kill_quietly, node_pids, sofs
 from smbprotocol.connection import Connection, Dialects
 from smbprotocol.create_contexts import (
     CreateContextName,
@@ -68,16 +68,6 @@ def connect(addr: str, port: int, guid: uuid.UUID, user: str = "alice") -> tuple
     tree = TreeConnect(s, rf"\\{addr}\{SHARE}")
     tree.connect()
     return conn, tree
-
-
-def coordinator(state: Path) -> str:
-    while True:
-        r = sofs("Get-ClusterSharedVolume", "-AsJson", state=state)
-        if r.returncode == 0:
-            d = json.loads(r.stdout)
-            if d.get("State") == "Online" and d.get("Node"):
-                return str(d["Node"])
-        time.sleep(0.1)
 
 
 def block(round_no: int, i: int) -> bytes:
@@ -131,7 +121,7 @@ def one_round(state: Path, port: int, n: int) -> dict[str, object]:
     """One round. Everything a client would not do between the kill and its reconnect (cmdlets,
     new sessions of the observer B) happens before the kill: B is connected already, and the node A
     reconnects to is chosen beforehand (a client retries the server it knows, it asks no cmdlet)."""
-    coord = coordinator(state)
+    coord = csv_coordinator(state)
     names = sorted(ADDR)
     victim = coord if n % 2 == 0 else next(x for x in names if x != coord)
     survivors = [x for x in names if x != victim]
@@ -209,7 +199,7 @@ def one_round(state: Path, port: int, n: int) -> dict[str, object]:
     pause = time.monotonic() - t0
     with contextlib.suppress(SMBException, OSError, ValueError):
         b_conn.disconnect()
-    new_coord = coordinator(state)
+    new_coord = csv_coordinator(state)
     lost = [i for i in sorted(acked) if o2.read(i * BLOCK, BLOCK) != block(n, i)]
     o2.close()
     c2.disconnect()

@@ -59,6 +59,19 @@ def node_pids(state: Path) -> dict[str, int]:
     return {n: p.pid for n, p in cfg.nodes.items()}
 
 
+def csv_coordinator(state: Path) -> str:
+    """The node coordinating the cluster's volume (``Get-ClusterSharedVolume``), once it is Online."""
+    import json
+
+    while True:
+        r = sofs("Get-ClusterSharedVolume", "-AsJson", state=state)
+        if r.returncode == 0:
+            d = json.loads(r.stdout)
+            if d.get("State") == "Online" and d.get("Node"):
+                return str(d["Node"])
+        time.sleep(0.1)
+
+
 def kill_quietly(pid: int, sig: int = signal.SIGKILL) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
