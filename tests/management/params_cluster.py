@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from sofs.cli.cmdlet_cmd import main
+from sofs.management.cmdlets import lookup
 from tests.conftest import USERS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cluster"))
@@ -32,7 +33,8 @@ class Live:
         """Run one cmdlet line; ``-Cluster <state>`` is added to its first command."""
         words = list(argv)
         cut = words.index("|") if "|" in words else len(words)
-        words[cut:cut] = ["-Cluster", str(self.state)]
+        if any(p.name == "Cluster" for p in lookup(words[0]).params):
+            words[cut:cut] = ["-Cluster", str(self.state)]
         out, err = io.StringIO(), io.StringIO()
         code = main(words, stdout=out, stderr=err, cwd=str(cwd or self.state))
         return code, out.getvalue(), err.getvalue()
