@@ -19,7 +19,7 @@ from sofs.management.cmdlets import lookup
 from tests.conftest import USERS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cluster"))
-from cluster_proc import free_port_on, sofs  # noqa: E402
+from cluster_proc import free_port_on, sofs
 
 ADDR = {"n1": "127.0.0.11", "n2": "127.0.0.12", "n3": "127.0.0.13"}
 

@@ -125,6 +125,9 @@ def test_quorum_no_witness(live: Live, tmp_path: Path) -> None:
     live.ok("Set-ClusterQuorum", "-NoWitness")
     (q,) = live.json("Get-ClusterQuorum")
     assert (q["QuorumType"], q["QuorumResource"]) == ("NodeMajority", ""), q
+    live.ok("Set-ClusterQuorum", "-DiskWitness", str(tmp_path / "witness.lock"))
+    live.ok("Set-ClusterQuorum", "-NodeMajority")
+    assert live.json("Get-ClusterQuorum")[0]["QuorumType"] == "NodeMajority"
 
 
 def test_invoke_expression_command(live: Live) -> None:
@@ -160,7 +163,7 @@ def test_cluster_log_node_and_local_time(live: Live, tmp_path: Path) -> None:
         time.tzset()
     local = (tmp_path / "n2_cluster.log").read_text()
     assert "local time" in local.splitlines()[0]
-    stamp = [ln.split()[0] for ln in local.splitlines()[1:] if "[" in ln][0]
+    stamp = next(ln.split()[0] for ln in local.splitlines()[1:] if "[" in ln)
     assert stamp not in utc  # the same events, nine hours later on the clock
     assert "was not found" in live.refused("Get-ClusterLog", "-Node", "n9", "-Destination", str(tmp_path))
 
