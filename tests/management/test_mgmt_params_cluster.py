@@ -28,7 +28,7 @@ pytestmark = pytest.mark.interop
 
 def logs_on(live: Live, user: str, password: str) -> bool:
     conn = Connection(uuid.uuid4(), ADDR["n2"], live.port, require_signing=False)
-    conn.connect(Dialects.SMB_3_1_1, timeout=5)
+    until(lambda: _connected(conn), "n2 accepts SMB connections")
     try:
         Session(conn, user, password, require_encryption=False).connect()
         return True
@@ -37,6 +37,14 @@ def logs_on(live: Live, user: str, password: str) -> bool:
     finally:
         with contextlib.suppress(Exception):
             conn.disconnect()
+
+
+def _connected(conn: Connection) -> bool:
+    try:
+        conn.connect(Dialects.SMB_3_1_1, timeout=5)
+        return True
+    except ValueError:  # smbprotocol's "Failed to connect" (the node's SMB server not listening yet)
+        return False
 
 
 def test_as_json_on_every_query(live: Live) -> None:

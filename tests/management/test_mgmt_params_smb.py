@@ -40,9 +40,16 @@ class Client:
     def __init__(self, live: Live, user: str, node: str = "n1") -> None:
         self.addr = ADDR[node]
         self.conn = Connection(uuid.uuid4(), self.addr, live.port, require_signing=False)
-        self.conn.connect(Dialects.SMB_3_1_1, timeout=5)
+        until(self._connect, f"{node} accepts SMB connections")
         self.session = Session(self.conn, user, USERS[user], require_encryption=False)
         self.session.connect()
+
+    def _connect(self) -> bool:
+        try:
+            self.conn.connect(Dialects.SMB_3_1_1, timeout=5)
+            return True
+        except ValueError:  # smbprotocol's "Failed to connect" (the node's SMB server not listening yet)
+            return False
 
     def tree(self, share: str) -> TreeConnect:
         t = TreeConnect(self.session, rf"\\{self.addr}\{share}")
