@@ -17,8 +17,9 @@ the pure function :func:`diff_events` over two :class:`ClusterView` values:
   with a new coordinator), ``HandleSuperseded`` (a handle closed for another instance of its
   application: a live migration).
 
-Readers (``Get-ClusterLog``, ``GET /api/v1/events``, the dashboard) merge the logs of every node of the
-state directory (:func:`read_events`).
+Readers (``Get-ClusterLog``, ``GET /api/v1/events``, the dashboard) ask every node for its log through
+the cluster store (:mod:`sofs.management.logs_gather`); :func:`read_events` reads the logs a state
+directory holds.
 """
 from __future__ import annotations
 

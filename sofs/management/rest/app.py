@@ -55,6 +55,8 @@ class ApiServices:
     """a ``prometheus_client`` registry (``/metrics``), or None"""
     sessions: Any = None
     """``SmbSessionService`` (sessions, connections, channels), or None"""
+    logs: Any = None
+    """``ClusterLogService`` (every node's events, asked through the store), or None: this machine's files"""
 
 
 # route body schemas: field -> (type, required)
@@ -301,7 +303,10 @@ def make_app(svc: ApiServices, static_dir: Path | None = None) -> web.Applicatio
             raise bad("'since' must be a unix time and 'limit' a number.") from None
         if not 1 <= limit <= 10_000:
             raise bad("'limit' must be between 1 and 10000.")
-        return reply(read_events(svc.state_dir, since=since, nodes=q.getall("node", None), limit=limit))
+        nodes = q.getall("node", None)
+        if svc.logs is not None:
+            return reply(await svc.logs.events(since, nodes, limit))
+        return reply(read_events(svc.state_dir, since=since, nodes=nodes, limit=limit))
 
     @r.get("/metrics")
     async def metrics(request: web.Request) -> web.Response:
