@@ -149,6 +149,10 @@ def test_format_parameters(live: Live) -> None:
     assert out.splitlines()[1].split() == ["Name", "State"] and "n1" in out and "NodeWeight" not in out
     out = live.ok("Get-ClusterNode", "-Name", "n1", "|", "Format-List", "-Property", "Name,NodeWeight")
     assert [ln.split(":")[0].strip() for ln in out.splitlines() if ln.strip()] == ["Name", "NodeWeight"]
+    out = live.ok("Get-ClusterNode", "-Name", "n1", "|", "ConvertTo-Json", "-Compress", "-Depth", "1")
+    assert "\n" not in out.strip() and json.loads(out)["Name"] == "n1"
+    deep = json.loads(live.ok("Get-Cluster", "|", "ConvertTo-Json", "-Depth", "0"))
+    assert isinstance(deep["StaticAddress"], str)  # nested deeper than -Depth: its text
 
 
 def test_cluster_log_node_and_local_time(live: Live, tmp_path: Path) -> None:

@@ -98,6 +98,8 @@ def test_new_share_rights_description_ca_timeout_read_only(live: Live) -> None:
             "-NoAccess", "bob")
     live.ok("New-SmbShare", "-Name", "PO", "-Path", share_path("PO"), "-CreatePath", "-FullAccess", "alice,bob",
             "-ReadOnly")
+    live.ok("New-SmbShare", "-Name", "PE", "-Path", share_path("PE"), "-CreatePath", "-FullAccess", "alice",
+            "-EncryptData", "$true")
     (pr,) = live.json("Get-SmbShare", "-Name", "PR")
     assert (pr["Description"], pr["CATimeout"], pr["ContinuouslyAvailable"]) == ("read for bob", 30, True)
 
@@ -125,6 +127,8 @@ def test_new_share_rights_description_ca_timeout_read_only(live: Live) -> None:
         # -ReadOnly: nobody writes, reading works
         to = alice.tree("PO")
         assert status(lambda: create(to, "new.txt")) != 0
+        # -EncryptData: the tree connect says so (SMB2_SHAREFLAG_ENCRYPT_DATA) and the client encrypts
+        assert alice.tree("PE").encrypt_data is True and alice.tree("PR").encrypt_data is False
     finally:
         alice.close()
         bob.close()
