@@ -91,6 +91,7 @@ class NodeChannels:
         self.adopt = adopt
         self.carried = 0  # connections carried to another node
         self.accepted = 0  # connections served here for another node
+        self.relayed: set[tuple[asyncio.Transport, asyncio.Transport]] = set()  # (client, link) spliced now
 
     # ---- the node that received the binding ----
 
@@ -127,11 +128,21 @@ class NodeChannels:
             return True
         conn.disown()
         link.write(data)
-        splice(client, link)
+        pair = (client, link)
+        self.relayed.add(pair)
+        splice(client, link, lambda: self.relayed.discard(pair))
         self.carried += 1
         log.info("%s: connection from %s carried to node %d (binding to a session there)", self.name,
                  handover.client_address, node)
         return True
+
+    def close(self) -> None:
+        """Close every relayed connection (the node stops serving: fenced, or stopping); their clients
+        reconnect as after a failure."""
+        for client, link in list(self.relayed):
+            client.abort()
+            link.abort()
+        self.relayed.clear()
 
     # ---- the node holding the session ----
 
@@ -247,8 +258,9 @@ class _Intake(asyncio.Protocol):
 class _Pipe(asyncio.Protocol):
     """One direction of a splice: what arrives on this transport is written to ``other``."""
 
-    def __init__(self, other: asyncio.Transport) -> None:
+    def __init__(self, other: asyncio.Transport, closed: Callable[[], None]) -> None:
         self.other = other
+        self.closed = closed
 
     def data_received(self, data: bytes) -> None:
         self.other.write(data)
@@ -258,6 +270,7 @@ class _Pipe(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.other.close()  # after what is already written to it
+        self.closed()
 
     def pause_writing(self) -> None:  # this transport cannot take more: stop reading the other
         with contextlib.suppress(Exception):
@@ -268,10 +281,11 @@ class _Pipe(asyncio.Protocol):
             self.other.resume_reading()
 
 
-def splice(a: asyncio.Transport, b: asyncio.Transport) -> None:
-    """Copy bytes both ways between ``a`` and ``b`` until one closes (then both close)."""
+def splice(a: asyncio.Transport, b: asyncio.Transport, closed: Callable[[], None] = lambda: None) -> None:
+    """Copy bytes both ways between ``a`` and ``b`` until one closes (then both close; ``closed`` is
+    called as each side's loss is seen)."""
     for t, other in ((a, b), (b, a)):
-        t.set_protocol(_Pipe(other))
+        t.set_protocol(_Pipe(other, closed))
     for t in (a, b):
         if not t.is_closing():
             t.resume_reading()

@@ -190,6 +190,8 @@ class NodeSmb:
                 srv.close()
             for conn in list(self.server.connections.values()):
                 conn.abort()
+            if isinstance(self.server.channels, NodeChannels):
+                self.server.channels.close()  # the connections carried to other nodes too
             self.listeners = []
             log.warning("%s: SMB stopped (no quorum)", self.ctx.name)
 

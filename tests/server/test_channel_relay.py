@@ -130,8 +130,10 @@ def test_carried_connection_is_spliced_both_ways_and_the_holder_closing_closes_t
         assert await r.readexactly(len(big)) == big.upper()
         assert holder.accepted == 1
         assert holders[0].transport is not None
+        assert len(here.relayed) == 1
         holders[0].transport.close()  # the holder ends the connection (or dies: its socket closes)
         assert await r.read() == b""
+        assert not here.relayed
         w.close()
         srv.close()
         await link.close()
@@ -178,6 +180,21 @@ def test_a_bad_hand_over_closes_the_link() -> None:
         assert await here.carry(3, bad, client)  # the holder reads it only after the splice
         assert await r.read() == b""  # and closes: the client's connection ends as after a failure
         assert not holders
+        w.close()
+        srv.close()
+        await link.close()
+    _run(main())
+
+
+def test_closing_the_relay_closes_the_relayed_connections() -> None:
+    async def main() -> None:
+        link, here, _holder, holders = await _setup()
+        client, r, w, srv = await _client_pair()
+        assert await here.carry(3, Handover("c", "s", STATE, REQUEST), client)
+        await r.readexactly(11)
+        here.close()  # the node stops serving (fenced)
+        assert await r.read() == b""
+        await asyncio.wait_for(holders[0].lost, 10)
         w.close()
         srv.close()
         await link.close()
