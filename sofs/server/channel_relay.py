@@ -114,6 +114,10 @@ class NodeChannels:
             link, dialer = await asyncio.wait_for(loop.create_connection(lambda: _Dialer(hs), *where), DIAL_TIMEOUT_S)
             await asyncio.wait_for(asyncio.shield(dialer.welcomed), DIAL_TIMEOUT_S)
             data = encode_handover(handover)
+        except asyncio.CancelledError:  # the client's connection was lost meanwhile
+            if link is not None:
+                link.abort()
+            raise
         except (OSError, TimeoutError, LinkRefused, ProtocolError, HandoverError) as e:
             log.warning("%s: binding connection from %s not carried to node %d (%s:%d): %s", self.name,
                         handover.client_address, node, where[0], where[1], e)
