@@ -7,8 +7,6 @@ import asyncio
 import socket
 from typing import Any
 
-import pytest
-
 from sofs.engine.state import ConnectionState
 from sofs.server.channel_proto import Handover
 from sofs.server.channel_relay import NodeChannels
@@ -100,6 +98,20 @@ async def _client_pair() -> tuple[Client, asyncio.StreamReader, asyncio.StreamWr
     return clients[0], r, w, srv
 
 
+class Carried:
+    """A client connection carried by ``here`` to the holder (or not), and what to close after."""
+
+    async def start(self, handover: Handover | None = None, secret: bytes = SECRET) -> bool:
+        self.link, self.here, self.holder, self.holders = await _setup(secret)
+        self.client, self.r, self.w, self.srv = await _client_pair()
+        return await self.here.carry(3, handover or Handover("c", "s", STATE, REQUEST), self.client)
+
+    async def stop(self) -> None:
+        self.w.close()
+        self.srv.close()
+        await self.link.close()
+
+
 def _run(coro: Any) -> Any:
     return asyncio.run(asyncio.wait_for(coro, 30))
 
@@ -142,60 +154,47 @@ def test_carried_connection_is_spliced_both_ways_and_the_holder_closing_closes_t
 
 def test_the_client_closing_closes_the_holders_connection() -> None:
     async def main() -> None:
-        link, here, _holder, holders = await _setup()
-        client, r, w, srv = await _client_pair()
-        assert await here.carry(3, Handover("c", "s", STATE, REQUEST), client)
-        await r.readexactly(11)
-        w.close()
-        await asyncio.wait_for(holders[0].lost, 10)
-        srv.close()
-        await link.close()
+        c = Carried()
+        assert await c.start()
+        await c.r.readexactly(11)
+        c.w.close()
+        await asyncio.wait_for(c.holders[0].lost, 10)
+        await c.stop()
     _run(main())
 
 
-@pytest.mark.parametrize("why", ["wrong secret", "nothing listens"])
-def test_a_holder_that_cannot_be_reached_leaves_the_connection_here(why: str) -> None:
+def test_a_holder_that_cannot_be_reached_leaves_the_connection_here() -> None:
     async def main() -> None:
-        link, here, _holder, holders = await _setup(b"x" * 32 if why == "wrong secret" else SECRET)
-        if why == "nothing listens":
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            here.address_of = {3: ("127.0.0.1", s.getsockname()[1])}.get
-            s.close()
-        client, r, w, srv = await _client_pair()
-        assert not await here.carry(3, Handover("c", "s", STATE, REQUEST), client)
-        assert not client.disowned and not holders and here.carried == 0
-        assert client.transport is not None and not client.transport.is_closing()
-        w.close()
-        srv.close()
-        await link.close()
+        c = Carried()
+        assert not await c.start(secret=b"x" * 32)  # wrong secret
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        c.here.address_of = {3: ("127.0.0.1", s.getsockname()[1])}.get
+        s.close()
+        assert not await c.here.carry(3, Handover("c", "s", STATE, REQUEST), c.client)  # nothing listens
+        assert not c.client.disowned and not c.holders and c.here.carried == 0
+        assert c.client.transport is not None and not c.client.transport.is_closing()
+        await c.stop()
     _run(main())
 
 
 def test_a_bad_hand_over_closes_the_link() -> None:
     async def main() -> None:
-        link, here, _holder, holders = await _setup()
-        client, r, w, srv = await _client_pair()
-        bad = Handover("c", "s", STATE, b"not smb2" * 10)
-        assert await here.carry(3, bad, client)  # the holder reads it only after the splice
-        assert await r.read() == b""  # and closes: the client's connection ends as after a failure
-        assert not holders
-        w.close()
-        srv.close()
-        await link.close()
+        c = Carried()
+        assert await c.start(Handover("c", "s", STATE, b"not smb2" * 10))  # read by the holder after the splice
+        assert await c.r.read() == b""  # it closes: the client's connection ends as after a failure
+        assert not c.holders
+        await c.stop()
     _run(main())
 
 
 def test_closing_the_relay_closes_the_relayed_connections() -> None:
     async def main() -> None:
-        link, here, _holder, holders = await _setup()
-        client, r, w, srv = await _client_pair()
-        assert await here.carry(3, Handover("c", "s", STATE, REQUEST), client)
-        await r.readexactly(11)
-        here.close()  # the node stops serving (fenced)
-        assert await r.read() == b""
-        await asyncio.wait_for(holders[0].lost, 10)
-        w.close()
-        srv.close()
-        await link.close()
+        c = Carried()
+        assert await c.start()
+        await c.r.readexactly(11)
+        c.here.close()  # the node stops serving (fenced)
+        assert await c.r.read() == b""
+        await asyncio.wait_for(c.holders[0].lost, 10)
+        await c.stop()
     _run(main())
