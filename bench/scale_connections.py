@@ -41,7 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ca_openclose import Target  # noqa: E402
+from ca_openclose import Target
 
 CONNECT_PARALLEL = 32  # log-ons in flight per client process (NTLM costs CPU on both sides)
 OPEN_DEPTH = 8  # CREATEs in flight per connection while opening
@@ -300,8 +300,8 @@ def summary(r: dict[str, Any]) -> str:
     def mib(kb: int) -> str:
         return f"{kb / 1024:.0f} MiB"
 
-    lines = [f"== {r['target']}: {r['connected']} connections, {r['opened']} opens "
-             f"(log-on {r['connect_s']:.1f} s, opens {r['open_s']:.1f} s), errors {r['n_errors']}"]
+    lines = [(f"== {r['target']}: {r['connected']} connections, {r['opened']} opens "
+             f"(log-on {r['connect_s']:.1f} s, opens {r['open_s']:.1f} s), errors {r['n_errors']}")]
     for k in ("mem_start", "mem_before", "mem_idle", "mem_opens", "mem_loaded"):
         m = r[k]
         lines.append(f"  {k:11s} RSS {mib(m['rss_kb']):>9s}  PSS {mib(m['pss_kb']):>9s}  ({m['procs']} processes)")
