@@ -10,7 +10,9 @@ once while it is held, so a latency cliff shows as a ratio.
 
 The server's memory is read from /proc for ``--server-pid`` and every process below it (the
 worker processes of sofs, the smbd per connection of Samba): RSS summed, and PSS (each shared
-page divided among the processes mapping it: the fair figure for forked servers), at four points:
+page divided among the processes mapping it: the fair figure for forked servers, though the
+client processes' share of the same libraries moves it too) and USS (private pages only: what
+the server would give back), at four points:
 started, after the active baseline, with the idle connections (session + tree each), with their
 opens. Per connection = (idle - before) / conns; per open = (opens - idle) / (conns × opens).
 
@@ -71,8 +73,8 @@ def process_tree(root: int) -> list[int]:
 
 
 def memory_kib(root: int) -> dict[str, int]:
-    """RSS and PSS (kB) summed over ``root``'s process tree, and how many processes."""
-    rss = pss = n = 0
+    """RSS, PSS and USS (private pages; kB) summed over ``root``'s process tree, and how many processes."""
+    rss = pss = uss = n = 0
     for pid in process_tree(root):
         try:
             with open(f"/proc/{pid}/smaps_rollup") as f:
@@ -81,10 +83,12 @@ def memory_kib(root: int) -> dict[str, int]:
                         rss += int(line.split()[1])
                     elif line.startswith("Pss:"):
                         pss += int(line.split()[1])
+                    elif line.startswith(("Private_Clean:", "Private_Dirty:")):
+                        uss += int(line.split()[1])
             n += 1
         except OSError:
             continue
-    return {"rss_kb": rss, "pss_kb": pss, "procs": n}
+    return {"rss_kb": rss, "pss_kb": pss, "uss_kb": uss, "procs": n}
 
 
 # --- client side -----------------------------------------------------------------------------------
@@ -218,7 +222,10 @@ def _active_worker(t: Target, n: int, seconds: float, sign: bool, tag: str, out:
             c.close()
         return {"lat": lat, "errors": errors[:5], "n_errors": len(errors)}
 
-    out.send(asyncio.run(main()))
+    try:
+        out.send(asyncio.run(main()))
+    except Exception as e:  # noqa: BLE001 - reported as the run's error
+        out.send({"lat": {"create": [], "read": [], "close": []}, "errors": [repr(e)], "n_errors": 1})
 
 
 def percentiles(xs: list[float]) -> dict[str, float]:
@@ -289,7 +296,7 @@ def run_target(t: Target, a: argparse.Namespace) -> dict[str, Any]:
     n_err += out["active_alone"]["n_errors"] + out["active_loaded"]["n_errors"] + out["lost_connections"]
     errs += out["active_alone"]["errors"] + out["active_loaded"]["errors"]
     out["n_errors"], out["errors"] = n_err, errs[:10]
-    for kind in ("rss_kb", "pss_kb"):
+    for kind in ("rss_kb", "pss_kb", "uss_kb"):
         base, idle, opens = out["mem_before"][kind], out["mem_idle"][kind], out["mem_opens"][kind]
         out[f"per_conn_{kind}"] = (idle - base) / max(out["connected"], 1)
         out[f"per_open_{kind}"] = (opens - idle) / max(out["opened"], 1)
@@ -304,9 +311,11 @@ def summary(r: dict[str, Any]) -> str:
              f"(log-on {r['connect_s']:.1f} s, opens {r['open_s']:.1f} s), errors {r['n_errors']}")]
     for k in ("mem_start", "mem_before", "mem_idle", "mem_opens", "mem_loaded"):
         m = r[k]
-        lines.append(f"  {k:11s} RSS {mib(m['rss_kb']):>9s}  PSS {mib(m['pss_kb']):>9s}  ({m['procs']} processes)")
-    lines.append(f"  per connection: RSS {r['per_conn_rss_kb']:.1f} kB, PSS {r['per_conn_pss_kb']:.1f} kB;"
-                 f" per open: RSS {r['per_open_rss_kb']:.2f} kB, PSS {r['per_open_pss_kb']:.2f} kB")
+        lines.append(f"  {k:11s} RSS {mib(m['rss_kb']):>9s}  PSS {mib(m['pss_kb']):>9s}  USS {mib(m['uss_kb']):>9s}"
+                     f"  ({m['procs']} processes)")
+    lines.append(f"  per connection: RSS {r['per_conn_rss_kb']:.1f} kB, PSS {r['per_conn_pss_kb']:.1f} kB, "
+                 f"USS {r['per_conn_uss_kb']:.1f} kB; per open: RSS {r['per_open_rss_kb']:.2f} kB, "
+                 f"PSS {r['per_open_pss_kb']:.2f} kB, USS {r['per_open_uss_kb']:.2f} kB")
     for k in ("active_alone", "active_loaded"):
         a = r[k]
         parts = [f"{op} p50 {a[op]['p50_ms']:.2f} p99 {a[op]['p99_ms']:.2f}" for op in ("create", "read", "close")
