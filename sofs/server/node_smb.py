@@ -96,6 +96,14 @@ class NodeSmb:
             log.warning("%s: node id %d does not fit in a session id: channels bound through another node "
                         "are refused (USER_SESSION_DELETED)", ctx.name, node_id)
 
+    def _node_down(self, node_id: int) -> bool:
+        """The cluster member with id ``node_id`` is Down (or no longer a member)."""
+        snap = self.ctx.agent.snapshot
+        if snap is None:
+            return False
+        name = next((n for n, v in snap.nodes.items() if v.record.id == node_id), None)
+        return name is None or snap.node_state(name).value == "Down"
+
     def _node_link(self, node_id: int) -> tuple[str, int] | None:
         """(address, coordinator link port) of the cluster member with id ``node_id``."""
         snap = self.ctx.agent.snapshot
@@ -217,6 +225,8 @@ class NodeSmb:
                     log.exception("domain membership not applied")
                 self._changed.clear()
                 await self.volumes.sync()
+                if isinstance(self.server.channels, NodeChannels):
+                    self.server.channels.close(self._node_down)
                 try:
                     await sessions.tick()  # Get-SmbSession's listing, Close-SmbSession's requests
                 except Exception as e:  # noqa: BLE001 - a store hiccup: next second

@@ -192,13 +192,16 @@ def test_a_bad_hand_over_closes_the_link() -> None:
     _run(main())
 
 
-def test_closing_the_relay_closes_the_relayed_connections() -> None:
+def test_a_holder_declared_down_has_its_relayed_connections_closed() -> None:
     async def main() -> None:
         c = Carried()
         assert await c.start()
         await c.r.readexactly(11)
-        c.here.close()  # the node stops serving (fenced)
+        c.here.close(lambda node: node == 4)  # another node is declared down: not this relay's holder
+        assert c.here.relayed and not c.client.transport.is_closing()
+        c.here.close(lambda node: node == 3)  # the holder is declared down (silent: SIGSTOP, partition)
         assert await c.r.read() == b""
+        assert not c.here.relayed
         await asyncio.wait_for(c.holders[0].lost, 10)
         await c.stop()
     _run(main())
