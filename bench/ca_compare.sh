@@ -4,15 +4,16 @@
 # interleaved round by round (bench/ca_openclose.py with the raw signed client, bench/smbraw.py).
 #
 # Knobs: ROUNDS (3), SECONDS_PER (4 per target and round), LOADS ("1:1 2:2", procs:conns),
-#        SAMBA_PORT (4450), SOFS_PORT (4455). Shares live on /dev/shm (tmpfs).
+#        SAMBA_PORT (4450), SOFS_PORT (4455), WORKERS (sofs serve --workers; default: the server's),
+#        STATE_DIR (/dev/shm/sofs-ca-compare). Shares live on /dev/shm (tmpfs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . bench/servers.sh
-bench_state /dev/shm/sofs-ca-compare
+bench_state "${STATE_DIR:-/dev/shm/sofs-ca-compare}"
 samba_start
 mkdir -p "$STATE/ca"; chmod 777 "$STATE/ca"
 sofs_start "$SOFS_PORT" "$STATE/share" "$STATE/sofs.log" \
-  .venv/bin/sofs serve --share "ca=$STATE/ca,ca"
+  .venv/bin/sofs serve ${WORKERS:+--workers "$WORKERS"} --share "ca=$STATE/ca,ca"
 for load in ${LOADS:-1:1 2:2}; do
   echo "== ${load%%:*} process(es) x ${load##*:} connection(s)"
   .venv/bin/python bench/ca_openclose.py \

@@ -95,7 +95,9 @@ async def _create(ctx: Ctx, req: CreateRequest) -> Reply:
         req = dataclasses.replace(req, name=req.name.replace("/", "\\"))
     if contexts.timewarp is not None:
         raise SmbError(NtStatus.OBJECT_NAME_NOT_FOUND, "no snapshots")
-    if contexts.durable_v2 is not None and ctx.dialect >= 0x0300:
+    if contexts.durable_v2 is not None and ctx.dialect >= 0x0300 and ctx.header.is_replay:
+        # a replayed CREATE may name an open the coordinator has; a CREATE without the replay flag
+        # reusing a CreateGuid is refused by admit itself (DUPLICATE_OBJECTID): one call, not two
         out = await durable.replayed(ctx, req, contexts)
         if out is not None:
             return out
@@ -158,7 +160,7 @@ async def _open(ctx: Ctx, req: CreateRequest,
             granted, maximal = _check_access(ctx, req, h, info, action, dacl_max)
             res = await share.volume.svc.admit(_admit_request(ctx, req, contexts, h, info, action, granted), ctx)
         except HandleStateError as e:
-            await run_fs(vfs.close, h)
+            await run_fs(_refused, vfs, h, action, e.status)
             raise SmbError(e.status, e.message) from None
         except BaseException:
             await run_fs(vfs.close, h)
@@ -201,6 +203,17 @@ def _open_stat(vfs: Any, name: str, disp: int, opts: int, attrs: int,
             vfs.close(h)
             raise
     return h, action, info, sd
+
+
+def _refused(vfs: Any, h: Any, action: CreateAction, status: int) -> None:
+    """Admission refused the open: the object goes back as it was. One this CREATE created for a
+    reused CreateGuid is removed again: the spec refuses such a CREATE before it opens anything
+    ([MS-SMB2] 3.3.5.9.10), and sofs learns of the reuse from admit, after the VFS open."""
+    try:
+        if action == CreateAction.CREATED and status == NtStatus.DUPLICATE_OBJECTID:
+            vfs.delete(h)
+    finally:
+        vfs.close(h)
 
 
 def _stream_case(vfs: Any, h: Any) -> None:

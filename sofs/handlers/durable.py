@@ -295,14 +295,15 @@ def _orphaned(ctx: Ctx, task: asyncio.Future[Any]) -> None:
 
 # --- every request naming a durable open ------------------------------------------------------------
 
-async def on_request(ctx: Ctx, req: Any, modifies: bool) -> None:
+async def on_request(ctx: Ctx, req: Any, modifies: bool, closing: bool = False) -> None:
     """Before a handler whose request has a FileId: the first use of the FileId clears its CreateGuid
     replay entry (Samba ``smbXsrv_open_clear_replay_cache``; a related compound request does not
     count, smb2.replay.replay6), and the ChannelSequence rule of [MS-SMB2] 3.3.5.2.10 applies to every
     open on SMB 3.x (as Samba's smbd_smb2_request_dispatch_update_counts): a stale modifying request
     fails with FILE_NOT_AVAILABLE, a newer sequence moves the open forward (journaled for a durable
     open before the request runs; smb2.replay.channel-sequence on a scale-out share, where the open
-    is not durable)."""
+    is not durable). A CLOSE leaves the replay entry to the close itself, which drops it with the
+    open: no call of its own."""
     fid = getattr(req, "file_id", None)
     if fid is None:
         return
@@ -311,7 +312,7 @@ async def on_request(ctx: Ctx, req: Any, modifies: bool) -> None:
     h = handles.by_id.get(ctx.chain.file_id if raw == _RELATED and ctx.chain.file_id else raw)
     if h is None or h.session is not ctx.session or h.closed:
         return
-    if h.replay_pending and not ctx.header.is_related and raw != _RELATED:
+    if h.replay_pending and not closing and not ctx.header.is_related and raw != _RELATED:
         h.replay_pending = False
         await h.share.volume.svc.forget_replay(h.pid)
     d = channel_rule(h.channel_sequence, ctx.header.channel_sequence, dialect=ctx.dialect,
