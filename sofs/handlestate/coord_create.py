@@ -148,7 +148,8 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
             c.check_fence()
             t.journal_open(o)
             caching.journal_lease(c, o)
-            await c.commit()  # durable before the response grants it (group commit)
+            if not c.owe_commit(caller.endpoint):
+                await c.commit()  # durable before the response grants it (group commit)
     except BaseException:
         if t.opens_by_persistent.get(o.persistent_id) is o:
             c.close_sync(o)

@@ -233,6 +233,13 @@ class PersistentHandleJournal:
         self._appended += 1
 
     @property
+    def inline_ready(self) -> bool:
+        """Would ``commit_now`` commit right here (inline mode, not failed, no flush or compaction
+        under way)? What lets a coordinator leave the commit to the output barrier."""
+        return (self.inline and self.failed is None and self._compact_blob is None
+                and (self._flusher is None or self._flusher.done()))
+
+    @property
     def pending(self) -> bool:
         return self._durable < self._appended or self._compact_blob is not None
 
