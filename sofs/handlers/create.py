@@ -366,8 +366,9 @@ async def _respond(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, op: H
         out_ctx.append(on_disk_id_response(info.file_id, await _volume_id(op)))
     if res.lease is not None:
         out_ctx.append(durable.lease_context(res.lease))
-    if res.durable is not None:
-        out_ctx.append(durable.grant_context(res.durable))
+    g = res.durable
+    if g is not None and out_ctx:
+        out_ctx.append(durable.grant_context(g))
     if action == CreateAction.CREATED:
         notify(ctx.server, op, NotifyAction.ADDED)
     elif action == CreateAction.OVERWRITTEN or action == CreateAction.SUPERSEDED:
@@ -377,7 +378,9 @@ async def _respond(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, op: H
     wt = info.last_write_time  # ChangeTime is reported as LastWriteTime (opens.change_time)
     return reply(encode_create_response(
         op.oplock_level, int(action), info.creation_time, info.last_access_time, wt, wt,
-        info.allocation_size, info.end_of_file, info.attributes, op.file_id, out_ctx))
+        info.allocation_size, info.end_of_file, info.attributes, op.file_id,
+        # the usual persistent CREATE answers with the durable grant alone: its chain encoded once
+        out_ctx if out_ctx or g is None else durable.grant_chain(g)))
 
 
 async def _volume_id(op: Handle) -> int:

@@ -43,6 +43,7 @@ from sofs.wire.messages.create_contexts import (
     DurableHandleResponseV2,
     LeaseV1,
     LeaseV2,
+    encode_create_contexts,
     to_context,
 )
 from sofs.wire.status import NtStatus
@@ -97,6 +98,21 @@ def grant_context(g: DurableGrant) -> CreateContext:
         c = to_context(DurableHandleResponseV2(g.timeout_ms, DH_FLAG_PERSISTENT if g.persistent else 0))
         if len(_DH2Q_RESPONSES) < 64:  # client-chosen timeouts: keep the cache small
             _DH2Q_RESPONSES[key] = c
+    return c
+
+
+_DH2Q_CHAINS: dict[tuple[int, bool], bytes] = {}
+
+
+def grant_chain(g: DurableGrant) -> bytes:
+    """The encoded context chain of a response whose only context is the DHnQ / DH2Q answer (the
+    common persistent CREATE): built once per (timeout, flags), like :func:`grant_context`."""
+    key = (g.timeout_ms if g.version == 2 else -1, g.persistent)
+    c = _DH2Q_CHAINS.get(key)
+    if c is None:
+        c = encode_create_contexts([grant_context(g)])
+        if len(_DH2Q_CHAINS) < 64:
+            _DH2Q_CHAINS[key] = c
     return c
 
 

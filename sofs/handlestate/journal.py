@@ -254,8 +254,9 @@ class PersistentHandleJournal:
         if (not self.inline or self._compact_blob is not None
                 or (self._flusher is not None and not self._flusher.done())):
             return False
-        chunk, upto = b"".join(self._buf), self._appended
-        self._buf.clear()
+        buf = self._buf
+        chunk, upto = buf[0] if len(buf) == 1 else b"".join(buf), self._appended
+        buf.clear()
         try:
             dt = self._write_append(chunk)
         except BaseException as e:
@@ -372,10 +373,12 @@ class PersistentHandleJournal:
         """Append and sync; returns the µs it took."""
         assert self._fd is not None
         t0 = self._clock()
-        view = memoryview(chunk)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
+        n = os.write(self._fd, chunk)
+        if n < len(chunk):  # a short write (rare): the rest
+            view = memoryview(chunk)[n:]
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
         self._fsync(self._fd)
         self.fsyncs += 1
         self._file_bytes += len(chunk)
