@@ -32,6 +32,7 @@ from sofs.wire.messages.close import CloseRequest
 from sofs.wire.messages.create import CreateRequest
 from sofs.wire.messages.create_contexts import DurableHandleRequestV2, to_context
 from sofs.wire.messages.io import ReadRequest, WriteRequest
+from sofs.wire.messages.query import QueryDirectoryRequest, QueryInfoRequest
 
 
 def _ca_client(path: str) -> MemClient:
@@ -74,6 +75,15 @@ async def run(kind: str, n: int, profile: bool) -> float:
         base = kind.removesuffix("-signed")
         c, tid = await _setup(d, sign, ca=base == "openclose-persistent")
         fid = await _open(c, tid, "f", sign)
+        for i in range(20):  # a small directory for "querydir"
+            with open(os.path.join(d, f"entry{i:02}.txt"), "wb"):  # noqa: ASYNC230 - set-up, before timing
+                pass
+        dfid = await _open(c, tid, "", sign, directory=True)
+        # FileAllInformation of the open (Explorer's and Office's usual query); the directory listed
+        # from the start each time, FileIdBothDirectoryInformation ([MS-FSCC] 2.4.17), all at once
+        qi = QueryInfoRequest(info_type=1, file_info_class=18, output_buffer_length=4096, file_id=fid).encode()
+        qd = QueryDirectoryRequest(file_information_class=37, flags=0x01, file_id=dfid,
+                                   output_buffer_length=65536, file_name="*").encode()
         echo = EchoRequest().encode()
         rd = ReadRequest(length=4096, offset=0, file_id=fid).encode()
         wr = WriteRequest(offset=0, file_id=fid, data=b"x" * 4096).encode()
@@ -98,6 +108,10 @@ async def run(kind: str, n: int, profile: bool) -> float:
                 c.send_raw(c.request(Command.READ, rd, tree_id=tid, sign=sign))
             elif base == "write4k":
                 c.send_raw(c.request(Command.WRITE, wr, tree_id=tid, sign=sign))
+            elif base == "queryinfo":
+                c.send_raw(c.request(Command.QUERY_INFO, qi, tree_id=tid, sign=sign))
+            elif base == "querydir":
+                c.send_raw(c.request(Command.QUERY_DIRECTORY, qd, tree_id=tid, sign=sign))
             elif base in ("openclose-root", "openclose-file", "openclose-dh2q", "openclose-persistent"):
                 if base in ("openclose-dh2q", "openclose-persistent"):
                     guid_n[0] += 1
@@ -139,7 +153,7 @@ async def run(kind: str, n: int, profile: bool) -> float:
 
 
 KINDS = ("echo", "echo-signed", "openclose-root", "openclose-file", "read4k", "write4k", "read4k-signed",
-         "openclose-dh2q", "openclose-persistent")
+         "openclose-dh2q", "openclose-persistent", "queryinfo", "querydir")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""CREATE's response packing shortcuts, against the generic path."""
+"""Response packing shortcuts of CREATE and WRITE, against the generic path."""
 from __future__ import annotations
 
 import pytest
@@ -16,3 +16,11 @@ def test_encoded_grant_chain_is_the_generic_encoding(g: DurableGrant) -> None:
     assert durable.grant_chain(g) is chain  # built once
     fields = (0, 1, 2, 3, 4, 4, 4096, 10, 0x20, bytes(range(16)))
     assert encode_create_response(*fields, chain) == encode_create_response(*fields, [durable.grant_context(g)])
+
+
+@pytest.mark.parametrize("n", [0, 1, 4096, 0xFFFFFFFF])
+def test_write_response_pack_matches_the_dataclass(n: int) -> None:
+    from sofs.handlers import readwrite
+    from sofs.wire.messages.io import WriteResponse
+
+    assert readwrite._WRITE_RSP.pack(17, 0, n, 0, 0, 0) + b"\0" == WriteResponse(count=n, remaining=0).encode()
