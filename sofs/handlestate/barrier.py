@@ -42,6 +42,7 @@ class OutputBarrier:
         self._owed: list[Committer] = []
         self.count = 0
         self.failed_upto = 0  # ``count`` at the last failed commit: owes up to it may be lost
+        self.quiet = True  # nothing owed and no commit ever failed: output leaves without asking
 
     @property
     def owed(self) -> bool:
@@ -50,6 +51,7 @@ class OutputBarrier:
     def owe(self, committer: Committer) -> None:
         """``committer`` appended state that must be durable before this process's next response."""
         self.count += 1
+        self.quiet = False
         owed = self._owed
         if committer not in owed:
             owed.append(committer)
@@ -71,6 +73,7 @@ class OutputBarrier:
             owed.pop(0)
         if self.failed_upto > mark:
             raise OSError("a journal commit owed by this output failed")
+        self.quiet = not self.failed_upto
         return True
 
     async def wait(self) -> None:
@@ -87,3 +90,4 @@ class OutputBarrier:
                 raise
             if owed and owed[0] is c:
                 owed.pop(0)
+        self.quiet = not self.failed_upto

@@ -142,7 +142,10 @@ class SmbConnection(asyncio.BufferedProtocol):
         finally:
             self._batch = None
             if batch:
-                self._out(batch, mark)
+                if self.server.barrier.quiet and self._held is None and not self.closed and self.transport is not None:
+                    self.transport.writelines(batch)  # the usual case: no journal commit owed
+                else:
+                    self._out(batch, mark)
 
     def eof_received(self) -> bool | None:
         return False
@@ -453,6 +456,8 @@ class SmbConnection(asyncio.BufferedProtocol):
         parts = self.engine.build_frame(outs, encrypt_with)
         if self._batch is not None:
             self._batch.extend(parts)
+        elif self.server.barrier.quiet and self._held is None:
+            self.transport.writelines(parts)
         else:
             self._out(parts, self.server.barrier.count if mark is None else mark)
 
