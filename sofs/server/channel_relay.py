@@ -92,6 +92,7 @@ class NodeChannels:
         self.carried = 0  # connections carried to another node
         self.accepted = 0  # connections served here for another node
         self.relayed: dict[tuple[asyncio.Transport, asyncio.Transport], int] = {}  # (client, link) -> holder
+        self.serving = True  # False while the node does not serve SMB (no quorum): links are refused
 
     # ---- the node that received the binding ----
 
@@ -155,7 +156,8 @@ class NodeChannels:
 
     def accept(self, transport: asyncio.Transport, peer: str) -> None:
         """A link from node ``peer`` authenticated for a channel (the LinkServer's hook): its next
-        bytes are a hand-over, then the client's connection."""
+        bytes are a hand-over, then the client's connection. (While this node does not serve SMB,
+        ``serving`` False, the LinkServer refuses channel links: the other node answers the binding.)"""
         intake = _Intake(self, peer)
         transport.set_protocol(intake)
         intake.connection_made(transport)

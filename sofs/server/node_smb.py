@@ -91,7 +91,7 @@ class NodeSmb:
                                     lambda state, request: SmbConnection(self.server, 0, (state, request)))
             self.server.channels = channels
             if ctx.link is not None:
-                ctx.link.channels = channels.accept
+                ctx.link.channels = channels
         elif node_id:
             log.warning("%s: node id %d does not fit in a session id: channels bound through another node "
                         "are refused (USER_SESSION_DELETED)", ctx.name, node_id)
@@ -190,6 +190,8 @@ class NodeSmb:
         if on == self._serving:
             return
         self._serving = on
+        if isinstance(self.server.channels, NodeChannels):
+            self.server.channels.serving = on
         if on:
             self.listeners = await start_listeners(self.server)
             log.info("%s: SMB serving on %s:%d", self.ctx.name, self.ctx.address, self.ctx.smb_port)

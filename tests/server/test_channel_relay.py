@@ -82,7 +82,7 @@ async def _setup(secret: bytes = SECRET) -> tuple[LinkServer, NodeChannels, Node
         return holders[-1]
 
     holder = NodeChannels("n3", 3, SECRET, lambda n: None, adopt)
-    link.channels = holder.accept
+    link.channels = holder
     nodes = {3: ("127.0.0.1", port)}
     here = NodeChannels("n2", 2, secret, nodes.get, adopt)
     return link, here, holder, holders
@@ -171,6 +171,9 @@ def test_a_holder_that_cannot_be_reached_leaves_the_connection_here() -> None:
     async def main() -> None:
         c = Carried()
         assert not await c.start(secret=b"x" * 32)  # wrong secret
+        c.here.secret = SECRET
+        c.holder.serving = False  # the holder does not serve SMB (fenced)
+        assert not await c.here.carry(3, Handover("c", "s", STATE, REQUEST), c.client)
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         c.here.address_of = {3: ("127.0.0.1", s.getsockname()[1])}.get
@@ -226,7 +229,7 @@ class Echo(asyncio.BufferedProtocol):
 async def main():
     link = LinkServer(bytes.fromhex(sys.argv[1]))
     port = await link.start("127.0.0.1")
-    link.channels = NodeChannels("n3", 3, bytes.fromhex(sys.argv[1]), lambda n: None, Echo).accept
+    link.channels = NodeChannels("n3", 3, bytes.fromhex(sys.argv[1]), lambda n: None, Echo)
     print(port, flush=True)
     await asyncio.Event().wait()
 
