@@ -162,7 +162,8 @@ def test_cluster_log_node_and_local_time(live: Live, tmp_path: Path) -> None:
     live.ok("Get-ClusterLog", "-Node", "n2", "-Destination", str(out), "-TimeSpan", "30")
     assert sorted(os.listdir(out)) == ["n2_cluster.log"]
     utc = (out / "n2_cluster.log").read_text()
-    assert "UTC" in utc.splitlines()[0]
+    assert "UTC" in utc.splitlines()[0] and ", start .. " not in utc.splitlines()[0]  # the 30 minutes' window
+    assert "positive number of minutes" in live.refused("Get-ClusterLog", "-Destination", str(out), "-TimeSpan", "0")
     old = os.environ.get("TZ")
     os.environ["TZ"] = "Asia/Tokyo"  # UTC+9, no daylight saving
     time.tzset()
@@ -175,7 +176,7 @@ def test_cluster_log_node_and_local_time(live: Live, tmp_path: Path) -> None:
             os.environ["TZ"] = old
         time.tzset()
     local = (tmp_path / "n2_cluster.log").read_text()
-    assert "local time" in local.splitlines()[0]
+    assert "local time" in local.splitlines()[0] and ", start .. " in local.splitlines()[0]  # no -TimeSpan: all
     stamp = next(ln.split()[0] for ln in local.splitlines()[1:] if "[" in ln)
     assert stamp not in utc  # the same events, nine hours later on the clock
     assert "was not found" in live.refused("Get-ClusterLog", "-Node", "n9", "-Destination", str(tmp_path))
