@@ -24,6 +24,7 @@ ACCOUNTS = M + "test_mgmt_accounts.py::test_account_cmdlets"
 FSW = "tests/cluster/test_cluster_witness_e2e.py::test_fileshare_witness_two_nodes"
 CLOUD = "tests/cluster/test_cluster_witness_e2e.py::test_cloud_witness_two_nodes"
 STORAGE = CL + "test_storage_confirm_force_and_redundancy"
+WITNESS_VIEW = M + "test_mgmt_dashboard_witness.py::test_witness_registrations_in_dashboard_api_and_events"
 ROLE = "tests/cluster/test_cluster_sofs_role.py::test_role_name_dns_and_share"
 
 TESTS: dict[tuple[str, str], str] = {
@@ -104,7 +105,7 @@ TESTS: dict[tuple[str, str], str] = {
     ("Get-SmbShare", "ScopeName"): SMB + "test_share_access_cmdlets_scope_name_and_force",
     ("Get-SmbShareAccess", "Name"): SMB + "test_share_access_cmdlets_scope_name_and_force",
     ("Get-SmbShareAccess", "ScopeName"): SMB + "test_share_access_cmdlets_scope_name_and_force",
-    ("Get-SmbWitnessClient", "ClientName"): SWN,
+    ("Get-SmbWitnessClient", "ClientName"): WITNESS_VIEW,
     ("Get-StoragePool", "FriendlyName"): STORAGE,
     ("Get-StoragePool", "IsPrimordial"): CEPH,
     ("Get-VirtualDisk", "FriendlyName"): STORAGE,
@@ -231,5 +232,6 @@ ASSEMBLED: dict[tuple[str, str], str] = {
     # the test builds the cmdlet's arguments in one place and calls it in another: the check then only
     # asks that the test names the cmdlet and the parameter somewhere
     **{("Set-ClusterQuorum", p): "test_cluster_witness_e2e.scenario(cluster, [quorum arguments], ...)"
-       for p in ("FileShareWitness", "UserName", "Password", "CloudWitness", "AccountName", "AccessKey", "Endpoint")},
+       for p in ("FileShareWitness", "UserName", "Password", "CloudWitness", "AccountName", "AccessKey",
+                 "Endpoint")},
 }

@@ -111,7 +111,8 @@ def _names(src: str, cmd: str, param: str) -> bool:
         return re.search("-" + param.lower() + r"\b", src) is not None
     spec = REGISTRY[cmd.lower()]
     positional = any(p.name == param and p.position is not None for p in spec.params)
-    return positional and any(re.match(r"[\w-]+[\"']\s*,\s*(?![\"']-)(?![\"']\|)\S", call) for call in calls)
+    return positional and any(re.match(r"[\w-]+[\"']\s*,\s*(?!\w+=)(?![\"']-)(?![\"']\|)\S", call)
+                              for call in calls)
 
 
 def test_the_registry_fails_for_a_parameter_without_a_test(monkeypatch: pytest.MonkeyPatch) -> None:
