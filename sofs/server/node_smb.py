@@ -37,6 +37,7 @@ from sofs.server.cluster_volumes import ClusterVolumes, ensure_volume_group, vol
 from sofs.server.domain_member import DomainMember
 from sofs.server.node_accounts import AccountFollower
 from sofs.server.node_status import SessionPublisher
+from sofs.server.node_workers import NodeSupervisor
 from sofs.server.state import ServerState
 from sofs.server.volumes import start_scavenger
 from sofs.vfs.mounts import share_root_exists
@@ -53,15 +54,25 @@ def share_from_doc(doc: dict[str, Any], state_dir: Path) -> ShareConfig:
 def node_server_config(ctx: Any) -> ServerConfig:
     path = Path(ctx.state_dir) / "smb.toml"
     cfg = load_config(path) if path.exists() else ServerConfig()
-    if cfg.workers > 1 or cfg.dedicated_coordinator:
-        # refused, not ignored: a node's SMB service is one process (worker processes are sofs serve's)
-        raise ConfigError(f"{path}: workers = {cfg.workers}, dedicated_coordinator = {cfg.dedicated_coordinator}: "
-                          "a cluster node serves SMB in one process (worker processes: standalone sofs serve only)")
+    if cfg.dedicated_coordinator:
+        # refused, not ignored: a node's main process serves clients too (its coordinators move)
+        raise ConfigError(f"{path}: dedicated_coordinator = true: standalone sofs serve only (a cluster node's "
+                          "main process serves SMB as worker 0)")
+    cfg.workers = node_workers(cfg.workers, int(getattr(ctx.config, "workers", 0) or 0))
     cfg.shares = []
     cfg.listen = [(a, int(ctx.smb_port)) for a in (getattr(ctx, "addresses", ()) or (ctx.address,))]
     if ctx.config.name:
         cfg.server_name = ctx.config.name.upper()[:15]
     return cfg
+
+
+def node_workers(toml: int, cluster: int) -> int:
+    """A node's SMB processes: the cluster's setting (``sofs cluster up --workers W``, in its
+    configuration) wins, then smb.toml's ``workers``; unset (0) means one process. Not one per core
+    as for ``sofs serve``: the nodes of an embedded cluster share one machine's cores already, and a
+    worker that does not coordinate the volume pays a link round trip for each CREATE and CLOSE
+    (see docs/DESIGN.md, "Worker processes")."""
+    return cluster or toml or 1
 
 
 class NodeSmb:
@@ -78,6 +89,7 @@ class NodeSmb:
         self.prefix = f"{ctx.config.prefix}shares/"
         self._serving = False
         self._changed = asyncio.Event()
+        self.workers: NodeSupervisor | None = None
 
     def apply_share(self, doc: dict[str, Any]) -> None:
         try:
@@ -107,6 +119,8 @@ class NodeSmb:
         client.prefixes[cfg.name.lower()] = rest
         share.volume = client
         self.server.add_share(share)
+        if self.workers is not None:
+            self.workers.share(doc, volume, rest)
         self._spawn(self._volume_ready(volume))
         log.info("%s: serving share %s -> %s on volume %s%s", self.ctx.name, cfg.name, cfg.path, volume,
                  " (continuously available)" if cfg.continuously_available else "")
@@ -127,6 +141,8 @@ class NodeSmb:
         name = key[len(self.prefix):]
         if self.server.shares.pop(name.lower(), None) is not None:
             log.info("%s: share %s removed", self.ctx.name, name)
+        if self.workers is not None:
+            self.workers.unshare(name)
 
     async def load_shares(self) -> int:
         listing = await self.ctx.store.list(self.prefix)
@@ -158,25 +174,46 @@ class NodeSmb:
             return
         self._serving = on
         if on:
-            self.listeners = await start_listeners(self.server)
+            if self.workers is not None:
+                self.workers.serve(True)
+            else:
+                self.listeners = await start_listeners(self.server)
             log.info("%s: SMB serving on %s:%d", self.ctx.name, self.ctx.address, self.ctx.smb_port)
         else:
             for srv in self.listeners:
                 srv.close()
+            if self.workers is not None:
+                self.workers.serve(False)
             for conn in list(self.server.connections.values()):
                 conn.abort()
             self.listeners = []
             log.warning("%s: SMB stopped (no quorum)", self.ctx.name)
 
+    async def start_workers(self) -> None:
+        """The node's worker processes (``workers`` > 1): they follow this process (shares, accounts,
+        volumes' coordinators; :mod:`sofs.server.node_workers`)."""
+        if self.cfg.workers <= 1:
+            return
+        sup = NodeSupervisor(self.server, self.cfg.workers, link=self.ctx.link, secret=self.ctx.link_secret,
+                             state_dir=Path(self.ctx.state_dir), log_level=logging.getLogger().getEffectiveLevel())
+        self.workers = sup
+        self.volumes.follow_workers = sup.follow
+        await sup.start()
+
     async def run(self) -> None:
         tune_malloc()
         start_scavenger(self.server)
+        await self.start_workers()
         revision = await self.load_shares()
         accounts = AccountFollower(self.server, self.ctx.store, self.ctx.config.prefix, self.cfg)
-        await accounts.load()
         domain = DomainMember(self.server, self.ctx.store, f"{self.ctx.config.prefix}secrets/domain/{self.ctx.name}",
                               Path(self.ctx.state_dir), self.ctx.name)  # issue 18: Add-Computer's secret
-        sessions = SessionPublisher(self.server, self.ctx.store, self.ctx.config.prefix, self.ctx.name)
+        if self.workers is not None:
+            accounts.on_records = self.workers.set_users
+            domain.on_change = self.workers.set_domain
+        await accounts.load()
+        sessions = SessionPublisher(self.server, self.ctx.store, self.ctx.config.prefix, self.ctx.name,
+                                    workers=self.workers)
         agent = self.ctx.agent
         agent.on_change(lambda _a: self._changed.set())
         watcher = asyncio.create_task(self.follow_shares(revision))
@@ -200,6 +237,8 @@ class NodeSmb:
             watcher.cancel()
             account_watch.cancel()
             await self.set_serving(False)
+            if self.workers is not None:
+                await self.workers.stop()
             with contextlib.suppress(Exception):
                 await sessions.withdraw()
             await self.volumes.close()
