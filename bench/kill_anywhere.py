@@ -9,10 +9,14 @@ available share on Volume1. Each round:
 3. meanwhile client B, connected to a surviving node before the kill, tries a read-write and a
    read-only open of the file: both must fail with STATUS_FILE_NOT_AVAILABLE (the handle waits for
    its client; with no open, B cannot reach the locked range);
-4. A reconnects (DH2C, same ClientGuid, same lease key) to a survivor chosen before the kill (the
-   coordinator or the third node in turn when another node dies; either survivor when the
-   coordinator dies — which one became coordinator is looked up afterwards), retrying on that node
-   only, and writes again; the pause is the time from the kill to that first acknowledged write;
+4. A reconnects (DH2C, same ClientGuid, same lease key) to a survivor chosen before the kill,
+   retrying on that node only, and writes again; the pause is the time from the kill to that first
+   acknowledged write. The target is the volume's coordinator after the kill in rounds 0, 1 (mod 4)
+   and the other survivor in rounds 2, 3: when another node dies the coordinator stays; when the
+   coordinator dies, its successor is predicted before the kill with the cluster's own pure placement
+   rule (``sofs.cluster.placement.place`` over ``Get-ClusterNode``/``Get-ClusterGroup``) and the
+   prediction is checked against ``Get-ClusterSharedVolume`` afterwards — so half the reclaims go to
+   the coordinator and half to a non-coordinator node;
 5. every acknowledged block is read back and checked; X is restarted before the next round (a
    restarted node joins as a serving node; the volume's state stays with its coordinator).
 
@@ -51,6 +55,7 @@ from smbprotocol.tree import TreeConnect
 
 from sofs.cli.cluster_cmd import start_node
 from sofs.cluster.config import NodeProcess, load_cluster_config, write_cluster_config
+from sofs.cluster.placement import GroupView, NodeView, place
 from sofs.cluster.processes import node_alive
 from tests.conftest import USERS, tmpfs_dir
 from tests.interop.test_ca_durable import RW, _ctx, _lease, _lock
@@ -117,6 +122,28 @@ def up_nodes(state: Path) -> set[str]:
     return {n["Name"] for n in (d if isinstance(d, list) else [d]) if n.get("State") == "Up"}
 
 
+def _as_list(d: object) -> list[dict[str, object]]:
+    return d if isinstance(d, list) else [d]  # type: ignore[list-item]
+
+
+def coordinator_after(state: Path, victim: str, coord: str) -> str:
+    """The node that will coordinate the volume once ``victim`` is Down, by the cluster's own rule
+    (``place``: sticky owners, an orphaned group to a preferred owner, else the least loaded node)."""
+    if victim != coord:
+        return coord
+    nodes = _as_list(json.loads(sofs("Get-ClusterNode", "-AsJson", state=state).stdout))
+    groups = _as_list(json.loads(sofs("Get-ClusterGroup", "-AsJson", state=state).stdout))
+    view = [NodeView(str(x["Name"]), x["Name"] != victim and x.get("State") in ("Up", "Paused"),
+                     paused=x.get("State") == "Paused") for x in nodes]
+    placed = place(view, [GroupView(str(g["Name"]), tuple(g.get("PreferredOwners") or ())) for g in groups],
+                   {str(g["Name"]): (str(g["OwnerNode"]) or None) for g in groups})
+    csv = next(str(g["Name"]) for g in groups if str(g["Name"]).startswith("Cluster Virtual Disk"))
+    succ = placed.get(csv)
+    if succ is None:
+        raise SystemExit(f"placement predicts no owner for {csv} once {victim} is down")
+    return succ
+
+
 def one_round(state: Path, port: int, n: int) -> dict[str, object]:
     """One round. Everything a client would not do between the kill and its reconnect (cmdlets,
     new sessions of the observer B) happens before the kill: B is connected already, and the node A
@@ -125,10 +152,9 @@ def one_round(state: Path, port: int, n: int) -> dict[str, object]:
     names = sorted(ADDR)
     victim = coord if n % 2 == 0 else next(x for x in names if x != coord)
     survivors = [x for x in names if x != victim]
-    # odd rounds (another node dies): the coordinator stays; reconnect to it or to the third node in
-    # turn. Even rounds (the coordinator dies): one of the survivors becomes it; which one A picked
-    # is classified afterwards
-    target = survivors[(n // 2) % 2]
+    # rounds 0, 1 (mod 4): A reclaims on the coordinator after the kill; rounds 2, 3: on the other survivor
+    expected = coordinator_after(state, victim, coord)
+    target = expected if n % 4 < 2 else next(x for x in survivors if x != expected)
     guid, cg, lk = uuid.uuid4(), uuid.uuid4(), uuid.uuid4().bytes
     name = f"round-{n}.vhdx"
     conn, tree = connect(ADDR[victim], port, guid)
@@ -205,6 +231,7 @@ def one_round(state: Path, port: int, n: int) -> dict[str, object]:
     c2.disconnect()
     return {"round": n, "killed": victim, "role": "coordinator" if victim == coord else "other",
             "reclaim_on": target, "reclaim_role": "coordinator" if target == new_coord else "other",
+            "coordinator_predicted": expected, "coordinator_after": new_coord,
             "tries": tries, "pause_s": round(pause, 3), "b_refused_after_s": round(t_b, 3),
             "acked": len(acked), "lost": len(lost), "refused": refused, "granted": granted}
 
@@ -244,6 +271,9 @@ def main() -> int:
         sofs("cluster", "down", "--state-dir", str(state), timeout=60)
     print(f"# {len(pauses)} rounds: pause from SIGKILL to the first write after the reclaim: "
           f"median {statistics.median(pauses):.2f} s, max {max(pauses):.2f} s")
+    wrong = [r["round"] for r in results if r["coordinator_predicted"] != r["coordinator_after"]]
+    print(f"#   successor predicted right in {len(results) - len(wrong)} of {len(results)} rounds"
+          + (f" (wrong in rounds {wrong})" if wrong else ""))
     for role in ("coordinator", "other"):
         sel = [float(r["pause_s"]) for r in results if r["reclaim_role"] == role]  # type: ignore[arg-type]
         if sel:

@@ -118,6 +118,9 @@ async def _open(ctx: Ctx, req: CreateRequest,
     share_max = logic.maximal_access(tree.maximal_access, read_only)
     # explicit rights beyond the share's cap fail before anything is touched
     logic.granted_access(req.desired_access, share_max)
+    # a created object is born with its descriptor (inherited / SecD), before any other open sees it
+    born = None if disp == D.OPEN else _NewSd(vfs, token_of_session(ctx.session),
+                                                contexts.sd.sd if contexts.sd is not None else None)
     for _attempt in range(4):
         if disp in _TRUNCATING or (read_only and disp in (D.OPEN_IF, D.CREATE)):
             first = D.OPEN
@@ -125,7 +128,7 @@ async def _open(ctx: Ctx, req: CreateRequest,
             first = disp
         try:
             h, action, info, sd_raw = await run_fs(_open_stat, vfs, name, first, opts, req.file_attributes,
-                                                  ctx.conn.dialect)
+                                                  ctx.conn.dialect, born)
         except SmbError as e:
             if e.status != NtStatus.OBJECT_NAME_NOT_FOUND or first == disp:
                 raise
@@ -136,7 +139,7 @@ async def _open(ctx: Ctx, req: CreateRequest,
                 raise
             try:
                 h, action, info, sd_raw = await run_fs(_open_stat, vfs, name, D.CREATE, opts,
-                                                      req.file_attributes, ctx.conn.dialect)
+                                                      req.file_attributes, ctx.conn.dialect, born)
             except SmbError as e2:
                 if e2.status == NtStatus.OBJECT_NAME_COLLISION:
                     continue  # raced with another creator: start over
@@ -179,7 +182,8 @@ async def _open(ctx: Ctx, req: CreateRequest,
         if action != CreateAction.OPENED:
             try:
                 info = await run_fs(_apply_new_file_contexts, vfs, h, contexts, info,
-                                    token_of_session(ctx.session), action == CreateAction.CREATED)
+                                    token_of_session(ctx.session), action == CreateAction.CREATED,
+                                    born is not None and born.ran)
             except BaseException:
                 await _forget(ctx, op)
                 raise
@@ -187,11 +191,33 @@ async def _open(ctx: Ctx, req: CreateRequest,
     raise SmbError(NtStatus.SHARING_VIOLATION, "create kept racing with other creates")
 
 
-def _open_stat(vfs: Any, name: str, disp: int, opts: int, attrs: int,
-               dialect: int) -> tuple[Any, CreateAction, FileInfo, bytes | None]:
+class _NewSd:
+    """The descriptor a created object is born with (the vfs calls it just before it creates the
+    object: :meth:`sofs.vfs.base.Vfs.open_stat` ``new_sd``): inherited from the parent and merged with
+    a SecD context ([MS-SMB2] 3.3.5.9.6, [MS-DTYP] 2.5.3.4 via :func:`new_object_sd`). A parent that
+    does not grant FILE_ADD_FILE / FILE_ADD_SUBDIRECTORY refuses the create before anything exists.
+    ``ran``: the descriptor was decided (and stored by the vfs), not to be stored again."""
+
+    __slots__ = ("creator", "ran", "token", "vfs")
+
+    def __init__(self, vfs: Any, token: Token, creator: Any) -> None:
+        self.vfs, self.token, self.creator, self.ran = vfs, token, creator, False
+
+    def __call__(self, path: str, is_directory: bool) -> bytes | None:
+        try:
+            sd = new_object_sd(self.vfs, path, self.token, is_directory, self.creator, True)
+        except AccessDenied as e:
+            raise SmbError(e.status, "the parent directory does not allow creating here"
+                           if e.status == NtStatus.ACCESS_DENIED else str(e)) from None
+        self.ran = True
+        return None if sd is None else sd.encode()
+
+
+def _open_stat(vfs: Any, name: str, disp: int, opts: int, attrs: int, dialect: int,
+               born: _NewSd | None = None) -> tuple[Any, CreateAction, FileInfo, bytes | None]:
     stored = logic.stored_create_attributes(attrs, bool(opts & _DIRECTORY_FILE))
     try:
-        h, action, info, sd = vfs.open_stat(name, disp, opts, stored)
+        h, action, info, sd = vfs.open_stat(name, disp, opts, stored, born)
     except StoppedOnSymlink as e:
         raise stopped_on_symlink(e, dialect) from None  # the symlink error response (issue 18)
     if h.stream is not None and action == _OPENED:
@@ -222,14 +248,16 @@ def _truncate(vfs: Any, h: Any, attrs: int, is_dir: bool) -> FileInfo:
 
 
 def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: FileInfo, token: Token,
-                             created: bool) -> FileInfo:
+                             created: bool, sd_stored: bool = False) -> FileInfo:
     """AlSi, ExtA and SecD apply to a created/overwritten object ([MS-SMB2] 3.3.5.9.2/.3/.6), and a
     new object gets its inherited descriptor (:func:`sofs.security.files.new_object_sd`).
 
-    When the parent does not allow creating here (FILE_ADD_FILE / FILE_ADD_SUBDIRECTORY), the object
-    just created is removed again and the CREATE fails with ACCESS_DENIED."""
+    ``sd_stored``: the vfs created the object with its descriptor already (:class:`_NewSd`). Else (a
+    stream's base file) when the parent does not allow creating here (FILE_ADD_FILE /
+    FILE_ADD_SUBDIRECTORY), the object just created is removed again and the CREATE fails with
+    ACCESS_DENIED."""
     sd = None
-    if h.stream is None and (created or contexts.sd is not None):
+    if h.stream is None and (created or contexts.sd is not None) and not (created and sd_stored):
         try:
             sd = new_object_sd(vfs, h.path, token, info.is_directory,
                                contexts.sd.sd if contexts.sd is not None else None, created)

@@ -126,6 +126,9 @@ class AdmitRequest:
     ca: bool = False
     ca_timeout_s: int = 0
     persistent_capable: bool = False  # the server advertises SMB2_GLOBAL_CAP_PERSISTENT_HANDLES
+    resent: bool = False
+    """Sent again after a coordinator change (``Router``): its first sending may have been admitted
+    and journaled by the old coordinator, whose answer was lost."""
 
 
 @dataclass(slots=True)

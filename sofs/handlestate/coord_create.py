@@ -73,6 +73,10 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
     if c.grace is not None:
         await c.wait_grace()
     caller = req.caller
+    if req.resent and req.durable is not None and req.durable.create_guid is not None:
+        own = await _own_lost_admit(c, req)
+        if own is not None:
+            return own
     skey = stream_key(req.stream) if req.stream else ""
     key = (req.file_id, skey)
     t = c.table
@@ -155,6 +159,29 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
 
         await sync_facts(c, key)
     return AdmitResult(o.persistent_id, level, lease, dgrant)
+
+
+async def _own_lost_admit(c: VolumeCoordinator, req: AdmitRequest) -> AdmitResult | None:
+    """A resent admit whose first sending the old coordinator admitted and journaled before it died
+    (its answer lost): the journal brought the persistent open back, disconnected, under the
+    request's CreateGuid. It is this request's own open — same client, user and object — so the
+    caller gets it, as the first sending would have answered (granted caching as journaled);
+    anything else is a conflict for the normal rules."""
+    assert req.durable is not None
+    o = c.table.get_by_create_guid(req.durable.create_guid)
+    caller = req.caller
+    if (o is None or not o.persistent or o.disconnected_at is None or o.client_guid != caller.client_guid
+            or o.owner_sid != caller.user or o.file_id != req.file_id or o.stream != req.stream):
+        return None
+    c.check_fence()
+    _attach(c, o, caller.session_id, caller.tree_id, caller.endpoint)
+    await c.commit()
+    log.info("admit of %s sent again after a coordinator change: the journaled open is the caller's", o.path)
+    if c.remote_sinks:
+        from sofs.handlestate.coord_locks import sync_facts
+
+        await sync_facts(c, (o.file_id, o.stream_key))
+    return AdmitResult(o.persistent_id, o.oplock_level, caching.lease_image(o), durable_grant(o))
 
 
 def _refuse_if_waiting(f: OpenFile, key: FileKey, dialect: int) -> None:

@@ -83,6 +83,9 @@ class Router:
     - ``lock``: the open's locks on the request's ranges as this process knew them before the first
       sending travel with the resent request (``LockRequest.held_before``): the coordinator answers
       success when its state shows the request applied already (coordinator.coord_locks);
+    - ``admit`` of a persistent open: the old coordinator may have journaled it; the new one brought it
+      back disconnected, and the resent request (``AdmitRequest.resent``) takes it over by its
+      CreateGuid (coordinator.coord_create) instead of meeting it as a conflict;
     - ``admit``, ``reconnect``, ``replay`` (a call after which this process registers a handle):
       an answer from a coordinator that is no longer current by the time the caller runs again came
       too late for the reclaim, which re-registered the handles that existed then: the new
@@ -121,6 +124,8 @@ class Router:
         if name == "lock" and self.held is not None:
             first = args[0]
             again = (dataclasses.replace(first, held_before=self.held(first)), *args[1:])
+        elif name == "admit":
+            again = (dataclasses.replace(args[0], resent=True), *args[1:])
         else:
             again = args
         while True:
@@ -144,6 +149,7 @@ class Router:
             if name in _REGISTERS and self.current is not svc and time.monotonic() < deadline:
                 log.info("volume %s: %s answered by a coordinator that is no longer current; sending it "
                          "again", self.volume.name, name)
+                args = again
                 continue
             return result
 

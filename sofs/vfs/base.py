@@ -14,7 +14,7 @@ frozen times after writes (or at close) through ``set_basic_info``.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -135,6 +135,10 @@ class VfsHandle(Protocol):
     fd: int
 
 
+NewSd = Callable[[str, bool], "bytes | None"]
+"""See :meth:`Vfs.open_stat`: (SMB path of the object about to be created, is_directory) -> descriptor."""
+
+
 class Vfs(Protocol):
     """The file-system operations handlers call. Paths are SMB paths relative to the share root."""
 
@@ -145,10 +149,16 @@ class Vfs(Protocol):
         ``truncate=False``: report OVERWRITTEN/SUPERSEDED but let the caller ``overwrite`` later."""
         ...
 
-    def open_stat(self, path: str, disposition: int, options: int = 0,
-                  attributes: int = 0) -> tuple[VfsHandle, CreateAction, FileInfo, bytes | None]:
+    def open_stat(self, path: str, disposition: int, options: int = 0, attributes: int = 0,
+                  new_sd: NewSd | None = None) -> tuple[VfsHandle, CreateAction, FileInfo, bytes | None]:
         """The CREATE path's one call: :meth:`open` with ``truncate=False``, the object's
-        :class:`FileInfo`, and for an opened (existing) object its stored security descriptor."""
+        :class:`FileInfo`, and for an opened (existing) object its stored security descriptor.
+
+        ``new_sd(path, is_directory)`` is called when the (default stream of the) object is about to
+        be created; the descriptor it returns (self-relative bytes, or None) is stored on the new
+        object before its name can be seen by any other open, on any node — a directory created with
+        an inherited deny ACE never admits a create below it ([MS-FSA] 2.1.5.1.1; smbtorture
+        smb2.create.mkdir-visible). It may raise to refuse the create before anything exists."""
         ...
 
     def overwrite(self, h: VfsHandle, attributes: int = 0) -> None: ...

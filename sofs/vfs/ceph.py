@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sofs.vfs import ceph_names, ceph_ns
-from sofs.vfs.base import DirEntry, FileInfo, FsStats, StreamInfo, VfsError, file_info
+from sofs.vfs.base import DirEntry, FileInfo, FsStats, NewSd, StreamInfo, VfsError, file_info
 from sofs.vfs.ceph_names import DirNameCache
 from sofs.vfs.cephlib import CephMount, Stat
 from sofs.vfs.confine import status_from_errno
@@ -40,6 +40,7 @@ from sofs.vfs.meta import (
     XATTR_ALLOCATION,
     XATTR_DOSATTRIB,
     XATTR_EA,
+    XATTR_SD,
     decode_dosattrib,
     encode_dosattrib,
 )
@@ -153,7 +154,8 @@ class CephVfs(XattrMetadata):
 
     # --- open / create --------------------------------------------------------------------
     def open(self, path: str, disposition: CreateDisposition, options: int = 0,
-             attributes: int = 0, *, truncate: bool = True) -> tuple[CephHandle, CreateAction]:
+             attributes: int = 0, *, truncate: bool = True,
+             new_sd: NewSd | None = None) -> tuple[CephHandle, CreateAction]:
         p: SmbPath = _parse_path(path)
         if p.stream is not None:
             return ceph_ns.open_stream(self, p, disposition, attributes, truncate)
@@ -174,14 +176,18 @@ class CephVfs(XattrMetadata):
                 return h, CreateAction.SUPERSEDED if disposition == D.SUPERSEDE else CreateAction.OVERWRITTEN
             if disposition in (D.OPEN, D.OVERWRITE):
                 raise VfsError(NtStatus.OBJECT_NAME_NOT_FOUND, path)
-            created = self._create(actual, want_dir, attributes)
+            created = self._create(actual, want_dir, attributes, new_sd)
             if created is not None:
                 return created
         raise VfsError(NtStatus.OBJECT_NAME_COLLISION, path)
 
-    def open_stat(self, path: str, disposition: int, options: int = 0,
-                  attributes: int = 0) -> tuple[CephHandle, CreateAction, FileInfo, bytes | None]:
-        h, action = self.open(path, CreateDisposition(disposition), options, attributes, truncate=False)
+    def open_stat(self, path: str, disposition: int, options: int = 0, attributes: int = 0,
+                  new_sd: NewSd | None = None) -> tuple[CephHandle, CreateAction, FileInfo, bytes | None]:
+        """As :meth:`sofs.vfs.base.Vfs.open_stat`. libcephfs has no RENAME_NOREPLACE, so a new
+        object's descriptor is stored right after the create, before this call returns (not before the
+        name is visible to another client of the file system, as on POSIX)."""
+        h, action = self.open(path, CreateDisposition(disposition), options, attributes, truncate=False,
+                              new_sd=new_sd)
         try:
             info = self.stat(h)
             sd = self.get_security_descriptor(h) if action != CreateAction.CREATED else None
@@ -227,10 +233,11 @@ class CephVfs(XattrMetadata):
             raise problem
         return CephHandle(fd, fd, path, None, is_dir, file_id(st.ino))
 
-    def _create(self, actual: tuple[str, ...], want_dir: bool,
-                attributes: int) -> tuple[CephHandle, CreateAction] | None:
+    def _create(self, actual: tuple[str, ...], want_dir: bool, attributes: int,
+                new_sd: NewSd | None = None) -> tuple[CephHandle, CreateAction] | None:
         if not actual:
             raise VfsError(NtStatus.OBJECT_NAME_COLLISION, "share root")
+        sd = new_sd("\\".join(actual), want_dir) if new_sd is not None else None
         path = self.abs(actual)
         m = self.mount
         try:
@@ -250,6 +257,8 @@ class CephVfs(XattrMetadata):
         self.names.created(self, self.abs(actual[:-1]), actual[-1])
         st = m.fstat(fd)
         m.fsetxattr(fd, XATTR_DOSATTRIB, encode_dosattrib(int(stored), st.btime_ns // 100 + FILETIME_UNIX_EPOCH))
+        if sd is not None:
+            m.fsetxattr(fd, XATTR_SD, sd)
         return CephHandle(fd, fd, "\\".join(actual), None, want_dir, file_id(st.ino)), CreateAction.CREATED
 
     def overwrite(self, h: CephHandle, attributes: int = 0) -> None:

@@ -21,8 +21,10 @@
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import secrets
 import stat as stat_mod
 import weakref
 from collections.abc import Sequence
@@ -32,7 +34,7 @@ from itertools import filterfalse
 
 from sofs.vfs import links, posix_ns
 from sofs.vfs import posix_info as pinfo
-from sofs.vfs.base import DirEntry, FileInfo, FsStats, StreamInfo, VfsError
+from sofs.vfs.base import DirEntry, FileInfo, FsStats, NewSd, StreamInfo, VfsError
 from sofs.vfs.confine import Confined, status_from_errno
 from sofs.vfs.meta import (
     XATTR_DOSATTRIB,
@@ -42,7 +44,7 @@ from sofs.vfs.meta import (
 )
 from sofs.vfs.names import NameError_, SmbPath, fold_name, parse_smb_path
 from sofs.vfs.streams import META_DIR, StreamStore
-from sofs.vfs.sysio import fallocate_keep_size
+from sofs.vfs.sysio import fallocate_keep_size, rename_noreplace
 from sofs.vfs.xattrmeta import XattrMetadata
 from sofs.wire.fscc_constants import CreateAction, CreateDisposition, CreateOptions
 from sofs.wire.fscc_constants import FileAttributes as FA
@@ -50,6 +52,7 @@ from sofs.wire.status import NtStatus
 
 D = CreateDisposition
 _META_FOLD = fold_name(META_DIR)
+_STAGING = f"{META_DIR}/new"  # objects born with a descriptor are made here, then renamed into place
 _TRUNCATING = frozenset({int(D.SUPERSEDE), int(D.OVERWRITE), int(D.OVERWRITE_IF)})
 _DIRECTORY_FILE = int(CreateOptions.DIRECTORY_FILE)
 _NON_DIRECTORY_FILE = int(CreateOptions.NON_DIRECTORY_FILE)
@@ -186,7 +189,8 @@ class PosixVfs(XattrMetadata):
 
     # --- open / close ---------------------------------------------------------------------
     def open(self, path: str, disposition: CreateDisposition, options: int = 0,
-             attributes: int = 0, *, truncate: bool = True) -> tuple[PosixHandle, CreateAction]:
+             attributes: int = 0, *, truncate: bool = True,
+             new_sd: NewSd | None = None) -> tuple[PosixHandle, CreateAction]:
         """[MS-SMB2] 3.3.5.9 / [MS-FSA] 2.1.5.1 open or create; returns (handle, CreateAction).
 
         With ``truncate=False`` an existing file opened with SUPERSEDE/OVERWRITE(_IF) is reported as
@@ -204,13 +208,13 @@ class PosixVfs(XattrMetadata):
         if want_dir and disposition not in (D.OPEN, D.CREATE, D.OPEN_IF):
             raise VfsError(NtStatus.INVALID_PARAMETER, "directory with overwrite/supersede")
         for _attempt in range(3):
-            result = self._try_open(p, disposition, want_dir, want_file, attributes, truncate)
+            result = self._try_open(p, disposition, want_dir, want_file, attributes, truncate, new_sd)
             if result is not None:
                 return result
         raise VfsError(NtStatus.SHARING_VIOLATION, "create raced with a concurrent delete/create")
 
-    def open_stat(self, path: str, disposition: int, options: int = 0,
-                  attributes: int = 0) -> tuple[PosixHandle, CreateAction, FileInfo, bytes | None]:
+    def open_stat(self, path: str, disposition: int, options: int = 0, attributes: int = 0,
+                  new_sd: NewSd | None = None) -> tuple[PosixHandle, CreateAction, FileInfo, bytes | None]:
         """The CREATE path's one call: :meth:`open` (``truncate=False``), its :class:`FileInfo`, and
         for an opened (existing) object its stored security descriptor (None otherwise).
 
@@ -222,7 +226,7 @@ class PosixVfs(XattrMetadata):
         A symbolic link on the path: :class:`~sofs.vfs.links.StoppedOnSymlink`, or with
         FILE_OPEN_REPARSE_POINT on the last name the link itself."""
         try:
-            return self._open_stat(path, disposition, options, attributes)
+            return self._open_stat(path, disposition, options, attributes, new_sd)
         except links.SymlinkMet:
             p = self._parse(path)
             if p.stream is not None:
@@ -237,8 +241,8 @@ class PosixVfs(XattrMetadata):
                                else NtStatus.ACCESS_DENIED, f"{path}: a symbolic link") from None
             return found[0], CreateAction.OPENED, found[1], None
 
-    def _open_stat(self, path: str, disposition: int, options: int,
-                   attributes: int) -> tuple[PosixHandle, CreateAction, FileInfo, bytes | None]:
+    def _open_stat(self, path: str, disposition: int, options: int, attributes: int,
+                   new_sd: NewSd | None) -> tuple[PosixHandle, CreateAction, FileInfo, bytes | None]:
         p = self._parse(path)
         created = None
         if p.stream is None and (disposition == D.OPEN or disposition == D.OPEN_IF):
@@ -261,11 +265,11 @@ class PosixVfs(XattrMetadata):
                 return h, CreateAction.OPENED, pinfo.build_info(st, dos, self.root_dev), sd
             if disposition == D.OPEN:
                 raise VfsError(NtStatus.OBJECT_NAME_NOT_FOUND, p.smb)
-            created = self._create(actual, want_dir, attributes)  # None: raced, the general path retries
+            created = self._create(actual, want_dir, attributes, new_sd)  # None: raced, the general path retries
         if created is not None:
             h, action = created
         else:
-            h, action = self.open(path, D(disposition), options, attributes, truncate=False)
+            h, action = self.open(path, D(disposition), options, attributes, truncate=False, new_sd=new_sd)
         try:
             info = self.stat(h)
             sd = self.get_security_descriptor(h) if action == CreateAction.OPENED else None
@@ -275,7 +279,7 @@ class PosixVfs(XattrMetadata):
         return h, action, info, sd
 
     def _try_open(self, p: SmbPath, disposition: D, want_dir: bool, want_file: bool,
-                  attributes: int, truncate: bool) -> tuple[PosixHandle, CreateAction] | None:
+                  attributes: int, truncate: bool, new_sd: NewSd | None) -> tuple[PosixHandle, CreateAction] | None:
         fd: int | None = None
         actual = p.components
         if disposition == D.CREATE:
@@ -287,7 +291,7 @@ class PosixVfs(XattrMetadata):
             if fd is None and disposition in (D.OPEN, D.OVERWRITE):
                 raise VfsError(NtStatus.OBJECT_NAME_NOT_FOUND, p.smb)
         if fd is None:
-            return self._create(actual, want_dir, attributes)
+            return self._create(actual, want_dir, attributes, new_sd)
         try:
             return self._open_found(fd, actual, disposition, want_dir, want_file, attributes, truncate)
         except BaseException:
@@ -332,20 +336,31 @@ class PosixVfs(XattrMetadata):
         except OSError as e:
             raise _err(e) from None
 
-    def _create(self, actual: tuple[str, ...], want_dir: bool,
-                attributes: int) -> tuple[PosixHandle, CreateAction] | None:
+    def _create(self, actual: tuple[str, ...], want_dir: bool, attributes: int,
+                new_sd: NewSd | None = None) -> tuple[PosixHandle, CreateAction] | None:
+        """Create the object; None when another create won the race (the caller retries as an open).
+
+        With a descriptor from ``new_sd`` the object is made under a random name in ``.sofs/new``,
+        gets its attributes and descriptor there, and is renamed into place with RENAME_NOREPLACE:
+        no other open (another thread, worker or node) ever sees it without its descriptor."""
         if not actual:
             raise VfsError(NtStatus.OBJECT_NAME_COLLISION, "share root")
+        path = "\\".join(actual)
+        sd = new_sd(path, want_dir) if new_sd is not None else None
+        stored = attributes & ~FA.ARCHIVE & ~FA.NORMAL if want_dir else attributes | FA.ARCHIVE
         parent = self._parent_fd(actual)
         name = actual[-1]
         try:
+            if sd is not None:
+                fd = self._create_staged(parent, name, want_dir, stored, sd)
+                if fd is None:
+                    return None
+                return self._handle(fd, fd, path, None, os.fstat(fd), want_dir), CreateAction.CREATED
             if want_dir:
                 os.mkdir(name, 0o777, dir_fd=parent)
                 fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
-                stored = attributes & ~FA.ARCHIVE & ~FA.NORMAL
             else:
                 fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=parent)
-                stored = attributes | FA.ARCHIVE
         except FileExistsError:
             try:
                 if stat_mod.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
@@ -362,7 +377,35 @@ class PosixVfs(XattrMetadata):
             os.setxattr(fd, XATTR_DOSATTRIB, encode_dosattrib(stored, pinfo.creation_time(st, None)))
         except OSError:
             pass  # file systems without user xattrs still work, with default attributes
-        return self._handle(fd, fd, "\\".join(actual), None, st, want_dir), CreateAction.CREATED
+        return self._handle(fd, fd, path, None, st, want_dir), CreateAction.CREATED
+
+    def _create_staged(self, parent: int, name: str, want_dir: bool, stored: int, sd: bytes) -> int | None:
+        """Make the object in ``.sofs/new``, store attributes and ``sd``, rename it to ``name`` in
+        ``parent`` (RENAME_NOREPLACE). Its fd, or None when ``name`` appeared meanwhile. OSError out."""
+        root = self.confined.root_fd
+        for d in (META_DIR, _STAGING):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(d, 0o700, dir_fd=root)
+        tmp = f"{_STAGING}/{secrets.token_hex(8)}"
+        if want_dir:
+            os.mkdir(tmp, 0o777, dir_fd=root)
+            fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=root)
+        else:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=root)
+        try:
+            os.setxattr(fd, XATTR_DOSATTRIB, encode_dosattrib(stored, pinfo.creation_time(os.fstat(fd), None)))
+            os.setxattr(fd, XATTR_SD, sd)
+            rename_noreplace(root, tmp, parent, name)
+        except FileExistsError:
+            os.close(fd)
+            (os.rmdir if want_dir else os.unlink)(tmp, dir_fd=root)
+            return None
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                (os.rmdir if want_dir else os.unlink)(tmp, dir_fd=root)
+            raise
+        return fd
 
     def _handle(self, fd: int, base_fd: int, path: str, stream: str | None, st: os.stat_result,
                 is_dir: bool) -> PosixHandle:

@@ -9,6 +9,10 @@ state shows the request applied, and applies it otherwise. Explicit ordering, fa
 """
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+from typing import Any
+
 import pytest
 from test_coordinator import RD, SHARE_ALL, WR, Sink, admit_req, caller, run
 
@@ -143,4 +147,60 @@ def test_a_reclaim_pushes_the_files_facts_before_it_answers() -> None:
         await old.lock(LockRequest(pid, (L,), False, False), None)
         _new, sink2 = await moved(old, sink, pid)
         assert mirrored(sink2, pid) == (L,)
+    run(body)
+
+
+def _journaled(tmp_path: Path, epoch: int) -> tuple[Any, Any]:
+    from sofs.handlestate.journal import PersistentHandleJournal, snapshot_records
+    from sofs.handlestate.table import OpenTable
+
+    table = OpenTable(epoch=epoch)
+    j = PersistentHandleJournal(tmp_path / "j", epoch, lambda: snapshot_records(table), inline_sync_max_us=1e9)
+    loaded = j.load()
+    if loaded.entries:
+        table.epoch = j.epoch = loaded.epoch + 1
+        table.replay(loaded.entries)
+    j.start()
+    return table, j
+
+
+def test_a_persistent_admit_journaled_by_the_old_coordinator_whose_answer_was_lost_is_the_callers(
+        tmp_path: Path) -> None:
+    """The old coordinator journaled a persistent open and died before answering; the new one brought
+    it back disconnected. The admit sent again (``resent``) gets that open — not FILE_NOT_AVAILABLE
+    from its own waiting handle — with the caching granted first; another client's does not."""
+    from test_coordinator import admit_req
+
+    from sofs.handlestate.api import LeaseRequest
+    from sofs.handlestate.durable import DurableRequest
+    from sofs.handlestate.oplocks import LEASE
+
+    async def body() -> None:
+        table, j = _journaled(tmp_path, 1)
+        old = VolumeCoordinator("vol", table, journal=j)
+        ep = old.attach(Sink("n2"), "n2")
+        guid, key = b"g" * 16, b"k" * 16
+        req = admit_req(caller(ep), access=RD | WR, ca=True, oplock=LEASE, lease=LeaseRequest(key, 7, 2),
+                        durable=DurableRequest(2, 0, True, guid))
+        first = await old.admit(req, None)  # journaled; the answer is lost with the coordinator
+        await old.stop()
+        table2, j2 = _journaled(tmp_path, 1)
+        new = VolumeCoordinator("vol", table2, journal=j2)
+        assert new.restore() == 1
+        ep2 = new.attach(Sink("n2"), "n2")
+        again = dataclasses.replace(req, caller=caller(ep2))
+        with pytest.raises(HandleStateError) as ei:  # as a new open, it meets its own waiting handle
+            await new.admit(again, None)
+        assert ei.value.status == S.FILE_NOT_AVAILABLE
+        stranger = dataclasses.replace(again, caller=caller(ep2, b"z" * 16), resent=True)
+        with pytest.raises(HandleStateError) as ei:  # another client's resent admit is no owner
+            await new.admit(stranger, None)
+        assert ei.value.status == S.FILE_NOT_AVAILABLE
+        res = await new.admit(dataclasses.replace(again, resent=True), None)
+        assert res.persistent_id == first.persistent_id and res.durable == first.durable
+        assert res.lease is not None and res.lease.state == first.lease.state  # type: ignore[union-attr]
+        o = new.table.opens_by_persistent[res.persistent_id]
+        assert o.disconnected_at is None and o.endpoint == ep2
+        new.table.check_invariants()
+        await new.stop()
     run(body)

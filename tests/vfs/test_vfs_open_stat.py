@@ -171,3 +171,63 @@ def test_file_info_fast_constructor_equals_dataclass() -> None:
     assert fast == FileInfo(*args) and hash(fast) == hash(FileInfo(*args)) and type(fast) is FileInfo
     with pytest.raises(FrozenInstanceError):
         fast.attributes = 0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("opts", [DIR, NONDIR])
+@pytest.mark.parametrize("disp", [D.CREATE, D.OPEN_IF, D.OVERWRITE_IF])
+def test_a_new_object_is_born_with_its_descriptor(vfs: PosixVfs, root: str, opts: int, disp: int) -> None:
+    """``new_sd``: the object appears under its name already carrying the descriptor (made in
+    ``.sofs/new`` and renamed into place), so no other open ever sees it without (smb2.create.mkdir-visible)."""
+    if not _xattrs_ok(root) or (opts == DIR and disp == D.OVERWRITE_IF):
+        pytest.skip("no user xattrs here" if not _xattrs_ok(root) else "a directory cannot be overwritten")
+    sd = b"\x01\x00\x04\x80" + bytes(16)
+    seen: list[tuple[str, bool, bool]] = []
+
+    def born(path: str, is_dir: bool) -> bytes:
+        seen.append((path, is_dir, os.path.lexists(os.path.join(root, path))))
+        return sd
+
+    h, action, info, got = vfs.open_stat("new", disp, opts, 0x20, born)
+    try:
+        assert action == CreateAction.CREATED and got is None
+        assert seen == [("new", opts == DIR, False)]
+        assert os.getxattr(os.path.join(root, "new"), XATTR_SD) == sd
+        assert vfs.get_security_descriptor(h) == sd
+        assert info.is_directory == (opts == DIR)
+        assert os.listdir(os.path.join(root, ".sofs", "new")) == []
+    finally:
+        vfs.close(h)
+    # an existing object is opened: the callback is not asked, nothing staged
+    h, action, _, _ = vfs.open_stat("new", D.OPEN_IF, opts, 0, born)
+    vfs.close(h)
+    assert action == CreateAction.OPENED and len(seen) == 1
+
+
+def test_a_refused_new_object_is_never_created(vfs: PosixVfs, root: str) -> None:
+    """``new_sd`` raising (the parent does not allow creating here) leaves nothing behind."""
+    class Refused(Exception):
+        pass
+
+    def born(path: str, is_dir: bool) -> bytes:
+        raise Refused(path)
+
+    for opts in (DIR, NONDIR):
+        with pytest.raises(Refused):
+            vfs.open_stat("nope", D.CREATE, opts, 0, born)
+        assert not os.path.lexists(os.path.join(root, "nope"))
+
+
+def test_a_born_object_that_lost_the_race_is_opened(vfs: PosixVfs, root: str) -> None:
+    """The name appears between the lookup and the rename: the staged object is removed again and
+    the open of the winner's object follows (OPEN_IF)."""
+    if not _xattrs_ok(root):
+        pytest.skip("no user xattrs here")
+
+    def born(path: str, is_dir: bool) -> bytes:
+        os.mkdir(os.path.join(root, path))  # the other creator wins
+        return b"\x01\x00\x04\x80" + bytes(16)
+
+    h, action, info, _ = vfs.open_stat("race", D.OPEN_IF, DIR, 0, born)
+    vfs.close(h)
+    assert action == CreateAction.OPENED and info.is_directory
+    assert os.listdir(os.path.join(root, ".sofs", "new")) == []
