@@ -35,6 +35,7 @@ from smbprotocol.exceptions import SMBException, SMBResponseException
 from smbprotocol.open import CreateDisposition
 
 from tests.cluster.test_cluster_ca_failover import _coordinator, _until
+from tests.cluster.test_cluster_torture import _new_shares
 from tests.interop.test_ca_durable import RWH, _ctx
 from tests.interop.test_workers import (
     FILE_LOCK_CONFLICT,
@@ -63,36 +64,20 @@ def _worker_pid(state: Path, node: str) -> int:
     return int(found[-1])
 
 
-async def _new_shares(state: Path) -> None:
-    from sofs.cluster.config import load_cluster_config
-    from sofs.management.services.shares import ShareService
-
-    cfg = load_cluster_config(str(state))
-    assert cfg is not None
-    store = await cfg.open_store()
-    try:
-        svc = ShareService(store, prefix=cfg.prefix, check_local_paths=False)
-        for name, ca in SHARES.items():
-            await svc.new_share(name, rf"C:\ClusterStorage\Volume1\Shares\{name}", full_access=["alice", "bob"],
-                                continuously_available=ca)
-    finally:
-        await store.close()
-
-
 def _up(tmp_path: Path) -> tuple[Path, int]:
     state = tmp_path / "cluster"
     state.mkdir()
     (state / "smb.toml").write_text(f'[[user]]\nname = "alice"\npassword = "{USERS["alice"]}"\n'
                                     f'[[user]]\nname = "bob"\npassword = "{USERS["bob"]}"\n')
     for name in SHARES:
-        d = state / "ClusterStorage" / "Volume1" / "Shares" / name
+        d = state / "ClusterStorage" / "Volume1" / "torture" / name
         d.mkdir(parents=True)
         d.chmod(0o777)
     port = free_port_on(list(ADDR.values()))
     r = sofs("cluster", "up", "3", "--name", "wk", "--state-dir", str(state), "--delay-ms", "200",
              "--threshold", "5", "--smb-port", str(port), "--workers", "2", "--api-port", "0", timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    asyncio.run(_new_shares(state))
+    asyncio.run(_new_shares(state, SHARES))
     deadline = time.monotonic() + 60
     for node in ADDR:
         while "serving with 2 worker processes" not in _log(state, node):
