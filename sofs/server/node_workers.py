@@ -111,6 +111,8 @@ class NodeSupervisor(Supervisor):
     async def follow(self, volume: str, host: str, port: int, epoch: int) -> None:
         """The coordinator of ``volume`` is at ``host:port`` now (port 0: nowhere): every ready worker
         links there and re-registers its opens; returns when they did (or after FOLLOW_WAIT_S)."""
+        if not port and self.where.get(volume, (None, 0, 0))[1] == 0 and volume in self.where:
+            return  # still nowhere (the node's loop asks on every change)
         self.where[volume] = (host, port, epoch)
         rid = next(self._rids)
         waits: dict[int, asyncio.Future[None]] = {}
