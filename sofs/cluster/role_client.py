@@ -60,17 +60,19 @@ async def scoped_shares(client: ClusterClient, role: str) -> list[str]:
 
 async def remove_role(client: ClusterClient, name: str) -> None:
     """``Remove-ClusterGroup`` of a Scale-Out File Server role: refused while shares are scoped to it."""
-    from sofs.cluster.client import ClusterError, _find
+    from sofs.cluster.client import CAS_RETRIES, ClusterError, _find
 
-    snap, _ = await client._cluster()
-    g = _find(snap.groups, name, "group")
-    if g.record.group_type == GroupType.SOFS.value:
-        shares = await scoped_shares(client, g.record.name)
-        if shares:
-            raise ClusterError(f"The role '{g.record.name}' still has shares scoped to it ({', '.join(shares)}); "
-                               "remove them first (Remove-SmbShare).")
-    if not await client.store.cas_delete(client.keys.group(g.record.name), g.mod_revision):
-        raise ClusterError(f"The group '{g.record.name}' changed while it was being removed; try again.")
+    for _ in range(CAS_RETRIES):  # a node bringing the role online rewrites its record: read it again
+        snap, _ = await client._cluster()
+        g = _find(snap.groups, name, "group")
+        if g.record.group_type == GroupType.SOFS.value:
+            shares = await scoped_shares(client, g.record.name)
+            if shares:
+                raise ClusterError(f"The role '{g.record.name}' still has shares scoped to it "
+                                   f"({', '.join(shares)}); remove them first (Remove-SmbShare).")
+        if await client.store.cas_delete(client.keys.group(g.record.name), g.mod_revision):
+            return
+    raise ClusterError(f"The group '{name}' kept changing while it was being removed; try again.")
 
 
 async def get_parameters(client: ClusterClient, resource: str) -> list[tuple[str, str, Any]]:

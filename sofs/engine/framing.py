@@ -6,11 +6,18 @@ engine answers it with a POSITIVE SESSION RESPONSE), a SESSION KEEP ALIVE (0x85)
 (RFC 1002 4.3.7). Any other type breaks the framing.
 
 :class:`FrameReader` is a sans-I/O buffer that hands out the writable region the transport should
-receive into (``get_buffer``) and returns complete frames after ``buffer_updated``. Small frames are
-parsed out of one rolling buffer (copied out, they are small); a frame larger than the rolling buffer
-is received straight into a buffer of its own, which is then handed over whole without another copy
-(so a 8 MiB WRITE lands once in memory and goes to ``pwritev`` from there). Those buffers come from
-:data:`sofs.wire.bufpool.POOL` (reused once the request is done with them: no zero-fill per frame).
+receive into (``get_buffer``) and returns complete frames after ``buffer_updated``. An idle connection
+holds no receive buffer at all: every reader of the process receives into one shared area
+(:class:`RecvArea`, 256 KiB), which is safe because an event loop calls ``get_buffer``, receives and
+calls ``buffer_updated`` in one go for one connection at a time, and complete frames are copied out
+(they are small) before ``buffer_updated`` returns. What is left of an incomplete frame stays with
+its reader: up to :data:`CARRY_MAX` bytes as a ``bytes`` copied back to the front of the area on the
+next ``get_buffer`` (so pipelined small requests still arrive many per receive); a longer frame is
+received straight into a buffer of its own, handed over whole without another copy once complete
+(so a 8 MiB WRITE lands once in memory and goes to ``pwritev`` from there). Buffers above the area's
+size come from :data:`sofs.wire.bufpool.POOL` (reused once the request is done with them: no
+zero-fill per frame). Idle, a reader is a few dozen bytes instead of the 256 KiB rolling buffer each
+connection had (issue 16: 1,000 idle connections cost 256 MiB for it).
 """
 from __future__ import annotations
 
@@ -18,6 +25,8 @@ from sofs.wire.bufpool import POOL
 
 MAX_FRAME = 16 * 1024 * 1024 + 4096
 ROLLING = 256 * 1024
+CARRY_MAX = 8 * 1024
+"""An incomplete frame up to this size (with its 4-byte header) waits in its reader as ``bytes``."""
 NBSS_SESSION_MESSAGE = 0x00
 NBSS_SESSION_REQUEST_TYPE = 0x81
 NBSS_KEEP_ALIVE = 0x85
@@ -32,35 +41,44 @@ class FramingError(Exception):
     """The peer broke the transport framing: the connection must be dropped."""
 
 
-class FrameReader:
-    __slots__ = ("_big", "_big_filled", "_buf", "_end", "_start", "_view", "max_frame")
+class RecvArea:
+    """The receive buffer the readers of one event loop share (see the module docstring)."""
 
-    def __init__(self, max_frame: int = MAX_FRAME) -> None:
-        self._buf = bytearray(ROLLING)
-        self._view = memoryview(self._buf)
-        self._start = 0
-        self._end = 0
-        self._big: memoryview | None = None
+    __slots__ = ("buf", "view")
+
+    def __init__(self, size: int = ROLLING) -> None:
+        self.buf = bytearray(size)
+        self.view = memoryview(self.buf)
+
+
+AREA = RecvArea()
+"""The process-wide area (event loop thread only, like :data:`sofs.wire.bufpool.POOL`)."""
+
+
+class FrameReader:
+    __slots__ = ("_area", "_big", "_big_filled", "_carry", "max_frame")
+
+    def __init__(self, max_frame: int = MAX_FRAME, area: RecvArea = AREA) -> None:
+        self._area = area
+        self._carry = b""  # the start of an incomplete frame (at most CARRY_MAX bytes)
+        self._big: memoryview | None = None  # an incomplete longer frame, received in place
         self._big_filled = 0
         self.max_frame = max_frame
 
     @property
     def pending(self) -> int:
         """Bytes received and not yet returned as a frame."""
-        return self._end - self._start + (self._big_filled if self._big is not None else 0)
+        return len(self._carry) + (self._big_filled if self._big is not None else 0)
 
     def get_buffer(self) -> memoryview:
+        """Where the next receive goes; ``buffer_updated`` must follow before any other reader of
+        the same area is asked (the event loop does exactly that)."""
         if self._big is not None:
             return self._big[self._big_filled:]
-        if self._end == len(self._buf):
-            self._compact()
-        return self._view[self._end:]
-
-    def _compact(self) -> None:
-        n = self._end - self._start
-        if self._start:
-            self._buf[0:n] = self._buf[self._start:self._end]
-        self._start, self._end = 0, n
+        n = len(self._carry)
+        if n:
+            self._area.buf[:n] = self._carry
+        return self._area.view[n:]
 
     def buffer_updated(self, nbytes: int) -> list[memoryview]:
         """Account for ``nbytes`` received into the last buffer; return the frames now complete."""
@@ -72,51 +90,47 @@ class FrameReader:
             frames.append(self._big)
             self._big = None
             return frames
-        self._end += nbytes
-        buf = self._buf
-        while self._end - self._start >= 4:
-            s = self._start
-            length = (buf[s + 1] << 16) | (buf[s + 2] << 8) | buf[s + 3]
-            if buf[s] != NBSS_SESSION_MESSAGE:
-                if not self._nbss_packet(buf[s], length, frames):
+        buf, view = self._area.buf, self._area.view
+        start, end = 0, len(self._carry) + nbytes
+        while end - start >= 4:
+            length = (buf[start + 1] << 16) | (buf[start + 2] << 8) | buf[start + 3]
+            if buf[start] != NBSS_SESSION_MESSAGE:
+                used = self._nbss_packet(start, end, buf[start], length, frames)
+                if not used:
                     break
+                start += used
                 continue
             if length > self.max_frame:
                 raise FramingError(f"frame of {length} bytes exceeds the maximum")
-            have = self._end - s - 4
+            have = end - start - 4
             if have >= length:
-                frames.append(memoryview(bytes(self._view[s + 4:s + 4 + length])))  # one copy
-                self._start = s + 4 + length
+                frames.append(memoryview(bytes(view[start + 4:start + 4 + length])))  # one copy
+                start += 4 + length
                 continue
-            if 4 + length > len(buf):
-                big = memoryview(POOL.get(length))[:length]
-                big[:have] = buf[s + 4:self._end]
+            if 4 + length > CARRY_MAX:
+                # receive the rest in place: a pooled buffer above the area's size, else its own
+                big = memoryview(POOL.get(length))[:length] if 4 + length > len(buf) else memoryview(bytearray(length))
+                big[:have] = view[start + 4:end]
                 self._big, self._big_filled = big, have
-                self._start = self._end = 0
+                self._carry = b""
                 return frames
-            if s + 4 + length > len(buf):
-                self._compact()
             break
-        if self._start == self._end:
-            self._start = self._end = 0
+        self._carry = bytes(view[start:end]) if start < end else b""
         return frames
 
-    def _nbss_packet(self, kind: int, length: int, frames: list[memoryview]) -> bool:
-        """Consume a non-message NBSS packet at ``_start``; False while its body is incomplete."""
+    @staticmethod
+    def _nbss_packet(start: int, end: int, kind: int, length: int, frames: list[memoryview]) -> int:
+        """The length of the non-message NBSS packet at ``start``; 0 while its body is incomplete."""
         if kind == NBSS_KEEP_ALIVE and length == 0:
-            self._start += 4
-            return True
+            return 4
         if kind != NBSS_SESSION_REQUEST_TYPE:
             raise FramingError(f"bad transport header byte 0x{kind:02x}")
         if length > MAX_NBSS_REQUEST:
             raise FramingError(f"NetBIOS session request of {length} bytes")
-        if self._end - self._start - 4 < length:
-            if self._start + 4 + length > len(self._buf):
-                self._compact()
-            return False
-        self._start += 4 + length  # the called/calling names are not checked (Samba accepts any)
-        frames.append(NBSS_SESSION_REQUEST)
-        return True
+        if end - start - 4 < length:
+            return 0
+        frames.append(NBSS_SESSION_REQUEST)  # the called/calling names are not checked (Samba accepts any)
+        return 4 + length
 
     def feed(self, data: bytes) -> list[memoryview]:
         """Convenience for tests and plain ``Protocol`` transports: copy ``data`` in, return frames."""

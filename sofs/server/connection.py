@@ -21,6 +21,7 @@ from sofs.handlers.base import (
     ChainState,
     ConnectionAbort,
     ConnectionHandoff,
+    ConnectionRelay,
     Ctx,
     Reply,
     SmbError,
@@ -28,6 +29,8 @@ from sofs.handlers.base import (
 from sofs.handlers.dispatch import dispatch
 from sofs.handlers.eager import start_eager
 from sofs.handlers.opens import connection_lost as handles_lost
+from sofs.server.channel_proto import Handover
+from sofs.server.channel_relay import NodeChannels
 from sofs.server.state import ServerState
 from sofs.wire.constants import Command, HeaderFlags
 from sofs.wire.header import Header
@@ -76,7 +79,7 @@ class SmbConnection(asyncio.BufferedProtocol):
         self.closed = False
         self.peer = ""
         self.token = token  # the main process's number for this connection (several worker processes)
-        self.adopt = adopt  # handed over by another worker: its negotiated state and the request to redo
+        self.adopt = adopt  # handed over by another worker or node: its negotiated state and the request to redo
         self.handed_off = False
         self.unsettled: list[asyncio.Future[None]] = []  # see settling()
 
@@ -95,8 +98,8 @@ class SmbConnection(asyncio.BufferedProtocol):
             state, request = self.adopt
             self.adopt = None
             conn.restore_negotiated(state)
-            log.info("connection %d: taken over from another worker process (%s)", conn.conn_id,
-                     "binding to a session of this one")
+            log.info("connection %d: taken over from another %s (binding to a session of this one)",
+                     conn.conn_id, "node" if self.server.channels is not None else "worker process")
             self._inject(len(request).to_bytes(4, "big") + request)
 
     def _inject(self, data: bytes) -> None:
@@ -171,29 +174,75 @@ class SmbConnection(asyncio.BufferedProtocol):
         if self.transport is not None and not self.closed:
             self.transport.abort()
 
-    def _hand_off(self, chain: Chain, worker: int) -> bool:
-        """Move this connection, with the request of ``chain``, to worker process ``worker`` (see
-        ConnectionHandoff). False when it cannot move (more than that request in flight)."""
+    def _movable(self, chain: Chain) -> tuple[dict[str, Any], bytes] | None:
+        """The negotiated state and the request of ``chain``, when this connection can go on
+        elsewhere from that request ([MS-SMB2] 3.3.5.5.2: a binding SESSION_SETUP, the connection's
+        first request after NEGOTIATE, alone in flight); None when it cannot."""
         assert self.engine is not None
-        peers, conn, t = self.server.workers, self.engine.conn, self.transport
-        if (peers is None or t is None or self.closed or len(chain.requests) != 1 or chain.encrypted
+        conn, t = self.engine.conn, self.transport
+        if (t is None or self.closed or len(chain.requests) != 1 or chain.encrypted
                 or self.engine.reader.pending or self.pending_by_mid or self.pending_by_async):
-            return False
+            return None
         req = chain.requests[0]
         hdr = req.header
         try:
             state = conn.export_negotiated(hdr.message_id, hdr.credit_charge if conn.supports_multi_credit else 1)
         except ValueError:
+            return None
+        return state, bytes(req.msg)
+
+    def _hand_off(self, chain: Chain, worker: int) -> bool:
+        """Move this connection, with the request of ``chain``, to worker process ``worker`` (see
+        ConnectionHandoff). False when it cannot move (more than that request in flight)."""
+        assert self.engine is not None
+        peers, conn, t = self.server.workers, self.engine.conn, self.transport
+        movable = self._movable(chain) if peers is not None else None
+        if movable is None or t is None or peers is None:
             return False
+        state, request = movable
         fd = os.dup(t.get_extra_info("socket").fileno())
         try:
-            peers.hand_off(self.token, worker, state, bytes(req.msg), fd)
+            peers.hand_off(self.token, worker, state, request, fd)
         finally:
             os.close(fd)
         log.info("connection %d: handed to worker %d (binding to a session there)", conn.conn_id, worker)
         self.handed_off = True
         t.abort()  # our descriptor only: the socket lives on in the other worker
         return True
+
+    def _relay(self, chain: Chain, node: int) -> bool:
+        """Carry this connection, with the request of ``chain``, to cluster node ``node`` (see
+        ConnectionRelay and :mod:`sofs.server.channel_relay`). False when it cannot go (more than
+        that request in flight). Reading pauses until the node took it or refused."""
+        assert self.engine is not None
+        relay, t = self.server.channels, self.transport
+        movable = self._movable(chain) if isinstance(relay, NodeChannels) else None
+        if movable is None or t is None:
+            return False
+        t.pause_reading()
+        task = asyncio.get_running_loop().create_task(self._carry(chain, node, *movable))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return True
+
+    async def _carry(self, chain: Chain, node: int, state: dict[str, Any], request: bytes) -> None:
+        assert self.engine is not None and isinstance(self.server.channels, NodeChannels)
+        conn = self.engine.conn
+        handover = Handover(conn.client_address, conn.server_address, state, request)
+        if await self.server.channels.carry(node, handover, self):
+            return
+        # the node is gone (or refused): answer here, as for any session this node does not hold
+        conn.migrated = True
+        if not self.closed and self.transport is not None:
+            self.transport.resume_reading()
+            await self._run_chain(chain, _ChainRun())
+
+    def disown(self) -> None:
+        """The transport goes on with another protocol (a channel carried to another node): this
+        connection is over here, without its loss being one (it held no session)."""
+        assert self.engine is not None
+        self.handed_off = self.closed = True
+        self.server.connections.pop(self.engine.conn.conn_id, None)
 
     # -- request processing ---------------------------------------------------------------------
     async def _run_chain(self, chain: Chain, run: _ChainRun) -> None:
@@ -229,6 +278,8 @@ class SmbConnection(asyncio.BufferedProtocol):
                 await self._send(run.outs, run.encrypt_with)
         except ConnectionAbort as e:
             if isinstance(e, ConnectionHandoff) and self._hand_off(chain, e.worker):
+                return
+            if isinstance(e, ConnectionRelay) and self._relay(chain, e.node):
                 return
             log.info("connection %d: abort: %s", self.engine.conn.conn_id, e)
             self.abort()

@@ -38,6 +38,7 @@ from sofs.handlestate.api import (
 from sofs.server.coordlink import Link, LinkLost
 from sofs.server.coordlink_codec import CoordinatorFault
 from sofs.server.coordlink_proto import (
+    CHANNEL_VOLUME,
     NONCE_LEN,
     SERVER_OPEN,
     SERVICE,
@@ -79,6 +80,9 @@ class LinkServer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: asyncio.Server | None = None
         self.port = 0
+        self.channels: Callable[[asyncio.Transport, str], None] | None = None
+        """Takes a link that authenticated for :data:`CHANNEL_VOLUME` (its transport, the peer's name):
+        ``NodeChannels.accept`` of :mod:`sofs.server.channel_relay`; None: refused as a volume."""
 
     async def start(self, host: str, port: int = 0) -> int:
         """Listen on ``host:port`` (0: any free port); returns the port."""
@@ -180,6 +184,9 @@ class _ServerLink(Link):
             self.send(Refuse(Reason.AUTH, "authentication failed"))
             self.close("authentication failed")
             return
+        if hello.volume == CHANNEL_VOLUME and self.server.channels is not None:
+            self._to_channel(hello.name, self.server.channels)
+            return
         coordinator = self.server._coordinators.get(hello.volume)
         if coordinator is None:
             self.send(Refuse(Reason.NOT_COORDINATOR, f"this node does not coordinate {hello.volume!r}"))
@@ -205,6 +212,19 @@ class _ServerLink(Link):
         for early in held or ():
             self.send(early)
         log.info("coordlink %s: %s attached to %s as endpoint %d", self.peer, self.name, self.volume, self.endpoint)
+
+    def _to_channel(self, name: str, take: Callable[[asyncio.Transport, str], None]) -> None:
+        """The link becomes a carried client connection: Welcome(0), then the transport is ``take``'s
+        (the peer sends nothing after Auth before Welcome, so nothing read is left here)."""
+        self.server._pending.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+        self._detach = False
+        self.send(Welcome(0))
+        t, self.transport = self.transport, None
+        assert t is not None
+        log.info("coordlink %s: %s opened a channel link", self.peer, name)
+        take(t, name)
 
     def send(self, frame: Frame) -> bool:
         if self._held is not None:

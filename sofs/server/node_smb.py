@@ -18,6 +18,9 @@
   cluster group) holds every open, share mode, lease, lock, watch and persistent handle of the volume,
   for the clients of all nodes (:mod:`sofs.server.cluster_volumes`). Data goes straight from each
   node to the volume. A client of a node that dies reconnects (DH2C) to any other node.
+- Sessions stay with the node that made them; their ids carry the node's id, and a binding
+  SESSION_SETUP that reaches another node is carried to the node holding the session
+  (:mod:`sofs.server.channel_relay`, over the coordinator link port).
 - A share whose path is not on a cluster volume is not served (every node would enforce share modes
   and locks on its own: not one file server); the node logs why.
 """
@@ -33,11 +36,14 @@ from typing import Any
 
 from sofs.config import ConfigError, ServerConfig, ShareConfig, load_config, map_cluster_path
 from sofs.server.app import build_state, make_share, start_listeners, tune_malloc
+from sofs.server.channel_relay import NodeChannels
 from sofs.server.cluster_volumes import ClusterVolumes, ensure_volume_group, volume_and_rest
+from sofs.server.connection import SmbConnection
 from sofs.server.domain_member import DomainMember
 from sofs.server.node_accounts import AccountFollower
 from sofs.server.node_status import SessionPublisher
 from sofs.server.node_workers import NodeSupervisor
+from sofs.server.placement import MAX_NODES, session_ids
 from sofs.server.state import ServerState
 from sofs.server.volumes import start_scavenger
 from sofs.vfs.mounts import share_root_exists
@@ -90,6 +96,28 @@ class NodeSmb:
         self._serving = False
         self._changed = asyncio.Event()
         self.workers: NodeSupervisor | None = None
+        node_id = int(getattr(ctx, "node_id", 0) or 0)
+        if 0 < node_id < MAX_NODES and ctx.link_secret:
+            self.server.number_sessions(session_ids(0, node=node_id))
+            channels = NodeChannels(ctx.name, node_id, ctx.link_secret, self._node_link,
+                                    lambda state, request: SmbConnection(self.server, 0,
+                                                                         ({**state, "carried_in": True}, request)))
+            self.server.channels = channels
+            if ctx.link is not None:
+                ctx.link.channels = channels.accept
+        elif node_id:
+            log.warning("%s: node id %d does not fit in a session id: channels bound through another node "
+                        "are refused (USER_SESSION_DELETED)", ctx.name, node_id)
+
+    def _node_link(self, node_id: int) -> tuple[str, int] | None:
+        """(address, coordinator link port) of the cluster member with id ``node_id``."""
+        return next(((a, p) for n, a, p in self._node_links() if n == node_id), None)
+
+    def _node_links(self) -> list[list[Any]]:
+        """[id, address, coordinator link port] of every member (for the worker processes)."""
+        snap = self.ctx.agent.snapshot
+        return sorted([v.record.id, v.record.address, int(v.record.link_port)]
+                      for v in (snap.nodes.values() if snap is not None else ()) if v.record.link_port)
 
     def apply_share(self, doc: dict[str, Any]) -> None:
         try:
@@ -186,6 +214,8 @@ class NodeSmb:
                 self.workers.serve(False)
             for conn in list(self.server.connections.values()):
                 conn.abort()
+            if isinstance(self.server.channels, NodeChannels):
+                self.server.channels.close()  # the connections carried to other nodes too
             self.listeners = []
             log.warning("%s: SMB stopped (no quorum)", self.ctx.name)
 
@@ -194,8 +224,10 @@ class NodeSmb:
         volumes' coordinators; :mod:`sofs.server.node_workers`)."""
         if self.cfg.workers <= 1:
             return
+        node_id = int(getattr(self.ctx, "node_id", 0) or 0)
         sup = NodeSupervisor(self.server, self.cfg.workers, link=self.ctx.link, secret=self.ctx.link_secret,
-                             state_dir=Path(self.ctx.state_dir), log_level=logging.getLogger().getEffectiveLevel())
+                             state_dir=Path(self.ctx.state_dir), node_id=node_id if 0 < node_id < MAX_NODES else 0,
+                             log_level=logging.getLogger().getEffectiveLevel())
         self.workers = sup
         self.volumes.follow_workers = sup.follow
         await sup.start()
@@ -227,6 +259,8 @@ class NodeSmb:
                     log.exception("domain membership not applied")
                 self._changed.clear()
                 await self.volumes.sync()
+                if self.workers is not None:
+                    self.workers.set_nodes(self._node_links())
                 try:
                     await sessions.tick()  # Get-SmbSession's listing, Close-SmbSession's requests
                 except Exception as e:  # noqa: BLE001 - a store hiccup: next second

@@ -13,7 +13,10 @@ configuration, over the control channel:
   ``volume_done``; the main process reclaims its own only after every worker answered, so the new
   coordinator's grace (which waits for the node's name) covers the workers' opens too;
 - ``serving``: fencing (no quorum: every connection is dropped, as the main process drops its own);
-- ``close_sessions``: Close-SmbSession of sessions this worker holds.
+- ``close_sessions``: Close-SmbSession of sessions this worker holds;
+- ``nodes``: the members' link addresses: a binding for another node's session that lands on this
+  worker is carried to that node from here (:mod:`sofs.server.channel_relay`); one carried to this
+  node arrives at the main process, which moves it on to the worker whose id the session carries.
 
 It publishes its open files and its sessions to the main process, which lists them with its own.
 """
@@ -30,6 +33,7 @@ from sofs.handlers.netif import os_interfaces
 from sofs.handlers.sessions_status import close_sessions, session_rows
 from sofs.handlers.volume import VolumeClient
 from sofs.server.app import make_share
+from sofs.server.channel_relay import NodeChannels
 from sofs.server.cluster_volumes import (
     Router,
     connect_coordinator,
@@ -38,6 +42,7 @@ from sofs.server.cluster_volumes import (
     routed_client,
     with_endpoint,
 )
+from sofs.server.connection import SmbConnection
 from sofs.server.coordlink_client import RemoteService
 from sofs.server.domain_member import apply_membership
 from sofs.server.node_accounts import user_db
@@ -58,6 +63,10 @@ class NodeWorker(Worker):
         self.where: dict[str, tuple[str, int, int]] = {}
         self._follow_lock = asyncio.Lock()
         self._interfaces = os_interfaces()  # for the session listing's channels
+        self.nodes: dict[int, tuple[str, int]] = {}
+        if spec.node_id:  # a binding for another node's session is carried there (sofs.server.channel_relay)
+            self.server.channels = NodeChannels(spec.name, spec.node_id, spec.secret, self.nodes.get,
+                                                lambda state, request: SmbConnection(self.server, 0, (state, request)))
 
     async def connect_volumes(self) -> None:
         """Nothing yet: the main process says where each volume is."""
@@ -81,6 +90,9 @@ class NodeWorker(Worker):
             self._spawn(apply_membership(self.server, None if msg[1] is None else bytes(msg[1]), where))
         elif kind == "volume":
             self._spawn(self._follow(int(msg[1]), str(msg[2]), str(msg[3]), int(msg[4]), int(msg[5])))
+        elif kind == "nodes":
+            self.nodes.clear()
+            self.nodes.update({int(n): (str(a), int(p)) for n, a, p in msg[1] if int(n) != self.spec.node_id})
         elif kind == "serving":
             if not msg[1]:
                 for conn in list(self.server.connections.values()):

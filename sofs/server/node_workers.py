@@ -34,9 +34,11 @@ RELINK_AFTER_S = 0.5
 
 
 class NodeSupervisor(Supervisor):
-    def __init__(self, server: Any, count: int, *, link: Any, secret: bytes, state_dir: Path, uvloop: bool = True,
-                 log_level: int = logging.INFO) -> None:
+    def __init__(self, server: Any, count: int, *, link: Any, secret: bytes, state_dir: Path, node_id: int = 0,
+                 uvloop: bool = True, log_level: int = logging.INFO) -> None:
         super().__init__(server, count, uvloop=uvloop, log_level=log_level, link=link)
+        self.node_id = node_id
+        self.nodes: list[list[Any]] = []  # [node id, link address, link port] of the members (channel relay)
         self.secret = secret
         self.state_dir = state_dir
         self.serving = False
@@ -52,7 +54,7 @@ class NodeSupervisor(Supervisor):
         node = self.server.node_name
         return WorkerSpec(child.index, f"{node}/w{child.index}", self.server.config, "", 0, self.secret, [],
                           self.server.start_filetime, control_fd, self.uvloop, self.log_level, node,
-                          str(self.state_dir))
+                          str(self.state_dir), self.node_id)
 
     def _ready_children(self) -> list[_Child]:
         return [c for i, c in self.children.items() if i in self.placement.up and c.channel is not None
@@ -78,6 +80,7 @@ class NodeSupervisor(Supervisor):
             self._send(child, ("share", doc, volume, rest))
         for volume, (host, port, epoch) in self.where.items():
             self._send(child, ("volume", 0, volume, host, port, epoch))  # nothing to reclaim yet
+        self._send(child, ("nodes", self.nodes))
         self._send(child, ("serving", self.serving))
 
     def share(self, doc: dict[str, Any], volume: str, rest: str) -> None:
@@ -95,6 +98,12 @@ class NodeSupervisor(Supervisor):
     def set_domain(self, value: bytes | None) -> None:
         self.domain = value
         self._broadcast(("domain", value))
+
+    def set_nodes(self, nodes: list[list[Any]]) -> None:
+        """The members' link addresses, for a worker carrying a binding to another node's session."""
+        if nodes != self.nodes:
+            self.nodes = nodes
+            self._broadcast(("nodes", nodes))
 
     def serve(self, on: bool) -> None:
         """Fencing: listen (and let the workers serve) only with quorum."""

@@ -15,7 +15,7 @@ from typing import Any
 from sofs.config import ServerConfig, ShareConfig
 from sofs.engine.state import ConnectionState, Session
 from sofs.handlers.opens import HandleMap
-from sofs.handlers.peers import Peers
+from sofs.handlers.peers import ChannelHolders, Peers
 from sofs.server.stats import RequestStats
 
 log = logging.getLogger("sofs.server")
@@ -56,6 +56,9 @@ class ServerState:
     """Per-request counters (``/metrics``)."""
     workers: Peers | None = None
     """The other SMB worker processes of this server (:mod:`sofs.server.workers`); None: one process."""
+    channels: ChannelHolders | None = None
+    """A cluster node's relay of binding connections to the node holding the session
+    (:class:`sofs.server.channel_relay.NodeChannels`); None: a standalone server."""
     _session_ids: Any = None
     _conn_ids: Any = field(default_factory=lambda: itertools.count(1))
 

@@ -91,7 +91,7 @@ class Worker:
         self.server: ServerState = build_state(spec.config, coordinate=False)
         self.server.node_name = spec.node_name
         self.server.start_filetime = spec.start_filetime
-        self.server.number_sessions(session_ids(spec.index))
+        self.server.number_sessions(session_ids(spec.index, node=spec.node_id))
         self.channel = Channel(socket.socket(fileno=spec.control_fd), self._on_message, self._on_closed)
         self.peers = WorkerPeers(self.channel, spec.index)
         self.server.workers = self.peers

@@ -74,6 +74,7 @@ class WorkerSpec:
     log_level: int = logging.INFO
     node_name: str = ""
     state_dir: str = ""  # a cluster node's worker (sofs.server.node_worker): the cluster's state dir
+    node_id: int = 0  # the node's id, in the worker's session ids
 
 
 @dataclass(eq=False)
@@ -107,6 +108,7 @@ class Supervisor:
         self.children: dict[int, _Child] = {}
         self.link: LinkServer | None = link  # given: a cluster node's (the workers reach every node's)
         self._own_link = link is None
+        self.node_id = 0  # a cluster node's id (session ids carry it, sofs.server.placement)
         self.stopping = False
         self.restarts = 0
         self._secret = secrets.token_bytes(32)
@@ -133,7 +135,7 @@ class Supervisor:
                 self.link.register(name, coord)
         self.server.workers = MainPeers(self)
         if not self.dedicated:
-            self.server.number_sessions(session_ids(0))
+            self.server.number_sessions(session_ids(0, node=self.node_id))
             self.placement.worker_up(0)
             self._listen()
         for i in range(self.first_child, self.count):

@@ -84,7 +84,8 @@ def test_cluster_joins_the_domain(dc: Dc, cluster: tuple[Path, int], tmp_path: P
     ok(state, "New-SmbShare", "-Name", "VMS", "-Path", SHARE, "-FullAccess", "CORP\\HyperV-Servers,CORP\\HOST1$",
        "-ContinuouslyAvailable", "$true")
     admin = dict(sofs_env(state), SOFS_CREDENTIAL_PASSWORD=ADMIN_PASSWORD)
-    out = ok(state, "Add-Computer", "-DomainName", DNS_DOMAIN, "-Credential", "CORP\\Administrator",
+    out = ok(state, "Add-Computer", "-DomainName", DNS_DOMAIN, "-DomainNetBIOSName", "CORP",
+             "-Credential", "CORP\\Administrator",
              "-Server", dc.addr, "-ServerName", f"dc1.{DNS_DOMAIN}",
              "-CertificateAuthority", str(dc.state / "private" / "tls" / "ca.pem"), env=admin)
     print(out)

@@ -1,15 +1,17 @@
-"""FrameReader: Direct TCP framing, small frames from the rolling buffer, big frames zero-copy."""
+"""FrameReader: Direct TCP framing, small frames from the shared receive area, longer ones zero-copy."""
 from __future__ import annotations
 
 import pytest
 
 from sofs.engine.connection import Engine, ProtocolViolation
 from sofs.engine.framing import (
+    CARRY_MAX,
     NBSS_SESSION_REQUEST,
     POSITIVE_SESSION_RESPONSE,
     ROLLING,
     FrameReader,
     FramingError,
+    RecvArea,
     frame_header,
 )
 from sofs.engine.state import ConnectionState
@@ -53,6 +55,34 @@ def test_many_frames_wrap_the_rolling_buffer() -> None:
     for i in range(0, len(data), 7777):
         got += r.feed(data[i:i + 7777])
     assert [bytes(f) for f in got] == payloads
+
+
+def test_readers_sharing_one_area_keep_their_partial_frames() -> None:
+    """Two connections receive into the same area in turns; what is left of each one's incomplete
+    frame stays with its reader (a short one carried, a longer one in a buffer of its own)."""
+    area = RecvArea()
+    a, b = FrameReader(area=area), FrameReader(area=area)
+    small = [bytes([i]) * (100 + i) for i in range(40)]
+    medium = [bytes([i]) * (CARRY_MAX + 1000 * i) for i in range(5)]
+    da, db = frames_of(*small), frames_of(*medium, *small)
+    got_a: list[bytes] = []
+    got_b: list[bytes] = []
+    pa = pb = 0
+    while pa < len(da) or pb < len(db):
+        got_a += [bytes(f) for f in a.feed(da[pa:pa + 333])]
+        got_b += [bytes(f) for f in b.feed(db[pb:pb + 4567])]
+        pa, pb = pa + 333, pb + 4567
+    assert got_a == small
+    assert got_b == medium + small
+    assert a.pending == b.pending == 0
+
+
+def test_an_idle_reader_holds_no_buffer() -> None:
+    r = FrameReader()
+    r.feed(frames_of(b"a" * 100, b"b" * 50)[:120])  # the second frame incomplete
+    assert r.pending == 120 - 104
+    r.feed(frames_of(b"b" * 50)[16:])
+    assert r.pending == 0 and r._carry == b"" and r._big is None
 
 
 @pytest.mark.parametrize("data", [b"\x01\x00\x00\x10", b"\x00\xff\xff\xff", b"\x82\x00\x00\x00",

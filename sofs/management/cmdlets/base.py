@@ -79,11 +79,14 @@ class Context:
 REGISTRY: dict[str, CmdletSpec] = {}
 
 
-def cmdlet(name: str, *params: ParamSpec, synopsis: str = "", sink: bool = False) -> Callable[[Body], Body]:
-    """Decorator registering ``body`` as cmdlet ``name`` (every cmdlet also gets ``-AsJson`` and
-    ``-Cluster``)."""
+def cmdlet(name: str, *params: ParamSpec, synopsis: str = "", sink: bool = False, local: bool = False,
+           text: bool = False) -> Callable[[Body], Body]:
+    """Decorator registering ``body`` as cmdlet ``name``. Every cmdlet also gets ``-Cluster`` unless it is
+    ``local`` (it opens no service: naming a cluster would change nothing) and ``-AsJson`` unless its
+    output is ``text`` (Rendered only: there is no object to convert); sinks get neither."""
     def deco(body: Body) -> Body:
-        all_params = params if sink else (*params, CLUSTER, AS_JSON)
+        common = () if sink else ((() if local else (CLUSTER,)) + (() if text else (AS_JSON,)))
+        all_params = (*params, *common)
         syn = synopsis or ((body.__doc__ or "").strip().splitlines() or [""])[0]
         REGISTRY[name.lower()] = CmdletSpec(name, tuple(all_params), body, syn, sink)
         return body

@@ -52,7 +52,7 @@ async def convert_to_json(ctx: Context, p: dict[str, Any]) -> list[Any]:
     return [Rendered(text)]
 
 
-@cmdlet("Get-Command", ParamSpec("Name", T.STRING, position=0))
+@cmdlet("Get-Command", ParamSpec("Name", T.STRING, position=0), local=True)
 async def get_command(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """List the available cmdlets."""
     import fnmatch
@@ -61,7 +61,7 @@ async def get_command(ctx: Context, p: dict[str, Any]) -> list[Any]:
             for k, s in sorted(REGISTRY.items()) if fnmatch.fnmatchcase(k, pat)]
 
 
-@cmdlet("Get-Help", ParamSpec("Name", T.STRING, mandatory=True, position=0))
+@cmdlet("Get-Help", ParamSpec("Name", T.STRING, mandatory=True, position=0), local=True, text=True)
 async def get_help(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """Show a cmdlet's syntax and parameters."""
     spec = lookup(p["Name"])
@@ -79,7 +79,7 @@ async def get_help(ctx: Context, p: dict[str, Any]) -> list[Any]:
     return [Rendered("\n".join(lines) + "\n")]
 
 
-@cmdlet("Invoke-Expression", ParamSpec("Command", T.STRING, mandatory=True, position=0))
+@cmdlet("Invoke-Expression", ParamSpec("Command", T.STRING, mandatory=True, position=0), text=True)
 async def invoke_expression(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """Run a whole PowerShell line, e.g. '(Get-Cluster).SameSubnetThreshold = 5'."""
     from sofs.management.runner import run_line

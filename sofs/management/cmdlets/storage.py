@@ -61,10 +61,14 @@ async def new_volume(ctx: Context, p: dict[str, Any]) -> list[Any]:
         red = int(p["PhysicalDiskRedundancy"])
         if copies is not None and int(copies) != red + 1:
             raise ManagementError("-NumberOfDataCopies and -PhysicalDiskRedundancy disagree.", "InvalidArgument")
-        if (p.get("ResiliencySettingName") or "Mirror").lower() == "mirror":
+        kind = (p.get("ResiliencySettingName") or "Mirror").lower()
+        if kind == "mirror":
             copies = red + 1
-        elif red != 1:
+        elif kind == "parity" and red != 1:
             raise ManagementError("Parity here tolerates one failure (-PhysicalDiskRedundancy 1).", "InvalidArgument")
+        elif kind == "simple" and red != 0:
+            raise ManagementError("A Simple volume keeps one copy: it tolerates no failure (-PhysicalDiskRedundancy "
+                                  "0).", "InvalidArgument")
     svc = await ctx.service("storage")
     return [await svc.new_volume(p["FriendlyName"], p.get("Size"), p.get("ResiliencySettingName"),
                                  p.get("StoragePoolFriendlyName"), p.get("FileSystem"),

@@ -46,7 +46,7 @@ class ShareInfo:
     continuously_available: bool = False
     encrypt_data: bool = False
     folder_enumeration_mode: str = "Unrestricted"
-    ca_timeout: int = 60
+    ca_timeout: int = field(default=60, metadata={"ps": "CATimeout"})  # MSFT_SmbShare spells it so
     read_only: bool = False
     full_access: tuple[str, ...] = field(default=(), metadata={"hidden": True})
     change_access: tuple[str, ...] = field(default=(), metadata={"hidden": True})
