@@ -157,4 +157,8 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    return asyncio.run(node_main(args))
+    try:
+        import uvloop  # the same loop as `sofs serve` (a listed dependency; stdlib asyncio if absent)
+    except ImportError:
+        return asyncio.run(node_main(args))
+    return uvloop.run(node_main(args))

@@ -91,7 +91,8 @@ class NodeChannels:
         self.adopt = adopt
         self.carried = 0  # connections carried to another node
         self.accepted = 0  # connections served here for another node
-        self.relayed: set[tuple[asyncio.Transport, asyncio.Transport]] = set()  # (client, link) spliced now
+        self.relayed: dict[tuple[asyncio.Transport, asyncio.Transport], int] = {}  # (client, link) -> holder
+        self.serving = True  # False while the node does not serve SMB (no quorum): links are refused
 
     # ---- the node that received the binding ----
 
@@ -133,26 +134,30 @@ class NodeChannels:
         conn.disown()
         link.write(data)
         pair = (client, link)
-        self.relayed.add(pair)
-        splice(client, link, lambda: self.relayed.discard(pair))
+        self.relayed[pair] = node
+        splice(client, link, lambda: self.relayed.pop(pair, None))
         self.carried += 1
         log.info("%s: connection from %s carried to node %d (binding to a session there)", self.name,
                  handover.client_address, node)
         return True
 
-    def close(self) -> None:
-        """Close every relayed connection (the node stops serving: fenced, or stopping); their clients
-        reconnect as after a failure."""
-        for client, link in list(self.relayed):
-            client.abort()
-            link.abort()
-        self.relayed.clear()
+    def close(self, down: Callable[[int], bool] = lambda node: True) -> None:
+        """Close the relayed connections whose holder is ``down`` (default: all of them, the node
+        stops serving: fenced, or stopping); their clients reconnect as after a failure. For a holder
+        the cluster declared down while it is silent but alive (SIGSTOP, partition): its links do not
+        close by themselves."""
+        for (client, link), node in list(self.relayed.items()):
+            if down(node):
+                client.abort()
+                link.abort()
+                self.relayed.pop((client, link), None)
 
     # ---- the node holding the session ----
 
     def accept(self, transport: asyncio.Transport, peer: str) -> None:
         """A link from node ``peer`` authenticated for a channel (the LinkServer's hook): its next
-        bytes are a hand-over, then the client's connection."""
+        bytes are a hand-over, then the client's connection. (While this node does not serve SMB,
+        ``serving`` False, the LinkServer refuses channel links: the other node answers the binding.)"""
         intake = _Intake(self, peer)
         transport.set_protocol(intake)
         intake.connection_made(transport)

@@ -56,10 +56,11 @@ MAX_ASYNC_CREDITS = 512  # Windows' (and smbtorture's) max async credits per con
 class _ChainRun:
     """Responses of a chain not yet sent (they go out together, or before an interim response)."""
 
-    __slots__ = ("encrypt_with", "outs", "task")
+    __slots__ = ("encrypt_with", "mark", "outs", "task")
 
-    def __init__(self) -> None:
+    def __init__(self, mark: int = 0) -> None:
         self.outs: list[Outgoing] = []
+        self.mark = mark  # the output barrier's count when the chain started (OutputBarrier.settle)
         self.encrypt_with: Session | None = None
         self.task: asyncio.Task[None] | None = None  # set once the chain suspends (see eager.py)
 
@@ -74,6 +75,7 @@ class SmbConnection(asyncio.BufferedProtocol):
         self.pending_by_async: dict[int, tuple[_ChainRun, Ctx]] = {}
         self.pending_by_mid: dict[int, tuple[_ChainRun, Ctx]] = {}
         self._batch: list[Any] | None = None  # responses of one buffer_updated, one writelines
+        self._held: list[tuple[list[Any], int]] | None = None  # output waiting for owed journal commits
         self._writable = asyncio.Event()
         self._writable.set()
         self.closed = False
@@ -128,9 +130,10 @@ class SmbConnection(asyncio.BufferedProtocol):
         # complete inline); what they send in the meantime leaves in one writelines
         loop = asyncio.get_running_loop()
         self._batch = batch = []
+        mark = self.server.barrier.count
         try:
             for chain in chains:
-                run = _ChainRun()
+                run = _ChainRun(mark)
                 task = start_eager(loop, self._run_chain(chain, run))
                 if task is not None:
                     run.task = task
@@ -138,8 +141,11 @@ class SmbConnection(asyncio.BufferedProtocol):
                     task.add_done_callback(self.tasks.discard)
         finally:
             self._batch = None
-            if batch and not self.closed and self.transport is not None:
-                self.transport.writelines(batch)
+            if batch:
+                if self.server.barrier.quiet and self._held is None and not self.closed and self.transport is not None:
+                    self.transport.writelines(batch)  # the usual case: no journal commit owed
+                else:
+                    self._out(batch, mark)
 
     def eof_received(self) -> bool | None:
         return False
@@ -255,7 +261,7 @@ class SmbConnection(asyncio.BufferedProtocol):
                 from sofs.handlers.negotiate import handle_smb1_negotiate
 
                 out = handle_smb1_negotiate(self.server, self.engine.conn, chain.smb1_dialects)
-                await self._send([out], None)
+                await self._send([out], None, run.mark)
                 return
             if chain.encrypted:
                 run.encrypt_with = self.server.sessions.get(chain.encrypted_session_id)
@@ -275,7 +281,7 @@ class SmbConnection(asyncio.BufferedProtocol):
                 if out is not None:
                     run.outs.append(out)
             if run.outs:
-                await self._send(run.outs, run.encrypt_with)
+                await self._send(run.outs, run.encrypt_with, run.mark)
         except ConnectionAbort as e:
             if isinstance(e, ConnectionHandoff) and self._hand_off(chain, e.worker):
                 return
@@ -330,7 +336,7 @@ class SmbConnection(asyncio.BufferedProtocol):
         out = self._response(ctx, status, body)
         if ctx.async_id:
             # the final response of an async request travels alone ([MS-SMB2] 3.3.4.2)
-            await self._send([out], run.encrypt_with or self._encrypt_session(ctx))
+            await self._send([out], run.encrypt_with or self._encrypt_session(ctx), run.mark)
             return None
         return out
 
@@ -417,7 +423,7 @@ class SmbConnection(asyncio.BufferedProtocol):
         self.pending_by_async[ctx.async_id] = (run, ctx)
         interim = self._response(ctx, NtStatus.PENDING, (ERROR_BODY,), interim=True)
         outs, run.outs = run.outs + [interim], []
-        await self._send(outs, run.encrypt_with or self._encrypt_session(ctx))
+        await self._send(outs, run.encrypt_with or self._encrypt_session(ctx), run.mark)
 
     def _cancel(self, hdr: Header) -> None:
         """[MS-SMB2] 3.3.5.16: cancel a pending request, by AsyncId or by MessageId."""
@@ -439,7 +445,7 @@ class SmbConnection(asyncio.BufferedProtocol):
             # still synchronous: it completes on its own, or is cancelled when it would go async
             ctx.cancel_requested = True
 
-    async def _send(self, outs: list[Outgoing], encrypt_with: Session | None) -> None:
+    async def _send(self, outs: list[Outgoing], encrypt_with: Session | None, mark: int | None = None) -> None:
         if self.closed or self.transport is None:
             return
         assert self.engine is not None
@@ -450,8 +456,10 @@ class SmbConnection(asyncio.BufferedProtocol):
         parts = self.engine.build_frame(outs, encrypt_with)
         if self._batch is not None:
             self._batch.extend(parts)
-        else:
+        elif self.server.barrier.quiet and self._held is None:
             self.transport.writelines(parts)
+        else:
+            self._out(parts, self.server.barrier.count if mark is None else mark)
 
     def _write_raw(self, data: bytes) -> None:
         if self.closed or self.transport is None:
@@ -459,7 +467,54 @@ class SmbConnection(asyncio.BufferedProtocol):
         if self._batch is not None:
             self._batch.append(data)
         else:
-            self.transport.write(data)
+            self._out([data], self.server.barrier.count)
+
+    def _out(self, parts: list[Any], mark: int) -> None:
+        """Hand ``parts`` to the socket once the journal commits this process owes are made (the
+        output barrier, :mod:`sofs.handlestate.barrier`): no response leaves before the persistent
+        handle state it reports is durable. ``mark``: the barrier's count when the requests began."""
+        if self.closed or self.transport is None:
+            return
+        if self._held is not None:  # earlier output waits for a commit: keep the order
+            self._held.append((parts, mark))
+            return
+        barrier = self.server.barrier
+        if barrier.owed or barrier.failed_upto > mark:
+            try:
+                done = barrier.settle(mark)
+            except Exception as e:  # noqa: BLE001 - the state it reports is not durable: no answer
+                self._commit_failed(e)
+                return
+            if not done:
+                self._held = [(parts, mark)]
+                task = asyncio.get_running_loop().create_task(self._release_held())
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+                return
+        self.transport.writelines(parts)
+
+    async def _release_held(self) -> None:
+        barrier = self.server.barrier
+        try:
+            while self._held:
+                await barrier.wait()
+                held, self._held = self._held, []
+                for parts, mark in held:
+                    if barrier.failed_upto > mark:
+                        raise OSError("a journal commit owed by this output failed")
+                    if not self.closed and self.transport is not None:
+                        self.transport.writelines(parts)
+        except Exception as e:  # noqa: BLE001 - see _out
+            self._commit_failed(e)
+        finally:
+            self._held = None
+
+    def _commit_failed(self, e: BaseException) -> None:
+        assert self.engine is not None
+        log.error("connection %d dropped: the persistent handle state of its responses is not durable (%s)",
+                  self.engine.conn.conn_id, e)
+        self._held = None
+        self.abort()
 
     def settling(self) -> asyncio.Future[None]:
         """A request of this connection calls the volume's coordinator in another process; the

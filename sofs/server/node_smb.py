@@ -104,19 +104,27 @@ class NodeSmb:
                                                                          ({**state, "carried_in": True}, request)))
             self.server.channels = channels
             if ctx.link is not None:
-                ctx.link.channels = channels.accept
+                ctx.link.channels = channels
         elif node_id:
             log.warning("%s: node id %d does not fit in a session id: channels bound through another node "
                         "are refused (USER_SESSION_DELETED)", ctx.name, node_id)
 
+    def _node_down(self, node_id: int) -> bool:
+        """The cluster member with id ``node_id`` is Down (or no longer a member)."""
+        snap = self.ctx.agent.snapshot
+        if snap is None:
+            return False
+        name = next((n for n, v in snap.nodes.items() if v.record.id == node_id), None)
+        return name is None or snap.node_state(name).value == "Down"
+
     def _node_link(self, node_id: int) -> tuple[str, int] | None:
         """(address, coordinator link port) of the cluster member with id ``node_id``."""
-        return next(((a, p) for n, a, p in self._node_links() if n == node_id), None)
+        return next(((a, p) for n, a, p, _down in self._node_links() if n == node_id), None)
 
     def _node_links(self) -> list[list[Any]]:
-        """[id, address, coordinator link port] of every member (for the worker processes)."""
+        """[id, address, coordinator link port, down] of every member (for the worker processes)."""
         snap = self.ctx.agent.snapshot
-        return sorted([v.record.id, v.record.address, int(v.record.link_port)]
+        return sorted([v.record.id, v.record.address, int(v.record.link_port), self._node_down(v.record.id)]
                       for v in (snap.nodes.values() if snap is not None else ()) if v.record.link_port)
 
     def apply_share(self, doc: dict[str, Any]) -> None:
@@ -201,6 +209,8 @@ class NodeSmb:
         if on == self._serving:
             return
         self._serving = on
+        if isinstance(self.server.channels, NodeChannels):
+            self.server.channels.serving = on
         if on:
             if self.workers is not None:
                 self.workers.serve(True)
@@ -261,6 +271,8 @@ class NodeSmb:
                 await self.volumes.sync()
                 if self.workers is not None:
                     self.workers.set_nodes(self._node_links())
+                if isinstance(self.server.channels, NodeChannels):
+                    self.server.channels.close(self._node_down)
                 try:
                     await sessions.tick()  # Get-SmbSession's listing, Close-SmbSession's requests
                 except Exception as e:  # noqa: BLE001 - a store hiccup: next second

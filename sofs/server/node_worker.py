@@ -92,9 +92,16 @@ class NodeWorker(Worker):
             self._spawn(self._follow(int(msg[1]), str(msg[2]), str(msg[3]), int(msg[4]), int(msg[5])))
         elif kind == "nodes":
             self.nodes.clear()
-            self.nodes.update({int(n): (str(a), int(p)) for n, a, p in msg[1] if int(n) != self.spec.node_id})
+            self.nodes.update({int(n): (str(a), int(p)) for n, a, p, _d in msg[1] if int(n) != self.spec.node_id})
+            down = {int(n) for n, _a, _p, d in msg[1] if d}
+            if isinstance(self.server.channels, NodeChannels) and down:
+                self.server.channels.close(down.__contains__)  # carried to a node declared down
         elif kind == "serving":
+            if isinstance(self.server.channels, NodeChannels):
+                self.server.channels.serving = bool(msg[1])
             if not msg[1]:
+                if isinstance(self.server.channels, NodeChannels):
+                    self.server.channels.close()
                 for conn in list(self.server.connections.values()):
                     conn.abort()
         elif kind == "close_sessions":

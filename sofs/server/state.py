@@ -16,6 +16,7 @@ from sofs.config import ServerConfig, ShareConfig
 from sofs.engine.state import ConnectionState, Session
 from sofs.handlers.opens import HandleMap
 from sofs.handlers.peers import ChannelHolders, Peers
+from sofs.handlestate.barrier import OutputBarrier
 from sofs.server.stats import RequestStats
 
 log = logging.getLogger("sofs.server")
@@ -52,6 +53,8 @@ class ServerState:
     persistent_handles: bool = True  # NEGOTIATE advertises SMB2_GLOBAL_CAP_PERSISTENT_HANDLES on 3.x
     directory_leasing: bool = True  # ... SMB2_GLOBAL_CAP_DIRECTORY_LEASING
     multichannel: bool = True  # ... SMB2_GLOBAL_CAP_MULTI_CHANNEL
+    barrier: OutputBarrier = field(default_factory=OutputBarrier)
+    """Journal commits owed before the next response leaves (sofs.handlestate.barrier)."""
     stats: RequestStats = field(default_factory=RequestStats)
     """Per-request counters (``/metrics``)."""
     workers: Peers | None = None

@@ -4,7 +4,11 @@ hand-over, the splice both ways, teardown from either side, and refusals (wrong 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
+import subprocess
+import sys
 from typing import Any
 
 from sofs.engine.state import ConnectionState
@@ -78,7 +82,7 @@ async def _setup(secret: bytes = SECRET) -> tuple[LinkServer, NodeChannels, Node
         return holders[-1]
 
     holder = NodeChannels("n3", 3, SECRET, lambda n: None, adopt)
-    link.channels = holder.accept
+    link.channels = holder
     nodes = {3: ("127.0.0.1", port)}
     here = NodeChannels("n2", 2, secret, nodes.get, adopt)
     return link, here, holder, holders
@@ -167,6 +171,9 @@ def test_a_holder_that_cannot_be_reached_leaves_the_connection_here() -> None:
     async def main() -> None:
         c = Carried()
         assert not await c.start(secret=b"x" * 32)  # wrong secret
+        c.here.secret = SECRET
+        c.holder.serving = False  # the holder does not serve SMB (fenced)
+        assert not await c.here.carry(3, Handover("c", "s", STATE, REQUEST), c.client)
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         c.here.address_of = {3: ("127.0.0.1", s.getsockname()[1])}.get
@@ -188,13 +195,72 @@ def test_a_bad_hand_over_closes_the_link() -> None:
     _run(main())
 
 
-def test_closing_the_relay_closes_the_relayed_connections() -> None:
+def test_a_holder_declared_down_has_its_relayed_connections_closed() -> None:
     async def main() -> None:
         c = Carried()
         assert await c.start()
         await c.r.readexactly(11)
-        c.here.close()  # the node stops serving (fenced)
+        c.here.close(lambda node: node == 4)  # another node is declared down: not this relay's holder
+        assert c.here.relayed and not c.client.transport.is_closing()
+        c.here.close(lambda node: node == 3)  # the holder is declared down (silent: SIGSTOP, partition)
         assert await c.r.read() == b""
+        assert not c.here.relayed
         await asyncio.wait_for(c.holders[0].lost, 10)
         await c.stop()
+    _run(main())
+
+
+HOLDER_PROCESS = """
+import asyncio, sys
+from sofs.server.channel_relay import NodeChannels
+from sofs.server.coordlink_server import LinkServer
+
+class Echo(asyncio.BufferedProtocol):
+    def __init__(self, state, request):
+        self.buf = bytearray(65536)
+    def connection_made(self, t):
+        self.t = t
+        t.write(b"bound in child|")
+    def get_buffer(self, n):
+        return memoryview(self.buf)
+    def buffer_updated(self, n):
+        self.t.write(bytes(self.buf[:n]).upper())
+
+async def main():
+    link = LinkServer(bytes.fromhex(sys.argv[1]))
+    port = await link.start("127.0.0.1")
+    link.channels = NodeChannels("n3", 3, bytes.fromhex(sys.argv[1]), lambda n: None, Echo)
+    print(port, flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def test_a_holder_killed_closes_the_relayed_connection() -> None:
+    """The holding node's process dies (SIGKILL): its end of the link closes with it, so the relayed
+    client connection closes at once (the client reconnects as after any failure)."""
+    async def main() -> None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+        child = await asyncio.create_subprocess_exec(sys.executable, "-c", HOLDER_PROCESS, SECRET.hex(),
+                                                     stdout=subprocess.PIPE, env=env)
+        try:
+            assert child.stdout is not None
+            port = int(await child.stdout.readline())
+            here = NodeChannels("n2", 2, SECRET, {3: ("127.0.0.1", port)}.get, lambda s, r: Holder(s, r))
+            client, r, w, srv = await _client_pair()
+            assert await here.carry(3, Handover("c", "s", STATE, REQUEST), client)
+            assert await r.readexactly(15) == b"bound in child|"
+            w.write(b"ping")
+            assert await r.readexactly(4) == b"PING"
+            child.send_signal(signal.SIGKILL)
+            assert await r.read() == b""
+            await asyncio.sleep(0)
+            assert not here.relayed
+            w.close()
+            srv.close()
+        finally:
+            if child.returncode is None:
+                child.kill()
+            await child.wait()
     _run(main())
