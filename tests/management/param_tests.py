@@ -4,9 +4,9 @@ entry here, when an entry names a parameter Get-Help no longer prints, or when t
 exist or never mentions the cmdlet and the parameter. Adding a parameter without a test breaks CI.
 
 Key: (cmdlet, parameter); ``"*"`` for the parameters every cmdlet gets from the registry (-Cluster,
--AsJson). Value: the pytest id (path::function) of a test against real processes where one exists (see
-docs in /work/notes/issue-15-params.md for the few that run against the in-memory fake or need Samba AD /
-Ceph / Azurite). Refused parameters (``ParamSpec.unsupported``) map to ``REFUSED``.
+-AsJson). Value: the pytest id (path::function) of a test against real processes or a real store (a few
+need Samba AD, Ceph or Azurite and skip without them). Refused parameters (``ParamSpec.unsupported``)
+map to ``REFUSED``.
 """
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ import pytest
 from params_cluster import ADDR, Live, live, until  # noqa: F401  (live: the module's cluster fixture)
 
 from sofs.management.cmdlets import REGISTRY
+from tests.conftest import USERS
 
 pytest.importorskip("smbprotocol")
 from smbprotocol.connection import Connection, Dialects
@@ -213,7 +214,7 @@ def test_storage_confirm_force_and_redundancy(live: Live) -> None:
     assert "does not delete" in err, err
 
 
-def test_drill_share_and_node_are_checked(live: Live) -> None:
+def test_drill_share_and_node_are_checked(live: Live, tmp_path: Path) -> None:
     live.ok("New-SmbShare", "-Name", "NOTCA", "-Path", r"C:\ClusterStorage\Volume1\Shares\NOTCA", "-CreatePath",
             "-FullAccess", "alice")
     err = live.refused("Invoke-ClusterFailoverDrill", "-Share", "NOTCA", "-User", "alice", "-Password", "x")
@@ -223,6 +224,13 @@ def test_drill_share_and_node_are_checked(live: Live) -> None:
     err = live.refused("Invoke-ClusterFailoverDrill", "-Share", "DRCA", "-Node", "n9", "-User", "alice",
                        "-Password", "x")
     assert "'n9' was not found" in err, err
+    # -Node takes effect: the drain hits the node named (the default is the first VM's node)
+    (res,) = live.json("Invoke-ClusterFailoverDrill", "-Share", "DRCA", "-Event", "Drain", "-Node", "n3",
+                       "-VMCount", "1", "-VMSize", "64KB", "-WarmupSeconds", "1", "-RunSeconds", "1", "-User",
+                       "alice", "-Password", USERS["alice"], "-ReportName", str(tmp_path / "drill.htm"))
+    assert (res["Event"], res["Result"], res["LostBlocks"]) == ("Drain", "Passed", 0), res
+    assert "Suspend-ClusterNode -Drain n3" in res["Detail"], res
+    until(lambda: live.json("Get-ClusterNode", "-Name", "n3")[0]["State"] == "Up", 20, "n3 resumed")
 
 
 def test_witness_client_move_force_still_checks(live: Live) -> None:
