@@ -228,9 +228,11 @@ def test_storage_confirm_force_and_redundancy(live: Live) -> None:
     assert "'Nope'" in live.refused("Get-VirtualDisk", "-FriendlyName", "Nope")
     assert [p["FriendlyName"] for p in live.json("Get-StoragePool", "-FriendlyName", "Primordial")] == ["Primordial"]
     assert "'S2D on prm'" in live.refused("Get-StoragePool", "-FriendlyName", "S2D on prm")  # local storage: none
+    assert live.json("Get-StoragePool", "-FriendlyName", "S2D*") == []  # a wildcard matching nothing: nothing
     disks = live.json("Get-PhysicalDisk")
     assert live.json("Get-PhysicalDisk", "-FriendlyName", "local*") == disks and disks
-    assert live.json("Get-PhysicalDisk", "-FriendlyName", "no-such-disk") == []
+    assert live.json("Get-PhysicalDisk", "-FriendlyName", "no-such*") == []
+    assert "'no-such-disk'" in live.refused("Get-PhysicalDisk", "-FriendlyName", "no-such-disk")
 
 
 def test_drill_share_and_node_are_checked(live: Live, tmp_path: Path) -> None:

@@ -30,14 +30,10 @@ async def enable_s2d(ctx: Context, p: dict[str, Any]) -> list[Any]:
 @cmdlet("Get-PhysicalDisk", ParamSpec("FriendlyName", T.STRING_LIST, position=0))
 async def get_physical_disk(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """The disks of every node (Ceph OSDs), with node, size, health and usage."""
-    import fnmatch
+    from sofs.management.services.storage import select_friendly
 
     svc = await ctx.service("storage")
-    disks = list(await svc.get_physical_disks())
-    names = p.get("FriendlyName")
-    if names:
-        disks = [d for d in disks if any(fnmatch.fnmatchcase(d.friendly_name.lower(), n.lower()) for n in names)]
-    return disks
+    return select_friendly(list(await svc.get_physical_disks()), p.get("FriendlyName"), "MSFT_PhysicalDisk")
 
 
 @cmdlet("Get-StoragePool", FRIENDLY, ParamSpec("IsPrimordial", T.BOOL))

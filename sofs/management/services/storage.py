@@ -39,16 +39,20 @@ POOL_KEY = "sofs/s2d/pool"
 FILE_SYSTEMS = ("CSVFS_ReFS", "CSVFS_NTFS", "ReFS", "NTFS")
 
 
-def _select(items: list[T], names: Sequence[str] | None, cim_class: str) -> list[T]:
-    """The items whose FriendlyName matches one of ``names`` (wildcards, any case); all without names."""
+def select_friendly(items: list[T], names: Sequence[str] | None, cim_class: str) -> list[T]:
+    """The items whose FriendlyName matches one of ``names`` (wildcards, any case); all without names. As
+    the Storage cmdlets: a literal name that matches nothing is an error, a wildcard that matches
+    nothing selects nothing."""
     if not names:
         return items
-    hits = [x for x in items if any(fnmatch.fnmatchcase(str(getattr(x, "friendly_name", "")).lower(), n.lower())
-                                    for n in names)]
-    if not hits:
-        raise ManagementError(f"No {cim_class} objects found with property 'FriendlyName' equal to "
-                              f"'{', '.join(names)}'.", "ObjectNotFound", ",".join(names))
-    return hits
+    out: list[T] = []
+    for n in names:
+        hits = [x for x in items if fnmatch.fnmatchcase(str(getattr(x, "friendly_name", "")).lower(), n.lower())]
+        if not hits and not any(c in n for c in "*?["):
+            raise ManagementError(f"No {cim_class} objects found with property 'FriendlyName' equal to '{n}'.",
+                                  "ObjectNotFound", n)
+        out.extend(h for h in hits if h not in out)
+    return out
 
 
 class StorageService:
@@ -117,7 +121,7 @@ class StorageService:
             pools = [StoragePool(friendly_name="Primordial", is_primordial=True)]
             if name is not None:
                 pools.append(await self._call(cv.storage_pool, c, name))
-        return _select(pools, friendly_name, "MSFT_StoragePool")
+        return select_friendly(pools, friendly_name, "MSFT_StoragePool")
 
     # --- volumes -------------------------------------------------------------------------------------
     async def new_volume(self, friendly_name: str, size: int | None, resiliency_name: str | None,
@@ -155,7 +159,7 @@ class StorageService:
             disks = await asyncio.to_thread(local.virtual_disks, self.volume_root)
         else:
             disks = await self._call(cv.virtual_disks, self._cluster())
-        return _select(disks, friendly_name, "MSFT_VirtualDisk")
+        return select_friendly(disks, friendly_name, "MSFT_VirtualDisk")
 
     async def _existing(self, name: str) -> VirtualDisk:
         return (await self.get_virtual_disks([name]))[0]
