@@ -7,15 +7,16 @@
 #
 #   bash bench/scale_connections.sh                      # 1000 × 100, sofs --workers 1, 2 and 6, Samba
 #   CONNS=200 OPENS=20 ROUNDS=2 SOFS_WORKERS="1" bash bench/scale_connections.sh
-#   SOFS="env PYTHONPATH=/tmp/old .venv/bin/python -m sofs" SAMBA=no bash bench/scale_connections.sh
+#   SOFS="env PYTHONSAFEPATH=1 PYTHONPATH=/tmp/old .venv/bin/python -m sofs" SAMBA=no bash bench/scale_connections.sh
 #                                    # another build of sofs (e.g. `git archive` of an older commit)
 #
-# Descriptors: sofs holds one per open, and a process may hold at most the hard RLIMIT_NOFILE
+# Descriptors: sofs holds one per open and one per connection, and a process may hold at most the hard RLIMIT_NOFILE
 # (`ulimit -Hn`; 20,000 in a container without CAP_SYS_RESOURCE). The opens per connection of a sofs
 # run are capped so that every worker stays below it (the cap is printed); Samba forks one smbd per
 # connection and needs only OPENS descriptors in each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SAMBA_PORT=${SAMBA_PORT:-4460} SOFS_PORT=${SOFS_PORT:-4465}  # not the other benches' ports
 source bench/servers.sh
 CONNS=${CONNS:-1000} OPENS=${OPENS:-100} ROUNDS=${ROUNDS:-1}
 PROCS=${PROCS:-4} ACTIVE=${ACTIVE:-4} SECONDS_ACTIVE=${SECONDS_ACTIVE:-10}
@@ -35,8 +36,8 @@ run_one() {  # NAME PORT PID OPENS
 run_sofs() {  # WORKERS
   local w=$1 opens=$OPENS per
   per=$(( (CONNS + w - 1) / w ))
-  if [ $(( per * OPENS + 500 )) -gt "$NOFILE" ]; then
-    opens=$(( (NOFILE - 500) / per ))
+  if [ $(( per * (OPENS + 1) + 500 )) -gt "$NOFILE" ]; then
+    opens=$(( (NOFILE - 500) / per - 1 ))
     echo "sofs --workers $w: $per connections per worker × $OPENS opens exceed RLIMIT_NOFILE $NOFILE: $opens opens each"
   fi
   local dir=$STATE/sofs-w$w
