@@ -32,6 +32,7 @@ from sofs.wire.messages.close import CloseRequest
 from sofs.wire.messages.create import CreateRequest
 from sofs.wire.messages.create_contexts import DurableHandleRequestV2, to_context
 from sofs.wire.messages.io import ReadRequest, WriteRequest
+from sofs.wire.messages.query import QueryDirectoryRequest, QueryInfoRequest
 
 
 def _ca_client(path: str) -> MemClient:
@@ -66,14 +67,33 @@ async def _open(c: MemClient, tid: int, name: str, sign: bool, directory: bool =
     return bytes(r.msg[HEADER_SIZE + 64:HEADER_SIZE + 80])
 
 
+def _send_together(c: MemClient, payloads: list[bytes]) -> None:
+    """Several requests in one read of the socket."""
+    from sofs.engine.framing import frame_header
+
+    data = b"".join(frame_header(len(p)) + p for p in payloads)
+    buf = c.proto.get_buffer(-1)
+    buf[:len(data)] = data
+    c.proto.buffer_updated(len(data))
+
+
 async def run(kind: str, n: int, profile: bool) -> float:
     sign = kind.endswith("-signed")
     with tempfile.TemporaryDirectory(dir="/dev/shm") as d:
         with open(os.path.join(d, "f"), "wb") as f:  # noqa: ASYNC230 - set-up, before timing
             f.write(os.urandom(1 << 20))
         base = kind.removesuffix("-signed")
-        c, tid = await _setup(d, sign, ca=base == "openclose-persistent")
+        c, tid = await _setup(d, sign, ca=base.startswith("openclose-persistent"))
         fid = await _open(c, tid, "f", sign)
+        for i in range(20):  # a small directory for "querydir"
+            with open(os.path.join(d, f"entry{i:02}.txt"), "wb"):  # noqa: ASYNC230 - set-up, before timing
+                pass
+        dfid = await _open(c, tid, "", sign, directory=True)
+        # FileAllInformation of the open (Explorer's and Office's usual query); the directory listed
+        # from the start each time, FileIdBothDirectoryInformation ([MS-FSCC] 2.4.17), all at once
+        qi = QueryInfoRequest(info_type=1, file_info_class=18, output_buffer_length=4096, file_id=fid).encode()
+        qd = QueryDirectoryRequest(file_information_class=37, flags=0x01, file_id=dfid,
+                                   output_buffer_length=65536, file_name="*").encode()
         echo = EchoRequest().encode()
         rd = ReadRequest(length=4096, offset=0, file_id=fid).encode()
         wr = WriteRequest(offset=0, file_id=fid, data=b"x" * 4096).encode()
@@ -98,6 +118,32 @@ async def run(kind: str, n: int, profile: bool) -> float:
                 c.send_raw(c.request(Command.READ, rd, tree_id=tid, sign=sign))
             elif base == "write4k":
                 c.send_raw(c.request(Command.WRITE, wr, tree_id=tid, sign=sign))
+            elif base == "openclose-persistent8":
+                # a client's queue at depth 8: eight persistent CREATEs arrive in one read, then their
+                # eight CLOSEs (one request here = one open+close)
+                creates = []
+                for i in range(8):
+                    guid_n[0] += 1
+                    dh2q_buf[guid_at:guid_at + 16] = guid_n[0].to_bytes(16, "little")
+                    body = CreateRequest(requested_oplock_level=0, impersonation_level=2, desired_access=0x3,
+                                         file_attributes=0x80, share_access=0x7, create_disposition=3,
+                                         create_options=0x40, name=f"g{i}",
+                                         contexts=[to_context(DurableHandleRequestV2(
+                                             0, 0x2, guid_n[0].to_bytes(16, "little")))]).encode()
+                    creates.append(c.request(Command.CREATE, body, tree_id=tid, sign=sign))
+                _send_together(c, creates)
+                while c.proto.tasks:
+                    await asyncio.sleep(0)
+                frames = c.reader.feed(bytes(c.transport.out))
+                c.transport.out.clear()
+                fids = [bytes(f[HEADER_SIZE + 64:HEADER_SIZE + 80]) for f in frames]
+                assert len(fids) == 8, len(fids)
+                _send_together(c, [c.request(Command.CLOSE, CloseRequest(0, f).encode(), tree_id=tid, sign=sign)
+                                   for f in fids])
+            elif base == "queryinfo":
+                c.send_raw(c.request(Command.QUERY_INFO, qi, tree_id=tid, sign=sign))
+            elif base == "querydir":
+                c.send_raw(c.request(Command.QUERY_DIRECTORY, qd, tree_id=tid, sign=sign))
             elif base in ("openclose-root", "openclose-file", "openclose-dh2q", "openclose-persistent"):
                 if base in ("openclose-dh2q", "openclose-persistent"):
                     guid_n[0] += 1
@@ -139,7 +185,7 @@ async def run(kind: str, n: int, profile: bool) -> float:
 
 
 KINDS = ("echo", "echo-signed", "openclose-root", "openclose-file", "read4k", "write4k", "read4k-signed",
-         "openclose-dh2q", "openclose-persistent")
+         "openclose-dh2q", "openclose-persistent", "openclose-persistent8", "queryinfo", "querydir")
 
 
 def main() -> None:

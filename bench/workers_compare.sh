@@ -5,6 +5,8 @@
 #   read4k / read64k  smb2.bench.read (torture:io_size 4096 / 65536)      -> reads/s
 #   openclose         smb2.bench.path-contention-shared (CREATE + CLOSE)  -> opens/s
 #   echo              smb2.bench.echo                                     -> echoes/s
+#   write4k / write64k CONNS x DEPTH libsmbclient writer processes (bench/smbc_write.py, Debian's
+#                     python3-smbc; MODE=sign signs them)                  -> writes/s
 #     each at every CONNS:DEPTH of BENCH_CONFIGS, plus the server's CPU per request: user + system
 #     time of the server's whole process tree (workers, Samba's per-connection smbd processes, reaped
 #     ones included: bench/tree_cpu.py) over the run, divided by rate x seconds;
@@ -55,6 +57,16 @@ torture() { # who test conns depth -> "rate cpu_us_per_request"
     openclose) name=path-contention-shared;;
   esac
   c0=$(cpu "$who")
+  case $t in write4k|write64k)  # smbtorture has no write bench: libsmbclient writers (bench/smbc_write.py)
+    rate=$(timeout $((T + 120)) /usr/bin/python3 bench/smbc_write.py --url "smb://127.0.0.1:${PORT[$who]}/share" \
+      --user "$USER_NAME" --password "$PASS" --conns "$np" --depth "$qd" --seconds "$T" \
+      --io-size $([ "$t" = write4k ] && echo 4096 || echo 65536) $([ "${MODE:-plain}" = sign ] && echo --sign) |
+      sed -nE 's/^writes\/s ([0-9]+) errors 0$/\1/p')
+    sleep 0.5; c1=$(cpu "$who")
+    awk -v r="${rate:-0}" -v a="$c0" -v b="$c1" -v t="$T" \
+      'BEGIN { if (r > 0) printf "%d\t%.1f", r, (b - a) * 1e6 / (r * t); else printf "NA\tNA" }'
+    return;;
+  esac
   rate=$(timeout $((T + 30)) smbtorture "//127.0.0.1/share" -p "${PORT[$who]}" -s "$STATE/client.conf" \
     -A "$STATE/auth.txt" "--option=torture:timelimit=$T" "--option=torture:nprocs=$np" \
     "--option=torture:qdepth=$qd" --option=torture:progress=no "${extra[@]}" "smb2.bench.$name" 2>&1 |

@@ -20,6 +20,7 @@ for b in smbclient etcd getfattr ip named dig nsupdate; do command -v "$b" >/dev
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt=1
 for b in ceph-mon ceph-osd ceph-mds ceph-mgr ceph monmaptool; do command -v "$b" >/dev/null || need_apt=1; done
 ldconfig -p 2>/dev/null | grep -q 'libcephfs\.so\.2 ' || need_apt=1
+/usr/bin/python3 -c 'import smbc' 2>/dev/null || need_apt=1  # bench/smbc_write.py (libsmbclient writers)
 if [ "$need_apt" = 1 ]; then
   if [ "$(id -u)" != 0 ]; then echo "setup.sh: run as root (apt-get needed)" >&2; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive
@@ -28,6 +29,7 @@ if [ "$need_apt" = 1 ]; then
     bind9 dnsutils >/dev/null
   apt-get install -y -q ceph-mon ceph-osd ceph-mds ceph-mgr ceph-common libcephfs2 >/dev/null
   bash "$ROOT/scripts/install-samba.sh"
+  apt-get install -y -q python3-smbc >/dev/null  # after Samba: its libsmbclient is the backports one
   # The packages start system smbd/nmbd (0.0.0.0:445) and etcd services where systemd runs; sofs needs
   # none of them (tests start private instances) and a system smbd would hold port 445 the demo uses.
   if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then

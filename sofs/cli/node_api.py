@@ -16,6 +16,8 @@ from aiohttp import web
 from sofs.cluster.client import ClusterClient
 from sofs.cluster.config import ClusterConfig
 from sofs.config import ServerConfig, load_config
+from sofs.management.clusterlog import ClusterLogService
+from sofs.management.logs_gather import LogResponder
 from sofs.management.metrics import MetricSources, registry_for
 from sofs.management.node_events import EventRecorder
 from sofs.management.rest.app import ApiServices, make_app
@@ -52,7 +54,7 @@ def api_services(cfg: ClusterConfig, store: Any, registry: Any = None) -> ApiSer
     client = ClusterClient(store, cfg.prefix, volume_root=vroot, store_description=f"{cfg.backend}:{cfg.state_dir}")
     return ApiServices(ClusterService(client), shares, OpenFileService(shares, cfg.state_dir),
                        AccountService(store, prefix=cfg.prefix, domain_sid=domain_sid), cfg.state_dir, registry,
-                       SmbSessionService(client))
+                       SmbSessionService(client), ClusterLogService(cfg.state_dir, client, timeout=3.0))
 
 
 async def run_node_api(name: str, address: str, cfg: ClusterConfig, store: Any, agent: Any,
@@ -61,6 +63,7 @@ async def run_node_api(name: str, address: str, cfg: ClusterConfig, store: Any, 
     recorder = EventRecorder(name, cfg.state_dir, store, cfg.prefix, agent,
                              handles=smb_server.stats.handles if smb_server is not None else None)
     rec_task = asyncio.create_task(recorder.run(), name=f"events-{name}")
+    responder = asyncio.create_task(LogResponder(name, cfg.state_dir, store, cfg.prefix).run(), name=f"logs-{name}")
     runner: web.AppRunner | None = None
     try:
         if cfg.api_port:
@@ -76,5 +79,6 @@ async def run_node_api(name: str, address: str, cfg: ClusterConfig, store: Any, 
         await rec_task
     finally:
         rec_task.cancel()
+        responder.cancel()
         if runner is not None:
             await runner.cleanup()

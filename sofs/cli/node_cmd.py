@@ -51,6 +51,8 @@ class NodeContext:
     """The cluster's records (the SMB side creates a cluster volume's group through it)."""
     link_secret: bytes = b""
     """The secret the coordinator links of this cluster authenticate with."""
+    node_id: int = 0
+    """The node's id in the cluster (``NodeRecord.id``; session ids carry it)."""
 
 
 async def start_link(store: ClusterStore, prefix: str, rec: NodeRecord, address: str) -> LinkServer:
@@ -121,7 +123,7 @@ async def node_main(args: argparse.Namespace) -> int:
         client = ClusterClient(store, cfg.prefix)
         try:
             smb = NodeSmb(NodeContext(args.name, address, agent, store, cfg, cfg.state_dir, rec.smb_port,
-                                      tuple(addresses), link, client, await client.link_secret()))
+                                      tuple(addresses), link, client, await client.link_secret(), rec.id))
         except ConfigError as e:
             print(f"sofs node: {e}", file=sys.stderr)
             await link.close()
@@ -155,4 +157,8 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    return asyncio.run(node_main(args))
+    try:
+        import uvloop  # the same loop as `sofs serve` (a listed dependency; stdlib asyncio if absent)
+    except ImportError:
+        return asyncio.run(node_main(args))
+    return uvloop.run(node_main(args))

@@ -52,6 +52,16 @@ class ConnectionHandoff(ConnectionAbort):
         self.worker = worker
 
 
+class ConnectionRelay(ConnectionAbort):
+    """Raised by a handler when the request belongs to another node of the cluster (a binding
+    SESSION_SETUP, [MS-SMB2] 3.3.5.5.2, for a session that node holds): the connection is carried
+    there with this request (:mod:`sofs.server.channel_relay`)."""
+
+    def __init__(self, node: int) -> None:
+        super().__init__(f"to cluster node {node}")
+        self.node = node
+
+
 @dataclass(slots=True)
 class Reply:
     """A handler's answer: status (SUCCESS or a warning/info status with a body) and body pieces."""

@@ -95,7 +95,9 @@ async def _create(ctx: Ctx, req: CreateRequest) -> Reply:
         req = dataclasses.replace(req, name=req.name.replace("/", "\\"))
     if contexts.timewarp is not None:
         raise SmbError(NtStatus.OBJECT_NAME_NOT_FOUND, "no snapshots")
-    if contexts.durable_v2 is not None and ctx.dialect >= 0x0300:
+    if contexts.durable_v2 is not None and ctx.dialect >= 0x0300 and ctx.header.is_replay:
+        # a replayed CREATE may name an open the coordinator has; a CREATE without the replay flag
+        # reusing a CreateGuid is refused by admit itself (DUPLICATE_OBJECTID): one call, not two
         out = await durable.replayed(ctx, req, contexts)
         if out is not None:
             return out
@@ -161,7 +163,7 @@ async def _open(ctx: Ctx, req: CreateRequest,
             granted, maximal = _check_access(ctx, req, h, info, action, dacl_max)
             res = await share.volume.svc.admit(_admit_request(ctx, req, contexts, h, info, action, granted), ctx)
         except HandleStateError as e:
-            await run_fs(vfs.close, h)
+            await run_fs(_refused, vfs, h, action, e.status)
             raise SmbError(e.status, e.message) from None
         except BaseException:
             await run_fs(vfs.close, h)
@@ -227,6 +229,17 @@ def _open_stat(vfs: Any, name: str, disp: int, opts: int, attrs: int, dialect: i
             vfs.close(h)
             raise
     return h, action, info, sd
+
+
+def _refused(vfs: Any, h: Any, action: CreateAction, status: int) -> None:
+    """Admission refused the open: the object goes back as it was. One this CREATE created for a
+    reused CreateGuid is removed again: the spec refuses such a CREATE before it opens anything
+    ([MS-SMB2] 3.3.5.9.10), and sofs learns of the reuse from admit, after the VFS open."""
+    try:
+        if action == CreateAction.CREATED and status == NtStatus.DUPLICATE_OBJECTID:
+            vfs.delete(h)
+    finally:
+        vfs.close(h)
 
 
 def _stream_case(vfs: Any, h: Any) -> None:
@@ -381,8 +394,9 @@ async def _respond(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, op: H
         out_ctx.append(on_disk_id_response(info.file_id, await _volume_id(op)))
     if res.lease is not None:
         out_ctx.append(durable.lease_context(res.lease))
-    if res.durable is not None:
-        out_ctx.append(durable.grant_context(res.durable))
+    g = res.durable
+    if g is not None and out_ctx:
+        out_ctx.append(durable.grant_context(g))
     if action == CreateAction.CREATED:
         notify(ctx.server, op, NotifyAction.ADDED)
     elif action == CreateAction.OVERWRITTEN or action == CreateAction.SUPERSEDED:
@@ -392,7 +406,9 @@ async def _respond(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, op: H
     wt = info.last_write_time  # ChangeTime is reported as LastWriteTime (opens.change_time)
     return reply(encode_create_response(
         op.oplock_level, int(action), info.creation_time, info.last_access_time, wt, wt,
-        info.allocation_size, info.end_of_file, info.attributes, op.file_id, out_ctx))
+        info.allocation_size, info.end_of_file, info.attributes, op.file_id,
+        # the usual persistent CREATE answers with the durable grant alone: its chain encoded once
+        out_ctx if out_ctx or g is None else durable.grant_chain(g)))
 
 
 async def _volume_id(op: Handle) -> int:

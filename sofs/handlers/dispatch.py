@@ -128,6 +128,7 @@ def _fallback_types() -> dict[int, type]:
 
 # hot-path constants as plain ints/members (an enum class attribute costs ~0.1 µs per access on 3.11)
 _CMD_NEGOTIATE = int(Command.NEGOTIATE)
+_CMD_CLOSE = int(Command.CLOSE)
 _CMD_SESSION_SETUP = int(Command.SESSION_SETUP)
 _USER_SESSION_DELETED = int(NtStatus.USER_SESSION_DELETED)
 _SESSION_EXPIRED = int(NtStatus.NETWORK_SESSION_EXPIRED)
@@ -239,7 +240,9 @@ async def dispatch(ctx: Ctx) -> Reply:
         h = ctx.server.handles.by_id.get(fid if type(fid) is bytes else bytes(fid))
         if h is None and fid == _RELATED and ctx.chain.file_id is not None:
             h = ctx.server.handles.by_id.get(ctx.chain.file_id)
-        if h is not None and (h.replay_pending or h.durable or h.resilient
+        # nothing to do while the ChannelSequence is the open's (durable or not: channel_rule keeps
+        # it) and no replay entry waits for the first use (a CLOSE drops it with the open)
+        if h is not None and ((h.replay_pending and command != _CMD_CLOSE)
                               or ctx.header.channel_sequence != h.channel_sequence):
-            await on_request(ctx, req, command in _MODIFYING)
+            await on_request(ctx, req, command in _MODIFYING, command == _CMD_CLOSE)
     return await handler(ctx, req)

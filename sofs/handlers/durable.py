@@ -43,6 +43,7 @@ from sofs.wire.messages.create_contexts import (
     DurableHandleResponseV2,
     LeaseV1,
     LeaseV2,
+    encode_create_contexts,
     to_context,
 )
 from sofs.wire.status import NtStatus
@@ -97,6 +98,21 @@ def grant_context(g: DurableGrant) -> CreateContext:
         c = to_context(DurableHandleResponseV2(g.timeout_ms, DH_FLAG_PERSISTENT if g.persistent else 0))
         if len(_DH2Q_RESPONSES) < 64:  # client-chosen timeouts: keep the cache small
             _DH2Q_RESPONSES[key] = c
+    return c
+
+
+_DH2Q_CHAINS: dict[tuple[int, bool], bytes] = {}
+
+
+def grant_chain(g: DurableGrant) -> bytes:
+    """The encoded context chain of a response whose only context is the DHnQ / DH2Q answer (the
+    common persistent CREATE): built once per (timeout, flags), like :func:`grant_context`."""
+    key = (g.timeout_ms if g.version == 2 else -1, g.persistent)
+    c = _DH2Q_CHAINS.get(key)
+    if c is None:
+        c = encode_create_contexts([grant_context(g)])
+        if len(_DH2Q_CHAINS) < 64:
+            _DH2Q_CHAINS[key] = c
     return c
 
 
@@ -295,14 +311,15 @@ def _orphaned(ctx: Ctx, task: asyncio.Future[Any]) -> None:
 
 # --- every request naming a durable open ------------------------------------------------------------
 
-async def on_request(ctx: Ctx, req: Any, modifies: bool) -> None:
+async def on_request(ctx: Ctx, req: Any, modifies: bool, closing: bool = False) -> None:
     """Before a handler whose request has a FileId: the first use of the FileId clears its CreateGuid
     replay entry (Samba ``smbXsrv_open_clear_replay_cache``; a related compound request does not
     count, smb2.replay.replay6), and the ChannelSequence rule of [MS-SMB2] 3.3.5.2.10 applies to every
     open on SMB 3.x (as Samba's smbd_smb2_request_dispatch_update_counts): a stale modifying request
     fails with FILE_NOT_AVAILABLE, a newer sequence moves the open forward (journaled for a durable
     open before the request runs; smb2.replay.channel-sequence on a scale-out share, where the open
-    is not durable)."""
+    is not durable). A CLOSE leaves the replay entry to the close itself, which drops it with the
+    open: no call of its own."""
     fid = getattr(req, "file_id", None)
     if fid is None:
         return
@@ -311,7 +328,7 @@ async def on_request(ctx: Ctx, req: Any, modifies: bool) -> None:
     h = handles.by_id.get(ctx.chain.file_id if raw == _RELATED and ctx.chain.file_id else raw)
     if h is None or h.session is not ctx.session or h.closed:
         return
-    if h.replay_pending and not ctx.header.is_related and raw != _RELATED:
+    if h.replay_pending and not closing and not ctx.header.is_related and raw != _RELATED:
         h.replay_pending = False
         await h.share.volume.svc.forget_replay(h.pid)
     d = channel_rule(h.channel_sequence, ctx.header.channel_sequence, dialect=ctx.dialect,

@@ -1,4 +1,5 @@
-"""What a serving process asks of the other SMB worker processes of its server (``server.workers``).
+"""What a serving process asks of the other SMB worker processes of its server (``server.workers``),
+and of the other nodes of its cluster about sessions (``server.channels``).
 
 A server with several worker processes (:mod:`sofs.server.workers`) gives each process's
 :class:`~sofs.server.state.ServerState` a :class:`Peers`: the few things that cross workers outside
@@ -33,3 +34,12 @@ class Peers(Protocol):
     def close_elsewhere(self, volume: str, persistent_id: int) -> None:
         """Close-SmbOpenFile of an open this process neither holds nor coordinates: whichever worker
         holds it closes it."""
+
+
+class ChannelHolders(Protocol):
+    """Which node of the cluster holds a session (a cluster node's ``server.channels``; see
+    :mod:`sofs.server.channel_relay`). A standalone server has none."""
+
+    def holder_of(self, session_id: int) -> int | None:
+        """The id of the other node whose session ids look like ``session_id`` and that a binding
+        connection can be carried to (None: this node, or no node known by that id)."""

@@ -31,6 +31,10 @@ from sofs.wire.status import NtStatus
 _MAX_OFFSET = 0x7FFFFFFFFFFFFFFF
 _MAX_FILE_SIZE = 0xFFFFFFF0000  # NTFS's largest file size: writes may not end beyond it
 _FLUSH_BODY = FlushResponse().encode()
+_WRITE_THROUGH = int(WriteFlags.WRITE_THROUGH)  # ints: ``int & IntFlag`` builds an enum member per request
+_WRITE_ACCESS = int(A.FILE_WRITE_DATA | A.FILE_APPEND_DATA)
+_FILE_WRITE_THROUGH = 0x2  # [MS-SMB2] 2.2.13 CreateOptions FILE_WRITE_THROUGH (kept in Handle.mode)
+_WRITE_RSP = WriteResponse.LAYOUT.struct  # [MS-SMB2] 2.2.22, packed without a WriteResponse object
 
 
 def _os_error(e: OSError) -> SmbError:
@@ -148,7 +152,7 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
         raise SmbError(NtStatus.INVALID_DEVICE_REQUEST, "write on a directory")
     offset = req.offset
     access = op.granted_access
-    if not access & (A.FILE_WRITE_DATA | A.FILE_APPEND_DATA):
+    if not access & _WRITE_ACCESS:
         raise SmbError(NtStatus.ACCESS_DENIED, "no write access")
     if op.share.config.read_only:
         raise SmbError(NtStatus.ACCESS_DENIED, "read-only share")
@@ -162,7 +166,7 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
     vol = op.share.volume
     if vol.io_conflict(op, offset, length, True):
         raise SmbError(NtStatus.FILE_LOCK_CONFLICT)  # a byte-range lock ([MS-SMB2] 3.3.5.13)
-    sync = bool(req.flags & WriteFlags.WRITE_THROUGH) or bool(op.mode & 0x2)
+    sync = bool(req.flags & _WRITE_THROUGH or op.mode & _FILE_WRITE_THROUGH)
     fd = op.handle.fd
     wt = writetime.before_write(op) if length else None
     restored = None
@@ -185,7 +189,7 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
     if frozen:  # a write time made sticky with SET_INFO -1 survives this write ([MS-FSA] 2.1.4.17)
         await run_fs(op.share.vfs.set_basic_info, op.handle, 0, 0, frozen)
     vol.contend_write(op)  # other opens' read caching breaks to none ([MS-FSA] 2.1.4.12)
-    return reply(WriteResponse(count=n, remaining=0).encode())
+    return reply(_WRITE_RSP.pack(17, 0, n, 0, 0, 0) + b"\0")
 
 
 # --- FLUSH --------------------------------------------------------------------------------------

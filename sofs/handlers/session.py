@@ -17,7 +17,7 @@ from sofs.crypto.preauth import PREAUTH_ZERO, preauth_hash
 from sofs.crypto.signing import make_signer
 from sofs.crypto.transform import NonceCounter, make_cipher
 from sofs.engine.state import Channel, ConnectionState, Session, SessionState
-from sofs.handlers.base import ConnectionHandoff, Ctx, Reply, SmbError, reply
+from sofs.handlers.base import ConnectionHandoff, ConnectionRelay, Ctx, Reply, SmbError, reply
 from sofs.wire.constants import (
     Cipher,
     Command,
@@ -178,16 +178,23 @@ def _check_binding(ctx: Ctx, req: SessionSetupRequest) -> Session:
 
 
 def _hand_off_binding(ctx: Ctx) -> None:
-    """A binding request for a session another worker process made (its id says which): the
-    connection moves there, unless it already moved once or carries more than this request."""
-    peers, conn, hdr = ctx.server.workers, ctx.conn, ctx.header
-    if peers is None or conn.migrated or conn.sessions or conn.bound_sessions or ctx.encrypted:
+    """A binding request ([MS-SMB2] 3.3.5.5.2) for a session another worker process made, or another
+    cluster node (its id says which): the connection moves to that worker, or is carried to that node,
+    unless it already moved once or carries more than this request. A session id naming no one
+    answers USER_SESSION_DELETED here, as any unknown session."""
+    peers, relay, conn, hdr = ctx.server.workers, ctx.server.channels, ctx.conn, ctx.header
+    if conn.migrated or conn.sessions or conn.bound_sessions or ctx.encrypted:
         return
     if hdr.next_command or hdr.flags & HeaderFlags.RELATED_OPERATIONS:
         return
-    worker = peers.owner_of(hdr.session_id)
-    if worker is not None:
-        raise ConnectionHandoff(worker)
+    if peers is not None:
+        worker = peers.owner_of(hdr.session_id)
+        if worker is not None:
+            raise ConnectionHandoff(worker)
+    elif relay is not None:
+        node = relay.holder_of(hdr.session_id)
+        if node is not None:
+            raise ConnectionRelay(node)
 
 
 async def _bind(ctx: Ctx, req: SessionSetupRequest, session: Session) -> Reply:

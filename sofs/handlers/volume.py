@@ -303,7 +303,7 @@ def local_volume(server: ServerState, name: str, coordinator: VolumeCoordinator,
     """A volume this process coordinates: the coordinator is called directly, events are delivered
     directly (endpoint LOCAL)."""
     vol = VolumeClient(name, coordinator, 0, coordinator)
-    coordinator.attach_local(ProcessSink(server, vol), node_name)
+    coordinator.attach_local(ProcessSink(server, vol), node_name, server.barrier)
     return vol
 
 

@@ -339,7 +339,7 @@ def contend_write(c: VolumeCoordinator, o: Open) -> None:
     key = (o.file_id, o.stream_key)
     if not has_holders(c, key):
         return
-    for order in plan_write_breaks(holders(c, key, exclude_lease=o.lease)):
+    for order in plan_write_breaks(holders(c, key, exclude_lease=o.lease), o.persistent_id):
         break_holder(c, order.ident, order.to, False)
 
 

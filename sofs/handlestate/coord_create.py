@@ -80,6 +80,10 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
     skey = stream_key(req.stream) if req.stream else ""
     key = (req.file_id, skey)
     t = c.table
+    dq = req.durable
+    if (dq is not None and dq.create_guid is not None and caller.dialect >= SMB3_0 and t.by_create_guid
+            and not req.resent):  # a resent admit passed this check at the coordinator it was first sent to
+        _refuse_reused_guid(c, dq.create_guid, caller.client_guid)
     f = t.files.get(req.file_id)
     truncating = req.existed and req.disposition in caching.OVERWRITE
     if f is not None:
@@ -149,7 +153,8 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
             c.check_fence()
             t.journal_open(o)
             caching.journal_lease(c, o)
-            await c.commit()  # durable before the response grants it (group commit)
+            if not c.owe_commit(caller.endpoint):
+                await c.commit()  # durable before the response grants it (group commit)
     except BaseException:
         if t.opens_by_persistent.get(o.persistent_id) is o:
             c.close_sync(o)
@@ -159,6 +164,17 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
 
         await sync_facts(c, key)
     return AdmitResult(o.persistent_id, level, lease, dgrant)
+
+
+def _refuse_reused_guid(c: VolumeCoordinator, create_guid: bytes, client_guid: bytes) -> None:
+    """[MS-SMB2] 3.3.5.9.10: a CREATE without the replay flag whose CreateGuid names an open of the
+    same client fails with STATUS_DUPLICATE_OBJECTID (a replayed CREATE asked :func:`replay` first
+    and comes here only as a new open). Checked by admit: the common DH2Q CREATE makes one call."""
+    o = c.table.get_by_create_guid(create_guid)
+    status = create_replay_status(o is not None, o is not None and o.client_guid == client_guid,
+                                  True, False)
+    if status is not None and status != _SUCCESS:
+        raise HandleStateError(status, "CreateGuid already in use")
 
 
 async def _own_lost_admit(c: VolumeCoordinator, req: AdmitRequest) -> AdmitResult | None:

@@ -56,6 +56,7 @@ from sofs.handlestate.api import (
     WatchRequest,
     WatchResult,
 )
+from sofs.handlestate.barrier import OutputBarrier
 from sofs.handlestate.durable import survives_disconnect
 from sofs.handlestate.model import Open, stream_key
 from sofs.handlestate.notify import NotifyTable, fold
@@ -117,6 +118,8 @@ class VolumeCoordinator:
         # after a coordinator change: new opens wait until the serving processes reclaimed theirs
         self.grace: asyncio.Event | None = None
         self._grace_expect: set[str] = set()
+        # the output barrier of the process whose connections are the LOCAL endpoint (owe_commit)
+        self.barrier: OutputBarrier | None = None
 
     def restore(self) -> int:
         """After a journal replay (a restart, or a takeover from a dead coordinator): every
@@ -187,6 +190,27 @@ class VolumeCoordinator:
             if not j.commit_now():
                 await j.commit()
 
+    def owe_commit(self, endpoint: int) -> bool:
+        """Leave the commit of what was just journaled to the output barrier: True when the answer
+        goes to a connection of this process (``endpoint`` LOCAL) and the journal commits inline,
+        so the commit is made before that connection's output leaves, batched with the others of
+        the same read (:mod:`sofs.handlestate.barrier`). False: the caller commits now."""
+        b = self.barrier
+        j = self.journal
+        if b is None or endpoint != LOCAL or j is None or not j.inline_ready:
+            return False
+        b.owe(self)
+        return True
+
+    def commit_inline(self) -> bool:
+        """The barrier's commit: fencing check, then the journal's inline commit (False: it cannot
+        commit on this thread now; :meth:`commit` waits for the group commit)."""
+        j = self.journal
+        if j is None or not j.pending:
+            return True
+        self.check_fence()
+        return bool(j.commit_now())
+
     def commit_soon(self) -> None:
         j = self.journal
         if j is None or not j.pending:
@@ -220,7 +244,10 @@ class VolumeCoordinator:
         return self.sinks.get(o.endpoint)
 
     # ---- CoordinatorAdmin -----------------------------------------------------------------------
-    def attach_local(self, sink: Sink, name: str = "") -> int:
+    def attach_local(self, sink: Sink, name: str = "", barrier: OutputBarrier | None = None) -> int:
+        """This process's serving side; ``barrier``: its output barrier (commits owed to it are
+        made before its connections' responses leave; None: every commit before the answer)."""
+        self.barrier = barrier
         self.sinks[LOCAL] = sink
         self.endpoint_names[LOCAL] = name
         self._sinks_changed()
@@ -296,7 +323,7 @@ class VolumeCoordinator:
         if res.delete:
             removed = (res.file_id, stream_key(res.stream))
             self.removals[removed] = notify.removal_exemption(closing_key, self.delete_tokens.pop(removed, None))
-        if o.persistent:
+        if o.persistent and not self.owe_commit(o.endpoint):
             await self.commit()
         if self.remote_sinks:
             await locks.sync_facts(self, (o.file_id, o.stream_key))

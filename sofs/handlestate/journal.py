@@ -233,6 +233,13 @@ class PersistentHandleJournal:
         self._appended += 1
 
     @property
+    def inline_ready(self) -> bool:
+        """Would ``commit_now`` commit right here (inline mode, not failed, no flush or compaction
+        under way)? What lets a coordinator leave the commit to the output barrier."""
+        return (self.inline and self.failed is None and self._compact_blob is None
+                and (self._flusher is None or self._flusher.done()))
+
+    @property
     def pending(self) -> bool:
         return self._durable < self._appended or self._compact_blob is not None
 
@@ -247,8 +254,9 @@ class PersistentHandleJournal:
         if (not self.inline or self._compact_blob is not None
                 or (self._flusher is not None and not self._flusher.done())):
             return False
-        chunk, upto = b"".join(self._buf), self._appended
-        self._buf.clear()
+        buf = self._buf
+        chunk, upto = buf[0] if len(buf) == 1 else b"".join(buf), self._appended
+        buf.clear()
         try:
             dt = self._write_append(chunk)
         except BaseException as e:
@@ -365,10 +373,12 @@ class PersistentHandleJournal:
         """Append and sync; returns the µs it took."""
         assert self._fd is not None
         t0 = self._clock()
-        view = memoryview(chunk)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
+        n = os.write(self._fd, chunk)
+        if n < len(chunk):  # a short write (rare): the rest
+            view = memoryview(chunk)[n:]
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
         self._fsync(self._fd)
         self.fsyncs += 1
         self._file_bytes += len(chunk)

@@ -181,13 +181,16 @@ def plan_breaks(holders: Sequence[Holder], sharing_violation: bool, overwrite: b
     return out
 
 
-def plan_write_breaks(holders: Sequence[Holder]) -> list[BreakOrder]:
+def plan_write_breaks(holders: Sequence[Holder], writer: Hashable = None) -> list[BreakOrder]:
     """A write, truncation or lock by one open breaks every other holder's read caching to none,
     without waiting (Samba ``contend_level2_oplocks_begin``; [MS-FSA] 2.1.4.12). The caller leaves
-    out the writer's own holder (and its lease)."""
+    out the writer's own lease. The writer's own oplock counts at the level it holds, not the one a
+    break in progress goes to (Samba: the fsp's ``oplock_type`` until the acknowledgment): a batch
+    holder's write while its break to level II is outstanding — or whose message reaches a remote
+    coordinator after that break began — does not deepen its own break to none."""
     out: list[BreakOrder] = []
     for h in holders:
-        cur = h.breaking_to if h.breaking_to is not None else h.caching
+        cur = h.breaking_to if h.breaking_to is not None and h.ident != writer else h.caching
         if cur & Caching.R and not cur & Caching.W:
             out.append(BreakOrder(h.ident, Caching.NONE, False))
     return out

@@ -3,7 +3,8 @@
 As WSFC's ``Get-ClusterLog`` gathers each node's ``cluster.log``, this merges, per node and by time,
 the node's structured events (:mod:`sofs.management.events`) and its process log (``<state dir>/
 <node>.log``; lines start with the local time ``YYYY-MM-DD HH:MM:SS,mmm``, and continuation lines such
-as tracebacks stay with the line before them). Times are written in UTC unless ``local``.
+as tracebacks stay with the line before them). Times are written in UTC unless ``local``. The nodes
+send their own logs through the cluster store (:mod:`sofs.management.logs_gather`).
 """
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sofs.management.errors import ManagementError
-from sofs.management.events import read_events
+from sofs.management.events import ClusterEvent
+from sofs.management.logs_gather import NodeLog, collect, local_log
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,35 +31,13 @@ class ClusterLogFile:
     lines: int
 
 
-def _log_time(line: str) -> float | None:
-    try:
-        return time.mktime(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S")) + int(line[20:23]) / 1000
-    except (ValueError, IndexError):
-        return None
-
-
-def process_log(path: Path, since: float, until: float) -> list[tuple[float, str]]:
-    out: list[tuple[float, str]] = []
-    t: float | None = None
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                lt = _log_time(line)
-                t = lt if lt is not None else t
-                if t is not None and since <= t <= until:
-                    out.append((t, line.rstrip("\n")))
-    except FileNotFoundError:
-        pass
-    return out
-
-
 def _stamp(t: float, local: bool) -> str:
     st = time.localtime(t) if local else time.gmtime(t)
     return time.strftime("%Y/%m/%d-%H:%M:%S", st) + f".{int(t * 1000) % 1000:03d}"
 
 
-def write_cluster_log(state_dir: Path, nodes: list[str], destination: str, minutes: int | None = None,
-                      local: bool = False, now: float | None = None) -> list[ClusterLogFile]:
+def check_window(destination: str, minutes: int | None, now: float | None = None) -> tuple[Path, float, float]:
+    """The destination folder and the ``[since, until]`` window of ``-TimeSpan`` minutes."""
     if minutes is not None and minutes <= 0:
         raise ManagementError("-TimeSpan must be a positive number of minutes.", "InvalidArgument")
     dest = Path(destination)
@@ -65,34 +45,69 @@ def write_cluster_log(state_dir: Path, nodes: list[str], destination: str, minut
         raise ManagementError(f"The destination folder '{destination}' does not exist.", "ObjectNotFound",
                               destination)
     until = now if now is not None else time.time()
-    since = until - minutes * 60 if minutes is not None else 0.0
-    out = []
-    for node in nodes:
-        rows = [(e.time, f"{_stamp(e.time, local)} {e.severity.upper():<11} [{e.kind}] {e.message}")
-                for e in read_events(state_dir, since, until, [node])]
-        rows += [(t, f"{_stamp(t, local)} LOG         {line}") for t, line in
-                 process_log(state_dir / f"{node}.log", since, until)]
-        rows.sort(key=lambda r: r[0])
-        path = dest / f"{node}_cluster.log"
-        zone = "local time" if local else "UTC"
-        head = (f"sofs cluster log of node {node}: events and process log, {zone}, "
-                f"{_stamp(since, local) if since else 'start'} .. {_stamp(until, local)}\n")
-        path.write_text(head + "".join(r[1] + "\n" for r in rows), encoding="utf-8")
-        out.append(ClusterLogFile(path.name, path.stat().st_size, str(path.absolute()), node, len(rows)))
-    return out
+    return dest, until - minutes * 60 if minutes is not None else 0.0, until
+
+
+def write_node_log(dest: Path, nl: NodeLog, since: float, until: float, local: bool) -> ClusterLogFile:
+    """``<dest>/<node>_cluster.log``: the node's events and process log lines merged by time."""
+    rows = [(e.time, f"{_stamp(e.time, local)} {e.severity.upper():<11} [{e.kind}] {e.message}") for e in nl.events]
+    rows += [(t, f"{_stamp(t, local)} LOG         {line}") for t, line in nl.lines]
+    rows.sort(key=lambda r: r[0])
+    path = dest / f"{nl.node}_cluster.log"
+    zone = "local time" if local else "UTC"
+    how = {"node": "sent by the node", "local": "read from this machine's state directory (the node did not "
+           "answer)", "none": "the node did not answer and its logs are not on this machine"}[nl.source]
+    head = (f"sofs cluster log of node {nl.node}: events and process log, {zone}, "
+            f"{_stamp(since, local) if since else 'start'} .. {_stamp(until, local)}; {how}"
+            f"{'; older lines left out (size limit)' if nl.truncated else ''}\n")
+    path.write_text(head + "".join(r[1] + "\n" for r in rows), encoding="utf-8")
+    return ClusterLogFile(path.name, path.stat().st_size, str(path.absolute()), nl.node, len(rows))
+
+
+def write_cluster_log(state_dir: Path, nodes: list[str], destination: str, minutes: int | None = None,
+                      local: bool = False, now: float | None = None) -> list[ClusterLogFile]:
+    """From this machine's state directory only (tests; the service asks the nodes)."""
+    dest, since, until = check_window(destination, minutes, now)
+    return [write_node_log(dest, local_log(state_dir, n, since, until), since, until, local) for n in nodes]
 
 
 class ClusterLogService:
-    def __init__(self, state_dir: str | os.PathLike[str], nodes: list[str]) -> None:
-        self.state_dir = Path(state_dir)
-        self.nodes = nodes
+    """``Get-ClusterLog`` and the API's events: every node's logs, asked of the nodes through the store
+    (:mod:`sofs.management.logs_gather`), read locally for the nodes that cannot answer."""
 
-    def write(self, names: list[str] | None, destination: str, minutes: int | None, local: bool
-              ) -> list[ClusterLogFile]:
-        known = {n.lower(): n for n in self.nodes}
+    def __init__(self, state_dir: str | os.PathLike[str], client: Any, timeout: float = 10.0) -> None:
+        self.state_dir = Path(state_dir)
+        self.client = client
+        """a ``ClusterClient`` (its ``store``, ``keys.prefix`` and ``get_nodes()``)"""
+        self.timeout = timeout
+
+    async def _nodes(self, names: list[str] | None) -> tuple[list[str], list[str]]:
+        members = await self.client.get_nodes()
+        known = {n.name.lower(): n.name for n in members}
         chosen = []
-        for n in names or self.nodes:
+        for n in names or [m.name for m in members]:
             if n.lower() not in known:
                 raise ManagementError(f"The cluster node '{n}' was not found.", "ObjectNotFound", n)
             chosen.append(known[n.lower()])
-        return write_cluster_log(self.state_dir, chosen, destination, minutes, local)
+        up = [m.name for m in members if str(getattr(m.state, "value", m.state)) in ("Up", "Paused")]
+        return chosen, up
+
+    async def write(self, names: list[str] | None, destination: str, minutes: int | None, local: bool
+                    ) -> list[ClusterLogFile]:
+        dest, since, until = check_window(destination, minutes)
+        chosen, up = await self._nodes(names)
+        logs = await collect(self.client.store, self.client.keys.prefix, self.state_dir, chosen, up, since, until,
+                             timeout=self.timeout)
+        return [write_node_log(dest, nl, since, until, local) for nl in logs]
+
+    async def events(self, since: float = 0.0, nodes: list[str] | None = None, limit: int | None = None
+                     ) -> list[ClusterEvent]:
+        """Every node's events since ``since`` (``limit``: the newest), oldest first."""
+        chosen, up = await self._nodes(nodes)
+        logs = await collect(self.client.store, self.client.keys.prefix, self.state_dir, chosen, up, since,
+                             float("inf"), ("events",), self.timeout)
+        out = sorted((e for nl in logs for e in nl.events), key=lambda e: (e.time, e.node))
+        return out[-limit:] if limit else out
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -100,13 +100,7 @@ async def default_service_factory(kind: str, cluster: str | None = None) -> Any:
                             await default_service_factory("shares", cluster))
     if kind == "clusterlog":
         from sofs.management.clusterlog import ClusterLogService
-        cfg = find_cluster(cluster)
-        client = await open_cluster_client(cluster)
-        try:
-            nodes = [n.name for n in await client.get_nodes()]
-        finally:
-            await client.close()
-        return ClusterLogService(cfg.state_dir, nodes)
+        return ClusterLogService(find_cluster(cluster).state_dir, await open_cluster_client(cluster))
     if kind == "accounts":
         from sofs.management.services.accounts import AccountService
         client = await open_cluster_client(cluster)

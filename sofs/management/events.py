@@ -12,13 +12,16 @@ the pure function :func:`diff_events` over two :class:`ClusterView` values:
   previous owner's state (failover when it was Down, move otherwise);
 - ``WitnessHolderChanged`` — the node holding the witness changed;
 - ``ShareAdded`` / ``ShareChanged`` / ``ShareRemoved``;
+- ``WitnessClientRegistered`` / ``WitnessClientUnregistered`` / ``WitnessClientNotified`` — an [MS-SWN]
+  client registered, left (or was swept), or was sent a notification (resource change, move);
 - from the volumes the node coordinates (:func:`handle_event`): ``HandleReclaimed`` (a client took its
   durable/persistent handle back), ``HandlesReregistered`` (a node re-registered its clients' opens
   with a new coordinator), ``HandleSuperseded`` (a handle closed for another instance of its
   application: a live migration).
 
-Readers (``Get-ClusterLog``, ``GET /api/v1/events``, the dashboard) merge the logs of every node of the
-state directory (:func:`read_events`).
+Readers (``Get-ClusterLog``, ``GET /api/v1/events``, the dashboard) ask every node for its log through
+the cluster store (:mod:`sofs.management.logs_gather`); :func:`read_events` reads the logs a state
+directory holds.
 """
 from __future__ import annotations
 
@@ -60,6 +63,23 @@ class ClusterView:
     quorum: bool = False
     shares: Mapping[str, str] = field(default_factory=dict)
     """share name -> its definition (JSON text), to see changes"""
+    witness_clients: Mapping[str, WitnessClientView] = field(default_factory=dict)
+    """witness registration id -> what the admin sees of it ([MS-SWN] clients, ``Get-SmbWitnessClient``)"""
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessClientView:
+    """One [MS-SWN] registration as the event log follows it (from :mod:`sofs.cluster.swn`'s record)."""
+
+    client: str
+    watches: str
+    """the file server node the client is told about"""
+    witness_node: str
+    resource: str
+    """the share (RegisterEx for one share) or the network name it registered for"""
+    notices: int = 0
+    state: str = "available"
+    move_to: tuple[str, ...] = ()
 
 
 Change = tuple[str, str, str, str, dict[str, Any]]  # kind, subject, message, severity, details
@@ -106,6 +126,7 @@ def diff_events(prev: ClusterView | None, cur: ClusterView) -> list[Change]:
         out.append(("WitnessHolderChanged", "", (f"witness held by {cur.witness_holder or 'nobody'} "
                     f"(was {prev.witness_holder or 'nobody'})"), "Information" if cur.witness_holder else "Warning",
                     {"from": prev.witness_holder, "to": cur.witness_holder}))
+    out += _witness_changes(prev.witness_clients, cur.witness_clients)
     for s in sorted(set(prev.shares) | set(cur.shares)):
         if s not in prev.shares:
             out.append(("ShareAdded", s, f"share {s} created", "Information", {}))
@@ -113,6 +134,31 @@ def diff_events(prev: ClusterView | None, cur: ClusterView) -> list[Change]:
             out.append(("ShareRemoved", s, f"share {s} removed", "Information", {}))
         elif prev.shares[s] != cur.shares[s]:
             out.append(("ShareChanged", s, f"share {s} changed", "Information", {}))
+    return out
+
+
+def _witness_changes(prev: Mapping[str, WitnessClientView], cur: Mapping[str, WitnessClientView]) -> list[Change]:
+    """[MS-SWN] 3.1.4: WitnessrRegister(Ex) / WitnessrUnRegister (or an abandoned registration swept), and
+    each WitnessrAsyncNotify answer a node delivered (the record's notice count grows)."""
+    out: list[Change] = []
+    for rid in sorted(set(prev) | set(cur), key=lambda r: ((cur.get(r) or prev[r]).client, r)):
+        a, b = prev.get(rid), cur.get(rid)
+        if a is None and b is not None:
+            out.append(("WitnessClientRegistered", b.client, (f"witness client {b.client} registered with "
+                        f"{b.witness_node} for {b.resource}, watching {b.watches}"), "Information",
+                        {"id": rid, "witness_node": b.witness_node, "watches": b.watches, "resource": b.resource}))
+        elif b is None and a is not None:
+            out.append(("WitnessClientUnregistered", a.client, (f"witness client {a.client} unregistered (or its "
+                        f"registration for {a.resource} expired)"), "Information", {"id": rid}))
+        elif a is not None and b is not None and b.notices > a.notices:
+            if b.watches != a.watches or (a.move_to and not b.move_to):
+                what, sev = f"told to move to {b.watches}", "Information"
+            elif b.state != a.state:
+                what, sev = f"told {b.watches} is {b.state}", "Warning" if b.state == "unavailable" else "Information"
+            else:
+                what, sev = f"told of a change of {b.watches}", "Information"
+            out.append(("WitnessClientNotified", b.client, f"witness client {b.client} {what} (notice {b.notices})",
+                        sev, {"id": rid, "watches": b.watches, "state": b.state, "notices": b.notices}))
     return out
 
 

@@ -15,19 +15,42 @@ from pathlib import Path
 from typing import Any
 
 from sofs.cluster.model import Keys, Snapshot, parse_snapshot
-from sofs.cluster.store import StoreError
+from sofs.cluster.store import Listing, StoreError
+from sofs.cluster.swn import WitnessRegistration, decode_registration
 from sofs.handlestate.stats import HandleStats
-from sofs.management.events import ClusterEvent, ClusterView, append_events, diff_events, handle_event
+from sofs.management.events import (
+    ClusterEvent,
+    ClusterView,
+    WitnessClientView,
+    append_events,
+    diff_events,
+    handle_event,
+)
 
 log = logging.getLogger("sofs.node.events")
 
 
-def view_of(snap: Snapshot, quorum: bool, shares: dict[str, str]) -> ClusterView:
-    """Pure: the view of one snapshot (node states, owners, votes, witness holder) plus shares."""
+def view_of(snap: Snapshot, quorum: bool, shares: dict[str, str],
+            witness: list[WitnessRegistration] | None = None) -> ClusterView:
+    """Pure: the view of one snapshot (node states, owners, votes, witness holder) plus shares and the
+    [MS-SWN] registrations."""
     nodes = {n: snap.node_state(n).value for n in snap.nodes}
     owners = {g: (v.record.owner or "", v.record.epoch) for g, v in snap.groups.items()}
     holder = next((n for n, hb in sorted(snap.heartbeats.items()) if hb.holds_witness and n in snap.nodes), "")
-    return ClusterView(nodes, owners, snap.weights() if snap.votes else {}, holder, quorum, shares)
+    clients = {r.id: WitnessClientView(r.client_computer_name, r.file_server_node, r.witness_node,
+                                       r.share_name or r.net_name, r.notices, r.last_state, r.move_to)
+               for r in witness or ()}
+    return ClusterView(nodes, owners, snap.weights() if snap.votes else {}, holder, quorum, shares, clients)
+
+
+def registrations(listing: Listing, keys: Keys) -> list[WitnessRegistration]:
+    """The witness registrations of a listing of the whole cluster prefix (undecodable ones skipped)."""
+    out = []
+    for kv in listing.kvs:
+        if kv.key.startswith(keys.prefix + "swn/"):
+            with contextlib.suppress(ValueError, TypeError):
+                out.append(decode_registration(kv.value))
+    return out
 
 
 class EventRecorder:
@@ -52,12 +75,13 @@ class EventRecorder:
         handles = [handle_event(e, self.node) for e in self.handles.take_events()] if self.handles else []
         if handles:
             self._append(handles)
-        snap = parse_snapshot(await self.store.list(self.keys.prefix), self.keys)
+        everything = await self.store.list(self.keys.prefix)
+        snap = parse_snapshot(everything, self.keys)
         if snap.cluster is None:
             return handles
         listing = await self.store.list(self.shares_prefix)
         shares = {kv.key[len(self.shares_prefix):]: kv.value.decode(errors="replace") for kv in listing.kvs}
-        cur = view_of(snap, bool(self.agent.has_quorum), shares)
+        cur = view_of(snap, bool(self.agent.has_quorum), shares, registrations(everything, self.keys))
         now = self.clock()
         events = [ClusterEvent(now, self.node, k, s, m, sev, d) for k, s, m, sev, d in diff_events(self.prev, cur)]
         self.prev = cur

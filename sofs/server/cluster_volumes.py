@@ -400,7 +400,7 @@ class ClusterVolumes:
         coord.start_grace(expect, GRACE_S)
         client = v.client
         client.local, client.endpoint = coord, LOCAL
-        coord.attach_local(ProcessSink(self.server, client), self.me)
+        coord.attach_local(ProcessSink(self.server, client), self.me, self.server.barrier)
         self.ctx.link.register(client.name, coord)
         self.server.coordinators[client.name] = coord
         v.coordinator, v.owner, v.epoch = coord, self.me, epoch

@@ -21,6 +21,7 @@ from sofs.handlers.base import (
     ChainState,
     ConnectionAbort,
     ConnectionHandoff,
+    ConnectionRelay,
     Ctx,
     Reply,
     SmbError,
@@ -28,6 +29,8 @@ from sofs.handlers.base import (
 from sofs.handlers.dispatch import dispatch
 from sofs.handlers.eager import start_eager
 from sofs.handlers.opens import connection_lost as handles_lost
+from sofs.server.channel_proto import Handover
+from sofs.server.channel_relay import NodeChannels
 from sofs.server.state import ServerState
 from sofs.wire.constants import Command, HeaderFlags
 from sofs.wire.header import Header
@@ -53,10 +56,11 @@ MAX_ASYNC_CREDITS = 512  # Windows' (and smbtorture's) max async credits per con
 class _ChainRun:
     """Responses of a chain not yet sent (they go out together, or before an interim response)."""
 
-    __slots__ = ("encrypt_with", "outs", "task")
+    __slots__ = ("encrypt_with", "mark", "outs", "task")
 
-    def __init__(self) -> None:
+    def __init__(self, mark: int = 0) -> None:
         self.outs: list[Outgoing] = []
+        self.mark = mark  # the output barrier's count when the chain started (OutputBarrier.settle)
         self.encrypt_with: Session | None = None
         self.task: asyncio.Task[None] | None = None  # set once the chain suspends (see eager.py)
 
@@ -71,12 +75,13 @@ class SmbConnection(asyncio.BufferedProtocol):
         self.pending_by_async: dict[int, tuple[_ChainRun, Ctx]] = {}
         self.pending_by_mid: dict[int, tuple[_ChainRun, Ctx]] = {}
         self._batch: list[Any] | None = None  # responses of one buffer_updated, one writelines
+        self._held: list[tuple[list[Any], int]] | None = None  # output waiting for owed journal commits
         self._writable = asyncio.Event()
         self._writable.set()
         self.closed = False
         self.peer = ""
         self.token = token  # the main process's number for this connection (several worker processes)
-        self.adopt = adopt  # handed over by another worker: its negotiated state and the request to redo
+        self.adopt = adopt  # handed over by another worker or node: its negotiated state and the request to redo
         self.handed_off = False
         self.unsettled: list[asyncio.Future[None]] = []  # see settling()
 
@@ -95,8 +100,8 @@ class SmbConnection(asyncio.BufferedProtocol):
             state, request = self.adopt
             self.adopt = None
             conn.restore_negotiated(state)
-            log.info("connection %d: taken over from another worker process (%s)", conn.conn_id,
-                     "binding to a session of this one")
+            log.info("connection %d: taken over from another %s (binding to a session of this one)",
+                     conn.conn_id, "node" if self.server.channels is not None else "worker process")
             self._inject(len(request).to_bytes(4, "big") + request)
 
     def _inject(self, data: bytes) -> None:
@@ -125,9 +130,10 @@ class SmbConnection(asyncio.BufferedProtocol):
         # complete inline); what they send in the meantime leaves in one writelines
         loop = asyncio.get_running_loop()
         self._batch = batch = []
+        mark = self.server.barrier.count
         try:
             for chain in chains:
-                run = _ChainRun()
+                run = _ChainRun(mark)
                 task = start_eager(loop, self._run_chain(chain, run))
                 if task is not None:
                     run.task = task
@@ -135,8 +141,11 @@ class SmbConnection(asyncio.BufferedProtocol):
                     task.add_done_callback(self.tasks.discard)
         finally:
             self._batch = None
-            if batch and not self.closed and self.transport is not None:
-                self.transport.writelines(batch)
+            if batch:
+                if self.server.barrier.quiet and self._held is None and not self.closed and self.transport is not None:
+                    self.transport.writelines(batch)  # the usual case: no journal commit owed
+                else:
+                    self._out(batch, mark)
 
     def eof_received(self) -> bool | None:
         return False
@@ -171,29 +180,75 @@ class SmbConnection(asyncio.BufferedProtocol):
         if self.transport is not None and not self.closed:
             self.transport.abort()
 
-    def _hand_off(self, chain: Chain, worker: int) -> bool:
-        """Move this connection, with the request of ``chain``, to worker process ``worker`` (see
-        ConnectionHandoff). False when it cannot move (more than that request in flight)."""
+    def _movable(self, chain: Chain) -> tuple[dict[str, Any], bytes] | None:
+        """The negotiated state and the request of ``chain``, when this connection can go on
+        elsewhere from that request ([MS-SMB2] 3.3.5.5.2: a binding SESSION_SETUP, the connection's
+        first request after NEGOTIATE, alone in flight); None when it cannot."""
         assert self.engine is not None
-        peers, conn, t = self.server.workers, self.engine.conn, self.transport
-        if (peers is None or t is None or self.closed or len(chain.requests) != 1 or chain.encrypted
+        conn, t = self.engine.conn, self.transport
+        if (t is None or self.closed or len(chain.requests) != 1 or chain.encrypted
                 or self.engine.reader.pending or self.pending_by_mid or self.pending_by_async):
-            return False
+            return None
         req = chain.requests[0]
         hdr = req.header
         try:
             state = conn.export_negotiated(hdr.message_id, hdr.credit_charge if conn.supports_multi_credit else 1)
         except ValueError:
+            return None
+        return state, bytes(req.msg)
+
+    def _hand_off(self, chain: Chain, worker: int) -> bool:
+        """Move this connection, with the request of ``chain``, to worker process ``worker`` (see
+        ConnectionHandoff). False when it cannot move (more than that request in flight)."""
+        assert self.engine is not None
+        peers, conn, t = self.server.workers, self.engine.conn, self.transport
+        movable = self._movable(chain) if peers is not None else None
+        if movable is None or t is None or peers is None:
             return False
+        state, request = movable
         fd = os.dup(t.get_extra_info("socket").fileno())
         try:
-            peers.hand_off(self.token, worker, state, bytes(req.msg), fd)
+            peers.hand_off(self.token, worker, state, request, fd)
         finally:
             os.close(fd)
         log.info("connection %d: handed to worker %d (binding to a session there)", conn.conn_id, worker)
         self.handed_off = True
         t.abort()  # our descriptor only: the socket lives on in the other worker
         return True
+
+    def _relay(self, chain: Chain, node: int) -> bool:
+        """Carry this connection, with the request of ``chain``, to cluster node ``node`` (see
+        ConnectionRelay and :mod:`sofs.server.channel_relay`). False when it cannot go (more than
+        that request in flight). Reading pauses until the node took it or refused."""
+        assert self.engine is not None
+        relay, t = self.server.channels, self.transport
+        movable = self._movable(chain) if isinstance(relay, NodeChannels) else None
+        if movable is None or t is None:
+            return False
+        t.pause_reading()
+        task = asyncio.get_running_loop().create_task(self._carry(chain, node, *movable))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return True
+
+    async def _carry(self, chain: Chain, node: int, state: dict[str, Any], request: bytes) -> None:
+        assert self.engine is not None and isinstance(self.server.channels, NodeChannels)
+        conn = self.engine.conn
+        handover = Handover(conn.client_address, conn.server_address, state, request)
+        if await self.server.channels.carry(node, handover, self):
+            return
+        # the node is gone (or refused): answer here, as for any session this node does not hold
+        conn.migrated = True
+        if not self.closed and self.transport is not None:
+            self.transport.resume_reading()
+            await self._run_chain(chain, _ChainRun())
+
+    def disown(self) -> None:
+        """The transport goes on with another protocol (a channel carried to another node): this
+        connection is over here, without its loss being one (it held no session)."""
+        assert self.engine is not None
+        self.handed_off = self.closed = True
+        self.server.connections.pop(self.engine.conn.conn_id, None)
 
     # -- request processing ---------------------------------------------------------------------
     async def _run_chain(self, chain: Chain, run: _ChainRun) -> None:
@@ -206,7 +261,7 @@ class SmbConnection(asyncio.BufferedProtocol):
                 from sofs.handlers.negotiate import handle_smb1_negotiate
 
                 out = handle_smb1_negotiate(self.server, self.engine.conn, chain.smb1_dialects)
-                await self._send([out], None)
+                await self._send([out], None, run.mark)
                 return
             if chain.encrypted:
                 run.encrypt_with = self.server.sessions.get(chain.encrypted_session_id)
@@ -226,9 +281,11 @@ class SmbConnection(asyncio.BufferedProtocol):
                 if out is not None:
                     run.outs.append(out)
             if run.outs:
-                await self._send(run.outs, run.encrypt_with)
+                await self._send(run.outs, run.encrypt_with, run.mark)
         except ConnectionAbort as e:
             if isinstance(e, ConnectionHandoff) and self._hand_off(chain, e.worker):
+                return
+            if isinstance(e, ConnectionRelay) and self._relay(chain, e.node):
                 return
             log.info("connection %d: abort: %s", self.engine.conn.conn_id, e)
             self.abort()
@@ -279,7 +336,7 @@ class SmbConnection(asyncio.BufferedProtocol):
         out = self._response(ctx, status, body)
         if ctx.async_id:
             # the final response of an async request travels alone ([MS-SMB2] 3.3.4.2)
-            await self._send([out], run.encrypt_with or self._encrypt_session(ctx))
+            await self._send([out], run.encrypt_with or self._encrypt_session(ctx), run.mark)
             return None
         return out
 
@@ -366,7 +423,7 @@ class SmbConnection(asyncio.BufferedProtocol):
         self.pending_by_async[ctx.async_id] = (run, ctx)
         interim = self._response(ctx, NtStatus.PENDING, (ERROR_BODY,), interim=True)
         outs, run.outs = run.outs + [interim], []
-        await self._send(outs, run.encrypt_with or self._encrypt_session(ctx))
+        await self._send(outs, run.encrypt_with or self._encrypt_session(ctx), run.mark)
 
     def _cancel(self, hdr: Header) -> None:
         """[MS-SMB2] 3.3.5.16: cancel a pending request, by AsyncId or by MessageId."""
@@ -388,7 +445,7 @@ class SmbConnection(asyncio.BufferedProtocol):
             # still synchronous: it completes on its own, or is cancelled when it would go async
             ctx.cancel_requested = True
 
-    async def _send(self, outs: list[Outgoing], encrypt_with: Session | None) -> None:
+    async def _send(self, outs: list[Outgoing], encrypt_with: Session | None, mark: int | None = None) -> None:
         if self.closed or self.transport is None:
             return
         assert self.engine is not None
@@ -399,8 +456,10 @@ class SmbConnection(asyncio.BufferedProtocol):
         parts = self.engine.build_frame(outs, encrypt_with)
         if self._batch is not None:
             self._batch.extend(parts)
-        else:
+        elif self.server.barrier.quiet and self._held is None:
             self.transport.writelines(parts)
+        else:
+            self._out(parts, self.server.barrier.count if mark is None else mark)
 
     def _write_raw(self, data: bytes) -> None:
         if self.closed or self.transport is None:
@@ -408,7 +467,54 @@ class SmbConnection(asyncio.BufferedProtocol):
         if self._batch is not None:
             self._batch.append(data)
         else:
-            self.transport.write(data)
+            self._out([data], self.server.barrier.count)
+
+    def _out(self, parts: list[Any], mark: int) -> None:
+        """Hand ``parts`` to the socket once the journal commits this process owes are made (the
+        output barrier, :mod:`sofs.handlestate.barrier`): no response leaves before the persistent
+        handle state it reports is durable. ``mark``: the barrier's count when the requests began."""
+        if self.closed or self.transport is None:
+            return
+        if self._held is not None:  # earlier output waits for a commit: keep the order
+            self._held.append((parts, mark))
+            return
+        barrier = self.server.barrier
+        if barrier.owed or barrier.failed_upto > mark:
+            try:
+                done = barrier.settle(mark)
+            except Exception as e:  # noqa: BLE001 - the state it reports is not durable: no answer
+                self._commit_failed(e)
+                return
+            if not done:
+                self._held = [(parts, mark)]
+                task = asyncio.get_running_loop().create_task(self._release_held())
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+                return
+        self.transport.writelines(parts)
+
+    async def _release_held(self) -> None:
+        barrier = self.server.barrier
+        try:
+            while self._held:
+                await barrier.wait()
+                held, self._held = self._held, []
+                for parts, mark in held:
+                    if barrier.failed_upto > mark:
+                        raise OSError("a journal commit owed by this output failed")
+                    if not self.closed and self.transport is not None:
+                        self.transport.writelines(parts)
+        except Exception as e:  # noqa: BLE001 - see _out
+            self._commit_failed(e)
+        finally:
+            self._held = None
+
+    def _commit_failed(self, e: BaseException) -> None:
+        assert self.engine is not None
+        log.error("connection %d dropped: the persistent handle state of its responses is not durable (%s)",
+                  self.engine.conn.conn_id, e)
+        self._held = None
+        self.abort()
 
     def settling(self) -> asyncio.Future[None]:
         """A request of this connection calls the volume's coordinator in another process; the

@@ -27,7 +27,9 @@ Hello with a random nonce; the server answers with its own nonce and a proof
 ``HMAC(secret, transcript("server"))``; the client checks it (so it never talks to a process
 without the secret) and answers ``HMAC(secret, transcript("client"))``; the server checks that, then
 attaches the client to the volume's coordinator and sends Welcome with the endpoint number, or
-Refuse (:class:`Reason`). The transcript is the msgpack array ``["sofs-link", role, version,
+Refuse (:class:`Reason`). A Hello naming :data:`CHANNEL_VOLUME` asks for a channel link instead (a
+client connection carried to this node, :mod:`sofs.server.channel_relay`): after Welcome(0) the
+link carries a hand-over and then that connection's bytes, no frames. The transcript is the msgpack array ``["sofs-link", role, version,
 client nonce, server nonce, name, volume]``: both nonces make a proof good for one connection only,
 the role keeps one side's proof from serving as the other's. The link is authenticated at connect,
 not encrypted: run it on a trusted cluster network.
@@ -55,6 +57,7 @@ from sofs.handlestate import api
 from sofs.server.coordlink_codec import ERROR_TYPES, Check, Codec, CodecError, CoordinatorFault, compile_check
 
 PROTOCOL_VERSION = 1
+CHANNEL_VOLUME = "\\channel"  # the Hello volume of a channel link (a volume name has no backslash)
 MAX_FRAME = 16 << 20
 NONCE_LEN = 32
 T = TypeVar("T")

@@ -38,6 +38,7 @@ from sofs.handlestate.api import (
 from sofs.server.coordlink import Link, LinkLost
 from sofs.server.coordlink_codec import CoordinatorFault
 from sofs.server.coordlink_proto import (
+    CHANNEL_VOLUME,
     NONCE_LEN,
     SERVER_OPEN,
     SERVICE,
@@ -63,6 +64,15 @@ class LinkedCoordinator(HandleService, CoordinatorAdmin, Protocol):
     """What a LinkServer serves for one volume: the coordinator's calls and its admin side."""
 
 
+class ChannelTaker(Protocol):
+    """Where a channel link goes (a client connection carried here by another node)."""
+
+    serving: bool  # False: refused (this node does not serve SMB now)
+
+    def accept(self, transport: asyncio.Transport, peer: str) -> None:
+        """The link's transport, after Welcome: its next bytes are the hand-over."""
+
+
 class LinkServer:
     """See the module docstring. ``nonce``: the random source of handshake nonces (tests inject)."""
 
@@ -79,6 +89,9 @@ class LinkServer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: asyncio.Server | None = None
         self.port = 0
+        self.channels: ChannelTaker | None = None
+        """Takes the links that authenticate for :data:`CHANNEL_VOLUME` (``NodeChannels`` of
+        :mod:`sofs.server.channel_relay`); None: such a link is refused as for an unknown volume."""
 
     async def start(self, host: str, port: int = 0) -> int:
         """Listen on ``host:port`` (0: any free port); returns the port."""
@@ -180,6 +193,14 @@ class _ServerLink(Link):
             self.send(Refuse(Reason.AUTH, "authentication failed"))
             self.close("authentication failed")
             return
+        channels = self.server.channels
+        if hello.volume == CHANNEL_VOLUME and channels is not None:
+            if not channels.serving:
+                self.send(Refuse(Reason.NOT_COORDINATOR, "this node does not serve SMB now"))
+                self.close("not serving")
+                return
+            self._to_channel(hello.name, channels)
+            return
         coordinator = self.server._coordinators.get(hello.volume)
         if coordinator is None:
             self.send(Refuse(Reason.NOT_COORDINATOR, f"this node does not coordinate {hello.volume!r}"))
@@ -205,6 +226,19 @@ class _ServerLink(Link):
         for early in held or ():
             self.send(early)
         log.info("coordlink %s: %s attached to %s as endpoint %d", self.peer, self.name, self.volume, self.endpoint)
+
+    def _to_channel(self, name: str, channels: ChannelTaker) -> None:
+        """The link becomes a carried client connection: Welcome(0), then the transport is ``take``'s
+        (the peer sends nothing after Auth before Welcome, so nothing read is left here)."""
+        self.server._pending.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+        self._detach = False
+        self.send(Welcome(0))
+        t, self.transport = self.transport, None
+        assert t is not None
+        log.info("coordlink %s: %s opened a channel link", self.peer, name)
+        channels.accept(t, name)
 
     def send(self, frame: Frame) -> bool:
         if self._held is not None:

@@ -18,6 +18,9 @@
   cluster group) holds every open, share mode, lease, lock, watch and persistent handle of the volume,
   for the clients of all nodes (:mod:`sofs.server.cluster_volumes`). Data goes straight from each
   node to the volume. A client of a node that dies reconnects (DH2C) to any other node.
+- Sessions stay with the node that made them; their ids carry the node's id, and a binding
+  SESSION_SETUP that reaches another node is carried to the node holding the session
+  (:mod:`sofs.server.channel_relay`, over the coordinator link port).
 - A share whose path is not on a cluster volume is not served (every node would enforce share modes
   and locks on its own: not one file server); the node logs why.
 """
@@ -33,10 +36,13 @@ from typing import Any
 
 from sofs.config import ConfigError, ServerConfig, ShareConfig, load_config, map_cluster_path
 from sofs.server.app import build_state, make_share, start_listeners, tune_malloc
+from sofs.server.channel_relay import NodeChannels
 from sofs.server.cluster_volumes import ClusterVolumes, ensure_volume_group, volume_and_rest
+from sofs.server.connection import SmbConnection
 from sofs.server.domain_member import DomainMember
 from sofs.server.node_accounts import AccountFollower
 from sofs.server.node_status import SessionPublisher
+from sofs.server.placement import MAX_NODES, session_ids
 from sofs.server.state import ServerState
 from sofs.server.volumes import start_scavenger
 from sofs.vfs.mounts import share_root_exists
@@ -78,6 +84,33 @@ class NodeSmb:
         self.prefix = f"{ctx.config.prefix}shares/"
         self._serving = False
         self._changed = asyncio.Event()
+        node_id = int(getattr(ctx, "node_id", 0) or 0)
+        if 0 < node_id < MAX_NODES and ctx.link_secret:
+            self.server.number_sessions(session_ids(0, node=node_id))
+            channels = NodeChannels(ctx.name, node_id, ctx.link_secret, self._node_link,
+                                    lambda state, request: SmbConnection(self.server, 0, (state, request)))
+            self.server.channels = channels
+            if ctx.link is not None:
+                ctx.link.channels = channels
+        elif node_id:
+            log.warning("%s: node id %d does not fit in a session id: channels bound through another node "
+                        "are refused (USER_SESSION_DELETED)", ctx.name, node_id)
+
+    def _node_down(self, node_id: int) -> bool:
+        """The cluster member with id ``node_id`` is Down (or no longer a member)."""
+        snap = self.ctx.agent.snapshot
+        if snap is None:
+            return False
+        name = next((n for n, v in snap.nodes.items() if v.record.id == node_id), None)
+        return name is None or snap.node_state(name).value == "Down"
+
+    def _node_link(self, node_id: int) -> tuple[str, int] | None:
+        """(address, coordinator link port) of the cluster member with id ``node_id``."""
+        snap = self.ctx.agent.snapshot
+        for v in (snap.nodes.values() if snap is not None else ()):
+            if v.record.id == node_id and v.record.link_port:
+                return v.record.address, int(v.record.link_port)
+        return None
 
     def apply_share(self, doc: dict[str, Any]) -> None:
         try:
@@ -157,6 +190,8 @@ class NodeSmb:
         if on == self._serving:
             return
         self._serving = on
+        if isinstance(self.server.channels, NodeChannels):
+            self.server.channels.serving = on
         if on:
             self.listeners = await start_listeners(self.server)
             log.info("%s: SMB serving on %s:%d", self.ctx.name, self.ctx.address, self.ctx.smb_port)
@@ -165,6 +200,8 @@ class NodeSmb:
                 srv.close()
             for conn in list(self.server.connections.values()):
                 conn.abort()
+            if isinstance(self.server.channels, NodeChannels):
+                self.server.channels.close()  # the connections carried to other nodes too
             self.listeners = []
             log.warning("%s: SMB stopped (no quorum)", self.ctx.name)
 
@@ -190,6 +227,8 @@ class NodeSmb:
                     log.exception("domain membership not applied")
                 self._changed.clear()
                 await self.volumes.sync()
+                if isinstance(self.server.channels, NodeChannels):
+                    self.server.channels.close(self._node_down)
                 try:
                     await sessions.tick()  # Get-SmbSession's listing, Close-SmbSession's requests
                 except Exception as e:  # noqa: BLE001 - a store hiccup: next second

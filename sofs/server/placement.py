@@ -15,7 +15,10 @@ it to one worker (the socket travels with SCM_RIGHTS). The choice:
   4-tuple splits them 2-2 only 3 times in 8.
 
 Session ids carry the index of the worker that made them (bits 32-39), so a PreviousSessionId
-([MS-SMB2] 3.3.5.5.3) names the worker holding the session it replaces.
+([MS-SMB2] 3.3.5.5.3) names the worker holding the session it replaces; on a cluster node they also
+carry the node's id (bits 40-47, :class:`~sofs.cluster.model.NodeRecord` ``id``), so a binding
+SESSION_SETUP that reaches another node names the node holding the session
+(:mod:`sofs.server.channel_relay`).
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 _NEGOTIATE_GUID_AT = 4 + 64 + 12  # NetBIOS length, SMB2 header, NEGOTIATE fields before ClientGuid
 PEEK_BYTES = _NEGOTIATE_GUID_AT + 16
 MAX_WORKERS = 256
+MAX_NODES = 256  # node ids a session id can carry (Windows clusters: at most 64 nodes)
 
 
 def negotiate_client_guid(data: bytes) -> bytes | None:
@@ -49,12 +53,18 @@ def negotiate_client_guid(data: bytes) -> bytes | None:
     return bytes(data[_NEGOTIATE_GUID_AT:PEEK_BYTES])
 
 
-def session_id_base(worker: int, rand: bytes | None = None) -> int:
-    """The first session id of worker ``worker``'s counter: 24 random bits (not guessable, and new
-    for each start of the worker), the worker's index in bits 32-39, then a 32-bit count."""
+def session_id_base(worker: int, rand: bytes | None = None, node: int = 0) -> int:
+    """The first session id of worker ``worker``'s counter: random high bits (not guessable, and new
+    for each start of the worker), the worker's index in bits 32-39, then a 32-bit count. A cluster
+    node (``node``: its id, 1-255) puts its id in bits 40-47 (16 random bits are left); a standalone
+    server (``node`` 0) keeps 24 random bits there."""
     if not 0 <= worker < MAX_WORKERS:
         raise ValueError(f"worker index {worker} out of range")
+    if not 0 <= node < MAX_NODES:
+        raise ValueError(f"node id {node} out of range (1-{MAX_NODES - 1})")
     r = int.from_bytes(rand if rand is not None else os.urandom(3), "little") & 0xFFFFFF
+    if node:
+        r = (r & 0xFFFF00) | node
     return (r << 40) | (worker << 32) | 1
 
 
@@ -63,8 +73,14 @@ def session_worker(session_id: int) -> int:
     return (session_id >> 32) & 0xFF
 
 
-def session_ids(worker: int) -> Iterator[int]:
-    return itertools.count(session_id_base(worker))
+def session_node(session_id: int) -> int:
+    """The cluster node id a session id of a cluster node carries (meaningless for a standalone
+    server's ids, which hold random bits there)."""
+    return (session_id >> 40) & 0xFF
+
+
+def session_ids(worker: int, node: int = 0) -> Iterator[int]:
+    return itertools.count(session_id_base(worker, node=node))
 
 
 @dataclass

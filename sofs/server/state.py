@@ -15,7 +15,8 @@ from typing import Any
 from sofs.config import ServerConfig, ShareConfig
 from sofs.engine.state import ConnectionState, Session
 from sofs.handlers.opens import HandleMap
-from sofs.handlers.peers import Peers
+from sofs.handlers.peers import ChannelHolders, Peers
+from sofs.handlestate.barrier import OutputBarrier
 from sofs.server.stats import RequestStats
 
 log = logging.getLogger("sofs.server")
@@ -52,10 +53,15 @@ class ServerState:
     persistent_handles: bool = True  # NEGOTIATE advertises SMB2_GLOBAL_CAP_PERSISTENT_HANDLES on 3.x
     directory_leasing: bool = True  # ... SMB2_GLOBAL_CAP_DIRECTORY_LEASING
     multichannel: bool = True  # ... SMB2_GLOBAL_CAP_MULTI_CHANNEL
+    barrier: OutputBarrier = field(default_factory=OutputBarrier)
+    """Journal commits owed before the next response leaves (sofs.handlestate.barrier)."""
     stats: RequestStats = field(default_factory=RequestStats)
     """Per-request counters (``/metrics``)."""
     workers: Peers | None = None
     """The other SMB worker processes of this server (:mod:`sofs.server.workers`); None: one process."""
+    channels: ChannelHolders | None = None
+    """A cluster node's relay of binding connections to the node holding the session
+    (:class:`sofs.server.channel_relay.NodeChannels`); None: a standalone server."""
     _session_ids: Any = None
     _conn_ids: Any = field(default_factory=lambda: itertools.count(1))
 

@@ -23,6 +23,7 @@ from sofs.wire.status import NtStatus
 
 MAX_COMPONENT = 255  # UTF-16 code units in NTFS; we count code points (close enough, BMP names)
 _INVALID_CHARS = frozenset('"*/:<>?\\|') | frozenset(chr(c) for c in range(0x20))
+_INVALID_RE = re.compile("[" + re.escape("".join(sorted(_INVALID_CHARS))) + "]")  # the same set, one C scan
 _INVALID_STREAM_CHARS = frozenset("/\\:\x00")
 WILDCARD_CHARS = frozenset("*?<>\"")
 
@@ -84,9 +85,9 @@ def validate_component(comp: str) -> None:
         raise NameError_(NtStatus.OBJECT_NAME_INVALID, "empty component")
     if len(comp) > MAX_COMPONENT:
         raise NameError_(NtStatus.OBJECT_NAME_INVALID, "component too long")
-    for ch in comp:
-        if ch in _INVALID_CHARS:
-            raise NameError_(NtStatus.OBJECT_NAME_INVALID, f"invalid character {ch!r}")
+    bad = _INVALID_RE.search(comp)
+    if bad is not None:
+        raise NameError_(NtStatus.OBJECT_NAME_INVALID, f"invalid character {bad.group()!r}")
 
 
 def validate_stream_name(name: str) -> None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sofs.vfs.posix import PosixHandle, PosixVfs
 
 _META_FOLD = fold_name(META_DIR)
+_META_LEN = len(META_DIR)
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 # FileBasicInformation time values that do not set anything now ([MS-FSCC] 2.4.7).
 _NO_SET = frozenset({0, -1, -2, _MASK64, _MASK64 - 1})
@@ -163,7 +164,7 @@ def list_dir(vfs: PosixVfs, h: PosixHandle, pattern: str, parent_fd: int | None)
     with os.scandir(h.fd) as it:
         for ent in it:
             name = ent.name
-            if at_root and fold_name(name) == _META_FOLD:
+            if at_root and len(name) == _META_LEN and fold_name(name) == _META_FOLD:
                 continue
             if not match(name) or not _listable(name):
                 continue

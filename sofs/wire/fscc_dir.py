@@ -49,13 +49,19 @@ _U32 = struct.Struct("<I")
 _NAMES = struct.Struct("<III")
 
 
+_NO_SHORT = bytes(26)  # ShortNameLength 0, Reserved, ShortName[24] zeroed
+_REPARSE_POINT = int(FileAttributes.REPARSE_POINT)  # int: ``int & IntFlag`` builds a member per entry
+
+
 def _short(e: DirEntry) -> bytes:
+    if not e.short_name:
+        return _NO_SHORT
     s = utf16_encode(e.short_name)[:24]
     return bytes([len(s), 0]) + s + b"\0" * (24 - len(s))
 
 
 def _ea_field(e: DirEntry) -> int:
-    return e.reparse_tag if e.attributes & FileAttributes.REPARSE_POINT else e.ea_size
+    return e.reparse_tag if e.attributes & _REPARSE_POINT else e.ea_size
 
 
 def _common(e: DirEntry, name: bytes) -> bytes:

@@ -177,6 +177,27 @@ def test_smbtorture_ratchet_across_nodes_full(torture_cluster: TortureCluster) -
     run_list(torture_cluster, slow=True)
 
 
+def _carried(c: TortureCluster) -> int:
+    """How many binding connections the nodes carried to the node holding the session (their logs)."""
+    return sum(p.read_text(errors="replace").count("carried to node") for p in c.state.glob("n*.log"))
+
+
+@pytest.mark.interop
+@pytest.mark.timeout(600)
+def test_a_channel_bound_through_another_node_is_carried_to_the_session(torture_cluster: TortureCluster) -> None:
+    """Through the relay, a test's binding connection reaches another node than its session's (each
+    new connection goes to the next node): the node carries it to the holder, which binds it, and the
+    test goes on over that channel (dhv2-pending2l: a CREATE replayed on the second channel while the
+    first one's is pending; bind_negative_smb3signCtoGs: the holder's refusal of a binding that
+    negotiated another signing algorithm)."""
+    before = _carried(torture_cluster)
+    results = torture_cluster.run("ca", ["smb2.replay.dhv2-pending2l-vs-lease-sane"])
+    results |= torture_cluster.run("share", ["smb2.session.bind_negative_smb3signCtoGs"])
+    assert {t: r for t, (r, _) in results.items()} == {"smb2.replay.dhv2-pending2l-vs-lease-sane": "success",
+                                                      "smb2.session.bind_negative_smb3signCtoGs": "success"}, results
+    assert _carried(torture_cluster) > before
+
+
 def main(argv: list[str]) -> int:
     """Run whole groups across nodes and print one line per test (for the issue note)."""
     share = "share"

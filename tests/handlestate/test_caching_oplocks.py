@@ -132,6 +132,17 @@ def test_plan_write_breaks() -> None:
     assert plan_write_breaks(hs) == [BreakOrder("ii", N, False), BreakOrder("rh", N, False)]
 
 
+
+def test_a_writers_own_break_in_progress_is_not_deepened() -> None:
+    """The writer's own batch oplock breaking to level II counts as batch (Samba: the fsp's oplock_type
+    until the ack): its write breaks nothing of its own (smb2.oplock.brl1 when the write's message
+    reaches a remote coordinator after the break began). Another open in the same state is broken."""
+    RWH = R | Caching.W | Caching.H
+    assert plan_write_breaks([Holder("me", RWH, False, R)], writer="me") == []
+    assert plan_write_breaks([Holder("other", RWH, False, R)], writer="me") == [BreakOrder("other", N, False)]
+    assert plan_write_breaks([Holder("me", R, False)], writer="me") == [BreakOrder("me", N, False)]  # batch1
+
+
 @pytest.mark.parametrize(("access", "stat"), [(0x80, True), (0x100080, True), (0x20000, False), (0x1, False),
                                               (0x10000, False), (0x2, False)])
 def test_stat_open(access, stat) -> None:

@@ -168,7 +168,8 @@ def test_a_persistent_admit_journaled_by_the_old_coordinator_whose_answer_was_lo
         tmp_path: Path) -> None:
     """The old coordinator journaled a persistent open and died before answering; the new one brought
     it back disconnected. The admit sent again (``resent``) gets that open — not FILE_NOT_AVAILABLE
-    from its own waiting handle — with the caching granted first; another client's does not."""
+    from its own waiting handle, nor DUPLICATE_OBJECTID for its CreateGuid — with the caching granted
+    first; another client's does not."""
     from test_coordinator import admit_req
 
     from sofs.handlestate.api import LeaseRequest
@@ -189,9 +190,9 @@ def test_a_persistent_admit_journaled_by_the_old_coordinator_whose_answer_was_lo
         assert new.restore() == 1
         ep2 = new.attach(Sink("n2"), "n2")
         again = dataclasses.replace(req, caller=caller(ep2))
-        with pytest.raises(HandleStateError) as ei:  # as a new open, it meets its own waiting handle
+        with pytest.raises(HandleStateError) as ei:  # not resent: a reused CreateGuid ([MS-SMB2] 3.3.5.9.10)
             await new.admit(again, None)
-        assert ei.value.status == S.FILE_NOT_AVAILABLE
+        assert ei.value.status == S.DUPLICATE_OBJECTID
         stranger = dataclasses.replace(again, caller=caller(ep2, b"z" * 16), resent=True)
         with pytest.raises(HandleStateError) as ei:  # another client's resent admit is no owner
             await new.admit(stranger, None)

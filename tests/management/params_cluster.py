@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from tests.conftest import USERS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cluster"))
 from cluster_proc import free_port_on, sofs
+from test_mgmt_dashboard import until  # noqa: F401  (the tests' one polling helper)
 
 ADDR = {"n1": "127.0.0.11", "n2": "127.0.0.12", "n3": "127.0.0.13"}
 
@@ -53,16 +53,6 @@ class Live:
         code, _, err = self.ps(*argv)
         assert code != 0, f"{argv} was accepted"
         return err
-
-
-def until(fn: Any, what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got:
-            return got
-        assert time.monotonic() < deadline, what
-        time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,19 @@ import pytest
 
 from sofs.management.clusterlog import write_cluster_log
 from sofs.management.errors import ManagementError
-from sofs.management.events import ClusterEvent, ClusterView, append_events, diff_events, read_events
+from sofs.management.events import (
+    ClusterEvent,
+    ClusterView,
+    WitnessClientView,
+    append_events,
+    diff_events,
+    read_events,
+)
 
 UP3 = {"n1": "Up", "n2": "Up", "n3": "Up"}
+HOST1 = WitnessClientView("HOST1", "n3", "n1", "VMS")
 BASE = ClusterView(UP3, {"Cluster Group": ("n1", 1), "Volume1": ("n2", 1)}, dict.fromkeys(UP3, 1), "n1", True,
-                   {"vms": "{}"})
+                   {"vms": "{}"}, {"r1": HOST1})
 
 
 def kinds(prev: ClusterView | None, cur: ClusterView) -> list[tuple[str, str]]:
@@ -33,6 +41,13 @@ def kinds(prev: ClusterView | None, cur: ClusterView) -> list[tuple[str, str]]:
     ({"shares": {}}, [("ShareRemoved", "vms")]),
     ({"shares": {"vms": "{}", "sql": "{}"}}, [("ShareAdded", "sql")]),
     ({"shares": {"vms": '{"x": 1}'}}, [("ShareChanged", "vms")]),
+    ({"witness_clients": {"r1": HOST1, "r2": WitnessClientView("HOST2", "n2", "n1", "SOFS")}},
+     [("WitnessClientRegistered", "HOST2")]),
+    ({"witness_clients": {}}, [("WitnessClientUnregistered", "HOST1")]),
+    ({"witness_clients": {"r1": WitnessClientView("HOST1", "n3", "n1", "VMS", 1, "unavailable")}},
+     [("WitnessClientNotified", "HOST1")]),
+    ({"witness_clients": {"r1": WitnessClientView("HOST1", "n3", "n1", "VMS", 0, "available", ("127.0.0.12",))}},
+     []),  # a pending move is not a notice until a node delivers it
 ])
 def test_diff_events_table(change: dict[str, object], expected: list[tuple[str, str]]) -> None:
     cur = ClusterView(**{**{f: getattr(BASE, f) for f in BASE.__dataclass_fields__}, **change})  # type: ignore[arg-type]
@@ -41,13 +56,26 @@ def test_diff_events_table(change: dict[str, object], expected: list[tuple[str, 
 
 def test_failover_is_told_from_a_move() -> None:
     down = ClusterView({**UP3, "n1": "Down"}, {"Cluster Group": ("n2", 2), "Volume1": ("n2", 1)}, BASE.votes,
-                       "n1", True, BASE.shares)
+                       "n1", True, BASE.shares, BASE.witness_clients)
     (node, owner) = diff_events(BASE, down)
     assert node[0] == "NodeDown" and owner[0] == "OwnerChanged" and owner[4]["failover"] is True
     assert owner[3] == "Warning" and "failover" in owner[2]
-    moved = ClusterView(UP3, {"Cluster Group": ("n2", 2), "Volume1": ("n2", 1)}, BASE.votes, "n1", True, BASE.shares)
+    moved = ClusterView(UP3, {"Cluster Group": ("n2", 2), "Volume1": ("n2", 1)}, BASE.votes, "n1", True, BASE.shares,
+                        BASE.witness_clients)
     assert diff_events(BASE, moved)[0][4]["failover"] is False
     assert kinds(None, BASE) == [("RecorderStarted", "")]
+
+
+@pytest.mark.parametrize(("after", "message", "severity"), [
+    (WitnessClientView("HOST1", "n3", "n1", "VMS", 1, "unavailable"), "told n3 is unavailable", "Warning"),
+    (WitnessClientView("HOST1", "n3", "n1", "VMS", 2, "available"), "told of a change of n3", "Information"),
+    (WitnessClientView("HOST1", "n2", "n1", "VMS", 1), "told to move to n2", "Information"),
+])
+def test_witness_notices_say_what_the_client_was_told(after: WitnessClientView, message: str, severity: str) -> None:
+    cur = ClusterView(BASE.nodes, BASE.owners, BASE.votes, BASE.witness_holder, True, BASE.shares, {"r1": after})
+    ((kind, subject, text, sev, details),) = diff_events(BASE, cur)
+    assert (kind, subject, sev, details["notices"]) == ("WitnessClientNotified", "HOST1", severity, after.notices)
+    assert message in text
 
 
 def test_log_files_window_and_cluster_log(tmp_path: Path) -> None:

@@ -139,3 +139,37 @@ def test_cmdlets_that_open_no_service_take_no_cluster() -> None:
         assert code == 2 and "cannot be found that matches parameter name 'Cluster'" in err, err
     code, _, err = cli("Get-Help", "Get-Help", "-AsJson")  # its output is text: no object to convert
     assert code == 2 and "'AsJson'" in err, err
+
+
+def test_get_command_and_get_help_name() -> None:
+    code, out, _ = cli("Get-Command", "-Name", "Get-SmbS*", "-AsJson")
+    assert code == 0 and [c["Name"] for c in json.loads(out)] == ["Get-SmbSession", "Get-SmbShare", "Get-SmbShareAccess"]
+    code, out, _ = cli("Get-Help", "-Name", "new-smbshare")
+    assert code == 0 and out.startswith("NAME\n    New-SmbShare\n") and "-CATimeout" in out
+    code, _, err = cli("Get-Help", "-Name", "Get-Nothing")
+    assert code == 1 and "'Get-Nothing' is not recognized" in err
+
+
+def test_new_cluster_on_a_real_store(tmp_path: Path) -> None:
+    """New-Cluster through the real ClusterClient over a real embedded store (no node runs yet)."""
+    from sofs.cluster.client import ClusterClient
+    from sofs.cluster.store_embedded import open_embedded
+    from sofs.management.services.cluster import ClusterService
+
+    async def factory(kind: str, **_: Any) -> Any:
+        assert kind == "cluster"
+        return ClusterService(ClusterClient(await open_embedded(tmp_path)))
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        return main(list(argv), service_factory=factory, stdout=out, stderr=err), out.getvalue(), err.getvalue()
+
+    code, _, err = run("New-Cluster", "-Name", "c1", "-Node", "n1,n2", "-StaticAddress", "192.0.2.10", "-NoStorage")
+    assert code == 0, err
+    code, out, _ = run("Get-Cluster", "-AsJson")
+    assert json.loads(out)["StaticAddress"] == ["192.0.2.10"]
+    assert [n["Name"] for n in json.loads(run("Get-ClusterNode", "-AsJson")[1])] == ["n1", "n2"]
+    code, _, err = run("New-Cluster", "-Name", "c2", "-Node", "n1", "-Force")
+    assert code == 1 and "already" in err, err  # -Force does not replace a cluster
+    code, _, err = run("New-Cluster", "-Name", "c3", "-Node", "n1", "-StaticAddress", "not-an-address")
+    assert code == 1 and "not-an-address" in err, err

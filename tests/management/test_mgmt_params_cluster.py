@@ -28,7 +28,7 @@ pytestmark = pytest.mark.interop
 
 def logs_on(live: Live, user: str, password: str) -> bool:
     conn = Connection(uuid.uuid4(), ADDR["n2"], live.port, require_signing=False)
-    until(lambda: _connected(conn), "n2 accepts SMB connections")
+    until(lambda: _connected(conn), 20, "n2 accepts SMB connections")
     try:
         Session(conn, user, password, require_encryption=False).connect()
         return True
@@ -67,7 +67,7 @@ def test_accounts_disabled_enable_and_cluster_access(live: Live) -> None:
     assert live.json("Get-LocalUser", "carol")[0]["Enabled"] is False
     assert not logs_on(live, "carol", "carol password")
     live.ok("Enable-LocalUser", "-Name", "carol")
-    until(lambda: logs_on(live, "carol", "carol password"), "carol enabled on the nodes")
+    until(lambda: logs_on(live, "carol", "carol password"), 20, "carol enabled on the nodes")
     live.ok("Grant-ClusterAccess", "-User", "carol", "-ReadOnly")
     live.ok("New-LocalUser", "-Name", "dave", "-Password", "dave password")
     live.ok("Grant-ClusterAccess", "-User", "dave", "-Full")
@@ -95,20 +95,20 @@ def test_node_parameters(live: Live) -> None:
         (n3,) = live.json("Get-ClusterNode", "-Name", "n3")
         return n3["State"] == "Paused" and n3["DrainStatus"] == "Completed" and \
             all(g["OwnerNode"] != "n3" for g in live.json("Get-ClusterGroup"))
-    until(drained, "n3 drained and paused")
+    until(drained, 20, "n3 drained and paused")
     live.ok("Resume-ClusterNode", "-Name", "n3")
-    until(lambda: live.json("Get-ClusterNode", "-Name", "n3")[0]["State"] == "Up", "n3 resumed")
+    until(lambda: live.json("Get-ClusterNode", "-Name", "n3")[0]["State"] == "Up", 20, "n3 resumed")
 
 
 def test_volume_parameters(live: Live) -> None:
     live.ok("New-SmbShare", "-Name", "VOLS", "-Path", r"C:\ClusterStorage\Volume1\Shares\VOLS", "-CreatePath",
             "-FullAccess", "alice")  # a share on Volume1 makes it a cluster shared volume
-    until(lambda: live.ps("Get-ClusterSharedVolume", "Volume1")[0] == 0, "Volume1 is a CSV")
+    until(lambda: live.ps("Get-ClusterSharedVolume", "Volume1")[0] == 0, 20, "Volume1 is a CSV")
     (vol,) = live.json("Get-ClusterSharedVolume", "-Name", "Volume1")
     assert "was not found" in live.refused("Get-ClusterSharedVolume", "-Name", "Nope")
     target = next(n for n in ("n1", "n2", "n3") if n != vol["Node"])
     live.ok("Move-ClusterSharedVolume", "-Name", "Volume1", "-Node", target)
-    until(lambda: live.json("Get-ClusterSharedVolume", "Volume1")[0]["Node"] == target, "coordinator moved")
+    until(lambda: live.json("Get-ClusterSharedVolume", "Volume1")[0]["Node"] == target, 20, "coordinator moved")
     rows = live.json("Get-ClusterSharedVolumeState", "-Name", "Volume1", "-Node", "n2")
     assert [(r["Node"], r["VolumeFriendlyName"]) for r in rows] == [("n2", "Volume1")], rows
     assert len(live.json("Get-ClusterSharedVolumeState", "-Name", "Volume1")) == 3
@@ -149,6 +149,10 @@ def test_format_parameters(live: Live) -> None:
     assert out.splitlines()[1].split() == ["Name", "State"] and "n1" in out and "NodeWeight" not in out
     out = live.ok("Get-ClusterNode", "-Name", "n1", "|", "Format-List", "-Property", "Name,NodeWeight")
     assert [ln.split(":")[0].strip() for ln in out.splitlines() if ln.strip()] == ["Name", "NodeWeight"]
+    out = live.ok("Get-ClusterNode", "-Name", "n1", "|", "ConvertTo-Json", "-Compress", "-Depth", "1")
+    assert "\n" not in out.strip() and json.loads(out)["Name"] == "n1"
+    deep = json.loads(live.ok("Get-Cluster", "|", "ConvertTo-Json", "-Depth", "0"))
+    assert isinstance(deep["StaticAddress"], str)  # nested deeper than -Depth: its text
 
 
 def test_cluster_log_node_and_local_time(live: Live, tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ class Client:
     def __init__(self, live: Live, user: str, node: str = "n1") -> None:
         self.addr = ADDR[node]
         self.conn = Connection(uuid.uuid4(), self.addr, live.port, require_signing=False)
-        until(self._connect, f"{node} accepts SMB connections")
+        until(self._connect, 20, f"{node} accepts SMB connections")
         self.session = Session(self.conn, user, USERS[user], require_encryption=False)
         self.session.connect()
 
@@ -98,12 +98,14 @@ def test_new_share_rights_description_ca_timeout_read_only(live: Live) -> None:
             "-NoAccess", "bob")
     live.ok("New-SmbShare", "-Name", "PO", "-Path", share_path("PO"), "-CreatePath", "-FullAccess", "alice,bob",
             "-ReadOnly")
+    live.ok("New-SmbShare", "-Name", "PE", "-Path", share_path("PE"), "-CreatePath", "-FullAccess", "alice",
+            "-EncryptData", "$true")
     (pr,) = live.json("Get-SmbShare", "-Name", "PR")
     assert (pr["Description"], pr["CATimeout"], pr["ContinuouslyAvailable"]) == ("read for bob", 30, True)
 
     alice, bob = Client(live, "alice"), Client(live, "bob")
     try:
-        until(lambda: status(lambda: alice.tree("PO")) == 0, "the new shares served")
+        until(lambda: status(lambda: alice.tree("PO")) == 0, 20, "the new shares served")
         t = alice.tree("PR")
         create(t, "f.txt").close()
         # -CATimeout: the persistent handle's timeout granted on the wire (DH2Q response, in ms)
@@ -125,6 +127,8 @@ def test_new_share_rights_description_ca_timeout_read_only(live: Live) -> None:
         # -ReadOnly: nobody writes, reading works
         to = alice.tree("PO")
         assert status(lambda: create(to, "new.txt")) != 0
+        # -EncryptData: the tree connect says so (SMB2_SHAREFLAG_ENCRYPT_DATA) and the client encrypts
+        assert alice.tree("PE").encrypt_data is True and alice.tree("PR").encrypt_data is False
     finally:
         alice.close()
         bob.close()
@@ -139,19 +143,19 @@ def test_share_access_cmdlets_scope_name_and_force(live: Live) -> None:
         err = live.refused(cmd, "-Name", "PA", "-AccountName", "bob", "-ScopeName", "OTHER", "-Force", *extra)
         assert "its scope is '*'" in err, (cmd, err)
     assert "its scope is '*'" in live.refused("Get-SmbShareAccess", "-Name", "PA", "-ScopeName", "OTHER")
-    until(lambda: connects(live, "alice", "PA") == 0, "PA served")
+    until(lambda: connects(live, "alice", "PA") == 0, 20, "PA served")
     assert connects(live, "bob", "PA") == ACCESS_DENIED
     live.ok("Grant-SmbShareAccess", "-Name", "PA", "-AccountName", "bob", "-AccessRight", "Change", "-ScopeName", "*",
             "-Force")
-    until(lambda: connects(live, "bob", "PA") == 0, "bob granted")
+    until(lambda: connects(live, "bob", "PA") == 0, 20, "bob granted")
     live.ok("Block-SmbShareAccess", "-Name", "PA", "-AccountName", "bob", "-ScopeName", "*", "-Force")
     rows = live.json("Get-SmbShareAccess", "-Name", "PA", "-ScopeName", "*")
     assert {(r["AccountName"], r["AccessControlType"]) for r in rows} >= {("bob", "Deny"), ("bob", "Allow")}, rows
-    until(lambda: connects(live, "bob", "PA") == ACCESS_DENIED, "bob blocked")
+    until(lambda: connects(live, "bob", "PA") == ACCESS_DENIED, 20, "bob blocked")
     live.ok("Unblock-SmbShareAccess", "-Name", "PA", "-AccountName", "bob", "-ScopeName", "*", "-Force")
-    until(lambda: connects(live, "bob", "PA") == 0, "bob unblocked")
+    until(lambda: connects(live, "bob", "PA") == 0, 20, "bob unblocked")
     live.ok("Revoke-SmbShareAccess", "-Name", "PA", "-AccountName", "bob", "-ScopeName", "*", "-Force")
-    until(lambda: connects(live, "bob", "PA") == ACCESS_DENIED, "bob revoked")
+    until(lambda: connects(live, "bob", "PA") == ACCESS_DENIED, 20, "bob revoked")
     assert [r["AccountName"] for r in live.json("Get-SmbShareAccess", "PA")] == ["alice"]
 
 
@@ -159,14 +163,14 @@ def test_session_connection_and_open_file_selectors(live: Live) -> None:
     live.ok("New-SmbShare", "-Name", "PS", "-Path", share_path("PS"), "-CreatePath", "-FullAccess", "alice,bob")
     alice, bob = Client(live, "alice", "n1"), Client(live, "bob", "n2")
     try:
-        a_file = create(until(lambda: _tree(alice, "PS"), "PS served"), "a.txt")
-        b_file = create(until(lambda: _tree(bob, "PS"), "PS served"), "b.txt")
+        a_file = create(until(lambda: _tree(alice, "PS"), 20, "PS served"), "a.txt")
+        b_file = create(until(lambda: _tree(bob, "PS"), 20, "PS served"), "b.txt")
 
         def two() -> list[dict[str, Any]] | None:
             s = [x for x in live.json("Get-SmbSession") if x["NumOpens"] == 1]
             return s if len(s) == 2 else None
 
-        by_user = {s["ClientUserName"].split("\\")[1]: s for s in until(two, "both sessions listed")}
+        by_user = {s["ClientUserName"].split("\\")[1]: s for s in until(two, 20, "both sessions listed")}
         a_id, b_id = str(by_user["alice"]["SessionId"]), str(by_user["bob"]["SessionId"])
 
         def users(*argv: str) -> list[str]:
@@ -196,7 +200,7 @@ def test_session_connection_and_open_file_selectors(live: Live) -> None:
         # Close-SmbSession by user, computer and scope: bob's session ends, alice's lives on
         live.ok("Close-SmbSession", "-ClientUserName", "*\\bob", "-ClientComputerName", "127.0.0.1", "-ScopeName", "*",
                 "-Force")
-        until(lambda: status(lambda: b_file.write(b"b", 0)) == USER_SESSION_DELETED, "bob's session closed")
+        until(lambda: status(lambda: b_file.write(b"b", 0)) == USER_SESSION_DELETED, 20, "bob's session closed")
         a_file.write(b"a", 0)
         assert "No matching SMB session" in live.refused("Close-SmbSession", "-ClientComputerName", "192.0.2.1")
         assert "No matching SMB session" in live.refused("Close-SmbSession", "-ScopeName", "OTHER")

@@ -92,11 +92,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Ap
 GETS = ["/api/v1/", "/api/v1/whoami", "/api/v1/cluster", "/api/v1/nodes", "/api/v1/nodes/n2", "/api/v1/groups",
         "/api/v1/resources", "/api/v1/quorum", "/api/v1/shares", "/api/v1/shares/Data", "/api/v1/shares/Data/access",
         "/api/v1/openfiles", "/api/v1/sessions", "/api/v1/connections", "/api/v1/multichannel", "/api/v1/accounts",
-        "/api/v1/events", "/api/v1/volumes", "/api/v1/volumes/state", "/metrics"]
+        "/api/v1/events", "/api/v1/volumes", "/api/v1/volumes/state", "/api/v1/witness", "/metrics"]
 MUTATIONS: list[tuple[str, str, Any]] = [
     ("POST", "/api/v1/nodes/n3/suspend", {"drain": True}), ("POST", "/api/v1/nodes/n3/resume", None),
     ("POST", "/api/v1/groups/Cluster%20Group/move", {"node": "n2"}), ("POST", "/api/v1/volumes/Volume1/move", {"node": "n2"}),
     ("POST", "/api/v1/shares", {"name": "X", "path": r"C:\ClusterStorage\Volume1\X", "create_path": True}),
+    ("POST", "/api/v1/witness/HOST1/move", {"node": "n2"}),
     ("DELETE", "/api/v1/shares/Data", None), ("DELETE", "/api/v1/openfiles/1", None),
     ("DELETE", "/api/v1/sessions/n1/1", None)]
 
@@ -131,6 +132,7 @@ def test_every_get_route_on_every_node(cluster: tuple[Path, Api, int]) -> None:
     assert api.call("GET", "/api/v1/groups")[1] == as_json(state, "Get-ClusterGroup")
     assert api.call("GET", "/api/v1/volumes")[1] == as_json(state, "Get-ClusterSharedVolume")
     assert api.call("GET", "/api/v1/volumes/state")[1] == as_json(state, "Get-ClusterSharedVolumeState")
+    assert api.call("GET", "/api/v1/witness")[1] == as_json(state, "Get-SmbWitnessClient") == []  # none registered
     assert api.call("GET", "/api/v1/nodes/n9")[0] == 404
 
 
@@ -149,6 +151,7 @@ def test_mutations_need_full_access_and_valid_bodies(cluster: tuple[Path, Api, i
                  ("POST", "/api/v1/nodes/n3/suspend", b'{"drian": true}'),
                  ("POST", "/api/v1/groups/Cluster%20Group/move", b'{"node": 3}'),
                  ("POST", "/api/v1/volumes/Volume1/move", b'{"nod": "n2"}'),
+                 ("POST", "/api/v1/witness/HOST1/move", b'{}'),
                  ("POST", "/api/v1/shares", b'{"name": "Y"}'),
                  ("POST", "/api/v1/shares", b'{"name": "Y", "path": "/tmp", "full_access": [1]}'),
                  ("DELETE", "/api/v1/openfiles/abc", None), ("DELETE", "/api/v1/sessions/n1/abc", None)]
@@ -157,7 +160,8 @@ def test_mutations_need_full_access_and_valid_bodies(cluster: tuple[Path, Api, i
         assert status == 400 and data["error"]["message"], (path, raw, data)
     for method, path, body in [("POST", "/api/v1/nodes/n9/suspend", None), ("POST", "/api/v1/groups/nope/move", None),
                                ("DELETE", "/api/v1/shares/nope", None), ("DELETE", "/api/v1/sessions/n1/7", None),
-                               ("POST", "/api/v1/volumes/nope/move", None)]:
+                               ("POST", "/api/v1/volumes/nope/move", None),
+                               ("POST", "/api/v1/witness/nope/move", {"node": "n2"})]:
         assert api.call(method, path, body=body)[0] == 404, path
     assert api.call("POST", "/api/v1/groups/Cluster%20Group/move", body={"node": "n9"})[0] == 404
     assert snapshot(api) == before  # nothing changed

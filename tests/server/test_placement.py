@@ -14,6 +14,7 @@ from sofs.server.placement import (
     Placement,
     negotiate_client_guid,
     session_id_base,
+    session_node,
     session_worker,
 )
 from sofs.wire.header import Header
@@ -60,6 +61,15 @@ def test_session_ids_name_their_worker() -> None:
     assert session_worker(base + 123456) == 5
     with pytest.raises(ValueError):
         session_id_base(256)
+
+
+def test_a_cluster_nodes_session_ids_name_the_node() -> None:
+    base = session_id_base(0, b"\xaa\xbb\xcc", node=3)
+    assert base == (0xCCBB03 << 40) | 1
+    assert session_node(base) == 3 and session_node(base + 99) == 3 and session_worker(base) == 0
+    assert session_node(session_id_base(0, b"\xaa\xbb\xcc")) == 0xAA  # standalone: random bits there
+    with pytest.raises(ValueError):
+        session_id_base(0, node=256)
 
 
 def test_least_loaded_then_lowest_index() -> None:

@@ -144,3 +144,19 @@ def test_reference_agrees_with_table(pattern: str, name: str, expected: bool) ->
 @given(st.text(alphabet="ab.*?<>\"", max_size=6), st.text(alphabet="abAB.", max_size=7))
 def test_wildcard_matches_reference(pattern: str, name: str) -> None:
     assert wildcard_match(pattern, name) == _reference(pattern, name)
+
+
+def test_validate_component_refuses_exactly_the_invalid_characters() -> None:
+    """The one-scan check refuses the characters Windows refuses in a name ([MS-FSCC] 2.1.5.2:
+    ``" * / : < > ? \\ |`` and 0x00-0x1F), wherever they are, and nothing else."""
+    from sofs.vfs.names import NameError_, validate_component
+
+    invalid = set('"*/:<>?\\|') | {chr(c) for c in range(0x20)}
+    for code in range(0x300):
+        ch = chr(code)
+        for name in (ch + "x", "x" + ch, "ab" + ch + "cd"):
+            if ch in invalid:
+                with pytest.raises(NameError_):
+                    validate_component(name)
+            else:
+                validate_component(name)

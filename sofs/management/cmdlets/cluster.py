@@ -45,4 +45,5 @@ async def get_cluster(ctx: Context, p: dict[str, Any]) -> list[Any]:
 async def get_cluster_log(ctx: Context, p: dict[str, Any]) -> list[Any]:
     """Write each node's events and process log of a time window to <node>_cluster.log files."""
     svc = await ctx.service("clusterlog")
-    return svc.write(p.get("Node"), p.get("Destination") or ctx.cwd, p.get("TimeSpan"), bool(p.get("UseLocalTime")))
+    return await svc.write(p.get("Node"), p.get("Destination") or ctx.cwd, p.get("TimeSpan"),
+                           bool(p.get("UseLocalTime")))

@@ -36,6 +36,7 @@ from sofs.management import format as fmt
 from sofs.management.errors import ManagementError
 from sofs.management.events import read_events
 from sofs.management.services.csv import CsvService
+from sofs.management.services.witness import WitnessClientService
 
 API = "/api/v1"
 STATUS = {"ObjectNotFound": 404, "ResourceExists": 409, "InvalidOperation": 409, "InvalidArgument": 400,
@@ -55,12 +56,15 @@ class ApiServices:
     """a ``prometheus_client`` registry (``/metrics``), or None"""
     sessions: Any = None
     """``SmbSessionService`` (sessions, connections, channels), or None"""
+    logs: Any = None
+    """``ClusterLogService`` (every node's events, asked through the store), or None: this machine's files"""
 
 
 # route body schemas: field -> (type, required)
 BODIES: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "suspend": {"drain": (bool, False)},
     "move": {"node": ((str, type(None)), False)},
+    "witness-move": {"node": (str, True)},
     "share": {"name": (str, True), "path": (str, True), "continuously_available": (bool, False),
               "encrypt_data": (bool, False), "description": (str, False), "full_access": (list, False),
               "change_access": (list, False), "read_access": (list, False), "no_access": (list, False),
@@ -162,6 +166,7 @@ def make_app(svc: ApiServices, static_dir: Path | None = None) -> web.Applicatio
     app = web.Application(middlewares=[errors, auth_middleware(svc.accounts)], client_max_size=1 << 20)
     r = web.RouteTableDef()
     csvs = CsvService(svc.cluster)
+    witness = WitnessClientService(svc.cluster.client)
 
     @r.get(API + "/")
     async def index(request: web.Request) -> web.Response:
@@ -224,6 +229,15 @@ def make_app(svc: ApiServices, static_dir: Path | None = None) -> web.Applicatio
     async def move_volume(request: web.Request) -> web.Response:
         b = await body(request, "move")
         return reply(await csvs.move_csv(request.match_info["name"], b.get("node")))
+
+    @r.get(API + "/witness")
+    async def witness_clients(request: web.Request) -> web.Response:
+        return reply(await witness.get_clients(request.query.get("client")))
+
+    @r.post(API + "/witness/{client}/move")
+    async def move_witness_client(request: web.Request) -> web.Response:
+        b = await body(request, "witness-move")
+        return reply(await witness.move_client(request.match_info["client"], b["node"]))
 
     @r.get(API + "/shares")
     async def shares(request: web.Request) -> web.Response:
@@ -301,7 +315,10 @@ def make_app(svc: ApiServices, static_dir: Path | None = None) -> web.Applicatio
             raise bad("'since' must be a unix time and 'limit' a number.") from None
         if not 1 <= limit <= 10_000:
             raise bad("'limit' must be between 1 and 10000.")
-        return reply(read_events(svc.state_dir, since=since, nodes=q.getall("node", None), limit=limit))
+        nodes = q.getall("node", None)
+        if svc.logs is not None:
+            return reply(await svc.logs.events(since, nodes, limit))
+        return reply(read_events(svc.state_dir, since=since, nodes=nodes, limit=limit))
 
     @r.get("/metrics")
     async def metrics(request: web.Request) -> web.Response:

@@ -115,6 +115,20 @@ function renderSessions(sessions, full) {
       `/sessions/${encodeURIComponent(s.ClusterNodeName)}/${s.SessionId}`) }, "Close")] : []))));
 }
 
+function renderWitness(clients, nodes, full) {
+  rows("witness", clients, (c) => {
+    const key = "witness:" + c.ClientName;
+    const pick = el("select", { class: "target", onchange: (ev) => { chosen[key] = ev.target.value; } },
+      ...nodes.filter((n) => n.State === "Up").map((n) => el("option", { value: n.Name }, n.Name)));
+    if (chosen[key]) pick.value = chosen[key];
+    return el("tr", { "data-client": c.ClientName }, el("td", {}, c.ClientName), el("td", {}, c.IpAddress),
+      el("td", {}, c.FileServerNodeName), el("td", {}, c.WitnessNodeName), el("td", {}, c.NetworkName),
+      el("td", {}, c.ShareName), state(c.State), el("td", {}, c.Version), el("td", {}, c.Notifications),
+      el("td", {}, ...(full ? [pick, el("button", { class: "move-client", onclick: () =>
+        act(`Move ${c.ClientName} to ${pick.value}`, "POST", `/witness/${encodeURIComponent(c.ClientName)}/move`, { node: pick.value }) }, "Move")] : [])));
+  });
+}
+
 function renderEvents(events) {
   rows("events", events.slice(-40).reverse(), (e) => el("tr", { class: `sev-${e.Severity}` },
     el("td", {}, new Date(e.Time * 1000).toLocaleTimeString()), el("td", {}, e.Node), el("td", {}, e.Kind), el("td", {}, e.Message)));
@@ -123,10 +137,10 @@ function renderEvents(events) {
 async function refresh() {
   if (!auth) return;
   try {
-    const [me, cluster, nodes, groups, quorum, shares, files, sessions, events, volumes, volstates] = await Promise.all([
+    const [me, cluster, nodes, groups, quorum, shares, files, sessions, events, volumes, volstates, witness] = await Promise.all([
       api("GET", "/whoami"), api("GET", "/cluster"), api("GET", "/nodes"), api("GET", "/groups"), api("GET", "/quorum"),
       api("GET", "/shares"), api("GET", "/openfiles"), api("GET", "/sessions"), api("GET", "/events?limit=200"),
-      api("GET", "/volumes"), api("GET", "/volumes/state")]);
+      api("GET", "/volumes"), api("GET", "/volumes/state"), api("GET", "/witness")]);
     const full = me.ClusterAccess === "Full";
     $("#cluster-name").textContent = cluster.Name;
     $("#who").textContent = `${me.Name} (${full ? "admin" : "read-only"})`;
@@ -138,6 +152,7 @@ async function refresh() {
       el("td", {}, s.ContinuouslyAvailable), el("td", {}, s.EncryptData), el("td", {}, s.ScopeName)));
     renderOpenFiles(list(files), full);
     renderSessions(list(sessions), full);
+    renderWitness(list(witness), list(nodes), full);
     renderEvents(list(events));
     $("#updated").textContent = "updated " + new Date().toLocaleTimeString();
     document.body.dataset.loaded = "1";

@@ -141,15 +141,16 @@ _RSP_CTX_OFFSET = HEADER_SIZE + CreateResponse.LAYOUT.size
 
 def encode_create_response(oplock_level: int, create_action: int, creation_time: int, last_access_time: int,
                            last_write_time: int, change_time: int, allocation_size: int, end_of_file: int,
-                           file_attributes: int, file_id: bytes, contexts: list[CreateContext],
+                           file_attributes: int, file_id: bytes, contexts: list[CreateContext] | bytes,
                            flags: int = 0) -> bytes:
     """[MS-SMB2] 2.2.14 body from its fields: the server's CREATE path builds no
-    :class:`CreateResponse` object (one ``struct.pack``; same bytes as ``CreateResponse.encode``)."""
+    :class:`CreateResponse` object (one ``struct.pack``; same bytes as ``CreateResponse.encode``).
+    ``contexts`` may be an already encoded chain (:func:`encode_create_contexts`)."""
     if not contexts:
         return _RSP_PADDED.pack(_RSP_SIZE, oplock_level, flags, create_action, creation_time,
                                 last_access_time, last_write_time, change_time, allocation_size, end_of_file,
                                 file_attributes, 0, file_id, 0, 0)
-    ctx = encode_create_contexts(contexts)
+    ctx = contexts if type(contexts) is bytes else encode_create_contexts(contexts)  # type: ignore[arg-type]
     return _RSP.pack(_RSP_SIZE, oplock_level, flags, create_action, creation_time, last_access_time,
                      last_write_time, change_time, allocation_size, end_of_file, file_attributes, 0,
                      file_id, _RSP_CTX_OFFSET, len(ctx)) + ctx
