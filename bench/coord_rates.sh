@@ -5,7 +5,9 @@
 # standalone `sofs serve`, and on a private Samba's plain share, in rotating order round by round
 # (bench/ca_openclose.py with the raw client, bench/smbraw.py).
 #
-# Knobs: ROUNDS (3), SECONDS_PER (4), LOADS ("1:1 2:2", procs:conns), OPS ("openclose lock").
+# Knobs: ROUNDS (3), SECONDS_PER (4), LOADS ("1:1 2:2", procs:conns), OPS ("openclose lock"),
+#        NODE_WORKERS (1: SMB processes per node, `sofs cluster up --workers`; with 2, the connections of
+#        a load spread over a node's main process and its worker, least loaded first).
 # State (Samba's and sofs's shares, the cluster) lives on /dev/shm.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,9 +20,15 @@ mkdir -p "$CL/ClusterStorage/Volume1/share"; chmod 777 "$CL/ClusterStorage/Volum
 printf '[[user]]\nname = "%s"\npassword = "%s"\n' "$USER_NAME" "$PASS" >"$CL/smb.toml"
 NODE_PORT=$(.venv/bin/python -c 'import sys; sys.path.insert(0, "tests/cluster")
 from cluster_proc import free_port_on; print(free_port_on(["127.0.0.11", "127.0.0.12", "127.0.0.13"]))')
-.venv/bin/sofs cluster up 3 --name rates --state-dir "$CL" --smb-port "$NODE_PORT" >"$STATE/up.log" 2>&1 ||
+.venv/bin/sofs cluster up 3 --name rates --state-dir "$CL" --smb-port "$NODE_PORT" --workers "${NODE_WORKERS:-1}" \
+  >"$STATE/up.log" 2>&1 ||
   { cat "$STATE/up.log"; exit 1; }
 trap '.venv/bin/sofs cluster down --state-dir "$CL" >/dev/null 2>&1; bench_cleanup' EXIT
+if [ "${NODE_WORKERS:-1}" -gt 1 ]; then  # the workers take connections once started
+  for n in n1 n2 n3; do
+    for _ in $(seq 300); do grep -q "serving with ${NODE_WORKERS} worker processes" "$CL/$n.log" && break; sleep 0.2; done
+  done
+fi
 export SOFS_CLUSTER_DIR=$CL
 .venv/bin/sofs New-SmbShare -Name share -Path 'C:\ClusterStorage\Volume1\share' -FullAccess "$USER_NAME" >/dev/null
 for _ in $(seq 100); do

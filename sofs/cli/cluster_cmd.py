@@ -8,6 +8,8 @@
   ``--smb-port P`` (default ``$SOFS_SMB_PORT``, else 445): the SMB port of every node, written into the
   node records (each node has its own loopback address, so one port serves all). Tests use it (or the
   environment variable, which also reaches ``sofs demo``) to run beside a cluster already on 445.
+  ``--workers W``: SMB worker processes per node (written into the cluster configuration; default:
+  smb.toml's ``workers``, else one process per node — see :func:`sofs.server.node_smb.node_workers`).
   ``--dns-port P`` (default ``$SOFS_DNS_PORT``, else none): every node answers DNS queries for the
   Scale-Out File Server roles' names on that port (``dig @127.0.0.11 -p P SOFS``). ``--witness-port P``
   (default ``$SOFS_WITNESS_PORT``): every node serves the Witness service ([MS-SWN]) on TCP port P.
@@ -45,6 +47,7 @@ from sofs.cluster.config import (
 from sofs.cluster.model import NodeState
 from sofs.cluster.processes import node_alive, node_processes, start_node
 from sofs.cluster.store_embedded import EmbeddedStore
+from sofs.config import MAX_WORKERS
 from sofs.management.rest.tls import make_self_signed
 
 ENV_SMB_PORT = "SOFS_SMB_PORT"
@@ -65,6 +68,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     up.add_argument("--threshold", type=int, default=None, help="SameSubnetThreshold (default 10)")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for every node to be Up")
     up.add_argument("--no-smb", action="store_true", help="start the cluster agents only")
+    up.add_argument("--workers", type=int, default=None, metavar="W",
+                    help="SMB worker processes per node (default: smb.toml's workers, else 1)")
     up.add_argument("--storage", choices=("local", "ceph"), default=None,
                     help="volumes in local directories (default) or on the cluster's private Ceph")
     up.add_argument("--disks-per-node", type=int, default=1, help="with --storage ceph: OSDs per node")
@@ -116,6 +121,9 @@ async def up(args: argparse.Namespace) -> int:
     if args.n < 1:
         print("sofs cluster up: N must be at least 1", file=sys.stderr)
         return 2
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        print(f"sofs cluster up: --workers {args.workers}: 1 to {MAX_WORKERS}", file=sys.stderr)
+        return 2
     state_dir.mkdir(parents=True, exist_ok=True)
     store = await EmbeddedStore.open(state_dir)
     client = ClusterClient(store, cfg.prefix if cfg else None, store_description=f"embedded:{state_dir}")
@@ -156,7 +164,8 @@ async def up(args: argparse.Namespace) -> int:
         cfg = ClusterConfig(state_dir, name=info.name, prefix=client.keys.prefix, storage=storage,
                             nodes={n.name: NodeProcess(n.address) for n in nodes}, api_port=args.api_port,
                             tls_cert=str(Path(args.tls_cert).absolute()) if args.tls_cert else "",
-                            tls_key=str(Path(args.tls_key).absolute()) if args.tls_key else "")
+                            tls_key=str(Path(args.tls_key).absolute()) if args.tls_key else "",
+                            workers=args.workers if args.workers is not None else (cfg.workers if cfg else 0))
         write_cluster_config(cfg)
         procs = {n.name: start_node(state_dir, n.name, args.no_smb, detach=not args.foreground) for n in nodes}
         cfg = replace(cfg, nodes={n: NodeProcess(cfg.nodes[n].address, p.pid) for n, p in procs.items()})

@@ -58,6 +58,9 @@ class ClusterConfig:
     """The API's certificate and key files; "" = ``<state dir>/tls/`` (self-signed at creation)."""
     tls_key: str = ""
     storage: str = "local"  # local (directories of this machine) | ceph (the cluster's private Ceph)
+    workers: int = 0
+    """SMB processes of each node (``sofs cluster up --workers W``); 0: smb.toml's ``workers``, else one
+    (sofs.server.node_smb.node_workers)."""
 
     @property
     def path(self) -> Path:
@@ -69,6 +72,7 @@ class ClusterConfig:
             "etcd_endpoints": list(self.etcd_endpoints), "storage": self.storage,
             "nodes": {n: dataclasses.asdict(p) for n, p in self.nodes.items()},
             "api_port": self.api_port, "tls_cert": self.tls_cert, "tls_key": self.tls_key,
+            "workers": self.workers,
         }
 
     @classmethod
@@ -81,7 +85,7 @@ class ClusterConfig:
                    for n, p in dict(d.get("nodes", {})).items()},
             api_port=int(d.get("api_port", 0)), tls_cert=str(d.get("tls_cert", "")),
             tls_key=str(d.get("tls_key", "")),
-            storage=str(d.get("storage", "local")),
+            storage=str(d.get("storage", "local")), workers=int(d.get("workers", 0)),
         )
 
     async def open_store(self) -> ClusterStore:

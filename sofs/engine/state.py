@@ -126,6 +126,7 @@ class ConnectionState:
     bound_sessions: dict[int, Session] = field(default_factory=dict)  # sessions of other connections bound here
     next_async_id: int = 1
     migrated: bool = False  # handed over from another worker process: it is not handed on again
+    carried_in: bool = False  # carried from another cluster node: may still move to its session's worker
 
     def new_async_id(self) -> int:
         aid = self.next_async_id

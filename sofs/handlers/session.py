@@ -183,18 +183,17 @@ def _hand_off_binding(ctx: Ctx) -> None:
     unless it already moved once or carries more than this request. A session id naming no one
     answers USER_SESSION_DELETED here, as any unknown session."""
     peers, relay, conn, hdr = ctx.server.workers, ctx.server.channels, ctx.conn, ctx.header
-    if conn.migrated or conn.sessions or conn.bound_sessions or ctx.encrypted:
+    if (conn.migrated and not conn.carried_in) or conn.sessions or conn.bound_sessions or ctx.encrypted:
         return
     if hdr.next_command or hdr.flags & HeaderFlags.RELATED_OPERATIONS:
         return
-    if peers is not None:
+    node = relay.holder_of(hdr.session_id) if relay is not None and not conn.migrated else None
+    if node is not None:  # another node's session (a node's workers each carry their own)
+        raise ConnectionRelay(node)
+    if peers is not None:  # this node's (or server's) session of another worker process
         worker = peers.owner_of(hdr.session_id)
         if worker is not None:
             raise ConnectionHandoff(worker)
-    elif relay is not None:
-        node = relay.holder_of(hdr.session_id)
-        if node is not None:
-            raise ConnectionRelay(node)
 
 
 async def _bind(ctx: Ctx, req: SessionSetupRequest, session: Session) -> Reply:

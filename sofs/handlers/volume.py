@@ -113,7 +113,7 @@ class VolumeClient:
         local = self.local
         if local is not None:
             local.contend_now(h.pid)
-        else:
+        elif not _caches_alone(h):
             _spawn(self.svc.contend_write(h.pid))
 
     def delete_pending(self, h: Handle) -> bool:
@@ -289,6 +289,16 @@ class ProcessSink:
         self.volume.watching = on
 
 
+def _caches_alone(h: Handle) -> bool:
+    """``h`` holds an exclusive or batch oplock (as this process knows it: lowered when a break is
+    sent): no other open caches the file, so its writes contend nobody. The message is not sent: it
+    would travel after the write's answer, could reach the coordinator after another client's CREATE
+    began breaking ``h`` to level II, and then break it to none (smb2.oplock.brl1 across nodes: the
+    client's acknowledgment failed). A writer's own lease is never broken by its writes."""
+    return h.oplock_level in (_EXCLUSIVE, _BATCH)
+
+
+_EXCLUSIVE, _BATCH = 0x08, 0x09
 _pending: set[asyncio.Task[Any]] = set()
 
 

@@ -105,7 +105,7 @@ class ClusterLogService:
         """Every node's events since ``since`` (``limit``: the newest), oldest first."""
         chosen, up = await self._nodes(nodes)
         logs = await collect(self.client.store, self.client.keys.prefix, self.state_dir, chosen, up, since,
-                             float("inf"), ("events",), self.timeout)
+                             float("inf"), ("events",), self.timeout, limit or 0)  # the newest of each node suffice
         out = sorted((e for nl in logs for e in nl.events), key=lambda e: (e.time, e.node))
         return out[-limit:] if limit else out
 

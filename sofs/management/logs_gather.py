@@ -62,6 +62,8 @@ class LogRequest:
     nodes: tuple[str, ...]
     what: tuple[str, ...] = WHAT
     lease: int = 0
+    limit: int = 0
+    """only the newest ``limit`` events of each node (0: all of the window)"""
 
 
 @dataclass
@@ -102,9 +104,10 @@ def process_log(path: Path, since: float, until: float) -> list[tuple[float, str
     return out
 
 
-def local_log(state_dir: Path, node: str, since: float, until: float, what: Sequence[str] = WHAT) -> NodeLog:
-    """``node``'s logs as this machine's state directory holds them."""
-    events = read_events(state_dir, since, until, [node]) if "events" in what else []
+def local_log(state_dir: Path, node: str, since: float, until: float, what: Sequence[str] = WHAT,
+              limit: int = 0) -> NodeLog:
+    """``node``'s logs as this machine's state directory holds them (``limit``: the newest events only)."""
+    events = read_events(state_dir, since, until, [node], limit or None) if "events" in what else []
     lines = process_log(state_dir / f"{node}.log", since, until) if "log" in what else []
     found = bool(events or lines or (state_dir / f"{node}.log").exists()
                  or (state_dir / "events" / f"{node}.jsonl").exists())
@@ -169,7 +172,7 @@ class LogResponder:
         """Put this node's reply to ``req``; False when the request is not for this node or is gone."""
         if req.nodes and self.node.lower() not in {n.lower() for n in req.nodes}:
             return False
-        nl = await asyncio.to_thread(local_log, self.state_dir, self.node, req.since, req.until, req.what)
+        nl = await asyncio.to_thread(local_log, self.state_dir, self.node, req.since, req.until, req.what, req.limit)
         chunks, truncated = await asyncio.to_thread(encode_reply, nl)
         base = f"{self.root}rep/{req.id}/{self.node}/"
         try:
@@ -196,7 +199,7 @@ class LogResponder:
         try:
             d = json.loads(value)
             req = LogRequest(d["id"], float(d["since"]), float(d["until"]), tuple(d["nodes"]), tuple(d["what"]),
-                             int(d["lease"]))
+                             int(d["lease"]), int(d.get("limit", 0)))
         except (ValueError, KeyError, TypeError) as e:
             log.warning("%s: a malformed log request: %s", self.node, e)
             return
@@ -214,14 +217,15 @@ class LogResponder:
 # --- the reader side -------------------------------------------------------------------------------
 
 async def gather(store: Any, prefix: str, nodes: Sequence[str], since: float, until: float,
-                 what: Sequence[str] = WHAT, timeout: float = 10.0,
+                 what: Sequence[str] = WHAT, timeout: float = 10.0, limit: int = 0,
                  clock: Callable[[], float] = time.monotonic) -> dict[str, NodeLog]:
-    """Ask ``nodes`` for their logs of ``[since, until]``; the nodes that answered within ``timeout``."""
+    """Ask ``nodes`` for their logs of ``[since, until]`` (``limit``: each node's newest events only);
+    the nodes that answered within ``timeout``."""
     if not nodes:
         return {}
     root = logs_prefix(prefix)
     lease = await store.grant(TTL_S)
-    req = LogRequest(uuid.uuid4().hex, since, until, tuple(nodes), tuple(what), int(lease))
+    req = LogRequest(uuid.uuid4().hex, since, until, tuple(nodes), tuple(what), int(lease), limit)
     try:
         await store.put(f"{root}req/{req.id}", json.dumps(asdict(req)).encode(), lease=lease)
         base = f"{root}rep/{req.id}/"
@@ -247,9 +251,10 @@ async def gather(store: Any, prefix: str, nodes: Sequence[str], since: float, un
 
 
 async def collect(store: Any, prefix: str, state_dir: Path, nodes: Sequence[str], up: Sequence[str],
-                  since: float, until: float, what: Sequence[str] = WHAT, timeout: float = 10.0) -> list[NodeLog]:
+                  since: float, until: float, what: Sequence[str] = WHAT, timeout: float = 10.0,
+                  limit: int = 0) -> list[NodeLog]:
     """Each of ``nodes``' logs: asked of those ``up``, read locally for the others and the silent ones."""
     asked = [n for n in nodes if n in set(up)]
-    got = await gather(store, prefix, asked, since, until, what, timeout)
-    return [got[n] if n in got else await asyncio.to_thread(local_log, state_dir, n, since, until, what)
+    got = await gather(store, prefix, asked, since, until, what, timeout, limit)
+    return [got[n] if n in got else await asyncio.to_thread(local_log, state_dir, n, since, until, what, limit)
             for n in nodes]

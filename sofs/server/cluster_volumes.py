@@ -281,6 +281,58 @@ async def probe_dead(host: str, port: int, timeout: float = PROBE_TIMEOUT_S, tri
     return False
 
 
+def routed_client(server: ServerState, key: str) -> tuple[VolumeClient, Router]:
+    """A volume's client in this process, whose service is a Router (installed in ``server.volumes``)."""
+    client = VolumeClient(key, None, -1)  # type: ignore[arg-type]
+
+    def held(req: LockRequest) -> tuple[LockRange, ...]:
+        h = server.handles.of_pid(client.name, req.persistent_id)
+        return client.held_locks(h, req.ranges) if h is not None else ()
+
+    router = Router(client, held=held)
+    client.svc = router  # type: ignore[assignment]
+    server.volumes[key] = client
+    return client, router
+
+
+def with_endpoint(images: tuple[ReclaimOpen, ...], endpoint: int) -> tuple[ReclaimOpen, ...]:
+    return tuple(dataclasses.replace(r, caller=dataclasses.replace(r.caller, endpoint=endpoint)) for r in images)
+
+
+async def connect_coordinator(server: ServerState, client: VolumeClient, addr: str, port: int, secret: bytes,
+                              name: str, still_owner: Callable[[], bool]) -> RemoteService | None:
+    """A link to the coordinator of ``client``'s volume at ``addr:port`` (this process named ``name``
+    there), retried while that node has not taken the volume up yet and ``still_owner()``; the
+    client's endpoint is the link's. None: given up."""
+    deadline = time.monotonic() + GRACE_S
+    while True:
+        try:
+            rs = await RemoteService.connect(addr, port, secret=secret, name=name, volume=client.name,
+                                             sink=ProcessSink(server, client))
+            break
+        except NotCoordinator:  # the owner has not taken the volume up yet
+            if time.monotonic() > deadline or not still_owner():
+                return None
+            await asyncio.sleep(0.05)
+    client.local, client.endpoint = None, rs.endpoint
+    return rs
+
+
+async def reclaim_at(server: ServerState, client: VolumeClient, call: Awaitable[tuple[int, ...]]) -> None:
+    """Await a reclaim; the handles the coordinator did not take back are dropped (their clients lose them)."""
+    try:
+        refused = await call
+    except (NotCoordinator, HandleStateError) as e:
+        log.warning("%s: volume %s: re-registering opens failed: %s", server.node_name, client.name, e)
+        return
+    for pid in refused:
+        h = server.handles.of_pid(client.name, pid)
+        if h is not None:
+            log.warning("%s: volume %s: the coordinator did not take back %s; its client loses it",
+                        server.node_name, client.name, h.path)
+            await drop_handle(server, h)
+
+
 @dataclasses.dataclass(eq=False)
 class _Volume:
     name: str
@@ -306,24 +358,18 @@ class ClusterVolumes:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._published = ""
+        # set by a node with worker processes: tell them where a volume's coordinator is now (host "":
+        # nowhere) and return once they re-registered their opens there
+        self.follow_workers: Callable[[str, str, int, int], Awaitable[None]] | None = None
 
     # ---- shares ----------------------------------------------------------------------------------
     def client_for(self, volume: str) -> VolumeClient:
         key = volume.lower()
         v = self.vols.get(key)
         if v is None:
-            client = VolumeClient(key, None, -1)  # type: ignore[arg-type]
-            router = Router(client, held=self._held_locks(client))
-            client.svc = router  # type: ignore[assignment]
+            client, router = routed_client(self.server, key)
             v = self.vols[key] = _Volume(volume, client, router)
-            self.server.volumes[key] = client
         return v.client
-
-    def _held_locks(self, client: VolumeClient) -> Callable[[LockRequest], tuple[LockRange, ...]]:
-        def held(req: LockRequest) -> tuple[LockRange, ...]:
-            h = self.server.handles.of_pid(client.name, req.persistent_id)
-            return client.held_locks(h, req.ranges) if h is not None else ()
-        return held
 
     def volume_path(self, volume: str) -> Path:
         return self.root / volume
@@ -384,6 +430,8 @@ class ClusterVolumes:
                 await self._stop_coordinator(v, "the volume left this node")
             v.owner, v.epoch = owner, epoch
             v.router.unset()
+            if self.follow_workers is not None:
+                await self.follow_workers(v.client.name, "", 0, epoch)
 
     async def _become_coordinator(self, v: _Volume, group: str, epoch: int) -> None:
         # every live handle, whether or not a link to the old coordinator is still up: when the old
@@ -396,7 +444,9 @@ class ClusterVolumes:
         root = self.volume_path(v.name)
         coord = build_coordinator(v.client.name, str(root), open_share_vfs(str(root)), ca=True, epoch=epoch,
                                   may_act=lambda: agent.owns(group, epoch), stats=self.server.stats.handles)
-        expect = agent.up_nodes() - {self.me}
+        # this node's worker processes (if any) reclaim theirs before this process does: its own
+        # reclaim ends the grace for the node's name
+        expect = agent.up_nodes() - ({self.me} if self.follow_workers is None else set())
         coord.start_grace(expect, GRACE_S)
         client = v.client
         client.local, client.endpoint = coord, LOCAL
@@ -404,9 +454,10 @@ class ClusterVolumes:
         self.ctx.link.register(client.name, coord)
         self.server.coordinators[client.name] = coord
         v.coordinator, v.owner, v.epoch = coord, self.me, epoch
+        if self.follow_workers is not None:
+            await self.follow_workers(client.name, self.ctx.address, self.ctx.link.port, epoch)
         # this process's opens are back before any waiting request of its clients runs
-        await self._reclaim(v, coord.reclaim(LOCAL, tuple(dataclasses.replace(
-            r, caller=dataclasses.replace(r.caller, endpoint=LOCAL)) for r in images)))
+        await reclaim_at(self.server, client, coord.reclaim(LOCAL, with_endpoint(images, LOCAL)))
         v.router.set(coord)
         log.warning("%s: coordinating volume %s at epoch %d (%d open(s) of this node re-registered; "
                     "waiting for %s)", self.me, v.name, epoch, len(images), ", ".join(sorted(expect)) or "nobody")
@@ -438,23 +489,16 @@ class ClusterVolumes:
         if self._secret is None:
             self._secret = self.ctx.link_secret
         client = v.client
-        sink = ProcessSink(self.server, client)
-        deadline = time.monotonic() + GRACE_S
-        while True:
-            try:
-                rs = await RemoteService.connect(addr, port, secret=self._secret, name=self.me,
-                                                 volume=client.name, sink=sink)
-                break
-            except NotCoordinator:  # the owner has not taken the volume up yet
-                if time.monotonic() > deadline or self.ctx.agent.group_owners().get(csv_group(v.name),
-                                                                                      (None, 0))[0] != owner:
-                    return
-                await asyncio.sleep(0.05)
-        client.local, client.endpoint = None, rs.endpoint
+        rs = await connect_coordinator(
+            self.server, client, addr, port, self._secret, self.me,
+            lambda: self.ctx.agent.group_owners().get(csv_group(v.name), (None, 0))[0] == owner)
+        if rs is None:
+            return
         v.remote = rs
+        if self.follow_workers is not None:  # this node's workers reclaim theirs before the node is done
+            await self.follow_workers(client.name, addr, port, epoch)
         # this process's opens are back before any waiting request of its clients goes out
-        await self._reclaim(v, rs.reclaim(tuple(dataclasses.replace(
-            r, caller=dataclasses.replace(r.caller, endpoint=rs.endpoint)) for r in images)))
+        await reclaim_at(self.server, client, rs.reclaim(with_endpoint(images, rs.endpoint)))
         v.router.set(rs)
         v.watcher = asyncio.get_running_loop().create_task(self._watch_link(v, rs, owner, addr, port))
         log.info("%s: volume %s coordinated by %s (epoch %d), %d open(s) re-registered", self.me, v.name,
@@ -468,19 +512,6 @@ class ClusterVolumes:
         if rs is not None:
             v.router.unset()
             rs.abort_link(why)
-
-    async def _reclaim(self, v: _Volume, call: Awaitable[tuple[int, ...]]) -> None:
-        try:
-            refused = await call
-        except (NotCoordinator, HandleStateError) as e:
-            log.warning("%s: volume %s: re-registering opens failed: %s", self.me, v.name, e)
-            return
-        for pid in refused:
-            h = self.server.handles.of_pid(v.client.name, pid)
-            if h is not None:
-                log.warning("%s: volume %s: the coordinator did not take back %s; its client loses it",
-                            self.me, v.name, h.path)
-                await drop_handle(self.server, h)
 
     async def _watch_link(self, v: _Volume, rs: RemoteService, owner: str, addr: str, port: int) -> None:
         """The link to the coordinator closed by itself: is its process gone? Then say so now."""
@@ -537,5 +568,5 @@ def volume_and_rest(share_path: str, volume_root: Path) -> tuple[str, str] | Non
     return parts[0], "\\".join(parts[1:])
 
 
-__all__ = ["ClusterVolumes", "Router", "csv_group", "ensure_volume_group", "probe_dead", "reclaim_images",
-           "volume_and_rest", "volume_of_group"]
+__all__ = ["ClusterVolumes", "Router", "connect_coordinator", "csv_group", "ensure_volume_group", "probe_dead",
+           "reclaim_at", "reclaim_images", "routed_client", "volume_and_rest", "volume_of_group", "with_endpoint"]

@@ -28,6 +28,24 @@ from sofs.domain.membership import MAX_PASSWORD_AGE_S, RETRY_S, Membership, inst
 log = logging.getLogger("sofs.domain")
 
 
+async def apply_membership(server: Any, value: bytes | None, where: Path) -> Any:
+    """Give ``server`` the Kerberos acceptor and directory of the stored membership ``value`` (None:
+    not a member), its keytab written in ``where``. Returns the directory (None without membership)."""
+    acceptor = server.acceptor
+    if value is None:
+        acceptor.kerberos, server.users.directory = None, None
+        acceptor._init_token = b""
+        log.info("no domain membership: Kerberos off")
+        return None
+    m = Membership.from_json(value.decode())
+    keytab, directory = await asyncio.to_thread(install, m, where)
+    acceptor.kerberos = KerberosAcceptor(str(keytab))
+    acceptor._init_token = b""  # the NEGOTIATE hint now lists Kerberos
+    server.users.directory = directory
+    log.info("domain member of %s as %s (kvno %d)", m.domain.dns_name, m.machine.account, m.machine.kvno)
+    return directory
+
+
 class DomainMember:
     def __init__(self, server: Any, store: Any, key: str, state_dir: Path, node: str, *,
                  clock: Callable[[], float] = time.time,
@@ -40,6 +58,7 @@ class DomainMember:
         self.clock, self.change, self.max_age_s = clock, change, max_age_s
         self.retry_at = 0.0
         self.task: asyncio.Task[bool] | None = None  # a password change under way
+        self.on_change: Callable[[bytes | None], None] | None = None  # the node's worker processes apply it too
 
     async def refresh(self) -> None:
         """Apply the stored membership if it changed since the last call; resolve new share names."""
@@ -60,18 +79,10 @@ class DomainMember:
                 await asyncio.to_thread(directory.prefetch, names)
 
     async def _apply(self, kv: Any) -> None:
-        acceptor = self.server.acceptor
-        if kv is None:
-            acceptor.kerberos, self.server.users.directory, self.directory = None, None, None
-            acceptor._init_token = b""
-            log.info("no domain membership: Kerberos off")
-            return
-        m = Membership.from_json(kv.value.decode())
-        keytab, directory = await asyncio.to_thread(install, m, self.dir)
-        acceptor.kerberos = KerberosAcceptor(str(keytab))
-        acceptor._init_token = b""  # the NEGOTIATE hint now lists Kerberos
-        self.server.users.directory = self.directory = directory
-        log.info("domain member of %s as %s (kvno %d)", m.domain.dns_name, m.machine.account, m.machine.kvno)
+        value = None if kv is None else bytes(kv.value)
+        self.directory = await apply_membership(self.server, value, self.dir)
+        if self.on_change is not None:
+            self.on_change(value)
 
     async def change_password_if_due(self, kv: Any) -> bool:
         """Change the node's machine password when it is due; the new membership goes to the store

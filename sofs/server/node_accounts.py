@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sofs.auth.users import UserDb, UserEntry
@@ -40,6 +41,7 @@ class AccountFollower:
         self.store = store
         self.prefix = (prefix if prefix.endswith("/") else prefix + "/") + "accounts/"
         self.cfg = cfg
+        self.on_records: Callable[[list[dict[str, Any]]], None] | None = None  # the node's worker processes
 
     async def load(self) -> int:
         listing = await self.store.list(self.prefix)
@@ -52,8 +54,11 @@ class AccountFollower:
         except ValueError as e:
             log.warning("cluster accounts not applied: %s", e)
             return int(listing.revision)
+        db.directory = self.server.users.directory  # the domain's (DomainMember), kept across rebuilds
         self.server.users = db
         self.server.acceptor.userdb = db
+        if self.on_records is not None:
+            self.on_records(records)
         return int(listing.revision)
 
     async def follow(self) -> None:

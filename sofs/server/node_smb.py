@@ -42,6 +42,7 @@ from sofs.server.connection import SmbConnection
 from sofs.server.domain_member import DomainMember
 from sofs.server.node_accounts import AccountFollower
 from sofs.server.node_status import SessionPublisher
+from sofs.server.node_workers import NodeSupervisor
 from sofs.server.placement import MAX_NODES, session_ids
 from sofs.server.state import ServerState
 from sofs.server.volumes import start_scavenger
@@ -59,15 +60,25 @@ def share_from_doc(doc: dict[str, Any], state_dir: Path) -> ShareConfig:
 def node_server_config(ctx: Any) -> ServerConfig:
     path = Path(ctx.state_dir) / "smb.toml"
     cfg = load_config(path) if path.exists() else ServerConfig()
-    if cfg.workers > 1 or cfg.dedicated_coordinator:
-        # refused, not ignored: a node's SMB service is one process (worker processes are sofs serve's)
-        raise ConfigError(f"{path}: workers = {cfg.workers}, dedicated_coordinator = {cfg.dedicated_coordinator}: "
-                          "a cluster node serves SMB in one process (worker processes: standalone sofs serve only)")
+    if cfg.dedicated_coordinator:
+        # refused, not ignored: a node's main process serves clients too (its coordinators move)
+        raise ConfigError(f"{path}: dedicated_coordinator = true: standalone sofs serve only (a cluster node's "
+                          "main process serves SMB as worker 0)")
+    cfg.workers = node_workers(cfg.workers, int(getattr(ctx.config, "workers", 0) or 0))
     cfg.shares = []
     cfg.listen = [(a, int(ctx.smb_port)) for a in (getattr(ctx, "addresses", ()) or (ctx.address,))]
     if ctx.config.name:
         cfg.server_name = ctx.config.name.upper()[:15]
     return cfg
+
+
+def node_workers(toml: int, cluster: int) -> int:
+    """A node's SMB processes: the cluster's setting (``sofs cluster up --workers W``, in its
+    configuration) wins, then smb.toml's ``workers``; unset (0) means one process. Not one per core
+    as for ``sofs serve``: the nodes of an embedded cluster share one machine's cores already, and a
+    worker that does not coordinate the volume pays a link round trip for each CREATE and CLOSE
+    (see docs/DESIGN.md, "Worker processes")."""
+    return cluster or toml or 1
 
 
 class NodeSmb:
@@ -84,11 +95,13 @@ class NodeSmb:
         self.prefix = f"{ctx.config.prefix}shares/"
         self._serving = False
         self._changed = asyncio.Event()
+        self.workers: NodeSupervisor | None = None
         node_id = int(getattr(ctx, "node_id", 0) or 0)
         if 0 < node_id < MAX_NODES and ctx.link_secret:
             self.server.number_sessions(session_ids(0, node=node_id))
             channels = NodeChannels(ctx.name, node_id, ctx.link_secret, self._node_link,
-                                    lambda state, request: SmbConnection(self.server, 0, (state, request)))
+                                    lambda state, request: SmbConnection(self.server, 0,
+                                                                         ({**state, "carried_in": True}, request)))
             self.server.channels = channels
             if ctx.link is not None:
                 ctx.link.channels = channels
@@ -106,11 +119,13 @@ class NodeSmb:
 
     def _node_link(self, node_id: int) -> tuple[str, int] | None:
         """(address, coordinator link port) of the cluster member with id ``node_id``."""
+        return next(((a, p) for n, a, p, _down in self._node_links() if n == node_id), None)
+
+    def _node_links(self) -> list[list[Any]]:
+        """[id, address, coordinator link port, down] of every member (for the worker processes)."""
         snap = self.ctx.agent.snapshot
-        for v in (snap.nodes.values() if snap is not None else ()):
-            if v.record.id == node_id and v.record.link_port:
-                return v.record.address, int(v.record.link_port)
-        return None
+        return sorted([v.record.id, v.record.address, int(v.record.link_port), self._node_down(v.record.id)]
+                      for v in (snap.nodes.values() if snap is not None else ()) if v.record.link_port)
 
     def apply_share(self, doc: dict[str, Any]) -> None:
         try:
@@ -140,6 +155,8 @@ class NodeSmb:
         client.prefixes[cfg.name.lower()] = rest
         share.volume = client
         self.server.add_share(share)
+        if self.workers is not None:
+            self.workers.share(doc, volume, rest)
         self._spawn(self._volume_ready(volume))
         log.info("%s: serving share %s -> %s on volume %s%s", self.ctx.name, cfg.name, cfg.path, volume,
                  " (continuously available)" if cfg.continuously_available else "")
@@ -160,6 +177,8 @@ class NodeSmb:
         name = key[len(self.prefix):]
         if self.server.shares.pop(name.lower(), None) is not None:
             log.info("%s: share %s removed", self.ctx.name, name)
+        if self.workers is not None:
+            self.workers.unshare(name)
 
     async def load_shares(self) -> int:
         listing = await self.ctx.store.list(self.prefix)
@@ -193,11 +212,16 @@ class NodeSmb:
         if isinstance(self.server.channels, NodeChannels):
             self.server.channels.serving = on
         if on:
-            self.listeners = await start_listeners(self.server)
+            if self.workers is not None:
+                self.workers.serve(True)
+            else:
+                self.listeners = await start_listeners(self.server)
             log.info("%s: SMB serving on %s:%d", self.ctx.name, self.ctx.address, self.ctx.smb_port)
         else:
             for srv in self.listeners:
                 srv.close()
+            if self.workers is not None:
+                self.workers.serve(False)
             for conn in list(self.server.connections.values()):
                 conn.abort()
             if isinstance(self.server.channels, NodeChannels):
@@ -205,15 +229,33 @@ class NodeSmb:
             self.listeners = []
             log.warning("%s: SMB stopped (no quorum)", self.ctx.name)
 
+    async def start_workers(self) -> None:
+        """The node's worker processes (``workers`` > 1): they follow this process (shares, accounts,
+        volumes' coordinators; :mod:`sofs.server.node_workers`)."""
+        if self.cfg.workers <= 1:
+            return
+        node_id = int(getattr(self.ctx, "node_id", 0) or 0)
+        sup = NodeSupervisor(self.server, self.cfg.workers, link=self.ctx.link, secret=self.ctx.link_secret,
+                             state_dir=Path(self.ctx.state_dir), node_id=node_id if 0 < node_id < MAX_NODES else 0,
+                             log_level=logging.getLogger().getEffectiveLevel())
+        self.workers = sup
+        self.volumes.follow_workers = sup.follow
+        await sup.start()
+
     async def run(self) -> None:
         tune_malloc()
         start_scavenger(self.server)
+        await self.start_workers()
         revision = await self.load_shares()
         accounts = AccountFollower(self.server, self.ctx.store, self.ctx.config.prefix, self.cfg)
-        await accounts.load()
         domain = DomainMember(self.server, self.ctx.store, f"{self.ctx.config.prefix}secrets/domain/{self.ctx.name}",
                               Path(self.ctx.state_dir), self.ctx.name)  # issue 18: Add-Computer's secret
-        sessions = SessionPublisher(self.server, self.ctx.store, self.ctx.config.prefix, self.ctx.name)
+        if self.workers is not None:
+            accounts.on_records = self.workers.set_users
+            domain.on_change = self.workers.set_domain
+        await accounts.load()
+        sessions = SessionPublisher(self.server, self.ctx.store, self.ctx.config.prefix, self.ctx.name,
+                                    workers=self.workers)
         agent = self.ctx.agent
         agent.on_change(lambda _a: self._changed.set())
         watcher = asyncio.create_task(self.follow_shares(revision))
@@ -227,6 +269,8 @@ class NodeSmb:
                     log.exception("domain membership not applied")
                 self._changed.clear()
                 await self.volumes.sync()
+                if self.workers is not None:
+                    self.workers.set_nodes(self._node_links())
                 if isinstance(self.server.channels, NodeChannels):
                     self.server.channels.close(self._node_down)
                 try:
@@ -239,6 +283,8 @@ class NodeSmb:
             watcher.cancel()
             account_watch.cancel()
             await self.set_serving(False)
+            if self.workers is not None:
+                await self.workers.stop()
             with contextlib.suppress(Exception):
                 await sessions.withdraw()
             await self.volumes.close()

@@ -24,8 +24,9 @@ INTERFACES_TTL = 30.0
 
 class SessionPublisher:
     def __init__(self, server: Any, store: Any, prefix: str, node: str,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, workers: Any = None) -> None:
         self.server, self.store, self.prefix, self.node = server, store, prefix, node
+        self.workers = workers  # the node's worker processes (NodeSupervisor): their sessions too
         self.clock = clock
         self._last: list[dict[str, Any]] | None = None
         self._ifs: list[OsInterface] = []
@@ -44,6 +45,8 @@ class SessionPublisher:
     async def publish(self) -> None:
         rows = session_rows(list(self.server.sessions.values()), self.server.config.server_name,
                             self._interfaces())
+        if self.workers is not None:
+            rows += self.workers.session_rows()
         if rows == self._last:
             return
         doc = {"node": self.node, "time": self.clock(), "sessions": rows}
@@ -59,6 +62,8 @@ class SessionPublisher:
                 sid = -1
             if sid >= 0:
                 await close_sessions(self.server, [sid])
+                if self.workers is not None:
+                    self.workers.close_sessions([sid])
             await self.store.delete(kv.key)
 
     async def withdraw(self) -> None:

@@ -92,7 +92,7 @@ class Worker:
         self.server: ServerState = build_state(spec.config, coordinate=False)
         self.server.node_name = spec.node_name
         self.server.start_filetime = spec.start_filetime
-        self.server.number_sessions(session_ids(spec.index))
+        self.server.number_sessions(session_ids(spec.index, node=spec.node_id))
         self.channel = Channel(socket.socket(fileno=spec.control_fd), self._on_message, self._on_closed)
         self.peers = WorkerPeers(self.channel, spec.index)
         self.server.workers = self.peers
@@ -208,14 +208,22 @@ class Worker:
         self._spawn(self.publish_rows())
         await self.stop.wait()
         await shutdown_connections(self.server, self.grace)
+        await self.close_links()
+        self.channel.close()
+
+    async def close_links(self) -> None:
         for rs in self.links:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(rs.close_link(), 2)
-        self.channel.close()
 
 
 async def worker_main(spec: WorkerSpec) -> None:
-    await Worker(spec).run()
+    if spec.state_dir:  # a cluster node's worker
+        from sofs.server.node_worker import NodeWorker
+
+        await NodeWorker(spec).run()
+    else:
+        await Worker(spec).run()
 
 
 def main() -> int:

@@ -73,6 +73,8 @@ class WorkerSpec:
     uvloop: bool = True
     log_level: int = logging.INFO
     node_name: str = ""
+    state_dir: str = ""  # a cluster node's worker (sofs.server.node_worker): the cluster's state dir
+    node_id: int = 0  # the node's id, in the worker's session ids
 
 
 @dataclass(eq=False)
@@ -94,7 +96,7 @@ class Supervisor:
     """The main process of a server with several workers (see the module docstring)."""
 
     def __init__(self, server: ServerState, count: int, *, dedicated: bool = False, uvloop: bool = True,
-                 log_level: int = logging.INFO) -> None:
+                 log_level: int = logging.INFO, link: LinkServer | None = None) -> None:
         if count < (1 if dedicated else 2):
             raise ValueError("a supervisor needs a worker process besides the main one")
         self.server = server
@@ -104,7 +106,9 @@ class Supervisor:
         self.log_level = log_level
         self.placement = Placement(count)
         self.children: dict[int, _Child] = {}
-        self.link: LinkServer | None = None
+        self.link: LinkServer | None = link  # given: a cluster node's (the workers reach every node's)
+        self._own_link = link is None
+        self.node_id = 0  # a cluster node's id (session ids carry it, sofs.server.placement)
         self.stopping = False
         self.restarts = 0
         self._secret = secrets.token_bytes(32)
@@ -124,13 +128,14 @@ class Supervisor:
         """Link server, worker processes, listeners. The main process serves (as worker 0) from the
         start; each other worker takes connections once it is ready. A dedicated coordinator waits
         for its workers before it listens."""
-        self.link = LinkServer(self._secret)
-        await self.link.start(LINK_HOST, 0)
-        for name, coord in self.server.coordinators.items():
-            self.link.register(name, coord)
+        if self.link is None:
+            self.link = LinkServer(self._secret)
+            await self.link.start(LINK_HOST, 0)
+            for name, coord in self.server.coordinators.items():
+                self.link.register(name, coord)
         self.server.workers = MainPeers(self)
         if not self.dedicated:
-            self.server.number_sessions(session_ids(0))
+            self.server.number_sessions(session_ids(0, node=self.node_id))
             self.placement.worker_up(0)
             self._listen()
         for i in range(self.first_child, self.count):
@@ -176,18 +181,13 @@ class Supervisor:
                         p.kill()
             if pending:
                 await asyncio.wait(pending, timeout=3)
-        if self.link is not None:
+        if self.link is not None and self._own_link:
             await self.link.close()
 
     # ---- worker processes -------------------------------------------------------------------------
     async def _spawn(self, child: _Child) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        assert self.link is not None
-        cfg = self.server.config
-        spec = WorkerSpec(child.index, f"{self.server.node_name}/w{child.index}" if self.server.node_name
-                          else f"w{child.index}", cfg, LINK_HOST, self.link.port, self._secret,
-                          sorted(self.server.coordinators), self.server.start_filetime, theirs.fileno(),
-                          self.uvloop, self.log_level, self.server.node_name)
+        spec = self.spec_for(child, theirs.fileno())
         child.ready = self.loop.create_future()
         child.started = time.monotonic()
         try:
@@ -203,6 +203,19 @@ class Supervisor:
         with contextlib.suppress(ConnectionError):
             await proc.stdin.drain()
         proc.stdin.close()
+
+    def spec_for(self, child: _Child, control_fd: int) -> WorkerSpec:
+        assert self.link is not None
+        return WorkerSpec(child.index, f"w{child.index}", self.server.config, LINK_HOST, self.link.port, self._secret,
+                          sorted(self.server.coordinators), self.server.start_filetime, control_fd, self.uvloop,
+                          self.log_level)
+
+    def on_ready(self, child: _Child) -> None:
+        """Worker ``child`` (re)started and reached its volumes (a cluster node's gives it its state)."""
+
+    def on_message(self, child: _Child, msg: tuple[Any, ...]) -> bool:
+        """A message of a kind this class does not know; True when handled."""
+        return False
 
     def _on_closed(self, child: _Child, why: str) -> None:
         gone = self.placement.worker_gone(child.index)
@@ -273,7 +286,8 @@ class Supervisor:
             if child.ready is not None and not child.ready.done():
                 child.ready.set_result(None)
             log.info("worker %d ready (pid %s)", child.index, msg[1])
-        else:
+            self.on_ready(child)
+        elif not self.on_message(child, msg):
             log.warning("worker %d sent an unknown message %r", child.index, kind)
 
     async def _answer_prev(self, asker: _Child, rid: int, sid: int, user: str) -> None:

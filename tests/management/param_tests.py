@@ -4,9 +4,9 @@ entry here, when an entry names a parameter Get-Help no longer prints, or when t
 exist or never mentions the cmdlet and the parameter. Adding a parameter without a test breaks CI.
 
 Key: (cmdlet, parameter); ``"*"`` for the parameters every cmdlet gets from the registry (-Cluster,
--AsJson). Value: the pytest id (path::function) of a test against real processes where one exists (see
-docs in /work/notes/issue-15-params.md for the few that run against the in-memory fake or need Samba AD /
-Ceph / Azurite). Refused parameters (``ParamSpec.unsupported``) map to ``REFUSED``.
+-AsJson). Value: the pytest id (path::function) of a test against real processes or a real store (a few
+need Samba AD, Ceph or Azurite and skip without them). Refused parameters (``ParamSpec.unsupported``)
+map to ``REFUSED``.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ ACCOUNTS = M + "test_mgmt_accounts.py::test_account_cmdlets"
 FSW = "tests/cluster/test_cluster_witness_e2e.py::test_fileshare_witness_two_nodes"
 CLOUD = "tests/cluster/test_cluster_witness_e2e.py::test_cloud_witness_two_nodes"
 STORAGE = CL + "test_storage_confirm_force_and_redundancy"
+WITNESS_VIEW = M + "test_mgmt_dashboard_witness.py::test_witness_registrations_in_dashboard_api_and_events"
 ROLE = "tests/cluster/test_cluster_sofs_role.py::test_role_name_dns_and_share"
 
 TESTS: dict[tuple[str, str], str] = {
@@ -44,7 +45,7 @@ TESTS: dict[tuple[str, str], str] = {
     ("Block-SmbShareAccess", "Force"): SMB + "test_share_access_cmdlets_scope_name_and_force",
     ("Close-SmbOpenFile", "FileId"): CA_FAILOVER,
     ("Close-SmbOpenFile", "Force"): CA_FAILOVER,
-    ("Close-SmbSession", "SessionId"): SMB + "test_session_connection_and_open_file_selectors",
+    ("Close-SmbSession", "SessionId"): SESSIONS,
     ("Close-SmbSession", "ClientComputerName"): SMB + "test_session_connection_and_open_file_selectors",
     ("Close-SmbSession", "ClientUserName"): SMB + "test_session_connection_and_open_file_selectors",
     ("Close-SmbSession", "ScopeName"): SMB + "test_session_connection_and_open_file_selectors",
@@ -61,9 +62,9 @@ TESTS: dict[tuple[str, str], str] = {
     ("Format-List", "Property"): CL + "test_format_parameters",
     ("Format-Table", "Property"): CL + "test_format_parameters",
     ("Format-Table", "AutoSize"): CL + "test_format_parameters",
-    ("Get-Cluster", "Name"): CL + "test_as_json_on_every_query",
+    ("Get-Cluster", "Name"): CL + "test_names_select_or_refuse",
     ("Get-ClusterAccess", "User"): CL + "test_accounts_disabled_enable_and_cluster_access",
-    ("Get-ClusterGroup", "Name"): CL + "test_node_parameters",
+    ("Get-ClusterGroup", "Name"): CL + "test_names_select_or_refuse",
     ("Get-ClusterLog", "Node"): CL + "test_cluster_log_node_and_local_time",
     ("Get-ClusterLog", "Destination"): CL + "test_cluster_log_node_and_local_time",
     ("Get-ClusterLog", "TimeSpan"): CL + "test_cluster_log_node_and_local_time",
@@ -77,7 +78,7 @@ TESTS: dict[tuple[str, str], str] = {
     ("Get-Command", "Name"): M + "test_mgmt_params.py::test_get_command_and_get_help_name",
     ("Get-Help", "Name"): M + "test_mgmt_params.py::test_get_command_and_get_help_name",
     ("Get-LocalUser", "Name"): CL + "test_accounts_disabled_enable_and_cluster_access",
-    ("Get-PhysicalDisk", "FriendlyName"): CEPH,
+    ("Get-PhysicalDisk", "FriendlyName"): STORAGE,
     ("Get-SmbConnection", "ServerName"): SMB + "test_session_connection_and_open_file_selectors",
     ("Get-SmbConnection", "ShareName"): SMB + "test_session_connection_and_open_file_selectors",
     ("Get-SmbConnection", "SmbInstance"): REFUSED,
@@ -104,10 +105,10 @@ TESTS: dict[tuple[str, str], str] = {
     ("Get-SmbShare", "ScopeName"): SMB + "test_share_access_cmdlets_scope_name_and_force",
     ("Get-SmbShareAccess", "Name"): SMB + "test_share_access_cmdlets_scope_name_and_force",
     ("Get-SmbShareAccess", "ScopeName"): SMB + "test_share_access_cmdlets_scope_name_and_force",
-    ("Get-SmbWitnessClient", "ClientName"): SWN,
-    ("Get-StoragePool", "FriendlyName"): CEPH,
+    ("Get-SmbWitnessClient", "ClientName"): WITNESS_VIEW,
+    ("Get-StoragePool", "FriendlyName"): STORAGE,
     ("Get-StoragePool", "IsPrimordial"): CEPH,
-    ("Get-VirtualDisk", "FriendlyName"): CEPH,
+    ("Get-VirtualDisk", "FriendlyName"): STORAGE,
     ("Grant-ClusterAccess", "User"): CL + "test_accounts_disabled_enable_and_cluster_access",
     ("Grant-ClusterAccess", "Full"): CL + "test_accounts_disabled_enable_and_cluster_access",
     ("Grant-ClusterAccess", "ReadOnly"): CL + "test_accounts_disabled_enable_and_cluster_access",
@@ -139,7 +140,7 @@ TESTS: dict[tuple[str, str], str] = {
     ("New-Cluster", "Name"): CL + "test_node_parameters",
     ("New-Cluster", "Node"): CL + "test_node_parameters",
     ("New-Cluster", "StaticAddress"): M + "test_mgmt_params.py::test_new_cluster_on_a_real_store",
-    ("New-Cluster", "NoStorage"): CL + "test_node_parameters",
+    ("New-Cluster", "NoStorage"): M + "test_mgmt_params.py::test_new_cluster_on_a_real_store",
     ("New-Cluster", "IgnoreNetwork"): REFUSED,
     ("New-Cluster", "AdministrativeAccessPoint"): REFUSED,
     ("New-Cluster", "Force"): CL + "test_node_parameters",
@@ -158,7 +159,7 @@ TESTS: dict[tuple[str, str], str] = {
     ("New-SmbShare", "FolderEnumerationMode"): M + "test_mgmt_shares.py::test_reference_workflow_share",
     ("New-SmbShare", "CATimeout"): SMB + "test_new_share_rights_description_ca_timeout_read_only",
     ("New-SmbShare", "Description"): SMB + "test_new_share_rights_description_ca_timeout_read_only",
-    ("New-SmbShare", "ScopeName"): SMB + "test_share_access_cmdlets_scope_name_and_force",
+    ("New-SmbShare", "ScopeName"): ROLE,
     ("New-SmbShare", "ReadOnly"): SMB + "test_new_share_rights_description_ca_timeout_read_only",
     ("New-SmbShare", "CreatePath"): SMB + "test_new_share_rights_description_ca_timeout_read_only",
     ("New-SmbShare", "Temporary"): REFUSED,
@@ -180,7 +181,7 @@ TESTS: dict[tuple[str, str], str] = {
     ("Remove-Computer", "UnjoinDomainCredential"): AD,
     ("Remove-LocalUser", "Name"): ACCOUNTS,
     ("Remove-SmbShare", "Name"): ROLE,
-    ("Remove-SmbShare", "ScopeName"): ROLE,
+    ("Remove-SmbShare", "ScopeName"): SMB + "test_share_access_cmdlets_scope_name_and_force",
     ("Remove-SmbShare", "Force"): ROLE,
     ("Remove-VirtualDisk", "FriendlyName"): STORAGE,
     ("Remove-VirtualDisk", "Confirm"): STORAGE,
@@ -208,7 +209,7 @@ TESTS: dict[tuple[str, str], str] = {
     ("Set-ClusterQuorum", "Password"): FSW,
     ("Set-LocalUser", "Name"): ACCOUNTS,
     ("Set-LocalUser", "Password"): ACCOUNTS,
-    ("Set-LocalUser", "Description"): ACCOUNTS,
+    ("Set-LocalUser", "Description"): CL + "test_accounts_disabled_enable_and_cluster_access",
     ("Suspend-ClusterNode", "Name"): CL + "test_node_parameters",
     ("Suspend-ClusterNode", "Drain"): M + "test_mgmt_e2e.py::test_readme_cmdlets",
     ("Suspend-ClusterNode", "ForceDrain"): CL + "test_node_parameters",
@@ -225,4 +226,12 @@ TESTS: dict[tuple[str, str], str] = {
     ("Unblock-SmbShareAccess", "AccountName"): SMB + "test_share_access_cmdlets_scope_name_and_force",
     ("Unblock-SmbShareAccess", "ScopeName"): SMB + "test_share_access_cmdlets_scope_name_and_force",
     ("Unblock-SmbShareAccess", "Force"): SMB + "test_share_access_cmdlets_scope_name_and_force",
+}
+
+ASSEMBLED: dict[tuple[str, str], str] = {
+    # the test builds the cmdlet's arguments in one place and calls it in another: the check then only
+    # asks that the test names the cmdlet and the parameter somewhere
+    **{("Set-ClusterQuorum", p): "test_cluster_witness_e2e.scenario(cluster, [quorum arguments], ...)"
+       for p in ("FileShareWitness", "UserName", "Password", "CloudWitness", "AccountName", "AccessKey",
+                 "Endpoint")},
 }

@@ -101,6 +101,8 @@ def test_witness_registrations_in_dashboard_api_and_events(cluster: tuple[Path, 
         assert client.next()["event"] == "registered"
         (reg,) = cmdlet(state, "Get-SmbWitnessClient")
         assert (reg["ClientName"], reg["FileServerNodeName"], reg["WitnessNodeName"]) == ("HOST1", "N3", "N1")
+        assert cmdlet(state, "Get-SmbWitnessClient", "-ClientName", "host1") == [reg]
+        assert cmdlet(state, "Get-SmbWitnessClient", "-ClientName", "HOST2") == []
         api = Api(state, api_port)
         until(lambda: api.call("GET", "/api/v1/whoami")[0] == 200, 30, "the API up")
         assert api.call("GET", "/api/v1/witness")[1] == [reg]

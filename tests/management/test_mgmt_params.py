@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from param_tests import REFUSED, TESTS
+from param_tests import ASSEMBLED, REFUSED, TESTS
 
 from sofs.cli.cmdlet_cmd import main
 from sofs.management.cmdlets import REGISTRY
@@ -83,16 +83,36 @@ def test_every_help_parameter_has_a_behaviour_test() -> None:
         if src is None:
             wrong.append(f"{cmd} -{param}: no test {test_id}")
         elif cmd != "*" and test_id != REFUSED and (cmd.lower() not in src or not _names(src, cmd, param)):
-            wrong.append(f"{cmd} -{param}: {test_id} never names the cmdlet and the parameter")
+            wrong.append(f"{cmd} -{param}: {test_id} has no call of the cmdlet naming the parameter")
     assert wrong == [], wrong
 
 
+def _calls(src: str, cmd: str) -> list[str]:
+    """The text of each call naming ``cmd``: from the name to the bracket that closes the call it is in
+    (``sofs("Get-SmbShare", "-Name", "x")``, a pipeline's later stage up to the same bracket)."""
+    out = []
+    for m in re.finditer(re.escape(cmd.lower()) + r"\b", src):
+        depth, i = 1, m.end()
+        while i < len(src) and depth:
+            depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(src[i], 0)
+            i += 1
+        out.append(src[m.start():i])
+    return out
+
+
 def _names(src: str, cmd: str, param: str) -> bool:
-    """The test names ``-Param`` (or gives the cmdlet's positional parameter its value by position)."""
-    if re.search("-" + param.lower() + r"\b", src):
+    """A call of the cmdlet in the test names ``-Param``, or gives it a value by position (a positional
+    parameter: some call passes an argument right after the cmdlet's name that is not a -Param), or the
+    registry says the arguments are assembled elsewhere in the test (``ASSEMBLED``)."""
+    calls = _calls(src, cmd)
+    if any(re.search("-" + param.lower() + r"\b", call) for call in calls):
         return True
+    if (cmd, param) in ASSEMBLED:
+        return re.search("-" + param.lower() + r"\b", src) is not None
     spec = REGISTRY[cmd.lower()]
-    return any(p.name == param and p.position is not None for p in spec.params)
+    positional = any(p.name == param and p.position is not None for p in spec.params)
+    return positional and any(re.match(r"[\w-]+[\"']\s*,\s*(?!\w+=)(?![\"']-)(?![\"']\|)\S", call)
+                              for call in calls)
 
 
 def test_the_registry_fails_for_a_parameter_without_a_test(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ import pytest
 from params_cluster import ADDR, Live, live, until  # noqa: F401  (live: the module's cluster fixture)
 
 from sofs.management.cmdlets import REGISTRY
+from tests.conftest import USERS
 
 pytest.importorskip("smbprotocol")
 from smbprotocol.connection import Connection, Dialects
@@ -67,6 +68,8 @@ def test_accounts_disabled_enable_and_cluster_access(live: Live) -> None:
     assert live.json("Get-LocalUser", "carol")[0]["Enabled"] is False
     assert not logs_on(live, "carol", "carol password")
     live.ok("Enable-LocalUser", "-Name", "carol")
+    live.ok("Set-LocalUser", "-Name", "carol", "-Description", "the night shift")
+    assert live.json("Get-LocalUser", "carol")[0]["Description"] == "the night shift"
     until(lambda: logs_on(live, "carol", "carol password"), 20, "carol enabled on the nodes")
     live.ok("Grant-ClusterAccess", "-User", "carol", "-ReadOnly")
     live.ok("New-LocalUser", "-Name", "dave", "-Password", "dave password")
@@ -138,6 +141,14 @@ def test_quorum_no_witness(live: Live, tmp_path: Path) -> None:
     assert live.json("Get-ClusterQuorum")[0]["QuorumType"] == "NodeMajority"
 
 
+def test_names_select_or_refuse(live: Live) -> None:
+    (info,) = live.json("Get-Cluster")
+    assert live.json("Get-Cluster", "-Name", info["Name"].upper())[0]["Name"] == info["Name"]
+    assert f"this is cluster '{info['Name']}'" in live.refused("Get-Cluster", "-Name", "other")
+    assert [g["Name"] for g in live.json("Get-ClusterGroup", "-Name", "Cluster Group")] == ["Cluster Group"]
+    assert "was not found" in live.refused("Get-ClusterGroup", "-Name", "Nope")
+
+
 def test_invoke_expression_command(live: Live) -> None:
     live.ok("Invoke-Expression", "-Command", "(Get-Cluster).SameSubnetThreshold = 7")
     assert live.json("Get-Cluster")[0]["SameSubnetThreshold"] == 7
@@ -161,7 +172,8 @@ def test_cluster_log_node_and_local_time(live: Live, tmp_path: Path) -> None:
     live.ok("Get-ClusterLog", "-Node", "n2", "-Destination", str(out), "-TimeSpan", "30")
     assert sorted(os.listdir(out)) == ["n2_cluster.log"]
     utc = (out / "n2_cluster.log").read_text()
-    assert "UTC" in utc.splitlines()[0]
+    assert "UTC" in utc.splitlines()[0] and ", start .. " not in utc.splitlines()[0]  # the 30 minutes' window
+    assert "positive number of minutes" in live.refused("Get-ClusterLog", "-Destination", str(out), "-TimeSpan", "0")
     old = os.environ.get("TZ")
     os.environ["TZ"] = "Asia/Tokyo"  # UTC+9, no daylight saving
     time.tzset()
@@ -174,7 +186,7 @@ def test_cluster_log_node_and_local_time(live: Live, tmp_path: Path) -> None:
             os.environ["TZ"] = old
         time.tzset()
     local = (tmp_path / "n2_cluster.log").read_text()
-    assert "local time" in local.splitlines()[0]
+    assert "local time" in local.splitlines()[0] and ", start .. " in local.splitlines()[0]  # no -TimeSpan: all
     stamp = next(ln.split()[0] for ln in local.splitlines()[1:] if "[" in ln)
     assert stamp not in utc  # the same events, nine hours later on the clock
     assert "was not found" in live.refused("Get-ClusterLog", "-Node", "n9", "-Destination", str(tmp_path))
@@ -211,9 +223,17 @@ def test_storage_confirm_force_and_redundancy(live: Live) -> None:
                      "-PhysicalDiskRedundancy", "0")[0]["FriendlyName"] == "VolR"
     err = live.refused("Remove-VirtualDisk", "-FriendlyName", "VolR", "-Confirm:$false", "-Force")
     assert "does not delete" in err, err
+    # -FriendlyName selects (wildcards where Windows has them) or names what is missing
+    assert [v["FriendlyName"] for v in live.json("Get-VirtualDisk", "-FriendlyName", "VolR")] == ["VolR"]
+    assert "'Nope'" in live.refused("Get-VirtualDisk", "-FriendlyName", "Nope")
+    assert [p["FriendlyName"] for p in live.json("Get-StoragePool", "-FriendlyName", "Primordial")] == ["Primordial"]
+    assert "'S2D on prm'" in live.refused("Get-StoragePool", "-FriendlyName", "S2D on prm")  # local storage: none
+    disks = live.json("Get-PhysicalDisk")
+    assert live.json("Get-PhysicalDisk", "-FriendlyName", "local*") == disks and disks
+    assert live.json("Get-PhysicalDisk", "-FriendlyName", "no-such-disk") == []
 
 
-def test_drill_share_and_node_are_checked(live: Live) -> None:
+def test_drill_share_and_node_are_checked(live: Live, tmp_path: Path) -> None:
     live.ok("New-SmbShare", "-Name", "NOTCA", "-Path", r"C:\ClusterStorage\Volume1\Shares\NOTCA", "-CreatePath",
             "-FullAccess", "alice")
     err = live.refused("Invoke-ClusterFailoverDrill", "-Share", "NOTCA", "-User", "alice", "-Password", "x")
@@ -223,6 +243,13 @@ def test_drill_share_and_node_are_checked(live: Live) -> None:
     err = live.refused("Invoke-ClusterFailoverDrill", "-Share", "DRCA", "-Node", "n9", "-User", "alice",
                        "-Password", "x")
     assert "'n9' was not found" in err, err
+    # -Node takes effect: the drain hits the node named (the default is the first VM's node)
+    (res,) = live.json("Invoke-ClusterFailoverDrill", "-Share", "DRCA", "-Event", "Drain", "-Node", "n3",
+                       "-VMCount", "1", "-VMSize", "64KB", "-WarmupSeconds", "1", "-RunSeconds", "1", "-User",
+                       "alice", "-Password", USERS["alice"], "-ReportName", str(tmp_path / "drill.htm"))
+    assert (res["Event"], res["Result"], res["LostBlocks"]) == ("Drain", "Passed", 0), res
+    assert "Suspend-ClusterNode -Drain n3" in res["Detail"], res
+    until(lambda: live.json("Get-ClusterNode", "-Name", "n3")[0]["State"] == "Up", 20, "n3 resumed")
 
 
 def test_witness_client_move_force_still_checks(live: Live) -> None:

@@ -157,6 +157,11 @@ def test_share_access_cmdlets_scope_name_and_force(live: Live) -> None:
     live.ok("Revoke-SmbShareAccess", "-Name", "PA", "-AccountName", "bob", "-ScopeName", "*", "-Force")
     until(lambda: connects(live, "bob", "PA") == ACCESS_DENIED, 20, "bob revoked")
     assert [r["AccountName"] for r in live.json("Get-SmbShareAccess", "PA")] == ["alice"]
+    assert "PA" in {x["Name"] for x in live.json("Get-SmbShare", "-ScopeName", "*")}
+    assert live.json("Get-SmbShare", "-ScopeName", "OTHER") == []
+    assert "its scope is '*'" in live.refused("Remove-SmbShare", "-Name", "PA", "-ScopeName", "OTHER", "-Force")
+    live.ok("Remove-SmbShare", "-Name", "PA", "-ScopeName", "*", "-Force")
+    assert "'PA'" in live.refused("Get-SmbShare", "-Name", "PA")
 
 
 def test_session_connection_and_open_file_selectors(live: Live) -> None:
@@ -188,12 +193,16 @@ def test_session_connection_and_open_file_selectors(live: Live) -> None:
         fid = str(opens["a.txt"]["FileId"])
         assert [o["ShareRelativePath"] for o in live.json("Get-SmbOpenFile", "-FileId", fid)] == ["a.txt"]
         assert [o["ShareRelativePath"] for o in live.json("Get-SmbOpenFile", "-SessionId", b_id)] == ["b.txt"]
+        assert [o["ShareRelativePath"] for o in live.json("Get-SmbOpenFile", "-ClientUserName", "bob",
+                                                          "-ShareName", "PS")] == ["b.txt"]
         assert live.json("Get-SmbOpenFile", "-ClientComputerName", "192.0.2.1") == []
         assert {o["ShareRelativePath"] for o in live.json("Get-SmbOpenFile", "-ClientComputerName", "127.0.0.1",
                                                            "-ShareName", "PS")} == {"a.txt", "b.txt"}
 
         assert users("Get-SmbConnection", "-ServerName", ADDR["n1"]) == ["alice"]
         assert users("Get-SmbConnection", "-UserName", "*\\bob") == ["bob"]
+        assert users("Get-SmbConnection", "-ShareName", "PS") == ["alice", "bob"]
+        assert users("Get-SmbConnection", "-ShareName", "NOSUCH") == []
         chans = live.json("Get-SmbMultichannelConnection", "-ServerName", ADDR["n2"])
         assert {c["SessionId"] for c in chans} == {int(b_id)}, chans
 

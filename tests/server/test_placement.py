@@ -135,11 +135,17 @@ def test_worker_count_settings_are_checked(tmp_path: Path) -> None:
     for bad in (-1, 65, True, "2"):
         with pytest.raises(ConfigError, match="workers"):
             validate(ServerConfig(workers=bad))  # type: ignore[arg-type]
-    # a cluster node serves SMB in one process: a workers setting in its smb.toml is refused, not ignored
+    # a cluster node: the cluster's setting (sofs cluster up --workers) wins, then smb.toml's; unset: one
     (tmp_path / "smb.toml").write_text("[server]\nworkers = 2\n")
     ctx = SimpleNamespace(state_dir=str(tmp_path), smb_port=445, address="127.0.0.1", addresses=(),
-                          config=SimpleNamespace(name=""))
-    with pytest.raises(ConfigError, match="one process"):
-        node_server_config(ctx)
-    (tmp_path / "smb.toml").write_text("[server]\nworkers = 1\n")
+                          config=SimpleNamespace(name="", workers=0))
+    assert node_server_config(ctx).workers == 2
+    ctx.config.workers = 3
+    assert node_server_config(ctx).workers == 3
+    (tmp_path / "smb.toml").write_text("[server]\n")
+    ctx.config.workers = 0
     assert node_server_config(ctx).workers == 1
+    # the main process of a node serves clients: a dedicated coordinator is refused, not ignored
+    (tmp_path / "smb.toml").write_text("[server]\ndedicated_coordinator = true\n")
+    with pytest.raises(ConfigError, match="dedicated_coordinator"):
+        node_server_config(ctx)

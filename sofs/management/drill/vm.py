@@ -156,6 +156,10 @@ class Vm:
             except FAILURES as e:
                 self.drop()
                 self.event("open_failed", node=a, reason=str(e)[:160])
+                # the create may have been granted and its answer lost (the connection closed): a retry
+                # with the same CreateGuid is then STATUS_DUPLICATE_OBJECTID ([MS-SMB2] 3.3.5.9.10); a new
+                # one, with the same App Instance ID, makes the server close the orphaned open instead
+                self.create_guid = uuid.uuid4()
                 time.sleep(0.3)
                 continue
             self.event("opened", node=self.node)
