@@ -2,9 +2,10 @@
 (issue 16, part 3 and acceptance 5).
 
 ``--conns`` connections (default 1,000), spread over ``--procs`` client processes, each does
-NEGOTIATE (3.1.1), SESSION_SETUP (NTLM), TREE_CONNECT and ``--opens`` CREATEs (default 100: a
-file of its own each, OPEN_IF, read/write, share RWD, no oplock) and then holds everything open
-and idle. ``--active`` other connections (another process) loop CREATE + READ 4 KiB + CLOSE on
+NEGOTIATE (3.1.1), SESSION_SETUP (NTLM), TREE_CONNECT, creates a directory of its own and does
+``--opens`` CREATEs there (default 100: files of its own, OPEN_IF, read/write, share RWD, no
+oplock: a directory per connection, as home folders or profiles are, so that a case-insensitive
+lookup does not list 100,000 names at every open) and then holds everything open and idle. ``--active`` other connections (another process) loop CREATE + READ 4 KiB + CLOSE on
 files of their own, each request timed; they run once before the idle load (the baseline) and
 once while it is held, so a latency cliff shows as a ratio.
 
@@ -118,15 +119,28 @@ async def _logon(t: Target, sign: bool) -> Any:
 
 
 async def _open_many(c: Any, prefix: str, n: int, errors: list[str]) -> None:
+    """A directory ``prefix`` of this connection's own (created and closed), then ``n`` files in it
+    opened and left open."""
     from sofs.wire.constants import Command
+    from sofs.wire.messages.close import CloseRequest
+    from sofs.wire.messages.create import CreateRequest
 
+    mkdir = CreateRequest(requested_oplock_level=0, impersonation_level=2, desired_access=0x100081,
+                          file_attributes=0x10, share_access=0x7, create_disposition=3, create_options=0x1,
+                          name=prefix, contexts=[]).encode()
+    resp = await c.call(Command.CREATE, mkdir)
+    if _status(resp):
+        errors.append(f"CREATE directory {prefix}: 0x{_status(resp):08x}")
+        return
+    await c.call(Command.CLOSE, CloseRequest(0, _file_id(resp)).encode())
     sem = asyncio.Semaphore(OPEN_DEPTH)
 
     async def one(i: int) -> None:
+        name = f"{prefix}\\f-{i:03d}"
         async with sem:
-            resp = await c.call(Command.CREATE, _create_body(f"{prefix}-{i:03d}"))
+            resp = await c.call(Command.CREATE, _create_body(name))
             if _status(resp):
-                errors.append(f"CREATE {prefix}-{i:03d}: 0x{_status(resp):08x}")
+                errors.append(f"CREATE {name}: 0x{_status(resp):08x}")
 
     await asyncio.gather(*(one(i) for i in range(n)))
 

@@ -7,17 +7,20 @@
 #
 #   bash bench/scale_connections.sh                      # 1000 × 100, sofs --workers 1, 2 and 6, Samba
 #   CONNS=200 OPENS=20 ROUNDS=2 SOFS_WORKERS="1" bash bench/scale_connections.sh
+#   SOFS="env PYTHONSAFEPATH=1 PYTHONPATH=/tmp/old .venv/bin/python -m sofs" SAMBA=no bash bench/scale_connections.sh
+#                                    # another build of sofs (e.g. `git archive` of an older commit)
 #
-# Descriptors: sofs holds one per open, and a process may hold at most the hard RLIMIT_NOFILE
+# Descriptors: sofs holds one per open and one per connection, and a process may hold at most the hard RLIMIT_NOFILE
 # (`ulimit -Hn`; 20,000 in a container without CAP_SYS_RESOURCE). The opens per connection of a sofs
 # run are capped so that every worker stays below it (the cap is printed); Samba forks one smbd per
 # connection and needs only OPENS descriptors in each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SAMBA_PORT=${SAMBA_PORT:-4460} SOFS_PORT=${SOFS_PORT:-4465}  # not the other benches' ports
 source bench/servers.sh
 CONNS=${CONNS:-1000} OPENS=${OPENS:-100} ROUNDS=${ROUNDS:-1}
 PROCS=${PROCS:-4} ACTIVE=${ACTIVE:-4} SECONDS_ACTIVE=${SECONDS_ACTIVE:-10}
-SOFS_WORKERS=${SOFS_WORKERS:-"1 2 6"}
+SOFS_WORKERS=${SOFS_WORKERS:-"1 2 6"} SOFS=${SOFS:-.venv/bin/sofs} SAMBA=${SAMBA:-yes}
 bench_state "${STATE:-/tmp/sofs-bench-scale}"
 ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
@@ -33,12 +36,13 @@ run_one() {  # NAME PORT PID OPENS
 run_sofs() {  # WORKERS
   local w=$1 opens=$OPENS per
   per=$(( (CONNS + w - 1) / w ))
-  if [ $(( per * OPENS + 500 )) -gt "$NOFILE" ]; then
-    opens=$(( (NOFILE - 500) / per ))
+  if [ $(( per * (OPENS + 1) + 500 )) -gt "$NOFILE" ]; then
+    opens=$(( (NOFILE - 500) / per - 1 ))
     echo "sofs --workers $w: $per connections per worker × $OPENS opens exceed RLIMIT_NOFILE $NOFILE: $opens opens each"
   fi
   local dir=$STATE/sofs-w$w
-  sofs_start "$SOFS_PORT" "$dir" "$STATE/sofs-w$w.log" .venv/bin/sofs serve --workers "$w"
+  # shellcheck disable=SC2086  # SOFS is a command line
+  sofs_start "$SOFS_PORT" "$dir" "$STATE/sofs-w$w.log" $SOFS serve --workers "$w"
   local pid=${BENCH_PIDS[-1]}
   sleep 3  # the worker processes are up (the main process listens first)
   run_one "sofs-w$w" "$SOFS_PORT" "$pid" "$opens"
@@ -58,7 +62,7 @@ echo "scale_connections: $CONNS connections × $OPENS opens, $ACTIVE active clie
      "RLIMIT_NOFILE $NOFILE, $(nproc) cores"
 targets=()
 for w in $SOFS_WORKERS; do targets+=("sofs $w"); done
-targets+=("samba")
+[ "$SAMBA" = no ] || targets+=("samba")
 for ((r = 0; r < ROUNDS; r++)); do
   echo "=== round $((r + 1))"
   n=${#targets[@]}

@@ -5,13 +5,19 @@ How the CLI reaches the running server: the server rewrites ``<share root>/.sofs
 (atomically: temp file + rename, hidden by the VFS like the rest of ``.sofs``) after each scavenger
 tick (1 s) when something changed. The CLI reads that file for every share of the config; for a CA
 share whose server is down it also reads the journal, which lists the persistent opens that will
-come back. No socket, no extra port; at most a second stale.
+come back. No socket, no extra port; at most a second stale while the listing is small: building it
+takes at most :data:`LISTING_SHARE` of a process's time (:class:`Pacer`), so with 100,000 opens (a
+listing of ~1 s) it is rebuilt every ~50 s instead of stalling every client each second (issue 16).
+Only a digest of the last listing is kept, and worker processes send theirs as JSON text.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sofs.handlers.opens import Handle
@@ -22,6 +28,37 @@ if TYPE_CHECKING:
     from sofs.server.state import ServerState
 
 log = logging.getLogger("sofs.handles")
+LISTING_SHARE = 0.02
+"""The part of a process's time its open-file listing may take (see :class:`Pacer`)."""
+
+
+class Pacer:
+    """When a listing may be built again: one that took ``d`` seconds waits ``d / LISTING_SHARE``.
+    Pure: the caller reads the clock."""
+
+    __slots__ = ("next_at",)
+
+    def __init__(self) -> None:
+        self.next_at = 0.0
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def spent(self, now: float, seconds: float) -> None:
+        self.next_at = now + seconds / LISTING_SHARE
+
+
+def rows_text(rows: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
+    """Per share, its rows as the inside of a JSON array (the parts of several processes join with
+    commas): a few hundred bytes a row where the dicts took over a kilobyte."""
+    return {share: json.dumps(r)[1:-1] for share, r in rows.items() if r}
+
+
+def digest(texts: dict[str, str]) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    for share in sorted(texts):
+        h.update(share.encode() + b"\0" + texts[share].encode() + b"\0")
+    return h.digest()
 
 
 def _lock_rows(op: Handle) -> list[list[Any]]:
@@ -88,30 +125,42 @@ def open_rows(server: ServerState) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def write_status(server: ServerState) -> None:
-    rows = open_rows(server)
+def write_status(server: ServerState, clock: Callable[[], float] = time.monotonic) -> None:
+    pacer = _PACERS.setdefault(id(server), Pacer())
+    now = clock()
+    if not pacer.due(now):
+        return
+    parts = {share: [text] for share, text in rows_text(open_rows(server)).items()}
     if server.workers is not None:  # the other worker processes' handles (they publish to this one)
         for share, more in server.workers.rows().items():
-            rows.setdefault(share, []).extend(more)
-    if rows == _last.get(id(server)):
-        return
-    _last[id(server)] = rows
+            parts.setdefault(share, []).extend(more)
+    texts = {share: ",".join(p) for share, p in parts.items()}
+    d = digest(texts)
+    if d != _last.get(id(server)):
+        _last[id(server)] = d
+        _publish(server, texts)
+    pacer.spent(now, clock() - now)
+
+
+def _publish(server: ServerState, texts: dict[str, str]) -> None:
     node = server.node_name or None
     name = status_name(node)
+    head = {"node": node or "", "pid": os.getpid()}
     for share in server.shares.values():
         base = os.path.join(share.config.path, STATUS_DIR)
         try:
             os.makedirs(base, exist_ok=True)
             tmp = os.path.join(base, name + ".tmp")
             with open(tmp, "w") as f:
-                json.dump({"share": share.name, "node": node or "", "pid": os.getpid(),
-                           "opens": rows.get(share.name, [])}, f)
+                f.write(json.dumps({"share": share.name, **head})[:-1])
+                f.write(', "opens": [' + texts.get(share.name, "") + "]}")
             os.replace(tmp, os.path.join(base, name))
         except OSError:
             continue
 
 
-_last: dict[int, Any] = {}
+_last: dict[int, bytes] = {}
+_PACERS: dict[int, Pacer] = {}
 
 
 async def serve_close_requests(server: ServerState) -> int:

@@ -130,7 +130,8 @@ class Handle:
 
 
 class HandleMap:
-    """Every handle of this process, by FileId, by (volume, persistent id), and per file stream."""
+    """Every handle of this process, by FileId, by (volume, persistent id), per file stream and per
+    session (a lost connection or a LOGOFF finds its session's handles without looking at all)."""
 
     def __init__(self, rand: Callable[[int], bytes] = os.urandom) -> None:
         # volatile ids: a counter from a random start, so a reconnect changes only the volatile half
@@ -140,6 +141,7 @@ class HandleMap:
         self.by_id: dict[FileIdT, Handle] = {}
         self.by_pid: dict[tuple[str, int], Handle] = {}
         self.files: dict[tuple[str, int, str], LocalFile] = {}
+        self.by_session: dict[Session, dict[FileIdT, Handle]] = {}
         # FSCTL_SRV_REQUEST_RESUME_KEY → the source handle of a server-side copy
         self.resume_keys: weakref.WeakValueDictionary[bytes, Handle] = weakref.WeakValueDictionary()
 
@@ -151,6 +153,7 @@ class HandleMap:
 
     def add(self, h: Handle) -> None:
         self.by_id[h.file_id] = h
+        self.by_session.setdefault(h.session, {})[h.file_id] = h
         if h.pid and h.handle is not None:
             vol = h.share.volume.name
             self.by_pid[(vol, h.pid)] = h
@@ -163,6 +166,11 @@ class HandleMap:
 
     def remove(self, h: Handle) -> None:
         self.by_id.pop(h.file_id, None)
+        mine = self.by_session.get(h.session)
+        if mine is not None and mine.get(h.file_id) is h:
+            del mine[h.file_id]
+            if not mine:
+                del self.by_session[h.session]
         if h.pid and h.handle is not None:
             vol = h.share.volume.name
             if self.by_pid.get((vol, h.pid)) is h:
@@ -175,6 +183,9 @@ class HandleMap:
                 pass
             if not lf.handles and self.files.get(lf.key) is lf:
                 del self.files[lf.key]
+
+    def of_session(self, session: Session) -> list[Handle]:
+        return list(self.by_session.get(session, {}).values())
 
     def of_pid(self, volume: str, pid: int) -> Handle | None:
         return self.by_pid.get((volume, pid))
@@ -275,12 +286,12 @@ async def _close_all(server: ServerState, hs: list[Handle]) -> None:
 
 async def close_tree_opens(server: ServerState, tree: TreeConnect) -> None:
     """Close every handle of ``tree`` (TREE_DISCONNECT, [MS-SMB2] 3.3.5.8)."""
-    await _close_all(server, [h for h in list(server.handles.by_id.values()) if h.tree is tree])
+    await _close_all(server, [h for h in server.handles.of_session(tree.session) if h.tree is tree])
 
 
 async def close_session_opens(server: ServerState, session: Session) -> None:
     """Close every handle of ``session`` (LOGOFF / session expiry, [MS-SMB2] 3.3.5.6)."""
-    await _close_all(server, [h for h in list(server.handles.by_id.values()) if h.session is session])
+    await _close_all(server, server.handles.of_session(session))
 
 
 async def lose_handle(server: ServerState, h: Handle) -> None:
@@ -346,8 +357,8 @@ def connection_lost(server: ServerState, conn: ConnectionState) -> asyncio.Task[
     """The handles of the sessions the lost connection carried (and no other channel does) lose
     their client: durable ones stay disconnected at the coordinator, the others close. Returns the
     task doing it (None: nothing to do)."""
-    doomed = [h for h in list(server.handles.by_id.values())
-              if h.session.connection is conn and not [c for c in h.session.channels if c is not conn]]
+    doomed = [h for s in list(server.handles.by_session) if s.connection is conn
+              and not [c for c in s.channels if c is not conn] for h in server.handles.of_session(s)]
     if doomed:
         return _spawn(_lose_all(server, doomed))
     return None
@@ -365,7 +376,7 @@ async def session_ended(server: ServerState, session: Session, keep_durable: boo
     """LOGOFF, expiry, or a session replaced through PreviousSessionId ([MS-SMB2] 3.3.5.5.3): its
     durable opens stay disconnected when ``keep_durable`` (Samba closes a logged-off session's files
     with SHUTDOWN_CLOSE, which keeps durable ones; smbtorture durable-open.reopen4), the rest close."""
-    hs = [h for h in list(server.handles.by_id.values()) if h.session is session]
+    hs = server.handles.of_session(session)
     if keep_durable:
         await _lose_all(server, hs)
     else:

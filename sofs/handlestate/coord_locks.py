@@ -168,18 +168,21 @@ async def sync_facts(c: VolumeCoordinator, key: FileKey) -> None:
     f = c.table.files.get(key[0])
     endpoints = {o.endpoint for o in f.opens_of(key[1]) if o.disconnected_at is None} if f is not None else set()
     endpoints.discard(LOCAL)
-    stale = [k for k in c.facts_sent if k[1] == key and k[0] not in endpoints]
-    for k in stale:
-        del c.facts_sent[k]
+    sent = c.facts_sent.get(key)
+    if sent is not None:
+        for ep in [ep for ep in sent if ep not in endpoints]:
+            del sent[ep]
+        if not sent:
+            del c.facts_sent[key]
     if not endpoints:
         return
     facts = c.facts(key)
     waits = []
     for ep in endpoints:
         sink = sinks.get(ep)
-        if sink is None or c.facts_sent.get((ep, key)) == facts:
+        if sink is None or (sent is not None and sent.get(ep) == facts):
             continue
-        c.facts_sent[(ep, key)] = facts
+        c.facts_sent.setdefault(key, {})[ep] = facts
         waits.append(sink.file_facts(facts))
     if waits:
         await asyncio.gather(*waits, return_exceptions=True)

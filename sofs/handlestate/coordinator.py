@@ -110,8 +110,9 @@ class VolumeCoordinator:
         # new opens waiting for the last closer's delete-on-close to be done (coord_create.admit)
         self.delete_waiters: dict[FileKey, asyncio.Event] = {}
         self.watching = False
-        # what remote endpoints mirror of each file (coord_locks.sync_facts)
-        self.facts_sent: dict[tuple[int, FileKey], FileFacts] = {}
+        # what remote endpoints mirror of each file (coord_locks.sync_facts), by file then endpoint:
+        # a sync looks at one file's entries, not at every file's (issue 16: 100,000 opens)
+        self.facts_sent: dict[FileKey, dict[int, FileFacts]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
         # after a coordinator change: new opens wait until the serving processes reclaimed theirs
@@ -276,8 +277,9 @@ class VolumeCoordinator:
         if self.closed or (self.may_act is not None and not self.may_act()):
             self.endpoint_names.pop(endpoint, None)
             return
-        for key in [k for k in self.facts_sent if k[0] == endpoint]:
-            del self.facts_sent[key]
+        for key, sent in list(self.facts_sent.items()):
+            if sent.pop(endpoint, None) is not None and not sent:
+                del self.facts_sent[key]
         gone = self.table.opens_of_endpoint(endpoint)
         kept = 0
         for o in gone:

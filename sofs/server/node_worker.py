@@ -28,7 +28,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sofs.handlers.handles_status import open_rows
+from sofs.handlers.handles_status import open_rows, rows_text
 from sofs.handlers.netif import os_interfaces
 from sofs.handlers.sessions_status import close_sessions, session_rows
 from sofs.handlers.volume import VolumeClient
@@ -188,7 +188,7 @@ class NodeWorker(Worker):
             if rows != last:
                 last = rows
                 with contextlib.suppress(ChannelClosed):
-                    self.channel.send(("rows", rows[0]))
+                    self.channel.send(("rows", rows_text(rows[0])))  # JSON text per share (workers.py)
                     self.channel.send(("sessions", rows[1]))
             await asyncio.sleep(ROWS_EVERY_S)
 

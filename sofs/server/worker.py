@@ -20,9 +20,10 @@ import pickle
 import signal
 import socket
 import sys
+import time
 from typing import Any
 
-from sofs.handlers.handles_status import open_rows
+from sofs.handlers.handles_status import Pacer, digest, open_rows, rows_text
 from sofs.handlers.session import end_previous_session
 from sofs.handlers.volume import ProcessSink, VolumeClient
 from sofs.server.app import build_state, shutdown_connections, tune_malloc
@@ -181,13 +182,20 @@ class Worker:
             self.stop.set()
 
     async def publish_rows(self) -> None:
-        last: Any = None
+        """This worker's part of the open-file listing, as JSON text per share, when it changed
+        (paced like the main process's: :mod:`sofs.handlers.handles_status`)."""
+        last = b""
+        pacer = Pacer()
         while True:
-            rows = open_rows(self.server)
-            if rows != last:
-                last = rows
-                with contextlib.suppress(ChannelClosed):
-                    self.channel.send(("rows", rows))
+            now = time.monotonic()
+            if pacer.due(now):
+                texts = rows_text(open_rows(self.server))
+                d = digest(texts)
+                if d != last:
+                    last = d
+                    with contextlib.suppress(ChannelClosed):
+                        self.channel.send(("rows", texts))
+                pacer.spent(now, time.monotonic() - now)
             await asyncio.sleep(ROWS_EVERY_S)
 
     async def run(self) -> None:

@@ -84,7 +84,7 @@ class _Child:
     channel: Channel | None = None
     started: float = 0.0
     ready: asyncio.Future[None] | None = None
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    rows: dict[str, str] = field(default_factory=dict)  # its open-file listing: JSON text per share
 
 
 def connection_factory(server: ServerState, token: int,
@@ -382,11 +382,12 @@ class MainPeers:
     async def logoff_previous(self, session_id: int, user: str) -> bool:
         return await self.sup.logoff_previous(session_id, user, 0)
 
-    def rows(self) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = {}
+    def rows(self) -> dict[str, list[str]]:
+        """Per share, the open-file listings of the worker processes (JSON text, see rows_text)."""
+        out: dict[str, list[str]] = {}
         for c in self.sup.children.values():
-            for share, rows in c.rows.items():
-                out.setdefault(share, []).extend(rows)
+            for share, text in c.rows.items():
+                out.setdefault(share, []).append(text)
         return out
 
     def owner_of(self, session_id: int) -> int | None:

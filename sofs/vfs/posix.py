@@ -135,6 +135,8 @@ class PosixVfs(XattrMetadata):
                 raise _err(e) from None
             try:
                 name = self._match_entry(dfd, comp)
+            except OSError as e:  # EMFILE listing the directory: TOO_MANY_OPENED_FILES, not a crash
+                raise _err(e) from None
             finally:
                 os.close(dfd)
             if name is None:

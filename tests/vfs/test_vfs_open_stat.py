@@ -231,3 +231,16 @@ def test_a_born_object_that_lost_the_race_is_opened(vfs: PosixVfs, root: str) ->
     vfs.close(h)
     assert action == CreateAction.OPENED and info.is_directory
     assert os.listdir(os.path.join(root, ".sofs", "new")) == []
+
+
+def test_out_of_descriptors_in_a_case_insensitive_lookup_is_too_many_opened_files(
+        vfs: PosixVfs, root: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listing a directory for a case-folded match needs a descriptor: EMFILE there answers
+    TOO_MANY_OPENED_FILES (Samba's status), not an internal error."""
+    def no_fd(_fd: int) -> list[str]:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr("sofs.vfs.posix.os.listdir", no_fd)
+    with pytest.raises(VfsError) as e:
+        vfs.open_stat("not-there", D.OPEN_IF, 0, 0x20)
+    assert e.value.status == NtStatus.TOO_MANY_OPENED_FILES
