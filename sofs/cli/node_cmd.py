@@ -157,6 +157,8 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # the stdlib loop, not uvloop as `sofs serve`: with uvloop's timing smb2.dirlease.rename/hardlink
-    # fail across nodes (a directory-lease break the rename should not cause is sent; open)
-    return asyncio.run(node_main(args))
+    try:
+        import uvloop  # the same loop as `sofs serve` (a listed dependency; stdlib asyncio if absent)
+    except ImportError:
+        return asyncio.run(node_main(args))
+    return uvloop.run(node_main(args))

@@ -137,6 +137,14 @@ class VolumeClient:
         if len(self._reports) == 1:
             asyncio.get_running_loop().call_soon(self._flush_reports)
 
+    def flush_reports(self) -> None:
+        """Send the change reports of this loop turn now: before any later call of this process to
+        the coordinator (``Router``), so the coordinator sees a change before, e.g., the CLOSE of the
+        open that made it — the change's directory-lease exemption is that open's parent lease key
+        (smb2.dirlease.rename across nodes when the CLOSE overtook the report)."""
+        if self._reports:
+            self._flush_reports()
+
     def _flush_reports(self) -> None:
         batch, self._reports = tuple(self._reports), []
         if batch:

@@ -120,6 +120,8 @@ class Router:
         return self.current
 
     async def _call(self, name: str, *args: Any) -> Any:
+        if name != "report":
+            self.volume.flush_reports()  # changes this process reported go first (same link, in order)
         deadline = time.monotonic() + self.wait_s
         if name == "lock" and self.held is not None:
             first = args[0]

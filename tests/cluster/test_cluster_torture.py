@@ -8,8 +8,8 @@ Three real ``sofs node`` processes (embedded store, loopback), the fixture share
 (:mod:`rr_proxy`) in front of the nodes: smbtorture's second connection of a test lands on another node
 than its first, so share modes, oplock/lease breaks, locks, notify, replay and durable reconnects are
 checked between nodes (each volume has one coordinator; the other nodes reach it over the link).
-Each node runs ``RATCHET_NODE_WORKERS`` SMB processes (``sofs cluster up --workers``; default 1, see
-``NODE_WORKERS``); with 2, a test's connections also land on different worker processes of a node.
+Each node runs ``RATCHET_NODE_WORKERS`` SMB processes (``sofs cluster up --workers``, default 2), so a
+test's connections also land on different worker processes of a node (least loaded first).
 
 The list runs in ``WORKERS`` slices at once on the one cluster (most of its time is break timeouts a
 test waits out): each slice has shares of its own (``share``/``ca``, ``share2``/``ca2``, ...: own
@@ -46,10 +46,8 @@ LIST = Path(__file__).resolve().parents[1] / "torture" / "passing_nodes.txt"
 ADDR = {"n1": "127.0.0.11", "n2": "127.0.0.12", "n3": "127.0.0.13"}
 SHARES = {"share": False, "ca": True}
 WORKERS = int(os.environ.get("RATCHET_WORKERS", "3"))
-# SMB processes per node (issue 16). 1 by default: with 2 (as with uvloop nodes), smb2.dirlease.rename
-# and .hardlink fail across nodes — a directory-lease break the rename should not cause is sent (open:
-# /work/notes/issue-13-lead3.md); the rest of the default list passes with RATCHET_NODE_WORKERS=2.
-NODE_WORKERS = int(os.environ.get("RATCHET_NODE_WORKERS", "1"))
+# SMB processes per node (issue 16): a test's connections land on the worker processes of the nodes too.
+NODE_WORKERS = int(os.environ.get("RATCHET_NODE_WORKERS", "2"))
 
 
 def share_of(share: str, worker: int) -> str:
