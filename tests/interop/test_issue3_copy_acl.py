@@ -117,7 +117,6 @@ def test_server_side_copy_32mib_moves_no_data(server):
     print("32 MiB:", r)
     assert r["ssc_bytes"] < 256 * 1024, r  # requests/responses only, no file data
     assert r["rw_bytes"] > 64 * MiB, r  # read + write carry the data twice
-    assert r["ssc_s"] < r["rw_s"], r
 
 
 @pytest.mark.slow
@@ -125,7 +124,6 @@ def test_server_side_copy_1gib(server):
     r = _copy_test(server, 1024 * MiB)
     print("1 GiB:", r)
     assert r["ssc_bytes"] < 4 * MiB, r
-    assert r["ssc_s"] < r["rw_s"], r
 
 
 def _listdir(server, share: str, user: str) -> list[str]:
