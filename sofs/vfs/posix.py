@@ -90,6 +90,25 @@ def _rel(comps: Sequence[str]) -> str:
     return "/".join(comps)
 
 
+def _make(dir_fd: int, name: str, want_dir: bool) -> int:
+    """Create a directory or an empty file ``name`` under ``dir_fd`` (FileExistsError if it is there);
+    its fd."""
+    if want_dir:
+        os.mkdir(name, 0o777, dir_fd=dir_fd)
+        return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+    return os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=dir_fd)
+
+
+def _store_attributes(fd: int, stored: int) -> os.stat_result:
+    """A new object's DOS attributes and creation time; its stat."""
+    st = os.fstat(fd)
+    try:
+        os.setxattr(fd, XATTR_DOSATTRIB, encode_dosattrib(stored, pinfo.creation_time(st, None)))
+    except OSError:
+        pass  # file systems without user xattrs still work, with default attributes
+    return st
+
+
 class PosixVfs(XattrMetadata):
     """A :class:`~sofs.vfs.base.Vfs` over the directory ``root``."""
 
@@ -354,15 +373,12 @@ class PosixVfs(XattrMetadata):
         name = actual[-1]
         try:
             if sd is not None:
-                fd = self._create_staged(parent, name, want_dir, stored, sd)
-                if fd is None:
+                made = self._create_staged(parent, name, want_dir, stored, sd)
+                if made is None:
                     return None
-                return self._handle(fd, fd, path, None, os.fstat(fd), want_dir), CreateAction.CREATED
-            if want_dir:
-                os.mkdir(name, 0o777, dir_fd=parent)
-                fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+                fd, st = made
             else:
-                fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=parent)
+                fd = _make(parent, name, want_dir)
         except FileExistsError:
             try:
                 if stat_mod.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
@@ -374,28 +390,23 @@ class PosixVfs(XattrMetadata):
             raise _err(e) from None
         finally:
             os.close(parent)
-        st = os.fstat(fd)
-        try:
-            os.setxattr(fd, XATTR_DOSATTRIB, encode_dosattrib(stored, pinfo.creation_time(st, None)))
-        except OSError:
-            pass  # file systems without user xattrs still work, with default attributes
+        if sd is None:
+            st = _store_attributes(fd, stored)
         return self._handle(fd, fd, path, None, st, want_dir), CreateAction.CREATED
 
-    def _create_staged(self, parent: int, name: str, want_dir: bool, stored: int, sd: bytes) -> int | None:
+    def _create_staged(self, parent: int, name: str, want_dir: bool, stored: int,
+                       sd: bytes) -> tuple[int, os.stat_result] | None:
         """Make the object in ``.sofs/new``, store attributes and ``sd``, rename it to ``name`` in
-        ``parent`` (RENAME_NOREPLACE). Its fd, or None when ``name`` appeared meanwhile. OSError out."""
+        ``parent`` (RENAME_NOREPLACE). Its fd and stat, or None when ``name`` appeared meanwhile.
+        OSError out."""
         root = self.confined.root_fd
         for d in (META_DIR, _STAGING):
             with contextlib.suppress(FileExistsError):
                 os.mkdir(d, 0o700, dir_fd=root)
         tmp = f"{_STAGING}/{secrets.token_hex(8)}"
-        if want_dir:
-            os.mkdir(tmp, 0o777, dir_fd=root)
-            fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=root)
-        else:
-            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=root)
+        fd = _make(root, tmp, want_dir)
         try:
-            os.setxattr(fd, XATTR_DOSATTRIB, encode_dosattrib(stored, pinfo.creation_time(os.fstat(fd), None)))
+            st = _store_attributes(fd, stored)
             os.setxattr(fd, XATTR_SD, sd)
             rename_noreplace(root, tmp, parent, name)
         except FileExistsError:
@@ -407,7 +418,7 @@ class PosixVfs(XattrMetadata):
             with contextlib.suppress(OSError):
                 (os.rmdir if want_dir else os.unlink)(tmp, dir_fd=root)
             raise
-        return fd
+        return fd, st
 
     def _handle(self, fd: int, base_fd: int, path: str, stream: str | None, st: os.stat_result,
                 is_dir: bool) -> PosixHandle:
