@@ -114,16 +114,16 @@ def listening(addr: str, port: int) -> bool:
     return True
 
 
+def _as_list(d: object) -> list[dict[str, object]]:
+    """A cmdlet's -AsJson output: one object, or a list when there are several."""
+    return d if isinstance(d, list) else [d]  # type: ignore[list-item]
+
+
 def up_nodes(state: Path) -> set[str]:
     r = sofs("Get-ClusterNode", "-AsJson", state=state)
     if r.returncode:
         return set()
-    d = json.loads(r.stdout)
-    return {n["Name"] for n in (d if isinstance(d, list) else [d]) if n.get("State") == "Up"}
-
-
-def _as_list(d: object) -> list[dict[str, object]]:
-    return d if isinstance(d, list) else [d]  # type: ignore[list-item]
+    return {str(n["Name"]) for n in _as_list(json.loads(r.stdout)) if n.get("State") == "Up"}
 
 
 def coordinator_after(state: Path, victim: str, coord: str) -> str:

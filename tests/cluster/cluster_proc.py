@@ -59,16 +59,20 @@ def node_pids(state: Path) -> dict[str, int]:
     return {n: p.pid for n, p in cfg.nodes.items()}
 
 
-def csv_coordinator(state: Path) -> str:
-    """The node coordinating the cluster's volume (``Get-ClusterSharedVolume``), once it is Online."""
+def csv_coordinator(state: Path, timeout: float | None = None) -> str:
+    """The node coordinating the cluster's volume (``Get-ClusterSharedVolume``), once it is Online;
+    with ``timeout``, an AssertionError when none is within that many seconds (else it waits on)."""
     import json
 
+    deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         r = sofs("Get-ClusterSharedVolume", "-AsJson", state=state)
         if r.returncode == 0:
             d = json.loads(r.stdout)
             if d.get("State") == "Online" and d.get("Node"):
                 return str(d["Node"])
+        assert deadline is None or time.monotonic() < deadline, \
+            f"no Online coordinator for Volume1: {r.stdout} {r.stderr}"
         time.sleep(0.1)
 
 

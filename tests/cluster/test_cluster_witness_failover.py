@@ -12,14 +12,13 @@ writes again, and every acknowledged block reads back.
 """
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_proc import free_port_on, kill_quietly, node_pids, sofs
+from cluster_proc import csv_coordinator, free_port_on, kill_quietly, node_pids, sofs
 from test_cluster_witness_swn import _samba_python
 
 from tests.conftest import USERS
@@ -58,21 +57,9 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Path, int, int]]:
         sofs("cluster", "down", "--state-dir", str(state), "--timeout", "5")
 
 
-def coordinator(state: Path, timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        r = sofs("Get-ClusterSharedVolume", "-AsJson", state=state)
-        if r.returncode == 0:
-            d = json.loads(r.stdout)
-            if d.get("State") == "Online" and d.get("Node"):
-                return str(d["Node"])
-        assert time.monotonic() < deadline, f"no Online coordinator for Volume1: {r.stdout} {r.stderr}"
-        time.sleep(0.2)
-
-
 def test_witness_follower_reclaims_on_another_node(cluster: tuple[Path, int, int]) -> None:
     state, port, wport = cluster
-    victim = coordinator(state)
+    victim = csv_coordinator(state, 30)
     witness = next(n for n in sorted(ADDR) if n != victim)
     r = sofs("Get-SmbShare", "-Name", SHARE, state=state)
     assert "SOFS" in r.stdout, r.stdout  # the share is the role's (ScopeName SOFS): scale-out + CA
