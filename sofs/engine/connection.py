@@ -82,17 +82,21 @@ class Outgoing:
 class Engine:
     """Per-connection protocol core. ``lookup_session`` finds a session by id (server-wide table)."""
 
-    def __init__(self, conn: ConnectionState, lookup_session: Callable[[int], Session | None]) -> None:
+    def __init__(self, conn: ConnectionState, lookup_session: Callable[[int], Session | None],
+                 reader: FrameReader | None = None) -> None:
         self.conn = conn
         self.lookup_session = lookup_session
-        self.reader = FrameReader()
+        self.reader = reader if reader is not None else FrameReader()
 
     # -- inbound --------------------------------------------------------------------------------
     def get_buffer(self) -> memoryview:
         return self.reader.get_buffer()
 
     def buffer_updated(self, nbytes: int) -> list[Chain]:
-        return [self.parse_frame(f) for f in self.reader.buffer_updated(nbytes)]
+        frames = self.reader.buffer_updated(nbytes)
+        if len(frames) == 1:  # the usual receive: one request (no list comprehension's frame)
+            return [self.parse_frame(frames[0])]
+        return [self.parse_frame(f) for f in frames]
 
     def receive_data(self, data: bytes) -> list[Chain]:
         return [self.parse_frame(f) for f in self.reader.feed(data)]
@@ -157,16 +161,16 @@ class Engine:
                 end = pos + nxt
             else:
                 end = total
-            self._charge(hdr, end - pos)
+            # the sequence window ([MS-SMB2] 3.3.5.2.3); CANCEL consumes no message id
+            if hdr.command != _CANCEL:
+                self._charge(hdr)
             out.append(Request(hdr, frame if end - pos == total else frame[pos:end], encrypted))
             if not nxt:
                 return out
             pos = end
 
-    def _charge(self, hdr: Header, msg_len: int) -> None:
-        """Sequence-window check ([MS-SMB2] 3.3.5.2.3); CANCEL consumes no message id."""
-        if hdr.command == _CANCEL:
-            return
+    def _charge(self, hdr: Header) -> None:
+        """Sequence-window check ([MS-SMB2] 3.3.5.2.3) of a request other than CANCEL."""
         charge = hdr.credit_charge if self.conn.supports_multi_credit else 1
         if not self.conn.window.consume(hdr.message_id, charge):
             raise ProtocolViolation(

@@ -35,6 +35,8 @@ _WRITE_THROUGH = int(WriteFlags.WRITE_THROUGH)  # ints: ``int & IntFlag`` builds
 _WRITE_ACCESS = int(A.FILE_WRITE_DATA | A.FILE_APPEND_DATA)
 _FILE_WRITE_THROUGH = 0x2  # [MS-SMB2] 2.2.13 CreateOptions FILE_WRITE_THROUGH (kept in Handle.mode)
 _WRITE_RSP = WriteResponse.LAYOUT.struct  # [MS-SMB2] 2.2.22, packed without a WriteResponse object
+_READ_ACCESS = int(A.FILE_READ_DATA | A.FILE_EXECUTE)
+_NO_CHANNEL = int(ChannelType.NONE)
 
 
 def _os_error(e: OSError) -> SmbError:
@@ -42,7 +44,7 @@ def _os_error(e: OSError) -> SmbError:
 
 
 def _check_channel(channel: int) -> None:
-    if channel != ChannelType.NONE:
+    if channel != _NO_CHANNEL:
         raise SmbError(NtStatus.INVALID_PARAMETER, "RDMA channels are not supported")
 
 
@@ -74,7 +76,7 @@ async def handle_read(ctx: Ctx, req: ReadRequest) -> Reply:
         raise SmbError(NtStatus.INVALID_PARAMETER, f"read of {req.length} > MaxReadSize")
     if op.is_directory:
         raise SmbError(NtStatus.INVALID_DEVICE_REQUEST, "read on a directory")
-    if not op.granted_access & (A.FILE_READ_DATA | A.FILE_EXECUTE):
+    if not op.granted_access & _READ_ACCESS:
         raise SmbError(NtStatus.ACCESS_DENIED, "no read access")
     if req.offset > _MAX_OFFSET or req.offset + req.length > _MAX_OFFSET:
         raise SmbError(NtStatus.INVALID_PARAMETER, "offset out of range")
@@ -174,7 +176,9 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
         if fd < 0:  # no OS descriptor (CephVfs): the VFS writes, always in the pool
             n, restored = await run_pool(_vfs_write_restore, op.share.vfs, op.handle, req.data, offset, sync, wt)
         elif length <= INLINE_IO_MAX and not sync:
-            n = _pwrite_all(fd, req.data, offset, False)
+            n = os.pwrite(fd, req.data, offset)
+            if n < length:  # a short write (rare): the rest
+                n += _pwrite_all(fd, req.data[n:], offset + n, False)
         else:
             n, restored = await run_file_write(op.local, op.share.vfs, _pwrite_restore, fd, req.data,
                                                offset, sync, wt)
@@ -189,7 +193,7 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
     if frozen:  # a write time made sticky with SET_INFO -1 survives this write ([MS-FSA] 2.1.4.17)
         await run_fs(op.share.vfs.set_basic_info, op.handle, 0, 0, frozen)
     vol.contend_write(op)  # other opens' read caching breaks to none ([MS-FSA] 2.1.4.12)
-    return reply(_WRITE_RSP.pack(17, 0, n, 0, 0, 0) + b"\0")
+    return Reply((_WRITE_RSP.pack(17, 0, n, 0, 0, 0) + b"\0",))
 
 
 # --- FLUSH --------------------------------------------------------------------------------------
