@@ -161,21 +161,17 @@ class Engine:
                 end = pos + nxt
             else:
                 end = total
-            # the sequence window ([MS-SMB2] 3.3.5.2.3); CANCEL consumes no message id
-            if hdr.command != _CANCEL:
-                self._charge(hdr)
+            if hdr.command != _CANCEL:  # the sequence window ([MS-SMB2] 3.3.5.2.3); not for CANCEL
+                conn = self.conn
+                charge = hdr.credit_charge if conn.supports_multi_credit else 1
+                if not conn.window.consume(hdr.message_id, charge):
+                    raise ProtocolViolation(
+                        f"message id {hdr.message_id} (charge {charge}) outside the granted window "
+                        f"[{conn.window.low}, {conn.window.high})")
             out.append(Request(hdr, frame if end - pos == total else frame[pos:end], encrypted))
             if not nxt:
                 return out
             pos = end
-
-    def _charge(self, hdr: Header) -> None:
-        """Sequence-window check ([MS-SMB2] 3.3.5.2.3) of a request other than CANCEL."""
-        charge = hdr.credit_charge if self.conn.supports_multi_credit else 1
-        if not self.conn.window.consume(hdr.message_id, charge):
-            raise ProtocolViolation(
-                f"message id {hdr.message_id} (charge {charge}) outside the granted window "
-                f"[{self.conn.window.low}, {self.conn.window.high})")
 
     # -- outbound -------------------------------------------------------------------------------
     def build_frame(self, items: Sequence[Outgoing], encrypt_with: Session | None = None) -> list[Buffer]:

@@ -52,10 +52,7 @@ class SequenceWindow:
         configured maximum of outstanding credits ([MS-SMB2] 3.3.1.2).
         """
         outstanding = self.high - self.low - len(self.used)
-        g = requested if requested > 1 else 1
-        room = self.max_credits - outstanding
-        if room < g:
-            g = room
+        g = min(max(requested, 1), self.max_credits - outstanding)
         if g <= 0:
             g = 1 if outstanding == 0 else 0
         self.high += g

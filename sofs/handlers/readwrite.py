@@ -25,7 +25,14 @@ from sofs.vfs.confine import status_from_errno
 from sofs.wire.bufpool import POOL
 from sofs.wire.constants import ChannelType, WriteFlags
 from sofs.wire.messages.close import FlushRequest, FlushResponse
-from sofs.wire.messages.io import ReadRequest, ReadResponse, WriteRequest, WriteResponse
+from sofs.wire.messages.io import (
+    READ_DATA_OFFSET,
+    READ_FIXED,
+    ReadRequest,
+    ReadResponse,
+    WriteRequest,
+    WriteResponse,
+)
 from sofs.wire.status import NtStatus
 
 _MAX_OFFSET = 0x7FFFFFFFFFFFFFFF
@@ -108,7 +115,7 @@ async def handle_read(ctx: Ctx, req: ReadRequest) -> Reply:
         raise SmbError(NtStatus.END_OF_FILE)
     op.position = offset + n
     ctx.server.stats.bytes_read += n
-    return Reply((ReadResponse.encode_fixed(n), data))
+    return Reply((READ_FIXED.pack(17, READ_DATA_OFFSET, n, 0, 0), data))  # ReadResponse.encode_fixed(n)
 
 
 # --- WRITE --------------------------------------------------------------------------------------
