@@ -177,14 +177,23 @@ class Engine:
     def build_frame(self, items: Sequence[Outgoing], encrypt_with: Session | None = None) -> list[Buffer]:
         """Serialize responses into one transport frame: [len, hdr, body..., pad, hdr, ...]."""
         n = len(items)
-        if n == 1 and encrypt_with is None:
-            # the common case (one plain, unsigned response): no padding, no list juggling
+        if n == 1 and encrypt_with is None and items[0].on_wire is None:
+            # the common case (one plain response, signed or not): no padding, no list juggling
             item = items[0]
-            if item.signer is None and item.sign_with is None and item.on_wire is None:
-                h = item.header
-                h.flags |= _RESPONSE
-                h.next_command = 0
-                return [frame_header(HEADER_SIZE + item.length()), h.encode(), *item.body]
+            h = item.header
+            h.flags |= _RESPONSE
+            h.next_command = 0
+            mlen = HEADER_SIZE + item.length()
+            signer = item.signer
+            if signer is None and item.sign_with is not None:
+                signer = item.sign_with.signer
+            if signer is None:
+                return [mlen.to_bytes(4, "big"), h.encode(), *item.body]  # frame_header(mlen)
+            h.flags |= _SIGNED
+            h.signature = _ZERO16
+            hb = bytearray(h.encode())
+            hb[SIGNATURE_OFFSET:SIGNATURE_OFFSET + 16] = signer.sign_zeroed([hb, *item.body], mlen)
+            return [mlen.to_bytes(4, "big"), hb, *item.body]
         parts: list[Buffer] = []
         total = 0
         for i, item in enumerate(items):
