@@ -187,7 +187,7 @@ def check_session(ctx: Ctx, spec: CommandSpec) -> None:
     ctx.session = None if status else session
     if session is not None and not status:
         session.last_active = _wall_clock()
-    if session is not None and (session.valid or expired) and hdr.command not in _NO_SIGN_CHECK:
+    if session is not None and (session.state is _VALID or expired) and hdr.command not in _NO_SIGN_CHECK:
         if hdr.flags & _FLAG_SIGNED and not ctx.encrypted:
             signer = session.signer_for(ctx.conn)
             if signer is None or not signer.verify(ctx.msg):
