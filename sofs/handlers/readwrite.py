@@ -50,9 +50,8 @@ def _os_error(e: OSError) -> SmbError:
     return SmbError(status_from_errno(e.errno), str(e))
 
 
-def _check_channel(channel: int) -> None:
-    if channel != _NO_CHANNEL:
-        raise SmbError(NtStatus.INVALID_PARAMETER, "RDMA channels are not supported")
+def _no_channel() -> None:
+    raise SmbError(NtStatus.INVALID_PARAMETER, "RDMA channels are not supported")
 
 
 # --- READ ---------------------------------------------------------------------------------------
@@ -74,11 +73,12 @@ def _pread_into(fd: int, buf: Any, length: int, offset: int) -> int:
 async def handle_read(ctx: Ctx, req: ReadRequest) -> Reply:
     """[MS-SMB2] 3.3.5.12 Receiving an SMB2 READ Request."""
     op = get_open(ctx, req.file_id)
-    if op.is_pipe:
+    if op.pipe is not None:  # Handle.is_pipe without the property's call
         from sofs.handlers.pipes import pipe_read
 
         return await pipe_read(ctx, op, req.length)
-    _check_channel(req.channel)
+    if req.channel != _NO_CHANNEL:
+        _no_channel()
     if req.length > ctx.conn.max_read_size:
         raise SmbError(NtStatus.INVALID_PARAMETER, f"read of {req.length} > MaxReadSize")
     if op.is_directory:
@@ -149,11 +149,12 @@ def _vfs_write_restore(vfs: Any, h: Any, data: Any, offset: int, sync: bool,
 async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
     """[MS-SMB2] 3.3.5.13 Receiving an SMB2 WRITE Request."""
     op = get_open(ctx, req.file_id)
-    if op.is_pipe:
+    if op.pipe is not None:
         from sofs.handlers.pipes import pipe_write
 
         return await pipe_write(ctx, op, req.data)
-    _check_channel(req.channel)
+    if req.channel != _NO_CHANNEL:
+        _no_channel()
     length = len(req.data)
     if length > ctx.conn.max_write_size:
         raise SmbError(NtStatus.INVALID_PARAMETER, f"write of {length} > MaxWriteSize")
