@@ -17,7 +17,8 @@
 #
 # Knobs: ROUNDS (3), BENCH_TIME (5 s per run), BENCH_CONFIGS ("4:8 16:8"), TESTS ("read4k read64k
 #        openclose echo put get"), WORKERS (2: the N of the second sofs), PUT_CLIENTS (8), PUT_MB (64),
-#        MODE (plain | sign | encrypt: smbclient's put/get; PUT_CLIENTS=1 PUT_MB=512 is the issue's bulk),
+#        MODE (plain | sign | encrypt: smbtorture's benches, the libsmbclient writers (sign only) and
+#        smbclient's put/get; PUT_CLIENTS=1 PUT_MB=512 is the issue's bulk),
 #        SAMBA_PORT (4450), SOFS_PORT (4455; --workers N on SOFS_PORT+1)
 # Prints one table: per test and configuration the median of each server, and the medians of the
 # per-round ratios against Samba; raw rows in $STATE/results.tsv.
@@ -69,7 +70,7 @@ torture() { # who test conns depth -> "rate cpu_us_per_request"
   esac
   rate=$(timeout $((T + 30)) smbtorture "//127.0.0.1/share" -p "${PORT[$who]}" -s "$STATE/client.conf" \
     -A "$STATE/auth.txt" "--option=torture:timelimit=$T" "--option=torture:nprocs=$np" \
-    "--option=torture:qdepth=$qd" --option=torture:progress=no "${extra[@]}" "smb2.bench.$name" 2>&1 |
+    "--option=torture:qdepth=$qd" --option=torture:progress=no "${extra[@]}" "${OPT[@]}" "smb2.bench.$name" 2>&1 |
     tr '\r' '\n' | grep -E 'second: ' | tail -1 | sed -E 's/.*num\/s=([0-9]+),.*/\1/')
   sleep 0.5  # Samba's connection processes exit and are reaped (their time moves to cutime)
   c1=$(cpu "$who")
