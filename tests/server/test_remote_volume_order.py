@@ -12,13 +12,9 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from linked import remote_share
 from memclient import MemClient, Resp
 
-from sofs.handlers.volume import ProcessSink, VolumeClient
-from sofs.handlestate.coordinator import VolumeCoordinator
-from sofs.server.cluster_volumes import Router
-from sofs.server.coordlink_client import RemoteService
-from sofs.server.coordlink_server import LinkServer
 from sofs.wire.constants import Command
 from sofs.wire.fscc_file_set import FileRenameInformation
 from sofs.wire.messages import TreeConnectRequest
@@ -28,28 +24,8 @@ from sofs.wire.messages.oplock import LeaseBreakAcknowledgment
 from sofs.wire.messages.query import SetInfoRequest
 from sofs.wire.status import NtStatus
 
-SECRET = b"s" * 32
 RH = 0x3
 NOTIFICATION = 0xFFFFFFFFFFFFFFFF
-
-
-async def remote_share(c: MemClient) -> tuple[LinkServer, VolumeCoordinator, RemoteService]:
-    """Make the share ``data`` of ``c``'s server use a coordinator in a LinkServer (as another node)."""
-    link = LinkServer(SECRET)
-    await link.start("127.0.0.1", 0)
-    coord = VolumeCoordinator("data")
-    link.register("data", coord)
-    server = c.proto.server
-    vol = VolumeClient("data", None, -1)  # type: ignore[arg-type]
-    router = Router(vol)
-    vol.svc = router  # type: ignore[assignment]
-    rs = await RemoteService.connect("127.0.0.1", link.port, secret=SECRET, name="n2", volume="data",
-                                     sink=ProcessSink(server, vol))
-    vol.endpoint = rs.endpoint
-    router.set(rs)
-    server.shares["data"].volume = vol
-    server.volumes["data"] = vol
-    return link, coord, rs
 
 
 async def until(c: MemClient, got: list[Resp], done: Callable[[list[Resp]], bool]) -> list[Resp]:
