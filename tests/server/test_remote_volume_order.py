@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 from linked import remote_share
 from memclient import MemClient, Resp
@@ -80,6 +81,39 @@ def test_a_break_caused_through_a_remote_coordinator_precedes_later_responses(tm
                                                     for r in g))
             assert [r.status for r in got if r.header.message_id == rename_mid][-1] == 0
             assert (tmp_path / "dst.dat").exists()
+        finally:
+            await rs.close_link()
+            await link.close()
+    asyncio.run(go())
+
+
+def test_a_remote_create_gets_the_files_facts_with_the_admit_answer(tmp_path) -> None:
+    """The coordinator's facts of the file reach the serving process with the answer to its CREATE
+    (no Sink.file_facts call of their own: one round trip less), applied before the response."""
+    async def go() -> None:
+        c = MemClient.create(str(tmp_path))
+        link, coord, rs = await remote_share(c)
+        client_link = rs._link
+        served: list[str] = []
+        serve = client_link.serve
+
+        def counting(call: Any) -> Any:
+            served.append(call.method)
+            return serve(call)
+        client_link.serve = counting  # type: ignore[method-assign]
+        try:
+            await c.negotiate((0x0302,))
+            assert (await c.login()).status == 0
+            tid = (await c.call(Command.TREE_CONNECT, TreeConnectRequest(0, r"\\s\data").encode(),
+                                sign=True)).header.tree_id
+            c.send_raw(create(c, tid, "f.dat", None))
+            (r1,) = await until(c, [], lambda g: len(g) == 1)
+            assert r1.status == 0
+            vol = c.proto.server.volumes["data"]
+            (h,) = [h for h in c.proto.server.handles.by_pid.values() if h.path == "f.dat"]
+            key = (h.vfile_id, h.stream_key)
+            assert vol.facts[key] == coord.facts(key)
+            assert served == []  # carried by the admit answer: no file_facts call
         finally:
             await rs.close_link()
             await link.close()
