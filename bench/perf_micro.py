@@ -83,12 +83,20 @@ async def run(kind: str, n: int, profile: bool) -> float:
         with open(os.path.join(d, "f"), "wb") as f:  # noqa: ASYNC230 - set-up, before timing
             f.write(os.urandom(1 << 20))
         base = kind.removesuffix("-signed")
+        linked = base.endswith("-linked")
+        base = base.removesuffix("-linked")
         c, tid = await _setup(d, sign, ca=base.startswith("openclose-persistent"))
+        if linked:  # the volume's coordinator behind a coordinator link (as on a worker process)
+            from linked import remote_share
+
+            link, _coord, rs = await remote_share(c)
         fid = await _open(c, tid, "f", sign)
         for i in range(20):  # a small directory for "querydir"
             with open(os.path.join(d, f"entry{i:02}.txt"), "wb"):  # noqa: ASYNC230 - set-up, before timing
                 pass
-        dfid = await _open(c, tid, "", sign, directory=True)
+        # (not for -linked: the root's open would keep the facts the coordinator pushes to a linked
+        # process alive; at 1:1 a client's opens of the root come one at a time, each pushing them)
+        dfid = bytes(16) if linked else await _open(c, tid, "", sign, directory=True)
         # FileAllInformation of the open (Explorer's and Office's usual query); the directory listed
         # from the start each time, FileIdBothDirectoryInformation ([MS-FSCC] 2.4.17), all at once
         qi = QueryInfoRequest(info_type=1, file_info_class=18, output_buffer_length=4096, file_id=fid).encode()
@@ -181,11 +189,17 @@ async def run(kind: str, n: int, profile: bool) -> float:
             if os.environ.get("PROF_OUT"):
                 prof.dump_stats(os.environ["PROF_OUT"])
             pstats.Stats(prof).sort_stats(os.environ.get("SORT", "tottime")).print_stats(int(os.environ.get("TOP", "25")))
+        if linked:
+            await rs.close_link()
+            await link.close()
         return dt
 
 
 KINDS = ("echo", "echo-signed", "openclose-root", "openclose-file", "read4k", "write4k", "read4k-signed",
-         "openclose-dh2q", "openclose-persistent", "openclose-persistent8", "queryinfo", "querydir")
+         "openclose-dh2q", "openclose-persistent", "openclose-persistent8", "queryinfo", "querydir",
+         "openclose-root-linked", "openclose-file-linked")
+"""``-linked``: the share's volume coordinated behind a coordinator link on loopback, both ends in this
+process (what a worker process or a non-coordinating node pays); run on uvloop, as workers and nodes."""
 
 
 def main() -> None:
@@ -195,7 +209,12 @@ def main() -> None:
     ap.add_argument("kinds", nargs="*", default=list(KINDS))
     a = ap.parse_args()
     for kind in a.kinds:
-        us = asyncio.run(run(kind, a.n, a.profile == kind))
+        if kind.endswith("-linked"):
+            import uvloop
+
+            us = uvloop.run(run(kind, a.n, a.profile == kind))
+        else:
+            us = asyncio.run(run(kind, a.n, a.profile == kind))
         print(f"{kind:20} {us:8.1f} µs/request")
 
 

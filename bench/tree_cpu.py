@@ -2,7 +2,8 @@
 children it has already reaped (``cutime``/``cstime``, where Samba's per-connection smbd processes
 end up once their client left). Used by bench/workers_compare.sh to price a request.
 
-    python3 bench/tree_cpu.py PID [PID...]   ->  one line: seconds
+    python3 bench/tree_cpu.py PID [PID...]          ->  one line: seconds
+    python3 bench/tree_cpu.py --split PID [PID...]  ->  one line: user seconds, system seconds
 """
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ def _stat(pid: int) -> tuple[int, list[str]] | None:
 
 
 def tree_cpu(roots: list[int]) -> float:
+    user, system = tree_cpu_split(roots)
+    return user + system
+
+
+def tree_cpu_split(roots: list[int]) -> tuple[float, float]:
     procs = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
@@ -32,7 +38,7 @@ def tree_cpu(roots: list[int]) -> float:
     children: dict[int, list[int]] = {}
     for pid, (ppid, _f) in procs.items():
         children.setdefault(ppid, []).append(pid)
-    ticks = 0
+    user = system = 0
     todo = [p for p in roots if p in procs]
     seen: set[int] = set()
     while todo:
@@ -41,10 +47,15 @@ def tree_cpu(roots: list[int]) -> float:
             continue
         seen.add(pid)
         f = procs[pid][1]
-        ticks += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])  # utime stime cutime cstime
+        user += int(f[11]) + int(f[13])  # utime cutime
+        system += int(f[12]) + int(f[14])  # stime cstime
         todo.extend(children.get(pid, []))
-    return ticks / TICK
+    return user / TICK, system / TICK
 
 
 if __name__ == "__main__":
-    print(f"{tree_cpu([int(a) for a in sys.argv[1:]]):.2f}")
+    if sys.argv[1:2] == ["--split"]:
+        u, s = tree_cpu_split([int(a) for a in sys.argv[2:]])
+        print(f"{u:.2f} {s:.2f}")
+    else:
+        print(f"{tree_cpu([int(a) for a in sys.argv[1:]]):.2f}")

@@ -9,7 +9,8 @@
 #                     python3-smbc; MODE=sign signs them)                  -> writes/s
 #     each at every CONNS:DEPTH of BENCH_CONFIGS, plus the server's CPU per request: user + system
 #     time of the server's whole process tree (workers, Samba's per-connection smbd processes, reaped
-#     ones included: bench/tree_cpu.py) over the run, divided by rate x seconds;
+#     ones included: bench/tree_cpu.py) over the run, divided by rate x seconds, and the kernel's
+#     (system time's) share of it;
 #   put / get         PUT_CLIENTS smbclient processes at once, each writing (reading) its own file of
 #                     PUT_MB MiB                                         -> MB/s all together
 # The load generators (smbtorture, smbclient) run on the same machine and share its cores with the
@@ -17,10 +18,12 @@
 #
 # Knobs: ROUNDS (3), BENCH_TIME (5 s per run), BENCH_CONFIGS ("4:8 16:8"), TESTS ("read4k read64k
 #        openclose echo put get"), WORKERS (2: the N of the second sofs), PUT_CLIENTS (8), PUT_MB (64),
-#        MODE (plain | sign | encrypt: smbclient's put/get; PUT_CLIENTS=1 PUT_MB=512 is the issue's bulk),
+#        MODE (plain | sign | encrypt: smbtorture's benches, the libsmbclient writers (sign only) and
+#        smbclient's put/get; PUT_CLIENTS=1 PUT_MB=512 is the issue's bulk),
 #        SAMBA_PORT (4450), SOFS_PORT (4455; --workers N on SOFS_PORT+1)
 # Prints one table: per test and configuration the median of each server, and the medians of the
-# per-round ratios against Samba; raw rows in $STATE/results.tsv.
+# per-round ratios against Samba; raw rows (with the 1-minute load average after each run) in
+# $STATE/results.tsv.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . bench/servers.sh
@@ -47,7 +50,14 @@ case ${MODE:-plain} in
 esac
 head -c "${PUT_MB}M" /dev/urandom >"$SRC"
 
-cpu() { python3 bench/tree_cpu.py "${PID[$1]}"; }
+cpu() { python3 bench/tree_cpu.py --split "${PID[$1]}"; }  # "user system" seconds
+
+per_req() { # rate cpu0 cpu1 seconds -> "rate  µs of CPU per request  system share %"
+  awk -v r="${1:-0}" -v a="$2" -v b="$3" -v t="$4" 'BEGIN { split(a, A, " "); split(b, B, " ")
+    tot = (B[1] + B[2]) - (A[1] + A[2]); sys = B[2] - A[2]
+    if (r > 0) printf "%d\t%.1f\t%.0f", r, tot * 1e6 / (r * t), (tot > 0 ? 100 * sys / tot : 0)
+    else printf "NA\tNA\tNA" }'
+}
 
 torture() { # who test conns depth -> "rate cpu_us_per_request"
   local who=$1 t=$2 np=$3 qd=$4 name=$2 extra=() c0 c1 rate
@@ -63,18 +73,16 @@ torture() { # who test conns depth -> "rate cpu_us_per_request"
       --io-size $([ "$t" = write4k ] && echo 4096 || echo 65536) $([ "${MODE:-plain}" = sign ] && echo --sign) |
       sed -nE 's/^writes\/s ([0-9]+) errors 0$/\1/p')
     sleep 0.5; c1=$(cpu "$who")
-    awk -v r="${rate:-0}" -v a="$c0" -v b="$c1" -v t="$T" \
-      'BEGIN { if (r > 0) printf "%d\t%.1f", r, (b - a) * 1e6 / (r * t); else printf "NA\tNA" }'
+    per_req "$rate" "$c0" "$c1" "$T"
     return;;
   esac
   rate=$(timeout $((T + 30)) smbtorture "//127.0.0.1/share" -p "${PORT[$who]}" -s "$STATE/client.conf" \
     -A "$STATE/auth.txt" "--option=torture:timelimit=$T" "--option=torture:nprocs=$np" \
-    "--option=torture:qdepth=$qd" --option=torture:progress=no "${extra[@]}" "smb2.bench.$name" 2>&1 |
+    "--option=torture:qdepth=$qd" --option=torture:progress=no "${extra[@]}" "${OPT[@]}" "smb2.bench.$name" 2>&1 |
     tr '\r' '\n' | grep -E 'second: ' | tail -1 | sed -E 's/.*num\/s=([0-9]+),.*/\1/')
   sleep 0.5  # Samba's connection processes exit and are reaped (their time moves to cutime)
   c1=$(cpu "$who")
-  awk -v r="${rate:-0}" -v a="$c0" -v b="$c1" -v t="$T" \
-    'BEGIN { if (r > 0) printf "%d\t%.1f", r, (b - a) * 1e6 / (r * t); else printf "NA\tNA" }'
+  per_req "$rate" "$c0" "$c1" "$T"
 }
 
 bulk() { # who put|get -> "MB/s cpu_us_per_MiB"
@@ -89,9 +97,10 @@ bulk() { # who put|get -> "MB/s cpu_us_per_MiB"
   local bad=0
   for p in "${pids[@]}"; do wait "$p" || bad=1; done
   t1=$(date +%s.%N) c1=$(cpu "$who")
-  [ "$bad" = 0 ] || { printf 'NA\tNA'; return; }
+  [ "$bad" = 0 ] || { printf 'NA\tNA\tNA'; return; }
   awk -v a="$t0" -v b="$t1" -v n="$PUT_CLIENTS" -v s="$PUT_MB" -v c0="$c0" -v c1="$c1" \
-    'BEGIN { printf "%.0f\t%.1f", n * s * 1.048576 / (b - a), (c1 - c0) * 1e6 / (n * s) }'
+    'BEGIN { split(c0, A, " "); split(c1, B, " "); tot = (B[1] + B[2]) - (A[1] + A[2]); sys = B[2] - A[2]
+      printf "%.0f\t%.1f\t%.0f", n * s * 1.048576 / (b - a), tot * 1e6 / (n * s), (tot > 0 ? 100 * sys / tot : 0) }'
 }
 
 RES=$STATE/results.tsv
@@ -106,7 +115,8 @@ for r in $(seq 1 "${ROUNDS:-3}"); do
     for cfg in $cfgs; do
       for w in "${order[@]}"; do
         case $t in put|get) v=$(bulk "$w" "$t");; *) v=$(torture "$w" "$t" "${cfg%%:*}" "${cfg##*:}");; esac
-        printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$cfg" "$w" "$v" | tee -a "$RES" >&2
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$cfg" "$w" "$v" "$(cut -d' ' -f1 /proc/loadavg)" |
+          tee -a "$RES" >&2
       done
     done
   done
@@ -118,19 +128,21 @@ python3 - "$RES" "$N" <<'EOF'
 import collections, statistics, sys
 rows = collections.defaultdict(dict)
 for line in open(sys.argv[1]):
-    r, t, cfg, who, v, cpu = line.rstrip("\n").split("\t")
+    r, t, cfg, who, v, cpu, sys_pct, _load = line.rstrip("\n").split("\t")
     if v != "NA":
-        rows[(t, cfg, r)][who] = (float(v), float(cpu))
+        rows[(t, cfg, r)][who] = (float(v), float(cpu), float(sys_pct))
 n = sys.argv[2]
 print(f"{'test':10} {'conns:depth':>11} {'samba':>8} {'sofs w1':>8} {'sofs w' + n:>8} {'w1/samba':>9} "
-      f"{'w' + n + '/samba':>9}   {'CPU µs/req (MiB for put/get): samba w1 w' + n}")
+      f"{'w' + n + '/samba':>9}   {'CPU µs/req (MiB for put/get): samba w1 w' + n}   kernel %: samba w1 w{n}")
 keys = sorted({(t, c) for t, c, _ in rows}, key=lambda k: (k[0], [int(x) for x in k[1].split(':')]))
 for t, cfg in keys:
     rounds = [v for (tt, cc, _), v in rows.items() if (tt, cc) == (t, cfg)]
     med = {w: statistics.median([v[w][0] for v in rounds if w in v] or [0]) for w in ("samba", "w1", "wn")}
     cpu = {w: statistics.median([v[w][1] for v in rounds if w in v] or [0]) for w in ("samba", "w1", "wn")}
+    sys_pct = {w: statistics.median([v[w][2] for v in rounds if w in v] or [0]) for w in ("samba", "w1", "wn")}
     ratio = {w: statistics.median([v[w][0] / v["samba"][0] for v in rounds if w in v and "samba" in v] or [0])
              for w in ("w1", "wn")}
     print(f"{t:10} {cfg:>11} {med['samba']:8.0f} {med['w1']:8.0f} {med['wn']:8.0f} {ratio['w1']:9.2f} "
-          f"{ratio['wn']:9.2f}   {cpu['samba']:6.1f} {cpu['w1']:6.1f} {cpu['wn']:6.1f}")
+          f"{ratio['wn']:9.2f}   {cpu['samba']:6.1f} {cpu['w1']:6.1f} {cpu['wn']:6.1f}   "
+          f"{sys_pct['samba']:3.0f} {sys_pct['w1']:3.0f} {sys_pct['wn']:3.0f}")
 EOF

@@ -33,17 +33,32 @@ STATIC = Path(__file__).resolve().parent.parent / "management" / "web"
 
 
 def smb_sources(node: str, server: Any) -> dict[str, Any]:
-    """The SMB server's parts of :class:`MetricSources` (``server``: a ``ServerState``)."""
-    from sofs.handlers.handles_status import open_rows
+    """The SMB server's parts of :class:`MetricSources` (``server``: a ``ServerState``): its own
+    counters, plus its worker processes' when it has some (their last reports, at most a second old)."""
+    from sofs.handlers.handles_status import open_kinds
+    from sofs.handlers.handles_status import open_rows as rows_of
+    from sofs.server.workers import MainPeers
 
-    def open_kinds() -> dict[str, int]:
-        out = {"plain": 0, "durable": 0, "persistent": 0}
-        for rows in open_rows(server).values():
-            for r in rows:
-                out[r["kind"] or "plain"] += 1
+    def workers() -> MainPeers | None:
+        return server.workers if isinstance(server.workers, MainPeers) else None
+
+    def stats() -> Any:
+        peers = workers()
+        return peers.request_stats() if peers is not None else server.stats
+
+    def count(own: int, i: int) -> int:
+        peers = workers()
+        return own + (peers.counts()[i] if peers is not None else 0)
+
+    def kinds() -> dict[str, int]:
+        out = open_kinds(rows_of(server))
+        peers = workers()
+        if peers is not None:
+            for k, n in peers.counts()[2].items():
+                out[k] = out.get(k, 0) + n
         return out
-    return {"stats": server.stats, "sessions": lambda: len(server.sessions),
-            "connections": lambda: len(server.connections), "open_kinds": open_kinds}
+    return {"stats": stats, "sessions": lambda: count(len(server.sessions), 1),
+            "connections": lambda: count(len(server.connections), 0), "open_kinds": kinds}
 
 
 def api_services(cfg: ClusterConfig, store: Any, registry: Any = None) -> ApiServices:

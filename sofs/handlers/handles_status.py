@@ -48,6 +48,15 @@ class Pacer:
         self.next_at = now + seconds / LISTING_SHARE
 
 
+def open_kinds(rows: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+    """kind ("plain", "durable", "persistent") -> rows of :func:`open_rows` of that kind."""
+    out = {"plain": 0, "durable": 0, "persistent": 0}
+    for share_rows in rows.values():
+        for r in share_rows:
+            out[r["kind"] or "plain"] += 1
+    return out
+
+
 def rows_text(rows: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
     """Per share, its rows as the inside of a JSON array (the parts of several processes join with
     commas): a few hundred bytes a row where the dicts took over a kilobyte."""

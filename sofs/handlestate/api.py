@@ -134,13 +134,16 @@ class AdmitRequest:
 @dataclass(slots=True)
 class AdmitResult:
     """The admitted open; or ``reopen``: nothing admitted, the object the serving process opened was
-    deleted meanwhile (a purged disconnected open's delete-on-close): open it again."""
+    deleted meanwhile (a purged disconnected open's delete-on-close): open it again. ``facts``: the
+    file's facts for a remote caller that does not mirror them yet (:meth:`Sink.file_facts` carried
+    by the answer instead of a call of its own; the caller applies them before it uses the open)."""
 
     persistent_id: int
     oplock_level: int
     lease: LeaseGrant | None
     durable: DurableGrant | None
     reopen: bool = False
+    facts: FileFacts | None = None
 
 
 @dataclass(slots=True)

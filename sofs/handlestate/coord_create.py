@@ -159,11 +159,13 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
         if t.opens_by_persistent.get(o.persistent_id) is o:
             c.close_sync(o)
         raise
+    facts = None
     if c.remote_sinks:
-        from sofs.handlestate.coord_locks import sync_facts
+        from sofs.handlestate.coord_locks import carry_facts, sync_facts
 
-        await sync_facts(c, key)
-    return AdmitResult(o.persistent_id, level, lease, dgrant)
+        await sync_facts(c, key, caller.endpoint)
+        facts = carry_facts(c, key, caller.endpoint)
+    return AdmitResult(o.persistent_id, level, lease, dgrant, facts=facts)
 
 
 def _refuse_reused_guid(c: VolumeCoordinator, create_guid: bytes, client_guid: bytes) -> None:

@@ -42,8 +42,8 @@ class MetricSources:
     """What a node exposes (each may be None: an agent-only node has no SMB server)."""
 
     node: str
-    stats: Any = None
-    """``sofs.server.stats.RequestStats``"""
+    stats: Callable[[], Any] | None = None
+    """the node's ``sofs.server.stats.RequestStats`` when read (main process and workers added up)"""
     sessions: Callable[[], int] | None = None
     connections: Callable[[], int] | None = None
     open_kinds: Callable[[], dict[str, int]] | None = None
@@ -65,16 +65,17 @@ class NodeCollector:
     def _smb(self) -> Iterator[Metric]:
         src = self.src
         if src.stats is not None:
+            stats = src.stats()
             req = CounterMetricFamily("sofs_smb_requests", "SMB2 requests answered", labels=["command", "status"])
-            for (cmd, status), n in sorted(src.stats.named_counts().items()):
+            for (cmd, status), n in sorted(stats.named_counts().items()):
                 req.add_metric([cmd, status], n)
             yield req
             hist = HistogramMetricFamily("sofs_smb_request_duration_seconds", "SMB2 request latency",
                                          labels=["command"])
-            for cmd, (counts, total) in sorted(src.stats.named_latency().items()):
+            for cmd, (counts, total) in sorted(stats.named_latency().items()):
                 hist.add_metric([cmd], _buckets(counts), total)
             yield hist
-            yield from _io_and_handles(src.stats)
+            yield from _io_and_handles(stats)
         for name, fn, doc in (("sofs_smb_sessions", src.sessions, "SMB sessions"),
                               ("sofs_smb_connections", src.connections, "SMB connections")):
             if fn is not None:

@@ -30,6 +30,14 @@ closes at once, so a node death is seen without waiting for heartbeats).
 
 This module holds :class:`Link`, the part both ends share: frames in and out, the calls it made
 (futures) and the calls it serves (tasks).
+
+Cost per frame (issue 16: a worker's CREATE+CLOSE is two calls over this link): the frames a side
+sends during one loop turn leave in one write, in the order they were sent (at the end of the
+``data_received`` that made them, else from a callback at the end of the turn); the coordinator's
+side (``eager_serve``) runs an incoming call up to its first suspension inside ``data_received``,
+so a call that does not wait is answered in the same turn without a Task. The serving side keeps a
+Task per Sink call: its calls then run after the callers of the results that arrived before them
+resumed, and after the events before them were delivered (see ``_ClientLink``).
 """
 from __future__ import annotations
 
@@ -40,6 +48,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from sofs.handlers.eager import run_eager
 from sofs.handlestate.api import AsyncHook, HandleStateError, NotCoordinator
 from sofs.server.coordlink_codec import Codec, CodecError, CoordinatorFault
 from sofs.server.coordlink_proto import (
@@ -88,6 +97,9 @@ class Link(asyncio.Protocol):
     """One end of a link (see the module docstring). Subclasses handle the handshake frames,
     :meth:`serve` (run an incoming Call), :meth:`on_event` and :meth:`on_lost`."""
 
+    eager_serve = False
+    """Run an incoming Call's first step inside ``data_received`` (a Task only if it suspends)."""
+
     def __init__(self, accepts: dict[type, dict[str, Method] | None]) -> None:
         self.loop = asyncio.get_running_loop()
         self.accepts = accepts
@@ -99,6 +111,8 @@ class Link(asyncio.Protocol):
         self._book: CallBook[_Slot] = CallBook()
         self._serving: dict[int, asyncio.Task[None]] = {}
         self._reason = "closed"
+        self._out: list[bytes] = []  # frames of this loop turn, not written yet
+        self._receiving = False  # in data_received: it writes them when it returns
 
     # ---- asyncio.Protocol ----
 
@@ -108,6 +122,7 @@ class Link(asyncio.Protocol):
         self.peer = f"{addr[0]}:{addr[1]}" if addr else "?"
 
     def data_received(self, data: bytes) -> None:
+        self._receiving = True
         try:
             for body in self._buffer.feed(data):
                 frame = decode_frame(self._codec, body)
@@ -121,12 +136,17 @@ class Link(asyncio.Protocol):
         except Exception as e:  # our bug: lose this link, not the process
             log.exception("coordlink %s: dropping the link after an internal error", self.peer)
             self.abort(f"internal error: {type(e).__name__}: {e}")
+        finally:
+            self._receiving = False
+            if self._out:
+                self.flush()
 
     def eof_received(self) -> bool | None:
         return None  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self._out.clear()
         if exc is not None and self._reason == "closed":
             self._reason = str(exc) or type(exc).__name__
         err = LinkLost(f"link to {self.peer} lost: {self._reason}")
@@ -150,18 +170,36 @@ class Link(asyncio.Protocol):
         t = self.transport
         if t is None or t.is_closing():
             return False
-        t.write(encode_frame(self._codec, frame))
+        self._write(encode_frame(self._codec, frame))
         return True
+
+    def _write(self, data: bytes) -> None:
+        out = self._out
+        out.append(data)
+        if len(out) == 1 and not self._receiving:
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write the frames sent so far (one write for the loop turn's frames, in order)."""
+        out = self._out
+        if not out:
+            return
+        t = self.transport
+        if t is not None and not t.is_closing():
+            t.write(out[0] if len(out) == 1 else b"".join(out))
+        out.clear()
 
     def abort(self, reason: str) -> None:
         """Close at once (unsent data is dropped); connection_lost follows."""
         self._reason = reason
+        self._out.clear()
         if self.transport is not None:
             self.transport.abort()
 
     def close(self, reason: str) -> None:
-        """Close after the data already written."""
+        """Close after the data already sent."""
         self._reason = reason
+        self.flush()
         if self.transport is not None:
             self.transport.close()
 
@@ -177,7 +215,7 @@ class Link(asyncio.Protocol):
         except CodecError:
             self._book.abandon(cid)
             raise
-        t.write(data)
+        self._write(data)
         try:
             value = await slot.fut
         except asyncio.CancelledError:
@@ -221,7 +259,13 @@ class Link(asyncio.Protocol):
         elif kind is Call:
             assert isinstance(frame, Call)
             self._book.serve(frame.id)
-            self._serving[frame.id] = self.loop.create_task(self._run(frame.id, self.serve(frame)))
+            run = self._run(frame.id, self.serve(frame))
+            if self.eager_serve:
+                done, task = run_eager(self.loop, run)
+                if not done:
+                    self._serving[frame.id] = task
+            else:
+                self._serving[frame.id] = self.loop.create_task(run)
         elif kind is Pending:
             assert isinstance(frame, Pending)
             got = self._book.peek(frame.id)

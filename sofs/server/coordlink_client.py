@@ -195,6 +195,8 @@ class RemoteService:
 
     async def admit(self, req: AdmitRequest, hook: AsyncHook | None) -> AdmitResult:
         r: AdmitResult = await self._call(_M["admit"], (req, _flag(hook)), hook)
+        if r.facts is not None:  # applied now, before the calls that came after the answer run
+            await self._link.sink.file_facts(r.facts)
         return r
 
     async def close(self, persistent_id: int, modified: bool = False) -> CloseResult:

@@ -29,6 +29,7 @@ import secrets
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+from sofs.handlers.eager import run_eager
 from sofs.handlestate.api import (
     CoordinatorAdmin,
     FileFacts,
@@ -145,8 +146,18 @@ class LinkServer:
 
     # ---- for _ServerLink ----
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+    def spawn(self, coro: Coroutine[Any, Any, Any], what: str, eager: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        if eager:
+            try:
+                done, task = run_eager(loop, coro)
+            except Exception:
+                log.exception("coordlink: %s failed", what)
+                return
+            if done:
+                return
+        else:
+            task = loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(lambda t: self._done(t, what))
 
@@ -157,6 +168,8 @@ class LinkServer:
 
 
 class _ServerLink(Link):
+    eager_serve = True  # a coordinator call that does not wait is answered in the same loop turn
+
     def __init__(self, server: LinkServer) -> None:
         super().__init__({Hello: None})
         self.server = server
@@ -235,6 +248,7 @@ class _ServerLink(Link):
             self._timer.cancel()
         self._detach = False
         self.send(Welcome(0))
+        self.flush()  # before the transport changes hands
         t, self.transport = self.transport, None
         assert t is not None
         log.info("coordlink %s: %s opened a channel link", self.peer, name)
@@ -264,7 +278,9 @@ class _ServerLink(Link):
 
     def on_event(self, event: Event) -> None:  # undeliverable, the only Event a client may send
         assert self.coordinator is not None
-        self.server.spawn(self.coordinator.undeliverable(self.endpoint, *event.args), f"undeliverable {event.args!r:.80}")
+        # started now, as the calls (eager_serve): it takes effect before the calls sent after it
+        self.server.spawn(self.coordinator.undeliverable(self.endpoint, *event.args), f"undeliverable {event.args!r:.80}",
+                          eager=True)
 
     def goodbye(self, why: str) -> None:
         """Unregistered: tell the peer why and close, without detach."""

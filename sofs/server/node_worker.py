@@ -28,7 +28,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sofs.handlers.handles_status import open_rows, rows_text
+from sofs.handlers.handles_status import open_kinds, open_rows, rows_text
 from sofs.handlers.netif import os_interfaces
 from sofs.handlers.sessions_status import close_sessions, session_rows
 from sofs.handlers.volume import VolumeClient
@@ -182,6 +182,7 @@ class NodeWorker(Worker):
 
     async def publish_rows(self) -> None:
         last: Any = None
+        last_counts: Any = None
         while True:
             rows = (open_rows(self.server), session_rows(list(self.server.sessions.values()),
                                                          self.server.config.server_name, self._interfaces))
@@ -190,6 +191,12 @@ class NodeWorker(Worker):
                 with contextlib.suppress(ChannelClosed):
                     self.channel.send(("rows", rows_text(rows[0])))  # JSON text per share (workers.py)
                     self.channel.send(("sessions", rows[1]))
+            counts = (self.server.stats.snapshot(), len(self.server.connections), len(self.server.sessions),
+                      open_kinds(rows[0]))
+            if counts != last_counts:  # the node's /metrics add them up (sofs.server.stats)
+                last_counts = counts
+                with contextlib.suppress(ChannelClosed):
+                    self.channel.send(("stats", *counts))
             await asyncio.sleep(ROWS_EVERY_S)
 
     async def close_links(self) -> None:

@@ -6,10 +6,16 @@ count per (command, status); the SUCCESS count is derived when read (histogram t
 errors). ``bench/icount.sh echo`` measured the cost (issue 15 note). READ and WRITE add the
 bytes they moved (``bytes_read``/``bytes_written``, plain increments in ``handlers.readwrite``);
 ``handles`` is the node's :class:`~sofs.handlestate.stats.HandleStats` (breaks, journal commits).
+
+A server with worker processes counts in each process: a worker sends :meth:`RequestStats.snapshot`
+to its main process (the control channel, msgpack: lists, no int-keyed maps), which adds them up
+with :meth:`RequestStats.add` when ``/metrics`` is read (the last snapshot of a worker that died is
+kept, so the node's counters never go back).
 """
 from __future__ import annotations
 
 from bisect import bisect_left
+from typing import Any
 
 from sofs.handlestate.stats import BUCKETS_S, HandleStats
 from sofs.wire.constants import Command
@@ -39,6 +45,26 @@ class RequestStats:
         if status:
             key = command << 32 | status
             self.errors[key] = self.errors.get(key, 0) + 1
+
+    def snapshot(self) -> list[Any]:
+        """The counters as plain lists (what a worker process sends its main process)."""
+        return [self.bytes_read, self.bytes_written, [[c, list(h), self.sums.get(c, 0.0)] for c, h in self.hist.items()],
+                [[k, n] for k, n in self.errors.items()]]
+
+    def add(self, snap: list[Any]) -> None:
+        """Count the requests of ``snap`` (a :meth:`snapshot`) here too."""
+        self.bytes_read += snap[0]
+        self.bytes_written += snap[1]
+        for c, h, total in snap[2]:
+            mine = self.hist.get(c)
+            if mine is None:
+                mine = self.hist[c] = [0] * (len(BUCKETS_S) + 1)
+                self.sums[c] = 0.0
+            for i, n in enumerate(h[:len(mine)]):
+                mine[i] += n
+            self.sums[c] += total
+        for k, n in snap[3]:
+            self.errors[k] = self.errors.get(k, 0) + n
 
     def named_counts(self) -> dict[tuple[str, str], int]:
         """(command name, NTSTATUS name) -> requests (read at scrape time)."""

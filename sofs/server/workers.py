@@ -14,7 +14,9 @@ The **main process** (this module's :class:`Supervisor`) keeps what a server has
 - SMB service itself, as worker 0 (its clients' handle-state calls stay in-process), unless
   ``dedicated`` (then it only coordinates);
 - the open-file listing and Close-SmbOpenFile requests of every worker; the routing of a
-  PreviousSessionId to the worker holding the session;
+  PreviousSessionId to the worker holding the session; on a cluster node, the node's ``/metrics``
+  counts every worker's requests, connections, sessions and opens (``MainPeers.request_stats``,
+  ``MainPeers.counts``: each node worker reports them once a second);
 - the workers' lives: a worker that dies is restarted; the coordinators saw its links close and kept
   its durable opens disconnected (the others closed), and its clients reconnect and reclaim them as
   after a node failure.
@@ -43,6 +45,7 @@ from sofs.server.connection import SmbConnection
 from sofs.server.coordlink_server import LinkServer
 from sofs.server.placement import Placement, session_ids, session_worker
 from sofs.server.state import ServerState
+from sofs.server.stats import RequestStats
 from sofs.server.workerlink import Channel, ChannelClosed
 
 log = logging.getLogger("sofs.workers")
@@ -85,6 +88,7 @@ class _Child:
     started: float = 0.0
     ready: asyncio.Future[None] | None = None
     rows: dict[str, str] = field(default_factory=dict)  # its open-file listing: JSON text per share
+    counts: tuple[Any, ...] = ()  # its last ("stats", ...) message: request counters, connections, sessions, opens
 
 
 def connection_factory(server: ServerState, token: int,
@@ -111,6 +115,7 @@ class Supervisor:
         self.node_id = 0  # a cluster node's id (session ids carry it, sofs.server.placement)
         self.stopping = False
         self.restarts = 0
+        self.retired = RequestStats()  # the requests of worker processes that died
         self._secret = secrets.token_bytes(32)
         self._req = itertools.count(1)
         self._waits: dict[int, asyncio.Future[bool]] = {}
@@ -220,6 +225,9 @@ class Supervisor:
     def _on_closed(self, child: _Child, why: str) -> None:
         gone = self.placement.worker_gone(child.index)
         child.rows = {}
+        if child.counts:  # its requests stay counted (a counter of /metrics never goes back)
+            self.retired.add(child.counts[0])
+            child.counts = ()
         if child.ready is not None and not child.ready.done():
             child.ready.set_exception(RuntimeError(f"worker {child.index} exited before it was ready: {why}"))
         for rid, (asker, _) in list(self._forwarded.items()):
@@ -269,6 +277,8 @@ class Supervisor:
             self.placement.closed(int(msg[1]))
         elif kind == "rows":
             child.rows = dict(msg[1])
+        elif kind == "stats":
+            child.counts = tuple(msg[1:])
         elif kind == "prev":
             _, rid, sid, user = msg
             self._spawn_task(self._answer_prev(child, int(rid), int(sid), str(user)))
@@ -389,6 +399,30 @@ class MainPeers:
             for share, text in c.rows.items():
                 out.setdefault(share, []).append(text)
         return out
+
+    def request_stats(self) -> RequestStats:
+        """This server's request counters: the main process's, the workers' last reports and the
+        requests of workers that died (``handles``: the main process's, where the coordinators run)."""
+        total = RequestStats()
+        total.handles = self.sup.server.stats.handles
+        total.add(self.sup.server.stats.snapshot())
+        total.add(self.sup.retired.snapshot())
+        for c in self.sup.children.values():
+            if c.counts:
+                total.add(c.counts[0])
+        return total
+
+    def counts(self) -> tuple[int, int, dict[str, int]]:
+        """The workers' connections, sessions and open files by kind (their last reports)."""
+        conns = sessions = 0
+        kinds = {"plain": 0, "durable": 0, "persistent": 0}
+        for c in self.sup.children.values():
+            if c.counts:
+                conns += c.counts[1]
+                sessions += c.counts[2]
+                for k, n in c.counts[3].items():
+                    kinds[k] = kinds.get(k, 0) + n
+        return conns, sessions, kinds
 
     def owner_of(self, session_id: int) -> int | None:
         w = session_worker(session_id)

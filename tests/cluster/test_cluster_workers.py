@@ -13,11 +13,14 @@ worker re-registers it at the new coordinator before the node's grace ends: the 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import re
 import signal
+import ssl
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,8 +77,10 @@ def _up(tmp_path: Path) -> tuple[Path, int]:
         d.mkdir(parents=True)
         d.chmod(0o777)
     port = free_port_on(list(ADDR.values()))
+    api_port = free_port_on(list(ADDR.values()))
     r = sofs("cluster", "up", "3", "--name", "wk", "--state-dir", str(state), "--delay-ms", "200",
-             "--threshold", "5", "--smb-port", str(port), "--workers", "2", "--api-port", "0", timeout=120)
+             "--threshold", "5", "--smb-port", str(port), "--workers", "2", "--api-port", str(api_port),
+             timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     asyncio.run(_new_shares(state, SHARES))
     deadline = time.monotonic() + 60
@@ -363,3 +368,50 @@ def test_the_coordinator_dies_while_a_worker_of_another_node_holds_a_handle(fres
         assert "1 open(s) re-registered" in _log(state, survivor)
     finally:
         _drop(keep)
+
+
+def _metrics(state: Path, node: str) -> dict[str, float]:
+    """``/metrics`` of ``node`` (samples by name and labels), read as a viewer of the cluster."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from sofs.cluster.config import load_cluster_config
+
+    cfg = load_cluster_config(state)
+    assert cfg is not None
+    ctx = ssl.create_default_context(cafile=str(state / "tls" / "cert.pem"))
+    req = urllib.request.Request(f"https://{ADDR[node]}:{cfg.api_port}/metrics")
+    req.add_header("Authorization", "Basic " + base64.b64encode(b"mon:monitor password").decode())
+    with urllib.request.urlopen(req, context=ctx, timeout=20) as r:
+        text = r.read().decode()
+    return {f"{s.name}{sorted(s.labels.items())}": s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def test_metrics_of_a_node_count_its_workers(cluster: tuple[Path, int]) -> None:
+    """``/metrics`` of a node adds up its worker processes (their reports, once a second): the
+    WRITEs, bytes, connections and sessions of a client served by worker 1 show on the node."""
+    state, port = cluster
+    assert sofs("New-LocalUser", "mon", "-Password", "monitor password", state=state).returncode == 0
+    assert sofs("Grant-ClusterAccess", "mon", "-ReadOnly", state=state).returncode == 0
+    writes = "sofs_smb_requests_total[('command', 'WRITE'), ('status', 'SUCCESS')]"
+    written = "sofs_smb_written_bytes_total[]"
+    before = _until(lambda: _metrics(state, "n2"), 30, "/metrics of n2")
+    keep: list[Client] = []
+    c = _on_worker("n2", port, "data", 1, keep)
+    try:
+        op, _ = c.open("metrics-by-worker")
+        for i in range(25):
+            op.write(b"m" * 4096, i * 4096)
+
+        def counted() -> dict[str, float]:
+            now = _metrics(state, "n2")
+            if now.get(writes, 0) - before.get(writes, 0) < 25:
+                raise ValueError(f"WRITEs counted: {now.get(writes)} (before: {before.get(writes)})")
+            return now
+        now = _until(counted, 15, "the worker's writes in the node's /metrics")
+        assert now[written] - before.get(written, 0) >= 25 * 4096
+        assert now["sofs_smb_sessions[]"] >= 1 and now["sofs_smb_connections[]"] >= 1
+        assert now["sofs_smb_open_files[('kind', 'plain')]"] >= 1
+        op.close()
+    finally:
+        _drop([c, *keep])

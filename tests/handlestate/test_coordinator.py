@@ -187,6 +187,26 @@ def test_a_lock_through_one_process_is_enforced_by_the_others_mirror_before_the_
     run(body)
 
 
+def test_the_admitting_process_gets_the_files_facts_with_the_answer_once() -> None:
+    async def body() -> None:
+        c, _a, b, ep1, ep2 = two()
+        o1 = await c.admit(admit_req(caller(ep1), access=RD | WR), None)
+        await c.lock(LockRequest(o1.persistent_id, (LockRange(0, 100, True),), False, False), None)
+        first = await c.admit(admit_req(caller(ep2, b"d" * 16), access=RD), None)
+        # carried by the answer, not pushed by a call of its own
+        assert (10, "") not in b.facts and first.facts is not None
+        assert [(lk.owner, lk.offset, lk.length) for lk in first.facts.locks] == [(o1.persistent_id, 0, 100)]
+        again = await c.admit(admit_req(caller(ep2, b"d" * 16), access=RD), None)
+        assert again.facts is None  # the process mirrors them already
+        local = await c.admit(admit_req(caller(ep1), access=RD), None)
+        assert local.facts is None  # ep1 has them too (pushed with the lock)
+        for r in (first, again):
+            await c.close(r.persistent_id)
+        third = await c.admit(admit_req(caller(ep2, b"d" * 16), access=RD), None)
+        assert third.facts == first.facts  # its opens were gone: the coordinator forgot what it sent
+    run(body)
+
+
 def test_lock_sequence_replay_answers_success_without_locking_again() -> None:
     async def body() -> None:
         c, _a, _b, ep1, _ep2 = two()

@@ -116,6 +116,28 @@ def test_server_counters_by_name() -> None:
     assert hist[2] == 1 and hist[-1] == 1 and total == pytest.approx(20.0003)
 
 
+def test_worker_counters_travel_and_add_up() -> None:
+    """A worker's snapshot crosses the control channel (msgpack) and adds into the node's counters."""
+    from sofs.server.stats import RequestStats
+    from sofs.server.workerlink import Reassembly, encode
+
+    main, worker = RequestStats(), RequestStats()
+    main.record(0x0009, 0, 0.0003)
+    worker.record(0x0009, 0, 0.0003)
+    worker.record(0x0009, 0xC0000022, 20.0)
+    worker.record(0x0005, 0, 0.001)
+    worker.bytes_written = 8192
+    rx = Reassembly()
+    msgs = [m for d in encode(("stats", worker.snapshot())) for m in [rx.feed(d)] if m is not None]
+    total = RequestStats()
+    total.add(main.snapshot())
+    total.add(msgs[0][1])
+    assert total.named_counts() == {("WRITE", "SUCCESS"): 2, ("WRITE", "ACCESS_DENIED"): 1, ("CREATE", "SUCCESS"): 1}
+    hist, seconds = total.named_latency()["WRITE"]
+    assert hist[2] == 2 and hist[-1] == 1 and seconds == pytest.approx(20.0006)
+    assert total.bytes_written == 8192
+
+
 def test_handle_events_become_cluster_events() -> None:
     """Handle reclaims (issue 15 item 4): the coordinator's HandleStats queue -> the event log's entries."""
     from sofs.handlestate.stats import HandleStats
