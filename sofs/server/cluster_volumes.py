@@ -129,7 +129,9 @@ class Router:
         else:
             again = args  # an admit's copy marked resent is made when it is sent again (rare)
         while True:
-            svc = await self._next(deadline)
+            svc = self.current
+            if svc is None:
+                svc = await self._next(deadline)
             call_args = [self._fresh(a) for a in args]
             settled = _settling(svc, call_args)
             try:
