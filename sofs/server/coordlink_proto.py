@@ -214,21 +214,32 @@ class FrameBuffer:
         self._max = max_frame
 
     def feed(self, data: bytes) -> list[bytes]:
-        self._buf += data
-        out = []
-        pos = 0
         buf = self._buf
-        while len(buf) - pos >= 4:
-            (n,) = _LEN.unpack_from(buf, pos)
-            if n > self._max:
-                raise ProtocolError(f"frame of {n} bytes exceeds {self._max}")
-            if len(buf) - pos - 4 < n:
-                break
-            out.append(bytes(buf[pos + 4:pos + 4 + n]))
-            pos += 4 + n
+        if not buf:  # the usual case, whole frames in one read: sliced from ``data``, no copy kept
+            out, pos = self._split(data)
+            if pos < len(data):
+                buf += data[pos:]
+            return out
+        buf += data
+        out, pos = self._split(buf)
         if pos:
             del buf[:pos]
         return out
+
+    def _split(self, data: bytes | bytearray) -> tuple[list[bytes], int]:
+        """The whole frames' bodies in ``data`` and where the rest begins."""
+        out = []
+        pos = 0
+        end = len(data)
+        while end - pos >= 4:
+            (n,) = _LEN.unpack_from(data, pos)
+            if n > self._max:
+                raise ProtocolError(f"frame of {n} bytes exceeds {self._max}")
+            if end - pos - 4 < n:
+                break
+            out.append(bytes(data[pos + 4:pos + 4 + n]))
+            pos += 4 + n
+        return out, pos
 
 
 # ---- methods ----
