@@ -77,6 +77,15 @@ def _send_together(c: MemClient, payloads: list[bytes]) -> None:
     c.proto.buffer_updated(len(data))
 
 
+def _callgrind(state: str) -> None:
+    """Under ``valgrind --tool=callgrind --instr-atstart=no`` with CALLGRIND_TOGGLE=1 (bench/icount.sh
+    ONE_RUN=1): count only the measured requests (start-up and warm-up run uninstrumented)."""
+    if os.environ.get("CALLGRIND_TOGGLE") == "1":
+        import subprocess
+
+        subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], check=True, capture_output=True)
+
+
 async def run(kind: str, n: int, profile: bool) -> float:
     sign = kind.endswith("-signed")
     with tempfile.TemporaryDirectory(dir="/dev/shm") as d:
@@ -97,6 +106,11 @@ async def run(kind: str, n: int, profile: bool) -> float:
         # (not for -linked: the root's open would keep the facts the coordinator pushes to a linked
         # process alive; at 1:1 a client's opens of the root come one at a time, each pushing them)
         dfid = bytes(16) if linked else await _open(c, tid, "", sign, directory=True)
+        if base == "openclose-shared":
+            # smb2.bench.path-contention-shared at 4:8: 32 clients open and close the share root, about
+            # half of them hold their open at any moment
+            for _ in range(16):
+                await _open(c, tid, "", sign, directory=True)
         # FileAllInformation of the open (Explorer's and Office's usual query); the directory listed
         # from the start each time, FileIdBothDirectoryInformation ([MS-FSCC] 2.4.17), all at once
         qi = QueryInfoRequest(info_type=1, file_info_class=18, output_buffer_length=4096, file_id=fid).encode()
@@ -152,13 +166,14 @@ async def run(kind: str, n: int, profile: bool) -> float:
                 c.send_raw(c.request(Command.QUERY_INFO, qi, tree_id=tid, sign=sign))
             elif base == "querydir":
                 c.send_raw(c.request(Command.QUERY_DIRECTORY, qd, tree_id=tid, sign=sign))
-            elif base in ("openclose-root", "openclose-file", "openclose-dh2q", "openclose-persistent"):
+            elif base in ("openclose-root", "openclose-shared", "openclose-file", "openclose-dh2q",
+                          "openclose-persistent"):
                 if base in ("openclose-dh2q", "openclose-persistent"):
                     guid_n[0] += 1
                     dh2q_buf[guid_at:guid_at + 16] = guid_n[0].to_bytes(16, "little")
                     body = bytes(dh2q_buf)
                 else:
-                    body = cr_root if base == "openclose-root" else cr_file
+                    body = cr_file if base == "openclose-file" else cr_root
                 c.send_raw(c.request(Command.CREATE, body, tree_id=tid, sign=sign))
                 while not c.transport.out:  # the CREATE suspended (journal commit in a thread)
                     await asyncio.sleep(0)
@@ -173,6 +188,7 @@ async def run(kind: str, n: int, profile: bool) -> float:
 
         for _ in range(min(n // 10, 500)):
             await one()
+        _callgrind("on")
         prof = cProfile.Profile(time.process_time) if profile else None
         if prof:
             prof.enable()
@@ -184,6 +200,7 @@ async def run(kind: str, n: int, profile: bool) -> float:
             for _ in range(chunk):
                 await one()
             dt = min(dt, (time.process_time() - t0) / chunk * 1e6)
+        _callgrind("off")
         if prof:
             prof.disable()
             if os.environ.get("PROF_OUT"):
@@ -195,8 +212,8 @@ async def run(kind: str, n: int, profile: bool) -> float:
         return dt
 
 
-KINDS = ("echo", "echo-signed", "openclose-root", "openclose-file", "read4k", "write4k", "read4k-signed",
-         "openclose-dh2q", "openclose-persistent", "openclose-persistent8", "queryinfo", "querydir",
+KINDS = ("echo", "echo-signed", "openclose-root", "openclose-shared", "openclose-file", "read4k", "write4k",
+         "read4k-signed", "openclose-dh2q", "openclose-persistent", "openclose-persistent8", "queryinfo", "querydir",
          "openclose-root-linked", "openclose-file-linked")
 """``-linked``: the share's volume coordinated behind a coordinator link on loopback, both ends in this
 process (what a worker process or a non-coordinating node pays); run on uvloop, as workers and nodes."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sofs.handlers import writetime
 from sofs.handlers.base import Ctx, Reply, reply
-from sofs.handlers.fsio import run_fs
+from sofs.handlers.fsio import inline_metadata, run_fs, run_inline, run_pool
 from sofs.handlers.opens import Handle, get_open
 from sofs.handlestate.api import Change
 from sofs.vfs.base import FileInfo
@@ -72,8 +72,11 @@ async def close_open(server: ServerState, op: Handle, query: bool = False) -> Fi
     if op.handle is None:
         return None
     delete = res is not None and res.delete and res.delete_path is None
-    touch = writetime.on_close(op)
-    info, deleted = await run_fs(_finish, op.share.vfs, op.handle, op.frozen_times, delete, query, touch)
+    touch = op.writetime is not None and writetime.on_close(op)
+    vfs = op.share.vfs
+    info, deleted = (run_inline(_finish, vfs, op.handle, op.frozen_times, delete, query, touch)
+                     if inline_metadata(vfs) else
+                     await run_pool(_finish, vfs, op.handle, op.frozen_times, delete, query, touch))
     if res is not None and res.delete:
         change = None
         if res.delete_path is not None:

@@ -29,7 +29,7 @@ from sofs.handlers.create_contexts import (
     parse_contexts,
 )
 from sofs.handlers.flags import FA, A, D, O
-from sofs.handlers.fsio import run_fs
+from sofs.handlers.fsio import inline_metadata, run_fs, run_inline, run_pool
 from sofs.handlers.opens import Handle, caller_of, notify
 from sofs.handlers.reparse import stopped_on_symlink
 from sofs.handlers.scaleout import downgrade_create
@@ -57,6 +57,8 @@ _WRITE_DATA = A.FILE_WRITE_DATA
 _DELETE = A.DELETE
 _PARENT_KEY_SET = 0x4  # [MS-SMB2] 2.2.13.2.10 SMB2_LEASE_FLAG_PARENT_LEASE_KEY_SET
 _SIZE, _ATTRIBUTES = 0x008, 0x004  # [MS-SMB2] 2.2.35 CompletionFilter
+_OPEN = int(D.OPEN)
+_NO_CONTEXTS = CreateContexts()  # a CREATE without contexts (most of them); never mutated
 
 
 async def handle_create(ctx: Ctx, req: CreateRequest) -> Reply:
@@ -82,7 +84,7 @@ async def handle_create(ctx: Ctx, req: CreateRequest) -> Reply:
 
 
 async def _create(ctx: Ctx, req: CreateRequest) -> Reply:
-    contexts = parse_contexts(req.contexts, ctx.dialect) if req.contexts else CreateContexts()
+    contexts = parse_contexts(req.contexts, ctx.dialect) if req.contexts else _NO_CONTEXTS
     assert ctx.tree is not None
     if ctx.tree.is_scaleout:
         req, contexts = downgrade_create(req, contexts)  # [MS-SMB2] 3.3.5.9 scale-out share caching
@@ -102,7 +104,8 @@ async def _create(ctx: Ctx, req: CreateRequest) -> Reply:
         if out is not None:
             return out
     op, info, action, maximal, res = await _open(ctx, req, contexts)
-    return await _respond(ctx, req, contexts, op, info, action, maximal, res)
+    return _respond(ctx, contexts, op, info, action, maximal, res,
+                    await _volume_id(op) if contexts.query_on_disk_id else 0)
 
 
 async def _open(ctx: Ctx, req: CreateRequest,
@@ -118,19 +121,22 @@ async def _open(ctx: Ctx, req: CreateRequest,
     if opts & O.DELETE_ON_CLOSE and req.file_attributes & FA.READONLY and disp != D.OPEN:
         raise SmbError(NtStatus.CANNOT_DELETE, "delete-on-close of a read-only file")
     share_max = logic.maximal_access(tree.maximal_access, read_only)
-    # explicit rights beyond the share's cap fail before anything is touched
-    logic.granted_access(req.desired_access, share_max)
+    # explicit rights beyond the share's cap fail before anything is touched; what this grants is
+    # the final answer unless the object's READONLY attribute or DACL takes rights away (_check_access)
+    share_granted = logic.granted_access(req.desired_access, share_max)
     # a created object is born with its descriptor (inherited / SecD), before any other open sees it
-    born = None if disp == D.OPEN else _NewSd(vfs, token_of_session(ctx.session),
-                                                contexts.sd.sd if contexts.sd is not None else None)
+    born = None if disp == _OPEN else _NewSd(vfs, ctx.session, contexts.sd.sd if contexts.sd is not None else None)
     for _attempt in range(4):
         if disp in _TRUNCATING or (read_only and disp in (D.OPEN_IF, D.CREATE)):
             first = D.OPEN
         else:
             first = disp
         try:
-            h, action, info, sd_raw = await run_fs(_open_stat, vfs, name, first, opts, req.file_attributes,
-                                                  ctx.conn.dialect, born)
+            # a local file system's open runs right here (no coroutine of its own: fsio's policy)
+            h, action, info, sd_raw = (
+                run_inline(_open_stat, vfs, name, first, opts, req.file_attributes, ctx.conn.dialect, born)
+                if inline_metadata(vfs) else
+                await run_pool(_open_stat, vfs, name, first, opts, req.file_attributes, ctx.conn.dialect, born))
         except SmbError as e:
             if e.status != NtStatus.OBJECT_NAME_NOT_FOUND or first == disp:
                 raise
@@ -160,7 +166,7 @@ async def _open(ctx: Ctx, req: CreateRequest,
                 if dacl_max is not None and needs_parent(dacl_max):
                     dacl_max = await run_fs(add_parent_rights, vfs, h.path, token, dacl_max,
                                             bool(opts & _BACKUP_INTENT))
-            granted, maximal = _check_access(ctx, req, h, info, action, dacl_max)
+            granted, maximal = _check_access(req, h, info, action, dacl_max, share_max, share_granted)
             res = await share.volume.svc.admit(_admit_request(ctx, req, contexts, h, info, action, granted), ctx)
         except HandleStateError as e:
             await run_fs(_refused, vfs, h, action, e.status)
@@ -198,16 +204,17 @@ class _NewSd:
     object: :meth:`sofs.vfs.base.Vfs.open_stat` ``new_sd``): inherited from the parent and merged with
     a SecD context ([MS-SMB2] 3.3.5.9.6, [MS-DTYP] 2.5.3.4 via :func:`new_object_sd`). A parent that
     does not grant FILE_ADD_FILE / FILE_ADD_SUBDIRECTORY refuses the create before anything exists.
-    ``ran``: the descriptor was decided (and stored by the vfs), not to be stored again."""
+    ``ran``: the descriptor was decided (and stored by the vfs), not to be stored again. Made for
+    every CREATE that may create (OPEN_IF mostly opens): the session's token is looked up only here."""
 
-    __slots__ = ("creator", "ran", "token", "vfs")
+    __slots__ = ("creator", "ran", "session", "vfs")
 
-    def __init__(self, vfs: Any, token: Token, creator: Any) -> None:
-        self.vfs, self.token, self.creator, self.ran = vfs, token, creator, False
+    def __init__(self, vfs: Any, session: Any, creator: Any) -> None:
+        self.vfs, self.session, self.creator, self.ran = vfs, session, creator, False
 
     def __call__(self, path: str, is_directory: bool) -> bytes | None:
         try:
-            sd = new_object_sd(self.vfs, path, self.token, is_directory, self.creator, True)
+            sd = new_object_sd(self.vfs, path, token_of_session(self.session), is_directory, self.creator, True)
         except AccessDenied as e:
             raise SmbError(e.status, "the parent directory does not allow creating here"
                            if e.status == NtStatus.ACCESS_DENIED else str(e)) from None
@@ -291,12 +298,10 @@ def _apply_new_file_contexts(vfs: Any, h: Any, contexts: CreateContexts, info: F
     return vfs.stat(h) if changed else info
 
 
-def _check_access(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo, action: CreateAction,
-                  dacl_max: int | None) -> tuple[int, int]:
-    """The access checks of the opened object ([MS-FSA] 2.1.5.1.2.1): (granted, maximal)."""
-    tree = ctx.tree
-    assert tree is not None
-    share = tree.share
+def _check_access(req: CreateRequest, h: Any, info: FileInfo, action: CreateAction, dacl_max: int | None,
+                  share_max: int, share_granted: int) -> tuple[int, int]:
+    """The access checks of the opened object ([MS-FSA] 2.1.5.1.2.1): (granted, maximal).
+    ``share_max`` / ``share_granted``: the share's cap and what it grants (checked before the open)."""
     existed = action == _OPENED
     is_dir = info.is_directory
     attributes = info.attributes
@@ -313,10 +318,14 @@ def _check_access(ctx: Ctx, req: CreateRequest, h: Any, info: FileInfo, action: 
     # truncating needs FILE_WRITE_DATA whatever was asked (as Samba's O_TRUNC rule)
     if truncating and dacl_max is not None and not dacl_max & _WRITE_DATA:
         raise SmbError(NtStatus.ACCESS_DENIED, "overwrite without the access it needs")
-    maximal = logic.maximal_access(tree.maximal_access, bool(share.config.read_only), readonly_file, is_dir)
-    if dacl_max is not None:
-        maximal &= dacl_max
-    granted = logic.granted_access(req.desired_access, maximal, is_dir)
+    if dacl_max is None and not (readonly_file and not is_dir):
+        maximal, granted = share_max, share_granted  # nothing narrows the share's answer
+    else:
+        # logic.maximal_access with the object's READONLY attribute (directories ignore it)
+        maximal = share_max & ~logic.READONLY_FILE_DENIED if readonly_file and not is_dir else share_max
+        if dacl_max is not None:
+            maximal &= dacl_max
+        granted = logic.granted_access(req.desired_access, maximal, is_dir)
     if req.create_options & _DELETE_ON_CLOSE:
         if not granted & _DELETE:
             raise SmbError(NtStatus.ACCESS_DENIED, "delete-on-close without DELETE")
@@ -343,7 +352,8 @@ def _admit_request(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, h: An
     return AdmitRequest(
         caller_of(ctx), info.file_id, h.stream, share.volume.to_volume(share, h.path), info.is_directory,
         action == _OPENED, req.create_disposition, req.create_options, req.desired_access, granted,
-        req.share_access, req.requested_oplock_level, lease, durable.request_of(contexts),
+        req.share_access, req.requested_oplock_level, lease,
+        None if contexts is _NO_CONTEXTS else durable.request_of(contexts),
         bytes(app.app_instance_id) if app is not None else None,
         (ver.version_high, ver.version_low) if ver is not None and app is not None else None,
         tree.is_ca, int(share.config.ca_timeout), bool(ctx.server.persistent_handles))
@@ -365,10 +375,11 @@ def _record(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, h: Any, info
         granted, req.share_access, opts, req.create_disposition, bool(opts & _DELETE_ON_CLOSE), opts & 0x103E,
         res.oplock_level, info.file_id, g is not None, g is not None and g.persistent,
         lease.key if lease is not None else None, lease, g.timeout_ms if g is not None else 0)
-    if ctx.dialect >= 0x0300:
+    dialect = ctx.conn.dialect
+    if dialect >= 0x0300:
         op.channel_sequence = ctx.header.channel_sequence  # [MS-SMB2] 3.3.5.9: Open.ChannelSequence
     dq = contexts.durable_v2
-    if dq is not None and ctx.dialect >= 0x0300:
+    if dq is not None and dialect >= 0x0300:
         op.create_guid = bytes(dq.create_guid)
         op.replay_pending = True
         if contexts.app_instance_id is not None and g is not None:
@@ -385,18 +396,19 @@ async def _forget(ctx: Ctx, op: Handle) -> None:
     await close_open(ctx.server, op)
 
 
-async def _respond(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, op: Handle, info: FileInfo,
-                   action: CreateAction, maximal: int, res: AdmitResult) -> Reply:
+def _respond(ctx: Ctx, contexts: CreateContexts, op: Handle, info: FileInfo, action: CreateAction,
+             maximal: int, res: AdmitResult, volume_id: int) -> Reply:
     out_ctx: list[CreateContext] = []
-    if contexts.maximal_access is not None:
-        out_ctx.append(maximal_access_response(maximal))
-    if contexts.query_on_disk_id:
-        out_ctx.append(on_disk_id_response(info.file_id, await _volume_id(op)))
-    if res.lease is not None:
-        out_ctx.append(durable.lease_context(res.lease))
     g = res.durable
-    if g is not None and out_ctx:
-        out_ctx.append(durable.grant_context(g))
+    if contexts is not _NO_CONTEXTS:  # without contexts: no lease, no durable grant, nothing to answer
+        if contexts.maximal_access is not None:
+            out_ctx.append(maximal_access_response(maximal))
+        if contexts.query_on_disk_id:
+            out_ctx.append(on_disk_id_response(info.file_id, volume_id))
+        if res.lease is not None:
+            out_ctx.append(durable.lease_context(res.lease))
+        if g is not None and out_ctx:
+            out_ctx.append(durable.grant_context(g))
     if action == CreateAction.CREATED:
         notify(ctx.server, op, NotifyAction.ADDED)
     elif action == CreateAction.OVERWRITTEN or action == CreateAction.SUPERSEDED:

@@ -72,15 +72,25 @@ def fs_type(path: str, mountinfo: str = "/proc/self/mountinfo") -> str:
 
 
 def inline_metadata(vfs: Any) -> bool:
-    """Whether metadata calls on ``vfs`` run inline (local file system) or in the pool."""
+    """Whether metadata calls on ``vfs`` run inline (local file system) or in the pool; decided
+    once per VFS object (kept on it: every CREATE and CLOSE asks)."""
+    try:
+        return vfs._sofs_inline  # type: ignore[no-any-return]
+    except AttributeError:
+        pass
     if _FORCE in ("0", "1"):
-        return _FORCE == "1"
-    root = getattr(vfs, "root", None)
-    if not isinstance(root, str):
-        return False
-    v = _inline_by_root.get(root)
-    if v is None:
-        v = _inline_by_root[root] = fs_type(os.path.realpath(root)) in LOCAL_FS_TYPES
+        v = _FORCE == "1"
+    else:
+        root = getattr(vfs, "root", None)
+        if not isinstance(root, str):
+            return False
+        v = _inline_by_root.get(root)  # type: ignore[assignment]
+        if v is None:
+            v = _inline_by_root[root] = fs_type(os.path.realpath(root)) in LOCAL_FS_TYPES
+    try:
+        vfs._sofs_inline = v
+    except AttributeError:
+        pass  # a VFS with slots: asked again next time
     return v
 
 

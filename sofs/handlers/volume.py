@@ -54,6 +54,8 @@ class VolumeClient:
     # ---- paths --------------------------------------------------------------------------------
     def to_volume(self, share: Any, path: str) -> str:
         """A share-relative path as the coordinator knows it (volume-relative)."""
+        if not self.prefixes:  # a standalone server: every share is its own volume
+            return path
         prefix = self.prefixes.get(share.name.lower(), "")
         if not prefix:
             return path

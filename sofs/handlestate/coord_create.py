@@ -30,7 +30,7 @@ from sofs.handlestate.locks import RangeLock
 from sofs.handlestate.model import Open, OpenFile, path_key, stream_key
 from sofs.handlestate.oplocks import LEASE, NONE, Caching, is_stat_open, plan_breaks
 from sofs.handlestate.replay import create_replay_status
-from sofs.handlestate.rules import check_share_access
+from sofs.handlestate.rules import DATA_ACCESS, check_share_access
 from sofs.handlestate.table import share_status
 from sofs.wire.fscc_constants import AccessMask as A
 from sofs.wire.fscc_constants import CreateOptions as O
@@ -122,15 +122,20 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
                         return AdmitResult(0, 0, None, None, reopen=True)
                     raise HandleStateError(NtStatus.DELETE_PENDING, req.path)
         if f is not None:
-            # truncation writes, whatever access was asked
-            status = share_status(f, skey, req.granted_access | _WRITE_DATA if truncating else req.granted_access,
-                                  req.share_access)
-            if status is not _SUCCESS:
-                raise HandleStateError(status, req.path)
-    # positional up to owner_sid (persistent_id ... owner_sid): one is made per CREATE
+            # truncation writes, whatever access was asked; an open without data access (a stat
+            # open) neither is checked nor blocks anyone ([MS-FSA] 2.1.5.1.2.2)
+            access = req.granted_access | _WRITE_DATA if truncating else req.granted_access
+            if access & DATA_ACCESS:
+                status = share_status(f, skey, access, req.share_access)
+                if status is not _SUCCESS:
+                    raise HandleStateError(status, req.path)
+    # positional up to owner_sid (persistent_id ... owner_sid): one is made per CREATE, and keyword
+    # arguments to a class cost more than the two attribute stores after it
     o = Open(0, 0, req.file_id, req.path, req.stream, req.is_directory, req.granted_access, req.share_access,
-             req.create_options, caller.session_id, caller.tree_id, caller.client_guid, caller.user,
-             endpoint=caller.endpoint, create_action=_create_action(req.existed, req.disposition))
+             req.create_options, caller.session_id, caller.tree_id, caller.client_guid, caller.user)
+    o.endpoint = caller.endpoint
+    if not req.existed or truncating:
+        o.create_action = _create_action(req.existed, req.disposition)  # else FILE_OPENED, the default
     if req.durable is not None and req.durable.version == 2 and caller.dialect >= SMB3_0:
         o.create_guid = req.durable.create_guid  # the replay cache: any DH2Q open, durable or not
     t.add_open(o)

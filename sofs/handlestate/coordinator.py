@@ -66,6 +66,7 @@ from sofs.handlestate.table import OpenTable
 from sofs.wire.status import NtStatus
 
 log = logging.getLogger("sofs.coordinator")
+_KEPT = CloseResult(False, None)  # the usual close: nothing to delete (shared, never mutated)
 NO_ENDPOINT = -1
 FileKey = tuple[int, str]
 
@@ -314,7 +315,7 @@ class VolumeCoordinator:
     async def close(self, persistent_id: int, modified: bool = False) -> CloseResult:
         o = self.table.opens_by_persistent.get(persistent_id)
         if o is None:
-            return CloseResult(False, None)
+            return _KEPT
         if modified:
             notify.modified_closed(self, o)
         lease = o.lease
@@ -327,10 +328,12 @@ class VolumeCoordinator:
             await self.commit()
         if self.remote_sinks:
             await locks.sync_facts(self, (o.file_id, o.stream_key))
+        if not res.delete:
+            return _KEPT
         delete_path = None
-        if res.delete and res.stream is None and o.stream is not None:
+        if res.stream is None and o.stream is not None:
             delete_path = res.path  # the file's pending delete waited for this stream's open
-        return CloseResult(res.delete, res.stream, delete_path)
+        return CloseResult(True, res.stream, delete_path)
 
     def close_sync(self, o: Open) -> Any:
         """Take an open out of everything (caching, locks, notify, table); returns the TableClose."""
@@ -342,7 +345,8 @@ class VolumeCoordinator:
             locks.release_open(self, o, key)
         if o.oplock_level or o.lease is not None or o.oplock_breaking is not None:
             caching.forget_open(self, o)
-        if o.is_directory or pid in self.notify.watches or pid in self.pending_renames:
+        # a directory's close matters to notify only while CHANGE_NOTIFYs wait (notify.forget_open)
+        if pid in self.notify.watches or pid in self.pending_renames or (o.is_directory and self.notify_waiters):
             notify.forget_open(self, o)
         return self.table.close_open(pid)
 

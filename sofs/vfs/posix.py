@@ -54,6 +54,9 @@ D = CreateDisposition
 _META_FOLD = fold_name(META_DIR)
 _STAGING = f"{META_DIR}/new"  # objects born with a descriptor are made here, then renamed into place
 _TRUNCATING = frozenset({int(D.SUPERSEDE), int(D.OVERWRITE), int(D.OVERWRITE_IF)})
+_OPEN, _OPEN_IF = int(D.OPEN), int(D.OPEN_IF)
+_S_ISDIR, _S_ISREG = stat_mod.S_ISDIR, stat_mod.S_ISREG
+_MASK64 = 0xFFFFFFFFFFFFFFFF
 _DIRECTORY_FILE = int(CreateOptions.DIRECTORY_FILE)
 _NON_DIRECTORY_FILE = int(CreateOptions.NON_DIRECTORY_FILE)
 _OPEN_REPARSE_POINT = int(CreateOptions.OPEN_REPARSE_POINT)
@@ -266,7 +269,7 @@ class PosixVfs(XattrMetadata):
                    new_sd: NewSd | None) -> tuple[PosixHandle, CreateAction, FileInfo, bytes | None]:
         p = self._parse(path)
         created = None
-        if p.stream is None and (disposition == D.OPEN or disposition == D.OPEN_IF):
+        if p.stream is None and (disposition == _OPEN or disposition == _OPEN_IF):
             want_dir = bool(options & _DIRECTORY_FILE)
             want_file = bool(options & _NON_DIRECTORY_FILE)
             if want_dir and want_file:
@@ -284,7 +287,7 @@ class PosixVfs(XattrMetadata):
                     os.close(fd)
                     raise
                 return h, CreateAction.OPENED, pinfo.build_info(st, dos, self.root_dev), sd
-            if disposition == D.OPEN:
+            if disposition == _OPEN:
                 raise VfsError(NtStatus.OBJECT_NAME_NOT_FOUND, p.smb)
             created = self._create(actual, want_dir, attributes, new_sd)  # None: raced, the general path retries
         if created is not None:
@@ -334,15 +337,17 @@ class PosixVfs(XattrMetadata):
         """The handle of an existing object; refuses a type the request excludes."""
         path = "\\".join(actual)
         mode = st.st_mode
-        if stat_mod.S_ISDIR(mode):
+        ino = st.st_ino  # pinfo.file_id, inlined for the usual inode of the share's own device
+        fid = ino if st.st_dev == self.root_dev and 0 < ino < _MASK64 else pinfo.file_id(st, self.root_dev)
+        if _S_ISDIR(mode):
             if want_file or disposition in _TRUNCATING:
                 raise VfsError(NtStatus.FILE_IS_A_DIRECTORY, path)
-            return PosixHandle(fd, fd, path, None, True, pinfo.file_id(st, self.root_dev))
-        if not stat_mod.S_ISREG(mode):
+            return PosixHandle(fd, fd, path, None, True, fid)
+        if not _S_ISREG(mode):
             raise VfsError(NtStatus.ACCESS_DENIED, f"{path}: not a regular file or directory")
         if want_dir:
             raise VfsError(NtStatus.NOT_A_DIRECTORY, path)
-        return PosixHandle(fd, fd, path, None, False, pinfo.file_id(st, self.root_dev))
+        return PosixHandle(fd, fd, path, None, False, fid)
 
     def overwrite(self, h: PosixHandle, attributes: int = 0) -> None:
         """The destructive half of SUPERSEDE/OVERWRITE: truncate to 0; for a file also set

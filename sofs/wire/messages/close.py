@@ -16,6 +16,11 @@ class CloseRequest(Message):
     flags: int = 0
     file_id: bytes = bytes(16)
 
+    @classmethod
+    def _decode(cls, msg: memoryview) -> CloseRequest:
+        flags, _, file_id = cls.LAYOUT.unpack(msg)  # the generic decode's field list, unrolled
+        return cls(flags, file_id)
+
 
 @dataclass(frozen=True, slots=True)
 class CloseResponse(Message):
