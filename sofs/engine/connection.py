@@ -94,8 +94,11 @@ class Engine:
 
     def buffer_updated(self, nbytes: int) -> list[Chain]:
         frames = self.reader.buffer_updated(nbytes)
-        if len(frames) == 1:  # the usual receive: one request (no list comprehension's frame)
-            return [self.parse_frame(frames[0])]
+        if len(frames) == 1:  # the usual receive: one SMB2 frame (no list comprehension, no parse_frame)
+            frame = frames[0]
+            if frame and frame[0] == 0xFE:
+                return [Chain(self._split(frame, False))]
+            return [self.parse_frame(frame)]
         return [self.parse_frame(f) for f in frames]
 
     def receive_data(self, data: bytes) -> list[Chain]:
@@ -183,7 +186,7 @@ class Engine:
             h = item.header
             h.flags |= _RESPONSE
             h.next_command = 0
-            mlen = HEADER_SIZE + item.length()
+            mlen = HEADER_SIZE + sum(map(len, item.body))  # item.length(), without the method call
             signer = item.signer
             if signer is None and item.sign_with is not None:
                 signer = item.sign_with.signer

@@ -49,6 +49,7 @@ _CANCEL = int(Command.CANCEL)
 _SESSION_SETUP = int(Command.SESSION_SETUP)
 SESSION_SETUP_BONUS_CREDITS = 32
 _HIGH_WATER = 4 * 1024 * 1024
+_DEBUG = logging.DEBUG
 SETTLE_S = 1.0  # how long a response waits for an earlier request's coordinator call to settle
 MAX_ASYNC_CREDITS = 512  # Windows' (and smbtorture's) max async credits per connection
 
@@ -319,7 +320,7 @@ class SmbConnection(asyncio.BufferedProtocol):
         hdr = req.header
         conn = self.engine.conn
         ctx = Ctx(self.server, conn, hdr, req.msg, run, req.encrypted, self, self._go_async_cb)
-        tracing = trace.isEnabledFor(logging.DEBUG)
+        tracing = trace.isEnabledFor(_DEBUG)
         if tracing:
             trace.debug("conn %d mid %d %s sid 0x%x tid %d", conn.conn_id, hdr.message_id,
                         _cmd_name(hdr.command), hdr.session_id, hdr.tree_id)
