@@ -20,7 +20,8 @@
 #        openclose echo put get"), WORKERS (2: the N of the second sofs), PUT_CLIENTS (8), PUT_MB (64),
 #        MODE (plain | sign | encrypt: smbtorture's benches, the libsmbclient writers (sign only) and
 #        smbclient's put/get; PUT_CLIENTS=1 PUT_MB=512 is the issue's bulk),
-#        SAMBA_PORT (4450), SOFS_PORT (4455; --workers N on SOFS_PORT+1)
+#        SAMBA_PORT (4450), SOFS_PORT (4455; --workers N on SOFS_PORT+1), BENCH_STATE (its directory,
+#        /dev/shm/sofs-workers-compare: another one and other ports to run beside another run)
 # Prints one table: per test and configuration the median of each server, and the medians of the
 # per-round ratios against Samba; raw rows (with the 1-minute load average after each run) in
 # $STATE/results.tsv.
@@ -28,7 +29,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . bench/servers.sh
 T=${BENCH_TIME:-5} N=${WORKERS:-2} PUT_CLIENTS=${PUT_CLIENTS:-8} PUT_MB=${PUT_MB:-64}
-bench_state /dev/shm/sofs-workers-compare
+bench_state "${BENCH_STATE:-/dev/shm/sofs-workers-compare}"
 samba_start
 SAMBA_PID=$(cat "$STATE/samba/smbd.pid")
 sofs_start "$SOFS_PORT" "$STATE/w1" "$STATE/w1.log" .venv/bin/sofs serve --workers 1

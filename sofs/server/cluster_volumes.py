@@ -123,15 +123,15 @@ class Router:
         if name != "report":
             self.volume.flush_reports()  # changes this process reported go first (same link, in order)
         deadline = time.monotonic() + self.wait_s
-        if name == "lock" and self.held is not None:
+        if name == "lock" and self.held is not None:  # the locks as known before the first sending
             first = args[0]
             again = (dataclasses.replace(first, held_before=self.held(first)), *args[1:])
-        elif name == "admit":
-            again = (dataclasses.replace(args[0], resent=True), *args[1:])
         else:
-            again = args
+            again = args  # an admit's copy marked resent is made when it is sent again (rare)
         while True:
-            svc = await self._next(deadline)
+            svc = self.current
+            if svc is None:
+                svc = await self._next(deadline)
             call_args = [self._fresh(a) for a in args]
             settled = _settling(svc, call_args)
             try:
@@ -143,7 +143,7 @@ class Router:
                          self.volume.name, name, e)
                 if time.monotonic() >= deadline:
                     raise HandleStateError(NtStatus.FILE_NOT_AVAILABLE, str(e)) from None
-                args = again
+                args = _resent(name, again)
                 continue
             finally:
                 if settled is not None and not settled.done():
@@ -151,7 +151,7 @@ class Router:
             if name in _REGISTERS and self.current is not svc and time.monotonic() < deadline:
                 log.info("volume %s: %s answered by a coordinator that is no longer current; sending it "
                          "again", self.volume.name, name)
-                args = again
+                args = _resent(name, again)
                 continue
             return result
 
@@ -169,10 +169,18 @@ class Router:
         async def call(*args: Any) -> Any:
             return await self._call(name, *args)
 
+        self.__dict__[name] = call  # made once per method, not on every call
         return call
 
 
 _REGISTERS = frozenset({"admit", "reconnect", "replay"})
+
+
+def _resent(name: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The arguments of a call sent again: an admit is marked ``resent`` (coord_create)."""
+    if name == "admit" and not args[0].resent:
+        return (dataclasses.replace(args[0], resent=True), *args[1:])
+    return args
 
 
 class _Settle:

@@ -130,6 +130,9 @@ class _Entry:
     """Every allowed tuple of the fields' exact types: one set lookup checks a whole message."""
     deep: tuple[tuple[int, Deep], ...]
     """(field index, predicate) of tuple-valued fields, whose items the shape does not cover."""
+    make: Callable[..., Any]
+    """Builds the value from its checked fields (a frozen dataclass without its __init__'s
+    ``object.__setattr__`` per field: the decoder's largest cost per value)."""
 
 
 def _entry(tag: int, cls: type, fields: tuple[tuple[str, Any], ...]) -> _Entry:
@@ -145,7 +148,24 @@ def _entry(tag: int, cls: type, fields: tuple[tuple[str, Any], ...]) -> _Entry:
     checks = tuple(compile_check(t) for _, t in fields)
     shapes = frozenset(itertools.product(*(c.types for c in checks)))
     deep = tuple((i, c.deep) for i, c in enumerate(checks) if c.deep is not None)
-    return _Entry(tag, cls, names, get, checks, shapes, deep)
+    return _Entry(tag, cls, names, get, checks, shapes, deep, maker(cls, names))
+
+
+def maker(cls: type, names: tuple[str, ...]) -> Callable[..., Any]:
+    """``cls(*fields)`` for a registered type: a frozen slots dataclass gets its slots set directly
+    (what its generated __init__ does through ``object.__setattr__``); others are called."""
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is None or not params.frozen or not hasattr(cls, "__slots__") \
+            or getattr(cls, "__post_init__", None) is not None \
+            or tuple(f.name for f in dataclasses.fields(cls)) != names:
+        return cls
+    setters = {f"_s{i}": getattr(cls, n).__set__ for i, n in enumerate(names)}
+    args = ", ".join(f"a{i}" for i in range(len(names)))
+    body = "".join(f"    _s{i}(o, a{i})\n" for i in range(len(names)))
+    ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls, **setters}
+    exec(f"def make({args}):\n    o = _new(_cls)\n{body}    return o\n", ns)  # noqa: S102 - fixed text
+    made: Callable[..., Any] = ns["make"]
+    return made
 
 
 BY_CLASS: set[type] = {*VALUE_TYPES.values(), *(c for c, _ in ERROR_TYPES.values())}
@@ -156,16 +176,6 @@ for _tag, _cls in VALUE_TYPES.items():
 for _tag, (_exc, _fields) in ERROR_TYPES.items():
     BY_TYPE[_exc] = _entry(_tag, _exc, _fields)
 BY_TAG: dict[int, _Entry] = {e.tag: e for e in BY_TYPE.values()}
-
-
-def check_fields(entry: _Entry, values: Any) -> None:
-    """Raise :class:`CodecError` unless ``values`` fit ``entry``'s fields (count and types)."""
-    if type(values) is not tuple or tuple(map(type, values)) not in entry.shapes:
-        _explain(entry, values)
-    for i, deep in entry.deep:
-        v = values[i]
-        if type(v) is tuple and not deep(v):
-            _explain(entry, values)
 
 
 def _explain(entry: _Entry, values: Any) -> typing.NoReturn:
@@ -226,6 +236,14 @@ def _ext_hook(tag: int, data: bytes) -> Any:
     entry = BY_TAG.get(tag)
     if entry is None:
         raise CodecError(f"unknown type tag {tag}")
-    values = msgpack.unpackb(data, use_list=False, raw=False, ext_hook=_ext_hook, strict_map_key=True)
-    check_fields(entry, values)
-    return entry.cls(*values)
+    values = _unpackb(data, use_list=False, raw=False, ext_hook=_ext_hook, strict_map_key=True)
+    if type(values) is not tuple or tuple(map(type, values)) not in entry.shapes:
+        _explain(entry, values)
+    for i, deep in entry.deep:
+        v = values[i]
+        if type(v) is tuple and not deep(v):
+            _explain(entry, values)
+    return entry.make(*values)
+
+
+_unpackb = msgpack.unpackb

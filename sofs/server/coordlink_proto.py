@@ -54,7 +54,15 @@ from typing import Any, Generic, TypeVar
 import msgpack  # type: ignore[import-untyped]
 
 from sofs.handlestate import api
-from sofs.server.coordlink_codec import ERROR_TYPES, Check, Codec, CodecError, CoordinatorFault, compile_check
+from sofs.server.coordlink_codec import (
+    ERROR_TYPES,
+    Check,
+    Codec,
+    CodecError,
+    CoordinatorFault,
+    compile_check,
+    maker,
+)
 
 PROTOCOL_VERSION = 1
 CHANNEL_VOLUME = "\\channel"  # the Hello volume of a channel link (a volume name has no backslash)
@@ -154,10 +162,22 @@ _FIELD_TYPES: dict[type, tuple[Any, ...]] = {
 }  # None: any value; a frozenset: one of those types
 
 
+_PARTS: dict[type, Any] = {
+    cls: (lambda f, kind=kind: (kind, f.id, f.method, f.args)) if cls is Call
+    else (lambda f, kind=kind: (kind, f.id, f.value)) if cls is Result
+    else (lambda f, kind=kind, names=cls.__slots__: (kind, *(getattr(f, n) for n in names)))
+    for kind, cls in FRAMES.items()}
+"""frame type -> its msgpack array (the two frames of every call spelled out)."""
+
+
+_call = maker(Call, ("id", "method", "args"))
+_result = maker(Result, ("id", "value"))
+
+
 def encode_frame(codec: Codec, frame: Frame) -> bytes:
     """Length prefix + msgpack array ``[kind, fields...]``. Raises CodecError for a value with no
     wire form (the frame is not sent)."""
-    body = codec.pack((KIND[type(frame)], *(getattr(frame, f) for f in frame.__slots__)))
+    body = codec.pack(_PARTS[type(frame)](frame))
     if len(body) > MAX_FRAME:
         raise CodecError(f"{type(frame).__name__} of {len(body)} bytes exceeds {MAX_FRAME}")
     return _LEN.pack(len(body)) + body
@@ -171,7 +191,12 @@ def decode_frame(codec: Codec, body: bytes) -> Frame:
         raise ProtocolError(str(e)) from e
     if type(t) is not tuple or not t or type(t[0]) is not int or t[0] not in FRAMES:
         raise ProtocolError(f"not a frame: {t!r:.80}")
-    cls = FRAMES[t[0]]
+    kind, n = t[0], len(t)  # the two frames of every call first, without the loop below
+    if kind == 2 and n == 3 and type(t[1]) is int:
+        return _result(t[1], t[2])
+    if kind == 1 and n == 4 and type(t[1]) is int and type(t[2]) is str and type(t[3]) is tuple:
+        return _call(t[1], t[2], t[3])
+    cls = FRAMES[kind]
     want = _FIELD_TYPES[cls]
     fields = t[1:]
     if len(fields) != len(want) or not all(
@@ -189,21 +214,32 @@ class FrameBuffer:
         self._max = max_frame
 
     def feed(self, data: bytes) -> list[bytes]:
-        self._buf += data
-        out = []
-        pos = 0
         buf = self._buf
-        while len(buf) - pos >= 4:
-            (n,) = _LEN.unpack_from(buf, pos)
-            if n > self._max:
-                raise ProtocolError(f"frame of {n} bytes exceeds {self._max}")
-            if len(buf) - pos - 4 < n:
-                break
-            out.append(bytes(buf[pos + 4:pos + 4 + n]))
-            pos += 4 + n
+        if not buf:  # the usual case, whole frames in one read: sliced from ``data``, no copy kept
+            out, pos = self._split(data)
+            if pos < len(data):
+                buf += data[pos:]
+            return out
+        buf += data
+        out, pos = self._split(buf)
         if pos:
             del buf[:pos]
         return out
+
+    def _split(self, data: bytes | bytearray) -> tuple[list[bytes], int]:
+        """The whole frames' bodies in ``data`` and where the rest begins."""
+        out = []
+        pos = 0
+        end = len(data)
+        while end - pos >= 4:
+            (n,) = _LEN.unpack_from(data, pos)
+            if n > self._max:
+                raise ProtocolError(f"frame of {n} bytes exceeds {self._max}")
+            if end - pos - 4 < n:
+                break
+            out.append(bytes(data[pos + 4:pos + 4 + n]))
+            pos += 4 + n
+        return out, pos
 
 
 # ---- methods ----

@@ -261,3 +261,36 @@ def test_a_node_that_stops_coordinating_mirrors_the_coordinators_last_locks(tmp_
         finally:
             await node.stop()
     asyncio.run(go())
+
+
+def test_an_admit_sent_again_after_a_coordinator_change_is_marked_resent() -> None:
+    """Router: the first sending is the request as made; the one after NotCoordinator is a copy
+    marked ``resent`` (coord_create takes over the journaled open it may have left)."""
+    from sofs.handlers.volume import VolumeClient
+    from sofs.handlestate.api import AdmitRequest, AdmitResult, Caller, NotCoordinator
+    from sofs.server.cluster_volumes import Router
+
+    class Flaky:
+        def __init__(self) -> None:
+            self.sent: list[AdmitRequest] = []
+
+        async def admit(self, req: AdmitRequest, hook: Any) -> AdmitResult:
+            self.sent.append(req)
+            if len(self.sent) == 1:
+                raise NotCoordinator("moved")
+            return AdmitResult(7, 0, None, None)
+
+    async def go() -> None:
+        vol = VolumeClient("v", None, 1)  # type: ignore[arg-type]
+        router = Router(vol, wait_s=5)
+        svc = Flaky()
+        router.set(svc)
+        req = AdmitRequest(Caller(1, b"g" * 16, 1, 1, "S-1", 0x311), 10, None, "f", False, True, 1, 0,
+                           0x80, 0x80, 7, 0, None, None)
+        task = asyncio.create_task(router.admit(req, None))
+        while router.current is not None:
+            await asyncio.sleep(0)
+        router.set(svc)  # the next coordinator
+        assert (await task).persistent_id == 7
+        assert [r.resent for r in svc.sent] == [False, True] and svc.sent[0] is req
+    asyncio.run(go())
