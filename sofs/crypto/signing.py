@@ -58,6 +58,11 @@ class Signer(Protocol):
         """Constant-time check of the message's own signature field."""
         ...
 
+    def sign_zeroed(self, parts: Sequence[BytesLike], total: int) -> bytes:
+        """:meth:`sign_parts` of ``total`` bytes whose signature field is already zero (a
+        response the server builds: no zeroed copy of the header)."""
+        ...
+
 
 def _zeroed_pieces(parts: Sequence[BytesLike]) -> list[BytesLike]:
     """The message as pieces with the signature replaced by zeros, without copying payloads."""
@@ -86,6 +91,9 @@ class _StreamSigner:
 
     def sign_parts(self, parts: Sequence[BytesLike]) -> bytes:
         return self._mac(_zeroed_pieces(parts))
+
+    def sign_zeroed(self, parts: Sequence[BytesLike], total: int) -> bytes:
+        return self._mac(parts)
 
     def verify(self, msg: BytesLike) -> bool:
         if len(msg) < _SIG_END:
@@ -171,12 +179,22 @@ class AesGmacSigner:
 
     def sign_parts(self, parts: Sequence[BytesLike]) -> bytes:
         nonce = gmac_nonce(parts[0])
-        return self._gmac(nonce, _zeroed_pieces(parts), sum(len(p) for p in parts))
+        return self._gmac(nonce, _zeroed_pieces(parts), sum(map(len, parts)))
+
+    def sign_zeroed(self, parts: Sequence[BytesLike], total: int) -> bytes:
+        return self._gmac(gmac_nonce(parts[0]), parts, total)
 
     def verify(self, msg: BytesLike) -> bool:
-        if len(msg) < _SIG_END:
+        n = len(msg)
+        if n < _SIG_END:
             return False
-        return hmac.compare_digest(self.sign(msg), bytes(msg[SIGNATURE_OFFSET:_SIG_END]))
+        if n > _GMAC_JOIN_LIMIT:
+            return hmac.compare_digest(self.sign(msg), bytes(msg[SIGNATURE_OFFSET:_SIG_END]))
+        # every signed request: one copy with the signature zeroed, MACed as is
+        buf = bytearray(msg)
+        sig = bytes(buf[SIGNATURE_OFFSET:_SIG_END])
+        buf[SIGNATURE_OFFSET:_SIG_END] = _ZERO_SIG
+        return hmac.compare_digest(self._aead.encrypt(gmac_nonce(buf), b"", buf), sig)
 
 
 def make_signer(dialect: int, signing_algorithm: int | None, signing_key: bytes) -> Signer:

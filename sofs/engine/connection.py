@@ -82,17 +82,21 @@ class Outgoing:
 class Engine:
     """Per-connection protocol core. ``lookup_session`` finds a session by id (server-wide table)."""
 
-    def __init__(self, conn: ConnectionState, lookup_session: Callable[[int], Session | None]) -> None:
+    def __init__(self, conn: ConnectionState, lookup_session: Callable[[int], Session | None],
+                 reader: FrameReader | None = None) -> None:
         self.conn = conn
         self.lookup_session = lookup_session
-        self.reader = FrameReader()
+        self.reader = reader if reader is not None else FrameReader()
 
     # -- inbound --------------------------------------------------------------------------------
     def get_buffer(self) -> memoryview:
         return self.reader.get_buffer()
 
     def buffer_updated(self, nbytes: int) -> list[Chain]:
-        return [self.parse_frame(f) for f in self.reader.buffer_updated(nbytes)]
+        frames = self.reader.buffer_updated(nbytes)
+        if len(frames) == 1:  # the usual receive: one request (no list comprehension's frame)
+            return [self.parse_frame(frames[0])]
+        return [self.parse_frame(f) for f in frames]
 
     def receive_data(self, data: bytes) -> list[Chain]:
         return [self.parse_frame(f) for f in self.reader.feed(data)]
@@ -157,34 +161,39 @@ class Engine:
                 end = pos + nxt
             else:
                 end = total
-            self._charge(hdr, end - pos)
+            if hdr.command != _CANCEL:  # the sequence window ([MS-SMB2] 3.3.5.2.3); not for CANCEL
+                conn = self.conn
+                charge = hdr.credit_charge if conn.supports_multi_credit else 1
+                if not conn.window.consume(hdr.message_id, charge):
+                    raise ProtocolViolation(
+                        f"message id {hdr.message_id} (charge {charge}) outside the granted window "
+                        f"[{conn.window.low}, {conn.window.high})")
             out.append(Request(hdr, frame if end - pos == total else frame[pos:end], encrypted))
             if not nxt:
                 return out
             pos = end
 
-    def _charge(self, hdr: Header, msg_len: int) -> None:
-        """Sequence-window check ([MS-SMB2] 3.3.5.2.3); CANCEL consumes no message id."""
-        if hdr.command == _CANCEL:
-            return
-        charge = hdr.credit_charge if self.conn.supports_multi_credit else 1
-        if not self.conn.window.consume(hdr.message_id, charge):
-            raise ProtocolViolation(
-                f"message id {hdr.message_id} (charge {charge}) outside the granted window "
-                f"[{self.conn.window.low}, {self.conn.window.high})")
-
     # -- outbound -------------------------------------------------------------------------------
     def build_frame(self, items: Sequence[Outgoing], encrypt_with: Session | None = None) -> list[Buffer]:
         """Serialize responses into one transport frame: [len, hdr, body..., pad, hdr, ...]."""
         n = len(items)
-        if n == 1 and encrypt_with is None:
-            # the common case (one plain, unsigned response): no padding, no list juggling
+        if n == 1 and encrypt_with is None and items[0].on_wire is None:
+            # the common case (one plain response, signed or not): no padding, no list juggling
             item = items[0]
-            if item.signer is None and item.sign_with is None and item.on_wire is None:
-                h = item.header
-                h.flags |= _RESPONSE
-                h.next_command = 0
-                return [frame_header(HEADER_SIZE + item.length()), h.encode(), *item.body]
+            h = item.header
+            h.flags |= _RESPONSE
+            h.next_command = 0
+            mlen = HEADER_SIZE + item.length()
+            signer = item.signer
+            if signer is None and item.sign_with is not None:
+                signer = item.sign_with.signer
+            if signer is None:
+                return [mlen.to_bytes(4, "big"), h.encode(), *item.body]  # frame_header(mlen)
+            h.flags |= _SIGNED
+            h.signature = _ZERO16
+            hb = bytearray(h.encode())
+            hb[SIGNATURE_OFFSET:SIGNATURE_OFFSET + 16] = signer.sign_zeroed([hb, *item.body], mlen)
+            return [mlen.to_bytes(4, "big"), hb, *item.body]
         parts: list[Buffer] = []
         total = 0
         for i, item in enumerate(items):

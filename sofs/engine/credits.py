@@ -51,10 +51,9 @@ class SequenceWindow:
         Grants what was asked (at least one, so that a client is never left without credits), up to the
         configured maximum of outstanding credits ([MS-SMB2] 3.3.1.2).
         """
-        want = max(requested, 1)
-        room = self.max_credits - self.outstanding()
-        g = min(want, room)
+        outstanding = self.high - self.low - len(self.used)
+        g = min(max(requested, 1), self.max_credits - outstanding)
         if g <= 0:
-            g = 1 if self.outstanding() == 0 else 0
+            g = 1 if outstanding == 0 else 0
         self.high += g
         return g

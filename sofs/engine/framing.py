@@ -70,9 +70,10 @@ class FrameReader:
         """Bytes received and not yet returned as a frame."""
         return len(self._carry) + (self._big_filled if self._big is not None else 0)
 
-    def get_buffer(self) -> memoryview:
+    def get_buffer(self, sizehint: int = -1) -> memoryview:
         """Where the next receive goes; ``buffer_updated`` must follow before any other reader of
-        the same area is asked (the event loop does exactly that)."""
+        the same area is asked (the event loop does exactly that). ``sizehint`` is ignored (it is
+        there so that a ``BufferedProtocol`` can hand this method to the transport as its own)."""
         if self._big is not None:
             return self._big[self._big_filled:]
         n = len(self._carry)

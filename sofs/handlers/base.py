@@ -94,7 +94,6 @@ class ChainState:
     create_error: int = 0
     index: int = 0
     last: bool = True  # the current request is the last of its compound
-    run: Any = None  # the connection driver's per-chain record (sofs.server.connection._ChainRun)
 
 
 class Ctx:

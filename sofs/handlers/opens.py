@@ -210,11 +210,14 @@ def get_open(ctx: Ctx, file_id: bytes | memoryview | tuple[int, int]) -> Handle:
 
     Records the FileId for following related requests of a compound.
     """
-    fid = ctx.file_id(make_file_id(*file_id) if type(file_id) is tuple else file_id)  # type: ignore[arg-type]
+    if type(file_id) is tuple:
+        file_id = make_file_id(*file_id)
+    # Ctx.file_id only for a related request (the others name their open: no call for them)
+    fid = ctx.file_id(file_id) if ctx.header.flags & _RELATED_FLAG else bytes(file_id)  # type: ignore[arg-type]
     h = ctx.server.handles.by_id.get(fid)
     if h is None or h.closed or h.session is not ctx.session or h.tree is not ctx.tree:
         raise SmbError(NtStatus.FILE_CLOSED, f"no open {fid.hex()}")
-    ctx.set_file_id(fid)
+    ctx.chain.file_id = fid  # Ctx.set_file_id
     return h
 
 
@@ -234,6 +237,7 @@ def caller_of(ctx: Ctx) -> Caller:
 
 
 _CAP_DIRECTORY_LEASING = 0x20  # [MS-SMB2] 2.2.4 SMB2_GLOBAL_CAP_DIRECTORY_LEASING
+_RELATED_FLAG = 0x4  # [MS-SMB2] 2.2.1.2 SMB2_FLAGS_RELATED_OPERATIONS
 
 
 def change_time(info: Any) -> int:

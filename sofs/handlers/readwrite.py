@@ -25,7 +25,14 @@ from sofs.vfs.confine import status_from_errno
 from sofs.wire.bufpool import POOL
 from sofs.wire.constants import ChannelType, WriteFlags
 from sofs.wire.messages.close import FlushRequest, FlushResponse
-from sofs.wire.messages.io import ReadRequest, ReadResponse, WriteRequest, WriteResponse
+from sofs.wire.messages.io import (
+    READ_DATA_OFFSET,
+    READ_FIXED,
+    ReadRequest,
+    ReadResponse,
+    WriteRequest,
+    WriteResponse,
+)
 from sofs.wire.status import NtStatus
 
 _MAX_OFFSET = 0x7FFFFFFFFFFFFFFF
@@ -35,15 +42,16 @@ _WRITE_THROUGH = int(WriteFlags.WRITE_THROUGH)  # ints: ``int & IntFlag`` builds
 _WRITE_ACCESS = int(A.FILE_WRITE_DATA | A.FILE_APPEND_DATA)
 _FILE_WRITE_THROUGH = 0x2  # [MS-SMB2] 2.2.13 CreateOptions FILE_WRITE_THROUGH (kept in Handle.mode)
 _WRITE_RSP = WriteResponse.LAYOUT.struct  # [MS-SMB2] 2.2.22, packed without a WriteResponse object
+_READ_ACCESS = int(A.FILE_READ_DATA | A.FILE_EXECUTE)
+_NO_CHANNEL = int(ChannelType.NONE)
 
 
 def _os_error(e: OSError) -> SmbError:
     return SmbError(status_from_errno(e.errno), str(e))
 
 
-def _check_channel(channel: int) -> None:
-    if channel != ChannelType.NONE:
-        raise SmbError(NtStatus.INVALID_PARAMETER, "RDMA channels are not supported")
+def _no_channel() -> None:
+    raise SmbError(NtStatus.INVALID_PARAMETER, "RDMA channels are not supported")
 
 
 # --- READ ---------------------------------------------------------------------------------------
@@ -65,16 +73,17 @@ def _pread_into(fd: int, buf: Any, length: int, offset: int) -> int:
 async def handle_read(ctx: Ctx, req: ReadRequest) -> Reply:
     """[MS-SMB2] 3.3.5.12 Receiving an SMB2 READ Request."""
     op = get_open(ctx, req.file_id)
-    if op.is_pipe:
+    if op.pipe is not None:  # Handle.is_pipe without the property's call
         from sofs.handlers.pipes import pipe_read
 
         return await pipe_read(ctx, op, req.length)
-    _check_channel(req.channel)
+    if req.channel != _NO_CHANNEL:
+        _no_channel()
     if req.length > ctx.conn.max_read_size:
         raise SmbError(NtStatus.INVALID_PARAMETER, f"read of {req.length} > MaxReadSize")
     if op.is_directory:
         raise SmbError(NtStatus.INVALID_DEVICE_REQUEST, "read on a directory")
-    if not op.granted_access & (A.FILE_READ_DATA | A.FILE_EXECUTE):
+    if not op.granted_access & _READ_ACCESS:
         raise SmbError(NtStatus.ACCESS_DENIED, "no read access")
     if req.offset > _MAX_OFFSET or req.offset + req.length > _MAX_OFFSET:
         raise SmbError(NtStatus.INVALID_PARAMETER, "offset out of range")
@@ -106,7 +115,7 @@ async def handle_read(ctx: Ctx, req: ReadRequest) -> Reply:
         raise SmbError(NtStatus.END_OF_FILE)
     op.position = offset + n
     ctx.server.stats.bytes_read += n
-    return Reply((ReadResponse.encode_fixed(n), data))
+    return Reply((READ_FIXED.pack(17, READ_DATA_OFFSET, n, 0, 0), data))  # ReadResponse.encode_fixed(n)
 
 
 # --- WRITE --------------------------------------------------------------------------------------
@@ -140,11 +149,12 @@ def _vfs_write_restore(vfs: Any, h: Any, data: Any, offset: int, sync: bool,
 async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
     """[MS-SMB2] 3.3.5.13 Receiving an SMB2 WRITE Request."""
     op = get_open(ctx, req.file_id)
-    if op.is_pipe:
+    if op.pipe is not None:
         from sofs.handlers.pipes import pipe_write
 
         return await pipe_write(ctx, op, req.data)
-    _check_channel(req.channel)
+    if req.channel != _NO_CHANNEL:
+        _no_channel()
     length = len(req.data)
     if length > ctx.conn.max_write_size:
         raise SmbError(NtStatus.INVALID_PARAMETER, f"write of {length} > MaxWriteSize")
@@ -174,7 +184,9 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
         if fd < 0:  # no OS descriptor (CephVfs): the VFS writes, always in the pool
             n, restored = await run_pool(_vfs_write_restore, op.share.vfs, op.handle, req.data, offset, sync, wt)
         elif length <= INLINE_IO_MAX and not sync:
-            n = _pwrite_all(fd, req.data, offset, False)
+            n = os.pwrite(fd, req.data, offset)
+            if n < length:  # a short write (rare): the rest
+                n += _pwrite_all(fd, req.data[n:], offset + n, False)
         else:
             n, restored = await run_file_write(op.local, op.share.vfs, _pwrite_restore, fd, req.data,
                                                offset, sync, wt)
@@ -189,7 +201,7 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
     if frozen:  # a write time made sticky with SET_INFO -1 survives this write ([MS-FSA] 2.1.4.17)
         await run_fs(op.share.vfs.set_basic_info, op.handle, 0, 0, frozen)
     vol.contend_write(op)  # other opens' read caching breaks to none ([MS-FSA] 2.1.4.12)
-    return reply(_WRITE_RSP.pack(17, 0, n, 0, 0, 0) + b"\0")
+    return Reply((_WRITE_RSP.pack(17, 0, n, 0, 0, 0) + b"\0",))
 
 
 # --- FLUSH --------------------------------------------------------------------------------------

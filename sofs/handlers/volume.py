@@ -77,6 +77,8 @@ class VolumeClient:
         """Does a byte-range lock refuse this READ/WRITE ([MS-SMB2] 3.3.5.12/13)?"""
         local = self.local
         if local is not None:
+            if not local.table.locks.files:  # no byte-range lock on the volume (the usual case)
+                return False
             return local.io_conflict(h.pid, h.vfile_id, h.stream_key, offset, length, write)
         facts = self.facts.get((h.vfile_id, h.stream_key))
         if facts is None or not facts.locks or length == 0:
@@ -110,12 +112,14 @@ class VolumeClient:
     def contend_write(self, h: Handle) -> None:
         """A write, truncation or size change through ``h``: other opens' read caching breaks
         ([MS-FSA] 2.1.4.12), without waiting; nothing to do (no message) when nobody caches."""
+        local = self.local
+        if local is not None:  # every WRITE comes here: the in-process coordinator asked directly
+            if local.write_contends(h.vfile_id, h.stream_key):
+                local.contend_now(h.pid)
+            return
         if not self.write_contends(h):
             return
-        local = self.local
-        if local is not None:
-            local.contend_now(h.pid)
-        elif not _caches_alone(h):
+        if not _caches_alone(h):
             _spawn(self.svc.contend_write(h.pid))
 
     def delete_pending(self, h: Handle) -> bool:

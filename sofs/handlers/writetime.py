@@ -99,11 +99,6 @@ def restore_vfs(vfs: Any, h: Any, wt: WriteTime | None) -> int | None:
     return wt.pinned_ns
 
 
-def _restore_op(op: Any, wt: WriteTime) -> int | None:
-    h = op.handle
-    return restore(h.fd, wt) if h.fd >= 0 else restore_vfs(op.share.vfs, h, wt)
-
-
 def after_write(op: Any, restored: int | None = None) -> None:
     """Put the pinned write time back (unless :func:`restore` already put this very value back) and
     schedule the one delayed update."""
@@ -111,8 +106,15 @@ def after_write(op: Any, restored: int | None = None) -> None:
     if wt is None or not _applies(op):
         return
     # not restored yet, or the delayed update fired meanwhile
-    if restored != wt.pinned_ns and _restore_op(op, wt) is None:
-        return
+    if restored != wt.pinned_ns:
+        h = op.handle
+        if h.fd >= 0:  # restore() inline: every small WRITE comes here
+            try:
+                os.utime(h.fd, ns=(wt.atime_ns, wt.pinned_ns))
+            except OSError:
+                return
+        elif restore_vfs(op.share.vfs, h, wt) is None:
+            return
     if wt.fired:
         wt.dirty = True
     elif wt.timer is None:

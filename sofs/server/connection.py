@@ -14,7 +14,7 @@ from time import perf_counter
 from typing import Any
 
 from sofs.engine.connection import Chain, Engine, Outgoing, ProtocolViolation, Request
-from sofs.engine.framing import FramingError
+from sofs.engine.framing import FrameReader, FramingError
 from sofs.engine.state import Session, SessionState
 from sofs.handlers.base import (
     ERROR_BODY,
@@ -26,8 +26,8 @@ from sofs.handlers.base import (
     Reply,
     SmbError,
 )
-from sofs.handlers.dispatch import dispatch
-from sofs.handlers.eager import start_eager
+from sofs.handlers.dispatch import prepare, sequence
+from sofs.handlers.eager import resume
 from sofs.handlers.opens import connection_lost as handles_lost
 from sofs.server.channel_proto import Handover
 from sofs.server.channel_relay import NodeChannels
@@ -53,12 +53,14 @@ SETTLE_S = 1.0  # how long a response waits for an earlier request's coordinator
 MAX_ASYNC_CREDITS = 512  # Windows' (and smbtorture's) max async credits per connection
 
 
-class _ChainRun:
-    """Responses of a chain not yet sent (they go out together, or before an interim response)."""
+class _ChainRun(ChainState):
+    """A chain's state (what its requests inherit) and its responses not yet sent (they go out
+    together, or before an interim response): one object per chain."""
 
     __slots__ = ("encrypt_with", "mark", "outs", "task")
 
     def __init__(self, mark: int = 0) -> None:
+        ChainState.__init__(self)
         self.outs: list[Outgoing] = []
         self.mark = mark  # the output barrier's count when the chain started (OutputBarrier.settle)
         self.encrypt_with: Session | None = None
@@ -84,6 +86,11 @@ class SmbConnection(asyncio.BufferedProtocol):
         self.adopt = adopt  # handed over by another worker or node: its negotiated state and the request to redo
         self.handed_off = False
         self.unsettled: list[asyncio.Future[None]] = []  # see settling()
+        self._go_async_cb = self._go_async  # bound once: every request's Ctx holds it
+        # the transport asks for a receive buffer before every read: it gets the reader's method
+        # itself (uvloop binds protocol.get_buffer when the transport is made, before connection_made)
+        self._reader = FrameReader()
+        self.get_buffer = self._reader.get_buffer  # type: ignore[method-assign]
 
     # -- transport callbacks --------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -92,7 +99,7 @@ class SmbConnection(asyncio.BufferedProtocol):
         sock = transport.get_extra_info("sockname") or ("?", 0)
         self.peer = f"{peer[0]}:{peer[1]}"
         conn = self.server.new_connection_state(self.peer, f"{sock[0]}:{sock[1]}")
-        self.engine = Engine(conn, self.server.lookup_session)
+        self.engine = Engine(conn, self.server.lookup_session, self._reader)
         self.server.connections[conn.conn_id] = self
         transport.set_write_buffer_limits(high=_HIGH_WATER)
         log.info("connection %d from %s", conn.conn_id, self.peer)
@@ -114,9 +121,8 @@ class SmbConnection(asyncio.BufferedProtocol):
             view = view[n:]
             self.buffer_updated(n)
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        assert self.engine is not None
-        return self.engine.get_buffer()
+    def get_buffer(self, sizehint: int) -> memoryview:  # replaced per instance (see __init__)
+        return self._reader.get_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
         assert self.engine is not None
@@ -127,18 +133,21 @@ class SmbConnection(asyncio.BufferedProtocol):
             self.abort()
             return
         # each chain runs eagerly up to its first suspension (no Task for the many requests that
-        # complete inline); what they send in the meantime leaves in one writelines
-        loop = asyncio.get_running_loop()
+        # complete inline, see eager.py); what they send in the meantime leaves in one writelines
         self._batch = batch = []
         mark = self.server.barrier.count
         try:
             for chain in chains:
                 run = _ChainRun(mark)
-                task = start_eager(loop, self._run_chain(chain, run))
-                if task is not None:
-                    run.task = task
-                    self.tasks.add(task)
-                    task.add_done_callback(self.tasks.discard)
+                coro = self._run_chain(chain, run)
+                try:
+                    first = coro.send(None)
+                except StopIteration:
+                    continue
+                # asyncio.get_running_loop() only here: on 3.11 it makes a getpid() system call
+                run.task = task = resume(asyncio.get_running_loop(), coro, first)
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
         finally:
             self._batch = None
             if batch:
@@ -265,19 +274,29 @@ class SmbConnection(asyncio.BufferedProtocol):
                 return
             if chain.encrypted:
                 run.encrypt_with = self.server.sessions.get(chain.encrypted_session_id)
-            state = ChainState()
-            state.run = run
-            n = len(chain.requests)
-            for i, req in enumerate(chain.requests):
+            requests = chain.requests
+            n = len(requests)
+            if n == 1:  # the usual chain: one request, its answer alone
+                req = requests[0]
+                if req.header.command == _CANCEL:
+                    self._cancel(req.header)
+                    return
+                out = await self._run_one(req, run)
+                if out is not None:
+                    if self._writable.is_set():
+                        self._emit([out], run.encrypt_with, run.mark)
+                    else:
+                        await self._send([out], run.encrypt_with, run.mark)
+                return
+            for i, req in enumerate(requests):
                 command = req.header.command
                 if command == _CANCEL:
                     self._cancel(req.header)
                     continue
-                state.index, state.last = i, i + 1 == n
-                out = await self._run_one(req, state, run)
-                if (n > 1 and command == _CREATE and _is_error(state.status)
-                        and not state.create_error):
-                    state.create_error = state.status  # Samba: compound_create_err
+                run.index, run.last = i, i + 1 == n
+                out = await self._run_one(req, run)
+                if command == _CREATE and _is_error(run.status) and not run.create_error:
+                    run.create_error = run.status  # Samba: compound_create_err
                 if out is not None:
                     run.outs.append(out)
             if run.outs:
@@ -295,11 +314,11 @@ class SmbConnection(asyncio.BufferedProtocol):
             log.exception("connection %d: internal error in chain", self.engine.conn.conn_id)
             self.abort()
 
-    async def _run_one(self, req: Request, state: ChainState, run: _ChainRun) -> Outgoing | None:
+    async def _run_one(self, req: Request, run: _ChainRun) -> Outgoing | None:
         assert self.engine is not None
         hdr = req.header
         conn = self.engine.conn
-        ctx = Ctx(self.server, conn, hdr, req.msg, state, req.encrypted, self, self._go_async)
+        ctx = Ctx(self.server, conn, hdr, req.msg, run, req.encrypted, self, self._go_async_cb)
         tracing = trace.isEnabledFor(logging.DEBUG)
         if tracing:
             trace.debug("conn %d mid %d %s sid 0x%x tid %d", conn.conn_id, hdr.message_id,
@@ -308,7 +327,10 @@ class SmbConnection(asyncio.BufferedProtocol):
         earlier = self.unsettled[:] if self.unsettled else None
         started = perf_counter()
         try:
-            reply = await dispatch(ctx)
+            handler, body, sequenced = prepare(ctx)
+            if sequenced:
+                await sequence(ctx, body)
+            reply = await handler(ctx, body)
             status, body = reply.status, reply.body
         except SmbError as e:
             status, body = e.status, ((e.body if e.body is not None else ERROR_BODY),)
@@ -327,7 +349,7 @@ class SmbConnection(asyncio.BufferedProtocol):
             self.pending_by_mid.pop(hdr.message_id, None)
             if ctx.async_id:
                 self.pending_by_async.pop(ctx.async_id, None)
-        state.status = status
+        run.status = status
         if earlier is not None:
             await _settle(earlier)
         self.server.stats.record(hdr.command, status, perf_counter() - started)
@@ -408,7 +430,8 @@ class SmbConnection(asyncio.BufferedProtocol):
     async def _go_async(self, ctx: Ctx) -> None:
         """``ctx.go_async()``: send the interim response of a request of the chain ``ctx.chain.run``."""
         assert self.engine is not None
-        run: _ChainRun = ctx.chain.run
+        run = ctx.chain
+        assert isinstance(run, _ChainRun)
         if not ctx.chain.last and ctx.header.command != Command.CREATE:
             # [MS-SMB2] 3.3.5.2.7 (Windows note): only the last request of a compound, or a
             # CREATE waiting for an oplock break, may go async (smb2.compound.interim2)
@@ -446,13 +469,15 @@ class SmbConnection(asyncio.BufferedProtocol):
             ctx.cancel_requested = True
 
     async def _send(self, outs: list[Outgoing], encrypt_with: Session | None, mark: int | None = None) -> None:
+        if not self._writable.is_set() and not self.closed:
+            await self._writable.wait()
+        self._emit(outs, encrypt_with, mark)
+
+    def _emit(self, outs: list[Outgoing], encrypt_with: Session | None, mark: int | None) -> None:
+        """:meth:`_send` once the transport takes more (the caller checked)."""
         if self.closed or self.transport is None:
             return
         assert self.engine is not None
-        if not self._writable.is_set():
-            await self._writable.wait()
-            if self.closed:
-                return
         parts = self.engine.build_frame(outs, encrypt_with)
         if self._batch is not None:
             self._batch.extend(parts)

@@ -86,7 +86,12 @@ class Header:
 
     def encode(self) -> bytes:
         """The 64 header bytes."""
-        return _HEADER.pack(*self._fields())
+        if self.flags & _ASYNC:
+            return _HEADER.pack(*self._fields())
+        # the sync form inline (every response): no tuple of fields and no call for it
+        return _HEADER.pack(SMB2_MAGIC, HEADER_SIZE, self.credit_charge, self.status, self.command,
+                            self.credits, self.flags, self.next_command, self.message_id, self.process_id,
+                            self.tree_id, self.session_id, self.signature)
 
     def encode_into(self, buf: bytearray | memoryview, offset: int = 0) -> None:
         """Write the 64 header bytes into ``buf`` at ``offset`` (no allocation)."""

@@ -53,6 +53,8 @@ def test_matches_smbprotocol(
     assert signer.sign(memoryview(msg)) == want
     assert signer.sign_parts([msg[:64], msg[64:80], msg[80:]]) == want
     assert signer.sign_parts([msg[:100], msg[100:]]) == want
+    zeroed = bytearray(msg[:48] + bytes(16) + msg[64:80])  # a response the server builds
+    assert signer.sign_zeroed([zeroed, msg[80:]], len(msg)) == want
     signed = msg[:48] + want + msg[64:]
     assert signer.verify(signed)
     assert not signer.verify(msg[:48] + bytes(16) + msg[64:]) or want == bytes(16)

@@ -11,12 +11,16 @@ from dataclasses import dataclass
 
 from sofs.wire.codec import HEADER_SIZE, Buffer, Layout, Message, take_buffer
 
-__all__ = ["READ_DATA_OFFSET", "ReadRequest", "ReadResponse", "WriteRequest", "WriteResponse"]
+__all__ = ["READ_DATA_OFFSET", "READ_FIXED", "ReadRequest", "ReadResponse", "WriteRequest", "WriteResponse"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReadRequest(Message):
-    """[MS-SMB2] 2.2.19 SMB2 READ Request; ``read_channel_info`` only for RDMA channels."""
+    """[MS-SMB2] 2.2.19 SMB2 READ Request; ``read_channel_info`` only for RDMA channels.
+
+    Not frozen, unlike most messages, nor is :class:`WriteRequest`: a frozen dataclass sets each
+    field through ``object.__setattr__``, which made building one cost ~4x a plain one, on every
+    READ/WRITE (handlers do not change requests)."""
 
     LAYOUT = Layout(49, (
         ("padding", "B"), ("flags", "B"), ("length", "I"), ("offset", "Q"), ("file_id", "16s"),
@@ -49,7 +53,8 @@ class ReadRequest(Message):
 
 READ_DATA_OFFSET = HEADER_SIZE + 16
 """DataOffset of a READ response whose data follows the fixed part directly (0x50)."""
-_READ_RSP = struct.Struct("<HBxIII")
+READ_FIXED = struct.Struct("<HBxIII")
+"""The fixed part of a READ response: StructureSize 17, DataOffset, DataLength, DataRemaining, Flags."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +77,7 @@ class ReadResponse(Message):
                      data_offset: int = READ_DATA_OFFSET) -> bytes:
         """The fixed part (+ zero padding up to ``data_offset``) for ``data_length`` bytes sent
         separately. With no data, one pad byte is added (the body is never shorter than 17)."""
-        fixed = _READ_RSP.pack(17, data_offset, data_length, data_remaining, flags)
+        fixed = READ_FIXED.pack(17, data_offset, data_length, data_remaining, flags)
         pad = data_offset - READ_DATA_OFFSET
         if pad < 0 or data_offset > 0xFF:
             raise ValueError(f"DataOffset {data_offset} out of range")
@@ -82,7 +87,7 @@ class ReadResponse(Message):
         return self.encode_fixed(len(self.data), self.data_remaining, self.flags) + bytes(self.data)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WriteRequest(Message):
     """[MS-SMB2] 2.2.21 SMB2 WRITE Request; ``data`` is a zero-copy slice of the message."""
 
