@@ -48,6 +48,8 @@ def insert_open(t: OpenTable, o: Open) -> None:
         f = t.files[o.file_id] = OpenFile(o.file_id, o.path, o.is_directory)
     f.opens[o.persistent_id] = o
     t.opens_by_persistent[o.persistent_id] = o
+    if o.disconnected_at is not None:
+        t.disconnected += 1
     if o.create_guid is not None:
         t.by_create_guid[o.create_guid] = o.persistent_id
     if o.app_instance_id is not None:
@@ -67,6 +69,8 @@ def drop_open(t: OpenTable, persistent_id: int) -> None:
         return
     f = t.files[o.file_id]
     del f.opens[o.persistent_id]
+    if o.disconnected_at is not None:
+        t.disconnected -= 1
     if t.locks.files:
         t.locks.release_owner((o.file_id, o.stream_key), o.persistent_id)
     if o.lease is not None:
@@ -88,6 +92,8 @@ def _disconnected(t: OpenTable, rec: R.OpenDisconnected) -> None:
     o = t.opens_by_persistent.get(rec.persistent_id)
     if o is None:
         return
+    if o.disconnected_at is None:
+        t.disconnected += 1
     o.disconnected_at = rec.at
     o.endpoint = 0
 
@@ -99,6 +105,8 @@ def _reconnected(t: OpenTable, rec: R.OpenReconnected) -> None:
     o.session_id, o.tree_id = rec.session_id, rec.tree_id
     if rec.volatile_id:
         o.volatile_id = rec.volatile_id
+    if o.disconnected_at is not None:
+        t.disconnected -= 1
     o.disconnected_at = None
 
 

@@ -88,7 +88,8 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
     truncating = req.existed and req.disposition in caching.OVERWRITE
     if f is not None:
         waiting = abandoned = False
-        for x in f.opens.values():
+        # only while some durable open of the volume waits for its client can one of f's
+        for x in f.opens.values() if t.disconnected else ():
             if x.disconnected_at is not None:
                 if not x.persistent:
                     abandoned = True

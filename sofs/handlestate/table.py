@@ -83,6 +83,9 @@ class OpenTable:
         self.opens_by_persistent: dict[int, Open] = {}
         self.by_create_guid: dict[bytes, int] = {}
         self.by_app_instance: dict[bytes, set[int]] = {}
+        # how many of the opens are disconnected (durable ones waiting for their client): while none
+        # is, a CREATE does not look through the file's opens for one (coord_create.admit)
+        self.disconnected = 0
         self.locks = ByteRangeLocks()
         self.leases = LeaseTable()
         self._seq = 0
@@ -309,6 +312,8 @@ class OpenTable:
                         assert check_share_access([a], b.granted_access, b.share_access) == \
                             NtStatus.SUCCESS, "I4 share modes"
         assert seen == set(self.opens_by_persistent), "I1 orphan open"
+        assert self.disconnected == sum(o.disconnected_at is not None for o in self.opens_by_persistent.values()), \
+            "I6 disconnected count"
         for guid, pid in self.by_create_guid.items():
             assert self.opens_by_persistent[pid].create_guid == guid, "I5 create guid"
         for app, pids in self.by_app_instance.items():

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from sofs.wire.codec import frozen_builder
 from sofs.wire.fscc_constants import CreateAction, CreateDisposition
 from sofs.wire.status import NtStatus
 
@@ -52,30 +53,8 @@ class FileInfo:
     is_directory: bool
 
 
-_SETTERS = tuple(FileInfo.__dict__[name].__set__ for name in (
-    "creation_time", "last_access_time", "last_write_time", "change_time", "allocation_size", "end_of_file",
-    "attributes", "file_id", "nlink", "is_directory"))
-_set_ct, _set_at, _set_wt, _set_cht, _set_alloc, _set_eof, _set_attrs, _set_fid, _set_nlink, _set_dir = _SETTERS
-_new_object = object.__new__
-
-
-def file_info(creation_time: int, last_access_time: int, last_write_time: int, change_time: int,
-              allocation_size: int, end_of_file: int, attributes: int, file_id: int, nlink: int,
-              is_directory: bool) -> FileInfo:
-    """``FileInfo(...)`` (positional) without the frozen ``__init__``'s ``object.__setattr__`` per
-    field: the slot descriptors set the fields directly (every CREATE and listed entry builds one)."""
-    fi = _new_object(FileInfo)
-    _set_ct(fi, creation_time)
-    _set_at(fi, last_access_time)
-    _set_wt(fi, last_write_time)
-    _set_cht(fi, change_time)
-    _set_alloc(fi, allocation_size)
-    _set_eof(fi, end_of_file)
-    _set_attrs(fi, attributes)
-    _set_fid(fi, file_id)
-    _set_nlink(fi, nlink)
-    _set_dir(fi, is_directory)
-    return fi
+file_info: Callable[[int, int, int, int, int, int, int, int, int, bool], FileInfo] = frozen_builder(FileInfo)
+"""``FileInfo(...)`` (positional) at a third of its cost: every CREATE and listed entry builds one."""
 
 
 @dataclass(frozen=True, slots=True)

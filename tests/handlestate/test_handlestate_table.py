@@ -150,8 +150,14 @@ def test_durable_disconnect_reconnect_and_expiry() -> None:
     assert t.expired(now=1_000 + 59_999_999_999) == []
     assert t.expired(now=1_000 + 60_000_000_000) == [o]
     t.check_invariants()
+    assert t.disconnected == 1
     o2 = t.reconnect(o.persistent_id, session_id=6, tree_id=7, endpoint=4)
     assert o2 is o and o.connected and o.session_id == 6 and t.opens_of_endpoint(4) == [o]
+    t.check_invariants()
+    assert t.disconnected == 0
+    t.disconnect(o.persistent_id, now=2_000)
+    t.close_open(o.persistent_id)  # expired: closed while disconnected
+    assert t.disconnected == 0
     t.check_invariants()
 
 

@@ -40,3 +40,44 @@ def test_response_fields_encode_like_the_dataclass(contexts: list) -> None:  # t
     fast = encode_create_response(1, 2, 3, 4, 5, 6, 7, 8, 0x20, FID, contexts)
     assert fast == rsp.encode()
     assert CreateResponse.decode(HDR + fast) == rsp
+
+
+def test_frozen_builder_makes_the_same_frozen_object() -> None:
+    from dataclasses import FrozenInstanceError, dataclass
+
+    from sofs.wire.codec import frozen_builder
+
+    @dataclass(frozen=True, slots=True)
+    class P:
+        a: int
+        b: str
+
+    build = frozen_builder(P)
+    p = build(1, "x")
+    assert type(p) is P and p == P(1, "x") and hash(p) == hash(P(1, "x")) and repr(p) == repr(P(1, "x"))
+    with pytest.raises(FrozenInstanceError):
+        p.a = 2  # type: ignore[misc]
+    assert (p.a, p.b) == (1, "x")
+
+
+def test_frozen_builder_refuses_what_it_cannot_build() -> None:
+    from dataclasses import dataclass, field
+
+    from sofs.wire.codec import frozen_builder
+
+    @dataclass(slots=True)
+    class Mutable:
+        a: int
+
+    @dataclass(frozen=True, slots=True)
+    class Derived:
+        a: int
+        b: int = field(init=False, default=0)
+
+    @dataclass(frozen=True)
+    class NoSlots:
+        a: int
+
+    for cls in (Mutable, Derived, NoSlots):
+        with pytest.raises(TypeError):
+            frozen_builder(cls)

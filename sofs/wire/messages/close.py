@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sofs.wire.codec import Layout, Message
+from sofs.wire.codec import Layout, Message, frozen_builder
 
 __all__ = ["CloseRequest", "CloseResponse", "FlushRequest", "FlushResponse"]
 
@@ -19,7 +19,10 @@ class CloseRequest(Message):
     @classmethod
     def _decode(cls, msg: memoryview) -> CloseRequest:
         flags, _, file_id = cls.LAYOUT.unpack(msg)  # the generic decode's field list, unrolled
-        return cls(flags, file_id)
+        return _new_close(flags, file_id)
+
+
+_new_close = frozen_builder(CloseRequest)
 
 
 @dataclass(frozen=True, slots=True)

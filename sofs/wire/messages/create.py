@@ -9,7 +9,16 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from sofs.wire.codec import HEADER_SIZE, Layout, Message, align8, decode_utf16, encode_utf16, take_buffer
+from sofs.wire.codec import (
+    HEADER_SIZE,
+    Layout,
+    Message,
+    align8,
+    decode_utf16,
+    encode_utf16,
+    frozen_builder,
+    take_buffer,
+)
 from sofs.wire.messages.create_contexts import CreateContext, encode_create_contexts, parse_create_contexts
 from sofs.wire.status import NtStatus
 
@@ -68,31 +77,7 @@ class CreateRequest(Message):
         return fixed + (var or b"\0")
 
 
-_S = {n: CreateRequest.__dict__[n].__set__ for n in (
-    "security_flags", "requested_oplock_level", "impersonation_level", "smb_create_flags", "desired_access",
-    "file_attributes", "share_access", "create_disposition", "create_options", "name", "contexts")}
-_set_sec, _set_oplock, _set_imp, _set_cflags, _set_access, _set_attrs, _set_share, _set_disp, _set_opts, \
-    _set_name, _set_contexts = _S.values()
-_new_object = object.__new__
-
-
-def _new_request(sec: int, oplock: int, imp: int, cflags: int, access: int, attrs: int, share: int,
-                 disp: int, opts: int, name: str, contexts: list[CreateContext]) -> CreateRequest:
-    """``CreateRequest(...)`` at half the cost: the frozen dataclass ``__init__`` goes through
-    ``object.__setattr__`` per field; the slot descriptors set the same fields directly."""
-    r = _new_object(CreateRequest)
-    _set_sec(r, sec)
-    _set_oplock(r, oplock)
-    _set_imp(r, imp)
-    _set_cflags(r, cflags)
-    _set_access(r, access)
-    _set_attrs(r, attrs)
-    _set_share(r, share)
-    _set_disp(r, disp)
-    _set_opts(r, opts)
-    _set_name(r, name)
-    _set_contexts(r, contexts)
-    return r
+_new_request = frozen_builder(CreateRequest)  # ``CreateRequest(...)`` positional, at a third of the cost
 
 
 @dataclass(frozen=True, slots=True)
