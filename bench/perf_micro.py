@@ -105,7 +105,9 @@ async def run(kind: str, n: int, profile: bool) -> float:
                 pass
         # (not for -linked: the root's open would keep the facts the coordinator pushes to a linked
         # process alive; at 1:1 a client's opens of the root come one at a time, each pushing them)
-        dfid = bytes(16) if linked else await _open(c, tid, "", sign, directory=True)
+        # (nor for openclose-lone: the share root with no other open, as at path-contention-shared 1:1,
+        # where the coordinator's and this process's per-file records come and go with each open)
+        dfid = bytes(16) if linked or base == "openclose-lone" else await _open(c, tid, "", sign, directory=True)
         if base == "openclose-shared":
             # smb2.bench.path-contention-shared at 4:8: 32 clients open and close the share root, about
             # half of them hold their open at any moment
@@ -166,8 +168,8 @@ async def run(kind: str, n: int, profile: bool) -> float:
                 c.send_raw(c.request(Command.QUERY_INFO, qi, tree_id=tid, sign=sign))
             elif base == "querydir":
                 c.send_raw(c.request(Command.QUERY_DIRECTORY, qd, tree_id=tid, sign=sign))
-            elif base in ("openclose-root", "openclose-shared", "openclose-file", "openclose-dh2q",
-                          "openclose-persistent"):
+            elif base in ("openclose-root", "openclose-shared", "openclose-lone", "openclose-file",
+                          "openclose-dh2q", "openclose-persistent"):
                 if base in ("openclose-dh2q", "openclose-persistent"):
                     guid_n[0] += 1
                     dh2q_buf[guid_at:guid_at + 16] = guid_n[0].to_bytes(16, "little")
@@ -212,8 +214,8 @@ async def run(kind: str, n: int, profile: bool) -> float:
         return dt
 
 
-KINDS = ("echo", "echo-signed", "openclose-root", "openclose-shared", "openclose-file", "read4k", "write4k",
-         "read4k-signed", "openclose-dh2q", "openclose-persistent", "openclose-persistent8", "queryinfo", "querydir",
+KINDS = ("echo", "echo-signed", "openclose-root", "openclose-shared", "openclose-lone", "openclose-file", "read4k",
+         "write4k", "read4k-signed", "openclose-dh2q", "openclose-persistent", "openclose-persistent8", "queryinfo", "querydir",
          "openclose-root-linked", "openclose-file-linked")
 """``-linked``: the share's volume coordinated behind a coordinator link on loopback, both ends in this
 process (what a worker process or a non-coordinating node pays); run on uvloop, as workers and nodes."""

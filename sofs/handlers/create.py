@@ -120,10 +120,9 @@ async def _open(ctx: Ctx, req: CreateRequest,
     name = req.name
     if opts & O.DELETE_ON_CLOSE and req.file_attributes & FA.READONLY and disp != D.OPEN:
         raise SmbError(NtStatus.CANNOT_DELETE, "delete-on-close of a read-only file")
-    share_max = logic.maximal_access(tree.maximal_access, read_only)
     # explicit rights beyond the share's cap fail before anything is touched; what this grants is
     # the final answer unless the object's READONLY attribute or DACL takes rights away (_check_access)
-    share_granted = logic.granted_access(req.desired_access, share_max)
+    share_max, share_granted = logic.share_grant(tree.maximal_access, read_only, req.desired_access)
     # a created object is born with its descriptor (inherited / SecD), before any other open sees it
     born = None if disp == _OPEN else _NewSd(vfs, ctx.session, contexts.sd.sd if contexts.sd is not None else None)
     for _attempt in range(4):

@@ -8,6 +8,8 @@ Every function is pure: inputs in, a value or an :class:`SmbError` out.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sofs.handlers.base import SmbError
 from sofs.handlers.flags import FA, A, D, O
 from sofs.wire.fscc_constants import FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, map_generic
@@ -32,6 +34,7 @@ _DATA_WRITE = int(A.FILE_WRITE_DATA | A.FILE_APPEND_DATA)
 SHARE_MODE_RIGHTS = _DATA_READ | _DATA_WRITE | int(A.DELETE)
 
 
+@lru_cache(maxsize=1024)  # pure; a client sends few distinct combinations (refusals raise: not cached)
 def validate_request(desired_access: int, file_attributes: int, share_access: int,
                      disposition: int, options: int, impersonation_level: int) -> None:
     """Parameter checks of [MS-SMB2] 3.3.5.9 in Windows' order; raises SmbError."""
@@ -102,3 +105,11 @@ def stored_create_attributes(file_attributes: int, is_directory: bool) -> int:
     else:
         attrs &= ~FA.ARCHIVE
     return int(attrs)
+
+
+@lru_cache(maxsize=1024)
+def share_grant(tree_max: int, read_only_share: bool, desired: int) -> tuple[int, int]:
+    """(maximal, granted) of the share alone: :func:`maximal_access` and :func:`granted_access`
+    before the object is known (cached: pure, and the same few values come on every CREATE)."""
+    m = maximal_access(tree_max, read_only_share)
+    return m, granted_access(desired, m)

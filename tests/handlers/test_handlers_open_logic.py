@@ -42,6 +42,21 @@ def _status(fn, *args) -> int:  # type: ignore[no-untyped-def]
 def test_validate_request(access: int, attrs: int, share: int, disp: int, opts: int, imp: int,
                           status: int) -> None:
     assert _status(logic.validate_request, access, attrs, share, disp, opts, imp) == status
+    # cached (lru_cache): a refusal is not, and raises again; an accepted request stays accepted
+    assert _status(logic.validate_request, access, attrs, share, disp, opts, imp) == status
+
+
+@pytest.mark.parametrize("tree_max", [0, FILE_ALL_ACCESS, FILE_GENERIC_READ])
+@pytest.mark.parametrize("read_only", [False, True])
+@pytest.mark.parametrize("desired", [MAX, int(A.GENERIC_READ), int(A.FILE_WRITE_DATA), 0x00100080, 0x0012019F])
+def test_share_grant_is_maximal_then_granted(tree_max: int, read_only: bool, desired: int) -> None:
+    m = logic.maximal_access(tree_max, read_only)
+    want = _status(logic.granted_access, desired, m)
+    for _ in range(2):  # the second answer comes from the cache (or raises again)
+        if want:
+            assert _status(logic.share_grant, tree_max, read_only, desired) == want
+        else:
+            assert logic.share_grant(tree_max, read_only, desired) == (m, logic.granted_access(desired, m))
 
 
 def test_granted_access_maximum_allowed_and_generic() -> None:
