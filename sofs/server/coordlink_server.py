@@ -14,8 +14,8 @@ other nodes find it). The node registers the coordinator of every volume it coor
 Per connection: the handshake of :mod:`~sofs.server.coordlink_proto` (a peer without the secret is
 refused before anything is attached; a peer naming a volume not registered here gets
 Refuse(NOT_COORDINATOR), which its RemoteService raises as NotCoordinator), then
-``coordinator.attach(sink, name)``; the endpoint goes back in Welcome. Every Call runs as its own
-task on the coordinator, with the arguments as sent; a Caller inside them must carry the link's
+``coordinator.attach(sink, name)``; the endpoint goes back in Welcome. Every Call starts on the
+coordinator as it is read (its own task once it waits), with the arguments as sent; a Caller inside them must carry the link's
 endpoint (the serving process builds it from ``RemoteService.endpoint``), else the call fails with
 CoordinatorFault. When the link closes for any reason other than unregister/close,
 ``coordinator.detach(endpoint)`` is called at once.
