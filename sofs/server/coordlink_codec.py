@@ -32,6 +32,7 @@ import msgpack  # type: ignore[import-untyped]
 
 from sofs.handlestate import api
 from sofs.handlestate.durable import DurableGrant, DurableRequest
+from sofs.wire.codec import frozen_builder
 
 Deep = Callable[[tuple[Any, ...]], bool]
 
@@ -148,24 +149,17 @@ def _entry(tag: int, cls: type, fields: tuple[tuple[str, Any], ...]) -> _Entry:
     checks = tuple(compile_check(t) for _, t in fields)
     shapes = frozenset(itertools.product(*(c.types for c in checks)))
     deep = tuple((i, c.deep) for i, c in enumerate(checks) if c.deep is not None)
-    return _Entry(tag, cls, names, get, checks, shapes, deep, maker(cls, names))
+    return _Entry(tag, cls, names, get, checks, shapes, deep, maker(cls))
 
 
-def maker(cls: type, names: tuple[str, ...]) -> Callable[..., Any]:
-    """``cls(*fields)`` for a registered type: a frozen slots dataclass gets its slots set directly
-    (what its generated __init__ does through ``object.__setattr__``); others are called."""
+def maker(cls: type) -> Callable[..., Any]:
+    """``cls(*fields)`` for a registered type: a frozen slots dataclass through
+    :func:`~sofs.wire.codec.frozen_builder` (its __init__ calls object.__setattr__ per field: half
+    the decoder's cost per value); others are called."""
     params = getattr(cls, "__dataclass_params__", None)
-    if params is None or not params.frozen or not hasattr(cls, "__slots__") \
-            or getattr(cls, "__post_init__", None) is not None \
-            or tuple(f.name for f in dataclasses.fields(cls)) != names:
+    if params is None or not params.frozen or "__slots__" not in cls.__dict__ or hasattr(cls, "__post_init__"):
         return cls
-    setters = {f"_s{i}": getattr(cls, n).__set__ for i, n in enumerate(names)}
-    args = ", ".join(f"a{i}" for i in range(len(names)))
-    body = "".join(f"    _s{i}(o, a{i})\n" for i in range(len(names)))
-    ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls, **setters}
-    exec(f"def make({args}):\n    o = _new(_cls)\n{body}    return o\n", ns)  # noqa: S102 - fixed text
-    made: Callable[..., Any] = ns["make"]
-    return made
+    return frozen_builder(cls)
 
 
 BY_CLASS: set[type] = {*VALUE_TYPES.values(), *(c for c, _ in ERROR_TYPES.values())}

@@ -170,8 +170,8 @@ _PARTS: dict[type, Any] = {
 """frame type -> its msgpack array (the two frames of every call spelled out)."""
 
 
-_call = maker(Call, ("id", "method", "args"))
-_result = maker(Result, ("id", "value"))
+_call = maker(Call)
+_result = maker(Result)
 
 
 def encode_frame(codec: Codec, frame: Frame) -> bytes:
