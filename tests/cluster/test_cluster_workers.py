@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import os
 import re
 import signal
@@ -247,6 +248,9 @@ def test_persistent_reconnect_lands_on_another_worker_of_another_node(cluster: t
         a = _on_worker("n1", port, "ca", 0, keep)
         op, cg, lk = _open_locked_persistent(a, "moving.bin")
         a.drop()
+        # the listing first: a probing open that reached the coordinator before the disconnect would
+        # break the lease's write caching (RWH -> RH, as Windows) and the reclaim would get RH
+        _until(lambda: _listed_disconnected(_state, "moving.bin"), 30, "the open listed as disconnected")
         _until(lambda: _not_available("n2", port, "moving.bin"), 30, "the open disconnected")
         keep.append(_on_worker("n3", port, "ca", 0, keep))
         back = _until(lambda: _reconnect_on("n3", port, a.guid, "moving.bin", op.file_id, cg, lk, 1), 30, "DH2C on n3's worker 1")
@@ -255,6 +259,17 @@ def test_persistent_reconnect_lands_on_another_worker_of_another_node(cluster: t
         back[1].close()
     finally:
         _drop(keep)
+
+
+def _listed_disconnected(state: Path, name: str) -> None:
+    """``Get-SmbOpenFile`` shows the open of ``name`` as Disconnected (the coordinator's node publishes
+    its disconnected opens once a second)."""
+    r = sofs("Get-SmbOpenFile", "-AsJson", state=state)
+    rows = json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else []
+    rows = rows if isinstance(rows, list) else [rows]
+    if not any(str(o.get("ShareRelativePath", "")).endswith(name) and o.get("State") == "Disconnected"
+               for o in rows):
+        raise ValueError(f"{name} not listed as disconnected: {r.stdout} {r.stderr}")
 
 
 def _reconnect_on(node: str, port: int, guid: uuid.UUID, name: str, file_id: bytes, cg: uuid.UUID, lk: bytes,
