@@ -37,7 +37,7 @@ def smb_sources(node: str, server: Any) -> dict[str, Any]:
     counters, plus its worker processes' when it has some (their last reports, at most a second old)."""
     from sofs.handlers.handles_status import open_kinds
     from sofs.handlers.handles_status import open_rows as rows_of
-    from sofs.server.workers import MainPeers
+    from sofs.server.workers import MainPeers, WorkerCounts
 
     def workers() -> MainPeers | None:
         return server.workers if isinstance(server.workers, MainPeers) else None
@@ -46,19 +46,17 @@ def smb_sources(node: str, server: Any) -> dict[str, Any]:
         peers = workers()
         return peers.request_stats() if peers is not None else server.stats
 
-    def count(own: int, i: int) -> int:
+    def others() -> WorkerCounts:
         peers = workers()
-        return own + (peers.counts()[i] if peers is not None else 0)
+        return peers.counts() if peers is not None else WorkerCounts([], 0, 0, {})
 
     def kinds() -> dict[str, int]:
         out = open_kinds(rows_of(server))
-        peers = workers()
-        if peers is not None:
-            for k, n in peers.counts()[2].items():
-                out[k] = out.get(k, 0) + n
+        for k, n in others().opens.items():
+            out[k] = out.get(k, 0) + n
         return out
-    return {"stats": stats, "sessions": lambda: count(len(server.sessions), 1),
-            "connections": lambda: count(len(server.connections), 0), "open_kinds": kinds}
+    return {"stats": stats, "sessions": lambda: len(server.sessions) + others().sessions,
+            "connections": lambda: len(server.connections) + others().connections, "open_kinds": kinds}
 
 
 def api_services(cfg: ClusterConfig, store: Any, registry: Any = None) -> ApiServices:

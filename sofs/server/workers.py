@@ -36,7 +36,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sofs.config import ServerConfig
 from sofs.handlers.session import end_previous_session
@@ -80,6 +80,15 @@ class WorkerSpec:
     node_id: int = 0  # the node's id, in the worker's session ids
 
 
+class WorkerCounts(NamedTuple):
+    """A worker's ("stats", ...) report: what the node's /metrics add up (msgpack carries it as a list)."""
+
+    stats: list[Any]  # RequestStats.snapshot()
+    connections: int
+    sessions: int
+    opens: dict[str, int]  # kind ("plain", "durable", "persistent") -> open files
+
+
 @dataclass(eq=False)
 class _Child:
     index: int
@@ -88,7 +97,7 @@ class _Child:
     started: float = 0.0
     ready: asyncio.Future[None] | None = None
     rows: dict[str, str] = field(default_factory=dict)  # its open-file listing: JSON text per share
-    counts: tuple[Any, ...] = ()  # its last ("stats", ...) message: request counters, connections, sessions, opens
+    counts: WorkerCounts | None = None  # its last report
 
 
 def connection_factory(server: ServerState, token: int,
@@ -225,9 +234,9 @@ class Supervisor:
     def _on_closed(self, child: _Child, why: str) -> None:
         gone = self.placement.worker_gone(child.index)
         child.rows = {}
-        if child.counts:  # its requests stay counted (a counter of /metrics never goes back)
-            self.retired.add(child.counts[0])
-            child.counts = ()
+        if child.counts is not None:  # its requests stay counted (a counter of /metrics never goes back)
+            self.retired.add(child.counts.stats)
+            child.counts = None
         if child.ready is not None and not child.ready.done():
             child.ready.set_exception(RuntimeError(f"worker {child.index} exited before it was ready: {why}"))
         for rid, (asker, _) in list(self._forwarded.items()):
@@ -278,7 +287,7 @@ class Supervisor:
         elif kind == "rows":
             child.rows = dict(msg[1])
         elif kind == "stats":
-            child.counts = tuple(msg[1:])
+            child.counts = WorkerCounts(*msg[1:])
         elif kind == "prev":
             _, rid, sid, user = msg
             self._spawn_task(self._answer_prev(child, int(rid), int(sid), str(user)))
@@ -408,21 +417,22 @@ class MainPeers:
         total.add(self.sup.server.stats.snapshot())
         total.add(self.sup.retired.snapshot())
         for c in self.sup.children.values():
-            if c.counts:
-                total.add(c.counts[0])
+            if c.counts is not None:
+                total.add(c.counts.stats)
         return total
 
-    def counts(self) -> tuple[int, int, dict[str, int]]:
-        """The workers' connections, sessions and open files by kind (their last reports)."""
+    def counts(self) -> WorkerCounts:
+        """The workers' connections, sessions and open files by kind, added up from their last
+        reports (``stats`` left empty: :meth:`request_stats`)."""
         conns = sessions = 0
-        kinds = {"plain": 0, "durable": 0, "persistent": 0}
+        kinds: dict[str, int] = {}
         for c in self.sup.children.values():
-            if c.counts:
-                conns += c.counts[1]
-                sessions += c.counts[2]
-                for k, n in c.counts[3].items():
+            if c.counts is not None:
+                conns += c.counts.connections
+                sessions += c.counts.sessions
+                for k, n in c.counts.opens.items():
                     kinds[k] = kinds.get(k, 0) + n
-        return conns, sessions, kinds
+        return WorkerCounts([], conns, sessions, kinds)
 
     def owner_of(self, session_id: int) -> int | None:
         w = session_worker(session_id)
