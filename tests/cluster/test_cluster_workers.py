@@ -189,7 +189,7 @@ def test_share_modes_and_locks_across_workers_and_nodes(cluster: tuple[Path, int
         fo, _ = b.open("listed.txt")
         fo.write(b"b", 0)
         fid = int.from_bytes(fo.file_id[:8], "little")
-        _until(lambda: _listed_on(state, "n1", fid), 15, "n1's worker 1 open in Get-SmbOpenFile")
+        _until(lambda: _listed_on(state, "n1", fid), 30, "n1's worker 1 open in Get-SmbOpenFile")
         r = sofs("Close-SmbOpenFile", "-FileId", str(fid), "-Force", state=state)
         assert r.returncode == 0, r.stdout + r.stderr
         deadline = time.monotonic() + 15

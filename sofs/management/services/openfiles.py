@@ -23,6 +23,10 @@ from sofs.config import ConfigError, map_cluster_path
 from sofs.handlestate.listing import collect, request_close
 from sofs.management.errors import ManagementError
 
+# How long Close-SmbOpenFile waits for the holder to close the open (a scavenger tick, a hop to a
+# worker process, the next listing) before it reports that the node did not act.
+CLOSE_WAIT_S = 30.0
+
 
 @dataclass(frozen=True, slots=True)
 class OpenFileInfo:
@@ -106,8 +110,13 @@ class OpenFileService:
                 out.append(info)
         return sorted(out, key=lambda i: (i.share_name.lower(), i.path.lower(), i.file_id))
 
-    async def close_open_file(self, file_id: int, wait_s: float = 5.0) -> list[OpenFileInfo]:
-        """``Close-SmbOpenFile``: ask the node holding the open to close it; wait until it is gone."""
+    async def close_open_file(self, file_id: int, wait_s: float = CLOSE_WAIT_S) -> list[OpenFileInfo]:
+        """``Close-SmbOpenFile``: ask the node holding the open to close it; wait until it is gone.
+
+        The node acts on its next scavenger tick (about a second) and, for an open held by one of its
+        worker processes, passes the request on; the listing shows the close when the holder next
+        publishes its opens. On a busy node that chain takes seconds, so the cmdlet waits up to
+        ``CLOSE_WAIT_S`` (as Windows' cmdlet, it returns when the open is gone, not when it was asked)."""
         rows = [r for r in await self.get_open_files() if r.file_id == file_id]
         if not rows:
             raise ManagementError(f"No open file with FileId {file_id} was found.", "ObjectNotFound")
