@@ -4,6 +4,9 @@ end up once their client left). Used by bench/workers_compare.sh to price a requ
 
     python3 bench/tree_cpu.py PID [PID...]          ->  one line: seconds
     python3 bench/tree_cpu.py --split PID [PID...]  ->  one line: user seconds, system seconds
+    python3 bench/tree_cpu.py --run FILE CMD [ARG...] ->  runs CMD (its output passes through) and
+                                                         writes "user system" seconds of CMD and its
+                                                         descendants to FILE: a load generator's cost
 """
 from __future__ import annotations
 
@@ -53,7 +56,21 @@ def tree_cpu_split(roots: list[int]) -> tuple[float, float]:
     return user / TICK, system / TICK
 
 
+def run_counted(out: str, cmd: list[str]) -> int:
+    """Run ``cmd``; write the CPU it and every process it waited for used to ``out``."""
+    import resource
+    import subprocess
+
+    rc = subprocess.call(cmd)
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(out, "w") as f:
+        f.write(f"{ru.ru_utime:.3f} {ru.ru_stime:.3f}\n")
+    return rc
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--run"]:
+        sys.exit(run_counted(sys.argv[2], sys.argv[3:]))
     if sys.argv[1:2] == ["--split"]:
         u, s = tree_cpu_split([int(a) for a in sys.argv[2:]])
         print(f"{u:.2f} {s:.2f}")

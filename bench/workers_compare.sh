@@ -10,7 +10,8 @@
 #     each at every CONNS:DEPTH of BENCH_CONFIGS, plus the server's CPU per request: user + system
 #     time of the server's whole process tree (workers, Samba's per-connection smbd processes, reaped
 #     ones included: bench/tree_cpu.py) over the run, divided by rate x seconds, and the kernel's
-#     (system time's) share of it;
+#     (system time's) share of it; and the load generator's own CPU per request (same cores: what
+#     the client takes is not left for the server);
 #   put / get         PUT_CLIENTS smbclient processes at once, each writing (reading) its own file of
 #                     PUT_MB MiB                                         -> MB/s all together
 # The load generators (smbtorture, smbclient) run on the same machine and share its cores with the
@@ -53,12 +54,14 @@ head -c "${PUT_MB}M" /dev/urandom >"$SRC"
 
 cpu() { python3 bench/tree_cpu.py --split "${PID[$1]}"; }  # "user system" seconds
 
-per_req() { # rate cpu0 cpu1 seconds -> "rate  µs of CPU per request  system share %"
-  awk -v r="${1:-0}" -v a="$2" -v b="$3" -v t="$4" 'BEGIN { split(a, A, " "); split(b, B, " ")
-    tot = (B[1] + B[2]) - (A[1] + A[2]); sys = B[2] - A[2]
-    if (r > 0) printf "%d\t%.1f\t%.0f", r, tot * 1e6 / (r * t), (tot > 0 ? 100 * sys / tot : 0)
-    else printf "NA\tNA\tNA" }'
+per_req() { # rate cpu0 cpu1 seconds -> "rate  µs of CPU per request  system share %  client µs/request"
+  local client; client=$(cat "$STATE/client.cpu" 2>/dev/null || echo "0 0")
+  awk -v r="${1:-0}" -v a="$2" -v b="$3" -v t="$4" -v c="$client" 'BEGIN { split(a, A, " "); split(b, B, " ")
+    split(c, C, " "); tot = (B[1] + B[2]) - (A[1] + A[2]); sys = B[2] - A[2]
+    if (r > 0) printf "%d\t%.1f\t%.0f\t%.1f", r, tot * 1e6 / (r * t), (tot > 0 ? 100 * sys / tot : 0), (C[1] + C[2]) * 1e6 / (r * t)
+    else printf "NA\tNA\tNA\tNA" }'
 }
+counted() { python3 bench/tree_cpu.py --run "$STATE/client.cpu" "$@"; }  # the client's CPU -> per_req
 
 torture() { # who test conns depth -> "rate cpu_us_per_request"
   local who=$1 t=$2 np=$3 qd=$4 name=$2 extra=() c0 c1 rate
@@ -67,9 +70,10 @@ torture() { # who test conns depth -> "rate cpu_us_per_request"
     read64k) name=read extra=(--option=torture:io_size=65536);;
     openclose) name=path-contention-shared;;
   esac
+  rm -f "$STATE/client.cpu"
   c0=$(cpu "$who")
   case $t in write4k|write64k)  # smbtorture has no write bench: libsmbclient writers (bench/smbc_write.py)
-    rate=$(timeout $((T + 120)) /usr/bin/python3 bench/smbc_write.py --url "smb://127.0.0.1:${PORT[$who]}/share" \
+    rate=$(counted timeout $((T + 120)) /usr/bin/python3 bench/smbc_write.py --url "smb://127.0.0.1:${PORT[$who]}/share" \
       --user "$USER_NAME" --password "$PASS" --conns "$np" --depth "$qd" --seconds "$T" \
       --io-size $([ "$t" = write4k ] && echo 4096 || echo 65536) $([ "${MODE:-plain}" = sign ] && echo --sign) |
       sed -nE 's/^writes\/s ([0-9]+) errors 0$/\1/p')
@@ -77,7 +81,7 @@ torture() { # who test conns depth -> "rate cpu_us_per_request"
     per_req "$rate" "$c0" "$c1" "$T"
     return;;
   esac
-  rate=$(timeout $((T + 30)) smbtorture "//127.0.0.1/share" -p "${PORT[$who]}" -s "$STATE/client.conf" \
+  rate=$(counted timeout $((T + 30)) smbtorture "//127.0.0.1/share" -p "${PORT[$who]}" -s "$STATE/client.conf" \
     -A "$STATE/auth.txt" "--option=torture:timelimit=$T" "--option=torture:nprocs=$np" \
     "--option=torture:qdepth=$qd" --option=torture:progress=no "${extra[@]}" "${OPT[@]}" "smb2.bench.$name" 2>&1 |
     tr '\r' '\n' | grep -E 'second: ' | tail -1 | sed -E 's/.*num\/s=([0-9]+),.*/\1/')
@@ -98,10 +102,10 @@ bulk() { # who put|get -> "MB/s cpu_us_per_MiB"
   local bad=0
   for p in "${pids[@]}"; do wait "$p" || bad=1; done
   t1=$(date +%s.%N) c1=$(cpu "$who")
-  [ "$bad" = 0 ] || { printf 'NA\tNA\tNA'; return; }
+  [ "$bad" = 0 ] || { printf 'NA\tNA\tNA\tNA'; return; }
   awk -v a="$t0" -v b="$t1" -v n="$PUT_CLIENTS" -v s="$PUT_MB" -v c0="$c0" -v c1="$c1" \
     'BEGIN { split(c0, A, " "); split(c1, B, " "); tot = (B[1] + B[2]) - (A[1] + A[2]); sys = B[2] - A[2]
-      printf "%.0f\t%.1f\t%.0f", n * s * 1.048576 / (b - a), tot * 1e6 / (n * s), (tot > 0 ? 100 * sys / tot : 0) }'
+      printf "%.0f\t%.1f\t%.0f\tNA", n * s * 1.048576 / (b - a), tot * 1e6 / (n * s), (tot > 0 ? 100 * sys / tot : 0) }'
 }
 
 RES=$STATE/results.tsv
@@ -129,21 +133,24 @@ python3 - "$RES" "$N" <<'EOF'
 import collections, statistics, sys
 rows = collections.defaultdict(dict)
 for line in open(sys.argv[1]):
-    r, t, cfg, who, v, cpu, sys_pct, _load = line.rstrip("\n").split("\t")
+    r, t, cfg, who, v, cpu, sys_pct, client, _load = line.rstrip("\n").split("\t")
     if v != "NA":
-        rows[(t, cfg, r)][who] = (float(v), float(cpu), float(sys_pct))
+        rows[(t, cfg, r)][who] = (float(v), float(cpu), float(sys_pct), float("nan") if client == "NA" else float(client))
 n = sys.argv[2]
 print(f"{'test':10} {'conns:depth':>11} {'samba':>8} {'sofs w1':>8} {'sofs w' + n:>8} {'w1/samba':>9} "
-      f"{'w' + n + '/samba':>9}   {'CPU µs/req (MiB for put/get): samba w1 w' + n}   kernel %: samba w1 w{n}")
+      f"{'w' + n + '/samba':>9}   {'CPU µs/req (MiB for put/get): samba w1 w' + n}   kernel %: samba w1 w{n}"
+      f"   client µs/req: samba w1 w{n}")
 keys = sorted({(t, c) for t, c, _ in rows}, key=lambda k: (k[0], [int(x) for x in k[1].split(':')]))
 for t, cfg in keys:
     rounds = [v for (tt, cc, _), v in rows.items() if (tt, cc) == (t, cfg)]
     med = {w: statistics.median([v[w][0] for v in rounds if w in v] or [0]) for w in ("samba", "w1", "wn")}
     cpu = {w: statistics.median([v[w][1] for v in rounds if w in v] or [0]) for w in ("samba", "w1", "wn")}
     sys_pct = {w: statistics.median([v[w][2] for v in rounds if w in v] or [0]) for w in ("samba", "w1", "wn")}
+    client = {w: statistics.median([v[w][3] for v in rounds if w in v] or [0]) for w in ("samba", "w1", "wn")}
     ratio = {w: statistics.median([v[w][0] / v["samba"][0] for v in rounds if w in v and "samba" in v] or [0])
              for w in ("w1", "wn")}
     print(f"{t:10} {cfg:>11} {med['samba']:8.0f} {med['w1']:8.0f} {med['wn']:8.0f} {ratio['w1']:9.2f} "
           f"{ratio['wn']:9.2f}   {cpu['samba']:6.1f} {cpu['w1']:6.1f} {cpu['wn']:6.1f}   "
-          f"{sys_pct['samba']:3.0f} {sys_pct['w1']:3.0f} {sys_pct['wn']:3.0f}")
+          f"{sys_pct['samba']:3.0f} {sys_pct['w1']:3.0f} {sys_pct['wn']:3.0f}   "
+          f"{client['samba']:6.1f} {client['w1']:6.1f} {client['wn']:6.1f}")
 EOF
