@@ -9,7 +9,7 @@ of one ``buffer_updated`` into a single ``writelines`` (one syscall instead of o
 Python 3.12 has ``asyncio.eager_task_factory``; 3.11 has not, so :func:`start_eager` drives
 ``coro.send(None)`` itself. If the coroutine suspends, the value it yielded (a future with
 ``_asyncio_future_blocking`` set, or ``None`` for a bare yield) is handed to a Task through
-:class:`_Resume`, which then forwards ``send``/``throw`` to the original coroutine exactly as
+:class:`Resume`, which then forwards ``send``/``throw`` to the original coroutine exactly as
 ``yield from`` would (cancellation included).
 
 Caveat (documented for handler authors): during the eager step ``asyncio.current_task()`` is
@@ -24,7 +24,7 @@ from collections.abc import Coroutine, Generator
 from typing import Any
 
 
-class _Resume:
+class Resume:
     """Awaitable that continues an already started coroutine (a hand-written ``yield from``)."""
 
     __slots__ = ("_coro", "_first")
@@ -54,7 +54,7 @@ class _Resume:
                     return stop.value
 
 
-async def _continue(resume: _Resume) -> Any:
+async def _continue(resume: Resume) -> Any:
     return await resume
 
 
@@ -73,7 +73,7 @@ def run_eager(loop: asyncio.AbstractEventLoop,
 def resume(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], first: Any) -> asyncio.Task[Any]:
     """The Task that carries on with ``coro``, which the caller started with ``coro.send(None)``
     and which yielded ``first`` (the caller's own :func:`run_eager`, one call less per request)."""
-    return loop.create_task(_continue(_Resume(coro, first)))
+    return loop.create_task(_continue(Resume(coro, first)))
 
 
 def start_eager(loop: asyncio.AbstractEventLoop,
@@ -84,4 +84,4 @@ def start_eager(loop: asyncio.AbstractEventLoop,
     return None if done else value  # type: ignore[no-any-return]
 
 
-__all__ = ["resume", "run_eager", "start_eager"]
+__all__ = ["Resume", "resume", "run_eager", "start_eager"]

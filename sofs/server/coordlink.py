@@ -48,7 +48,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from sofs.handlers.eager import run_eager
+from sofs.handlers.eager import Resume
 from sofs.handlestate.api import AsyncHook, HandleStateError, NotCoordinator
 from sofs.server.coordlink_codec import Codec, CodecError, CoordinatorFault
 from sofs.server.coordlink_proto import (
@@ -64,9 +64,9 @@ from sofs.server.coordlink_proto import (
     ProtocolError,
     Result,
     check_frame,
-    check_result,
-    decode_frame,
     encode_frame,
+    frame_of,
+    framed,
 )
 
 log = logging.getLogger("sofs.coordlink")
@@ -124,13 +124,25 @@ class Link(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._receiving = True
         try:
+            unpack, accepts = self._codec.unpack, self.accepts
             for body in self._buffer.feed(data):
-                frame = decode_frame(self._codec, body)
-                check_frame(frame, self.accepts)
-                self.on_frame(frame)
+                t = unpack(body)
+                n = len(t) if type(t) is tuple else 0
+                # the two frames of every call first, without frame objects
+                if n == 3 and t[0] == 2 and type(t[1]) is int and Result in accepts:
+                    self._on_result(t[1], t[2])
+                elif n == 4 and t[0] == 1 and type(t[1]) is int and type(t[2]) is str and type(t[3]) is tuple \
+                        and accepts.get(Call) is not None:
+                    method = accepts[Call].get(t[2])  # type: ignore[union-attr]
+                    if method is None:
+                        raise ProtocolError(f"unknown call {t[2]!r}")
+                    self._on_call(t[1], method, method.dec_args(t[3]))
+                else:
+                    self.on_frame(check_frame(frame_of(t), accepts))
                 if self.transport is None or self.transport.is_closing():
                     return
-        except ProtocolError as e:
+                accepts = self.accepts  # the handshake frames change it
+        except (ProtocolError, CodecError) as e:
             log.warning("coordlink %s: dropping the link: %s", self.peer, e)
             self.abort(f"protocol error: {e}")
         except Exception as e:  # our bug: lose this link, not the process
@@ -211,10 +223,12 @@ class Link(asyncio.Protocol):
         slot = _Slot(self.loop.create_future(), hook)
         cid = self._book.start(method, slot)
         try:
-            data = encode_frame(self._codec, Call(cid, method.name, args))
-        except CodecError:
+            data = framed(self._codec.pack((1, cid, method.name, method.enc_args(args))))
+        except Exception as e:  # a value not of its declared type (AttributeError, ...) or too large
             self._book.abandon(cid)
-            raise
+            if isinstance(e, CodecError):
+                raise
+            raise CodecError(f"{method.name}: cannot encode the arguments: {type(e).__name__}: {e}") from e
         self._write(data)
         try:
             value = await slot.fut
@@ -245,27 +259,50 @@ class Link(asyncio.Protocol):
 
     # ---- receiving ----
 
+    def _on_result(self, cid: int, wire: Any) -> None:
+        got = self._book.settle(cid)
+        if got is None:
+            return  # cancelled by the caller before
+        method, slot = got
+        if slot.fut.done():
+            return
+        try:
+            value = method.returns.dec(wire)
+        except CodecError as e:
+            slot.fut.set_exception(CoordinatorFault(f"{method.name} returned {e}"))
+            return
+        slot.fut.set_result(value)
+
+    def _on_call(self, cid: int, method: Method, args: tuple[Any, ...]) -> None:
+        self._book.serve(cid)
+        coro = self.serve(cid, method, args)
+        if not self.eager_serve:
+            self._serving[cid] = self.loop.create_task(self._run(cid, method, coro))
+            return
+        try:  # its first step now: most coordinator calls never wait, and are answered here
+            first = coro.send(None)
+        except StopIteration as stop:
+            self._reply(cid, method, stop.value)
+        except BaseException as e:  # noqa: BLE001 - each kind answered as _run answers it
+            self._failed(cid, e)
+        else:
+            self._serving[cid] = self.loop.create_task(self._run(cid, method, Resume(coro, first)))
+
     def on_frame(self, frame: Frame) -> None:
+        """A frame other than a call's Call and Result (decoded and checked)."""
         kind = type(frame)
-        if kind is Result or kind is Error:
-            assert isinstance(frame, Result | Error)
+        if kind is Error:
+            assert isinstance(frame, Error)
             got = self._book.settle(frame.id)
             if got is not None and not got[1].fut.done():
-                answer = check_result(got[0], frame)
-                if isinstance(answer, Result):
-                    got[1].fut.set_result(answer.value)
-                else:
-                    got[1].fut.set_exception(answer.error)
+                got[1].fut.set_exception(frame.error)
+        elif kind is Result:
+            raise AssertionError("a Result is taken by data_received")  # pragma: no cover
         elif kind is Call:
             assert isinstance(frame, Call)
-            self._book.serve(frame.id)
-            run = self._run(frame.id, self.serve(frame))
-            if self.eager_serve:
-                done, task = run_eager(self.loop, run)
-                if not done:
-                    self._serving[frame.id] = task
-            else:
-                self._serving[frame.id] = self.loop.create_task(run)
+            table = self.accepts[Call]
+            assert table is not None
+            self._on_call(frame.id, table[frame.method], frame.args)
         elif kind is Pending:
             assert isinstance(frame, Pending)
             got = self._book.peek(frame.id)
@@ -284,32 +321,54 @@ class Link(asyncio.Protocol):
         else:
             self.on_handshake(frame)
 
-    async def _run(self, cid: int, coro: Coroutine[Any, Any, Any]) -> None:
+    async def _run(self, cid: int, method: Method, aw: Any) -> None:
         try:
-            value = await coro
-        except asyncio.CancelledError:
-            if self._book.served(cid):  # not cancelled by the caller: tell it
-                self._serving.pop(cid, None)
-                self.send(Error(cid, CoordinatorFault("the call was cancelled at the coordinator")))
-            raise
-        except (HandleStateError, NotCoordinator, CoordinatorFault) as e:
-            answer: Result | Error = Error(cid, wire_error(e))
-        except Exception as e:
-            log.exception("coordlink %s: call %d failed", self.peer, cid)
-            answer = Error(cid, CoordinatorFault(f"{type(e).__name__}: {e}"))
-        else:
-            answer = Result(cid, value)
+            value = await aw
+        except BaseException as e:  # noqa: BLE001 - see _failed
+            self._failed(cid, e)
+            if isinstance(e, asyncio.CancelledError):
+                raise
+            return
+        self._reply(cid, method, value)
+
+    def _reply(self, cid: int, method: Method, value: Any) -> None:
+        """The served call returned ``value``: its Result (unless the caller cancelled it)."""
         if not self._book.served(cid):
             return  # cancelled by the caller meanwhile
         self._serving.pop(cid, None)
+        t = self.transport
+        if t is None or t.is_closing():
+            return
         try:
-            self.send(answer)
-        except CodecError as e:
-            self.send(Error(cid, CoordinatorFault(str(e))))
+            data = framed(self._codec.pack((2, cid, method.returns.enc(value))))
+        except Exception as e:  # a value not of the declared type
+            self.send(Error(cid, CoordinatorFault(f"{method.name} returned {type(value).__name__}: {e}")))
+            return
+        self._write(data)
+
+    def _failed(self, cid: int, e: BaseException) -> None:
+        """The served call raised ``e``: its Error (unless the caller cancelled it)."""
+        if isinstance(e, asyncio.CancelledError):
+            if self._book.served(cid):  # not cancelled by the caller: tell it
+                self._serving.pop(cid, None)
+                self.send(Error(cid, CoordinatorFault("the call was cancelled at the coordinator")))
+            return
+        if not isinstance(e, Exception):
+            raise e
+        if isinstance(e, HandleStateError | NotCoordinator | CoordinatorFault):
+            err = wire_error(e)
+        else:
+            log.error("coordlink %s: call %d failed", self.peer, cid, exc_info=e)
+            err = CoordinatorFault(f"{type(e).__name__}: {e}")
+        if not self._book.served(cid):
+            return
+        self._serving.pop(cid, None)
+        self.send(Error(cid, err))
 
     # ---- for subclasses ----
 
-    def serve(self, call: Call) -> Coroutine[Any, Any, Any]:
+    def serve(self, cid: int, method: Method, args: tuple[Any, ...]) -> Coroutine[Any, Any, Any]:
+        """The coroutine of an incoming call (``args`` decoded and checked)."""
         raise NotImplementedError
 
     def on_event(self, event: Event) -> None:

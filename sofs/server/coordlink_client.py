@@ -53,12 +53,12 @@ from sofs.server.coordlink_proto import (
     CLIENT_OPEN,
     NONCE_LEN,
     SERVICE,
-    Call,
     Challenge,
     ClientHandshake,
     Event,
     Frame,
     LinkRefused,
+    Method,
     Reason,
     Refuse,
     Welcome,
@@ -102,8 +102,8 @@ class _ClientLink(Link):
         if not self.opened.done():
             self.opened.set_exception(e)
 
-    def serve(self, call: Call) -> Coroutine[Any, Any, Any]:  # the Sink calls a server makes (SINK_CALLS)
-        sink, name, args = self.sink, call.method, call.args
+    def serve(self, cid: int, method: Method, args: tuple[Any, ...]) -> Coroutine[Any, Any, Any]:
+        sink, name = self.sink, method.name  # the Sink calls a server makes (SINK_CALLS)
         if name == "moved":
             return sink.moved(*args)
         if name == "revoked":

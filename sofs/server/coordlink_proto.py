@@ -49,22 +49,26 @@ import inspect
 import struct
 import typing
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import msgpack  # type: ignore[import-untyped]
 
 from sofs.handlestate import api
 from sofs.server.coordlink_codec import (
-    ERROR_TYPES,
-    Check,
     Codec,
     CodecError,
-    CoordinatorFault,
-    compile_check,
-    maker,
+    Form,
+    decode_error,
+    encode_error,
+    form_of,
+    record,
 )
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+"""Wire version of the link (Hello.version; the server refuses another with Reason.VERSION).
+1: values as msgpack ext types tagged by message type. 2: values by their declared type, untagged
+(:mod:`~sofs.server.coordlink_codec`)."""
 CHANNEL_VOLUME = "\\channel"  # the Hello volume of a channel link (a volume name has no backslash)
 MAX_FRAME = 16 << 20
 NONCE_LEN = 32
@@ -154,54 +158,74 @@ Frame = Hello | Challenge | Auth | Welcome | Refuse | Call | Result | Error | Pe
 FRAMES: dict[int, type] = {0x10: Hello, 0x11: Challenge, 0x12: Auth, 0x13: Welcome, 0x14: Refuse,
                            1: Call, 2: Result, 3: Error, 4: Pending, 5: Cancel, 6: Event}
 KIND = {cls: kind for kind, cls in FRAMES.items()}
-ERRORS = frozenset(c for c, _ in ERROR_TYPES.values())
 _FIELD_TYPES: dict[type, tuple[Any, ...]] = {
     Hello: (int, bytes, str, str), Challenge: (bytes, bytes), Auth: (bytes,), Welcome: (int,),
-    Refuse: (int, str), Call: (int, str, tuple), Result: (int, None), Error: (int, ERRORS),
+    Refuse: (int, str), Call: (int, str, tuple), Result: (int, None), Error: (int, tuple),
     Pending: (int,), Cancel: (int,), Event: (str, tuple),
-}  # None: any value; a frozenset: one of those types
-
-
-_PARTS: dict[type, Any] = {
-    cls: (lambda f, kind=kind: (kind, f.id, f.method, f.args)) if cls is Call
-    else (lambda f, kind=kind: (kind, f.id, f.value)) if cls is Result
-    else (lambda f, kind=kind, names=cls.__slots__: (kind, *(getattr(f, n) for n in names)))
-    for kind, cls in FRAMES.items()}
-"""frame type -> its msgpack array (the two frames of every call spelled out)."""
-
-
-_call = maker(Call)
-_result = maker(Result)
+}  # None: any value
 
 
 def encode_frame(codec: Codec, frame: Frame) -> bytes:
-    """Length prefix + msgpack array ``[kind, fields...]``. Raises CodecError for a value with no
-    wire form (the frame is not sent)."""
-    body = codec.pack(_PARTS[type(frame)](frame))
+    """Length prefix + msgpack array ``[kind, fields...]``. A Call's or Event's arguments are
+    encoded by its method's parameter types (:data:`METHODS`); a Result's value must be in wire form
+    already (the link encodes it by the method's return type: :meth:`Method.result_frame`). Raises
+    CodecError for a value with no wire form (the frame is not sent)."""
+    kind = KIND[type(frame)]
+    if isinstance(frame, Call | Event):
+        try:
+            args = _method(frame.method).enc_args(frame.args)
+        except CodecError:
+            raise
+        except Exception as e:  # not the method's arguments (count, a message's attributes)
+            raise CodecError(f"{frame.method}: cannot encode {frame.args!r:.60}: {type(e).__name__}: {e}") from e
+        parts: tuple[Any, ...] = (kind, frame.id, frame.method, args) if isinstance(frame, Call) \
+            else (kind, frame.method, args)
+    elif isinstance(frame, Error):
+        parts = (kind, frame.id, encode_error(frame.error))
+    else:
+        parts = (kind, *(getattr(frame, n) for n in frame.__slots__))  # type: ignore[union-attr]
+    return framed(codec.pack(parts))
+
+
+def framed(body: bytes) -> bytes:
+    """The length prefix and ``body``; CodecError if it is longer than :data:`MAX_FRAME`."""
     if len(body) > MAX_FRAME:
-        raise CodecError(f"{type(frame).__name__} of {len(body)} bytes exceeds {MAX_FRAME}")
+        raise CodecError(f"a frame of {len(body)} bytes exceeds {MAX_FRAME}")
     return _LEN.pack(len(body)) + body
 
 
+def _method(name: str) -> Method:
+    m = METHODS.get(name)
+    if m is None:
+        raise CodecError(f"no method {name!r}")
+    return m
+
+
 def decode_frame(codec: Codec, body: bytes) -> Frame:
-    """A frame from its body (without the length prefix); ProtocolError if it is not one."""
+    """A frame from its body (without the length prefix); ProtocolError if it is not one. A Call's
+    or Event's arguments and a Result's value stay in wire form: :func:`check_frame` decodes the
+    arguments by the method, the link a Result by the method of its call."""
     try:
         t = codec.unpack(body)
     except CodecError as e:
         raise ProtocolError(str(e)) from e
+    return frame_of(t)
+
+
+def frame_of(t: Any) -> Frame:
+    """The frame of an unpacked body (see :func:`decode_frame`)."""
     if type(t) is not tuple or not t or type(t[0]) is not int or t[0] not in FRAMES:
         raise ProtocolError(f"not a frame: {t!r:.80}")
-    kind, n = t[0], len(t)  # the two frames of every call first, without the loop below
-    if kind == 2 and n == 3 and type(t[1]) is int:
-        return _result(t[1], t[2])
-    if kind == 1 and n == 4 and type(t[1]) is int and type(t[2]) is str and type(t[3]) is tuple:
-        return _call(t[1], t[2], t[3])
-    cls = FRAMES[kind]
+    cls = FRAMES[t[0]]
     want = _FIELD_TYPES[cls]
     fields = t[1:]
-    if len(fields) != len(want) or not all(
-            w is None or (type(v) in w if isinstance(w, frozenset) else type(v) is w) for w, v in zip(want, fields)):
+    if len(fields) != len(want) or not all(w is None or type(v) is w for w, v in zip(want, fields)):
         raise ProtocolError(f"bad {cls.__name__} frame: {fields!r:.80}")
+    if cls is Error:
+        try:
+            return Error(fields[0], decode_error(fields[1]))
+        except CodecError as e:
+            raise ProtocolError(f"bad Error frame: {e}") from None
     frame: Frame = cls(*fields)
     return frame
 
@@ -244,22 +268,32 @@ class FrameBuffer:
 
 # ---- methods ----
 
-@dataclass(frozen=True, slots=True)
+HOOK = Form("AsyncHook | None", lambda x: x, lambda x: f"({x} is None or {x} is True)", lambda x: x, plain=True)
+"""An AsyncHook argument travels as true (the callee may send Pending) or nil."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Method:
-    """A call or event that may travel: its checked arguments and result."""
+    """A call or event that may travel: its parameters' and result's wire forms."""
 
     name: str
     params: tuple[str, ...]
-    checks: tuple[Check | None, ...]  # None: the AsyncHook argument (true or nil)
-    returns: Check
+    args: Form
+    """The arguments (after ``self`` and the link-supplied ones), as one record."""
+    returns: Form
     hook: int | None = None  # index of the AsyncHook argument
 
-    def check_args(self, args: tuple[Any, ...]) -> None:
-        if len(args) != len(self.params):
-            raise ProtocolError(f"{self.name}: {len(args)} arguments, expected {len(self.params)}")
-        for name, check, v in zip(self.params, self.checks, args):
-            if not (v is None or v is True) if check is None else not check.ok(v):
-                raise ProtocolError(f"{self.name}({name}=...): unexpected {type(v).__name__} {v!r:.60}")
+    @property
+    def enc_args(self) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+        return self.args.enc
+
+    def dec_args(self, wire: Any) -> tuple[Any, ...]:
+        """The arguments from their wire form; ProtocolError if they are not this method's."""
+        try:
+            args: tuple[Any, ...] = self.args.dec(wire)
+        except CodecError as e:
+            raise ProtocolError(f"{self.name}: {e}") from None
+        return args
 
 
 def methods_of(proto: type, names: tuple[str, ...], *, skip: tuple[str, ...] = ()) -> dict[str, Method]:
@@ -271,8 +305,9 @@ def methods_of(proto: type, names: tuple[str, ...], *, skip: tuple[str, ...] = (
         hints = typing.get_type_hints(fn)
         params = [p for p in list(inspect.signature(fn).parameters)[1:] if p not in skip]
         hook = [i for i, p in enumerate(params) if api.AsyncHook in typing.get_args(hints[p])]
-        checks = tuple(None if i in hook else compile_check(hints[p]) for i, p in enumerate(params))
-        out[name] = Method(name, tuple(params), checks, compile_check(hints["return"]), hook[0] if hook else None)
+        forms = tuple((p, HOOK if i in hook else form_of(hints[p])) for i, p in enumerate(params))
+        out[name] = Method(name, tuple(params), record(f"{name}()", forms, None, attrs=False),
+                           form_of(hints["return"]), hook[0] if hook else None)
     return out
 
 
@@ -288,6 +323,9 @@ SINK_CALLS = methods_of(api.Sink, ("file_facts", "moved", "revoked", "end_sessio
 """What a server may Call (the client answers when the Sink applied it)."""
 ADMIN_EVENTS = methods_of(api.CoordinatorAdmin, ("undeliverable",), skip=("endpoint",))
 """What a client may send as Event."""
+METHODS: dict[str, Method] = {**SINK_EVENTS, **SINK_CALLS, **ADMIN_EVENTS, **SERVICE}
+"""Every method by name (``end_session`` is a HandleService call and a Sink call of the same
+parameters; encoding needs only the parameters)."""
 
 
 # ---- handshake ----
@@ -402,26 +440,22 @@ class CallBook(Generic[T]):
         return False
 
 
-def check_result(method: Method, frame: Result | Error) -> Result | Error:
-    """A Result whose value is not what the method returns becomes an Error (CoordinatorFault)."""
-    if isinstance(frame, Result) and not method.returns.ok(frame.value):
-        return Error(frame.id, CoordinatorFault(
-            f"{method.name} returned {type(frame.value).__name__} {frame.value!r:.60}"))
-    return frame
-
-
-def check_frame(frame: Frame, accepts: dict[type, dict[str, Method] | None]) -> None:
-    """ProtocolError unless ``frame`` is allowed (``accepts``: frame type -> allowed methods or None)."""
+def check_frame(frame: Frame, accepts: dict[type, dict[str, Method] | None]) -> Frame:
+    """``frame`` if it is allowed (``accepts``: frame type -> allowed methods or None), a Call's or
+    Event's arguments decoded by its method; else ProtocolError."""
     kind = type(frame)
     if kind not in accepts:
         raise ProtocolError(f"unexpected {kind.__name__} frame")
     table = accepts[kind]
-    if table is not None:
-        assert isinstance(frame, Call | Event)
-        m = table.get(frame.method)
-        if m is None:
-            raise ProtocolError(f"unknown {kind.__name__.lower()} {frame.method!r}")
-        m.check_args(frame.args)
+    if table is None:
+        return frame
+    assert isinstance(frame, Call | Event)
+    m = table.get(frame.method)
+    if m is None:
+        raise ProtocolError(f"unknown {kind.__name__.lower()} {frame.method!r}")
+    if isinstance(frame, Call):
+        return Call(frame.id, frame.method, m.dec_args(frame.args))
+    return Event(frame.method, m.dec_args(frame.args))
 
 
 SERVER_OPEN: dict[type, dict[str, Method] | None] = {

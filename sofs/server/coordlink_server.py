@@ -46,10 +46,10 @@ from sofs.server.coordlink_proto import (
     SINK_CALLS,
     SINK_EVENTS,
     Auth,
-    Call,
     Event,
     Frame,
     Hello,
+    Method,
     Pending,
     Reason,
     Refuse,
@@ -260,20 +260,20 @@ class _ServerLink(Link):
             return self.transport is not None
         return super().send(frame)
 
-    def serve(self, call: Call) -> Coroutine[Any, Any, Any]:
-        assert self.coordinator is not None
-        args = call.args
-        method = SERVICE[call.method]
-        if method.hook is not None and args[method.hook] is True:
-            args = (*args[:method.hook], _LinkHook(self, call.id), *args[method.hook + 1:])
+    def serve(self, cid: int, method: Method, args: tuple[Any, ...]) -> Coroutine[Any, Any, Any]:
+        coordinator = self.coordinator
+        assert coordinator is not None
+        hook = method.hook
+        if hook is not None and args[hook] is True:
+            args = (*args[:hook], _LinkHook(self, cid), *args[hook + 1:])
         bad = _foreign_caller(args, self.endpoint)
         if bad is not None:
-            return _fail(CoordinatorFault(f"{call.method}: Caller.endpoint {bad} is not this link's ({self.endpoint})"))
-        if call.method == "reclaim":
-            return self.coordinator.reclaim(self.endpoint, *args)
-        fn: Callable[..., Coroutine[Any, Any, Any]] | None = getattr(self.coordinator, call.method, None)
+            return _fail(CoordinatorFault(f"{method.name}: Caller.endpoint {bad} is not this link's ({self.endpoint})"))
+        if method is _RECLAIM:
+            return coordinator.reclaim(self.endpoint, *args)
+        fn: Callable[..., Coroutine[Any, Any, Any]] | None = getattr(coordinator, method.name, None)
         if fn is None:
-            return _fail(CoordinatorFault(f"the coordinator of {self.volume!r} has no {call.method}()"))
+            return _fail(CoordinatorFault(f"the coordinator of {self.volume!r} has no {method.name}()"))
         return fn(*args)
 
     def on_event(self, event: Event) -> None:  # undeliverable, the only Event a client may send
@@ -372,6 +372,7 @@ class _RemoteSink:
         self._link.notify(_WATCHING, (on,))
 
 
+_RECLAIM = SERVICE["reclaim"]
 _OPLOCK_BREAK = SINK_EVENTS["oplock_break"]
 _LEASE_BREAK = SINK_EVENTS["lease_break"]
 _REVOKED = SINK_CALLS["revoked"]

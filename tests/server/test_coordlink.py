@@ -44,6 +44,7 @@ from sofs.server.coordlink_proto import (
     Welcome,
     decode_frame,
     encode_frame,
+    framed,
     proof,
 )
 from sofs.server.coordlink_server import LinkServer
@@ -580,6 +581,7 @@ def test_malformed_frames_drop_only_that_link(garbage: bytes) -> None:
 @pytest.mark.parametrize("call", [
     Call(1, "no_such_method", ()),
     Call(1, "close", ("not an int",)),
+    Call(1, "close", ("not an int", False)),
     Call(1, "reclaim", (5,)),
 ])
 def test_bad_calls_drop_the_link(call: Call) -> None:
@@ -587,7 +589,7 @@ def test_bad_calls_drop_the_link(call: Call) -> None:
         raw = await RawPeer.open(server.port)
         welcome = await raw.read()
         assert isinstance(welcome, Welcome)
-        raw.send(encode_frame(raw.codec, call))
+        raw.send(framed(raw.codec.pack((1, call.id, call.method, call.args))))  # as sent: not encodable
         await sig.wait(f"detach {welcome.endpoint}")
         assert fake.calls == []
     run(go)
