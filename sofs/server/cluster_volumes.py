@@ -166,8 +166,8 @@ class Router:
         if name.startswith("_"):
             raise AttributeError(name)
 
-        async def call(*args: Any) -> Any:
-            return await self._call(name, *args)
+        def call(*args: Any) -> Awaitable[Any]:
+            return self._call(name, *args)  # the coroutine itself: no awaiting layer of its own
 
         self.__dict__[name] = call  # made once per method, not on every call
         return call

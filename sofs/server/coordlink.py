@@ -33,9 +33,11 @@ This module holds :class:`Link`, the part both ends share: frames in and out, th
 
 Cost per frame (issue 16: a worker's CREATE+CLOSE is two calls over this link): the frames a side
 sends during one loop turn leave in one write, in the order they were sent (at the end of the
-``data_received`` that made them, else from a callback at the end of the turn); the coordinator's
-side (``eager_serve``) runs an incoming call up to its first suspension inside ``data_received``,
-so a call that does not wait is answered in the same turn without a Task. The serving side keeps a
+``data_received`` that made them, else from a callback at the end of the turn); a call's Call and
+Result are packed and read without frame objects, their values by the method's generated encoders
+and decoders (wire version 2); the coordinator's side (``eager_serve``) runs an incoming call's
+coroutine up to its first suspension inside ``data_received``, so a call that does not wait is
+answered in the same turn without a Task or a wrapping coroutine. The serving side keeps a
 Task per Sink call: its calls then run after the callers of the results that arrived before them
 resumed, and after the events before them were delivered (see ``_ClientLink``).
 """
@@ -267,7 +269,7 @@ class Link(asyncio.Protocol):
         if slot.fut.done():
             return
         try:
-            value = method.returns.dec(wire)
+            value = method.dec_result(wire)
         except CodecError as e:
             slot.fut.set_exception(CoordinatorFault(f"{method.name} returned {e}"))
             return
@@ -308,8 +310,8 @@ class Link(asyncio.Protocol):
             got = self._book.peek(frame.id)
             if got is not None and got[1].hook is not None and got[1].hook_task is None:
                 slot = got[1]
-                task = slot.hook_task = self.loop.create_task(slot.hook.going_async())  # type: ignore[union-attr]
-                task.add_done_callback(lambda t, cid=frame.id: self._hook_done(cid, slot, t))
+                hook_task = slot.hook_task = self.loop.create_task(slot.hook.going_async())  # type: ignore[union-attr]
+                hook_task.add_done_callback(lambda t, cid=frame.id: self._hook_done(cid, slot, t))
         elif kind is Cancel:
             assert isinstance(frame, Cancel)
             task = self._serving.pop(frame.id, None)
@@ -324,7 +326,7 @@ class Link(asyncio.Protocol):
     async def _run(self, cid: int, method: Method, aw: Any) -> None:
         try:
             value = await aw
-        except BaseException as e:  # noqa: BLE001 - see _failed
+        except BaseException as e:
             self._failed(cid, e)
             if isinstance(e, asyncio.CancelledError):
                 raise
@@ -340,8 +342,8 @@ class Link(asyncio.Protocol):
         if t is None or t.is_closing():
             return
         try:
-            data = framed(self._codec.pack((2, cid, method.returns.enc(value))))
-        except Exception as e:  # a value not of the declared type
+            data = framed(self._codec.pack((2, cid, method.enc_result(value))))
+        except Exception as e:  # noqa: BLE001 - a value not of the declared type (AttributeError, ...)
             self.send(Error(cid, CoordinatorFault(f"{method.name} returned {type(value).__name__}: {e}")))
             return
         self._write(data)

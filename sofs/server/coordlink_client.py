@@ -199,83 +199,74 @@ class RemoteService:
             await self._link.sink.file_facts(r.facts)
         return r
 
-    async def close(self, persistent_id: int, modified: bool = False) -> CloseResult:
-        r: CloseResult = await self._call(_M["close"], (persistent_id, modified))
-        return r
+    def close(self, persistent_id: int, modified: bool = False) -> Coroutine[Any, Any, CloseResult]:
+        return self._call(_M["close"], (persistent_id, modified))
 
-    async def deleted(self, file_id: int, stream: str | None, change: Change | None) -> None:
-        await self._call(_M["deleted"], (file_id, stream, change))
+    def deleted(self, file_id: int, stream: str | None, change: Change | None) -> Coroutine[Any, Any, None]:
+        return self._call(_M["deleted"], (file_id, stream, change))
 
-    async def disconnect(self, persistent_id: int, position: int = 0) -> bool:
-        r: bool = await self._call(_M["disconnect"], (persistent_id, position))
-        return r
+    def disconnect(self, persistent_id: int, position: int = 0) -> Coroutine[Any, Any, bool]:
+        return self._call(_M["disconnect"], (persistent_id, position))
 
-    async def set_delete_on_close(self, persistent_id: int, value: bool, hook: AsyncHook | None) -> None:
-        await self._call(_M["set_delete_on_close"], (persistent_id, value, _flag(hook)), hook)
+    def set_delete_on_close(self, persistent_id: int, value: bool, hook: AsyncHook | None) -> Coroutine[Any, Any, None]:
+        return self._call(_M["set_delete_on_close"], (persistent_id, value, _flag(hook)), hook)
 
-    async def set_delete_pending(self, persistent_id: int, value: bool, hook: AsyncHook | None) -> None:
-        await self._call(_M["set_delete_pending"], (persistent_id, value, _flag(hook)), hook)
+    def set_delete_pending(self, persistent_id: int, value: bool, hook: AsyncHook | None) -> Coroutine[Any, Any, None]:
+        return self._call(_M["set_delete_pending"], (persistent_id, value, _flag(hook)), hook)
 
-    async def check_rename(self, req: RenameCheck, hook: AsyncHook | None) -> None:
-        await self._call(_M["check_rename"], (req, _flag(hook)), hook)
+    def check_rename(self, req: RenameCheck, hook: AsyncHook | None) -> Coroutine[Any, Any, None]:
+        return self._call(_M["check_rename"], (req, _flag(hook)), hook)
 
-    async def renamed(self, persistent_id: int, old: str, new: str, new_stream: str | None) -> None:
-        await self._call(_M["renamed"], (persistent_id, old, new, new_stream))
+    def renamed(self, persistent_id: int, old: str, new: str, new_stream: str | None) -> Coroutine[Any, Any, None]:
+        return self._call(_M["renamed"], (persistent_id, old, new, new_stream))
 
-    async def lock(self, req: LockRequest, hook: AsyncHook | None) -> None:
-        await self._call(_M["lock"], (req, _flag(hook)), hook)
+    def lock(self, req: LockRequest, hook: AsyncHook | None) -> Coroutine[Any, Any, None]:
+        return self._call(_M["lock"], (req, _flag(hook)), hook)
 
-    async def oplock_ack(self, persistent_id: int, level: int) -> int:
-        r: int = await self._call(_M["oplock_ack"], (persistent_id, level))
-        return r
+    def oplock_ack(self, persistent_id: int, level: int) -> Coroutine[Any, Any, int]:
+        return self._call(_M["oplock_ack"], (persistent_id, level))
 
-    async def lease_ack(self, client_guid: bytes, lease_key: bytes, state: int) -> None:
-        await self._call(_M["lease_ack"], (client_guid, lease_key, state))
+    def lease_ack(self, client_guid: bytes, lease_key: bytes, state: int) -> Coroutine[Any, Any, None]:
+        return self._call(_M["lease_ack"], (client_guid, lease_key, state))
 
-    async def contend_write(self, persistent_id: int) -> None:
-        await self._call(_M["contend_write"], (persistent_id,))
+    def contend_write(self, persistent_id: int) -> Coroutine[Any, Any, None]:
+        return self._call(_M["contend_write"], (persistent_id,))
 
-    async def watch(self, req: WatchRequest, hook: AsyncHook | None) -> WatchResult:
-        r: WatchResult = await self._call(_M["watch"], (req, _flag(hook)), hook)
-        return r
+    def watch(self, req: WatchRequest, hook: AsyncHook | None) -> Coroutine[Any, Any, WatchResult]:
+        return self._call(_M["watch"], (req, _flag(hook)), hook)
 
-    async def report(self, changes: tuple[Change, ...]) -> None:
-        await self._call(_M["report"], (changes,))
+    def report(self, changes: tuple[Change, ...]) -> Coroutine[Any, Any, None]:
+        return self._call(_M["report"], (changes,))
 
-    async def reconnect(self, req: ReconnectRequest) -> OpenImage:
-        r: OpenImage = await self._call(_M["reconnect"], (req,))
-        return r
+    def reconnect(self, req: ReconnectRequest) -> Coroutine[Any, Any, OpenImage]:
+        return self._call(_M["reconnect"], (req,))
 
-    async def replay(self, req: ReplayRequest) -> ReplayResult:
-        r: ReplayResult = await self._call(_M["replay"], (req,))
-        return r
+    def replay(self, req: ReplayRequest) -> Coroutine[Any, Any, ReplayResult]:
+        return self._call(_M["replay"], (req,))
 
-    async def forget_replay(self, persistent_id: int) -> None:
-        await self._call(_M["forget_replay"], (persistent_id,))
+    def forget_replay(self, persistent_id: int) -> Coroutine[Any, Any, None]:
+        return self._call(_M["forget_replay"], (persistent_id,))
 
-    async def set_channel_sequence(self, persistent_id: int, value: int) -> None:
-        await self._call(_M["set_channel_sequence"], (persistent_id, value))
+    def set_channel_sequence(self, persistent_id: int, value: int) -> Coroutine[Any, Any, None]:
+        return self._call(_M["set_channel_sequence"], (persistent_id, value))
 
-    async def set_resilient(self, persistent_id: int, timeout_ms: int) -> None:
-        await self._call(_M["set_resilient"], (persistent_id, timeout_ms))
+    def set_resilient(self, persistent_id: int, timeout_ms: int) -> Coroutine[Any, Any, None]:
+        return self._call(_M["set_resilient"], (persistent_id, timeout_ms))
 
-    async def list_opens(self) -> tuple[HandleRow, ...]:
-        r: tuple[HandleRow, ...] = await self._call(_M["list_opens"], ())
-        return r
+    def list_opens(self) -> Coroutine[Any, Any, tuple[HandleRow, ...]]:
+        return self._call(_M["list_opens"], ())
 
-    async def revoke(self, persistent_id: int) -> bool:
-        r: bool = await self._call(_M["revoke"], (persistent_id,))
-        return r
+    def revoke(self, persistent_id: int) -> Coroutine[Any, Any, bool]:
+        return self._call(_M["revoke"], (persistent_id,))
 
-    async def end_session(self, session_id: int, user: str) -> None:
-        await self._call(_M["end_session"], (session_id, user))
+    def end_session(self, session_id: int, user: str) -> Coroutine[Any, Any, None]:
+        return self._call(_M["end_session"], (session_id, user))
 
     # ---- CoordinatorAdmin passthrough ----
 
-    async def reclaim(self, opens: tuple[ReclaimOpen, ...]) -> tuple[int, ...]:
+    def reclaim(self, opens: tuple[ReclaimOpen, ...]) -> Coroutine[Any, Any, tuple[int, ...]]:
         """``CoordinatorAdmin.reclaim(self.endpoint, opens)`` at the coordinator."""
-        r: tuple[int, ...] = await self._call(_M["reclaim"], (opens,))
-        return r
+        return self._call(_M["reclaim"], (opens,))
 
 
 _M = SERVICE

@@ -6,8 +6,11 @@ the :class:`~sofs.handlestate.api.HandleService` calls of that process for that 
 :class:`~sofs.handlestate.api.Sink` events back.
 
 Framing: every frame is a 4-byte big-endian length followed by that many bytes (at most
-:data:`MAX_FRAME`): a msgpack array ``[kind, field...]`` whose fields are values of
-:mod:`~sofs.server.coordlink_codec`::
+:data:`MAX_FRAME`): a msgpack array ``[kind, field...]``. A Call's or Event's ``args`` are the
+array of its method's arguments, each in the wire form of its declared type
+(:mod:`~sofs.server.coordlink_codec`: a message is the array of its fields, no type tags); a
+Result's ``value`` is in the form of the method's return type (its receiver knows the method from
+the call id); an Error's ``exception`` is ``[tag, fields...]``::
 
     kind  frame       fields                              sent by
     0x10  Hello       version, nonce(32), name, volume    client, first
@@ -21,6 +24,10 @@ Framing: every frame is a 4-byte big-endian length followed by that many bytes (
     4     Pending     id                                  server: the call's hook.going_async() was called
     5     Cancel      id                                  both: the caller's task was cancelled
     6     Event       method, args                        both, no answer (server: Sink events; client: undeliverable)
+
+Versions: Hello carries :data:`PROTOCOL_VERSION` and keeps the same layout in every version; a server
+refuses a Hello of another version with Refuse(VERSION) naming both, which the client raises as
+:class:`LinkRefused` (a worker or node of another release fails at connect, not on the first call).
 
 Handshake (HMAC-SHA256 with the cluster's link secret, RFC 2104 through :mod:`hmac`): the client sends
 Hello with a random nonce; the server answers with its own nonce and a proof
@@ -43,13 +50,14 @@ frame or method not allowed in the state) ends the link.
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hmac
 import inspect
 import struct
 import typing
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import msgpack  # type: ignore[import-untyped]
@@ -183,7 +191,7 @@ def encode_frame(codec: Codec, frame: Frame) -> bytes:
     elif isinstance(frame, Error):
         parts = (kind, frame.id, encode_error(frame.error))
     else:
-        parts = (kind, *(getattr(frame, n) for n in frame.__slots__))  # type: ignore[union-attr]
+        parts = (kind, *(getattr(frame, n) for n in frame.__slots__))
     return framed(codec.pack(parts))
 
 
@@ -274,7 +282,8 @@ HOOK = Form("AsyncHook | None", lambda x: x, lambda x: f"({x} is None or {x} is 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Method:
-    """A call or event that may travel: its parameters' and result's wire forms."""
+    """A call or event that may travel: its parameters' and result's wire forms, and their
+    compiled encoders and decoders (looked up once, not per call)."""
 
     name: str
     params: tuple[str, ...]
@@ -282,18 +291,23 @@ class Method:
     """The arguments (after ``self`` and the link-supplied ones), as one record."""
     returns: Form
     hook: int | None = None  # index of the AsyncHook argument
+    enc_args: Callable[[tuple[Any, ...]], tuple[Any, ...]] = dataclasses.field(init=False)
+    enc_result: Callable[[Any], Any] = dataclasses.field(init=False)
+    dec_result: Callable[[Any], Any] = dataclasses.field(init=False)
+    """The returned value from its wire form; CodecError if it is not of the return type."""
+    _dec_args: Callable[[Any], tuple[Any, ...]] = dataclasses.field(init=False)
 
-    @property
-    def enc_args(self) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-        return self.args.enc
+    def __post_init__(self) -> None:
+        for name, fn in (("enc_args", self.args.enc), ("_dec_args", self.args.dec),
+                         ("enc_result", self.returns.enc), ("dec_result", self.returns.dec)):
+            object.__setattr__(self, name, fn)
 
     def dec_args(self, wire: Any) -> tuple[Any, ...]:
         """The arguments from their wire form; ProtocolError if they are not this method's."""
         try:
-            args: tuple[Any, ...] = self.args.dec(wire)
+            return self._dec_args(wire)
         except CodecError as e:
             raise ProtocolError(f"{self.name}: {e}") from None
-        return args
 
 
 def methods_of(proto: type, names: tuple[str, ...], *, skip: tuple[str, ...] = ()) -> dict[str, Method]:

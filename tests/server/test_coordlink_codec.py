@@ -145,8 +145,8 @@ def test_round_trip_errors(status: int, text: str) -> None:
     (api.LockRange, "c0", "LockRange: NoneType fields, expected 3"),
     (api.CloseResult, "93 c3 01 c0", "CloseResult.stream: unexpected int"),
     (api.CloseResult, "d4 08 00", "CloseResult: ExtType fields"),  # a version-1 value
-    (api.AdmitResult | None, "96 01 00 c0 93 01 c3 c3 c2 c0", "AdmitResult.durable: DurableGrant.timeout_ms: "
-                                                              "unexpected bool"),
+    (api.AdmitResult | None, "96 01 00 c0 93 01 c3 c3 c2 c0",
+     "AdmitResult.durable: DurableGrant.timeout_ms: unexpected bool"),
     (api.LockRequest, "97 07 91 94 01 00 01 c2 c2 c3 00 00 c0", "LockRequest.ranges: LockRange: 4 fields"),
     (api.OplockBreakNotice | api.LeaseBreakNotice, "92 02 92 01 01", "unexpected"),
     (tuple[int, ...], "92 01 c3", "unexpected tuple"),
