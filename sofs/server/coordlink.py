@@ -52,8 +52,10 @@ from typing import Any
 
 from sofs.handlers.eager import Resume
 from sofs.handlestate.api import AsyncHook, HandleStateError, NotCoordinator
-from sofs.server.coordlink_codec import Codec, CodecError, CoordinatorFault
+from sofs.server.coordlink_codec import Codec, CodecError, CoordinatorFault, unpack_raw
 from sofs.server.coordlink_proto import (
+    FRAME_LENGTH,
+    MAX_FRAME,
     Call,
     CallBook,
     Cancel,
@@ -68,7 +70,6 @@ from sofs.server.coordlink_proto import (
     check_frame,
     encode_frame,
     frame_of,
-    framed,
 )
 
 log = logging.getLogger("sofs.coordlink")
@@ -126,9 +127,12 @@ class Link(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._receiving = True
         try:
-            unpack, accepts = self._codec.unpack, self.accepts
+            accepts = self.accepts
             for body in self._buffer.feed(data):
-                t = unpack(body)
+                try:
+                    t = unpack_raw(body)
+                except Exception as e:  # msgpack raises several kinds (ExtraData, FormatError, ValueError, ...)
+                    raise ProtocolError(f"not a msgpack value: {type(e).__name__}: {e}") from e
                 n = len(t) if type(t) is tuple else 0
                 # the two frames of every call first, without frame objects
                 if n == 3 and t[0] == 2 and type(t[1]) is int and Result in accepts:
@@ -225,13 +229,16 @@ class Link(asyncio.Protocol):
         slot = _Slot(self.loop.create_future(), hook)
         cid = self._book.start(method, slot)
         try:
-            data = framed(self._codec.pack((1, cid, method.name, method.enc_args(args))))
+            body = self._codec.pack_raw((1, cid, method.name, method.enc_args(args)))
+            if len(body) > MAX_FRAME:
+                raise CodecError(f"a frame of {len(body)} bytes exceeds {MAX_FRAME}")
         except Exception as e:  # a value not of its declared type (AttributeError, ...) or too large
+            self._codec.reset()
             self._book.abandon(cid)
             if isinstance(e, CodecError):
                 raise
             raise CodecError(f"{method.name}: cannot encode the arguments: {type(e).__name__}: {e}") from e
-        self._write(data)
+        self._write(FRAME_LENGTH.pack(len(body)) + body)
         try:
             value = await slot.fut
         except asyncio.CancelledError:
@@ -342,11 +349,14 @@ class Link(asyncio.Protocol):
         if t is None or t.is_closing():
             return
         try:
-            data = framed(self._codec.pack((2, cid, method.enc_result(value))))
+            body = self._codec.pack_raw((2, cid, method.enc_result(value)))
+            if len(body) > MAX_FRAME:
+                raise CodecError(f"a frame of {len(body)} bytes exceeds {MAX_FRAME}")
         except Exception as e:  # noqa: BLE001 - a value not of the declared type (AttributeError, ...)
+            self._codec.reset()
             self.send(Error(cid, CoordinatorFault(f"{method.name} returned {type(value).__name__}: {e}")))
             return
-        self._write(data)
+        self._write(FRAME_LENGTH.pack(len(body)) + body)
 
     def _failed(self, cid: int, e: BaseException) -> None:
         """The served call raised ``e``: its Error (unless the caller cancelled it)."""

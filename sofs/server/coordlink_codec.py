@@ -24,6 +24,7 @@ Example (golden bytes in tests/server/test_coordlink_codec.py): ``LockRange(0, 1
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import types
 import typing
@@ -325,6 +326,10 @@ class Codec:
 
     def __init__(self) -> None:
         self._packer = msgpack.Packer(autoreset=True)
+        self.pack_raw: Callable[[Any], bytes] = self._packer.pack
+        """:meth:`pack` without a Python frame of its own (the link's two frames of every call):
+        its caller calls :meth:`reset` when it raises."""
+        self.reset: Callable[[], None] = self._packer.reset
 
     def pack(self, value: Any) -> bytes:
         try:
@@ -343,3 +348,5 @@ class Codec:
 
 
 _unpackb = msgpack.unpackb
+unpack_raw: Callable[[bytes], Any] = functools.partial(_unpackb, use_list=False, raw=False, strict_map_key=True)
+""":meth:`Codec.unpack` without a Python frame of its own; raises msgpack's exceptions."""

@@ -81,7 +81,8 @@ CHANNEL_VOLUME = "\\channel"  # the Hello volume of a channel link (a volume nam
 MAX_FRAME = 16 << 20
 NONCE_LEN = 32
 T = TypeVar("T")
-_LEN = struct.Struct(">I")
+FRAME_LENGTH = struct.Struct(">I")
+"""The length prefix of a frame."""
 
 
 class ProtocolError(Exception):
@@ -199,7 +200,7 @@ def framed(body: bytes) -> bytes:
     """The length prefix and ``body``; CodecError if it is longer than :data:`MAX_FRAME`."""
     if len(body) > MAX_FRAME:
         raise CodecError(f"a frame of {len(body)} bytes exceeds {MAX_FRAME}")
-    return _LEN.pack(len(body)) + body
+    return FRAME_LENGTH.pack(len(body)) + body
 
 
 def _method(name: str) -> Method:
@@ -264,7 +265,7 @@ class FrameBuffer:
         pos = 0
         end = len(data)
         while end - pos >= 4:
-            (n,) = _LEN.unpack_from(data, pos)
+            (n,) = FRAME_LENGTH.unpack_from(data, pos)
             if n > self._max:
                 raise ProtocolError(f"frame of {n} bytes exceeds {self._max}")
             if end - pos - 4 < n:
@@ -427,8 +428,10 @@ class CallBook(Generic[T]):
 
     def settle(self, cid: int) -> tuple[Method, T] | None:
         """The answer arrived: the call's method and slot, or None when it was cancelled before."""
-        self._known(cid)
-        return self._out.pop(cid, None)
+        got = self._out.pop(cid, None)
+        if got is None:
+            self._known(cid)
+        return got
 
     def abandon(self, cid: int) -> T | None:
         """The caller gave up (cancelled): its slot, None if already settled."""
