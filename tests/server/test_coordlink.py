@@ -34,10 +34,12 @@ from sofs.server.coordlink import LinkLost
 from sofs.server.coordlink_client import RemoteService
 from sofs.server.coordlink_codec import Codec, CoordinatorFault
 from sofs.server.coordlink_proto import (
+    PROTOCOL_VERSION,
     Call,
     Challenge,
     ClientHandshake,
     FrameBuffer,
+    Hello,
     LinkRefused,
     Reason,
     Refuse,
@@ -634,3 +636,20 @@ def test_unreachable_coordinator_is_link_lost() -> None:
                 await RemoteService.connect(HOST, port, secret=SECRET, name="n2", volume=VOLUME,
                                             sink=RecordingSink(Signal()))
     asyncio.run(go())
+
+
+def test_a_peer_of_another_wire_version_is_refused_at_connect() -> None:
+    """A worker or node of a release with wire version 1 (values as tagged ext types) meets a
+    version-2 coordinator: its Hello is refused with Reason.VERSION naming both versions, nothing is
+    attached, and no call is ever decoded with the wrong codec."""
+    async def go(server: LinkServer, fake: FakeCoordinator, sig: Signal) -> None:
+        reader, writer = await asyncio.open_connection(HOST, server.port)
+        peer = RawPeer(reader, writer)
+        peer.send(encode_frame(peer.codec, Hello(1, os.urandom(32), "old", VOLUME)))
+        refuse = await peer.read()
+        assert isinstance(refuse, Refuse) and refuse.reason == Reason.VERSION
+        assert "link protocol 1 not supported" in refuse.message and f"{PROTOCOL_VERSION})" in refuse.message
+        assert await peer.at_eof()
+        assert fake.names == {} and server.attached(VOLUME) == []
+        writer.close()
+    run(go)
