@@ -292,6 +292,9 @@ class Method:
     """The arguments (after ``self`` and the link-supplied ones), as one record."""
     returns: Form
     hook: int | None = None  # index of the AsyncHook argument
+    callers: tuple[int, ...] = ()
+    """Indexes of the arguments that carry a Caller (a request with a ``caller`` field, or a tuple
+    of them): the link checks it names the link's endpoint."""
     enc_args: Callable[[tuple[Any, ...]], tuple[Any, ...]] = dataclasses.field(init=False)
     enc_result: Callable[[Any], Any] = dataclasses.field(init=False)
     dec_result: Callable[[Any], Any] = dataclasses.field(init=False)
@@ -321,9 +324,17 @@ def methods_of(proto: type, names: tuple[str, ...], *, skip: tuple[str, ...] = (
         params = [p for p in list(inspect.signature(fn).parameters)[1:] if p not in skip]
         hook = [i for i, p in enumerate(params) if api.AsyncHook in typing.get_args(hints[p])]
         forms = tuple((p, HOOK if i in hook else form_of(hints[p])) for i, p in enumerate(params))
+        callers = tuple(i for i, p in enumerate(params) if _carries_caller(hints[p]))
         out[name] = Method(name, tuple(params), record(f"{name}()", forms, None, attrs=False),
-                           form_of(hints["return"]), hook[0] if hook else None)
+                           form_of(hints["return"]), hook[0] if hook else None, callers)
     return out
+
+
+def _carries_caller(tp: Any) -> bool:
+    """A message with a ``caller`` field, or a tuple of such messages."""
+    if typing.get_origin(tp) is tuple:
+        return any(_carries_caller(a) for a in typing.get_args(tp) if a is not Ellipsis)
+    return dataclasses.is_dataclass(tp) and "caller" in {f.name for f in dataclasses.fields(tp)}
 
 
 SERVICE: dict[str, Method] = {

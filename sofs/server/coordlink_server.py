@@ -266,7 +266,7 @@ class _ServerLink(Link):
         hook = method.hook
         if hook is not None and args[hook] is True:
             args = (*args[:hook], _LinkHook(self, cid), *args[hook + 1:])
-        bad = _foreign_caller(args, self.endpoint)
+        bad = _foreign_caller(args, method.callers, self.endpoint) if method.callers else None
         if bad is not None:
             return _fail(CoordinatorFault(f"{method.name}: Caller.endpoint {bad} is not this link's ({self.endpoint})"))
         if method is _RECLAIM:
@@ -305,13 +305,14 @@ async def _fail(e: Exception) -> None:
     raise e
 
 
-def _foreign_caller(args: tuple[Any, ...], endpoint: int) -> int | None:
-    """The endpoint of a Caller in ``args`` (or in a tuple of them) other than ``endpoint``, if any."""
-    for a in args:
+def _foreign_caller(args: tuple[Any, ...], callers: tuple[int, ...], endpoint: int) -> int | None:
+    """The endpoint of a Caller in ``args[i]`` for ``i`` in ``callers`` (Method.callers: a request or
+    a tuple of them) other than ``endpoint``, if any."""
+    for i in callers:
+        a = args[i]
         for item in a if type(a) is tuple else (a,):
-            caller = getattr(item, "caller", None)
-            if caller is not None and caller.endpoint != endpoint:
-                return int(caller.endpoint)
+            if item.caller.endpoint != endpoint:
+                return int(item.caller.endpoint)
     return None
 
 

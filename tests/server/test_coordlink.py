@@ -3,6 +3,7 @@ clients in this process and in a child process (killed with SIGKILL)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import os
 import signal
@@ -652,4 +653,19 @@ def test_a_peer_of_another_wire_version_is_refused_at_connect() -> None:
         assert await peer.at_eof()
         assert fake.names == {} and server.attached(VOLUME) == []
         writer.close()
+    run(go)
+
+
+def test_a_caller_naming_another_endpoint_is_refused() -> None:
+    """A request (or a reclaimed open) whose Caller names another link's endpoint never reaches the
+    coordinator: the call fails with CoordinatorFault and the link stays up."""
+    async def go(server: LinkServer, fake: FakeCoordinator, sig: Signal) -> None:
+        svc, _ = await connect(server, sig)
+        other = dataclasses.replace(caller(svc), endpoint=svc.endpoint + 1)
+        with pytest.raises(CoordinatorFault, match="is not this link's"):
+            await svc.admit(dataclasses.replace(admit_req(svc, "a"), caller=other), None)
+        with pytest.raises(CoordinatorFault, match="is not this link's"):
+            await svc.reclaim((ReclaimOpen(caller(svc), _image(3)), ReclaimOpen(other, _image(4))))
+        assert fake.calls == []
+        assert await svc.close(7) == CloseResult(True, None)
     run(go)
