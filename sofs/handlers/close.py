@@ -64,8 +64,12 @@ async def close_open(server: ServerState, op: Handle, query: bool = False) -> Fi
                 log.exception("closing pipe %s failed", op.path)
         return None
     vol = op.share.volume
+    local = vol.local
     try:
-        res = await vol.svc.close(op.pid, op.written)
+        # the in-process coordinator answers the usual close at once (no coroutine)
+        res = local.close_now(op.pid, op.written) if local is not None else None
+        if res is None:
+            res = await vol.svc.close(op.pid, op.written)
     except Exception:
         log.exception("close of %s at the coordinator failed", op.path)
         res = None
@@ -116,11 +120,11 @@ def _delete_path(vfs: Any, path: str) -> None:
         vfs.close(h)
 
 
-def _finish(vfs: Any, h: Any, frozen: dict[str, int], delete: bool,
+def _finish(vfs: Any, h: Any, frozen: dict[str, int] | None, delete: bool,
             query: bool, touch: bool = False) -> tuple[FileInfo | None, bool]:
     info: FileInfo | None = None
     try:
-        if touch and not delete and not frozen.get("last_write_time"):
+        if touch and not delete and not (frozen and frozen.get("last_write_time")):
             # the delayed write-time update of this open's writes happens at close at the latest
             vfs.set_basic_info(h, last_write_time=unix_ns_to_filetime(time.time_ns()))
         if frozen:

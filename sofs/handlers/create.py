@@ -34,6 +34,7 @@ from sofs.handlers.opens import Handle, caller_of, notify
 from sofs.handlers.reparse import stopped_on_symlink
 from sofs.handlers.scaleout import downgrade_create
 from sofs.handlestate.api import AdmitRequest, AdmitResult, HandleStateError, LeaseRequest
+from sofs.handlestate.model import stream_key
 from sofs.security.access import AccessDenied
 from sofs.security.files import add_parent_rights, needs_parent, new_object_sd, stored_maximal_access
 from sofs.security.token import Token, token_of_session
@@ -369,8 +370,10 @@ def _record(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, h: Any, info
     lease = res.lease
     pid = res.persistent_id
     opts = req.create_options
+    stream = h.stream
     op = Handle(  # positional, in field order (file_id ... durable_timeout_ms)
-        handles.new_file_id(pid), pid, session, tree, tree.share, h.path, h.stream, info.is_directory, h,
+        handles.new_file_id(pid), pid, session, tree, tree.share, h.path, stream,
+        stream_key(stream) if stream else "", info.is_directory, h,
         granted, req.share_access, opts, req.create_disposition, bool(opts & _DELETE_ON_CLOSE), opts & 0x103E,
         res.oplock_level, info.file_id, g is not None, g is not None and g.persistent,
         lease.key if lease is not None else None, lease, g.timeout_ms if g is not None else 0)
@@ -413,7 +416,7 @@ def _respond(ctx: Ctx, contexts: CreateContexts, op: Handle, info: FileInfo, act
     elif action == CreateAction.OVERWRITTEN or action == CreateAction.SUPERSEDED:
         # the truncation changes size and attributes (Samba open_file_ntcreate; smb2.dirlease.overwrite)
         notify(ctx.server, op, NotifyAction.MODIFIED, _SIZE | _ATTRIBUTES)
-    ctx.set_file_id(op.file_id)
+    ctx.chain.file_id = op.file_id  # Ctx.set_file_id
     wt = info.last_write_time  # ChangeTime is reported as LastWriteTime (opens.change_time)
     return reply(encode_create_response(
         op.oplock_level, int(action), info.creation_time, info.last_access_time, wt, wt,

@@ -32,6 +32,7 @@ from sofs.handlestate.durable import (
     DurableGrant,
     DurableRequest,
 )
+from sofs.handlestate.model import stream_key
 from sofs.handlestate.replay import check_channel_sequence as channel_rule
 from sofs.wire.fscc_constants import CreateAction
 from sofs.wire.fscc_constants import CreateDisposition as D
@@ -199,7 +200,8 @@ async def attach(ctx: Ctx, img: OpenImage, existing: Handle | None = None) -> tu
     g = img.durable
     op = Handle(
         file_id=handles.new_file_id(img.persistent_id), pid=img.persistent_id, session=session, tree=tree,
-        share=share, path=path, stream=img.stream, is_directory=img.is_directory, handle=h,
+        share=share, path=path, stream=img.stream,
+        stream_key=stream_key(img.stream) if img.stream else "", is_directory=img.is_directory, handle=h,
         granted_access=img.granted_access, share_access=img.share_access, create_options=img.create_options,
         delete_on_close=img.delete_on_close, oplock_level=img.oplock_level, vfile_id=img.file_id,
         durable=g is not None, persistent=g is not None and g.persistent,

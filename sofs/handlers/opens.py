@@ -65,7 +65,7 @@ class Handle:
     ``path`` is share-relative; ``handle`` is the VFS handle (None for a named pipe, which has
     ``pipe``). ``pid`` is the coordinator's persistent id (0 for a pipe)."""
 
-    # the first 22 in the order ``create._record`` passes them (positionally: one is made per CREATE)
+    # the first 23 in the order ``create._record`` passes them (positionally: one is made per CREATE)
     file_id: FileIdT
     pid: int
     session: Session
@@ -73,6 +73,7 @@ class Handle:
     share: Any
     path: str
     stream: str | None = None
+    stream_key: str = ""  # folded ``stream`` ('' for the file): locks, leases (see ``restream``)
     is_directory: bool = False
     handle: Any = None
     granted_access: int = 0
@@ -91,7 +92,7 @@ class Handle:
     pipe: Any = None
     position: int = 0
     cursor: DirCursor | None = None
-    frozen_times: dict[str, int] = field(default_factory=dict)
+    frozen_times: dict[str, int] | None = None  # times pinned through SET_INFO (made on the first)
     written: bool = False
     closed: bool = False
     local: LocalFile | None = None
@@ -117,11 +118,6 @@ class Handle:
     @property
     def volume(self) -> VolumeClient:
         return self.share.volume  # type: ignore[no-any-return]
-
-    stream_key: str = field(init=False, default="")  # folded ``stream`` ('' for the file): locks, leases
-
-    def __post_init__(self) -> None:
-        self.stream_key = stream_key(self.stream) if self.stream else ""
 
     @property
     def siblings(self) -> list[Handle]:

@@ -197,7 +197,7 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
     ctx.server.stats.bytes_written += n
     if n:
         writetime.after_write(op, restored)
-    frozen = op.frozen_times.get("last_write_time")
+    frozen = op.frozen_times.get("last_write_time") if op.frozen_times else None
     if frozen:  # a write time made sticky with SET_INFO -1 survives this write ([MS-FSA] 2.1.4.17)
         await run_fs(op.share.vfs.set_basic_info, op.handle, 0, 0, frozen)
     vol.contend_write(op)  # other opens' read caching breaks to none ([MS-FSA] 2.1.4.12)

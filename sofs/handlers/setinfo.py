@@ -165,19 +165,22 @@ async def _set_basic(op: Handle, info: Any) -> None:
              "last_write_time": info.last_write_time, "change_time": info.change_time}
     apply: dict[str, int] = {}
     freeze: list[str] = []
+    frozen = op.frozen_times
+    if frozen is None:
+        frozen = op.frozen_times = {}
     for key, value in times.items():
         v = value & _MASK64
         if v == _MASK64:
             freeze.append(key)
         elif v == _MASK64 - 1:
-            op.frozen_times.pop(key, None)
+            frozen.pop(key, None)
         elif value < 0:
             raise SmbError(NtStatus.INVALID_PARAMETER, "negative time")
         elif v:
             # [MS-FSA] 2.1.5.14.2: a time set explicitly is the user's (Open.UserSet*Time): later writes
             # through this handle do not move it (a copy's SET_INFO before its last WRITE, issue 18)
             apply[key] = v
-            op.frozen_times[key] = v
+            frozen[key] = v
     vfs = op.share.vfs
     writetime.flush(op.siblings)
     if "last_write_time" in apply or "last_write_time" in freeze:
@@ -185,7 +188,7 @@ async def _set_basic(op: Handle, info: Any) -> None:
     if freeze:
         current = await run_fs(vfs.stat, op.handle)
         for key in freeze:
-            op.frozen_times[key] = apply.get(key, getattr(current, key))
+            frozen[key] = apply.get(key, getattr(current, key))
     await run_fs(_basic, vfs, op.handle, apply, attrs)
 
 

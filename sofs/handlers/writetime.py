@@ -33,7 +33,8 @@ class WriteTime:
 
 
 def _applies(op: Any) -> bool:
-    return op.handle is not None and op.stream is None and "last_write_time" not in op.frozen_times
+    frozen = op.frozen_times
+    return op.handle is not None and op.stream is None and not (frozen and "last_write_time" in frozen)
 
 
 def before_write(op: Any) -> WriteTime | None:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from sofs.handlestate import records as R
 from sofs.handlestate.locks import RangeLock
-from sofs.handlestate.model import Open, OpenFile, path_key
+from sofs.handlestate.model import Open, OpenFile, path_key, stream_key
 from sofs.handlestate.oplocks import Caching
 from sofs.wire.fscc_constants import CreateOptions
 
@@ -43,6 +43,8 @@ def _added(t: OpenTable, rec: R.OpenAdded) -> None:
 
 def insert_open(t: OpenTable, o: Open) -> None:
     """Index ``o`` as a new open (what replaying its ``OpenAdded`` does)."""
+    if o.stream:
+        o.stream_key = stream_key(o.stream)
     f = t.files.get(o.file_id)
     if f is None:
         f = t.files[o.file_id] = OpenFile(o.file_id, o.path, o.is_directory)
@@ -194,7 +196,7 @@ def _channel_sequence(t: OpenTable, rec: R.ChannelSequenceSet) -> None:
 def _lock_sequence(t: OpenTable, rec: R.LockSequenceSet) -> None:
     o = t.opens_by_persistent.get(rec.persistent_id)
     if o is not None:
-        o.lock_sequences[rec.index] = rec.value
+        o.sequences()[rec.index] = rec.value
 
 
 def _oplock(t: OpenTable, rec: R.OplockSet) -> None:

@@ -171,7 +171,8 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
 
         await sync_facts(c, key, caller.endpoint)
         facts = carry_facts(c, key, caller.endpoint)
-    return AdmitResult(o.persistent_id, level, lease, dgrant, facts=facts)
+    # positional: a keyword argument to a class builds a dict on every CREATE
+    return AdmitResult(o.persistent_id, level, lease, dgrant, False, facts)
 
 
 def _refuse_reused_guid(c: VolumeCoordinator, create_guid: bytes, client_guid: bytes) -> None:
@@ -441,7 +442,7 @@ async def reclaim(c: VolumeCoordinator, endpoint: int, opens: tuple[ReclaimOpen,
                 t.log(R.LockAdded(o.file_id, o.persistent_id, o.stream_key, rng.offset, rng.length,
                                   rng.exclusive), o.persistent)
         for idx, num in r.lock_sequences:
-            o.lock_sequences[idx] = num
+            o.sequences()[idx] = num
         if r.watch is not None and o.is_directory:
             from sofs.handlestate.coord_notify import register_watch
 

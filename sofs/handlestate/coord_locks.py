@@ -39,9 +39,10 @@ async def lock(c: VolumeCoordinator, req: LockRequest, hook: AsyncHook | None) -
     index, number = req.sequence_index, req.sequence_number
     seq = 1 <= index <= SEQUENCE_SLOTS
     if seq:
-        if o.lock_sequences.get(index) == number:
+        seqs = o.sequences()
+        if seqs.get(index) == number:
             return  # a replayed (index, number): done already
-        if o.lock_sequences.pop(index, None) is not None:
+        if seqs.pop(index, None) is not None:
             c.table.log(R.LockSequenceSet(o.persistent_id, index, 0xFF), o.persistent)
     if req.held_before is not None and applied_already(c, o, key, req):
         pass  # sent again after a coordinator change: its first sending took effect
@@ -50,7 +51,7 @@ async def lock(c: VolumeCoordinator, req: LockRequest, hook: AsyncHook | None) -
     else:
         await _lock_all(c, o, key, req, hook)
     if seq:
-        o.lock_sequences[index] = number & 0xF
+        seqs[index] = number & 0xF
         c.table.log(R.LockSequenceSet(o.persistent_id, index, number & 0xF), o.persistent)
     if o.persistent:
         await c.commit()  # the locks a reconnect will find are durable before the answer

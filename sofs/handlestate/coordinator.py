@@ -316,20 +316,33 @@ class VolumeCoordinator:
         o = self.table.opens_by_persistent.get(persistent_id)
         if o is None:
             return _KEPT
+        res = self._close(o, modified)
+        if o.persistent and not self.owe_commit(o.endpoint):
+            await self.commit()
+        if self.remote_sinks:
+            await locks.sync_facts(self, (o.file_id, o.stream_key))
+        return res
+
+    def close_now(self, persistent_id: int, modified: bool = False) -> CloseResult | None:
+        """``close`` for the in-process caller, without a coroutine, when nothing is to be waited for
+        (the usual open: not persistent, no other serving process to tell); None: ``close`` it."""
+        o = self.table.opens_by_persistent.get(persistent_id)
+        if o is None:
+            return _KEPT
+        if o.persistent or self.remote_sinks:
+            return None
+        return self._close(o, modified)
+
+    def _close(self, o: Open, modified: bool) -> CloseResult:
         if modified:
             notify.modified_closed(self, o)
         lease = o.lease
         closing_key = lease.parent_key if lease is not None else None  # notify.parent_key_of
         res = self.close_sync(o)
-        if res.delete:
-            removed = (res.file_id, stream_key(res.stream))
-            self.removals[removed] = notify.removal_exemption(closing_key, self.delete_tokens.pop(removed, None))
-        if o.persistent and not self.owe_commit(o.endpoint):
-            await self.commit()
-        if self.remote_sinks:
-            await locks.sync_facts(self, (o.file_id, o.stream_key))
         if not res.delete:
             return _KEPT
+        removed = (res.file_id, stream_key(res.stream))
+        self.removals[removed] = notify.removal_exemption(closing_key, self.delete_tokens.pop(removed, None))
         delete_path = None
         if res.stream is None and o.stream is not None:
             delete_path = res.path  # the file's pending delete waited for this stream's open

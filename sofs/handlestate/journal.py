@@ -443,7 +443,7 @@ def snapshot_records(table: object, persistent_only: bool = True) -> list[R.Reco
                 out.append(R.DeleteOnCloseSet(o.persistent_id, o.delete_on_close))
             if o.channel_sequence:
                 out.append(R.ChannelSequenceSet(o.persistent_id, o.channel_sequence))
-            for idx, val in sorted(o.lock_sequences.items()):
+            for idx, val in sorted((o.lock_sequences or {}).items()):
                 out.append(R.LockSequenceSet(o.persistent_id, idx, val))
         skeys = sorted({o.stream_key for o in opens})
         for skey in skeys:

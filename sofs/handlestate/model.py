@@ -78,7 +78,7 @@ class Open:
     oplock_level: int = 0
     lease_key: bytes | None = None
     channel_sequence: int = 0
-    lock_sequences: dict[int, int] = field(default_factory=dict)  # index 1..64 -> sequence
+    lock_sequences: dict[int, int] | None = None  # index 1..64 -> sequence (made by the first LOCK naming one)
     delete_on_close: bool = False
     disconnected_at: int | None = None
     resilient_timeout_ms: int = 0
@@ -90,14 +90,20 @@ class Open:
     oplock_breaking: int | None = None  # the level an outstanding oplock break goes to
 
     stream_key: str = field(init=False, default="")
-    """The share-mode scope (folded stream name, '' for the file itself); follows ``stream``."""
-
-    def __post_init__(self) -> None:
-        self.stream_key = stream_key(self.stream) if self.stream else ""
+    """The share-mode scope (folded stream name, '' for the file itself); follows ``stream``: set when
+    the open enters the table (``apply.insert_open``) and by a rename (no ``__post_init__``: one
+    call less per CREATE)."""
 
     @property
     def connected(self) -> bool:
         return self.disconnected_at is None
+
+    def sequences(self) -> dict[int, int]:
+        """``lock_sequences``, made when first needed (most opens never lock with a sequence)."""
+        seqs = self.lock_sequences
+        if seqs is None:
+            seqs = self.lock_sequences = {}
+        return seqs
 
 
 @dataclass(slots=True)

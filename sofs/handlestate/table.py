@@ -177,8 +177,9 @@ class OpenTable:
 
     def add_open(self, o: Open) -> Open:
         """Register a new Open (persistent id assigned when 0); the caller decided admission."""
-        if not o.persistent_id:
-            o.persistent_id = self.new_persistent_id()
+        if not o.persistent_id:  # new_persistent_id, inlined (one call less per CREATE)
+            o.persistent_id = ((self.epoch & 0xFFFFFF) << 40) | self._next_pid
+            self._next_pid += 1
         o.delete_on_close = bool(o.create_options & _DELETE_ON_CLOSE)
         if self._journal is not None and o.persistent:
             self._seq += 1
@@ -196,7 +197,7 @@ class OpenTable:
             self.log(R.OpenDisconnected(o.persistent_id, o.disconnected_at), True)
         if o.channel_sequence:
             self.log(R.ChannelSequenceSet(o.persistent_id, o.channel_sequence), True)
-        for idx, val in sorted(o.lock_sequences.items()):
+        for idx, val in sorted((o.lock_sequences or {}).items()):
             self.log(R.LockSequenceSet(o.persistent_id, idx, val), True)
 
     def journal_open(self, o: Open) -> None:

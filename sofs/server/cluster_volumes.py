@@ -237,7 +237,7 @@ def reclaim_images(server: ServerState, vol: VolumeClient, endpoint: int,
             locks = tuple(LockRange(lk.offset, lk.length, lk.exclusive)
                           for lk in coordinator.table.locks.locks_of((o.file_id, o.stream_key))  # type: ignore[union-attr]
                           if lk.owner == h.pid)
-            seqs = tuple(sorted(o.lock_sequences.items()))
+            seqs = tuple(sorted((o.lock_sequences or {}).items()))
             from sofs.handlestate.coord_caching import lease_image
 
             lease = lease_image(o)

@@ -40,7 +40,7 @@ def snapshot(t: OpenTable) -> object:
     files = {}
     for fid, f in t.files.items():
         opens = {pid: (o.path, o.granted_access, o.share_access, o.delete_on_close, o.disconnected_at,
-                       o.channel_sequence, dict(o.lock_sequences), o.oplock_level,
+                       o.channel_sequence, dict(o.lock_sequences or {}), o.oplock_level,
                        (o.lease.state, o.lease.epoch) if o.lease is not None else None)
                  for pid, o in f.opens.items()}
         files[fid] = (f.path, f.delete_pending, sorted(f.stream_delete_pending), opens)
@@ -186,7 +186,7 @@ def test_journal_sees_every_mutation_first_and_replay_rebuilds() -> None:
     # the machines change memory; the table journals what they did (``log``)
     p.channel_sequence = 4
     t.log(R.ChannelSequenceSet(p.persistent_id, 4), True)
-    p.lock_sequences[3] = 9
+    p.sequences()[3] = 9
     t.log(R.LockSequenceSet(p.persistent_id, 3, 9), True)
     assert t.locks.try_lock((10, ""), RangeLock(p.persistent_id, 0, 100, True)) is None
     t.log(R.LockAdded(10, p.persistent_id, "", 0, 100, True), True)

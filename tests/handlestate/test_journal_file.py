@@ -22,7 +22,7 @@ def _open(fid: int, persistent: bool = True, **kw: object) -> Open:
 
 
 def _state(t: OpenTable) -> object:
-    return sorted((o.persistent_id, o.path, o.connected, o.channel_sequence, tuple(sorted(o.lock_sequences.items())),
+    return sorted((o.persistent_id, o.path, o.connected, o.channel_sequence, tuple(sorted((o.lock_sequences or {}).items())),
                    tuple(sorted((lk.offset, lk.length) for lk in t.locks.locks_of((o.file_id, o.stream_key)))),
                    (o.lease.key, int(o.lease.state)) if o.lease is not None else None)
                   for o in t.opens_by_persistent.values() if o.persistent)
@@ -51,7 +51,7 @@ def _mutate(t: OpenTable) -> None:
     t.log(R.LeaseSet(10, b"g" * 16, b"k" * 16, int(lease.state), 1, 2, None), True)
     a.channel_sequence = 4
     t.log(R.ChannelSequenceSet(a.persistent_id, 4), True)
-    a.lock_sequences[3] = 9
+    a.sequences()[3] = 9
     t.log(R.LockSequenceSet(a.persistent_id, 3, 9), True)
     t.disconnect(b.persistent_id, 5)
 
