@@ -41,6 +41,7 @@ from sofs.security.token import Token, token_of_session
 from sofs.vfs.base import EaEntry as VfsEa
 from sofs.vfs.base import FileInfo, VfsError
 from sofs.vfs.links import StoppedOnSymlink
+from sofs.wire.codec import slots_builder
 from sofs.wire.constants import NotifyAction
 from sofs.wire.fscc_constants import CreateAction
 from sofs.wire.messages.create import CreateRequest, encode_create_response
@@ -60,6 +61,9 @@ _PARENT_KEY_SET = 0x4  # [MS-SMB2] 2.2.13.2.10 SMB2_LEASE_FLAG_PARENT_LEASE_KEY_
 _SIZE, _ATTRIBUTES = 0x008, 0x004  # [MS-SMB2] 2.2.35 CompletionFilter
 _OPEN = int(D.OPEN)
 _NO_CONTEXTS = CreateContexts()  # a CREATE without contexts (most of them); never mutated
+# the two records every CREATE makes, built positionally without ``type.__call__`` (codec.slots_builder)
+_new_handle = slots_builder(Handle, 23)  # file_id ... durable_timeout_ms
+_new_admit = slots_builder(AdmitRequest, 19)  # caller ... persistent_capable
 
 
 async def handle_create(ctx: Ctx, req: CreateRequest) -> Reply:
@@ -349,7 +353,7 @@ def _admit_request(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, h: An
             lease = LeaseRequest(bytes(rq.lease_key), rq.lease_state, 1)
     app = contexts.app_instance_id
     ver = contexts.app_instance_version
-    return AdmitRequest(
+    return _new_admit(
         caller_of(ctx), info.file_id, h.stream, share.volume.to_volume(share, h.path), info.is_directory,
         action == _OPENED, req.create_disposition, req.create_options, req.desired_access, granted,
         req.share_access, req.requested_oplock_level, lease,
@@ -371,7 +375,7 @@ def _record(ctx: Ctx, req: CreateRequest, contexts: CreateContexts, h: Any, info
     pid = res.persistent_id
     opts = req.create_options
     stream = h.stream
-    op = Handle(  # positional, in field order (file_id ... durable_timeout_ms)
+    op = _new_handle(  # Handle(...), positional, in field order (file_id ... durable_timeout_ms)
         handles.new_file_id(pid), pid, session, tree, tree.share, h.path, stream,
         stream_key(stream) if stream else "", info.is_directory, h,
         granted, req.share_access, opts, req.create_disposition, bool(opts & _DELETE_ON_CLOSE), opts & 0x103E,
@@ -411,11 +415,12 @@ def _respond(ctx: Ctx, contexts: CreateContexts, op: Handle, info: FileInfo, act
             out_ctx.append(durable.lease_context(res.lease))
         if g is not None and out_ctx:
             out_ctx.append(durable.grant_context(g))
-    if action == CreateAction.CREATED:
-        notify(ctx.server, op, NotifyAction.ADDED)
-    elif action == CreateAction.OVERWRITTEN or action == CreateAction.SUPERSEDED:
-        # the truncation changes size and attributes (Samba open_file_ntcreate; smb2.dirlease.overwrite)
-        notify(ctx.server, op, NotifyAction.MODIFIED, _SIZE | _ATTRIBUTES)
+    if action != _OPENED:  # (the usual open asks no Enum class attribute: each is a metaclass lookup)
+        if action == CreateAction.CREATED:
+            notify(ctx.server, op, NotifyAction.ADDED)
+        elif action == CreateAction.OVERWRITTEN or action == CreateAction.SUPERSEDED:
+            # the truncation changes size and attributes (Samba open_file_ntcreate; smb2.dirlease.overwrite)
+            notify(ctx.server, op, NotifyAction.MODIFIED, _SIZE | _ATTRIBUTES)
     ctx.chain.file_id = op.file_id  # Ctx.set_file_id
     wt = info.last_write_time  # ChangeTime is reported as LastWriteTime (opens.change_time)
     return reply(encode_create_response(

@@ -32,6 +32,7 @@ from sofs.handlestate.oplocks import LEASE, NONE, Caching, is_stat_open, plan_br
 from sofs.handlestate.replay import create_replay_status
 from sofs.handlestate.rules import DATA_ACCESS, check_share_access
 from sofs.handlestate.table import share_status
+from sofs.wire.codec import slots_builder
 from sofs.wire.fscc_constants import AccessMask as A
 from sofs.wire.fscc_constants import CreateOptions as O
 from sofs.wire.status import NtStatus
@@ -44,6 +45,7 @@ _WRITE_DATA = int(A.FILE_WRITE_DATA)
 _DELETE_ON_CLOSE = int(O.DELETE_ON_CLOSE)
 SMB3_0 = 0x0300
 _SUCCESS = NtStatus.SUCCESS
+_new_open = slots_builder(Open, 13)  # Open(persistent_id ... owner_sid) without type.__call__ (one per CREATE)
 
 
 def image(o: Open) -> OpenImage:
@@ -131,8 +133,8 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
                 if status is not _SUCCESS:
                     raise HandleStateError(status, req.path)
     # positional up to owner_sid (persistent_id ... owner_sid): one is made per CREATE, and keyword
-    # arguments to a class cost more than the two attribute stores after it
-    o = Open(0, 0, req.file_id, req.path, req.stream, req.is_directory, req.granted_access, req.share_access,
+    # arguments cost more than the two attribute stores after it
+    o = _new_open(0, 0, req.file_id, req.path, req.stream, req.is_directory, req.granted_access, req.share_access,
              req.create_options, caller.session_id, caller.tree_id, caller.client_guid, caller.user)
     o.endpoint = caller.endpoint
     if not req.existed or truncating:

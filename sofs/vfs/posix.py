@@ -55,6 +55,7 @@ _META_FOLD = fold_name(META_DIR)
 _STAGING = f"{META_DIR}/new"  # objects born with a descriptor are made here, then renamed into place
 _TRUNCATING = frozenset({int(D.SUPERSEDE), int(D.OVERWRITE), int(D.OVERWRITE_IF)})
 _OPEN, _OPEN_IF = int(D.OPEN), int(D.OPEN_IF)
+_OPENED = CreateAction.OPENED  # an Enum class's attribute is looked up through its metaclass
 _S_ISDIR, _S_ISREG = stat_mod.S_ISDIR, stat_mod.S_ISREG
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 _DIRECTORY_FILE = int(CreateOptions.DIRECTORY_FILE)
@@ -286,7 +287,7 @@ class PosixVfs(XattrMetadata):
                 except BaseException:
                     os.close(fd)
                     raise
-                return h, CreateAction.OPENED, pinfo.build_info(st, dos, self.root_dev), sd
+                return h, _OPENED, pinfo.build_info(st, dos, self.root_dev), sd
             if disposition == _OPEN:
                 raise VfsError(NtStatus.OBJECT_NAME_NOT_FOUND, p.smb)
             created = self._create(actual, want_dir, attributes, new_sd)  # None: raced, the general path retries

@@ -82,7 +82,7 @@ def build_info(st: os.stat_result, blob: bytes | None, root_dev: int,
     mtime = st.st_mtime_ns
     ctime = st.st_ctime_ns
     if not btime:
-        btime = (min(ctime, mtime)) // 100 + _EPOCH
+        btime = (ctime if ctime < mtime else mtime) // 100 + _EPOCH  # noqa: FURB136 - min() without its call
     attrs = stored & STORABLE_ATTRIBUTES
     if dir_mode:
         attrs |= _DIRECTORY

@@ -143,6 +143,38 @@ def frozen_builder(cls: type[T]) -> Callable[..., T]:
     return build
 
 
+def slots_builder(cls: type[T], n: int) -> Callable[..., T]:
+    """A positional constructor of the slots dataclass ``cls`` (not frozen, no ``__post_init__``): its
+    first ``n`` fields as parameters in field order, every other field at its default (factories
+    called), for the records made on every CREATE. ``cls(...)`` goes through ``type.__call__`` and
+    the generated ``__init__`` (a frame the interpreter cannot inline, a parameter per field); the
+    builder is a plain function that stores the fields on ``object.__new__(cls)``: about 10 % less
+    for a 40-field record. The result is an ordinary ``cls``. Generated with ``exec`` as dataclasses
+    generate their ``__init__``."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    if cls.__dataclass_params__.frozen or "__slots__" not in cls.__dict__ \
+            or hasattr(cls, "__post_init__") or not all(f.init for f in fields[:n]):  # type: ignore[attr-defined]
+        raise TypeError(f"{cls.__name__}: not a mutable slots dataclass without __post_init__")
+    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    lines = [f"    o.{f.name} = {f.name}\n" for f in fields[:n]]
+    for f in fields[n:]:
+        if f.default_factory is not dataclasses.MISSING:
+            scope[f"_f_{f.name}"] = f.default_factory
+            lines.append(f"    o.{f.name} = _f_{f.name}()\n")
+        elif f.default is dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name}: no default")
+        elif f.default is None or type(f.default) in (bool, int, str):
+            lines.append(f"    o.{f.name} = {f.default!r}\n")  # a constant, not a name to look up
+        else:
+            scope[f"_d_{f.name}"] = f.default
+            lines.append(f"    o.{f.name} = _d_{f.name}\n")
+    src = f"def build({', '.join(f.name for f in fields[:n])}):\n    o = _new(_cls)\n" + "".join(lines) + "    return o\n"
+    exec(src, scope)  # noqa: S102 - field names of a dataclass, as dataclasses itself does
+    build: Callable[..., T] = scope["build"]
+    build.__qualname__ = f"slots_builder({cls.__name__})"
+    return build
+
+
 def take_buffer(msg: memoryview, offset: int, length: int, min_offset: int = HEADER_SIZE) -> memoryview:
     """The ``length`` bytes at ``offset`` (from the header start) of ``msg``, as a zero-copy slice.
 

@@ -55,6 +55,8 @@ class CreateRequest(Message):
         if name_len and not name_len & 1 and body_end <= name_off and name_off + name_len <= len(msg):
             # the common case without the helpers' extra copy (same checks, same result)
             name = str(msg[name_off:name_off + name_len], "utf-16-le", "surrogatepass")
+        elif not name_len:
+            name = ""  # the share root (take_buffer ignores the offset of an empty buffer too)
         else:
             name = decode_utf16(take_buffer(msg, name_off, name_len, body_end), NtStatus.INVALID_PARAMETER)
         contexts = parse_create_contexts(take_buffer(msg, ctx_off, ctx_len, body_end)) if ctx_len else []
