@@ -129,7 +129,7 @@ async def _open(ctx: Ctx, req: CreateRequest,
     # the final answer unless the object's READONLY attribute or DACL takes rights away (_check_access)
     share_max, share_granted = logic.share_grant(tree.maximal_access, read_only, req.desired_access)
     # a created object is born with its descriptor (inherited / SecD), before any other open sees it
-    born = None if disp == _OPEN else _NewSd(vfs, ctx.session, contexts.sd.sd if contexts.sd is not None else None)
+    born = None if disp == _OPEN else _new_sd(vfs, ctx.session, contexts.sd.sd if contexts.sd is not None else None)
     for _attempt in range(4):
         if disp in _TRUNCATING or (read_only and disp in (D.OPEN_IF, D.CREATE)):
             first = D.OPEN
@@ -203,18 +203,20 @@ async def _open(ctx: Ctx, req: CreateRequest,
     raise SmbError(NtStatus.SHARING_VIOLATION, "create kept racing with other creates")
 
 
+@dataclasses.dataclass(slots=True, eq=False)
 class _NewSd:
     """The descriptor a created object is born with (the vfs calls it just before it creates the
     object: :meth:`sofs.vfs.base.Vfs.open_stat` ``new_sd``): inherited from the parent and merged with
     a SecD context ([MS-SMB2] 3.3.5.9.6, [MS-DTYP] 2.5.3.4 via :func:`new_object_sd`). A parent that
     does not grant FILE_ADD_FILE / FILE_ADD_SUBDIRECTORY refuses the create before anything exists.
     ``ran``: the descriptor was decided (and stored by the vfs), not to be stored again. Made for
-    every CREATE that may create (OPEN_IF mostly opens): the session's token is looked up only here."""
+    every CREATE that may create (OPEN_IF mostly opens; made by ``_new_sd``): the session's token is
+    looked up only here."""
 
-    __slots__ = ("creator", "ran", "session", "vfs")
-
-    def __init__(self, vfs: Any, session: Any, creator: Any) -> None:
-        self.vfs, self.session, self.creator, self.ran = vfs, session, creator, False
+    vfs: Any
+    session: Any
+    creator: Any
+    ran: bool = False
 
     def __call__(self, path: str, is_directory: bool) -> bytes | None:
         try:
@@ -224,6 +226,9 @@ class _NewSd:
                            if e.status == NtStatus.ACCESS_DENIED else str(e)) from None
         self.ran = True
         return None if sd is None else sd.encode()
+
+
+_new_sd = slots_builder(_NewSd, 3)  # _NewSd(vfs, session, creator), one per CREATE that may create
 
 
 def _open_stat(vfs: Any, name: str, disp: int, opts: int, attrs: int, dialect: int,

@@ -148,8 +148,12 @@ class HandleMap:
         return next(self._pipe_ids) & 0xFFFFFFFFFFFFFFFF
 
     def add(self, h: Handle) -> None:
-        self.by_id[h.file_id] = h
-        self.by_session.setdefault(h.session, {})[h.file_id] = h
+        fid = h.file_id
+        self.by_id[fid] = h
+        mine = self.by_session.get(h.session)
+        if mine is None:  # (not setdefault: its default would be a new dict on every CREATE)
+            mine = self.by_session[h.session] = {}
+        mine[fid] = h
         if h.pid and h.handle is not None:
             vol = h.share.volume.name
             self.by_pid[(vol, h.pid)] = h
@@ -161,16 +165,17 @@ class HandleMap:
             h.local = lf
 
     def remove(self, h: Handle) -> None:
-        self.by_id.pop(h.file_id, None)
+        fid = h.file_id
+        self.by_id.pop(fid, None)
         mine = self.by_session.get(h.session)
-        if mine is not None and mine.get(h.file_id) is h:
-            del mine[h.file_id]
+        if mine is not None and mine.get(fid) is h:
+            del mine[fid]
             if not mine:
                 del self.by_session[h.session]
         if h.pid and h.handle is not None:
-            vol = h.share.volume.name
-            if self.by_pid.get((vol, h.pid)) is h:
-                del self.by_pid[(vol, h.pid)]
+            key = (h.share.volume.name, h.pid)
+            if self.by_pid.get(key) is h:
+                del self.by_pid[key]
         lf = h.local
         if lf is not None:
             try:

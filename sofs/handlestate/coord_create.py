@@ -45,7 +45,9 @@ _WRITE_DATA = int(A.FILE_WRITE_DATA)
 _DELETE_ON_CLOSE = int(O.DELETE_ON_CLOSE)
 SMB3_0 = 0x0300
 _SUCCESS = NtStatus.SUCCESS
-_new_open = slots_builder(Open, 13)  # Open(persistent_id ... owner_sid) without type.__call__ (one per CREATE)
+# the records every CREATE makes, built positionally without type.__call__ (codec.slots_builder)
+_new_open = slots_builder(Open, 13)  # Open(persistent_id ... owner_sid)
+_new_result = slots_builder(AdmitResult, 6)  # AdmitResult(persistent_id ... facts)
 
 
 def image(o: Open) -> OpenImage:
@@ -173,8 +175,7 @@ async def admit(c: VolumeCoordinator, req: AdmitRequest, hook: AsyncHook | None)
 
         await sync_facts(c, key, caller.endpoint)
         facts = carry_facts(c, key, caller.endpoint)
-    # positional: a keyword argument to a class builds a dict on every CREATE
-    return AdmitResult(o.persistent_id, level, lease, dgrant, False, facts)
+    return _new_result(o.persistent_id, level, lease, dgrant, False, facts)
 
 
 def _refuse_reused_guid(c: VolumeCoordinator, create_guid: bytes, client_guid: bytes) -> None:
