@@ -66,8 +66,10 @@ async def close_open(server: ServerState, op: Handle, query: bool = False) -> Fi
     vol = op.share.volume
     local = vol.local
     try:
-        # the in-process coordinator answers the usual close at once (no coroutine)
-        res = local.close_now(op.pid, op.written) if local is not None else None
+        # the in-process coordinator of a standalone server answers the usual close at once (no
+        # coroutine); a cluster node's calls go through its Router, which holds them while this
+        # process's opens are reclaimed at a new coordinator (one closed before would come back)
+        res = local.close_now(op.pid, op.written) if local is not None and vol.svc is local else None
         if res is None:
             res = await vol.svc.close(op.pid, op.written)
     except Exception:

