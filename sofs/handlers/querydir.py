@@ -21,6 +21,7 @@ from sofs.handlers.opens import DirCursor, change_time, get_open
 from sofs.security.abe import abe_filter
 from sofs.vfs.links import reparse_tag_of
 from sofs.vfs.names import fold_name
+from sofs.wire.codec import frozen_builder
 from sofs.wire.constants import QueryDirectoryFlags as QF
 from sofs.wire.fscc import DIR_INFO_CLASSES, DirEntry, encode_dir_entries
 from sofs.wire.fscc_constants import AccessMask as A
@@ -36,17 +37,17 @@ def _sort_key(e: Any) -> tuple[int, str]:
     return (2, fold_name(e.name))
 
 
+# DirEntry(name, file_id, creation, access, write, change, eof, allocation, attributes, ea_size,
+# short_name, reparse_tag, file_index), positional, at a third of DirEntry(...)'s cost: one per entry
+_entry = frozen_builder(DirEntry)
+
+
 def _list(vfs: Any, h: Any, pattern: str) -> list[DirEntry]:
     entries = sorted(vfs.list_directory(h, pattern), key=_sort_key)
-    out = []
-    for e in entries:
-        i = e.info
-        out.append(DirEntry(
-            name=e.name, file_id=i.file_id, creation_time=i.creation_time,
-            last_access_time=i.last_access_time, last_write_time=i.last_write_time,
-            change_time=change_time(i), end_of_file=i.end_of_file, allocation_size=i.allocation_size,
-            attributes=i.attributes, reparse_tag=reparse_tag_of(i.attributes)))
-    return out
+    return [_entry(e.name, (i := e.info).file_id, i.creation_time, i.last_access_time, i.last_write_time,
+                   change_time(i), i.end_of_file, i.allocation_size, i.attributes, 0, "",
+                   reparse_tag_of(i.attributes), 0)
+            for e in entries]
 
 
 def _alive(vfs: Any, h: Any, entries: list[DirEntry]) -> list[DirEntry]:

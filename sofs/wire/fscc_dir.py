@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sofs.wire.errors import WireError, invalid
-from sofs.wire.fscc_base import Buffer, align, take, unpack, utf16_decode, utf16_encode
+from sofs.wire.fscc_base import Buffer, take, unpack, utf16_decode, utf16_encode
 from sofs.wire.fscc_constants import FileAttributes
 from sofs.wire.fscc_constants import FileInfoClass as FIC
 from sofs.wire.status import NtStatus
@@ -47,6 +47,12 @@ class DirEntry:
 _DIR = struct.Struct("<IIqqqqqqII")  # 64 bytes, FileDirectoryInformation
 _U32 = struct.Struct("<I")
 _NAMES = struct.Struct("<III")
+# each class's fixed part in one pack (the common 64 bytes, then the class's own fields)
+_FULL = struct.Struct("<IIqqqqqqIII")  # + EaSize
+_ID_FULL = struct.Struct("<IIqqqqqqIII4xQ")  # + EaSize, Reserved, FileId
+_BOTH = struct.Struct("<IIqqqqqqIII26s")  # + EaSize, ShortNameLength, Reserved1, ShortName[24]
+_ID_BOTH = struct.Struct("<IIqqqqqqIII26s2xQ")  # + Reserved2, FileId
+_EXTD = struct.Struct("<IIqqqqqqIIII16s")  # + EaSize, ReparsePointTag, FileId (128 bits)
 
 
 _NO_SHORT = bytes(26)  # ShortNameLength 0, Reserved, ShortName[24] zeroed
@@ -64,29 +70,31 @@ def _ea_field(e: DirEntry) -> int:
     return e.reparse_tag if e.attributes & _REPARSE_POINT else e.ea_size
 
 
-def _common(e: DirEntry, name: bytes) -> bytes:
-    return _DIR.pack(0, e.file_index, e.creation_time, e.last_access_time, e.last_write_time,
-                     e.change_time, e.end_of_file, e.allocation_size, e.attributes, len(name))
-
-
 def _enc_directory(e: DirEntry, name: bytes) -> bytes:
-    return _common(e, name) + name
+    return _DIR.pack(0, e.file_index, e.creation_time, e.last_access_time, e.last_write_time,
+                     e.change_time, e.end_of_file, e.allocation_size, e.attributes, len(name)) + name
 
 
 def _enc_full(e: DirEntry, name: bytes) -> bytes:
-    return _common(e, name) + _U32.pack(_ea_field(e)) + name
+    return _FULL.pack(0, e.file_index, e.creation_time, e.last_access_time, e.last_write_time, e.change_time,
+                      e.end_of_file, e.allocation_size, e.attributes, len(name), _ea_field(e)) + name
 
 
 def _enc_id_full(e: DirEntry, name: bytes) -> bytes:
-    return _common(e, name) + struct.pack("<I4xQ", _ea_field(e), e.file_id) + name
+    return _ID_FULL.pack(0, e.file_index, e.creation_time, e.last_access_time, e.last_write_time, e.change_time,
+                         e.end_of_file, e.allocation_size, e.attributes, len(name), _ea_field(e),
+                         e.file_id) + name
 
 
 def _enc_both(e: DirEntry, name: bytes) -> bytes:
-    return _common(e, name) + _U32.pack(_ea_field(e)) + _short(e) + name
+    return _BOTH.pack(0, e.file_index, e.creation_time, e.last_access_time, e.last_write_time, e.change_time,
+                      e.end_of_file, e.allocation_size, e.attributes, len(name), _ea_field(e), _short(e)) + name
 
 
 def _enc_id_both(e: DirEntry, name: bytes) -> bytes:
-    return _common(e, name) + _U32.pack(_ea_field(e)) + _short(e) + struct.pack("<2xQ", e.file_id) + name
+    return _ID_BOTH.pack(0, e.file_index, e.creation_time, e.last_access_time, e.last_write_time, e.change_time,
+                         e.end_of_file, e.allocation_size, e.attributes, len(name), _ea_field(e), _short(e),
+                         e.file_id) + name
 
 
 def _enc_names(e: DirEntry, name: bytes) -> bytes:
@@ -94,13 +102,15 @@ def _enc_names(e: DirEntry, name: bytes) -> bytes:
 
 
 def _enc_id_extd(e: DirEntry, name: bytes) -> bytes:
-    return (_common(e, name) + struct.pack("<II", e.ea_size, e.reparse_tag)
-            + e.file_id.to_bytes(16, "little") + name)
+    return _EXTD.pack(0, e.file_index, e.creation_time, e.last_access_time, e.last_write_time, e.change_time,
+                      e.end_of_file, e.allocation_size, e.attributes, len(name), e.ea_size, e.reparse_tag,
+                      e.file_id.to_bytes(16, "little")) + name
 
 
 def _enc_id_extd_both(e: DirEntry, name: bytes) -> bytes:
-    return (_common(e, name) + struct.pack("<II", e.ea_size, e.reparse_tag)
-            + e.file_id.to_bytes(16, "little") + _short(e) + name)
+    return _EXTD.pack(0, e.file_index, e.creation_time, e.last_access_time, e.last_write_time, e.change_time,
+                      e.end_of_file, e.allocation_size, e.attributes, len(name), e.ea_size, e.reparse_tag,
+                      e.file_id.to_bytes(16, "little")) + _short(e) + name
 
 
 _Encoder = Callable[[DirEntry, bytes], bytes]
@@ -141,19 +151,23 @@ def encode_dir_entries(info_class: int, entries: Iterable[DirEntry], max_bytes: 
     enc, _ = _encoder(info_class)
     out = bytearray()
     prev = -1
-    count = 0
+    count = end = 0
     for e in entries:
         data = enc(e, utf16_encode(e.name))
-        pos = align(len(out), 8)
+        pos = (end + 7) & ~7
         if pos + len(data) > max_bytes:
             break
         if prev >= 0:
-            out += b"\0" * (pos - len(out))
+            out += _PAD[pos - end]
             _U32.pack_into(out, prev, pos - prev)
         out += data
         prev = pos
+        end = pos + len(data)
         count += 1
     return bytes(out), count
+
+
+_PAD = tuple(bytes(n) for n in range(8))
 
 
 def _dec_short(buf: Buffer, off: int) -> str:

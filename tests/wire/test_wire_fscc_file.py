@@ -155,3 +155,20 @@ def test_basic_matches_smbprotocol() -> None:
     sp.unpack(FileBasicInformation(11, 22, 33, 44, 0x21).encode())
     assert sp["creation_time"].get_value() is not None
     assert sp["file_attributes"].get_value() == 0x21
+
+
+def test_all_information_packs_the_nine_classes_back_to_back() -> None:
+    """``FileAllInformation.pack`` (QUERY_INFO's one-struct path) against each class's own encoding,
+    every field distinct, and the decoder reading back what was packed."""
+    parts = (fscc.FileBasicInformation(11, 12, 13, 14, 0x20),
+             fscc.FileStandardInformation(4096, 4000, 2, True, False),
+             fscc.FileInternalInformation(0x1122334455667788), fscc.FileEaInformation(44),
+             fscc.FileAccessInformation(0x12019F), fscc.FilePositionInformation(512),
+             fscc.FileModeInformation(0x10), fscc.FileAlignmentInformation(0),
+             FileNameInformation("\\dir\\file.txt"))
+    whole = FileAllInformation(*parts)
+    data = whole.encode()
+    assert data == b"".join(p.encode() for p in parts)
+    assert data == FileAllInformation.pack(11, 12, 13, 14, 0x20, 4096, 4000, 2, True, False, 0x1122334455667788,
+                                           44, 0x12019F, 512, 0x10, 0, "\\dir\\file.txt")
+    assert FileAllInformation.decode(data) == whole
