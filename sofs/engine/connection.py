@@ -36,6 +36,7 @@ _ASYNC = int(HeaderFlags.ASYNC_COMMAND)
 _CANCEL = int(Command.CANCEL)
 _ZERO16 = bytes(16)
 _PAD = bytes(8)
+_EMPTY = memoryview(b"")
 
 
 class ProtocolViolation(Exception):
@@ -43,11 +44,11 @@ class ProtocolViolation(Exception):
 
 
 @dataclass(slots=True)
-class Request:
-    """One SMB2 request of a chain: its header and the whole message as a zero-copy view."""
+class Request(Header):
+    """One SMB2 request of a chain: its decoded header (it is the :class:`Header`: one object per
+    request, not two) and the whole message as a zero-copy view."""
 
-    header: Header
-    msg: memoryview
+    msg: memoryview = _EMPTY
     encrypted: bool = False
 
 
@@ -152,7 +153,7 @@ class Engine:
         total = len(frame)
         while True:
             try:
-                hdr = Header.decode(frame, pos)
+                hdr = Request.decode(frame, pos)
             except WireError as e:
                 raise ProtocolViolation(str(e)) from None
             if hdr.flags & _RESPONSE:
@@ -171,7 +172,10 @@ class Engine:
                     raise ProtocolViolation(
                         f"message id {hdr.message_id} (charge {charge}) outside the granted window "
                         f"[{conn.window.low}, {conn.window.high})")
-            out.append(Request(hdr, frame if end - pos == total else frame[pos:end], encrypted))
+            hdr.msg = frame if end - pos == total else frame[pos:end]
+            if encrypted:
+                hdr.encrypted = True
+            out.append(hdr)
             if not nxt:
                 return out
             pos = end

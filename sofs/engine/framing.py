@@ -21,12 +21,15 @@ connection had (issue 16: 1,000 idle connections cost 256 MiB for it).
 """
 from __future__ import annotations
 
+import struct
+
 from sofs.wire.bufpool import POOL
 
 MAX_FRAME = 16 * 1024 * 1024 + 4096
 ROLLING = 256 * 1024
 CARRY_MAX = 8 * 1024
 """An incomplete frame up to this size (with its 4-byte header) waits in its reader as ``bytes``."""
+_BE32 = struct.Struct(">I")  # a transport header: type byte and 24-bit length, big-endian
 NBSS_SESSION_MESSAGE = 0x00
 NBSS_SESSION_REQUEST_TYPE = 0x81
 NBSS_KEEP_ALIVE = 0x85
@@ -63,6 +66,8 @@ class FrameReader:
         self._carry = b""  # the start of an incomplete frame (at most CARRY_MAX bytes)
         self._big: memoryview | None = None  # an incomplete longer frame, received in place
         self._big_filled = 0
+        if max_frame < len(area.buf):  # a message that fits the area is never refused (buffer_updated)
+            raise ValueError(f"max_frame {max_frame} is below the receive area's {len(area.buf)} bytes")
         self.max_frame = max_frame
 
     @property
@@ -92,6 +97,10 @@ class FrameReader:
             self._big = None
             return frames
         buf, view = self._area.buf, self._area.view
+        if not self._carry and _BE32.unpack_from(buf)[0] == nbytes - 4:
+            # the usual receive: exactly one whole SMB2 message (type byte 0 and its length, which
+            # fits the area, so is below max_frame)
+            return [memoryview(bytes(view[4:nbytes]))]
         start, end = 0, len(self._carry) + nbytes
         while end - start >= 4:
             length = (buf[start + 1] << 16) | (buf[start + 2] << 8) | buf[start + 3]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
@@ -54,18 +55,16 @@ SETTLE_S = 1.0  # how long a response waits for an earlier request's coordinator
 MAX_ASYNC_CREDITS = 512  # Windows' (and smbtorture's) max async credits per connection
 
 
+@dataclass(slots=True)
 class _ChainRun(ChainState):
     """A chain's state (what its requests inherit) and its responses not yet sent (they go out
-    together, or before an interim response): one object per chain."""
+    together, or before an interim response): one object per chain (made by one ``__init__``, the
+    dataclass's, for ChainState's fields and these)."""
 
-    __slots__ = ("encrypt_with", "mark", "outs", "task")
-
-    def __init__(self, mark: int = 0) -> None:
-        ChainState.__init__(self)
-        self.outs: list[Outgoing] = []
-        self.mark = mark  # the output barrier's count when the chain started (OutputBarrier.settle)
-        self.encrypt_with: Session | None = None
-        self.task: asyncio.Task[None] | None = None  # set once the chain suspends (see eager.py)
+    mark: int = 0  # the output barrier's count when the chain started (OutputBarrier.settle)
+    outs: list[Outgoing] | None = None  # a compound's (a lone request's answer is sent at once)
+    encrypt_with: Session | None = None
+    task: asyncio.Task[None] | None = None  # set once the chain suspends (see eager.py)
 
 
 class SmbConnection(asyncio.BufferedProtocol):
@@ -81,6 +80,7 @@ class SmbConnection(asyncio.BufferedProtocol):
         self._held: list[tuple[list[Any], int]] | None = None  # output waiting for owed journal commits
         self._writable = asyncio.Event()
         self._writable.set()
+        self.writable = True  # _writable's state as a plain attribute (read for every response)
         self.closed = False
         self.peer = ""
         self.token = token  # the main process's number for this connection (several worker processes)
@@ -139,7 +139,7 @@ class SmbConnection(asyncio.BufferedProtocol):
         mark = self.server.barrier.count
         try:
             for chain in chains:
-                run = _ChainRun(mark)
+                run = _ChainRun(mark=mark)
                 coro = self._run_chain(chain, run)
                 try:
                     first = coro.send(None)
@@ -161,13 +161,16 @@ class SmbConnection(asyncio.BufferedProtocol):
         return False
 
     def pause_writing(self) -> None:
+        self.writable = False
         self._writable.clear()
 
     def resume_writing(self) -> None:
+        self.writable = True
         self._writable.set()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.writable = True
         self._writable.set()
         assert self.engine is not None
         conn = self.engine.conn
@@ -199,8 +202,7 @@ class SmbConnection(asyncio.BufferedProtocol):
         if (t is None or self.closed or len(chain.requests) != 1 or chain.encrypted
                 or self.engine.reader.pending or self.pending_by_mid or self.pending_by_async):
             return None
-        req = chain.requests[0]
-        hdr = req.header
+        hdr = req = chain.requests[0]
         try:
             state = conn.export_negotiated(hdr.message_id, hdr.credit_charge if conn.supports_multi_credit else 1)
         except ValueError:
@@ -279,26 +281,28 @@ class SmbConnection(asyncio.BufferedProtocol):
             n = len(requests)
             if n == 1:  # the usual chain: one request, its answer alone
                 req = requests[0]
-                if req.header.command == _CANCEL:
-                    self._cancel(req.header)
+                if req.command == _CANCEL:
+                    self._cancel(req)
                     return
                 out = await self._run_one(req, run)
                 if out is not None:
-                    if self._writable.is_set():
+                    if self.writable:
                         self._emit([out], run.encrypt_with, run.mark)
                     else:
                         await self._send([out], run.encrypt_with, run.mark)
                 return
+            run.outs = []
             for i, req in enumerate(requests):
-                command = req.header.command
+                command = req.command
                 if command == _CANCEL:
-                    self._cancel(req.header)
+                    self._cancel(req)
                     continue
                 run.index, run.last = i, i + 1 == n
                 out = await self._run_one(req, run)
                 if command == _CREATE and _is_error(run.status) and not run.create_error:
                     run.create_error = run.status  # Samba: compound_create_err
                 if out is not None:
+                    assert run.outs is not None  # set above; _go_async leaves a list
                     run.outs.append(out)
             if run.outs:
                 await self._send(run.outs, run.encrypt_with, run.mark)
@@ -317,9 +321,9 @@ class SmbConnection(asyncio.BufferedProtocol):
 
     async def _run_one(self, req: Request, run: _ChainRun) -> Outgoing | None:
         assert self.engine is not None
-        hdr = req.header
+        hdr = req
         conn = self.engine.conn
-        ctx = Ctx(self.server, conn, hdr, req.msg, run, req.encrypted, self, self._go_async_cb)
+        ctx = Ctx(self.server, conn, req, req.msg, run, req.encrypted, self, self._go_async_cb)
         tracing = trace.isEnabledFor(_DEBUG)
         if tracing:
             trace.debug("conn %d mid %d %s sid 0x%x tid %d", conn.conn_id, hdr.message_id,
@@ -446,7 +450,9 @@ class SmbConnection(asyncio.BufferedProtocol):
         ctx.async_id = self.engine.conn.new_async_id()
         self.pending_by_async[ctx.async_id] = (run, ctx)
         interim = self._response(ctx, NtStatus.PENDING, (ERROR_BODY,), interim=True)
-        outs, run.outs = run.outs + [interim], []
+        outs = [*run.outs, interim] if run.outs else [interim]
+        if run.outs is not None:
+            run.outs = []
         await self._send(outs, run.encrypt_with or self._encrypt_session(ctx), run.mark)
 
     def _cancel(self, hdr: Header) -> None:
@@ -470,7 +476,7 @@ class SmbConnection(asyncio.BufferedProtocol):
             ctx.cancel_requested = True
 
     async def _send(self, outs: list[Outgoing], encrypt_with: Session | None, mark: int | None = None) -> None:
-        if not self._writable.is_set() and not self.closed:
+        if not self.writable and not self.closed:
             await self._writable.wait()
         self._emit(outs, encrypt_with, mark)
 

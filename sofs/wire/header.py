@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Self
 
 from sofs.wire.codec import HEADER_SIZE, Buffer
 from sofs.wire.constants import HeaderFlags
@@ -58,7 +59,7 @@ class Header:
     signature: bytes = _ZERO_SIG
 
     @classmethod
-    def decode(cls, buf: Buffer, offset: int = 0) -> Header:
+    def decode(cls, buf: Buffer, offset: int = 0) -> Self:
         """Decode the 64-byte header at ``offset``; WireError on short data, bad magic or size."""
         try:
             (magic, size, charge, status, command, credits, flags, next_command, message_id,

@@ -127,3 +127,18 @@ def test_engine_answers_session_request_before_negotiate_only() -> None:
     eng.conn.negotiated = True
     with pytest.raises(ProtocolViolation):
         eng.receive_data(SESSION_REQUEST)
+
+
+def test_one_whole_message_per_receive_and_what_follows() -> None:
+    """The one-message receive (no carry, exactly one frame) and the general path agree."""
+    r = FrameReader()
+    msg = b"\xfeSMB" + bytes(60)
+    assert [bytes(f) for f in r.feed(frame_header(len(msg)) + msg)] == [msg]
+    assert [bytes(f) for f in r.feed(frame_header(len(msg)) + msg + frame_header(3))] == [msg]
+    assert r.pending == 4  # the next frame's header waits
+    assert [bytes(f) for f in r.feed(b"abc")] == [b"abc"]
+
+
+def test_max_frame_below_the_receive_area_is_refused() -> None:
+    with pytest.raises(ValueError):
+        FrameReader(max_frame=1024)

@@ -21,7 +21,7 @@ def test_a_lone_request_is_the_frame_itself() -> None:
     chain = _engine().parse_frame(frame)
     assert len(chain.requests) == 1
     req = chain.requests[0]
-    assert req.header.command == 0 and req.header.message_id == 0
+    assert req.command == 0 and req.message_id == 0
     assert bytes(req.msg) == bytes(frame)
 
 
@@ -31,7 +31,7 @@ def test_a_compound_is_split_at_next_command() -> None:
     first = _request(command=13, message_id=0, next_command=72)
     frame = memoryview(first + _request(command=13, message_id=1))
     chain = eng.parse_frame(frame)
-    assert [r.header.message_id for r in chain.requests] == [0, 1]
+    assert [r.message_id for r in chain.requests] == [0, 1]
     assert [len(r.msg) for r in chain.requests] == [72, 72]
 
 

@@ -97,3 +97,25 @@ def test_write_response_golden() -> None:
     body = WriteResponse(4096, 0).encode()
     assert body.hex() == "1100" "0000" "00100000" "00000000" "0000" "0000" "00"
     assert WriteResponse.decode(HDR + body) == WriteResponse(4096, 0)
+
+
+def test_write_request_data_must_lie_in_the_message() -> None:
+    """WriteRequest.decode's inline bounds check is take_buffer's: data before the end of the fixed
+    part or past the message is INVALID_PARAMETER; a zero length takes any offset."""
+    good = bytearray(HDR + WriteRequest(7, FID, b"abcd").encode())
+    assert bytes(WriteRequest.decode(good).data) == b"abcd"
+    for off, length in ((64 + 47, 4), (64 + 48, 5), (0xFFFF, 1)):
+        bad = bytearray(good)
+        bad[64 + 2:64 + 8] = off.to_bytes(2, "little") + length.to_bytes(4, "little")
+        with pytest.raises(WireError) as e:
+            WriteRequest.decode(bad)
+        assert e.value.status == 0xC000000D
+    empty = bytearray(good)
+    empty[64 + 2:64 + 8] = (12).to_bytes(2, "little") + bytes(4)
+    assert bytes(WriteRequest.decode(empty).data) == b""
+    with pytest.raises(WireError):
+        WriteRequest.decode(good[:64 + 47])  # shorter than the fixed part
+    wrong = bytearray(good)
+    wrong[64] = 48  # StructureSize
+    with pytest.raises(WireError):
+        WriteRequest.decode(wrong)
