@@ -68,7 +68,6 @@ class Reply:
 
     body: Sequence[Buffer]
     status: int = 0
-    credits_extra: int = 0
 
 
 def reply(body: Buffer, status: int = 0) -> Reply:
@@ -109,6 +108,7 @@ class Ctx:
         "encrypted",
         "header",
         "msg",
+        "open",
         "server",
         "session",
         "tree",
@@ -123,6 +123,7 @@ class Ctx:
         self.msg = msg
         self.session: Session | None = None
         self.tree: TreeConnect | None = None
+        self.open: Any = None  # the handle the request's FileId names, looked up by dispatch (opens.lookup_open)
         self.chain = chain
         self.encrypted = encrypted
         self.driver = driver  # the connection driver (sofs.server.connection.SmbConnection)

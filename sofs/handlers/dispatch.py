@@ -26,12 +26,13 @@ from typing import Any
 from sofs.engine.state import Session, SessionState
 from sofs.handlers.base import ConnectionAbort, Ctx, Reply, SmbError
 from sofs.handlers.durable import on_request
+from sofs.handlers.opens import lookup_open
 from sofs.wire.constants import Command, HeaderFlags
 from sofs.wire.errors import WireError
+from sofs.wire.messages import REQUEST_TYPES
 from sofs.wire.status import NtStatus
 
 log = logging.getLogger("sofs.dispatch")
-_RELATED = b"\xff" * 16
 # requests naming an open by FileId: the modifying ones fail on a stale ChannelSequence, the others
 # only move it forward ([MS-SMB2] 3.3.5.2.10)
 _MODIFYING = frozenset({Command.WRITE, Command.SET_INFO, Command.IOCTL, Command.LOCK})
@@ -101,31 +102,6 @@ def handler_for(command: int) -> Handler | None:
     return fn
 
 
-_request_types: dict[int, Any] | None = None
-
-
-def _request_type(command: int) -> Any:
-    global _request_types
-    types = _request_types
-    if types is None:  # resolved once: an import statement per request costs as much as a decode
-        try:
-            from sofs.wire.messages import REQUEST_TYPES
-        except ImportError:
-            types = _fallback_types()
-        else:
-            types = REQUEST_TYPES
-        _request_types = types
-    return types.get(command)
-
-
-def _fallback_types() -> dict[int, type]:
-    from sofs.wire.messages import misc, negotiate, session, tree
-
-    return {Command.NEGOTIATE: negotiate.NegotiateRequest, Command.SESSION_SETUP: session.SessionSetupRequest,
-            Command.LOGOFF: session.LogoffRequest, Command.TREE_CONNECT: tree.TreeConnectRequest,
-            Command.TREE_DISCONNECT: tree.TreeDisconnectRequest, Command.ECHO: misc.EchoRequest}
-
-
 # hot-path constants as plain ints/members (an enum class attribute costs ~0.1 µs per access on 3.11)
 _CMD_NEGOTIATE = int(Command.NEGOTIATE)
 _CMD_CLOSE = int(Command.CLOSE)
@@ -172,11 +148,18 @@ def check_session(ctx: Ctx, spec: CommandSpec) -> None:
     chain = ctx.chain
     related = hdr.flags & _FLAG_RELATED
     # a related request uses the previous request's session (Samba: last_session_id), whatever it says
-    sid = chain.session_id if related else hdr.session_id
-    chain.session_id = 0
-    if not related:
+    if related:
+        sid = chain.session_id
+    else:
+        sid = hdr.session_id
         chain.file_id = None
-    session, status = _lookup_session(ctx, sid)
+    chain.session_id = 0
+    session = ctx.server.sessions.get(sid) if sid else None
+    if (session is not None and session.connection is ctx.conn and session.state is _VALID
+            and session.expires_at is None):
+        status = 0  # the usual request: what _lookup_session answers, without its call
+    else:
+        session, status = _lookup_session(ctx, sid)
     expired = status == _SESSION_EXPIRED
     if not status or expired:
         chain.session_id = sid
@@ -234,7 +217,7 @@ def prepare(ctx: Ctx) -> tuple[Handler, Any, bool]:
         handler = _resolved[command]
     except KeyError:
         handler = handler_for(command)
-    rtype = _request_type(command)
+    rtype: Any = REQUEST_TYPES.get(command)
     if handler is None or rtype is None:
         raise SmbError(NtStatus.NOT_SUPPORTED, f"{Command(command).name} not implemented")
     try:
@@ -242,11 +225,9 @@ def prepare(ctx: Ctx) -> tuple[Handler, Any, bool]:
     except WireError as e:
         raise SmbError(e.status, str(e)) from None
     if command in _FILE_ID_COMMANDS:
-        # [MS-SMB2] 3.3.5.2.10 ChannelSequence (every open) and the CreateGuid replay entry of a durable open
-        fid = req.file_id
-        h = ctx.server.handles.by_id.get(fid if type(fid) is bytes else bytes(fid))
-        if h is None and fid == _RELATED and ctx.chain.file_id is not None:
-            h = ctx.server.handles.by_id.get(ctx.chain.file_id)
+        # the open the FileId names, looked up once: the handler's get_open checks it (FILE_CLOSED)
+        # and the ChannelSequence / replay step below uses it ([MS-SMB2] 3.3.5.2.10)
+        h = ctx.open = lookup_open(ctx, req.file_id)
         # nothing to do while the ChannelSequence is the open's (durable or not: channel_rule keeps
         # it) and no replay entry waits for the first use (a CLOSE drops it with the open)
         if h is not None and ((h.replay_pending and command != _CMD_CLOSE)

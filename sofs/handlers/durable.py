@@ -326,8 +326,7 @@ async def on_request(ctx: Ctx, req: Any, modifies: bool, closing: bool = False) 
     if fid is None:
         return
     raw = bytes(fid)
-    handles = ctx.server.handles
-    h = handles.by_id.get(ctx.chain.file_id if raw == _RELATED and ctx.chain.file_id else raw)
+    h = ctx.open  # dispatch looked the FileId up (opens.lookup_open)
     if h is None or h.session is not ctx.session or h.closed:
         return
     if h.replay_pending and not closing and not ctx.header.is_related and raw != _RELATED:

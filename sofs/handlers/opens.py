@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sofs.handlers.base import Ctx, SmbError
+from sofs.handlers.base import FILE_ID_RELATED, Ctx, SmbError
 from sofs.handlestate.api import Caller, Change, LeaseGrant
 from sofs.handlestate.model import stream_key
 from sofs.wire.codec import make_file_id
@@ -206,19 +206,36 @@ def resolve_file_id(ctx: Ctx, file_id: bytes | memoryview | tuple[int, int]) -> 
     return ctx.file_id(bytes(file_id))
 
 
+def lookup_open(ctx: Ctx, file_id: bytes | memoryview) -> Handle | None:
+    """The handle a request's FileId names, None if none; not checked against the request's session
+    and tree (:func:`get_open` does). A related request's is the compound's previous FileId, whatever
+    it says (Samba compat_chain_fsp, [MS-SMB2] 3.3.5.2.7.2). :func:`sofs.handlers.dispatch.prepare`
+    looks the FileId of every command that names an open up once, here, into ``ctx.open``."""
+    if ctx.header.flags & _RELATED_FLAG:
+        fid = ctx.chain.file_id
+        if fid is None:
+            if file_id == FILE_ID_RELATED:
+                return None
+            fid = bytes(file_id)
+    else:
+        fid = file_id if type(file_id) is bytes else bytes(file_id)
+    return ctx.server.handles.by_id.get(fid)  # type: ignore[no-any-return]
+
+
 def get_open(ctx: Ctx, file_id: bytes | memoryview | tuple[int, int]) -> Handle:
-    """The handle named by ``file_id`` for this session and tree; FILE_CLOSED otherwise.
+    """The handle named by ``file_id`` (the request's FileId) for this session and tree; FILE_CLOSED
+    otherwise. Uses the handle dispatch looked up (``ctx.open``) when there is one.
 
     Records the FileId for following related requests of a compound.
     """
-    if type(file_id) is tuple:
-        file_id = make_file_id(*file_id)
-    # Ctx.file_id only for a related request (the others name their open: no call for them)
-    fid = ctx.file_id(file_id) if ctx.header.flags & _RELATED_FLAG else bytes(file_id)  # type: ignore[arg-type]
-    h = ctx.server.handles.by_id.get(fid)
+    h = ctx.open
+    if h is None:
+        if type(file_id) is tuple:
+            file_id = make_file_id(*file_id)
+        h = lookup_open(ctx, file_id)  # type: ignore[arg-type]
     if h is None or h.closed or h.session is not ctx.session or h.tree is not ctx.tree:
-        raise SmbError(NtStatus.FILE_CLOSED, f"no open {fid.hex()}")
-    ctx.chain.file_id = fid  # Ctx.set_file_id
+        raise SmbError(NtStatus.FILE_CLOSED, f"no open {file_id if type(file_id) is tuple else bytes(file_id).hex()}")
+    ctx.chain.file_id = h.file_id  # Ctx.set_file_id
     return h
 
 

@@ -14,6 +14,7 @@ Position: like Samba, a READ/WRITE leaves FilePositionInformation at offset + by
 from __future__ import annotations
 
 import os
+import struct
 from typing import Any
 
 from sofs.handlers import writetime
@@ -41,7 +42,8 @@ _FLUSH_BODY = FlushResponse().encode()
 _WRITE_THROUGH = int(WriteFlags.WRITE_THROUGH)  # ints: ``int & IntFlag`` builds an enum member per request
 _WRITE_ACCESS = int(A.FILE_WRITE_DATA | A.FILE_APPEND_DATA)
 _FILE_WRITE_THROUGH = 0x2  # [MS-SMB2] 2.2.13 CreateOptions FILE_WRITE_THROUGH (kept in Handle.mode)
-_WRITE_RSP = WriteResponse.LAYOUT.struct  # [MS-SMB2] 2.2.22, packed without a WriteResponse object
+_WRITE_RSP = struct.Struct(WriteResponse.LAYOUT.struct.format + "x")
+"""[MS-SMB2] 2.2.22 with its one byte of Buffer, packed without a WriteResponse object."""
 _READ_ACCESS = int(A.FILE_READ_DATA | A.FILE_EXECUTE)
 _NO_CHANNEL = int(ChannelType.NONE)
 
@@ -178,7 +180,9 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
         raise SmbError(NtStatus.FILE_LOCK_CONFLICT)  # a byte-range lock ([MS-SMB2] 3.3.5.13)
     sync = bool(req.flags & _WRITE_THROUGH or op.mode & _FILE_WRITE_THROUGH)
     fd = op.handle.fd
-    wt = writetime.before_write(op) if length else None
+    wt = op.writetime
+    if wt is None and length:  # the open's first write (or its write time is not pinned)
+        wt = writetime.before_write(op)
     restored = None
     try:
         if fd < 0:  # no OS descriptor (CephVfs): the VFS writes, always in the pool
@@ -201,7 +205,7 @@ async def handle_write(ctx: Ctx, req: WriteRequest) -> Reply:
     if frozen:  # a write time made sticky with SET_INFO -1 survives this write ([MS-FSA] 2.1.4.17)
         await run_fs(op.share.vfs.set_basic_info, op.handle, 0, 0, frozen)
     vol.contend_write(op)  # other opens' read caching breaks to none ([MS-FSA] 2.1.4.12)
-    return Reply((_WRITE_RSP.pack(17, 0, n, 0, 0, 0) + b"\0",))
+    return Reply((_WRITE_RSP.pack(17, 0, n, 0, 0, 0),))
 
 
 # --- FLUSH --------------------------------------------------------------------------------------

@@ -102,9 +102,10 @@ def restore_vfs(vfs: Any, h: Any, wt: WriteTime | None) -> int | None:
 
 def after_write(op: Any, restored: int | None = None) -> None:
     """Put the pinned write time back (unless :func:`restore` already put this very value back) and
-    schedule the one delayed update."""
+    schedule the one delayed update. An open has a record only while its write time is pinned: an
+    explicit write time (SET_INFO, which freezes it) drops the records of all opens (:func:`cancel_all`)."""
     wt: WriteTime | None = op.writetime
-    if wt is None or not _applies(op):
+    if wt is None:
         return
     # not restored yet, or the delayed update fired meanwhile
     if restored != wt.pinned_ns:

@@ -570,8 +570,8 @@ class VolumeCoordinator:
 
     def write_contends(self, file_id: int, stream_key: str) -> bool:
         """Does a write to this stream have read caching to break (level II oplocks, R leases)?"""
-        key = (file_id, stream_key)
-        return key in self.oplock_opens or bool(self.table.leases.of_file(key))
+        key = (file_id, stream_key)  # (every WRITE asks: the lease index read without of_file's call)
+        return key in self.oplock_opens or bool(self.table.leases.by_file.get(key))
 
     def set_watching(self) -> None:
         on = bool(self.notify.watches or self.dir_leases)

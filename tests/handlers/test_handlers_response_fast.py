@@ -23,4 +23,4 @@ def test_write_response_pack_matches_the_dataclass(n: int) -> None:
     from sofs.handlers import readwrite
     from sofs.wire.messages.io import WriteResponse
 
-    assert readwrite._WRITE_RSP.pack(17, 0, n, 0, 0, 0) + b"\0" == WriteResponse(count=n, remaining=0).encode()
+    assert readwrite._WRITE_RSP.pack(17, 0, n, 0, 0, 0) == WriteResponse(count=n, remaining=0).encode()
