@@ -57,6 +57,7 @@ def share_status(f: OpenFile, skey: str, granted_access: int, share_access: int)
 
 
 _OK = NtStatus.SUCCESS
+_tuple_new = tuple.__new__
 
 
 class TableClose(NamedTuple):
@@ -235,7 +236,8 @@ class OpenTable:
             return TableClose(o.file_id, o.path, o.stream, True, not f.opens)
         if not f.opens and f.delete_pending:
             return TableClose(o.file_id, f.path or o.path, None, True, True)
-        return TableClose(o.file_id, o.path, o.stream, False, not f.opens)
+        # the usual close: TableClose(...) without the Python __new__ of a NamedTuple (what it calls)
+        return _tuple_new(TableClose, (o.file_id, o.path, o.stream, False, not f.opens))
 
     def finish_delete(self, file_id: int, stream: str | None = None) -> None:
         """The object from a ``TableClose(delete=True)`` is gone (or failed): clear the flag."""

@@ -46,6 +46,7 @@ from sofs.vfs.names import NameError_, SmbPath, fold_name, parse_smb_path
 from sofs.vfs.streams import META_DIR, StreamStore
 from sofs.vfs.sysio import fallocate_keep_size, rename_noreplace
 from sofs.vfs.xattrmeta import XattrMetadata
+from sofs.wire.codec import slots_builder
 from sofs.wire.fscc_constants import CreateAction, CreateDisposition, CreateOptions
 from sofs.wire.fscc_constants import FileAttributes as FA
 from sofs.wire.status import NtStatus
@@ -78,6 +79,9 @@ class PosixHandle:
     file_id: int
     closed: bool = False
     is_link: bool = False  # a symbolic link opened with FILE_OPEN_REPARSE_POINT (fd is O_PATH)
+
+
+_new_handle = slots_builder(PosixHandle, 6)  # PosixHandle(fd ... file_id) without type.__call__ (every CREATE)
 
 
 def _err(e: OSError, message: str = "") -> VfsError:
@@ -343,12 +347,12 @@ class PosixVfs(XattrMetadata):
         if _S_ISDIR(mode):
             if want_file or disposition in _TRUNCATING:
                 raise VfsError(NtStatus.FILE_IS_A_DIRECTORY, path)
-            return PosixHandle(fd, fd, path, None, True, fid)
+            return _new_handle(fd, fd, path, None, True, fid)
         if not _S_ISREG(mode):
             raise VfsError(NtStatus.ACCESS_DENIED, f"{path}: not a regular file or directory")
         if want_dir:
             raise VfsError(NtStatus.NOT_A_DIRECTORY, path)
-        return PosixHandle(fd, fd, path, None, False, fid)
+        return _new_handle(fd, fd, path, None, False, fid)
 
     def overwrite(self, h: PosixHandle, attributes: int = 0) -> None:
         """The destructive half of SUPERSEDE/OVERWRITE: truncate to 0; for a file also set
