@@ -97,6 +97,7 @@ def creating_needs_write(disposition: int, exists: bool) -> bool:
     return disposition == D.OPEN_IF and not exists
 
 
+@lru_cache(maxsize=256)  # pure; asked on every CREATE with the few values clients send
 def stored_create_attributes(file_attributes: int, is_directory: bool) -> int:
     """Attributes a new file/directory keeps from the request (ARCHIVE added for files)."""
     attrs = file_attributes & ATTRIBUTES_ON_CREATE
