@@ -27,6 +27,21 @@ FILE_ID_RELATED = b"\xff" * 16
 """[MS-SMB2] 3.2.4.1.4: in a related compound request, "the FileId of the previous request"."""
 ERROR_BODY = b"\x09\x00\x00\x00\x00\x00\x00\x00\x00"
 """[MS-SMB2] 2.2.2 ERROR response with no error data (StructureSize 9, one zero byte)."""
+FLAGS_RELATED = 0x4  # [MS-SMB2] 2.2.1.2 SMB2_FLAGS_RELATED_OPERATIONS
+
+
+def named_file_id(related: int, previous: bytes | None, fid: Buffer) -> bytes | None:
+    """The FileId a request names by ``fid`` (``related``: nonzero for a related request, e.g. its
+    header's ``flags & FLAGS_RELATED``): a related request's is the
+    compound's previous FileId (``previous``) whatever it says, as Samba's compat_chain_fsp (Windows
+    clients always send the 0xFF.. marker; smb2.compound_async.getinfo_middle); None for the marker
+    with no previous FileId ([MS-SMB2] 3.3.5.2.7.2)."""
+    if related:
+        if previous is not None:
+            return previous
+        if fid == FILE_ID_RELATED:
+            return None
+    return fid if type(fid) is bytes else bytes(fid)
 
 
 class SmbError(Exception):
@@ -133,14 +148,10 @@ class Ctx:
 
     def file_id(self, fid: bytes) -> bytes:
         """Resolve a FileId (16 bytes), substituting the compound's previous FileId for the marker."""
-        if self.header.is_related:
-            # Samba (compat_chain_fsp) uses the chain's open for a related request whatever FileId it
-            # names; Windows clients always send the 0xFF.. marker (smb2.compound_async.getinfo_middle)
-            if self.chain.file_id is not None:
-                return self.chain.file_id
-            if fid == FILE_ID_RELATED:
-                raise SmbError(NtStatus.FILE_CLOSED, "related FileId without a previous one")
-        return bytes(fid)
+        named = named_file_id(self.header.is_related, self.chain.file_id, fid)
+        if named is None:
+            raise SmbError(NtStatus.FILE_CLOSED, "related FileId without a previous one")
+        return named
 
     def set_file_id(self, fid: bytes) -> None:
         """Record the FileId this request used/created, for the following related requests."""

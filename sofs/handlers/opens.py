@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sofs.handlers.base import FILE_ID_RELATED, Ctx, SmbError
+from sofs.handlers.base import FLAGS_RELATED, Ctx, SmbError, named_file_id
 from sofs.handlestate.api import Caller, Change, LeaseGrant
 from sofs.handlestate.model import stream_key
 from sofs.wire.codec import make_file_id
@@ -211,15 +211,8 @@ def lookup_open(ctx: Ctx, file_id: bytes | memoryview) -> Handle | None:
     and tree (:func:`get_open` does). A related request's is the compound's previous FileId, whatever
     it says (Samba compat_chain_fsp, [MS-SMB2] 3.3.5.2.7.2). :func:`sofs.handlers.dispatch.prepare`
     looks the FileId of every command that names an open up once, here, into ``ctx.open``."""
-    if ctx.header.flags & _RELATED_FLAG:
-        fid = ctx.chain.file_id
-        if fid is None:
-            if file_id == FILE_ID_RELATED:
-                return None
-            fid = bytes(file_id)
-    else:
-        fid = file_id if type(file_id) is bytes else bytes(file_id)
-    return ctx.server.handles.by_id.get(fid)  # type: ignore[no-any-return]
+    fid = named_file_id(ctx.header.flags & FLAGS_RELATED, ctx.chain.file_id, file_id)
+    return None if fid is None else ctx.server.handles.by_id.get(fid)  # type: ignore[no-any-return]
 
 
 def get_open(ctx: Ctx, file_id: bytes | memoryview | tuple[int, int]) -> Handle:
@@ -255,7 +248,6 @@ def caller_of(ctx: Ctx) -> Caller:
 
 
 _CAP_DIRECTORY_LEASING = 0x20  # [MS-SMB2] 2.2.4 SMB2_GLOBAL_CAP_DIRECTORY_LEASING
-_RELATED_FLAG = 0x4  # [MS-SMB2] 2.2.1.2 SMB2_FLAGS_RELATED_OPERATIONS
 
 
 def change_time(info: Any) -> int:
