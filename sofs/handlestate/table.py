@@ -178,9 +178,8 @@ class OpenTable:
 
     def add_open(self, o: Open) -> Open:
         """Register a new Open (persistent id assigned when 0); the caller decided admission."""
-        if not o.persistent_id:  # new_persistent_id, inlined (one call less per CREATE)
-            o.persistent_id = ((self.epoch & 0xFFFFFF) << 40) | self._next_pid
-            self._next_pid += 1
+        if not o.persistent_id:
+            o.persistent_id = self.new_persistent_id()
         o.delete_on_close = bool(o.create_options & _DELETE_ON_CLOSE)
         if self._journal is not None and o.persistent:
             self._seq += 1
