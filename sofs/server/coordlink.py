@@ -54,8 +54,6 @@ from sofs.handlers.eager import Resume
 from sofs.handlestate.api import AsyncHook, HandleStateError, NotCoordinator
 from sofs.server.coordlink_codec import Codec, CodecError, CoordinatorFault, unpack_raw
 from sofs.server.coordlink_proto import (
-    FRAME_LENGTH,
-    MAX_FRAME,
     Call,
     CallBook,
     Cancel,
@@ -70,6 +68,7 @@ from sofs.server.coordlink_proto import (
     check_frame,
     encode_frame,
     frame_of,
+    framed,
 )
 
 log = logging.getLogger("sofs.coordlink")
@@ -229,16 +228,14 @@ class Link(asyncio.Protocol):
         slot = _Slot(self.loop.create_future(), hook)
         cid = self._book.start(method, slot)
         try:
-            body = self._codec.pack_raw((1, cid, method.name, method.enc_args(args)))
-            if len(body) > MAX_FRAME:
-                raise CodecError(f"a frame of {len(body)} bytes exceeds {MAX_FRAME}")
+            data = framed(self._codec.pack_raw((1, cid, method.name, method.enc_args(args))))
         except Exception as e:  # a value not of its declared type (AttributeError, ...) or too large
             self._codec.reset()
             self._book.abandon(cid)
             if isinstance(e, CodecError):
                 raise
             raise CodecError(f"{method.name}: cannot encode the arguments: {type(e).__name__}: {e}") from e
-        self._write(FRAME_LENGTH.pack(len(body)) + body)
+        self._write(data)
         try:
             value = await slot.fut
         except asyncio.CancelledError:
@@ -349,14 +346,12 @@ class Link(asyncio.Protocol):
         if t is None or t.is_closing():
             return
         try:
-            body = self._codec.pack_raw((2, cid, method.enc_result(value)))
-            if len(body) > MAX_FRAME:
-                raise CodecError(f"a frame of {len(body)} bytes exceeds {MAX_FRAME}")
+            data = framed(self._codec.pack_raw((2, cid, method.enc_result(value))))
         except Exception as e:  # noqa: BLE001 - a value not of the declared type (AttributeError, ...)
             self._codec.reset()
             self.send(Error(cid, CoordinatorFault(f"{method.name} returned {type(value).__name__}: {e}")))
             return
-        self._write(FRAME_LENGTH.pack(len(body)) + body)
+        self._write(data)
 
     def _failed(self, cid: int, e: BaseException) -> None:
         """The served call raised ``e``: its Error (unless the caller cancelled it)."""

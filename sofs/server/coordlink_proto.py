@@ -177,7 +177,7 @@ _FIELD_TYPES: dict[type, tuple[Any, ...]] = {
 def encode_frame(codec: Codec, frame: Frame) -> bytes:
     """Length prefix + msgpack array ``[kind, fields...]``. A Call's or Event's arguments are
     encoded by its method's parameter types (:data:`METHODS`); a Result's value must be in wire form
-    already (the link encodes it by the method's return type: :meth:`Method.result_frame`). Raises
+    already (the link encodes it by the method's return type: ``Method.enc_result``). Raises
     CodecError for a value with no wire form (the frame is not sent)."""
     kind = KIND[type(frame)]
     if isinstance(frame, Call | Event):
